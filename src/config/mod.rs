@@ -1,0 +1,126 @@
+//! Typed settings: what a configuration file may say, loaded and validated before anything starts.
+//!
+//! A configuration is either accepted whole or refused with every problem listed as
+//! `file:line: key: what is wrong`, so nothing ever starts half-configured.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::delivery::signing::SigningKey;
+use crate::ehr::template::Template;
+
+/// The whole, validated configuration of one Courier process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the durable state lives.
+    pub store: StoreConfig,
+    /// Process-wide knobs (threads, shutdown).
+    pub runtime: RuntimeConfig,
+    /// Webhook receivers, by the id that connections refer to.
+    pub destinations: BTreeMap<String, DestinationConfig>,
+    /// EHR connections, by id; every `destination` named here exists in `destinations`.
+    pub connections: BTreeMap<String, ConnectionConfig>,
+}
+
+/// `[store]`: the sled directory.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Directory of the sled database; created when missing.
+    pub path: PathBuf,
+}
+
+/// `[runtime]`: optional process settings.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Worker threads (actix arbiters) that connections and deliveries are spread over;
+    /// defaults to the number of cores.
+    pub workers: usize,
+    /// How long `run` waits for in-flight requests after SIGTERM before exiting.
+    pub shutdown_grace: Duration,
+}
+
+/// `[destinations.<id>]`: one webhook receiver.
+#[derive(Debug, Clone)]
+pub struct DestinationConfig {
+    /// The destination's id (the table name).
+    pub id: String,
+    /// Where notifications are POSTed.
+    pub url: url::Url,
+    /// Standard Webhooks key, read from the environment variable named by `secret_env`.
+    pub signing_key: SigningKey,
+    /// Name of the environment variable that held the secret (for messages, never the value).
+    pub secret_env: String,
+    /// Whole-request timeout of one delivery attempt.
+    pub timeout: Duration,
+    /// Notifications being attempted or waiting for a retry at once, per destination.
+    pub max_in_flight: usize,
+    /// Delay before each retry; when exhausted the notification is dead-lettered.
+    pub retry_schedule: Vec<Duration>,
+}
+
+/// Which kind of "what changed" API a connection polls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// A vendor "changed records" endpoint returning a JSON array of change items.
+    Changes,
+}
+
+/// `[connections.<id>]`: one EHR API polled for changes.
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    /// The connection's id (the table name); also part of every notification id.
+    pub id: String,
+    /// Id of the destination that receives this connection's notifications.
+    pub destination: String,
+    /// The API flavour.
+    pub source: SourceKind,
+    /// Base URL that `changes_path` and enrichment paths are appended to.
+    pub base_url: url::Url,
+    /// Pause between the end of one poll and the start of the next (10% jitter added).
+    pub interval: Duration,
+    /// Timeout of one EHR request, headers and body together.
+    pub request_timeout: Duration,
+    /// First delay after an EHR failure; doubles per consecutive failure.
+    pub backoff_min: Duration,
+    /// Upper bound of the EHR failure backoff (and of an honoured `Retry-After`).
+    pub backoff_max: Duration,
+    /// Largest EHR response body accepted.
+    pub max_response_bytes: usize,
+    /// Path of the changes feed, appended to `base_url`.
+    pub changes_path: String,
+    /// Query parameter that carries the cursor.
+    pub since_param: String,
+    /// Cursor a brand-new connection starts from.
+    pub initial_cursor: String,
+    /// Query parameter that carries the page size, when the feed pages.
+    pub page_size_param: Option<String>,
+    /// Items per page; a full page is followed at once by the next.
+    pub page_size: Option<usize>,
+    /// JSON pointer to the array of items ("" = the body is the array).
+    pub items_pointer: String,
+    /// JSON pointer to the changed record's identifier within an item.
+    pub key_pointer: String,
+    /// JSON pointer to the record's version within an item; defaults to the item's cursor value.
+    pub version_pointer: Option<String>,
+    /// JSON pointer to the item's position in the feed (a number or RFC 3339 time).
+    pub cursor_pointer: String,
+    /// `type` of the notifications this connection emits.
+    pub event_type: String,
+    /// Detail requests made for every change, in order.
+    pub enrich: Vec<EnrichStep>,
+    /// Containers being enriched at once for this connection.
+    pub max_concurrent_enrichments: usize,
+}
+
+/// `[[connections.<id>.enrich]]`: one detail request.
+#[derive(Debug, Clone)]
+pub struct EnrichStep {
+    /// Name under which the fetched resource appears in `data.resources`.
+    pub name: String,
+    /// Path template appended to `base_url`.
+    pub path: Template,
+    /// When true, a change whose item lacks a placeholder's value skips this step instead of
+    /// failing the page.
+    pub optional: bool,
+}

@@ -1,0 +1,3 @@
+//! Talking to an EHR API: requests, feed pages, path templates and enrichment.
+
+pub mod template;

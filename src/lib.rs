@@ -1,0 +1,39 @@
+//! Courier polls EHR APIs that cannot push events and delivers one signed webhook
+//! notification per changed record, never losing one.
+//!
+//! # Module map
+//! The pipeline reads top to bottom:
+//! - [`config`]: typed, validated settings (`courier check` prints their errors).
+//! - [`ehr`]: talking to an EHR: the HTTP client, parsing a changes-feed page, filling path
+//!   templates, enriching a container. Plain async code, no actors.
+//! - [`store`]: the sled store: cursors, sequence numbers, pending containers, dead letters.
+//! - [`model`]: change items, containers, notifications, cursor order, notification ids.
+//! - [`delivery`]: Standard Webhooks signing, the retry schedule, the HTTP sender.
+//! - [`actors`]: the supervised actor tree that schedules and routes the work above.
+//! - [`status`]: what each connection and destination is doing, for people and tests.
+//! - [`app`]: builds the actor tree from a configuration and stops it gracefully.
+//! - [`sim`]: a simulated EHR and webhook receiver, for `courier demo` and the tests.
+//!
+//! # Delivery semantics
+//! - **At least once.** A poll's containers and its cursor advance are written in one sled
+//!   transaction and flushed before the next page is read. A container leaves the store only
+//!   when its destination answered 2xx, or when its retry schedule ran out, and then it moves
+//!   to the dead-letter tree with every attempt. Whatever was pending at a crash is enriched
+//!   and delivered after the restart.
+//! - **Same id for the same change.** A notification's id is a hash of connection, record key
+//!   and record version, so a duplicate (only possible for what was in flight at a crash or a
+//!   connection restart) carries the id of the original.
+//! - **Gap-free sequence.** Each connection numbers its containers 1, 2, 3… in the same
+//!   transaction that creates them, so a receiver can tell a gap from silence.
+//! - **Order.** Notifications of one connection are dispatched in sequence order, but
+//!   concurrent delivery and retries mean they may arrive out of order; use `sequence`.
+
+pub mod actors;
+pub mod app;
+pub mod config;
+pub mod delivery;
+pub mod ehr;
+pub mod model;
+pub mod sim;
+pub mod status;
+pub mod store;

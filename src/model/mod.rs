@@ -1,0 +1,88 @@
+//! The nouns of the pipeline: a change seen by a poll, the durable container made for it, and
+//! the notification delivered for it.
+
+pub mod cursor;
+pub mod notification;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub use cursor::CursorValue;
+pub use notification::{DeadLetter, Notification};
+
+/// One changed record as a poll found it, before it is made durable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeItem {
+    /// Identifier of the changed record (from `key_pointer`).
+    pub key: String,
+    /// Which change of that record this is (from `version_pointer`, else the cursor value).
+    pub version: String,
+    /// The item's position in the feed (from `cursor_pointer`).
+    pub cursor: CursorValue,
+    /// The item exactly as the EHR sent it.
+    pub raw: Value,
+}
+
+impl ChangeItem {
+    /// The identity used to drop an item that a re-read returns again.
+    pub fn identity(&self) -> String {
+        format!("{}\u{0}{}", self.key, self.version)
+    }
+}
+
+/// A change made durable: it exists in the store from the poll's commit until its notification
+/// is acknowledged (2xx) or dead-lettered. Enrichment and delivery always start from one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Container {
+    /// Connection that saw the change.
+    pub connection: String,
+    /// Gap-free per connection, starting at 1, assigned in the poll's commit.
+    pub sequence: u64,
+    /// Identifier of the changed record.
+    pub key: String,
+    /// Version of the changed record.
+    pub version: String,
+    /// Deterministic notification id (see [`notification_id`]).
+    pub notification_id: String,
+    /// `type` of the notification.
+    pub event_type: String,
+    /// When the poll's commit created the container.
+    pub detected_at: DateTime<Utc>,
+    /// The change item as the EHR sent it.
+    pub change: Value,
+}
+
+/// The notification id of a record version: a hash of connection, key and version, so every
+/// retry, restart and re-poll of the same change carries the same id and receivers can drop
+/// duplicates.
+pub fn notification_id(connection: &str, key: &str, version: &str) -> String {
+    let mut hash = Sha256::new();
+    for part in [connection, key, version] {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    let digest = hash.finalize();
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("msg_{hex}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notification_id_is_deterministic_and_distinguishes_each_part() {
+        let id = notification_id("clinic-a", "appt-1", "3");
+        assert_eq!(id, notification_id("clinic-a", "appt-1", "3"));
+        assert!(id.starts_with("msg_") && id.len() == 36);
+        assert_ne!(id, notification_id("clinic-b", "appt-1", "3"));
+        assert_ne!(id, notification_id("clinic-a", "appt-1", "4"));
+        // Length-prefixing keeps ("ab","c") and ("a","bc") apart.
+        assert_ne!(
+            notification_id("x", "ab", "c"),
+            notification_id("x", "a", "bc")
+        );
+    }
+}
