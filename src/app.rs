@@ -1,1 +1,57 @@
-//! TODO
+//! The running service: built from a validated configuration and an open store, observed
+//! through its status board, stopped gracefully.
+
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use crate::actors::connection::PollHook;
+use crate::actors::supervisor::{Shutdown, Supervisor};
+use crate::config::Config;
+use crate::status::{StatusBoard, StatusSnapshot};
+use crate::store::Store;
+
+/// Options that are not part of the configuration file.
+#[derive(Default, Clone)]
+pub struct AppOptions {
+    /// Called at the start of every poll with the connection id; tests inject faults here.
+    pub poll_hook: Option<PollHook>,
+}
+
+/// A started Courier: every connection polling, every destination delivering.
+pub struct App {
+    supervisor: Addr<Supervisor>,
+    board: StatusBoard,
+    store: Store,
+}
+
+impl App {
+    /// Starts the actor tree. Must be called inside a running actix `System`.
+    pub fn start(config: Config, store: Store, options: AppOptions) -> Self {
+        let board = StatusBoard::default();
+        let supervisor = Supervisor::new(config, store.clone(), board.clone(), options.poll_hook).start();
+        Self {
+            supervisor,
+            board,
+            store,
+        }
+    }
+
+    /// What every connection and destination is doing now.
+    pub fn status(&self) -> StatusSnapshot {
+        self.board.snapshot()
+    }
+
+    /// The store, for inspection (dead letters, pending counts).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Stops polling, waits up to `grace` for in-flight requests, flushes the store and stops
+    /// the worker threads. Whatever is still pending is delivered after the next start.
+    pub async fn shutdown(self, grace: Duration) {
+        if self.supervisor.send(Shutdown { grace }).await.is_err() {
+            log::warn!("the supervisor was already gone at shutdown");
+        }
+    }
+}

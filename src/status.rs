@@ -1,1 +1,130 @@
-//! TODO
+//! What every connection and destination is doing right now: the one place an operator (and a
+//! test) looks to see that polling is healthy and deliveries keep up.
+//!
+//! Actors write here as things happen; readers take a [`StatusSnapshot`]. Nothing here holds
+//! patient data: only ids, counts, times and error texts built from statuses and pointers.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// What a connection is doing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ConnectionState {
+    /// Started, not yet polled.
+    Starting,
+    /// A poll is under way.
+    Polling,
+    /// Waiting for the next poll.
+    Idle,
+    /// The last poll failed; the next is due at `until`.
+    BackingOff {
+        /// When the next attempt is due.
+        until: DateTime<Utc>,
+    },
+    /// The connection failed hard (a panic) and is being restarted.
+    Restarting,
+    /// Polling stopped for shutdown.
+    Stopped,
+}
+
+/// One connection's status.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConnectionStatus {
+    /// Current activity.
+    #[serde(flatten)]
+    pub state: ConnectionState,
+    /// The stored cursor after the last successful poll.
+    pub cursor: Option<String>,
+    /// When a poll last succeeded.
+    pub last_success: Option<DateTime<Utc>>,
+    /// The last error, until the next success.
+    pub last_error: Option<String>,
+    /// Failed polls since the last success.
+    pub consecutive_failures: u32,
+    /// Successful polls (pages).
+    pub polls_ok: u64,
+    /// Failed polls.
+    pub polls_failed: u64,
+    /// Containers created (changes seen).
+    pub changes: u64,
+    /// Failed enrichment attempts (each retried).
+    pub enrich_failures: u64,
+    /// Times the connection was restarted after a failure.
+    pub restarts: u64,
+}
+
+impl Default for ConnectionStatus {
+    fn default() -> Self {
+        Self {
+            state: ConnectionState::Starting,
+            cursor: None,
+            last_success: None,
+            last_error: None,
+            consecutive_failures: 0,
+            polls_ok: 0,
+            polls_failed: 0,
+            changes: 0,
+            enrich_failures: 0,
+            restarts: 0,
+        }
+    }
+}
+
+/// One destination's status.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DestinationStatus {
+    /// Notifications acknowledged with 2xx.
+    pub delivered: u64,
+    /// Attempts that failed (each retried or dead-lettered).
+    pub failed_attempts: u64,
+    /// Notifications given up after the retry schedule.
+    pub dead_lettered: u64,
+    /// Notifications being attempted or waiting for a retry.
+    pub in_flight: u64,
+    /// HTTP requests on the wire right now.
+    pub sending: u64,
+    /// The last failure, until the next success.
+    pub last_error: Option<String>,
+}
+
+/// A consistent copy of the whole board.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StatusSnapshot {
+    /// By connection id.
+    pub connections: BTreeMap<String, ConnectionStatus>,
+    /// By destination id.
+    pub destinations: BTreeMap<String, DestinationStatus>,
+}
+
+/// The shared, thread-safe board; cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct StatusBoard {
+    inner: Arc<Mutex<StatusSnapshot>>,
+}
+
+impl StatusBoard {
+    /// Updates one connection's entry (created on first use), returning what `update` returns
+    /// so a caller can log only state changes.
+    pub fn connection<R>(&self, id: &str, update: impl FnOnce(&mut ConnectionStatus) -> R) -> R {
+        update(self.lock().connections.entry(id.to_owned()).or_default())
+    }
+
+    /// Updates one destination's entry (created on first use), returning what `update` returns.
+    pub fn destination<R>(&self, id: &str, update: impl FnOnce(&mut DestinationStatus) -> R) -> R {
+        update(self.lock().destinations.entry(id.to_owned()).or_default())
+    }
+
+    /// A copy of everything.
+    pub fn snapshot(&self) -> StatusSnapshot {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, StatusSnapshot> {
+        // A panic elsewhere while holding the lock leaves counters that are still meaningful.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

@@ -1,1 +1,85 @@
-//! TODO
+//! One delivery attempt: sign the notification and POST it, reading the answer to its end.
+
+use std::time::Duration;
+
+use actix_web::http::header;
+use chrono::Utc;
+
+use super::retry::{is_success, parse_retry_after};
+use crate::config::DestinationConfig;
+use crate::model::Notification;
+
+/// How one attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttemptOutcome {
+    /// The destination answered 2xx.
+    Delivered {
+        /// The status it answered.
+        status: u16,
+    },
+    /// Anything else; the caller decides whether and when to retry.
+    Failed {
+        /// The status, when a response arrived.
+        status: Option<u16>,
+        /// The destination's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
+        /// What went wrong, for status and dead letters.
+        error: String,
+    },
+}
+
+/// A client for destinations: redirects are not followed (a receiver that moved must be
+/// reconfigured, not guessed at) and every attempt has the destination's timeout.
+pub fn destination_client(destination: &DestinationConfig) -> awc::Client {
+    let connector = awc::Connector::new()
+        .timeout(destination.timeout.min(Duration::from_secs(10)))
+        .limit(destination.max_in_flight);
+    awc::Client::builder()
+        .connector(connector)
+        .timeout(destination.timeout)
+        .disable_redirects()
+        .add_default_header((header::USER_AGENT, concat!("courier/", env!("CARGO_PKG_VERSION"))))
+        .finish()
+}
+
+/// Signs and sends `notification` once. The response body is read and dropped: an unread
+/// body keeps awc from reusing the connection.
+pub async fn attempt(http: &awc::Client, destination: &DestinationConfig, notification: &Notification) -> AttemptOutcome {
+    let timestamp = Utc::now().timestamp();
+    let signature = destination.signing_key.sign(&notification.id, timestamp, &notification.body);
+    let request = http
+        .post(destination.url.as_str())
+        .insert_header((header::CONTENT_TYPE, "application/json"))
+        .insert_header(("webhook-id", notification.id.as_str()))
+        .insert_header(("webhook-timestamp", timestamp.to_string()))
+        .insert_header(("webhook-signature", signature))
+        .send_body(notification.body.clone());
+    let exchange = async {
+        let mut response = request.await.map_err(|err| (None, None, err.to_string()))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, Utc::now()));
+        let _ = response.body().limit(1 << 20).await;
+        if is_success(status) {
+            Ok(status)
+        } else {
+            Err((Some(status), retry_after, format!("HTTP {status}")))
+        }
+    };
+    match actix_rt::time::timeout(destination.timeout, exchange).await {
+        Ok(Ok(status)) => AttemptOutcome::Delivered { status },
+        Ok(Err((status, retry_after, error))) => AttemptOutcome::Failed {
+            status,
+            retry_after,
+            error,
+        },
+        Err(_) => AttemptOutcome::Failed {
+            status: None,
+            retry_after: None,
+            error: format!("timed out after {:?}", destination.timeout),
+        },
+    }
+}

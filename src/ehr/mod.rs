@@ -1,3 +1,17 @@
 //! Talking to an EHR API: requests, feed pages, path templates and enrichment.
+//!
+//! Plain async code with no actors, so each piece is testable on its own; the actors in
+//! [`crate::actors`] only decide when these run.
 
+pub mod client;
+pub mod enrich;
+pub mod error;
+pub mod feed;
+pub mod poll;
 pub mod template;
+
+pub use client::EhrClient;
+pub use error::EhrError;
+
+#[cfg(test)]
+pub(crate) mod fixtures;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-pub use cursor::CursorValue;
+pub use cursor::{CursorState, CursorValue};
 pub use notification::{DeadLetter, Notification};
 
 /// One changed record as a poll found it, before it is made durable.

@@ -1,1 +1,225 @@
-//! TODO
+//! The durable state: per-connection cursor and sequence, pending containers, dead letters.
+//!
+//! Invariants this module keeps, whoever calls it:
+//! - A poll's containers and its cursor advance are written in one transaction, so the
+//!   cursor never moves past a change whose container is not stored.
+//! - [`Store::commit_page`] returns only after the write is flushed to disk (one flush per
+//!   page: a group commit).
+//! - Sequence numbers are gap-free per connection: they are assigned in that same transaction.
+//! - A container leaves `containers` only by [`Store::complete`] (delivered) or
+//!   [`Store::dead_letter`] (moved, in one transaction, to `dead_letters`).
+
+mod keys;
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use crate::model::{notification_id, ChangeItem, Container, CursorState, DeadLetter};
+
+/// Why the store could not do what was asked; always an operator matter (disk, corruption).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed.
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    /// A stored record could not be read back.
+    #[error("store: unreadable record under {key}: {source}")]
+    Corrupt {
+        /// The key whose value failed to decode.
+        key: String,
+        /// The decoding error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The connection's stored state changed under a commit (two writers for one connection).
+    #[error("store: the state of connection {0} changed during a commit")]
+    Conflict(String),
+}
+
+/// What the store remembers about one connection between polls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionState {
+    /// Where the next poll reads from.
+    pub cursor: CursorState,
+    /// The sequence number the next container gets.
+    pub next_sequence: u64,
+}
+
+/// Handle to the sled database; cheap to clone and shared by every actor.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    connections: sled::Tree,
+    containers: sled::Tree,
+    dead_letters: sled::Tree,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::from_db(sled::Config::new().path(path).open()?)
+    }
+
+    /// A store that disappears when dropped, for `courier demo`.
+    pub fn temporary() -> Result<Self, StoreError> {
+        Self::from_db(sled::Config::new().temporary(true).open()?)
+    }
+
+    fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+        Ok(Self {
+            connections: db.open_tree("connections")?,
+            containers: db.open_tree("containers")?,
+            dead_letters: db.open_tree("dead_letters")?,
+            db,
+        })
+    }
+
+    /// The connection's stored state, or its starting state when it never committed a page.
+    pub fn connection_state(&self, connection: &str, initial_cursor: &str) -> Result<ConnectionState, StoreError> {
+        match self.connections.get(connection.as_bytes())? {
+            Some(bytes) => decode(connection, &bytes),
+            None => Ok(ConnectionState {
+                cursor: CursorState::initial(initial_cursor),
+                next_sequence: 1,
+            }),
+        }
+    }
+
+    /// Makes a page durable: one container per item, numbered from the connection's next
+    /// sequence, and the new cursor, in one transaction, flushed before returning.
+    ///
+    /// `expected` is the state the page was read from; if the stored state differs (another
+    /// writer), nothing is written.
+    pub async fn commit_page(
+        &self,
+        connection: &str,
+        expected: &ConnectionState,
+        items: &[ChangeItem],
+        cursor: CursorState,
+        event_type: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Container>, StoreError> {
+        let containers: Vec<Container> = items
+            .iter()
+            .zip(expected.next_sequence..)
+            .map(|(item, sequence)| Container {
+                connection: connection.to_owned(),
+                sequence,
+                key: item.key.clone(),
+                version: item.version.clone(),
+                notification_id: notification_id(connection, &item.key, &item.version),
+                event_type: event_type.to_owned(),
+                detected_at: now,
+                change: item.raw.clone(),
+            })
+            .collect();
+        let next = ConnectionState {
+            cursor,
+            next_sequence: expected.next_sequence + containers.len() as u64,
+        };
+        let encoded: Vec<(Vec<u8>, Vec<u8>)> = containers
+            .iter()
+            .map(|c| (keys::container(connection, c.sequence), encode(c)))
+            .collect();
+        let expected_bytes = encode(expected);
+        let next_bytes = encode(&next);
+        (&self.connections, &self.containers)
+            .transaction(|(states, pending)| {
+                let stored = states.get(connection.as_bytes())?;
+                let unchanged = match &stored {
+                    Some(bytes) => bytes.as_ref() == expected_bytes.as_slice(),
+                    None => expected.next_sequence == 1,
+                };
+                if !unchanged {
+                    return Err(ConflictableTransactionError::Abort(()));
+                }
+                for (key, value) in &encoded {
+                    pending.insert(key.as_slice(), value.as_slice())?;
+                }
+                states.insert(connection.as_bytes(), next_bytes.as_slice())?;
+                Ok(())
+            })
+            .map_err(|err| match err {
+                TransactionError::Abort(()) => StoreError::Conflict(connection.to_owned()),
+                TransactionError::Storage(e) => StoreError::Sled(e),
+            })?;
+        self.db.flush_async().await?;
+        Ok(containers)
+    }
+
+    /// Pending containers of one connection with a sequence of at least `from`, in sequence
+    /// order, read lazily so a large backlog is never loaded at once.
+    pub fn pending(&self, connection: &str, from: u64) -> impl Iterator<Item = Result<Container, StoreError>> {
+        let start = keys::container(connection, from);
+        let end = keys::container_prefix_end(connection);
+        self.containers
+            .range(start..end)
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&String::from_utf8_lossy(&key), &value)
+            })
+    }
+
+    /// Number of containers waiting for enrichment or delivery, all connections together.
+    pub fn pending_count(&self) -> usize {
+        self.containers.len()
+    }
+
+    /// Forgets a delivered container. Not flushed on its own: after a crash, an unflushed
+    /// removal only means one more (same-id) delivery.
+    pub fn complete(&self, connection: &str, sequence: u64) -> Result<(), StoreError> {
+        self.containers.remove(keys::container(connection, sequence))?;
+        Ok(())
+    }
+
+    /// Moves a container whose retry schedule ran out to the dead letters, in one transaction.
+    pub fn dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError> {
+        let key = keys::container(&letter.connection, letter.sequence);
+        let value = encode(letter);
+        (&self.containers, &self.dead_letters)
+            .transaction(|(pending, dead)| {
+                pending.remove(key.as_slice())?;
+                dead.insert(key.as_slice(), value.as_slice())?;
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(|err| match err {
+                TransactionError::Abort(()) => unreachable!("the dead-letter transaction never aborts"),
+                TransactionError::Storage(e) => StoreError::Sled(e),
+            })
+    }
+
+    /// Every dead letter, oldest connection sequence first.
+    pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        self.dead_letters
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&String::from_utf8_lossy(&key), &value)
+            })
+            .collect()
+    }
+
+    /// Writes everything to disk; called at shutdown.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("store records always serialize")
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
+        key: key.replace('\0', "/"),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests;

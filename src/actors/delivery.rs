@@ -1,0 +1,83 @@
+//! `DeliveryActor`: one per destination and worker thread. It admits notifications while the
+//! destination has room (`max_in_flight`, shared by all workers) and runs each delivery to its
+//! end.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use tokio::sync::Semaphore;
+
+use super::contain_panic;
+use super::messages::Deliver;
+use crate::config::DestinationConfig;
+use crate::delivery::sender::destination_client;
+use crate::delivery::worker::{deliver, DeliveryContext};
+use crate::status::StatusBoard;
+use crate::store::Store;
+
+/// The actor; see the module doc.
+pub struct DeliveryActor {
+    destination: Arc<DestinationConfig>,
+    store: Store,
+    board: StatusBoard,
+    /// Notifications admitted and not yet finished, across every worker of this destination.
+    room: Arc<Semaphore>,
+    /// Built in `started`: awc clients belong to the thread that runs them.
+    context: Option<DeliveryContext>,
+}
+
+impl DeliveryActor {
+    /// A delivery actor for `destination`, sharing `room` with the destination's other workers.
+    pub fn new(destination: Arc<DestinationConfig>, store: Store, board: StatusBoard, room: Arc<Semaphore>) -> Self {
+        Self {
+            destination,
+            store,
+            board,
+            room,
+            context: None,
+        }
+    }
+}
+
+impl Actor for DeliveryActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, _ctx: &mut Context<Self>) {
+        self.context = Some(DeliveryContext {
+            http: destination_client(&self.destination),
+            destination: Arc::clone(&self.destination),
+            store: self.store.clone(),
+            board: self.board.clone(),
+        });
+    }
+}
+
+impl Handler<Deliver> for DeliveryActor {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, msg: Deliver, _ctx: &mut Context<Self>) -> Self::Result {
+        let room = Arc::clone(&self.room);
+        Box::pin(
+            async move { room.acquire_owned().await.expect("the semaphore is never closed") }
+                .into_actor(self)
+                .map(move |permit, act, ctx| {
+                    let delivery = act.context.clone().expect("started before handling messages");
+                    let dest = act.destination.id.clone();
+                    act.board.destination(&dest, |d| d.in_flight += 1);
+                    ctx.spawn(
+                        async move {
+                            let Deliver { notification, claim } = msg;
+                            if let Err(panic) = contain_panic(deliver(&delivery, &notification)).await {
+                                // The container stays pending and is retried after a restart.
+                                log::error!("dest={dest} notif={} delivery panicked: {panic}", notification.id);
+                            }
+                            delivery.board.destination(&dest, |d| d.in_flight -= 1);
+                            drop(claim);
+                            drop(permit);
+                        }
+                        .into_actor(act),
+                    );
+                }),
+        )
+    }
+}

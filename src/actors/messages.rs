@@ -1,0 +1,40 @@
+//! The messages between actors.
+
+use actix::Message;
+
+use super::claims::Claim;
+use crate::model::{Container, Notification};
+
+/// Enrich one durable container. Answered once the enricher has room for it, which is how a
+/// connection slows down when enrichment cannot keep up.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Enrich {
+    /// The container.
+    pub container: Container,
+    /// Marks it as being worked on, so recovery does not dispatch it twice.
+    pub claim: Claim,
+}
+
+/// Deliver one notification. Answered once the destination has room for it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deliver {
+    /// The notification.
+    pub notification: Notification,
+    /// Released when delivery ends (delivered, dead-lettered, or abandoned).
+    pub claim: Claim,
+}
+
+/// An enricher's work panicked: the connection restarts.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ConnectionFailed {
+    /// The panic's message.
+    pub reason: String,
+}
+
+/// Stop polling for shutdown; work already handed to delivery carries on.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopPolling;

@@ -1,0 +1,129 @@
+//! Seeing one notification through: attempts per the retry schedule until the destination
+//! acknowledges it (the container is then forgotten) or the schedule runs out (the container
+//! becomes a dead letter, with every attempt).
+
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use super::retry::next_delivery_delay;
+use super::sender::{attempt, AttemptOutcome};
+use crate::config::DestinationConfig;
+use crate::model::notification::AttemptRecord;
+use crate::model::{DeadLetter, Notification};
+use crate::status::StatusBoard;
+use crate::store::Store;
+
+/// How a notification's delivery ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Final {
+    /// Acknowledged with 2xx.
+    Delivered,
+    /// Moved to the dead letters.
+    DeadLettered,
+}
+
+/// What a delivery needs, shared by every notification of one destination on one worker.
+#[derive(Clone)]
+pub struct DeliveryContext {
+    /// The destination's client (one pool per destination and worker thread).
+    pub http: awc::Client,
+    /// The destination.
+    pub destination: Arc<DestinationConfig>,
+    /// Where containers are completed or dead-lettered.
+    pub store: Store,
+    /// Where progress is shown.
+    pub board: StatusBoard,
+}
+
+/// Delivers `notification`, retrying per the destination's schedule (±20% jitter,
+/// `Retry-After` honoured up to the next step), then completes or dead-letters its container.
+pub async fn deliver(ctx: &DeliveryContext, notification: &Notification) -> Final {
+    let dest = &ctx.destination;
+    let mut attempts = Vec::new();
+    loop {
+        let at = Utc::now();
+        ctx.board.destination(&dest.id, |d| d.sending += 1);
+        let outcome = attempt(&ctx.http, dest, notification).await;
+        ctx.board.destination(&dest.id, |d| d.sending -= 1);
+        let (status, retry_after, error) = match outcome {
+            AttemptOutcome::Delivered { .. } => {
+                record_success(ctx, notification);
+                return Final::Delivered;
+            }
+            AttemptOutcome::Failed {
+                status,
+                retry_after,
+                error,
+            } => (status, retry_after, error),
+        };
+        record_failure(ctx, notification, &error);
+        attempts.push(AttemptRecord {
+            at,
+            status,
+            error: Some(error),
+        });
+        let jitter = fastrand::f64() * 2.0 - 1.0;
+        match next_delivery_delay(&dest.retry_schedule, attempts.len(), retry_after, jitter) {
+            Some(delay) => actix_rt::time::sleep(delay).await,
+            None => {
+                dead_letter(ctx, notification, attempts);
+                return Final::DeadLettered;
+            }
+        }
+    }
+}
+
+fn record_success(ctx: &DeliveryContext, notification: &Notification) {
+    let dest = &ctx.destination.id;
+    if let Err(err) = ctx.store.complete(&notification.connection, notification.sequence) {
+        // The receiver has it; the worst outcome is one more same-id delivery after a restart.
+        log::warn!("dest={dest} notif={} could not be marked delivered: {err}", notification.id);
+    }
+    let recovered = ctx.board.destination(dest, |d| {
+        d.delivered += 1;
+        d.last_error.take().is_some()
+    });
+    if recovered {
+        log::info!("dest={dest} delivering again");
+    }
+}
+
+fn record_failure(ctx: &DeliveryContext, notification: &Notification, error: &str) {
+    let dest = &ctx.destination.id;
+    let first = ctx.board.destination(dest, |d| {
+        d.failed_attempts += 1;
+        d.last_error.replace(error.to_owned()).is_none()
+    });
+    if first {
+        log::warn!("dest={dest} notif={} delivery failing: {error}; retrying per schedule", notification.id);
+    } else {
+        log::debug!("dest={dest} notif={} attempt failed: {error}", notification.id);
+    }
+}
+
+fn dead_letter(ctx: &DeliveryContext, notification: &Notification, attempts: Vec<AttemptRecord>) {
+    let dest = &ctx.destination.id;
+    let letter = DeadLetter {
+        notification_id: notification.id.clone(),
+        connection: notification.connection.clone(),
+        sequence: notification.sequence,
+        destination: dest.clone(),
+        reason: format!("retry schedule exhausted after {} attempts", attempts.len()),
+        attempts,
+        dead_at: Utc::now(),
+        body: serde_json::from_slice(&notification.body).unwrap_or_default(),
+    };
+    match ctx.store.dead_letter(&letter) {
+        Ok(()) => log::error!(
+            "dest={dest} conn={} notif={} seq={} dead-lettered: {}",
+            letter.connection,
+            letter.notification_id,
+            letter.sequence,
+            letter.reason
+        ),
+        // The container stays pending and is retried after the next restart: nothing is lost.
+        Err(err) => log::error!("dest={dest} notif={} could not be dead-lettered: {err}", letter.notification_id),
+    }
+    ctx.board.destination(dest, |d| d.dead_lettered += 1);
+}

@@ -1,0 +1,49 @@
+//! Enriching a container: fetching the changed record and its related records by identifier,
+//! step by step, so later steps can follow references found by earlier ones.
+
+use serde_json::{Map, Value};
+
+use super::{EhrClient, EhrError};
+use crate::config::EnrichStep;
+use crate::model::Container;
+
+/// The fetched resources of one container.
+#[derive(Debug, Default, PartialEq)]
+pub struct Enriched {
+    /// Each step's result under the step's name; `null` when the record is gone.
+    pub resources: Map<String, Value>,
+    /// Steps whose record the EHR no longer has (404/410) or whose reference was absent.
+    pub missing: Vec<String>,
+}
+
+/// Runs every step for `container`. A record that no longer exists (404/410) or a reference
+/// that an earlier result lacks becomes `null` and is listed in `missing`: the change still
+/// happened and is still delivered. Any other failure is returned, to be retried later.
+pub async fn enrich(client: &EhrClient, steps: &[EnrichStep], container: &Container) -> Result<Enriched, EhrError> {
+    let mut enriched = Enriched::default();
+    for step in steps {
+        let path = match step.path.render(&container.change, &enriched.resources) {
+            Ok(path) => path,
+            Err(_) if step.optional => continue,
+            Err(_) => {
+                enriched.mark_missing(&step.name);
+                continue;
+            }
+        };
+        match client.get_json(&path, &[]).await {
+            Ok(response) => {
+                enriched.resources.insert(step.name.clone(), response.body);
+            }
+            Err(err) if err.is_not_found() => enriched.mark_missing(&step.name),
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(enriched)
+}
+
+impl Enriched {
+    fn mark_missing(&mut self, name: &str) {
+        self.resources.insert(name.to_owned(), Value::Null);
+        self.missing.push(name.to_owned());
+    }
+}

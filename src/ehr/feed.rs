@@ -1,0 +1,127 @@
+//! Reading a changes-feed page: where the items are, and each item's key, version and
+//! position, as configured by JSON pointers.
+
+use serde_json::Value;
+
+use super::template::{scalar_text, Placeholder};
+use super::EhrError;
+use crate::config::ConnectionConfig;
+use crate::model::{ChangeItem, CursorValue};
+
+/// The query of one feed request: the cursor, and the page size when the feed pages.
+pub fn page_query<'a>(config: &'a ConnectionConfig, cursor: &'a CursorValue, page_size: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+    let mut query = vec![(config.since_param.as_str(), cursor.as_str())];
+    if let (Some(param), Some(size)) = (&config.page_size_param, page_size) {
+        query.push((param.as_str(), size));
+    }
+    query
+}
+
+/// The change items of a page, in feed order.
+///
+/// Every item must carry a key and a position, and every value that a required enrichment
+/// step needs from it: a page with one unusable item is refused whole, so the cursor cannot
+/// move past that item and the problem shows in status instead of being skipped.
+pub fn parse_page(config: &ConnectionConfig, path: &str, body: &Value) -> Result<Vec<ChangeItem>, EhrError> {
+    let shape = |reason: String| EhrError::Shape {
+        path: path.to_owned(),
+        reason,
+    };
+    let items = body
+        .pointer(&config.items_pointer)
+        .and_then(Value::as_array)
+        .ok_or_else(|| shape(format!("no array at items_pointer {:?}", config.items_pointer)))?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, raw)| parse_item(config, raw).map_err(|reason| shape(format!("item {index}: {reason}"))))
+        .collect()
+}
+
+fn parse_item(config: &ConnectionConfig, raw: &Value) -> Result<ChangeItem, String> {
+    let field = |pointer: &str, what: &str| {
+        raw.pointer(pointer)
+            .and_then(scalar_text)
+            .ok_or_else(|| format!("no string or number at {what} {pointer:?}"))
+    };
+    let key = field(&config.key_pointer, "key_pointer")?;
+    let cursor = CursorValue(field(&config.cursor_pointer, "cursor_pointer")?);
+    let version = match &config.version_pointer {
+        Some(pointer) => field(pointer, "version_pointer")?,
+        None => cursor.0.clone(),
+    };
+    for step in config.enrich.iter().filter(|step| !step.optional) {
+        for placeholder in step.path.placeholders() {
+            if let Placeholder::Change(pointer) = placeholder {
+                if raw.pointer(pointer).and_then(scalar_text).is_none() {
+                    return Err(format!(
+                        "key {key}: no string or number at {pointer:?}, needed by enrich step {:?}",
+                        step.name
+                    ));
+                }
+            }
+        }
+    }
+    Ok(ChangeItem {
+        key,
+        version,
+        cursor,
+        raw: raw.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ehr::fixtures::connection;
+    use serde_json::json;
+
+    #[test]
+    fn reads_key_version_and_cursor_by_pointer() {
+        let config = connection();
+        let body = json!([{"seq": 3, "id": "appt-1", "patientId": "p", "ts": "v9"}]);
+        let items = parse_page(&config, "/f", &body).unwrap();
+        assert_eq!(items[0].key, "appt-1");
+        assert_eq!(items[0].cursor.as_str(), "3");
+        assert_eq!(items[0].version, "v9");
+        assert_eq!(items[0].raw, body[0]);
+    }
+
+    #[test]
+    fn version_defaults_to_the_cursor_value() {
+        let mut config = connection();
+        config.version_pointer = None;
+        let items = parse_page(&config, "/f", &json!([{"seq": 3, "id": "a", "patientId": "p"}])).unwrap();
+        assert_eq!(items[0].version, "3");
+    }
+
+    #[test]
+    fn finds_items_inside_an_object() {
+        let mut config = connection();
+        config.items_pointer = "/data/changes".into();
+        let body = json!({"data": {"changes": [{"seq": 1, "id": "a", "patientId": "p", "ts": "t"}]}});
+        assert_eq!(parse_page(&config, "/f", &body).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn refuses_a_page_with_an_item_missing_its_key() {
+        let body = json!([{"seq": 1, "id": "a", "patientId": "p", "ts": "t"}, {"seq": 2, "patientId": "p", "ts": "t"}]);
+        let err = parse_page(&connection(), "/f", &body).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the answer of /f has an unexpected shape: item 1: no string or number at key_pointer \"/id\""
+        );
+    }
+
+    #[test]
+    fn refuses_a_page_whose_item_lacks_what_a_required_enrichment_needs() {
+        let body = json!([{"seq": 1, "id": "a", "ts": "t"}]);
+        let err = parse_page(&connection(), "/f", &body).unwrap_err();
+        assert!(err.to_string().contains("needed by enrich step \"patient\""), "{err}");
+    }
+
+    #[test]
+    fn refuses_a_body_that_is_not_an_array() {
+        assert!(matches!(parse_page(&connection(), "/f", &json!({"error": "x"})), Err(EhrError::Shape { .. })));
+    }
+}

@@ -1,0 +1,101 @@
+//! One poll of a changes feed: read a page from the cursor, keep what is new, and make it
+//! durable together with the cursor advance.
+
+use chrono::Utc;
+
+use super::feed::{page_query, parse_page};
+use super::{EhrClient, EhrError};
+use crate::config::ConnectionConfig;
+use crate::model::{Container, CursorValue};
+use crate::store::{Store, StoreError};
+
+/// What one page brought.
+#[derive(Debug)]
+pub struct PageResult {
+    /// Containers created for the page's new items, durable and in sequence order.
+    pub containers: Vec<Container>,
+    /// Items the feed returned, new or not.
+    pub returned: usize,
+    /// The page size asked for, when the feed pages.
+    pub requested: Option<usize>,
+    /// The cursor after the page.
+    pub cursor: CursorValue,
+    /// Whether the cursor moved.
+    pub cursor_moved: bool,
+}
+
+impl PageResult {
+    /// A full page means more may be waiting: poll again at once.
+    pub fn was_full(&self) -> bool {
+        self.requested.is_some_and(|size| self.returned >= size)
+    }
+
+    /// A full page that brought nothing new and did not move the cursor: every item shares
+    /// the cursor's position, and only a larger page can get past it.
+    pub fn is_stuck(&self) -> bool {
+        self.was_full() && self.containers.is_empty() && !self.cursor_moved
+    }
+}
+
+/// Why a poll failed; the cursor did not move.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    /// The EHR failed or answered something unusable.
+    #[error(transparent)]
+    Ehr(#[from] EhrError),
+    /// The page could not be made durable.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl PollError {
+    /// How long the EHR asked us to wait, if it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            PollError::Ehr(err) => err.retry_after(),
+            PollError::Store(_) => None,
+        }
+    }
+
+    /// A short, stable label for status and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PollError::Ehr(err) => err.kind(),
+            PollError::Store(_) => "store",
+        }
+    }
+}
+
+/// Reads one page after the stored cursor (asking for `page_size` items) and commits its new
+/// items and the new cursor in one transaction. Nothing is written when nothing changed.
+pub async fn poll_page(
+    client: &EhrClient,
+    config: &ConnectionConfig,
+    store: &Store,
+    page_size: Option<usize>,
+) -> Result<PageResult, PollError> {
+    let state = store.connection_state(&config.id, &config.initial_cursor)?;
+    let size_text = page_size.map(|n| n.to_string());
+    let query = page_query(config, &state.cursor.value, size_text.as_deref());
+    let response = client.get_json(&config.changes_path, &query).await?;
+    let page = parse_page(config, &config.changes_path, &response.body)?;
+    let returned = page.len();
+    let cursor = state.cursor.advanced_by(&page);
+    let fresh = state.cursor.new_items(page);
+    let cursor_moved = !cursor.value.same_as(&state.cursor.value);
+    let containers = if fresh.is_empty() && cursor == state.cursor {
+        Vec::new()
+    } else {
+        let value = cursor.clone();
+        store
+            .commit_page(&config.id, &state, &fresh, value, &config.event_type, Utc::now())
+            .await?
+    };
+    Ok(PageResult {
+        containers,
+        returned,
+        requested: page_size,
+        cursor: cursor.value,
+        cursor_moved,
+    })
+}

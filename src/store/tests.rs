@@ -1,0 +1,94 @@
+//! Unit tests of the store's invariants.
+
+use super::*;
+use crate::model::CursorValue;
+use serde_json::json;
+
+fn item(key: &str, seq: u64) -> ChangeItem {
+    ChangeItem {
+        key: key.into(),
+        version: seq.to_string(),
+        cursor: CursorValue(seq.to_string()),
+        raw: json!({"id": key, "seq": seq}),
+    }
+}
+
+async fn commit(store: &Store, conn: &str, items: &[ChangeItem]) -> Result<Vec<Container>, StoreError> {
+    let state = store.connection_state(conn, "0")?;
+    let cursor = state.cursor.advanced_by(items);
+    store.commit_page(conn, &state, items, cursor, "t", Utc::now()).await
+}
+
+#[actix_rt::test]
+async fn commit_assigns_gap_free_sequences_and_moves_the_cursor() {
+    let store = Store::temporary().unwrap();
+    let first = commit(&store, "a", &[item("x", 1), item("y", 2)]).await.unwrap();
+    let second = commit(&store, "a", &[item("z", 3)]).await.unwrap();
+    let seqs: Vec<u64> = first.iter().chain(&second).map(|c| c.sequence).collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    let state = store.connection_state("a", "0").unwrap();
+    assert_eq!(state.cursor.value.as_str(), "3");
+    assert_eq!(state.next_sequence, 4);
+    // Another connection has its own numbering.
+    assert_eq!(commit(&store, "b", &[item("x", 9)]).await.unwrap()[0].sequence, 1);
+}
+
+#[actix_rt::test]
+async fn cursor_does_not_advance_when_the_commit_conflicts() {
+    let store = Store::temporary().unwrap();
+    let stale = store.connection_state("a", "0").unwrap();
+    commit(&store, "a", &[item("x", 1)]).await.unwrap();
+    let cursor = stale.cursor.advanced_by(&[item("y", 2)]);
+    let err = store
+        .commit_page("a", &stale, &[item("y", 2)], cursor, "t", Utc::now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)));
+    let state = store.connection_state("a", "0").unwrap();
+    assert_eq!(state.cursor.value.as_str(), "1");
+    assert_eq!(store.pending("a", 0).count(), 1, "the conflicting page wrote no container");
+}
+
+#[actix_rt::test]
+async fn pending_lists_one_connection_in_sequence_order_until_completed() {
+    let store = Store::temporary().unwrap();
+    let items: Vec<_> = (1..=300).map(|i| item(&format!("k{i}"), i)).collect();
+    commit(&store, "a", &items).await.unwrap();
+    commit(&store, "ab", &[item("other", 1)]).await.unwrap();
+    let seqs: Vec<u64> = store.pending("a", 0).map(|c| c.unwrap().sequence).collect();
+    assert_eq!(seqs, (1..=300).collect::<Vec<_>>(), "numeric order, not text order; no other connection");
+    store.complete("a", 1).unwrap();
+    assert_eq!(store.pending("a", 0).next().unwrap().unwrap().sequence, 2);
+    assert_eq!(store.pending("a", 250).count(), 51);
+}
+
+#[actix_rt::test]
+async fn dead_letter_moves_the_container_out_of_pending() {
+    let store = Store::temporary().unwrap();
+    let container = commit(&store, "a", &[item("x", 1)]).await.unwrap().remove(0);
+    let letter = DeadLetter {
+        notification_id: container.notification_id.clone(),
+        connection: "a".into(),
+        sequence: container.sequence,
+        destination: "d".into(),
+        reason: "retry schedule exhausted".into(),
+        attempts: vec![],
+        dead_at: Utc::now(),
+        body: json!({}),
+    };
+    store.dead_letter(&letter).unwrap();
+    assert_eq!(store.pending("a", 0).count(), 0);
+    assert_eq!(store.dead_letters().unwrap(), vec![letter]);
+}
+
+#[actix_rt::test]
+async fn state_survives_reopening_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        commit(&store, "a", &[item("x", 1), item("y", 2)]).await.unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.connection_state("a", "0").unwrap().next_sequence, 3);
+    assert_eq!(store.pending("a", 0).count(), 2);
+}
