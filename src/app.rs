@@ -55,3 +55,17 @@ impl App {
         }
     }
 }
+
+/// Waits for SIGINT or SIGTERM and names the one that came.
+pub async fn stop_signal() -> &'static str {
+    use actix_rt::signal::unix::{signal, SignalKind};
+    use futures_util::future::{select, Either};
+    let mut terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    let interrupt = Box::pin(actix_rt::signal::ctrl_c());
+    let terminated = Box::pin(terminate.recv());
+    let which = match select(interrupt, terminated).await {
+        Either::Left(_) => "SIGINT",
+        Either::Right(_) => "SIGTERM",
+    };
+    which
+}

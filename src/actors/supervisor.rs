@@ -64,13 +64,12 @@ impl Supervisor {
                     .destinations
                     .iter()
                     .map(|(id, destination)| {
-                        let actor = DeliveryActor::new(
-                            Arc::new(destination.clone()),
-                            self.store.clone(),
-                            self.board.clone(),
-                            Arc::clone(&rooms[id]),
-                        );
-                        (id.clone(), DeliveryActor::start_in_arbiter(&worker.handle(), |_| actor))
+                        let (store, board) = (self.store.clone(), self.board.clone());
+                        let (destination, room) = (Arc::new(destination.clone()), Arc::clone(&rooms[id]));
+                        let addr = DeliveryActor::start_in_arbiter(&worker.handle(), move |_| {
+                            DeliveryActor::new(destination, store, board, room)
+                        });
+                        (id.clone(), addr)
                     })
                     .collect()
             })
