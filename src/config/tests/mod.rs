@@ -1,4 +1,5 @@
-//! Tests of loading whole configuration files: accepted values and defaults.
+//! Tests of loading whole configuration files: accepted values, defaults, and the shipped
+//! example files.
 
 mod semantic;
 mod structural;
@@ -148,6 +149,44 @@ fn fractional_seconds_and_integer_cursors_are_accepted() {
     let conn = &config.connections["clinic-a"];
     assert_eq!(conn.interval, Duration::from_millis(500));
     assert_eq!(conn.initial_cursor, "17");
+}
+
+#[test]
+fn example_file_parses_with_the_values_it_documents() {
+    let text = include_str!("../../../config/example.toml");
+    let config = parse_ok(text);
+    let app = &config.destinations["app"];
+    assert_eq!(app.url.as_str(), "https://receiver.example.org/hooks/ehr");
+    assert_eq!(app.secret_env, "COURIER_APP_SECRET");
+    let conn = &config.connections["clinic-a"];
+    assert_eq!(conn.changes_path, "/appointments/changed");
+    assert_eq!(conn.page_size_param.as_deref(), Some("limit"));
+    assert_eq!(conn.page_size, Some(500));
+    assert_eq!(conn.version_pointer.as_deref(), Some("/ts"));
+    let paths: Vec<_> = conn.enrich.iter().map(|s| s.path.as_str()).collect();
+    assert_eq!(paths, ["/appointments/{/id}", "/patients/{/patientId}"]);
+}
+
+#[test]
+fn demo_file_parses_once_its_placeholders_are_filled() {
+    let text = include_str!("../../../config/demo.toml")
+        .replace("{demo_ehr}", "http://127.0.0.1:40123/api")
+        .replace("{demo_receiver}", "http://127.0.0.1:40124/hooks");
+    let demo_env = |name: &str| (name == "COURIER_DEMO_SECRET").then(|| SECRET.to_owned());
+    let config = parse(&text, Path::new("config/demo.toml"), &demo_env)
+        .unwrap_or_else(|e| panic!("refused:\n{e}"));
+    let app = &config.destinations["app"];
+    assert_eq!(app.url.as_str(), "http://127.0.0.1:40124/hooks");
+    assert_eq!(app.retry_schedule[0], Duration::from_millis(200));
+    assert_eq!(app.retry_schedule.len(), 5);
+    let conn = &config.connections["clinic-a"];
+    assert_eq!(conn.base_url.as_str(), "http://127.0.0.1:40123/api");
+    assert_eq!(conn.interval, Duration::from_secs(1));
+    assert_eq!(conn.page_size, Some(100));
+    assert_eq!(conn.backoff_min, Duration::from_millis(200));
+    assert_eq!(conn.backoff_max, Duration::from_secs(5));
+    assert_eq!(conn.version_pointer.as_deref(), Some("/seq"));
+    assert_eq!(conn.enrich.len(), 2);
 }
 
 #[test]
