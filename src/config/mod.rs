@@ -3,6 +3,16 @@
 //! A configuration is either accepted whole or refused with every problem listed as
 //! `file:line: key: what is wrong`, so nothing ever starts half-configured.
 
+mod connection;
+mod error;
+mod load;
+mod locate;
+mod raw;
+mod validate;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use load::{load, parse, process_env};
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -124,3 +134,6 @@ pub struct EnrichStep {
     /// failing the page.
     pub optional: bool,
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,304 @@
+//! Semantic checks of one `[connections.<id>]` table and its enrichment steps.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::locate::KeyPath;
+use super::raw::{RawConnection, RawEnrich};
+use super::validate::{pointer_problem, Checker};
+use super::{ConnectionConfig, EnrichStep, SourceKind};
+use crate::ehr::template::{Placeholder, Template};
+
+/// Seconds between polls, unless configured.
+const DEFAULT_INTERVAL_SECS: f64 = 60.0;
+/// Timeout of one EHR request, unless configured.
+const DEFAULT_REQUEST_TIMEOUT_MS: i64 = 30_000;
+/// First delay after an EHR failure, unless configured.
+const DEFAULT_BACKOFF_MIN_MS: i64 = 1_000;
+/// Longest delay after EHR failures, unless configured.
+const DEFAULT_BACKOFF_MAX_SECS: f64 = 300.0;
+/// Largest EHR response body (64 MiB), unless configured.
+const DEFAULT_MAX_RESPONSE_BYTES: i64 = 64 * 1024 * 1024;
+/// Query parameter carrying the cursor, unless configured.
+const DEFAULT_SINCE_PARAM: &str = "since";
+/// Cursor of a brand-new connection, unless configured.
+const DEFAULT_INITIAL_CURSOR: &str = "0";
+/// Containers enriched at once per connection, unless configured.
+const DEFAULT_MAX_CONCURRENT_ENRICHMENTS: i64 = 32;
+
+/// The source kinds this build can poll, for the "unsupported source" message.
+const SUPPORTED_SOURCES: &str = "changes";
+
+/// Timing, size and concurrency limits of one connection.
+struct Limits {
+    interval: Duration,
+    request_timeout: Duration,
+    backoff_min: Duration,
+    backoff_max: Duration,
+    max_response_bytes: usize,
+    max_concurrent_enrichments: usize,
+}
+
+/// Checks one connection; `destination_ids` are the destinations written in the file, so a
+/// destination that is itself invalid does not also make its connections "unknown".
+pub(super) fn connection(
+    check: &mut Checker<'_>,
+    path: &KeyPath,
+    id: String,
+    raw: RawConnection,
+    destination_ids: &BTreeSet<String>,
+) -> Option<ConnectionConfig> {
+    check.id(path, &id);
+    destination(
+        check,
+        &path.key("destination"),
+        &raw.destination,
+        destination_ids,
+    );
+    let source = source(check, &path.key("source"), &raw.source);
+    let base_url = base_url(check, &path.key("base_url"), &raw.base_url);
+    let limits = limits(check, path, &raw);
+    feed(check, path, &raw);
+    let enrich = enrich_steps(check, &path.key("enrich"), raw.enrich);
+    Some(ConnectionConfig {
+        id,
+        destination: raw.destination,
+        source: source?,
+        base_url: base_url?,
+        interval: limits.interval,
+        request_timeout: limits.request_timeout,
+        backoff_min: limits.backoff_min,
+        backoff_max: limits.backoff_max,
+        max_response_bytes: limits.max_response_bytes,
+        changes_path: raw.changes_path,
+        since_param: raw
+            .since_param
+            .unwrap_or_else(|| DEFAULT_SINCE_PARAM.into()),
+        initial_cursor: raw
+            .initial_cursor
+            .unwrap_or_else(|| DEFAULT_INITIAL_CURSOR.into()),
+        page_size_param: raw.page_size_param,
+        page_size: raw.page_size.and_then(|n| usize::try_from(n).ok()),
+        items_pointer: raw.items_pointer.unwrap_or_default(),
+        key_pointer: raw.key_pointer,
+        version_pointer: raw.version_pointer,
+        cursor_pointer: raw.cursor_pointer,
+        event_type: raw.event_type,
+        enrich: enrich?,
+        max_concurrent_enrichments: limits.max_concurrent_enrichments,
+    })
+}
+
+fn destination(check: &mut Checker<'_>, path: &KeyPath, name: &str, ids: &BTreeSet<String>) {
+    if ids.contains(name) {
+        return;
+    }
+    let defined: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let known = if defined.is_empty() {
+        "no destinations are defined".to_owned()
+    } else {
+        format!("defined: {}", defined.join(", "))
+    };
+    check.report(path, format!("unknown destination \"{name}\" ({known})"));
+}
+
+fn source(check: &mut Checker<'_>, path: &KeyPath, source: &str) -> Option<SourceKind> {
+    match source {
+        "changes" => Some(SourceKind::Changes),
+        other => {
+            let message =
+                format!("unsupported source \"{other}\" (supported: {SUPPORTED_SOURCES})");
+            check.report(path, message);
+            None
+        }
+    }
+}
+
+/// Paths are appended to the base URL as text, so a query or fragment would end up in the
+/// middle of every request URL.
+fn base_url(check: &mut Checker<'_>, path: &KeyPath, text: &str) -> Option<url::Url> {
+    let url = check.url(path, text)?;
+    if url.query().is_some() || url.fragment().is_some() {
+        check.report(
+            path,
+            "must not have a query or fragment (paths are appended to it)",
+        );
+        return None;
+    }
+    Some(url)
+}
+
+fn limits(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) -> Limits {
+    let max_secs_path = path.key("backoff_max_secs");
+    let limits = Limits {
+        interval: check.positive_secs(
+            &path.key("interval_secs"),
+            raw.interval_secs,
+            DEFAULT_INTERVAL_SECS,
+        ),
+        request_timeout: check.millis(
+            &path.key("request_timeout_ms"),
+            raw.request_timeout_ms,
+            DEFAULT_REQUEST_TIMEOUT_MS,
+        ),
+        backoff_min: check.millis(
+            &path.key("backoff_min_ms"),
+            raw.backoff_min_ms,
+            DEFAULT_BACKOFF_MIN_MS,
+        ),
+        backoff_max: check.positive_secs(
+            &max_secs_path,
+            raw.backoff_max_secs,
+            DEFAULT_BACKOFF_MAX_SECS,
+        ),
+        max_response_bytes: check.count(
+            &path.key("max_response_bytes"),
+            raw.max_response_bytes,
+            DEFAULT_MAX_RESPONSE_BYTES,
+        ),
+        max_concurrent_enrichments: check.count(
+            &path.key("max_concurrent_enrichments"),
+            raw.max_concurrent_enrichments,
+            DEFAULT_MAX_CONCURRENT_ENRICHMENTS,
+        ),
+    };
+    if limits.backoff_min > limits.backoff_max {
+        let message = format!(
+            "must not be shorter than backoff_min_ms ({} ms)",
+            limits.backoff_min.as_millis()
+        );
+        check.report(&max_secs_path, message);
+    }
+    limits
+}
+
+/// Checks how the changes feed is requested and read.
+fn feed(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) {
+    if !raw.changes_path.starts_with('/') {
+        check.report(
+            &path.key("changes_path"),
+            "must start with \"/\" (it is appended to base_url)",
+        );
+    }
+    if let Some(param) = &raw.since_param {
+        check.non_empty(&path.key("since_param"), param);
+    }
+    match (&raw.page_size_param, raw.page_size) {
+        (Some(param), Some(size)) => {
+            check.non_empty(&path.key("page_size_param"), param);
+            check.count(&path.key("page_size"), Some(size), 1);
+        }
+        (Some(_), None) => check.report(
+            &path.key("page_size_param"),
+            "page_size_param requires page_size",
+        ),
+        (None, Some(_)) => check.report(
+            &path.key("page_size"),
+            "page_size requires page_size_param (the query parameter that carries it)",
+        ),
+        (None, None) => {}
+    }
+    let pointers = [
+        ("items_pointer", raw.items_pointer.as_deref()),
+        ("key_pointer", Some(raw.key_pointer.as_str())),
+        ("version_pointer", raw.version_pointer.as_deref()),
+        ("cursor_pointer", Some(raw.cursor_pointer.as_str())),
+    ];
+    for (key, pointer) in pointers {
+        if let Some(pointer) = pointer {
+            check.pointer(&path.key(key), pointer);
+        }
+    }
+    check.non_empty(&path.key("event_type"), &raw.event_type);
+}
+
+/// Checks the steps in order: a placeholder may only use the result of an earlier step,
+/// because steps run one after the other in file order.
+fn enrich_steps(
+    check: &mut Checker<'_>,
+    path: &KeyPath,
+    raw: Vec<RawEnrich>,
+) -> Option<Vec<EnrichStep>> {
+    let names: Vec<&str> = raw.iter().map(|step| step.name.as_str()).collect();
+    let mut steps = Vec::with_capacity(raw.len());
+    for (i, step) in raw.iter().enumerate() {
+        let step_path = path.index(i);
+        step_name(check, &step_path.key("name"), &names, i);
+        let template = step_template(check, &step_path.key("path"), &step.path, &names, i);
+        if let Some(template) = template {
+            steps.push(EnrichStep {
+                name: step.name.clone(),
+                path: template,
+                optional: step.optional,
+            });
+        }
+    }
+    (steps.len() == raw.len()).then_some(steps)
+}
+
+fn step_name(check: &mut Checker<'_>, path: &KeyPath, names: &[&str], i: usize) {
+    let name = names[i];
+    if name.is_empty() {
+        check.report(path, "must not be empty");
+    } else if name.contains(['/', '{', '}']) {
+        check.report(
+            path,
+            "must not contain \"/\", \"{\" or \"}\" (placeholders could not name it)",
+        );
+    } else if let Some(first) = names[..i].iter().position(|n| *n == name) {
+        let message = format!("duplicate enrich name \"{name}\" (first used by enrich[{first}])");
+        check.report(path, message);
+    }
+}
+
+fn step_template(
+    check: &mut Checker<'_>,
+    path: &KeyPath,
+    text: &str,
+    names: &[&str],
+    i: usize,
+) -> Option<Template> {
+    let template = match Template::parse(text) {
+        Ok(template) => template,
+        Err(e) => {
+            check.report(path, format!("not a valid template: {e}"));
+            return None;
+        }
+    };
+    if !text.starts_with('/') {
+        check.report(path, "must start with \"/\" (it is appended to base_url)");
+    }
+    let mut valid = text.starts_with('/');
+    for placeholder in template.placeholders() {
+        if let Some(problem) = placeholder_problem(placeholder, names, i) {
+            check.report(path, format!("placeholder {placeholder} {problem}"));
+            valid = false;
+        }
+    }
+    valid.then_some(template)
+}
+
+/// Why a placeholder of step `i` cannot be filled, if it cannot.
+fn placeholder_problem(placeholder: &Placeholder, names: &[&str], i: usize) -> Option<String> {
+    let (Placeholder::Change(pointer) | Placeholder::Resource { pointer, .. }) = placeholder;
+    if let Some(problem) = pointer_problem(pointer) {
+        return Some(format!("is not a JSON pointer: {problem}"));
+    }
+    let Placeholder::Resource { name, .. } = placeholder else {
+        return None;
+    };
+    if names[..i].contains(&name.as_str()) {
+        return None;
+    }
+    let problem = if names[i] == name {
+        "names this step itself (it can only use earlier steps)".to_owned()
+    } else if names[i + 1..].contains(&name.as_str()) {
+        format!("names enrich step \"{name}\", which runs later (steps run in file order)")
+    } else if i == 0 {
+        format!("names enrich step \"{name}\", but there is no earlier step")
+    } else {
+        let earlier = names[..i].join(", ");
+        format!("names no earlier enrich step \"{name}\" (earlier: {earlier})")
+    };
+    Some(problem)
+}

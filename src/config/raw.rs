@@ -1,0 +1,116 @@
+//! The configuration file exactly as written: serde shapes that only check structure.
+//!
+//! Optional keys are `Option`s here and get their defaults in `validate`, so that every
+//! default lives in one place next to the check of the value that replaces it. Every table
+//! denies unknown keys, so a misspelt key is an error instead of a silently ignored setting.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub store: RawStore,
+    #[serde(default)]
+    pub runtime: RawRuntime,
+    #[serde(default)]
+    pub destinations: BTreeMap<String, RawDestination>,
+    #[serde(default)]
+    pub connections: BTreeMap<String, RawConnection>,
+}
+
+/// `[store]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStore {
+    pub path: String,
+}
+
+/// `[runtime]`; the whole table may be left out.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRuntime {
+    pub workers: Option<i64>,
+    pub shutdown_grace_secs: Option<f64>,
+}
+
+/// `[destinations.<id>]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDestination {
+    pub url: String,
+    pub secret_env: String,
+    pub timeout_ms: Option<i64>,
+    pub max_in_flight: Option<i64>,
+    pub retry_schedule_secs: Option<Vec<f64>>,
+}
+
+/// `[connections.<id>]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConnection {
+    pub destination: String,
+    pub source: String,
+    pub base_url: String,
+    pub interval_secs: Option<f64>,
+    pub request_timeout_ms: Option<i64>,
+    pub backoff_min_ms: Option<i64>,
+    pub backoff_max_secs: Option<f64>,
+    pub max_response_bytes: Option<i64>,
+    pub changes_path: String,
+    pub since_param: Option<String>,
+    #[serde(default, deserialize_with = "text_or_integer")]
+    pub initial_cursor: Option<String>,
+    pub page_size_param: Option<String>,
+    pub page_size: Option<i64>,
+    pub items_pointer: Option<String>,
+    pub key_pointer: String,
+    pub version_pointer: Option<String>,
+    pub cursor_pointer: String,
+    pub event_type: String,
+    pub max_concurrent_enrichments: Option<i64>,
+    #[serde(default)]
+    pub enrich: Vec<RawEnrich>,
+}
+
+/// `[[connections.<id>.enrich]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEnrich {
+    pub name: String,
+    pub path: String,
+    #[serde(default)]
+    pub optional: bool,
+}
+
+/// Accepts `initial_cursor = 0` as well as `"0"`: a sequence number is the natural way to
+/// write a cursor, and refusing it would only teach people to add quotes.
+fn text_or_integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    struct TextOrInteger;
+
+    impl Visitor<'_> for TextOrInteger {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string or an integer")
+        }
+
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+            Ok(Some(value.to_owned()))
+        }
+
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
+            Ok(Some(value.to_string()))
+        }
+
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
+            Ok(Some(value.to_string()))
+        }
+    }
+
+    deserializer.deserialize_any(TextOrInteger)
+}

@@ -1,0 +1,308 @@
+//! Semantic checks: turns the file as written into a `Config`, or lists every problem at once.
+//!
+//! Each check records its problem and carries on, so one run reports all mistakes; a value
+//! is only built when nothing about it was wrong.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+use super::connection;
+use super::locate::KeyPath;
+use super::raw::{RawConfig, RawDestination, RawRuntime};
+use super::{Config, DestinationConfig, RuntimeConfig, StoreConfig};
+use crate::delivery::signing::SigningKey;
+
+/// Seconds `run` waits for in-flight work after SIGTERM, unless configured.
+const DEFAULT_SHUTDOWN_GRACE_SECS: f64 = 10.0;
+/// Whole-request timeout of one delivery attempt, unless configured.
+const DEFAULT_TIMEOUT_MS: i64 = 15_000;
+/// Notifications in flight per destination, unless configured.
+const DEFAULT_MAX_IN_FLIGHT: i64 = 64;
+/// Retry delays: quick at first, then spread over about a day before dead-lettering.
+const DEFAULT_RETRY_SCHEDULE_SECS: [f64; 7] =
+    [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0];
+/// Longest id accepted, so ids stay readable in logs and notification ids stay short.
+const MAX_ID_LEN: usize = 64;
+
+/// One semantic problem, located later by its key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Problem {
+    /// The offending key.
+    pub path: KeyPath,
+    /// The line, when already known (structural errors carry a span).
+    pub line: Option<usize>,
+    /// What is wrong; never contains a secret.
+    pub message: String,
+}
+
+/// Records problems while checking, and reads secrets through the injected environment.
+pub(super) struct Checker<'e> {
+    env: &'e dyn Fn(&str) -> Option<String>,
+    problems: Vec<Problem>,
+}
+
+/// Checks a deserialized file and builds the configuration it describes.
+pub(super) fn validate(
+    raw: RawConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, Vec<Problem>> {
+    let mut check = Checker {
+        env,
+        problems: Vec::new(),
+    };
+    let root = KeyPath::root();
+    let store_path = root.key("store").key("path");
+    check.non_empty(&store_path, &raw.store.path);
+    let runtime = runtime(&mut check, &root.key("runtime"), raw.runtime);
+    let destination_ids: BTreeSet<String> = raw.destinations.keys().cloned().collect();
+    let destinations: BTreeMap<_, _> = raw
+        .destinations
+        .into_iter()
+        .filter_map(|(id, d)| {
+            let path = root.key("destinations").key(&id);
+            destination(&mut check, &path, id.clone(), d).map(|d| (id, d))
+        })
+        .collect();
+    if raw.connections.is_empty() {
+        check.report(
+            &root.key("connections"),
+            "at least one connection is required",
+        );
+    }
+    let connections: BTreeMap<_, _> = raw
+        .connections
+        .into_iter()
+        .filter_map(|(id, c)| {
+            let path = root.key("connections").key(&id);
+            connection::connection(&mut check, &path, id.clone(), c, &destination_ids)
+                .map(|c| (id, c))
+        })
+        .collect();
+    if !check.problems.is_empty() {
+        return Err(check.problems);
+    }
+    Ok(Config {
+        store: StoreConfig {
+            path: PathBuf::from(raw.store.path),
+        },
+        runtime,
+        destinations,
+        connections,
+    })
+}
+
+fn runtime(check: &mut Checker<'_>, path: &KeyPath, raw: RawRuntime) -> RuntimeConfig {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let workers = match raw.workers {
+        Some(workers) => check.count(&path.key("workers"), Some(workers), 1),
+        None => cores,
+    };
+    let grace = raw
+        .shutdown_grace_secs
+        .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS);
+    RuntimeConfig {
+        workers,
+        shutdown_grace: check.delay_secs(&path.key("shutdown_grace_secs"), grace),
+    }
+}
+
+fn destination(
+    check: &mut Checker<'_>,
+    path: &KeyPath,
+    id: String,
+    raw: RawDestination,
+) -> Option<DestinationConfig> {
+    check.id(path, &id);
+    let url = check.url(&path.key("url"), &raw.url);
+    let signing_key = check.signing_key(&path.key("secret_env"), &raw.secret_env);
+    let timeout = check.millis(&path.key("timeout_ms"), raw.timeout_ms, DEFAULT_TIMEOUT_MS);
+    let max_in_flight = check.count(
+        &path.key("max_in_flight"),
+        raw.max_in_flight,
+        DEFAULT_MAX_IN_FLIGHT,
+    );
+    let schedule_path = path.key("retry_schedule_secs");
+    let schedule = raw
+        .retry_schedule_secs
+        .unwrap_or_else(|| DEFAULT_RETRY_SCHEDULE_SECS.to_vec());
+    if schedule.is_empty() {
+        check.report(&schedule_path, "must list at least one retry delay");
+    }
+    let retry_schedule = schedule
+        .iter()
+        .enumerate()
+        .map(|(i, secs)| check.delay_secs(&schedule_path.index(i), *secs))
+        .collect();
+    Some(DestinationConfig {
+        id,
+        url: url?,
+        signing_key: signing_key?,
+        secret_env: raw.secret_env,
+        timeout,
+        max_in_flight,
+        retry_schedule,
+    })
+}
+
+impl Checker<'_> {
+    /// Records a problem with the key at `path`.
+    pub fn report(&mut self, path: &KeyPath, message: impl Into<String>) {
+        self.problems.push(Problem {
+            path: path.clone(),
+            line: None,
+            message: message.into(),
+        });
+    }
+
+    /// Checks a connection or destination id: it appears in logs, metrics and notification
+    /// ids, so it is kept to characters that need no escaping anywhere.
+    pub fn id(&mut self, path: &KeyPath, id: &str) {
+        let valid = (1..=MAX_ID_LEN).contains(&id.len())
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid {
+            self.report(
+                path,
+                format!("invalid id: use 1 to {MAX_ID_LEN} of A-Z a-z 0-9 _ -"),
+            );
+        }
+    }
+
+    /// Checks that a text value says something.
+    pub fn non_empty(&mut self, path: &KeyPath, text: &str) {
+        if text.trim().is_empty() {
+            self.report(path, "must not be empty");
+        }
+    }
+
+    /// Parses an http(s) URL with a host; a password in it would be a secret in the file.
+    pub fn url(&mut self, path: &KeyPath, text: &str) -> Option<Url> {
+        let url = match Url::parse(text) {
+            Ok(url) => url,
+            Err(e) => {
+                self.report(path, format!("not a valid URL ({e})"));
+                return None;
+            }
+        };
+        let problem = if !matches!(url.scheme(), "http" | "https") {
+            format!(
+                "scheme \"{}\" is not supported (use http or https)",
+                url.scheme()
+            )
+        } else if url.host_str().is_none_or(str::is_empty) {
+            "a URL must have a host".to_owned()
+        } else if url.password().is_some() {
+            "must not contain a password (secrets are read from the environment)".to_owned()
+        } else {
+            return Some(url);
+        };
+        self.report(path, problem);
+        None
+    }
+
+    /// Checks a JSON pointer such as `key_pointer`.
+    pub fn pointer(&mut self, path: &KeyPath, pointer: &str) {
+        if let Some(problem) = pointer_problem(pointer) {
+            self.report(path, format!("not a JSON pointer: {problem}"));
+        }
+    }
+
+    /// A count that must be at least 1, or `default` when absent.
+    pub fn count(&mut self, path: &KeyPath, value: Option<i64>, default: i64) -> usize {
+        usize::try_from(self.positive(path, value, default)).unwrap_or(usize::MAX)
+    }
+
+    /// A positive number of milliseconds, or `default` when absent.
+    pub fn millis(&mut self, path: &KeyPath, value: Option<i64>, default: i64) -> Duration {
+        Duration::from_millis(self.positive(path, value, default))
+    }
+
+    /// A positive number of seconds (fractions allowed), or `default` when absent.
+    pub fn positive_secs(&mut self, path: &KeyPath, value: Option<f64>, default: f64) -> Duration {
+        let secs = value.unwrap_or(default);
+        if secs > 0.0 {
+            self.delay_secs(path, secs)
+        } else {
+            self.report(path, format!("must be greater than 0 (got {secs})"));
+            Duration::ZERO
+        }
+    }
+
+    /// A number of seconds that may be 0 (fractions allowed).
+    pub fn delay_secs(&mut self, path: &KeyPath, secs: f64) -> Duration {
+        // Written so that NaN (TOML allows `nan`) is refused too.
+        if secs.is_nan() || secs < 0.0 {
+            self.report(path, format!("must be 0 or more seconds (got {secs})"));
+            return Duration::ZERO;
+        }
+        Duration::try_from_secs_f64(secs).unwrap_or_else(|_| {
+            self.report(path, format!("{secs} seconds is too long"));
+            Duration::ZERO
+        })
+    }
+
+    fn positive(&mut self, path: &KeyPath, value: Option<i64>, default: i64) -> u64 {
+        let value = value.unwrap_or(default);
+        u64::try_from(value)
+            .ok()
+            .filter(|v| *v > 0)
+            .unwrap_or_else(|| {
+                self.report(path, format!("must be greater than 0 (got {value})"));
+                1
+            })
+    }
+
+    /// Reads and checks the secret held by environment variable `var`; messages name the
+    /// variable, never its value.
+    fn signing_key(&mut self, path: &KeyPath, var: &str) -> Option<SigningKey> {
+        let problem = if var.starts_with("whsec_") {
+            "must name the environment variable that holds the secret, not be the secret".into()
+        } else if !is_env_name(var) {
+            "must be the name of an environment variable (A-Z a-z 0-9 _, not starting with a digit)"
+                .into()
+        } else {
+            match (self.env)(var) {
+                None => format!("environment variable {var} is not set"),
+                Some(secret) if secret.trim().is_empty() => {
+                    format!("environment variable {var} is empty")
+                }
+                Some(secret) => match SigningKey::from_secret(&secret) {
+                    Ok(key) => return Some(key),
+                    Err(e) => format!("environment variable {var}: {e}"),
+                },
+            }
+        };
+        self.report(path, problem);
+        None
+    }
+}
+
+/// Why `pointer` is not a JSON pointer (RFC 6901: empty, or `/`-separated with `~0` and `~1`
+/// escapes), if it is not; checked at load so a typo cannot fail every poll.
+pub(super) fn pointer_problem(pointer: &str) -> Option<&'static str> {
+    if !pointer.is_empty() && !pointer.starts_with('/') {
+        Some("must be \"\" or start with \"/\" (such as \"/id\")")
+    } else if pointer
+        .split('~')
+        .skip(1)
+        .any(|rest| !rest.starts_with(['0', '1']))
+    {
+        Some("\"~\" must be followed by 0 or 1")
+    } else {
+        None
+    }
+}
+
+/// Whether `name` is a portable environment variable name; anything else is more likely a
+/// pasted secret than a variable, and must not be echoed back.
+fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
