@@ -225,14 +225,20 @@ mod tests {
     fn retry_after_lengthens_the_delay_up_to_the_next_step_only() {
         let s = schedule();
         // Between the step and the next step: honoured as asked.
-        assert_eq!(next_delivery_delay(&s, 1, Some(secs(30)), 0.0), Some(secs(30)));
+        assert_eq!(
+            next_delivery_delay(&s, 1, Some(secs(30)), 0.0),
+            Some(secs(30))
+        );
         // Beyond the next step: capped at the next step.
         assert_eq!(
             next_delivery_delay(&s, 1, Some(secs(3600)), 0.0),
             Some(secs(60))
         );
         // Shorter than the step: the schedule wins, we never retry sooner.
-        assert_eq!(next_delivery_delay(&s, 2, Some(secs(1)), 0.0), Some(secs(60)));
+        assert_eq!(
+            next_delivery_delay(&s, 2, Some(secs(1)), 0.0),
+            Some(secs(60))
+        );
     }
 
     #[test]

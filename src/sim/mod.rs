@@ -1,1 +1,35 @@
 //! A simulated EHR and webhook receiver on loopback, for `courier demo` and the tests.
+//!
+//! Both are real actix-web servers on `127.0.0.1:0` running on the current actix System, so
+//! Courier talks to them over HTTP exactly as it talks to a real EHR and a real destination.
+//! Each dereferences to a cloneable control handle ([`EhrControl`], [`ReceiverControl`]) that
+//! tests use from any thread to change data, inject faults, script answers and read results.
+//!
+//! - [`ehr`]: the changes feed and FHIR-like records, with injectable [`Fault`]s.
+//! - [`receiver`]: verifies signatures, records every request, answers as scripted.
+//! - [`inbox`]: what the receiver recorded, its scripted answers and the run's [`Summary`].
+
+pub mod ehr;
+pub mod faults;
+pub mod inbox;
+pub mod receiver;
+mod records;
+
+#[cfg(test)]
+mod tests;
+
+use std::io;
+use std::net::SocketAddr;
+
+pub use ehr::{EhrControl, SimEhr, SimEhrOptions};
+pub use faults::{Fault, Route};
+pub use inbox::{Received, ReceiverControl, Summary};
+pub use receiver::{ReceiverOptions, SimReceiver};
+
+/// The single address a loopback bind on port 0 produced, with its real port.
+fn bound_addr(addrs: Vec<SocketAddr>) -> io::Result<SocketAddr> {
+    addrs
+        .into_iter()
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, "bound to no address"))
+}

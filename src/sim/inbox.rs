@@ -1,0 +1,284 @@
+//! What the simulated receiver got and how it answers: the record of every request, the
+//! scripted statuses, and the counts that tell whether a run delivered everything exactly once.
+//! Kept apart from the HTTP server so the bookkeeping is tested without one.
+
+use std::collections::{HashSet, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use crate::delivery::retry::is_success;
+
+/// One request as the receiver saw it and answered it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The `webhook-id` header (empty when missing).
+    pub id: String,
+    /// The `webhook-timestamp` header (empty when missing).
+    pub timestamp: String,
+    /// The `webhook-signature` header (empty when missing).
+    pub signature: String,
+    /// The body exactly as received, which is what the signature covers.
+    pub body: Vec<u8>,
+    /// The body parsed, or `Null` when it is not JSON.
+    pub json: Value,
+    /// Whether the signature verified with the configured secret.
+    pub verified: bool,
+    /// The status the receiver answered with.
+    pub answered: u16,
+    /// When the request arrived, to measure latency and retry spacing.
+    pub at: Instant,
+}
+
+impl Received {
+    /// Whether the receiver acknowledged this request (a 2xx answer).
+    pub fn accepted(&self) -> bool {
+        is_success(self.answered)
+    }
+}
+
+/// Counts that tell at a glance whether a run delivered everything exactly once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// Distinct notification ids acknowledged.
+    pub delivered: usize,
+    /// Acknowledged requests whose id had already been acknowledged.
+    pub duplicates: usize,
+    /// Requests refused: unverified, or answered with a non-2xx status.
+    pub failures: usize,
+    /// Whether every request, accepted or not, carried a valid signature.
+    pub all_verified: bool,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "delivered={} duplicates={} failures={}",
+            self.delivered, self.duplicates, self.failures
+        )
+    }
+}
+
+/// A scripted answer: a status, with a `Retry-After` when set.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Answer {
+    /// The status to answer with.
+    pub(super) status: u16,
+    /// The `Retry-After` header to add, in seconds.
+    pub(super) retry_after_secs: Option<u64>,
+}
+
+#[derive(Debug, Default)]
+struct ReceiverState {
+    received: Vec<Received>,
+    /// Answers for the next verified requests, in order.
+    script: VecDeque<Answer>,
+    /// The answer once the script is used up; 200 when unset.
+    always: Option<u16>,
+}
+
+/// A handle on what the receiver got and how it answers; cheap to clone, usable from any
+/// thread.
+#[derive(Debug, Clone)]
+pub struct ReceiverControl {
+    state: Arc<Mutex<ReceiverState>>,
+    /// Woken after every request, so waiters check their condition without polling.
+    arrived: Arc<Notify>,
+}
+
+impl ReceiverControl {
+    /// An empty inbox that answers 200 until scripted.
+    pub(super) fn new() -> Self {
+        Self {
+            state: Arc::default(),
+            arrived: Arc::default(),
+        }
+    }
+
+    /// Every request received, in arrival order, including refused ones.
+    pub fn received(&self) -> Vec<Received> {
+        self.lock().received.clone()
+    }
+
+    /// The requests answered with 2xx, in arrival order.
+    pub fn accepted(&self) -> Vec<Received> {
+        let state = self.lock();
+        state
+            .received
+            .iter()
+            .filter(|r| r.accepted())
+            .cloned()
+            .collect()
+    }
+
+    /// Distinct notification ids acknowledged.
+    pub fn unique_accepted_ids(&self) -> usize {
+        self.summary().delivered
+    }
+
+    /// Delivered, duplicate and failed counts, and whether every signature verified.
+    pub fn summary(&self) -> Summary {
+        let state = self.lock();
+        let mut ids = HashSet::new();
+        let mut summary = Summary {
+            delivered: 0,
+            duplicates: 0,
+            failures: 0,
+            all_verified: true,
+        };
+        for request in &state.received {
+            summary.all_verified &= request.verified;
+            if !request.accepted() {
+                summary.failures += 1;
+            } else if !ids.insert(request.id.as_str()) {
+                summary.duplicates += 1;
+            }
+        }
+        summary.delivered = ids.len();
+        summary
+    }
+
+    /// Answers the next verified requests with `statuses`, in order (after any answers already
+    /// scripted), then falls back to 200 or to [`ReceiverControl::always`].
+    pub fn respond_with(&self, statuses: Vec<u16>) {
+        self.lock()
+            .script
+            .extend(statuses.into_iter().map(|status| Answer {
+                status,
+                retry_after_secs: None,
+            }));
+    }
+
+    /// Answers the next `times` verified requests with `status` and `Retry-After: secs`.
+    pub fn respond_with_retry_after(&self, status: u16, secs: u64, times: usize) {
+        let answer = Answer {
+            status,
+            retry_after_secs: Some(secs),
+        };
+        self.lock()
+            .script
+            .extend(std::iter::repeat_n(answer, times));
+    }
+
+    /// Answers every verified request with `status` until told otherwise; drops any script, so
+    /// "every" holds from the next request. `always(200)` restores the default.
+    pub fn always(&self, status: u16) {
+        let mut state = self.lock();
+        state.script.clear();
+        state.always = Some(status);
+    }
+
+    /// Waits until at least `n` requests were answered 2xx, or `timeout` passes; returns
+    /// whether the count was reached.
+    pub async fn wait_for_accepted(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Register interest before checking, so a request that lands in between still
+            // wakes us.
+            let mut arrived = std::pin::pin!(self.arrived.notified());
+            arrived.as_mut().enable();
+            if self.accepted_count() >= n {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return self.accepted_count() >= n;
+            }
+        }
+    }
+
+    fn accepted_count(&self) -> usize {
+        self.lock().received.iter().filter(|r| r.accepted()).count()
+    }
+
+    /// A poisoned lock only means a test thread panicked mid-call; carry on rather than
+    /// cascade.
+    fn lock(&self) -> MutexGuard<'_, ReceiverState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The answer for a request whose signature did (or did not) verify.
+    pub(super) fn next_answer(&self, verified: bool) -> Answer {
+        if !verified {
+            return Answer {
+                status: 401,
+                retry_after_secs: None,
+            };
+        }
+        let mut state = self.lock();
+        let fallback = Answer {
+            status: state.always.unwrap_or(200),
+            retry_after_secs: None,
+        };
+        state.script.pop_front().unwrap_or(fallback)
+    }
+
+    pub(super) fn record(&self, request: Received) {
+        self.lock().received.push(request);
+        self.arrived.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn received(id: &str, answered: u16, verified: bool) -> Received {
+        Received {
+            id: id.to_owned(),
+            timestamp: String::new(),
+            signature: String::new(),
+            body: Vec::new(),
+            json: Value::Null,
+            verified,
+            answered,
+            at: Instant::now(),
+        }
+    }
+
+    fn control_with(requests: Vec<Received>) -> ReceiverControl {
+        let control = ReceiverControl::new();
+        control.lock().received = requests;
+        control
+    }
+
+    #[test]
+    fn summary_counts_unique_deliveries_duplicates_and_failures() {
+        let control = control_with(vec![
+            received("a", 503, true),
+            received("a", 200, true),
+            received("b", 204, true),
+            received("a", 200, true),
+            received("c", 401, false),
+        ]);
+        let summary = control.summary();
+        assert_eq!(
+            summary,
+            Summary {
+                delivered: 2,
+                duplicates: 1,
+                failures: 2,
+                all_verified: false,
+            }
+        );
+        assert_eq!(summary.to_string(), "delivered=2 duplicates=1 failures=2");
+        assert_eq!(control.unique_accepted_ids(), 2);
+        assert_eq!(control.accepted().len(), 3);
+    }
+
+    #[test]
+    fn script_answers_in_order_then_falls_back_to_always_or_200() {
+        let control = control_with(Vec::new());
+        control.respond_with(vec![500, 503]);
+        control.respond_with_retry_after(429, 5, 1);
+        let statuses: Vec<u16> = (0..4).map(|_| control.next_answer(true).status).collect();
+        assert_eq!(statuses, [500, 503, 429, 200]);
+        control.respond_with(vec![502]);
+        control.always(410);
+        assert_eq!(control.next_answer(true).status, 410);
+        assert_eq!(control.next_answer(false).status, 401);
+    }
+}

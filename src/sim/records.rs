@@ -1,0 +1,358 @@
+//! The simulated EHR's data: synthetic patients and appointments, and the changes log that its
+//! feed serves. Pure data with no I/O, so the feed's paging rules are tested without a server.
+//!
+//! Every name and birth date is generated from fixed word lists and is obviously fake, so the
+//! demo and the tests never handle anything that looks like real patient data.
+
+use chrono::{DateTime, Duration as TimeDelta, NaiveDate, SecondsFormat, SubsecRound, Utc};
+use serde_json::{json, Value};
+
+/// Family names that no one mistakes for a real person's.
+const FAMILY_NAMES: [&str; 6] = [
+    "Testperson",
+    "Example",
+    "Sample",
+    "Fixture",
+    "Placeholder",
+    "Synthetic",
+];
+
+/// Given names, the NATO alphabet: clearly not a real register of patients.
+const GIVEN_NAMES: [&str; 8] = [
+    "Alpha", "Bravo", "Charlie", "Delta", "Echo", "Foxtrot", "Golf", "Hotel",
+];
+
+/// FHIR appointment statuses a touch cycles through, so each change is visible in the record.
+const STATUSES: [&str; 4] = ["booked", "arrived", "fulfilled", "cancelled"];
+
+/// One synthetic patient.
+#[derive(Debug, Clone)]
+struct Patient {
+    family: &'static str,
+    given: &'static str,
+    birth_date: NaiveDate,
+}
+
+/// One synthetic appointment; `version` counts its changes, starting at 1 when created.
+#[derive(Debug, Clone)]
+struct Appointment {
+    patient: usize,
+    status: usize,
+    start: DateTime<Utc>,
+    version: u64,
+}
+
+/// One entry of the changes log; `seq` is its 1-based position in the log.
+#[derive(Debug, Clone)]
+struct Change {
+    seq: u64,
+    appointment: usize,
+    ts: DateTime<Utc>,
+}
+
+/// Where a feed request starts reading, as its `since` parameter said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// Items whose `seq` is greater than this.
+    Seq(i64),
+    /// Items whose `ts` is at or after this instant (inclusive, so ties are re-read).
+    Time(DateTime<Utc>),
+}
+
+impl Since {
+    /// Reads a `since` value: an integer is a sequence number, else an RFC 3339 time.
+    pub fn parse(value: &str) -> Option<Self> {
+        if let Ok(seq) = value.parse() {
+            return Some(Self::Seq(seq));
+        }
+        DateTime::parse_from_rfc3339(value)
+            .ok()
+            .map(|at| Self::Time(at.with_timezone(&Utc)))
+    }
+}
+
+/// The whole simulated chart: patients, appointments and the changes log.
+#[derive(Debug)]
+pub struct Records {
+    patients: Vec<Patient>,
+    appointments: Vec<Appointment>,
+    changes: Vec<Change>,
+    /// Seeded, so two runs with the same options produce the same data.
+    rng: fastrand::Rng,
+}
+
+impl Records {
+    /// Generates `patients` patients and `appointments` appointments; the changes log starts
+    /// empty (existing appointments predate it). `patients` must be at least 1 when
+    /// `appointments` is not zero, since every appointment has a patient.
+    pub fn generate(patients: usize, appointments: usize, seed: u64) -> Self {
+        let mut records = Self {
+            patients: Vec::with_capacity(patients),
+            appointments: Vec::with_capacity(appointments),
+            changes: Vec::new(),
+            rng: fastrand::Rng::with_seed(seed),
+        };
+        let epoch = NaiveDate::from_ymd_opt(1950, 1, 1).expect("a valid date");
+        for _ in 0..patients {
+            let days = records.rng.i64(0..365 * 60);
+            records.patients.push(Patient {
+                family: FAMILY_NAMES[records.rng.usize(..FAMILY_NAMES.len())],
+                given: GIVEN_NAMES[records.rng.usize(..GIVEN_NAMES.len())],
+                birth_date: epoch + TimeDelta::days(days),
+            });
+        }
+        for _ in 0..appointments {
+            records.create_appointment();
+        }
+        records
+    }
+
+    /// Number of entries in the changes log, which is also the last `seq`.
+    pub fn change_count(&self) -> u64 {
+        self.changes.len() as u64
+    }
+
+    /// Number of appointments.
+    pub fn appointment_count(&self) -> usize {
+        self.appointments.len()
+    }
+
+    /// Changes an appointment (new status, version + 1) and logs it at `ts`, or now when
+    /// `ts` is `None`. Returns the new entry's `seq`, or `None` for an unknown id.
+    ///
+    /// Automatic timestamps never go backwards (a clock step back repeats the last one), so a
+    /// reader that resumes from the last `ts` it saw misses nothing.
+    pub fn touch(&mut self, appointment_id: &str, ts: Option<DateTime<Utc>>) -> Option<u64> {
+        let index = parse_index(appointment_id, "appt-", self.appointments.len())?;
+        let appointment = &mut self.appointments[index];
+        appointment.status = (appointment.status + 1) % STATUSES.len();
+        appointment.version += 1;
+        Some(self.log(index, ts))
+    }
+
+    /// Touches a random appointment at `ts` (or now), creating one first if there are none.
+    pub fn touch_random(&mut self, ts: Option<DateTime<Utc>>) -> u64 {
+        if self.appointments.is_empty() {
+            self.add_appointment();
+        }
+        let index = self.rng.usize(..self.appointments.len());
+        self.touch(&format!("appt-{}", index + 1), ts)
+            .expect("the index is in range")
+    }
+
+    /// Logs `changes` random touches spread one second apart and ending at `now`, as if they
+    /// happened before the reader started: a backlog to page through, without the endless
+    /// timestamp ties that logging them all in the same millisecond would create.
+    pub fn backlog(&mut self, changes: usize, now: DateTime<Utc>) {
+        for before in (0..changes).rev() {
+            self.touch_random(Some(now - TimeDelta::seconds(before as i64)));
+        }
+    }
+
+    /// Creates an appointment for a random patient and logs its creation as a change.
+    pub fn add_appointment(&mut self) -> String {
+        let index = self.create_appointment();
+        self.log(index, None);
+        format!("appt-{}", index + 1)
+    }
+
+    /// The current version of an appointment.
+    pub fn version(&self, appointment_id: &str) -> Option<u64> {
+        let index = parse_index(appointment_id, "appt-", self.appointments.len())?;
+        Some(self.appointments[index].version)
+    }
+
+    /// One feed page: entries after `since` in ascending `seq`, at most `limit` of them.
+    pub fn changed(&self, since: Option<Since>, limit: usize) -> Vec<Value> {
+        self.changes
+            .iter()
+            .filter(|change| match since {
+                None => true,
+                Some(Since::Seq(after)) => i128::from(change.seq) > i128::from(after),
+                Some(Since::Time(from)) => change.ts >= from,
+            })
+            .take(limit)
+            .map(|change| self.change_json(change))
+            .collect()
+    }
+
+    /// An appointment as a minimal FHIR resource.
+    pub fn appointment(&self, id: &str) -> Option<Value> {
+        let appointment = &self.appointments[parse_index(id, "appt-", self.appointments.len())?];
+        Some(json!({
+            "resourceType": "Appointment",
+            "id": id,
+            "status": STATUSES[appointment.status],
+            "start": appointment.start.to_rfc3339_opts(SecondsFormat::Secs, true),
+            "patient": {"id": format!("pat-{}", appointment.patient + 1)},
+            "meta": {"versionId": appointment.version.to_string()},
+        }))
+    }
+
+    /// A patient as a minimal FHIR resource.
+    pub fn patient(&self, id: &str) -> Option<Value> {
+        let patient = &self.patients[parse_index(id, "pat-", self.patients.len())?];
+        Some(json!({
+            "resourceType": "Patient",
+            "id": id,
+            "name": [{"family": patient.family, "given": [patient.given]}],
+            "birthDate": patient.birth_date.to_string(),
+        }))
+    }
+
+    fn create_appointment(&mut self) -> usize {
+        assert!(
+            !self.patients.is_empty(),
+            "an appointment needs a patient; start the sim with patients >= 1"
+        );
+        let day_start = "2030-01-07T08:00:00Z"
+            .parse::<DateTime<Utc>>()
+            .expect("a valid time");
+        let index = self.appointments.len();
+        self.appointments.push(Appointment {
+            patient: self.rng.usize(..self.patients.len()),
+            status: 0,
+            start: day_start + TimeDelta::minutes(30 * index as i64),
+            version: 1,
+        });
+        index
+    }
+
+    fn log(&mut self, appointment: usize, ts: Option<DateTime<Utc>>) -> u64 {
+        let ts = ts.unwrap_or_else(|| {
+            let now = Utc::now();
+            self.changes.last().map_or(now, |last| now.max(last.ts))
+        });
+        let seq = self.change_count() + 1;
+        self.changes.push(Change {
+            seq,
+            appointment,
+            // The feed prints milliseconds, so keep no more: a `since` copied from an item
+            // must select that item again.
+            ts: ts.trunc_subsecs(3),
+        });
+        seq
+    }
+
+    fn change_json(&self, change: &Change) -> Value {
+        let appointment = &self.appointments[change.appointment];
+        json!({
+            "seq": change.seq,
+            "id": format!("appt-{}", change.appointment + 1),
+            "patientId": format!("pat-{}", appointment.patient + 1),
+            "ts": change.ts.to_rfc3339_opts(SecondsFormat::Millis, true),
+        })
+    }
+}
+
+/// `appt-3` → index 2, if in range; ids are 1-based so they read naturally in logs and tests.
+fn parse_index(id: &str, prefix: &str, len: usize) -> Option<usize> {
+    let number: usize = id.strip_prefix(prefix)?.parse().ok()?;
+    (1..=len).contains(&number).then(|| number - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ts: &str) -> DateTime<Utc> {
+        ts.parse().unwrap()
+    }
+
+    #[test]
+    fn touches_append_entries_with_consecutive_seq_and_bump_the_version() {
+        let mut records = Records::generate(3, 5, 1);
+        assert_eq!(records.change_count(), 0);
+        assert_eq!(records.touch("appt-2", None), Some(1));
+        assert_eq!(records.touch("appt-2", None), Some(2));
+        assert_eq!(records.touch_random(None), 3);
+        assert!(records.version("appt-2").unwrap() >= 3);
+        let page = records.changed(None, 10);
+        let seqs: Vec<u64> = page.iter().map(|i| i["seq"].as_u64().unwrap()).collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        assert_eq!(page[0]["id"], "appt-2");
+        assert!(page[0]["patientId"].as_str().unwrap().starts_with("pat-"));
+    }
+
+    #[test]
+    fn unknown_ids_are_not_found() {
+        let mut records = Records::generate(2, 2, 1);
+        assert_eq!(records.touch("appt-3", None), None);
+        assert_eq!(records.touch("appt-0", None), None);
+        assert_eq!(records.touch("pat-1", None), None);
+        assert!(records.appointment("appt-9").is_none());
+        assert!(records.patient("pat-3").is_none());
+        assert!(records.patient("pat-2").is_some());
+    }
+
+    #[test]
+    fn time_since_is_inclusive_so_ties_are_read_again() {
+        let mut records = Records::generate(1, 3, 1);
+        records.touch("appt-1", Some(at("2030-01-01T00:00:00Z")));
+        records.touch("appt-2", Some(at("2030-01-01T00:00:01.5Z")));
+        records.touch("appt-3", Some(at("2030-01-01T00:00:01.5Z")));
+        let page = records.changed(Since::parse("2030-01-01T00:00:01.500Z"), 10);
+        let ids: Vec<&str> = page.iter().map(|i| i["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["appt-2", "appt-3"]);
+        assert_eq!(page[0]["ts"], "2030-01-01T00:00:01.500Z");
+    }
+
+    #[test]
+    fn seq_since_is_exclusive_and_limit_caps_the_page() {
+        let mut records = Records::generate(1, 1, 1);
+        for _ in 0..5 {
+            records.touch_random(None);
+        }
+        let page = records.changed(Since::parse("2"), 2);
+        let seqs: Vec<u64> = page.iter().map(|i| i["seq"].as_u64().unwrap()).collect();
+        assert_eq!(seqs, [3, 4]);
+    }
+
+    #[test]
+    fn backlog_is_spread_one_second_apart_ending_now() {
+        let mut records = Records::generate(2, 4, 1);
+        records.backlog(3, at("2030-01-01T00:00:10Z"));
+        let page = records.changed(None, 10);
+        let ts: Vec<&str> = page.iter().map(|i| i["ts"].as_str().unwrap()).collect();
+        assert_eq!(
+            ts,
+            [
+                "2030-01-01T00:00:08.000Z",
+                "2030-01-01T00:00:09.000Z",
+                "2030-01-01T00:00:10.000Z"
+            ]
+        );
+    }
+
+    #[test]
+    fn automatic_timestamps_never_go_backwards() {
+        let mut records = Records::generate(1, 1, 1);
+        records.touch("appt-1", Some(at("2999-01-01T00:00:00Z")));
+        records.touch("appt-1", None);
+        let page = records.changed(None, 10);
+        assert_eq!(page[1]["ts"], "2999-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn since_parses_integers_and_rfc3339_times_only() {
+        assert_eq!(Since::parse("42"), Some(Since::Seq(42)));
+        assert_eq!(
+            Since::parse("2030-01-01T02:00:00+02:00"),
+            Some(Since::Time(at("2030-01-01T00:00:00Z")))
+        );
+        assert_eq!(Since::parse("yesterday"), None);
+    }
+
+    #[test]
+    fn generated_people_are_obviously_synthetic_and_reproducible() {
+        let a = Records::generate(4, 0, 7);
+        let b = Records::generate(4, 0, 7);
+        for n in 1..=4 {
+            let id = format!("pat-{n}");
+            let patient = a.patient(&id).unwrap();
+            assert_eq!(patient, b.patient(&id).unwrap());
+            let family = patient["name"][0]["family"].as_str().unwrap();
+            assert!(FAMILY_NAMES.contains(&family));
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! The integration-test binary: one binary for every suite, so the crate links once.
+
+mod signature_reference;
+mod support;
