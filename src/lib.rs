@@ -12,6 +12,7 @@
 //! - [`actors`]: the supervised actor tree that schedules and routes the work above.
 //! - [`status`]: what each connection and destination is doing, for people and tests.
 //! - [`app`]: builds the actor tree from a configuration and stops it gracefully.
+//! - [`demo`]: `courier demo`, the real pipeline between the simulated EHR and receiver.
 //! - [`sim`]: a simulated EHR and webhook receiver, for `courier demo` and the tests.
 //!
 //! # Delivery semantics
@@ -31,6 +32,7 @@
 pub mod actors;
 pub mod app;
 pub mod config;
+pub mod demo;
 pub mod delivery;
 pub mod ehr;
 pub mod model;

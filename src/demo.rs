@@ -1,0 +1,116 @@
+//! `courier demo`: Courier's real actors between a simulated EHR and a local receiver that
+//! verifies every signature, so a newcomer sees notifications within seconds and nothing else
+//! needs installing.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+
+use crate::app::{stop_signal, App, AppOptions};
+use crate::config;
+use crate::delivery::signing::SigningKey;
+use crate::sim::{ReceiverOptions, SimEhr, SimEhrOptions, SimReceiver};
+use crate::store::Store;
+
+/// The demo's configuration, embedded so the binary needs no file to run it.
+pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
+/// The environment variable the demo configuration names; the demo supplies its value.
+const DEMO_SECRET_ENV: &str = "COURIER_DEMO_SECRET";
+/// How long `--exit-after` waits for its notifications before giving up.
+const EXIT_AFTER_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Options of `courier demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Stop after this many distinct notifications were delivered, print a summary, and exit
+    /// 0 only if every one was verified.
+    #[arg(long, value_name = "N")]
+    pub exit_after: Option<usize>,
+    /// How many appointment changes the simulated EHR makes per second.
+    #[arg(long, default_value_t = 5.0, value_name = "RATE")]
+    pub changes_per_sec: f64,
+    /// Changes already waiting in the simulated EHR when the demo starts.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub backlog: usize,
+}
+
+/// Runs the demo to its end (Ctrl-C, or `--exit-after`).
+pub fn run(args: DemoArgs) -> ExitCode {
+    actix_rt::System::new().block_on(async move {
+        match run_demo(args).await {
+            Ok(code) => code,
+            Err(message) => {
+                eprintln!("courier demo: {message}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+async fn run_demo(args: DemoArgs) -> Result<ExitCode, String> {
+    let secret = SigningKey::generate_secret();
+    let ehr = SimEhr::start(SimEhrOptions {
+        patients: 50,
+        appointments: 200,
+        initial_changes: args.backlog,
+        change_every: (args.changes_per_sec > 0.0).then(|| Duration::from_secs_f64(1.0 / args.changes_per_sec)),
+        seed: fastrand::u64(..),
+    })
+    .map_err(|err| format!("starting the simulated EHR: {err}"))?;
+    let receiver = SimReceiver::start(ReceiverOptions {
+        secret: secret.clone(),
+        print: true,
+    })
+    .map_err(|err| format!("starting the receiver: {err}"))?;
+    let text = DEMO_CONFIG
+        .replace("{demo_ehr}", &ehr.base_url())
+        .replace("{demo_receiver}", &receiver.url());
+    let env = |name: &str| (name == DEMO_SECRET_ENV).then(|| secret.clone());
+    let config = config::parse(&text, Path::new("config/demo.toml"), &env).map_err(|errors| errors.to_string())?;
+    let grace = config.runtime.shutdown_grace.min(Duration::from_secs(2));
+    let store = Store::temporary().map_err(|err| err.to_string())?;
+    println!(
+        "courier demo: polling the simulated EHR at {} and delivering to {} (Ctrl-C to stop)",
+        ehr.base_url(),
+        receiver.url()
+    );
+    let app = App::start(config, store, AppOptions::default());
+    let reached = match args.exit_after {
+        Some(n) => {
+            let enough = Box::pin(wait_for_distinct(&receiver, n));
+            match select(enough, Box::pin(stop_signal())).await {
+                Either::Left((reached, _)) => reached,
+                Either::Right(_) => false,
+            }
+        }
+        None => {
+            stop_signal().await;
+            true
+        }
+    };
+    app.shutdown(grace).await;
+    let summary = receiver.summary();
+    let verified = summary.all_verified && summary.delivered > 0;
+    println!(
+        "courier demo: {summary} verified={}",
+        if summary.all_verified { "all" } else { "NOT ALL" }
+    );
+    receiver.stop().await;
+    ehr.stop().await;
+    Ok(if reached && verified { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Waits until `n` distinct notifications were accepted, or the demo's timeout passes.
+async fn wait_for_distinct(receiver: &SimReceiver, n: usize) -> bool {
+    let deadline = std::time::Instant::now() + EXIT_AFTER_TIMEOUT;
+    while receiver.unique_accepted_ids() < n {
+        if std::time::Instant::now() > deadline {
+            eprintln!("courier demo: only {} of {n} notifications within {EXIT_AFTER_TIMEOUT:?}", receiver.unique_accepted_ids());
+            return false;
+        }
+        receiver.wait_for_accepted(receiver.accepted().len() + 1, Duration::from_millis(200)).await;
+    }
+    true
+}
