@@ -29,7 +29,8 @@ impl App {
     /// Starts the actor tree. Must be called inside a running actix `System`.
     pub fn start(config: Config, store: Store, options: AppOptions) -> Self {
         let board = StatusBoard::default();
-        let supervisor = Supervisor::new(config, store.clone(), board.clone(), options.poll_hook).start();
+        let supervisor =
+            Supervisor::new(config, store.clone(), board.clone(), options.poll_hook).start();
         Self {
             supervisor,
             board,

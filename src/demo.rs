@@ -55,7 +55,8 @@ async fn run_demo(args: DemoArgs) -> Result<ExitCode, String> {
         patients: 50,
         appointments: 200,
         initial_changes: args.backlog,
-        change_every: (args.changes_per_sec > 0.0).then(|| Duration::from_secs_f64(1.0 / args.changes_per_sec)),
+        change_every: (args.changes_per_sec > 0.0)
+            .then(|| Duration::from_secs_f64(1.0 / args.changes_per_sec)),
         seed: fastrand::u64(..),
     })
     .map_err(|err| format!("starting the simulated EHR: {err}"))?;
@@ -68,7 +69,8 @@ async fn run_demo(args: DemoArgs) -> Result<ExitCode, String> {
         .replace("{demo_ehr}", &ehr.base_url())
         .replace("{demo_receiver}", &receiver.url());
     let env = |name: &str| (name == DEMO_SECRET_ENV).then(|| secret.clone());
-    let config = config::parse(&text, Path::new("config/demo.toml"), &env).map_err(|errors| errors.to_string())?;
+    let config = config::parse(&text, Path::new("config/demo.toml"), &env)
+        .map_err(|errors| errors.to_string())?;
     let grace = config.runtime.shutdown_grace.min(Duration::from_secs(2));
     let store = Store::temporary().map_err(|err| err.to_string())?;
     println!(
@@ -95,11 +97,19 @@ async fn run_demo(args: DemoArgs) -> Result<ExitCode, String> {
     let verified = summary.all_verified && summary.delivered > 0;
     println!(
         "courier demo: {summary} verified={}",
-        if summary.all_verified { "all" } else { "NOT ALL" }
+        if summary.all_verified {
+            "all"
+        } else {
+            "NOT ALL"
+        }
     );
     receiver.stop().await;
     ehr.stop().await;
-    Ok(if reached && verified { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if reached && verified {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Waits until `n` distinct notifications were accepted, or the demo's timeout passes.
@@ -107,10 +117,15 @@ async fn wait_for_distinct(receiver: &SimReceiver, n: usize) -> bool {
     let deadline = std::time::Instant::now() + EXIT_AFTER_TIMEOUT;
     while receiver.unique_accepted_ids() < n {
         if std::time::Instant::now() > deadline {
-            eprintln!("courier demo: only {} of {n} notifications within {EXIT_AFTER_TIMEOUT:?}", receiver.unique_accepted_ids());
+            eprintln!(
+                "courier demo: only {} of {n} notifications within {EXIT_AFTER_TIMEOUT:?}",
+                receiver.unique_accepted_ids()
+            );
             return false;
         }
-        receiver.wait_for_accepted(receiver.accepted().len() + 1, Duration::from_millis(200)).await;
+        receiver
+            .wait_for_accepted(receiver.accepted().len() + 1, Duration::from_millis(200))
+            .await;
     }
     true
 }

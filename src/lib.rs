@@ -32,8 +32,8 @@
 pub mod actors;
 pub mod app;
 pub mod config;
-pub mod demo;
 pub mod delivery;
+pub mod demo;
 pub mod ehr;
 pub mod model;
 pub mod sim;

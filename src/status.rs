@@ -125,6 +125,8 @@ impl StatusBoard {
 
     fn lock(&self) -> MutexGuard<'_, StatusSnapshot> {
         // A panic elsewhere while holding the lock leaves counters that are still meaningful.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

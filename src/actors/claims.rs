@@ -67,7 +67,9 @@ impl Claims {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<u64, Entry>> {
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -90,7 +92,10 @@ impl Claim {
 impl Drop for Claim {
     fn drop(&mut self) {
         let mut entries = self.claims.lock();
-        if entries.get(&self.sequence).is_some_and(|e| e.token == self.token) {
+        if entries
+            .get(&self.sequence)
+            .is_some_and(|e| e.token == self.token)
+        {
             entries.remove(&self.sequence);
         }
     }
@@ -115,8 +120,13 @@ mod tests {
         let enriching = claims.try_claim(1, 1).unwrap();
         let delivering = claims.try_claim(2, 1).unwrap();
         delivering.delivering();
-        let taken_over = claims.try_claim(1, 2).expect("older generation's enrichment is void");
-        assert!(claims.try_claim(2, 2).is_none(), "delivery survives the restart");
+        let taken_over = claims
+            .try_claim(1, 2)
+            .expect("older generation's enrichment is void");
+        assert!(
+            claims.try_claim(2, 2).is_none(),
+            "delivery survives the restart"
+        );
         // The old claim's late drop must not release the new owner's claim.
         drop(enriching);
         assert!(claims.try_claim(1, 2).is_none());

@@ -99,7 +99,9 @@ impl ConnectionActor {
         let work = async move {
             match step {
                 Step::Recover => recover(&deps, generation, &enricher).await.map(|()| None),
-                Step::Poll => poll(&deps, generation, &client, &enricher, page_size).await.map(Some),
+                Step::Poll => poll(&deps, generation, &client, &enricher, page_size)
+                    .await
+                    .map(Some),
             }
         };
         ctx.spawn(
@@ -119,7 +121,11 @@ impl ConnectionActor {
 
     fn after_success(&mut self, page: Option<PageResult>, ctx: &mut Context<Self>) {
         if self.backoff.failures() > 0 {
-            log::info!("conn={} polling again after {} failures", self.id(), self.backoff.failures());
+            log::info!(
+                "conn={} polling again after {} failures",
+                self.id(),
+                self.backoff.failures()
+            );
         }
         self.backoff.reset();
         let Some(page) = page else {
@@ -138,11 +144,16 @@ impl ConnectionActor {
         if page.is_stuck() {
             return self.widen_page(&page, ctx);
         }
-        self.page_size = self.deps.config.page_size;
+        if page.cursor_moved {
+            // Past the crowded position: back to the configured page size.
+            self.page_size = self.deps.config.page_size;
+        }
         if page.was_full() {
             return self.schedule(Duration::ZERO, ctx);
         }
-        self.deps.board.connection(self.id(), |c| c.state = ConnectionState::Idle);
+        self.deps
+            .board
+            .connection(self.id(), |c| c.state = ConnectionState::Idle);
         let interval = self.deps.config.interval;
         self.schedule(interval.mul_f64(1.0 + fastrand::f64() * 0.1), ctx);
     }
@@ -160,7 +171,12 @@ impl ConnectionActor {
             return self.after_failure(&reason, ctx);
         }
         self.page_size = Some(current * 2);
-        log::info!("conn={} {} items at one cursor position; page size {}", self.id(), page.returned, current * 2);
+        log::info!(
+            "conn={} {} items at one cursor position; page size {}",
+            self.id(),
+            page.returned,
+            current * 2
+        );
         self.schedule(Duration::ZERO, ctx);
     }
 
@@ -175,9 +191,17 @@ impl ConnectionActor {
             c.consecutive_failures == 1
         });
         if first {
-            log::warn!("conn={} poll failed ({}): {err}; backing off", self.id(), err.kind());
+            log::warn!(
+                "conn={} poll failed ({}): {err}; backing off",
+                self.id(),
+                err.kind()
+            );
         } else {
-            log::debug!("conn={} poll failed again ({}); next in {delay:?}", self.id(), err.kind());
+            log::debug!(
+                "conn={} poll failed again ({}); next in {delay:?}",
+                self.id(),
+                err.kind()
+            );
         }
         self.schedule(delay, ctx);
     }
@@ -185,7 +209,10 @@ impl ConnectionActor {
     /// A panic in this connection's work: record it, then stop after a backoff so the
     /// supervisor restarts this connection (and only it) with fresh state.
     fn fail_hard(&mut self, reason: &str, ctx: &mut Context<Self>) {
-        log::error!("conn={} failed: {reason}; restarting the connection", self.id());
+        log::error!(
+            "conn={} failed: {reason}; restarting the connection",
+            self.id()
+        );
         self.deps.board.connection(self.id(), |c| {
             c.state = ConnectionState::Restarting;
             c.last_error = Some(format!("panic: {reason}"));
@@ -212,8 +239,14 @@ impl Actor for ConnectionActor {
         .start();
         self.client = Some(client);
         self.enricher = Some(enricher);
-        self.deps.board.connection(self.id(), |c| c.state = ConnectionState::Starting);
-        log::info!("conn={} started (generation {})", self.id(), self.generation);
+        self.deps
+            .board
+            .connection(self.id(), |c| c.state = ConnectionState::Starting);
+        log::info!(
+            "conn={} started (generation {})",
+            self.id(),
+            self.generation
+        );
         self.run(Step::Recover, ctx);
     }
 }
@@ -242,7 +275,9 @@ impl Handler<StopPolling> for ConnectionActor {
     fn handle(&mut self, _: StopPolling, _ctx: &mut Context<Self>) {
         self.stopped = true;
         self.enricher = None;
-        self.deps.board.connection(self.id(), |c| c.state = ConnectionState::Stopped);
+        self.deps
+            .board
+            .connection(self.id(), |c| c.state = ConnectionState::Stopped);
         log::info!("conn={} stopped polling", self.id());
     }
 }
@@ -273,7 +308,11 @@ impl FailureInfo for String {
 
 /// Re-dispatches every stored container of the connection that is not in flight, in
 /// sequence order, in batches, waiting for the enricher to make room.
-async fn recover(deps: &ConnectionDeps, generation: u64, enricher: &Addr<EnricherActor>) -> Result<(), PollError> {
+async fn recover(
+    deps: &ConnectionDeps,
+    generation: u64,
+    enricher: &Addr<EnricherActor>,
+) -> Result<(), PollError> {
     let mut from = 0;
     let mut dispatched = 0usize;
     loop {
@@ -294,7 +333,10 @@ async fn recover(deps: &ConnectionDeps, generation: u64, enricher: &Addr<Enriche
         }
     }
     if dispatched > 0 {
-        log::info!("conn={} recovered {dispatched} pending containers", deps.config.id);
+        log::info!(
+            "conn={} recovered {dispatched} pending containers",
+            deps.config.id
+        );
     }
     Ok(())
 }
@@ -310,7 +352,8 @@ async fn poll(
     if let Some(hook) = &deps.poll_hook {
         hook(&deps.config.id);
     }
-    deps.board.connection(&deps.config.id, |c| c.state = ConnectionState::Polling);
+    deps.board
+        .connection(&deps.config.id, |c| c.state = ConnectionState::Polling);
     let page = poll_page(client, &deps.config, &deps.store, page_size).await?;
     for container in &page.containers {
         // Fresh containers are never claimed; a miss would mean a bug, and recovery would

@@ -28,7 +28,12 @@ pub struct DeliveryActor {
 
 impl DeliveryActor {
     /// A delivery actor for `destination`, sharing `room` with the destination's other workers.
-    pub fn new(destination: Arc<DestinationConfig>, store: Store, board: StatusBoard, room: Arc<Semaphore>) -> Self {
+    pub fn new(
+        destination: Arc<DestinationConfig>,
+        store: Store,
+        board: StatusBoard,
+        room: Arc<Semaphore>,
+    ) -> Self {
         Self {
             destination,
             store,
@@ -58,26 +63,39 @@ impl Handler<Deliver> for DeliveryActor {
     fn handle(&mut self, msg: Deliver, _ctx: &mut Context<Self>) -> Self::Result {
         let room = Arc::clone(&self.room);
         Box::pin(
-            async move { room.acquire_owned().await.expect("the semaphore is never closed") }
-                .into_actor(self)
-                .map(move |permit, act, ctx| {
-                    let delivery = act.context.clone().expect("started before handling messages");
-                    let dest = act.destination.id.clone();
-                    act.board.destination(&dest, |d| d.in_flight += 1);
-                    ctx.spawn(
-                        async move {
-                            let Deliver { notification, claim } = msg;
-                            if let Err(panic) = contain_panic(deliver(&delivery, &notification)).await {
-                                // The container stays pending and is retried after a restart.
-                                log::error!("dest={dest} notif={} delivery panicked: {panic}", notification.id);
-                            }
-                            delivery.board.destination(&dest, |d| d.in_flight -= 1);
-                            drop(claim);
-                            drop(permit);
+            async move {
+                room.acquire_owned()
+                    .await
+                    .expect("the semaphore is never closed")
+            }
+            .into_actor(self)
+            .map(move |permit, act, ctx| {
+                let delivery = act
+                    .context
+                    .clone()
+                    .expect("started before handling messages");
+                let dest = act.destination.id.clone();
+                act.board.destination(&dest, |d| d.in_flight += 1);
+                ctx.spawn(
+                    async move {
+                        let Deliver {
+                            notification,
+                            claim,
+                        } = msg;
+                        if let Err(panic) = contain_panic(deliver(&delivery, &notification)).await {
+                            // The container stays pending and is retried after a restart.
+                            log::error!(
+                                "dest={dest} notif={} delivery panicked: {panic}",
+                                notification.id
+                            );
                         }
-                        .into_actor(act),
-                    );
-                }),
+                        delivery.board.destination(&dest, |d| d.in_flight -= 1);
+                        drop(claim);
+                        drop(permit);
+                    }
+                    .into_actor(act),
+                );
+            }),
         )
     }
 }

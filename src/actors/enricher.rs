@@ -58,27 +58,31 @@ impl Handler<Enrich> for EnricherActor {
     fn handle(&mut self, msg: Enrich, _ctx: &mut Context<Self>) -> Self::Result {
         let room = Arc::clone(&self.room);
         Box::pin(
-            async move { room.acquire_owned().await.expect("the semaphore is never closed") }
-                .into_actor(self)
-                .map(move |permit, act, ctx| {
-                    let work = enrich_and_hand_over(
-                        Rc::clone(&act.client),
-                        Arc::clone(&act.config),
-                        act.deliver.clone(),
-                        act.board.clone(),
-                        msg,
-                    );
-                    let failed = act.failed.clone();
-                    ctx.spawn(
-                        async move {
-                            if let Err(reason) = contain_panic(work).await {
-                                failed.do_send(ConnectionFailed { reason });
-                            }
-                            drop(permit);
+            async move {
+                room.acquire_owned()
+                    .await
+                    .expect("the semaphore is never closed")
+            }
+            .into_actor(self)
+            .map(move |permit, act, ctx| {
+                let work = enrich_and_hand_over(
+                    Rc::clone(&act.client),
+                    Arc::clone(&act.config),
+                    act.deliver.clone(),
+                    act.board.clone(),
+                    msg,
+                );
+                let failed = act.failed.clone();
+                ctx.spawn(
+                    async move {
+                        if let Err(reason) = contain_panic(work).await {
+                            failed.do_send(ConnectionFailed { reason });
                         }
-                        .into_actor(act),
-                    );
-                }),
+                        drop(permit);
+                    }
+                    .into_actor(act),
+                );
+            }),
         )
     }
 }
@@ -114,8 +118,19 @@ async fn enrich_and_hand_over(
     };
     let notification = Notification::build(&container, enriched.resources, &enriched.missing);
     claim.delivering();
-    if deliver.send(Deliver { notification, claim }).await.is_err() {
+    if deliver
+        .send(Deliver {
+            notification,
+            claim,
+        })
+        .await
+        .is_err()
+    {
         // Only at shutdown: the container stays pending and is delivered after the restart.
-        log::debug!("conn={} notif={} delivery is stopped", config.id, container.notification_id);
+        log::debug!(
+            "conn={} notif={} delivery is stopped",
+            config.id,
+            container.notification_id
+        );
     }
 }

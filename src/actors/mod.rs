@@ -25,11 +25,14 @@ use futures_util::FutureExt;
 /// Runs `work`, turning a panic into an `Err` with the panic's message, so a bug in one
 /// connection's work becomes that connection's restart instead of a dead actor.
 pub async fn contain_panic<T>(work: impl Future<Output = T>) -> Result<T, String> {
-    AssertUnwindSafe(work).catch_unwind().await.map_err(|panic| {
-        panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "panic with a non-text payload".to_owned())
-    })
+    AssertUnwindSafe(work)
+        .catch_unwind()
+        .await
+        .map_err(|panic| {
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic with a non-text payload".to_owned())
+        })
 }

@@ -37,7 +37,12 @@ pub struct Supervisor {
 
 impl Supervisor {
     /// A supervisor for `config`; nothing runs until it is started.
-    pub fn new(config: Config, store: Store, board: StatusBoard, poll_hook: Option<PollHook>) -> Self {
+    pub fn new(
+        config: Config,
+        store: Store,
+        board: StatusBoard,
+        poll_hook: Option<PollHook>,
+    ) -> Self {
         Self {
             config,
             store,
@@ -65,7 +70,8 @@ impl Supervisor {
                     .iter()
                     .map(|(id, destination)| {
                         let (store, board) = (self.store.clone(), self.board.clone());
-                        let (destination, room) = (Arc::new(destination.clone()), Arc::clone(&rooms[id]));
+                        let (destination, room) =
+                            (Arc::new(destination.clone()), Arc::clone(&rooms[id]));
                         let addr = DeliveryActor::start_in_arbiter(&worker.handle(), move |_| {
                             DeliveryActor::new(destination, store, board, room)
                         });
@@ -81,7 +87,9 @@ impl Actor for Supervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, _ctx: &mut Context<Self>) {
-        self.workers = (0..self.config.runtime.workers.max(1)).map(|_| Arbiter::new()).collect();
+        self.workers = (0..self.config.runtime.workers.max(1))
+            .map(|_| Arbiter::new())
+            .collect();
         let deliveries = self.start_deliveries();
         for (index, (id, config)) in self.config.connections.iter().enumerate() {
             let worker = index % self.workers.len();
@@ -95,7 +103,10 @@ impl Actor for Supervisor {
             };
             self.board.connection(id, |_| ());
             self.board.destination(&config.destination, |_| ());
-            let addr = actix::Supervisor::start_in_arbiter(&self.workers[worker].handle(), move |_| ConnectionActor::new(deps));
+            let addr =
+                actix::Supervisor::start_in_arbiter(&self.workers[worker].handle(), move |_| {
+                    ConnectionActor::new(deps)
+                });
             self.connections.insert(id.clone(), addr);
         }
         log::info!(
@@ -139,7 +150,12 @@ async fn wait_for_requests(board: &StatusBoard, grace: Duration) {
     let deadline = Instant::now() + grace;
     let mut quiet = 0;
     while Instant::now() < deadline && quiet < 2 {
-        let sending: u64 = board.snapshot().destinations.values().map(|d| d.sending).sum();
+        let sending: u64 = board
+            .snapshot()
+            .destinations
+            .values()
+            .map(|d| d.sending)
+            .sum();
         quiet = if sending == 0 { quiet + 1 } else { 0 };
         actix_rt::time::sleep(Duration::from_millis(25)).await;
     }

@@ -38,15 +38,24 @@ pub fn destination_client(destination: &DestinationConfig) -> awc::Client {
         .connector(connector)
         .timeout(destination.timeout)
         .disable_redirects()
-        .add_default_header((header::USER_AGENT, concat!("courier/", env!("CARGO_PKG_VERSION"))))
+        .add_default_header((
+            header::USER_AGENT,
+            concat!("courier/", env!("CARGO_PKG_VERSION")),
+        ))
         .finish()
 }
 
 /// Signs and sends `notification` once. The response body is read and dropped: an unread
 /// body keeps awc from reusing the connection.
-pub async fn attempt(http: &awc::Client, destination: &DestinationConfig, notification: &Notification) -> AttemptOutcome {
+pub async fn attempt(
+    http: &awc::Client,
+    destination: &DestinationConfig,
+    notification: &Notification,
+) -> AttemptOutcome {
     let timestamp = Utc::now().timestamp();
-    let signature = destination.signing_key.sign(&notification.id, timestamp, &notification.body);
+    let signature = destination
+        .signing_key
+        .sign(&notification.id, timestamp, &notification.body);
     let request = http
         .post(destination.url.as_str())
         .insert_header((header::CONTENT_TYPE, "application/json"))

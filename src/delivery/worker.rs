@@ -76,9 +76,15 @@ pub async fn deliver(ctx: &DeliveryContext, notification: &Notification) -> Fina
 
 fn record_success(ctx: &DeliveryContext, notification: &Notification) {
     let dest = &ctx.destination.id;
-    if let Err(err) = ctx.store.complete(&notification.connection, notification.sequence) {
+    if let Err(err) = ctx
+        .store
+        .complete(&notification.connection, notification.sequence)
+    {
         // The receiver has it; the worst outcome is one more same-id delivery after a restart.
-        log::warn!("dest={dest} notif={} could not be marked delivered: {err}", notification.id);
+        log::warn!(
+            "dest={dest} notif={} could not be marked delivered: {err}",
+            notification.id
+        );
     }
     let recovered = ctx.board.destination(dest, |d| {
         d.delivered += 1;
@@ -96,9 +102,15 @@ fn record_failure(ctx: &DeliveryContext, notification: &Notification, error: &st
         d.last_error.replace(error.to_owned()).is_none()
     });
     if first {
-        log::warn!("dest={dest} notif={} delivery failing: {error}; retrying per schedule", notification.id);
+        log::warn!(
+            "dest={dest} notif={} delivery failing: {error}; retrying per schedule",
+            notification.id
+        );
     } else {
-        log::debug!("dest={dest} notif={} attempt failed: {error}", notification.id);
+        log::debug!(
+            "dest={dest} notif={} attempt failed: {error}",
+            notification.id
+        );
     }
 }
 
@@ -123,7 +135,10 @@ fn dead_letter(ctx: &DeliveryContext, notification: &Notification, attempts: Vec
             letter.reason
         ),
         // The container stays pending and is retried after the next restart: nothing is lost.
-        Err(err) => log::error!("dest={dest} notif={} could not be dead-lettered: {err}", letter.notification_id),
+        Err(err) => log::error!(
+            "dest={dest} notif={} could not be dead-lettered: {err}",
+            letter.notification_id
+        ),
     }
     ctx.board.destination(dest, |d| d.dead_lettered += 1);
 }

@@ -40,7 +40,10 @@ impl EhrClient {
             .timeout(config.request_timeout)
             .disable_redirects()
             .add_default_header((header::ACCEPT, "application/json"))
-            .add_default_header((header::USER_AGENT, concat!("courier/", env!("CARGO_PKG_VERSION"))))
+            .add_default_header((
+                header::USER_AGENT,
+                concat!("courier/", env!("CARGO_PKG_VERSION")),
+            ))
             .finish();
         Self {
             http,
@@ -53,11 +56,19 @@ impl EhrClient {
     /// GETs `path` (relative to the base URL, already percent-encoded) with `query`, and
     /// parses the JSON answer. The timeout covers headers and body together, so a server that
     /// stalls mid-body cannot hang the connection.
-    pub async fn get_json(&self, path: &str, query: &[(&str, &str)]) -> Result<EhrResponse, EhrError> {
+    pub async fn get_json(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<EhrResponse, EhrError> {
         let mut url = format!("{}{}", self.base, path);
         if !query.is_empty() {
             url.push(if path.contains('?') { '&' } else { '?' });
-            url.push_str(&url::form_urlencoded::Serializer::new(String::new()).extend_pairs(query).finish());
+            url.push_str(
+                &url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(query)
+                    .finish(),
+            );
         }
         match actix_rt::time::timeout(self.timeout, self.fetch(path, &url)).await {
             Ok(result) => result,
@@ -100,10 +111,14 @@ impl EhrClient {
                 retry_after,
             });
         }
-        let bytes = response.body().limit(self.max_response_bytes).await.map_err(|err| EhrError::Body {
-            path: path.to_owned(),
-            reason: err.to_string(),
-        })?;
+        let bytes = response
+            .body()
+            .limit(self.max_response_bytes)
+            .await
+            .map_err(|err| EhrError::Body {
+                path: path.to_owned(),
+                reason: err.to_string(),
+            })?;
         let body = serde_json::from_slice(&bytes).map_err(|err| EhrError::Json {
             path: path.to_owned(),
             reason: err.to_string(),

@@ -19,7 +19,11 @@ pub struct Enriched {
 /// Runs every step for `container`. A record that no longer exists (404/410) or a reference
 /// that an earlier result lacks becomes `null` and is listed in `missing`: the change still
 /// happened and is still delivered. Any other failure is returned, to be retried later.
-pub async fn enrich(client: &EhrClient, steps: &[EnrichStep], container: &Container) -> Result<Enriched, EhrError> {
+pub async fn enrich(
+    client: &EhrClient,
+    steps: &[EnrichStep],
+    container: &Container,
+) -> Result<Enriched, EhrError> {
     let mut enriched = Enriched::default();
     for step in steps {
         let path = match step.path.render(&container.change, &enriched.resources) {

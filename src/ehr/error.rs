@@ -74,7 +74,13 @@ impl EhrError {
     /// Whether the server said the record does not exist (any more): then enrichment records
     /// it as missing instead of retrying forever.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, EhrError::Status { status: 404 | 410, .. })
+        matches!(
+            self,
+            EhrError::Status {
+                status: 404 | 410,
+                ..
+            }
+        )
     }
 
     /// A short, stable label for status and metrics.

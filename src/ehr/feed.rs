@@ -9,7 +9,11 @@ use crate::config::ConnectionConfig;
 use crate::model::{ChangeItem, CursorValue};
 
 /// The query of one feed request: the cursor, and the page size when the feed pages.
-pub fn page_query<'a>(config: &'a ConnectionConfig, cursor: &'a CursorValue, page_size: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+pub fn page_query<'a>(
+    config: &'a ConnectionConfig,
+    cursor: &'a CursorValue,
+    page_size: Option<&'a str>,
+) -> Vec<(&'a str, &'a str)> {
     let mut query = vec![(config.since_param.as_str(), cursor.as_str())];
     if let (Some(param), Some(size)) = (&config.page_size_param, page_size) {
         query.push((param.as_str(), size));
@@ -22,7 +26,11 @@ pub fn page_query<'a>(config: &'a ConnectionConfig, cursor: &'a CursorValue, pag
 /// Every item must carry a key and a position, and every value that a required enrichment
 /// step needs from it: a page with one unusable item is refused whole, so the cursor cannot
 /// move past that item and the problem shows in status instead of being skipped.
-pub fn parse_page(config: &ConnectionConfig, path: &str, body: &Value) -> Result<Vec<ChangeItem>, EhrError> {
+pub fn parse_page(
+    config: &ConnectionConfig,
+    path: &str,
+    body: &Value,
+) -> Result<Vec<ChangeItem>, EhrError> {
     let shape = |reason: String| EhrError::Shape {
         path: path.to_owned(),
         reason,
@@ -30,11 +38,18 @@ pub fn parse_page(config: &ConnectionConfig, path: &str, body: &Value) -> Result
     let items = body
         .pointer(&config.items_pointer)
         .and_then(Value::as_array)
-        .ok_or_else(|| shape(format!("no array at items_pointer {:?}", config.items_pointer)))?;
+        .ok_or_else(|| {
+            shape(format!(
+                "no array at items_pointer {:?}",
+                config.items_pointer
+            ))
+        })?;
     items
         .iter()
         .enumerate()
-        .map(|(index, raw)| parse_item(config, raw).map_err(|reason| shape(format!("item {index}: {reason}"))))
+        .map(|(index, raw)| {
+            parse_item(config, raw).map_err(|reason| shape(format!("item {index}: {reason}")))
+        })
         .collect()
 }
 
@@ -91,7 +106,12 @@ mod tests {
     fn version_defaults_to_the_cursor_value() {
         let mut config = connection();
         config.version_pointer = None;
-        let items = parse_page(&config, "/f", &json!([{"seq": 3, "id": "a", "patientId": "p"}])).unwrap();
+        let items = parse_page(
+            &config,
+            "/f",
+            &json!([{"seq": 3, "id": "a", "patientId": "p"}]),
+        )
+        .unwrap();
         assert_eq!(items[0].version, "3");
     }
 
@@ -99,7 +119,8 @@ mod tests {
     fn finds_items_inside_an_object() {
         let mut config = connection();
         config.items_pointer = "/data/changes".into();
-        let body = json!({"data": {"changes": [{"seq": 1, "id": "a", "patientId": "p", "ts": "t"}]}});
+        let body =
+            json!({"data": {"changes": [{"seq": 1, "id": "a", "patientId": "p", "ts": "t"}]}});
         assert_eq!(parse_page(&config, "/f", &body).unwrap().len(), 1);
     }
 
@@ -117,11 +138,18 @@ mod tests {
     fn refuses_a_page_whose_item_lacks_what_a_required_enrichment_needs() {
         let body = json!([{"seq": 1, "id": "a", "ts": "t"}]);
         let err = parse_page(&connection(), "/f", &body).unwrap_err();
-        assert!(err.to_string().contains("needed by enrich step \"patient\""), "{err}");
+        assert!(
+            err.to_string()
+                .contains("needed by enrich step \"patient\""),
+            "{err}"
+        );
     }
 
     #[test]
     fn refuses_a_body_that_is_not_an_array() {
-        assert!(matches!(parse_page(&connection(), "/f", &json!({"error": "x"})), Err(EhrError::Shape { .. })));
+        assert!(matches!(
+            parse_page(&connection(), "/f", &json!({"error": "x"})),
+            Err(EhrError::Shape { .. })
+        ));
     }
 }

@@ -88,7 +88,14 @@ pub async fn poll_page(
     } else {
         let value = cursor.clone();
         store
-            .commit_page(&config.id, &state, &fresh, value, &config.event_type, Utc::now())
+            .commit_page(
+                &config.id,
+                &state,
+                &fresh,
+                value,
+                &config.event_type,
+                Utc::now(),
+            )
             .await?
     };
     Ok(PageResult {

@@ -101,10 +101,24 @@ impl CursorState {
         let value = page
             .iter()
             .map(|item| &item.cursor)
-            .fold(&self.value, |max, c| if c.compare(max) == Ordering::Greater { c } else { max })
+            .fold(&self.value, |max, c| {
+                if c.compare(max) == Ordering::Greater {
+                    c
+                } else {
+                    max
+                }
+            })
             .clone();
-        let mut edge = if value.same_as(&self.value) { self.edge.clone() } else { BTreeSet::new() };
-        edge.extend(page.iter().filter(|item| item.cursor.same_as(&value)).map(ChangeItem::identity));
+        let mut edge = if value.same_as(&self.value) {
+            self.edge.clone()
+        } else {
+            BTreeSet::new()
+        };
+        edge.extend(
+            page.iter()
+                .filter(|item| item.cursor.same_as(&value))
+                .map(ChangeItem::identity),
+        );
         Self { value, edge }
     }
 }
@@ -133,13 +147,18 @@ mod tests {
     #[test]
     fn reread_at_a_shared_timestamp_drops_only_what_was_taken() {
         let t = "2026-11-26T10:00:00Z";
-        let state = CursorState::initial("2026-11-26T09:00:00Z").advanced_by(&[item("a", t), item("b", t)]);
+        let state =
+            CursorState::initial("2026-11-26T09:00:00Z").advanced_by(&[item("a", t), item("b", t)]);
         assert_eq!(state.value.as_str(), t);
         // The next page re-reads from `t` inclusively: a and b again, then c at the same instant.
         let fresh = state.new_items(vec![item("a", t), item("b", t), item("c", t)]);
         assert_eq!(fresh, vec![item("c", t)]);
         let state = state.advanced_by(&fresh);
-        assert_eq!(state.edge.len(), 3, "the edge keeps growing while the position stays");
+        assert_eq!(
+            state.edge.len(),
+            3,
+            "the edge keeps growing while the position stays"
+        );
     }
 
     #[test]
@@ -153,7 +172,10 @@ mod tests {
     #[test]
     fn repeats_within_one_page_are_taken_once() {
         let state = CursorState::initial("0");
-        assert_eq!(state.new_items(vec![item("a", "1"), item("a", "1")]).len(), 1);
+        assert_eq!(
+            state.new_items(vec![item("a", "1"), item("a", "1")]).len(),
+            1
+        );
     }
 
     fn cmp(a: &str, b: &str) -> Ordering {

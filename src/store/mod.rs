@@ -79,7 +79,11 @@ impl Store {
     }
 
     /// The connection's stored state, or its starting state when it never committed a page.
-    pub fn connection_state(&self, connection: &str, initial_cursor: &str) -> Result<ConnectionState, StoreError> {
+    pub fn connection_state(
+        &self,
+        connection: &str,
+        initial_cursor: &str,
+    ) -> Result<ConnectionState, StoreError> {
         match self.connections.get(connection.as_bytes())? {
             Some(bytes) => decode(connection, &bytes),
             None => Ok(ConnectionState {
@@ -153,15 +157,17 @@ impl Store {
 
     /// Pending containers of one connection with a sequence of at least `from`, in sequence
     /// order, read lazily so a large backlog is never loaded at once.
-    pub fn pending(&self, connection: &str, from: u64) -> impl Iterator<Item = Result<Container, StoreError>> {
+    pub fn pending(
+        &self,
+        connection: &str,
+        from: u64,
+    ) -> impl Iterator<Item = Result<Container, StoreError>> {
         let start = keys::container(connection, from);
         let end = keys::container_prefix_end(connection);
-        self.containers
-            .range(start..end)
-            .map(|entry| {
-                let (key, value) = entry?;
-                decode(&String::from_utf8_lossy(&key), &value)
-            })
+        self.containers.range(start..end).map(|entry| {
+            let (key, value) = entry?;
+            decode(&String::from_utf8_lossy(&key), &value)
+        })
     }
 
     /// Number of containers waiting for enrichment or delivery, all connections together.
@@ -172,7 +178,8 @@ impl Store {
     /// Forgets a delivered container. Not flushed on its own: after a crash, an unflushed
     /// removal only means one more (same-id) delivery.
     pub fn complete(&self, connection: &str, sequence: u64) -> Result<(), StoreError> {
-        self.containers.remove(keys::container(connection, sequence))?;
+        self.containers
+            .remove(keys::container(connection, sequence))?;
         Ok(())
     }
 
@@ -187,7 +194,9 @@ impl Store {
                 Ok::<_, ConflictableTransactionError<()>>(())
             })
             .map_err(|err| match err {
-                TransactionError::Abort(()) => unreachable!("the dead-letter transaction never aborts"),
+                TransactionError::Abort(()) => {
+                    unreachable!("the dead-letter transaction never aborts")
+                }
                 TransactionError::Storage(e) => StoreError::Sled(e),
             })
     }

@@ -13,16 +13,24 @@ fn item(key: &str, seq: u64) -> ChangeItem {
     }
 }
 
-async fn commit(store: &Store, conn: &str, items: &[ChangeItem]) -> Result<Vec<Container>, StoreError> {
+async fn commit(
+    store: &Store,
+    conn: &str,
+    items: &[ChangeItem],
+) -> Result<Vec<Container>, StoreError> {
     let state = store.connection_state(conn, "0")?;
     let cursor = state.cursor.advanced_by(items);
-    store.commit_page(conn, &state, items, cursor, "t", Utc::now()).await
+    store
+        .commit_page(conn, &state, items, cursor, "t", Utc::now())
+        .await
 }
 
 #[actix_rt::test]
 async fn commit_assigns_gap_free_sequences_and_moves_the_cursor() {
     let store = Store::temporary().unwrap();
-    let first = commit(&store, "a", &[item("x", 1), item("y", 2)]).await.unwrap();
+    let first = commit(&store, "a", &[item("x", 1), item("y", 2)])
+        .await
+        .unwrap();
     let second = commit(&store, "a", &[item("z", 3)]).await.unwrap();
     let seqs: Vec<u64> = first.iter().chain(&second).map(|c| c.sequence).collect();
     assert_eq!(seqs, [1, 2, 3]);
@@ -30,7 +38,10 @@ async fn commit_assigns_gap_free_sequences_and_moves_the_cursor() {
     assert_eq!(state.cursor.value.as_str(), "3");
     assert_eq!(state.next_sequence, 4);
     // Another connection has its own numbering.
-    assert_eq!(commit(&store, "b", &[item("x", 9)]).await.unwrap()[0].sequence, 1);
+    assert_eq!(
+        commit(&store, "b", &[item("x", 9)]).await.unwrap()[0].sequence,
+        1
+    );
 }
 
 #[actix_rt::test]
@@ -46,7 +57,11 @@ async fn cursor_does_not_advance_when_the_commit_conflicts() {
     assert!(matches!(err, StoreError::Conflict(_)));
     let state = store.connection_state("a", "0").unwrap();
     assert_eq!(state.cursor.value.as_str(), "1");
-    assert_eq!(store.pending("a", 0).count(), 1, "the conflicting page wrote no container");
+    assert_eq!(
+        store.pending("a", 0).count(),
+        1,
+        "the conflicting page wrote no container"
+    );
 }
 
 #[actix_rt::test]
@@ -56,7 +71,11 @@ async fn pending_lists_one_connection_in_sequence_order_until_completed() {
     commit(&store, "a", &items).await.unwrap();
     commit(&store, "ab", &[item("other", 1)]).await.unwrap();
     let seqs: Vec<u64> = store.pending("a", 0).map(|c| c.unwrap().sequence).collect();
-    assert_eq!(seqs, (1..=300).collect::<Vec<_>>(), "numeric order, not text order; no other connection");
+    assert_eq!(
+        seqs,
+        (1..=300).collect::<Vec<_>>(),
+        "numeric order, not text order; no other connection"
+    );
     store.complete("a", 1).unwrap();
     assert_eq!(store.pending("a", 0).next().unwrap().unwrap().sequence, 2);
     assert_eq!(store.pending("a", 250).count(), 51);
@@ -65,7 +84,10 @@ async fn pending_lists_one_connection_in_sequence_order_until_completed() {
 #[actix_rt::test]
 async fn dead_letter_moves_the_container_out_of_pending() {
     let store = Store::temporary().unwrap();
-    let container = commit(&store, "a", &[item("x", 1)]).await.unwrap().remove(0);
+    let container = commit(&store, "a", &[item("x", 1)])
+        .await
+        .unwrap()
+        .remove(0);
     let letter = DeadLetter {
         notification_id: container.notification_id.clone(),
         connection: "a".into(),
@@ -86,7 +108,9 @@ async fn state_survives_reopening_the_directory() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = Store::open(dir.path()).unwrap();
-        commit(&store, "a", &[item("x", 1), item("y", 2)]).await.unwrap();
+        commit(&store, "a", &[item("x", 1), item("y", 2)])
+            .await
+            .unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.connection_state("a", "0").unwrap().next_sequence, 3);

@@ -1,4 +1,5 @@
 //! The integration-test binary: one binary for every suite, so the crate links once.
 
+mod pipeline;
 mod signature_reference;
 mod support;

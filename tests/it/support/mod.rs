@@ -1,3 +1,4 @@
 //! Helpers shared by the integration suites.
 
+pub mod app;
 pub mod python;

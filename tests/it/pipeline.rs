@@ -1,0 +1,239 @@
+//! The whole pipeline as a receiver sees it: every change delivered, enriched, signed, with
+//! a gap-free sequence, and nothing twice.
+
+use std::collections::{BTreeSet, HashMap};
+
+use courier::sim::{Fault, Received, Route, SimEhrOptions};
+use serde_json::Value;
+
+use crate::support::app::{eventually, spawn_app, PATIENCE};
+use crate::support::python::{reference_verify, SignedMessage};
+
+fn by_sequence(received: &[Received]) -> HashMap<u64, &Received> {
+    received
+        .iter()
+        .map(|r| (r.json["data"]["sequence"].as_u64().expect("a sequence"), r))
+        .collect()
+}
+
+#[actix_rt::test]
+async fn every_change_is_delivered_once_enriched_and_in_a_gap_free_sequence() {
+    let ehr_options = SimEhrOptions {
+        patients: 5,
+        appointments: 12,
+        ..SimEhrOptions::default()
+    };
+    // A page size of 7 makes the 30 changes span several pages, drained back to back.
+    let t = spawn_app(ehr_options, |c| c.with("page_size", "7")).await;
+    let mut expected = Vec::new();
+    for n in 0..30 {
+        let id = format!("appt-{}", n % 12 + 1);
+        expected.push((t.ehr.touch(&id), id));
+    }
+    eventually("30 notifications", PATIENCE, || {
+        t.receiver.unique_accepted_ids() == 30
+    })
+    .await;
+
+    let accepted = t.receiver.accepted();
+    let summary = t.receiver.summary();
+    assert_eq!(
+        (summary.delivered, summary.duplicates, summary.failures),
+        (30, 0, 0)
+    );
+    assert!(summary.all_verified, "every signature verifies");
+    let sequences: BTreeSet<u64> = by_sequence(&accepted).into_keys().collect();
+    assert_eq!(sequences, (1..=30).collect(), "gap-free, starting at 1");
+    for r in &accepted {
+        let body = &r.json;
+        assert_eq!(
+            body["id"],
+            Value::String(r.id.clone()),
+            "body id is the webhook-id"
+        );
+        assert_eq!(body["type"], "appointment.updated");
+        let data = &body["data"];
+        assert_eq!(data["connection"], "clinic-a");
+        let key = data["key"].as_str().unwrap();
+        assert_eq!(data["change"]["id"], key);
+        assert_eq!(data["version"], data["change"]["seq"].to_string());
+        assert_eq!(
+            data["resources"]["appointment"]["id"], key,
+            "the record was fetched"
+        );
+        let patient = &data["resources"]["patient"];
+        assert_eq!(patient["resourceType"], "Patient");
+        assert_eq!(
+            patient["id"], data["change"]["patientId"],
+            "the related patient was fetched"
+        );
+        assert!(data.get("missing").is_none());
+    }
+    let versions: BTreeSet<(String, String)> = accepted
+        .iter()
+        .map(|r| {
+            (
+                r.json["data"]["key"].as_str().unwrap().to_owned(),
+                r.json["data"]["version"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let sent: BTreeSet<(String, String)> = expected
+        .into_iter()
+        .map(|(seq, id)| (id, seq.to_string()))
+        .collect();
+    assert_eq!(versions, sent, "exactly the changes the EHR made");
+    let status = t.connection("clinic-a");
+    assert_eq!(status.changes, 30);
+    assert_eq!(
+        t.app.store().pending_count(),
+        0,
+        "delivered containers leave the store"
+    );
+}
+
+#[actix_rt::test]
+async fn delivered_notifications_verify_with_the_reference_standard_webhooks_library() {
+    let t = spawn_app(SimEhrOptions::default(), |c| c).await;
+    for id in ["appt-1", "appt-2", "appt-3"] {
+        t.ehr.touch(id);
+    }
+    eventually("3 notifications", PATIENCE, || {
+        t.receiver.unique_accepted_ids() == 3
+    })
+    .await;
+    let messages: Vec<SignedMessage> = t
+        .receiver
+        .accepted()
+        .into_iter()
+        .map(|r| SignedMessage {
+            id: r.id,
+            timestamp: r.timestamp,
+            signature: r.signature,
+            body: r.body,
+        })
+        .collect();
+    assert_eq!(reference_verify(&t.secret, &messages), vec![true; 3]);
+}
+
+#[actix_rt::test]
+async fn a_record_the_ehr_answers_404_for_is_still_notified_and_marked_missing() {
+    let t = spawn_app(SimEhrOptions::default(), |c| c).await;
+    // The first detail request (the appointment) answers 404: the record is gone.
+    t.ehr.inject(Route::Details, Fault::Status(404), 1);
+    t.ehr.touch("appt-2");
+    assert!(t.receiver.wait_for_accepted(1, PATIENCE).await);
+    let data = &t.receiver.accepted()[0].json["data"];
+    assert_eq!(data["key"], "appt-2");
+    assert_eq!(data["resources"]["appointment"], Value::Null);
+    assert_eq!(data["missing"], serde_json::json!(["appointment"]));
+    assert_eq!(
+        data["resources"]["patient"]["resourceType"], "Patient",
+        "other steps still run"
+    );
+}
+
+#[actix_rt::test]
+async fn a_failing_detail_request_is_retried_until_the_notification_is_complete() {
+    let t = spawn_app(SimEhrOptions::default(), |c| c).await;
+    t.ehr.inject(Route::Details, Fault::Status(500), 2);
+    t.ehr.inject(Route::Details, Fault::Garbage, 1);
+    t.ehr.touch("appt-3");
+    assert!(t.receiver.wait_for_accepted(1, PATIENCE).await);
+    let data = &t.receiver.accepted()[0].json["data"];
+    assert_eq!(data["resources"]["appointment"]["id"], "appt-3");
+    assert_eq!(data["resources"]["patient"]["resourceType"], "Patient");
+    assert_eq!(t.connection("clinic-a").enrich_failures, 3);
+}
+
+#[actix_rt::test]
+async fn a_destination_failing_then_recovering_gets_the_notification_with_the_same_id() {
+    let t = spawn_app(SimEhrOptions::default(), |c| c).await;
+    t.receiver.respond_with(vec![503, 500]);
+    t.ehr.touch("appt-4");
+    eventually("a delivery after two failures", PATIENCE, || {
+        t.receiver.accepted().len() == 1
+    })
+    .await;
+    let received = t.receiver.received();
+    let answers: Vec<u16> = received.iter().map(|r| r.answered).collect();
+    assert_eq!(answers, [503, 500, 200]);
+    assert!(
+        received.iter().all(|r| r.id == received[0].id),
+        "every attempt carries the same id"
+    );
+    assert!(
+        received.iter().all(|r| r.body == received[0].body),
+        "and the same body"
+    );
+    assert!(
+        received.iter().all(|r| r.verified),
+        "each attempt is signed afresh"
+    );
+    eventually("the failures counted", PATIENCE, || {
+        t.app.status().destinations["app"].failed_attempts == 2
+    })
+    .await;
+    assert_eq!(
+        t.app.status().destinations["app"].last_error,
+        None,
+        "recovered"
+    );
+}
+
+#[actix_rt::test]
+async fn a_destination_that_always_fails_ends_in_the_dead_letters_with_every_attempt() {
+    let t = spawn_app(SimEhrOptions::default(), |c| c).await;
+    t.receiver.always(500);
+    t.ehr.touch("appt-5");
+    eventually("a dead letter", PATIENCE, || {
+        t.app.store().dead_letters().unwrap().len() == 1
+    })
+    .await;
+    let letter = t.app.store().dead_letters().unwrap().remove(0);
+    assert_eq!(letter.connection, "clinic-a");
+    assert_eq!(letter.sequence, 1);
+    assert_eq!(letter.destination, "app");
+    // One first attempt and one per step of the four-step test schedule.
+    assert_eq!(letter.attempts.len(), 5);
+    assert!(letter.attempts.iter().all(|a| a.status == Some(500)));
+    assert_eq!(letter.body["data"]["key"], "appt-5");
+    assert_eq!(t.receiver.received().len(), 5);
+    assert_eq!(t.app.store().pending_count(), 0, "moved, not copied");
+    assert_eq!(t.app.status().destinations["app"].dead_lettered, 1);
+}
+
+#[actix_rt::test]
+async fn records_sharing_a_timestamp_across_page_edges_are_each_delivered_once() {
+    let t = spawn_app(SimEhrOptions::default(), |c| {
+        c.with("cursor_pointer", "\"/ts\"")
+            .with("initial_cursor", "\"2000-01-01T00:00:00Z\"")
+            .with("page_size", "3")
+    })
+    .await;
+    // Seven changes at one instant, more than two pages of three, then two later ones. The
+    // feed's `since` is inclusive for times, so every page re-reads the shared instant.
+    for n in 1..=7 {
+        t.ehr
+            .touch_at(&format!("appt-{n}"), "2026-11-26T10:00:00.000Z");
+    }
+    t.ehr.touch_at("appt-8", "2026-11-26T10:00:01.000Z");
+    t.ehr.touch_at("appt-9", "2026-11-26T10:00:01.000Z");
+    eventually("9 notifications", PATIENCE, || {
+        t.receiver.unique_accepted_ids() == 9
+    })
+    .await;
+    eventually("the cursor at the last instant", PATIENCE, || {
+        t.connection("clinic-a").cursor.as_deref() == Some("2026-11-26T10:00:01.000Z")
+    })
+    .await;
+    let summary = t.receiver.summary();
+    assert_eq!((summary.delivered, summary.duplicates), (9, 0));
+    let keys: BTreeSet<String> = t
+        .receiver
+        .accepted()
+        .iter()
+        .map(|r| r.json["data"]["key"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(keys.len(), 9);
+}

@@ -1,0 +1,188 @@
+//! `spawn_app`: Courier's real actor tree between simulated EHRs and a receiver on loopback
+//! ports, with a temporary store and short, test-sized timings.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use courier::app::{App, AppOptions};
+use courier::config::{self, Config};
+use courier::delivery::signing::SigningKey;
+use courier::sim::{ReceiverOptions, SimEhr, SimEhrOptions, SimReceiver};
+use courier::status::ConnectionStatus;
+use courier::store::Store;
+
+/// The environment variable the test configurations name for the destination secret.
+pub const SECRET_ENV: &str = "COURIER_TEST_SECRET";
+
+/// One connection of a test configuration: its id, its EHR, and keys that replace defaults.
+pub struct ConnectionSpec {
+    /// Connection id.
+    pub id: String,
+    /// The EHR's base URL.
+    pub base_url: String,
+    /// `key = value` TOML lines that replace the default of the same key.
+    pub overrides: Vec<(&'static str, String)>,
+}
+
+impl ConnectionSpec {
+    /// A connection to `ehr` with test defaults.
+    pub fn new(id: &str, ehr: &SimEhr) -> Self {
+        Self {
+            id: id.to_owned(),
+            base_url: ehr.base_url(),
+            overrides: Vec::new(),
+        }
+    }
+
+    /// Replaces one key's default (the value is TOML: quote strings).
+    pub fn with(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.overrides.push((key, value.into()));
+        self
+    }
+
+    fn toml(&self) -> String {
+        let mut keys: Vec<(&str, String)> = vec![
+            ("destination", "\"app\"".into()),
+            ("source", "\"changes\"".into()),
+            ("base_url", format!("{:?}", self.base_url)),
+            ("interval_secs", "0.05".into()),
+            ("request_timeout_ms", "2000".into()),
+            ("backoff_min_ms", "20".into()),
+            ("backoff_max_secs", "0.2".into()),
+            ("changes_path", "\"/appointments/changed\"".into()),
+            ("page_size_param", "\"limit\"".into()),
+            ("page_size", "50".into()),
+            ("key_pointer", "\"/id\"".into()),
+            ("version_pointer", "\"/seq\"".into()),
+            ("cursor_pointer", "\"/seq\"".into()),
+            ("event_type", "\"appointment.updated\"".into()),
+        ];
+        for (key, value) in &self.overrides {
+            match keys.iter_mut().find(|(k, _)| k == key) {
+                Some(slot) => slot.1 = value.clone(),
+                None => keys.push((key, value.clone())),
+            }
+        }
+        let mut text = format!("[connections.{}]\n", self.id);
+        for (key, value) in keys {
+            text.push_str(&format!("{key} = {value}\n"));
+        }
+        for (name, path) in [
+            ("appointment", "/appointments/{/id}"),
+            ("patient", "/patients/{/patientId}"),
+        ] {
+            text.push_str(&format!(
+                "[[connections.{}.enrich]]\nname = {name:?}\npath = {path:?}\n",
+                self.id
+            ));
+        }
+        text
+    }
+}
+
+/// The text of a test configuration: destination `app` at `receiver_url`, the connections,
+/// and `destination_extra` lines added to the destination table.
+pub fn config_text(
+    store: &Path,
+    receiver_url: &str,
+    destination_extra: &str,
+    connections: &[ConnectionSpec],
+) -> String {
+    let mut text = format!(
+        "[store]\npath = {:?}\n\n[runtime]\nworkers = 2\nshutdown_grace_secs = 2\n\n\
+         [destinations.app]\nurl = {receiver_url:?}\nsecret_env = {SECRET_ENV:?}\ntimeout_ms = 2000\n{destination_extra}\n",
+        store.display().to_string()
+    );
+    if !destination_extra.contains("retry_schedule_secs") {
+        text.push_str("retry_schedule_secs = [0.05, 0.1, 0.2, 0.4]\n");
+    }
+    for connection in connections {
+        text.push('\n');
+        text.push_str(&connection.toml());
+    }
+    text
+}
+
+/// Parses a test configuration with the secret supplied for [`SECRET_ENV`].
+pub fn parse_config(text: &str, secret: &str) -> Config {
+    let env = |name: &str| (name == SECRET_ENV).then(|| secret.to_owned());
+    config::parse(text, Path::new("test.toml"), &env)
+        .unwrap_or_else(|errors| panic!("test config refused:\n{errors}"))
+}
+
+/// A running Courier with its simulated EHR, receiver and temporary store.
+pub struct TestApp {
+    /// The running service.
+    pub app: App,
+    /// The (first) simulated EHR.
+    pub ehr: SimEhr,
+    /// The receiver.
+    pub receiver: SimReceiver,
+    /// The destination secret.
+    pub secret: String,
+    /// The store directory (removed on drop).
+    pub dir: tempfile::TempDir,
+}
+
+/// Starts an EHR with `ehr_options`, a receiver, and Courier with one connection `clinic-a`
+/// configured by `connection` (test defaults otherwise).
+pub async fn spawn_app(
+    ehr_options: SimEhrOptions,
+    connection: impl FnOnce(ConnectionSpec) -> ConnectionSpec,
+) -> TestApp {
+    let ehr = SimEhr::start(ehr_options).expect("simulated EHR starts");
+    let secret = SigningKey::generate_secret();
+    let receiver = SimReceiver::start(ReceiverOptions {
+        secret: secret.clone(),
+        print: false,
+    })
+    .expect("receiver starts");
+    let dir = tempfile::tempdir().unwrap();
+    let spec = connection(ConnectionSpec::new("clinic-a", &ehr));
+    let text = config_text(dir.path(), &receiver.url(), "", &[spec]);
+    let config = parse_config(&text, &secret);
+    let store = Store::open(dir.path()).unwrap();
+    let app = App::start(config, store, AppOptions::default());
+    TestApp {
+        app,
+        ehr,
+        receiver,
+        secret,
+        dir,
+    }
+}
+
+impl TestApp {
+    /// One connection's status.
+    pub fn connection(&self, id: &str) -> ConnectionStatus {
+        self.app
+            .status()
+            .connections
+            .get(id)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// Waits until `condition` holds, checking every 10 ms; panics naming `what` after `timeout`.
+pub async fn eventually(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Runs `future` with a deadline, panicking with `what` when it runs out.
+pub async fn within<T>(what: &str, timeout: Duration, future: impl Future<Output = T>) -> T {
+    actix_rt::time::timeout(timeout, future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {timeout:?}: {what}"))
+}
+
+/// Ten seconds: generous for loopback, short enough to fail fast.
+pub const PATIENCE: Duration = Duration::from_secs(10);
