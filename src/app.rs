@@ -29,6 +29,11 @@ impl App {
     /// Starts the actor tree. Must be called inside a running actix `System`.
     pub fn start(config: Config, store: Store, options: AppOptions) -> Self {
         let board = StatusBoard::default();
+        // Every connection and destination shows in status from the first moment.
+        for (id, connection) in &config.connections {
+            board.connection(id, |_| ());
+            board.destination(&connection.destination, |_| ());
+        }
         let supervisor =
             Supervisor::new(config, store.clone(), board.clone(), options.poll_hook).start();
         Self {

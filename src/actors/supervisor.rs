@@ -101,8 +101,6 @@ impl Actor for Supervisor {
                 claims: Arc::new(Claims::default()),
                 poll_hook: self.poll_hook.clone(),
             };
-            self.board.connection(id, |_| ());
-            self.board.destination(&config.destination, |_| ());
             let addr =
                 actix::Supervisor::start_in_arbiter(&self.workers[worker].handle(), move |_| {
                     ConnectionActor::new(deps)

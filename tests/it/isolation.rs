@@ -1,0 +1,162 @@
+//! One connection's failure is its own: EHR errors back off without moving the cursor past
+//! unseen data, a panic restarts only that connection, and the other keeps delivering.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use courier::app::{App, AppOptions};
+use courier::delivery::signing::SigningKey;
+use courier::sim::{Fault, ReceiverOptions, Route, SimEhr, SimEhrOptions, SimReceiver};
+use courier::store::Store;
+
+use crate::support::app::{config_text, eventually, parse_config, ConnectionSpec, PATIENCE};
+
+/// Two EHRs, one receiver, and Courier with connections `flaky` and `steady`.
+struct TwoConnections {
+    app: App,
+    flaky: SimEhr,
+    steady: SimEhr,
+    receiver: SimReceiver,
+    _dir: tempfile::TempDir,
+}
+
+fn start(options: AppOptions) -> TwoConnections {
+    let flaky = SimEhr::start(SimEhrOptions::default()).unwrap();
+    let steady = SimEhr::start(SimEhrOptions::default()).unwrap();
+    let secret = SigningKey::generate_secret();
+    let receiver = SimReceiver::start(ReceiverOptions {
+        secret: secret.clone(),
+        print: false,
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let specs = [ConnectionSpec::new("flaky", &flaky), ConnectionSpec::new("steady", &steady)];
+    let config = parse_config(&config_text(dir.path(), &receiver.url(), "", &specs), &secret);
+    let app = App::start(config, Store::open(dir.path()).unwrap(), options);
+    TwoConnections {
+        app,
+        flaky,
+        steady,
+        receiver,
+        _dir: dir,
+    }
+}
+
+impl TwoConnections {
+    /// Distinct (key, version) pairs delivered for `connection`, and its sequences.
+    fn delivered(&self, connection: &str) -> (BTreeSet<(String, String)>, BTreeSet<u64>) {
+        let mine: Vec<_> = self
+            .receiver
+            .accepted()
+            .into_iter()
+            .filter(|r| r.json["data"]["connection"] == connection)
+            .collect();
+        let changes = mine
+            .iter()
+            .map(|r| {
+                let data = &r.json["data"];
+                (data["key"].as_str().unwrap().to_owned(), data["version"].as_str().unwrap().to_owned())
+            })
+            .collect();
+        let sequences = mine.iter().map(|r| r.json["data"]["sequence"].as_u64().unwrap()).collect();
+        (changes, sequences)
+    }
+}
+
+fn touch_all(ehr: &SimEhr, count: usize) -> BTreeSet<(String, String)> {
+    (1..=count)
+        .map(|n| {
+            let id = format!("appt-{n}");
+            let seq = ehr.touch(&id);
+            (id, seq.to_string())
+        })
+        .collect()
+}
+
+#[actix_rt::test]
+async fn ehr_errors_back_off_lose_nothing_and_leave_the_other_connection_alone() {
+    let t = start(AppOptions::default());
+    // The flaky EHR has changes waiting, then answers every kind of failure in turn.
+    let flaky_changes = touch_all(&t.flaky, 6);
+    let faults = [
+        Fault::Status(500),
+        Fault::Status(503),
+        Fault::TooManyRequests { retry_after_secs: 1 },
+        Fault::Garbage,
+        Fault::WrongShape,
+        Fault::MissingKey,
+        Fault::Hang(std::time::Duration::from_secs(3)),
+        Fault::Status(502),
+    ];
+    let fault_count = faults.len();
+    for fault in faults {
+        t.flaky.inject(Route::Feed, fault, 1);
+    }
+    let steady_changes = touch_all(&t.steady, 5);
+
+    eventually("the steady connection's notifications", PATIENCE, || t.delivered("steady").0 == steady_changes).await;
+    eventually("every fault consumed", PATIENCE * 2, || t.flaky.pending_faults(Route::Feed) == 0).await;
+    eventually("the flaky connection's notifications", PATIENCE, || t.delivered("flaky").0 == flaky_changes).await;
+
+    let (_, sequences) = t.delivered("flaky");
+    assert_eq!(sequences, (1..=6).collect(), "nothing skipped, nothing numbered twice");
+    assert_eq!(t.receiver.summary().duplicates, 0);
+    let status = t.app.status();
+    let flaky = &status.connections["flaky"];
+    assert_eq!(flaky.polls_failed, fault_count as u64, "each fault was one failed poll");
+    assert_eq!(flaky.last_error, None, "cleared by the recovery");
+    assert_eq!(flaky.consecutive_failures, 0);
+    let steady = &status.connections["steady"];
+    assert_eq!(steady.polls_failed, 0);
+    assert_eq!(steady.restarts, 0);
+}
+
+#[actix_rt::test]
+async fn a_failing_connection_shows_its_error_in_status_while_it_backs_off() {
+    let t = start(AppOptions::default());
+    t.flaky.touch("appt-1");
+    t.flaky.inject(Route::Feed, Fault::Status(500), 1000);
+    eventually("a few failed polls", PATIENCE, || t.app.status().connections["flaky"].consecutive_failures >= 3).await;
+    let flaky = t.app.status().connections["flaky"].clone();
+    let error = flaky.last_error.expect("the error is shown");
+    assert!(error.contains("HTTP 500"), "{error}");
+    assert_eq!(flaky.cursor, None, "no successful poll, no cursor movement");
+    assert!(t.delivered("flaky").0.is_empty());
+    // The backoff spaces the polls out instead of hammering the EHR.
+    let before = t.flaky.requests(Route::Feed);
+    actix_rt::time::sleep(std::time::Duration::from_millis(300)).await;
+    let during = t.flaky.requests(Route::Feed) - before;
+    assert!(during <= 4, "{during} polls in 300 ms with a 200 ms backoff cap");
+}
+
+#[actix_rt::test]
+async fn a_panic_in_one_connection_restarts_it_while_the_other_keeps_delivering() {
+    let panics_left = Arc::new(AtomicUsize::new(2));
+    let hook_panics = Arc::clone(&panics_left);
+    let options = AppOptions {
+        poll_hook: Some(Arc::new(move |connection: &str| {
+            let armed = hook_panics.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+            if connection == "flaky" && armed {
+                panic!("injected fault in connection {connection}");
+            }
+            if connection != "flaky" && armed {
+                // Not ours to spend: put it back.
+                hook_panics.fetch_add(1, Ordering::SeqCst);
+            }
+        })),
+    };
+    let t = start(options);
+    let flaky_changes = touch_all(&t.flaky, 4);
+    let steady_changes = touch_all(&t.steady, 4);
+    eventually("the steady connection's notifications", PATIENCE, || t.delivered("steady").0 == steady_changes).await;
+    eventually("the flaky connection recovered", PATIENCE, || t.delivered("flaky").0 == flaky_changes).await;
+    assert_eq!(panics_left.load(Ordering::SeqCst), 0);
+    let status = t.app.status();
+    assert_eq!(status.connections["flaky"].restarts, 2);
+    assert_eq!(status.connections["steady"].restarts, 0);
+    assert_eq!(t.receiver.summary().duplicates, 0);
+    // After the restarts, new changes still flow on the restarted connection.
+    t.flaky.touch("appt-9");
+    eventually("a change after the restarts", PATIENCE, || t.delivered("flaky").0.len() == 5).await;
+}
