@@ -82,6 +82,12 @@ impl ConnectionActor {
         }
     }
 
+    fn stop_enricher(&mut self) {
+        if let Some(enricher) = self.enricher.take() {
+            enricher.do_send(StopPolling);
+        }
+    }
+
     fn id(&self) -> &str {
         &self.deps.config.id
     }
@@ -253,9 +259,9 @@ impl Actor for ConnectionActor {
 
 impl Supervised for ConnectionActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        // Dropping the last address stops the old enricher, cancelling its work; its claims
-        // belong to the old generation and are void once `started` bumps the generation.
-        self.enricher = None;
+        // Stop the old enricher, cancelling its work; its claims belong to the old generation
+        // and are void once `started` bumps the generation.
+        self.stop_enricher();
         self.client = None;
         self.page_size = self.deps.config.page_size;
     }
@@ -274,7 +280,7 @@ impl Handler<StopPolling> for ConnectionActor {
 
     fn handle(&mut self, _: StopPolling, _ctx: &mut Context<Self>) {
         self.stopped = true;
-        self.enricher = None;
+        self.stop_enricher();
         self.deps
             .board
             .connection(self.id(), |c| c.state = ConnectionState::Stopped);

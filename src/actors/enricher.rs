@@ -8,7 +8,7 @@ use actix::prelude::*;
 use tokio::sync::Semaphore;
 
 use super::contain_panic;
-use super::messages::{ConnectionFailed, Deliver, Enrich};
+use super::messages::{ConnectionFailed, Deliver, Enrich, StopPolling};
 use crate::config::ConnectionConfig;
 use crate::delivery::retry::Backoff;
 use crate::ehr::enrich::enrich;
@@ -84,6 +84,16 @@ impl Handler<Enrich> for EnricherActor {
                 );
             }),
         )
+    }
+}
+
+impl Handler<StopPolling> for EnricherActor {
+    type Result = ();
+
+    /// Stops at once, cancelling enrichments in progress: their containers are durable and
+    /// are dispatched again by the connection's next generation or the next start.
+    fn handle(&mut self, _: StopPolling, ctx: &mut Context<Self>) {
+        ctx.stop();
     }
 }
 
