@@ -114,18 +114,10 @@ async fn run_demo(args: DemoArgs) -> Result<ExitCode, String> {
 
 /// Waits until `n` distinct notifications were accepted, or the demo's timeout passes.
 async fn wait_for_distinct(receiver: &SimReceiver, n: usize) -> bool {
-    let deadline = std::time::Instant::now() + EXIT_AFTER_TIMEOUT;
-    while receiver.unique_accepted_ids() < n {
-        if std::time::Instant::now() > deadline {
-            eprintln!(
-                "courier demo: only {} of {n} notifications within {EXIT_AFTER_TIMEOUT:?}",
-                receiver.unique_accepted_ids()
-            );
-            return false;
-        }
-        receiver
-            .wait_for_accepted(receiver.accepted().len() + 1, Duration::from_millis(200))
-            .await;
+    let reached = receiver.wait_for_distinct(n, EXIT_AFTER_TIMEOUT).await;
+    if !reached {
+        let got = receiver.unique_accepted_ids();
+        eprintln!("courier demo: only {got} of {n} notifications within {EXIT_AFTER_TIMEOUT:?}");
     }
-    true
+    reached
 }

@@ -75,6 +75,10 @@ pub(super) struct Answer {
 #[derive(Debug, Default)]
 struct ReceiverState {
     received: Vec<Received>,
+    /// Requests answered 2xx, counted as they arrive so waiting on a count stays cheap.
+    accepted: usize,
+    /// Distinct ids answered 2xx, likewise.
+    distinct: HashSet<String>,
     /// Answers for the next verified requests, in order.
     script: VecDeque<Answer>,
     /// The answer once the script is used up; 200 when unset.
@@ -117,7 +121,7 @@ impl ReceiverControl {
 
     /// Distinct notification ids acknowledged.
     pub fn unique_accepted_ids(&self) -> usize {
-        self.summary().delivered
+        self.lock().distinct.len()
     }
 
     /// Delivered, duplicate and failed counts, and whether every signature verified.
@@ -175,23 +179,30 @@ impl ReceiverControl {
     /// Waits until at least `n` requests were answered 2xx, or `timeout` passes; returns
     /// whether the count was reached.
     pub async fn wait_for_accepted(&self, n: usize, timeout: Duration) -> bool {
+        self.wait_until(timeout, |state| state.accepted >= n).await
+    }
+
+    /// Waits until at least `n` distinct ids were answered 2xx, or `timeout` passes; returns
+    /// whether the count was reached.
+    pub async fn wait_for_distinct(&self, n: usize, timeout: Duration) -> bool {
+        self.wait_until(timeout, |state| state.distinct.len() >= n)
+            .await
+    }
+
+    async fn wait_until(&self, timeout: Duration, done: impl Fn(&ReceiverState) -> bool) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             // Register interest before checking, so a request that lands in between still
             // wakes us.
             let mut arrived = std::pin::pin!(self.arrived.notified());
             arrived.as_mut().enable();
-            if self.accepted_count() >= n {
+            if done(&self.lock()) {
                 return true;
             }
             if tokio::time::timeout_at(deadline, arrived).await.is_err() {
-                return self.accepted_count() >= n;
+                return done(&self.lock());
             }
         }
-    }
-
-    fn accepted_count(&self) -> usize {
-        self.lock().received.iter().filter(|r| r.accepted()).count()
     }
 
     /// A poisoned lock only means a test thread panicked mid-call; carry on rather than
@@ -217,7 +228,13 @@ impl ReceiverControl {
     }
 
     pub(super) fn record(&self, request: Received) {
-        self.lock().received.push(request);
+        let mut state = self.lock();
+        if request.accepted() {
+            state.accepted += 1;
+            state.distinct.insert(request.id.clone());
+        }
+        state.received.push(request);
+        drop(state);
         self.arrived.notify_waiters();
     }
 }
@@ -241,7 +258,9 @@ mod tests {
 
     fn control_with(requests: Vec<Received>) -> ReceiverControl {
         let control = ReceiverControl::new();
-        control.lock().received = requests;
+        for request in requests {
+            control.record(request);
+        }
         control
     }
 

@@ -31,8 +31,14 @@ fn start(options: AppOptions) -> TwoConnections {
     })
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let specs = [ConnectionSpec::new("flaky", &flaky), ConnectionSpec::new("steady", &steady)];
-    let config = parse_config(&config_text(dir.path(), &receiver.url(), "", &specs), &secret);
+    let specs = [
+        ConnectionSpec::new("flaky", &flaky),
+        ConnectionSpec::new("steady", &steady),
+    ];
+    let config = parse_config(
+        &config_text(dir.path(), &receiver.url(), "", &specs),
+        &secret,
+    );
     let app = App::start(config, Store::open(dir.path()).unwrap(), options);
     TwoConnections {
         app,
@@ -56,10 +62,16 @@ impl TwoConnections {
             .iter()
             .map(|r| {
                 let data = &r.json["data"];
-                (data["key"].as_str().unwrap().to_owned(), data["version"].as_str().unwrap().to_owned())
+                (
+                    data["key"].as_str().unwrap().to_owned(),
+                    data["version"].as_str().unwrap().to_owned(),
+                )
             })
             .collect();
-        let sequences = mine.iter().map(|r| r.json["data"]["sequence"].as_u64().unwrap()).collect();
+        let sequences = mine
+            .iter()
+            .map(|r| r.json["data"]["sequence"].as_u64().unwrap())
+            .collect();
         (changes, sequences)
     }
 }
@@ -82,7 +94,9 @@ async fn ehr_errors_back_off_lose_nothing_and_leave_the_other_connection_alone()
     let faults = [
         Fault::Status(500),
         Fault::Status(503),
-        Fault::TooManyRequests { retry_after_secs: 1 },
+        Fault::TooManyRequests {
+            retry_after_secs: 1,
+        },
         Fault::Garbage,
         Fault::WrongShape,
         Fault::MissingKey,
@@ -95,16 +109,32 @@ async fn ehr_errors_back_off_lose_nothing_and_leave_the_other_connection_alone()
     }
     let steady_changes = touch_all(&t.steady, 5);
 
-    eventually("the steady connection's notifications", PATIENCE, || t.delivered("steady").0 == steady_changes).await;
-    eventually("every fault consumed", PATIENCE * 2, || t.flaky.pending_faults(Route::Feed) == 0).await;
-    eventually("the flaky connection's notifications", PATIENCE, || t.delivered("flaky").0 == flaky_changes).await;
+    eventually("the steady connection's notifications", PATIENCE, || {
+        t.delivered("steady").0 == steady_changes
+    })
+    .await;
+    eventually("every fault consumed", PATIENCE * 2, || {
+        t.flaky.pending_faults(Route::Feed) == 0
+    })
+    .await;
+    eventually("the flaky connection's notifications", PATIENCE, || {
+        t.delivered("flaky").0 == flaky_changes
+    })
+    .await;
 
     let (_, sequences) = t.delivered("flaky");
-    assert_eq!(sequences, (1..=6).collect(), "nothing skipped, nothing numbered twice");
+    assert_eq!(
+        sequences,
+        (1..=6).collect(),
+        "nothing skipped, nothing numbered twice"
+    );
     assert_eq!(t.receiver.summary().duplicates, 0);
     let status = t.app.status();
     let flaky = &status.connections["flaky"];
-    assert_eq!(flaky.polls_failed, fault_count as u64, "each fault was one failed poll");
+    assert_eq!(
+        flaky.polls_failed, fault_count as u64,
+        "each fault was one failed poll"
+    );
     assert_eq!(flaky.last_error, None, "cleared by the recovery");
     assert_eq!(flaky.consecutive_failures, 0);
     let steady = &status.connections["steady"];
@@ -117,7 +147,10 @@ async fn a_failing_connection_shows_its_error_in_status_while_it_backs_off() {
     let t = start(AppOptions::default());
     t.flaky.touch("appt-1");
     t.flaky.inject(Route::Feed, Fault::Status(500), 1000);
-    eventually("a few failed polls", PATIENCE, || t.app.status().connections["flaky"].consecutive_failures >= 3).await;
+    eventually("a few failed polls", PATIENCE, || {
+        t.app.status().connections["flaky"].consecutive_failures >= 3
+    })
+    .await;
     let flaky = t.app.status().connections["flaky"].clone();
     let error = flaky.last_error.expect("the error is shown");
     assert!(error.contains("HTTP 500"), "{error}");
@@ -127,7 +160,10 @@ async fn a_failing_connection_shows_its_error_in_status_while_it_backs_off() {
     let before = t.flaky.requests(Route::Feed);
     actix_rt::time::sleep(std::time::Duration::from_millis(300)).await;
     let during = t.flaky.requests(Route::Feed) - before;
-    assert!(during <= 4, "{during} polls in 300 ms with a 200 ms backoff cap");
+    assert!(
+        during <= 4,
+        "{during} polls in 300 ms with a 200 ms backoff cap"
+    );
 }
 
 #[actix_rt::test]
@@ -136,7 +172,9 @@ async fn a_panic_in_one_connection_restarts_it_while_the_other_keeps_delivering(
     let hook_panics = Arc::clone(&panics_left);
     let options = AppOptions {
         poll_hook: Some(Arc::new(move |connection: &str| {
-            let armed = hook_panics.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+            let armed = hook_panics
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
             if connection == "flaky" && armed {
                 panic!("injected fault in connection {connection}");
             }
@@ -149,8 +187,14 @@ async fn a_panic_in_one_connection_restarts_it_while_the_other_keeps_delivering(
     let t = start(options);
     let flaky_changes = touch_all(&t.flaky, 4);
     let steady_changes = touch_all(&t.steady, 4);
-    eventually("the steady connection's notifications", PATIENCE, || t.delivered("steady").0 == steady_changes).await;
-    eventually("the flaky connection recovered", PATIENCE, || t.delivered("flaky").0 == flaky_changes).await;
+    eventually("the steady connection's notifications", PATIENCE, || {
+        t.delivered("steady").0 == steady_changes
+    })
+    .await;
+    eventually("the flaky connection recovered", PATIENCE, || {
+        t.delivered("flaky").0 == flaky_changes
+    })
+    .await;
     assert_eq!(panics_left.load(Ordering::SeqCst), 0);
     let status = t.app.status();
     assert_eq!(status.connections["flaky"].restarts, 2);
@@ -158,5 +202,8 @@ async fn a_panic_in_one_connection_restarts_it_while_the_other_keeps_delivering(
     assert_eq!(t.receiver.summary().duplicates, 0);
     // After the restarts, new changes still flow on the restarted connection.
     t.flaky.touch("appt-9");
-    eventually("a change after the restarts", PATIENCE, || t.delivered("flaky").0.len() == 5).await;
+    eventually("a change after the restarts", PATIENCE, || {
+        t.delivered("flaky").0.len() == 5
+    })
+    .await;
 }
