@@ -1,7 +1,6 @@
 //! `spawn_app`: Courier's real actor tree between simulated EHRs and a receiver on loopback
 //! ports, with a temporary store and short, test-sized timings.
 
-use std::future::Future;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -121,8 +120,8 @@ pub struct TestApp {
     pub receiver: SimReceiver,
     /// The destination secret.
     pub secret: String,
-    /// The store directory (removed on drop).
-    pub dir: tempfile::TempDir,
+    /// Keeps the store directory until the test ends.
+    _dir: tempfile::TempDir,
 }
 
 /// Starts an EHR with `ehr_options`, a receiver, and Courier with one connection `clinic-a`
@@ -149,7 +148,7 @@ pub async fn spawn_app(
         ehr,
         receiver,
         secret,
-        dir,
+        _dir: dir,
     }
 }
 
@@ -175,13 +174,6 @@ pub async fn eventually(what: &str, timeout: Duration, mut condition: impl FnMut
         );
         actix_rt::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-/// Runs `future` with a deadline, panicking with `what` when it runs out.
-pub async fn within<T>(what: &str, timeout: Duration, future: impl Future<Output = T>) -> T {
-    actix_rt::time::timeout(timeout, future)
-        .await
-        .unwrap_or_else(|_| panic!("timed out after {timeout:?}: {what}"))
 }
 
 /// Ten seconds: generous for loopback, short enough to fail fast.
