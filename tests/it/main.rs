@@ -1,5 +1,7 @@
 //! The integration-test binary: one binary for every suite, so the crate links once.
 
+mod cli;
 mod pipeline;
+mod restart;
 mod signature_reference;
 mod support;
