@@ -1,6 +1,8 @@
 //! The integration-test binary: one binary for every suite, so the crate links once.
 
+mod cli;
 mod isolation;
 mod pipeline;
+mod restart;
 mod signature_reference;
 mod support;

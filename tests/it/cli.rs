@@ -1,0 +1,316 @@
+//! The `courier` binary as a user meets it: `check` on good and broken files, `run` refusing a
+//! broken file before touching the disk, and `courier demo` delivering verified notifications.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use courier::delivery::signing::SigningKey;
+
+/// The longest a `check` or a refused `run` may take; both only read one small file.
+const QUICK: Duration = Duration::from_secs(20);
+/// The longest `courier demo --exit-after 5` may take: it needs a few seconds on a quiet
+/// machine, so this only catches a hang.
+const DEMO_LIMIT: Duration = Duration::from_secs(90);
+
+/// A valid configuration whose line numbers the tests below refer to.
+const VALID: &str = r#"[store]
+path = "var/courier"
+
+[destinations.app]
+url = "https://receiver.example.org/hooks"
+secret_env = "COURIER_APP_SECRET"
+
+[connections.clinic-a]
+destination = "app"
+source = "changes"
+base_url = "https://ehr.example.org/api"
+interval_secs = 60
+changes_path = "/appointments/changed"
+key_pointer = "/id"
+cursor_pointer = "/seq"
+event_type = "appointment.updated"
+"#;
+
+/// Three semantic mistakes at once: a URL without a scheme (line 9), a secret variable that is
+/// not set (line 10), and a connection naming a destination that does not exist (line 13).
+const THREE_MISTAKES: &str = r#"[store]
+path = "var/courier"
+
+[destinations.app]
+url = "https://receiver.example.org/hooks"
+secret_env = "COURIER_APP_SECRET"
+
+[destinations.audit]
+url = "receiver.example.org/audit"
+secret_env = "COURIER_AUDIT_SECRET"
+
+[connections.clinic-a]
+destination = "apps"
+source = "changes"
+base_url = "https://ehr.example.org/api"
+changes_path = "/appointments/changed"
+key_pointer = "/id"
+cursor_pointer = "/seq"
+event_type = "appointment.updated"
+"#;
+
+/// How one run of the binary ended.
+struct Run {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// Both streams, to check that nothing secret was printed on either.
+    fn output(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs `courier args…` in `dir` with exactly `env` as its environment (nothing inherited, so a
+/// variable set on the developer's machine cannot change the outcome). The streams go to files,
+/// so a chatty child can never block on a full pipe; a child still running after `limit` is
+/// killed and the test fails with what it printed.
+fn courier(dir: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
+    let (out_path, err_path) = (dir.join("courier.stdout"), dir.join("courier.stderr"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_courier"))
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(File::create(&out_path).unwrap())
+        .stderr(File::create(&err_path).unwrap())
+        .spawn()
+        .expect("the courier binary starts");
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for courier") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "courier {args:?} still running after {limit:?}; stdout:\n{}\nstderr:\n{}",
+                read(&out_path),
+                read(&err_path)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        status,
+        stdout: read(&out_path),
+        stderr: read(&err_path),
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Writes `text` as `courier.toml` in `dir` and returns its path.
+fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("courier.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn lines(text: &str) -> Vec<&str> {
+    text.lines().collect()
+}
+
+#[test]
+fn check_accepts_the_example_configuration_when_its_secret_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
+    let example = example.to_str().unwrap();
+    let secret = SigningKey::generate_secret();
+    let run = courier(
+        dir.path(),
+        &["check", "--config", example],
+        &[("COURIER_APP_SECRET", &secret)],
+        QUICK,
+    );
+    assert_eq!(run.status.code(), Some(0), "stderr:\n{}", run.stderr);
+    assert_eq!(
+        lines(&run.stdout),
+        [format!("{example}: OK (1 connections, 1 destinations)")]
+    );
+    assert!(!run.output().contains(&secret), "the secret was printed");
+}
+
+#[test]
+fn check_refuses_a_misspelt_key_at_its_line_with_the_keys_expected_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = VALID.replace("interval_secs", "intervall_secs");
+    let config = write_config(dir.path(), &text);
+    let config = config.to_str().unwrap();
+    let secret = SigningKey::generate_secret();
+    let run = courier(
+        dir.path(),
+        &["check", "--config", config],
+        &[("COURIER_APP_SECRET", &secret)],
+        QUICK,
+    );
+    assert_eq!(run.status.code(), Some(2), "stdout:\n{}", run.stdout);
+    assert_eq!(
+        lines(&run.stderr),
+        [format!(
+            "{config}:12: connections.clinic-a.intervall_secs: unknown key (expected one of \
+             `destination`, `source`, `base_url`, `interval_secs`, `request_timeout_ms`, \
+             `backoff_min_ms`, `backoff_max_secs`, `max_response_bytes`, `changes_path`, \
+             `since_param`, `initial_cursor`, `page_size_param`, `page_size`, `items_pointer`, \
+             `key_pointer`, `version_pointer`, `cursor_pointer`, `event_type`, \
+             `max_concurrent_enrichments`, `enrich`)"
+        )]
+    );
+    assert_eq!(run.stdout, "");
+    assert!(!run.output().contains(&secret), "the secret was printed");
+}
+
+#[test]
+fn check_lists_every_semantic_mistake_one_line_each_without_printing_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), THREE_MISTAKES);
+    let config = config.to_str().unwrap();
+    // A valid secret for `app`, which must not leak while the file is reported.
+    let secret = SigningKey::generate_secret();
+    let run = courier(
+        dir.path(),
+        &["check", "--config", config],
+        &[("COURIER_APP_SECRET", &secret)],
+        QUICK,
+    );
+    assert_eq!(run.status.code(), Some(2), "stdout:\n{}", run.stdout);
+    assert_eq!(
+        lines(&run.stderr),
+        [
+            format!(
+                "{config}:9: destinations.audit.url: not a valid URL (relative URL without a base)"
+            ),
+            format!(
+                "{config}:10: destinations.audit.secret_env: environment variable \
+                 COURIER_AUDIT_SECRET is not set"
+            ),
+            format!(
+                "{config}:13: connections.clinic-a.destination: unknown destination \"apps\" \
+                 (defined: app, audit)"
+            ),
+        ]
+    );
+    assert_eq!(run.stdout, "");
+    assert!(!run.output().contains(&secret), "the secret was printed");
+}
+
+#[test]
+fn check_names_the_variable_of_an_unusable_secret_but_never_its_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), VALID);
+    let config = config.to_str().unwrap();
+    for (value, reason) in [
+        (
+            "whsec_this is not base64 but it is secret",
+            "the part after \"whsec_\" is not valid base64",
+        ),
+        (
+            "hunter2-pasted-without-prefix",
+            "a signing secret must look like \"whsec_<base64>\"",
+        ),
+    ] {
+        let run = courier(
+            dir.path(),
+            &["check", "--config", config],
+            &[("COURIER_APP_SECRET", value)],
+            QUICK,
+        );
+        assert_eq!(run.status.code(), Some(2), "stdout:\n{}", run.stdout);
+        assert_eq!(
+            lines(&run.stderr),
+            [format!(
+                "{config}:6: destinations.app.secret_env: environment variable \
+                 COURIER_APP_SECRET: {reason}"
+            )]
+        );
+        assert!(!run.output().contains(value), "the secret was printed");
+    }
+}
+
+#[test]
+fn run_with_a_broken_config_exits_2_without_creating_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let text = VALID.replace("var/courier", store.to_str().unwrap());
+    let config = write_config(dir.path(), &text);
+    let config = config.to_str().unwrap();
+    // COURIER_APP_SECRET is left unset: the only mistake.
+    let run = courier(
+        dir.path(),
+        &["run", "--config", config],
+        &[("RUST_LOG", "info")],
+        QUICK,
+    );
+    assert_eq!(run.status.code(), Some(2), "stdout:\n{}", run.stdout);
+    assert_eq!(
+        lines(&run.stderr),
+        [format!(
+            "{config}:6: destinations.app.secret_env: environment variable COURIER_APP_SECRET \
+             is not set"
+        )]
+    );
+    assert!(!store.exists(), "a refused configuration created the store");
+    let created: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| !name.starts_with("courier."))
+        .collect();
+    assert!(created.is_empty(), "run created {created:?}");
+}
+
+#[test]
+fn demo_delivers_verified_notifications_and_exits_0_with_a_clean_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = courier(dir.path(), &["demo", "--exit-after", "5"], &[], DEMO_LIMIT);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let out = lines(&run.stdout);
+    let notified: Vec<&str> = out.iter().copied().filter(|l| l.starts_with('#')).collect();
+    let mut sequences = std::collections::BTreeSet::new();
+    for line in &notified {
+        let (sequence, rest) = line[1..].split_once(' ').expect("#<seq> then fields");
+        sequences.insert(sequence.parse::<u64>().expect("a numeric sequence"));
+        let (key, rest) = rest
+            .strip_prefix("conn=clinic-a key=appt-")
+            .and_then(|rest| rest.split_once(' '))
+            .unwrap_or_else(|| panic!("unexpected notification line {line:?}"));
+        assert!(key.parse::<u32>().is_ok(), "key in {line:?}");
+        assert_eq!(rest, "type=appointment.updated verified=yes", "in {line:?}");
+    }
+    assert!(notified.len() >= 5, "only {} notifications", notified.len());
+    assert_eq!(sequences.len(), notified.len(), "one line per sequence");
+    assert_eq!(
+        out.last().copied(),
+        Some(
+            format!(
+                "courier demo: delivered={} duplicates=0 failures=0 verified=all",
+                notified.len()
+            )
+            .as_str()
+        ),
+        "stdout:\n{}",
+        run.stdout
+    );
+    assert!(
+        !dir.path().join("var").exists(),
+        "the demo keeps its store in a temporary place"
+    );
+}
