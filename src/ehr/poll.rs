@@ -22,6 +22,8 @@ pub struct PageResult {
     pub cursor: CursorValue,
     /// Whether the cursor moved.
     pub cursor_moved: bool,
+    /// Items dropped because they were before the cursor (re-sent by a coarse `since`).
+    pub behind: usize,
 }
 
 impl PageResult {
@@ -80,10 +82,11 @@ pub async fn poll_page(
     let response = client.get_json(&config.changes_path, &query).await?;
     let page = parse_page(config, &config.changes_path, &response.body)?;
     let returned = page.len();
-    let cursor = state.cursor.advanced_by(&page);
-    let fresh = state.cursor.new_items(page);
+    let full = page_size.is_some_and(|size| returned >= size);
+    let cursor = state.cursor.advanced_by(&page, full);
+    let sorted = state.cursor.sort(page);
     let cursor_moved = !cursor.value.same_as(&state.cursor.value);
-    let containers = if fresh.is_empty() && cursor == state.cursor {
+    let containers = if sorted.fresh.is_empty() && cursor == state.cursor {
         Vec::new()
     } else {
         let value = cursor.clone();
@@ -91,7 +94,7 @@ pub async fn poll_page(
             .commit_page(
                 &config.id,
                 &state,
-                &fresh,
+                &sorted.fresh,
                 value,
                 &config.event_type,
                 Utc::now(),
@@ -104,5 +107,6 @@ pub async fn poll_page(
         requested: page_size,
         cursor: cursor.value,
         cursor_moved,
+        behind: sorted.behind,
     })
 }

@@ -2,6 +2,7 @@
 //! the notification delivered for it.
 
 pub mod cursor;
+pub mod cursor_state;
 pub mod notification;
 
 use chrono::{DateTime, Utc};
@@ -9,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-pub use cursor::{CursorState, CursorValue};
+pub use cursor::CursorValue;
+pub use cursor_state::CursorState;
 pub use notification::{DeadLetter, Notification};
 
 /// One changed record as a poll found it, before it is made durable.

@@ -129,13 +129,17 @@ impl Store {
             .iter()
             .map(|c| (keys::container(connection, c.sequence), encode(c)))
             .collect();
-        let expected_bytes = encode(expected);
         let next_bytes = encode(&next);
         (&self.connections, &self.containers)
             .transaction(|(states, pending)| {
                 let stored = states.get(connection.as_bytes())?;
                 let unchanged = match &stored {
-                    Some(bytes) => bytes.as_ref() == expected_bytes.as_slice(),
+                    Some(bytes) => {
+                        serde_json::from_slice::<ConnectionState>(bytes)
+                            .ok()
+                            .as_ref()
+                            == Some(expected)
+                    }
                     None => expected.next_sequence == 1,
                 };
                 if !unchanged {

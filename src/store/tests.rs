@@ -19,7 +19,7 @@ async fn commit(
     items: &[ChangeItem],
 ) -> Result<Vec<Container>, StoreError> {
     let state = store.connection_state(conn, "0")?;
-    let cursor = state.cursor.advanced_by(items);
+    let cursor = state.cursor.advanced_by(items, false);
     store
         .commit_page(conn, &state, items, cursor, "t", Utc::now())
         .await
@@ -49,7 +49,7 @@ async fn cursor_does_not_advance_when_the_commit_conflicts() {
     let store = Store::temporary().unwrap();
     let stale = store.connection_state("a", "0").unwrap();
     commit(&store, "a", &[item("x", 1)]).await.unwrap();
-    let cursor = stale.cursor.advanced_by(&[item("y", 2)]);
+    let cursor = stale.cursor.advanced_by(&[item("y", 2)], false);
     let err = store
         .commit_page("a", &stale, &[item("y", 2)], cursor, "t", Utc::now())
         .await
