@@ -53,11 +53,29 @@ impl App {
         &self.store
     }
 
-    /// Stops polling, waits up to `grace` for in-flight requests, flushes the store and stops
-    /// the worker threads. Whatever is still pending is delivered after the next start.
+    /// Stops polling, waits up to `grace` for in-flight requests, stops and joins the worker
+    /// threads, then flushes the store. Whatever is still pending is delivered after the next
+    /// start.
     pub async fn shutdown(self, grace: Duration) {
-        if self.supervisor.send(Shutdown { grace }).await.is_err() {
-            log::warn!("the supervisor was already gone at shutdown");
+        let workers = self
+            .supervisor
+            .send(Shutdown { grace })
+            .await
+            .unwrap_or_else(|_| {
+                log::warn!("the supervisor was already gone at shutdown");
+                Vec::new()
+            });
+        let joined = actix_rt::task::spawn_blocking(move || {
+            for worker in workers {
+                worker.stop();
+                let _ = worker.join();
+            }
+        });
+        if joined.await.is_err() {
+            log::warn!("a worker thread did not stop cleanly");
+        }
+        if let Err(err) = self.store.flush().await {
+            log::error!("flushing the store at shutdown failed: {err}");
         }
     }
 }

@@ -22,8 +22,10 @@
 //!   to the dead-letter tree with every attempt. Whatever was pending at a crash is enriched
 //!   and delivered after the restart.
 //! - **Same id for the same change.** A notification's id is a hash of connection, record key
-//!   and record version, so a duplicate (only possible for what was in flight at a crash or a
-//!   connection restart) carries the id of the original.
+//!   and record version, so a duplicate carries the id (and sequence) of the original.
+//!   Duplicates are bounded: what was in flight at a crash or a connection restart, plus what
+//!   was acknowledged in the last ~100 ms before a crash (removals are flushed in the
+//!   background, not per notification).
 //! - **Gap-free sequence.** Each connection numbers its containers 1, 2, 3… in the same
 //!   transaction that creates them, so a receiver can tell a gap from silence.
 //! - **Order.** Notifications of one connection are dispatched in sequence order, but

@@ -53,6 +53,11 @@ pub struct ConnectionStatus {
     pub changes: u64,
     /// Failed enrichment attempts (each retried).
     pub enrich_failures: u64,
+    /// The last enrichment error, until an enrichment succeeds.
+    pub enrich_error: Option<String>,
+    /// Items a feed returned from before the cursor, dropped as already taken. Steadily
+    /// growing, it means the feed's `since` is coarser than its positions.
+    pub items_behind_cursor: u64,
     /// Times the connection was restarted after a failure.
     pub restarts: u64,
 }
@@ -69,6 +74,8 @@ impl Default for ConnectionStatus {
             polls_failed: 0,
             changes: 0,
             enrich_failures: 0,
+            enrich_error: None,
+            items_behind_cursor: 0,
             restarts: 0,
         }
     }

@@ -4,31 +4,32 @@
 
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::Utc;
 
 use super::claims::Claims;
 use super::contain_panic;
+use super::dispatch::{poll, recover};
 use super::enricher::EnricherActor;
-use super::messages::{ConnectionFailed, Deliver, Enrich, StopPolling};
+use super::messages::{ConnectionFailed, Deliver, StopPolling};
 use crate::config::ConnectionConfig;
 use crate::delivery::retry::Backoff;
-use crate::ehr::poll::{poll_page, PageResult, PollError};
+use crate::ehr::poll::{PageResult, PollError};
 use crate::ehr::EhrClient;
 use crate::status::{ConnectionState, StatusBoard};
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// A hook called at the start of every poll with the connection id. Tests use it to inject a
 /// panic and prove that a failing connection restarts alone; `None` in production.
 pub type PollHook = Arc<dyn Fn(&str) + Send + Sync>;
 
-/// Containers read from the store per recovery batch.
-const RECOVERY_BATCH: usize = 256;
-/// A stuck page (all items at the cursor's position) is retried with at most this many
-/// times the configured page size.
+/// A stuck page (all items at one position) is retried with at most this many times the
+/// configured page size.
 const MAX_PAGE_WIDENING: usize = 16;
+/// After this long without a restart, the restart backoff starts again from its minimum.
+const RESTART_BACKOFF_RESET: Duration = Duration::from_secs(600);
 
 /// Everything a connection needs that outlives its restarts.
 #[derive(Clone)]
@@ -50,17 +51,27 @@ pub struct ConnectionDeps {
 /// The actor; see the module doc.
 pub struct ConnectionActor {
     deps: ConnectionDeps,
-    /// Incremented at every (re)start; claims of older generations are void.
+    /// Incremented at every (re)start; claims and failure reports of older generations are
+    /// void.
     generation: u64,
-    /// Set for shutdown: no further poll is scheduled.
+    /// Set for shutdown: nothing further is scheduled.
     stopped: bool,
+    /// Set once this generation is going down, so a second failure does not stack restarts.
+    failing: bool,
     client: Option<Rc<EhrClient>>,
     enricher: Option<Addr<EnricherActor>>,
+    /// Spaces out polls (and recoveries) after EHR or store failures.
     backoff: Backoff,
+    /// Spaces out restarts after panics; survives restarts, so a panic that recurs at every
+    /// start backs off instead of looping.
+    restart_backoff: Backoff,
+    last_restart: Option<Instant>,
     /// Page size of the next request; widened while the feed is stuck at one position.
     page_size: Option<usize>,
 }
 
+/// What the actor runs next.
+#[derive(Debug, Clone, Copy)]
 enum Step {
     Recover,
     Poll,
@@ -69,17 +80,24 @@ enum Step {
 impl ConnectionActor {
     /// A connection actor; it starts polling when started.
     pub fn new(deps: ConnectionDeps) -> Self {
-        let backoff = Backoff::new(deps.config.backoff_min, deps.config.backoff_max);
+        let (min, max) = (deps.config.backoff_min, deps.config.backoff_max);
         let page_size = deps.config.page_size;
         Self {
             deps,
             generation: 0,
             stopped: false,
+            failing: false,
             client: None,
             enricher: None,
-            backoff,
+            backoff: Backoff::new(min, max),
+            restart_backoff: Backoff::new(min, max),
+            last_restart: None,
             page_size,
         }
+    }
+
+    fn id(&self) -> &str {
+        &self.deps.config.id
     }
 
     fn stop_enricher(&mut self) {
@@ -88,20 +106,14 @@ impl ConnectionActor {
         }
     }
 
-    fn id(&self) -> &str {
-        &self.deps.config.id
-    }
-
     fn run(&mut self, step: Step, ctx: &mut Context<Self>) {
-        if self.stopped {
+        if self.stopped || self.failing {
             return;
         }
         let (Some(client), Some(enricher)) = (self.client.clone(), self.enricher.clone()) else {
             return;
         };
-        let deps = self.deps.clone();
-        let generation = self.generation;
-        let page_size = self.page_size;
+        let (deps, generation, page_size) = (self.deps.clone(), self.generation, self.page_size);
         let work = async move {
             match step {
                 Step::Recover => recover(&deps, generation, &enricher).await.map(|()| None),
@@ -110,22 +122,21 @@ impl ConnectionActor {
                     .map(Some),
             }
         };
-        ctx.spawn(
-            contain_panic(work)
-                .into_actor(self)
-                .map(|outcome, act, ctx| match outcome {
-                    Ok(Ok(page)) => act.after_success(page, ctx),
-                    Ok(Err(err)) => act.after_failure(&err, ctx),
-                    Err(panic) => act.fail_hard(&panic, ctx),
-                }),
-        );
+        ctx.spawn(contain_panic(work).into_actor(self).map(
+            move |outcome, act, ctx| match outcome {
+                Ok(Ok(None)) => act.schedule(Step::Poll, Duration::ZERO, ctx),
+                Ok(Ok(Some(page))) => act.after_poll(page, ctx),
+                Ok(Err(err)) => act.after_failure(step, &err, ctx),
+                Err(panic) => act.fail_hard(&panic, ctx),
+            },
+        ));
     }
 
-    fn schedule(&mut self, delay: Duration, ctx: &mut Context<Self>) {
-        ctx.run_later(delay, |act, ctx| act.run(Step::Poll, ctx));
+    fn schedule(&mut self, step: Step, delay: Duration, ctx: &mut Context<Self>) {
+        ctx.run_later(delay, move |act, ctx| act.run(step, ctx));
     }
 
-    fn after_success(&mut self, page: Option<PageResult>, ctx: &mut Context<Self>) {
+    fn after_poll(&mut self, page: PageResult, ctx: &mut Context<Self>) {
         if self.backoff.failures() > 0 {
             log::info!(
                 "conn={} polling again after {} failures",
@@ -134,18 +145,14 @@ impl ConnectionActor {
             );
         }
         self.backoff.reset();
-        let Some(page) = page else {
-            // Recovery done: poll at once.
-            return self.schedule(Duration::ZERO, ctx);
-        };
         self.deps.board.connection(self.id(), |c| {
-            c.state = ConnectionState::Polling;
             c.cursor = Some(page.cursor.to_string());
             c.last_success = Some(Utc::now());
             c.last_error = None;
             c.consecutive_failures = 0;
             c.polls_ok += 1;
             c.changes += page.containers.len() as u64;
+            c.items_behind_cursor += page.behind as u64;
         });
         if page.is_stuck() {
             return self.widen_page(&page, ctx);
@@ -155,13 +162,17 @@ impl ConnectionActor {
             self.page_size = self.deps.config.page_size;
         }
         if page.was_full() {
-            return self.schedule(Duration::ZERO, ctx);
+            return self.schedule(Step::Poll, Duration::ZERO, ctx);
         }
         self.deps
             .board
             .connection(self.id(), |c| c.state = ConnectionState::Idle);
         let interval = self.deps.config.interval;
-        self.schedule(interval.mul_f64(1.0 + fastrand::f64() * 0.1), ctx);
+        self.schedule(
+            Step::Poll,
+            interval.mul_f64(1.0 + fastrand::f64() * 0.1),
+            ctx,
+        );
     }
 
     /// Every item of a full page sat at the cursor's position: ask for a larger page, up to a
@@ -169,24 +180,24 @@ impl ConnectionActor {
     fn widen_page(&mut self, page: &PageResult, ctx: &mut Context<Self>) {
         let configured = self.deps.config.page_size.unwrap_or(1);
         let current = self.page_size.unwrap_or(configured);
-        if current >= configured * MAX_PAGE_WIDENING {
-            let reason = format!(
+        if current >= configured.saturating_mul(MAX_PAGE_WIDENING) {
+            let reason = StuckPage(format!(
                 "{} items share cursor position {}; raise page_size above {current}",
                 page.returned, page.cursor
-            );
-            return self.after_failure(&reason, ctx);
+            ));
+            return self.after_failure(Step::Poll, &reason, ctx);
         }
         self.page_size = Some(current * 2);
-        log::info!(
-            "conn={} {} items at one cursor position; page size {}",
+        log::debug!(
+            "conn={} {} items at one position; page size {}",
             self.id(),
             page.returned,
             current * 2
         );
-        self.schedule(Duration::ZERO, ctx);
+        self.schedule(Step::Poll, Duration::ZERO, ctx);
     }
 
-    fn after_failure(&mut self, err: &dyn FailureInfo, ctx: &mut Context<Self>) {
+    fn after_failure(&mut self, step: Step, err: &dyn FailureInfo, ctx: &mut Context<Self>) {
         let delay = self.backoff.fail(err.retry_after());
         let until = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
         let first = self.deps.board.connection(self.id(), |c| {
@@ -196,27 +207,32 @@ impl ConnectionActor {
             c.polls_failed += 1;
             c.consecutive_failures == 1
         });
-        if first {
-            log::warn!(
-                "conn={} poll failed ({}): {err}; backing off",
-                self.id(),
-                err.kind()
-            );
-        } else {
-            log::debug!(
-                "conn={} poll failed again ({}); next in {delay:?}",
-                self.id(),
-                err.kind()
-            );
+        let (id, kind) = (self.id(), err.kind());
+        match (first, err.needs_operator()) {
+            (true, true) => log::error!("conn={id} {step:?} failed ({kind}): {err}; this needs an operator; retrying with backoff"),
+            (true, false) => log::warn!("conn={id} {step:?} failed ({kind}): {err}; backing off"),
+            (false, _) => log::debug!("conn={id} {step:?} failed again ({kind}); next in {delay:?}"),
         }
-        self.schedule(delay, ctx);
+        self.schedule(step, delay, ctx);
     }
 
     /// A panic in this connection's work: record it, then stop after a backoff so the
     /// supervisor restarts this connection (and only it) with fresh state.
     fn fail_hard(&mut self, reason: &str, ctx: &mut Context<Self>) {
+        if self.failing || self.stopped {
+            return;
+        }
+        self.failing = true;
+        if self
+            .last_restart
+            .is_some_and(|at| at.elapsed() > RESTART_BACKOFF_RESET)
+        {
+            self.restart_backoff.reset();
+        }
+        self.last_restart = Some(Instant::now());
+        let delay = self.restart_backoff.fail(None);
         log::error!(
-            "conn={} failed: {reason}; restarting the connection",
+            "conn={} failed: {reason}; restarting the connection in {delay:?}",
             self.id()
         );
         self.deps.board.connection(self.id(), |c| {
@@ -224,7 +240,7 @@ impl ConnectionActor {
             c.last_error = Some(format!("panic: {reason}"));
             c.restarts += 1;
         });
-        let delay = self.backoff.fail(None);
+        self.stop_enricher();
         ctx.run_later(delay, |_, ctx| ctx.stop());
     }
 }
@@ -234,9 +250,14 @@ impl Actor for ConnectionActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.generation += 1;
+        self.failing = false;
+        if self.stopped {
+            return;
+        }
         let client = Rc::new(EhrClient::new(&self.deps.config));
         let enricher = EnricherActor::new(
             Arc::clone(&self.deps.config),
+            self.generation,
             Rc::clone(&client),
             self.deps.deliver.clone(),
             ctx.address().recipient(),
@@ -259,8 +280,8 @@ impl Actor for ConnectionActor {
 
 impl Supervised for ConnectionActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        // Stop the old enricher, cancelling its work; its claims belong to the old generation
-        // and are void once `started` bumps the generation.
+        // The old enricher was stopped in `fail_hard`, cancelling its work; its claims belong
+        // to the old generation and are void once `started` bumps the generation.
         self.stop_enricher();
         self.client = None;
         self.page_size = self.deps.config.page_size;
@@ -271,7 +292,10 @@ impl Handler<ConnectionFailed> for ConnectionActor {
     type Result = ();
 
     fn handle(&mut self, msg: ConnectionFailed, ctx: &mut Context<Self>) {
-        self.fail_hard(&msg.reason, ctx);
+        // A report from an older generation concerns work that is already cancelled.
+        if msg.generation.is_none_or(|g| g == self.generation) {
+            self.fail_hard(&msg.reason, ctx);
+        }
     }
 }
 
@@ -288,10 +312,11 @@ impl Handler<StopPolling> for ConnectionActor {
     }
 }
 
-/// What the failure handling needs to know about any failure.
+/// What failure handling needs to know about any failure.
 trait FailureInfo: std::fmt::Display {
     fn retry_after(&self) -> Option<Duration>;
     fn kind(&self) -> &'static str;
+    fn needs_operator(&self) -> bool;
 }
 
 impl FailureInfo for PollError {
@@ -301,75 +326,28 @@ impl FailureInfo for PollError {
     fn kind(&self) -> &'static str {
         PollError::kind(self)
     }
+    fn needs_operator(&self) -> bool {
+        PollError::needs_operator(self)
+    }
 }
 
-impl FailureInfo for String {
+/// More items at one position than the widest page allowed.
+struct StuckPage(String);
+
+impl std::fmt::Display for StuckPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FailureInfo for StuckPage {
     fn retry_after(&self) -> Option<Duration> {
         None
     }
     fn kind(&self) -> &'static str {
         "stuck_page"
     }
-}
-
-/// Re-dispatches every stored container of the connection that is not in flight, in
-/// sequence order, in batches, waiting for the enricher to make room.
-async fn recover(
-    deps: &ConnectionDeps,
-    generation: u64,
-    enricher: &Addr<EnricherActor>,
-) -> Result<(), PollError> {
-    let mut from = 0;
-    let mut dispatched = 0usize;
-    loop {
-        let batch = deps
-            .store
-            .pending(&deps.config.id, from)
-            .take(RECOVERY_BATCH)
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let Some(last) = batch.last() else { break };
-        from = last.sequence + 1;
-        for container in batch {
-            if let Some(claim) = deps.claims.try_claim(container.sequence, generation) {
-                dispatched += 1;
-                if enricher.send(Enrich { container, claim }).await.is_err() {
-                    return Ok(());
-                }
-            }
-        }
+    fn needs_operator(&self) -> bool {
+        true
     }
-    if dispatched > 0 {
-        log::info!(
-            "conn={} recovered {dispatched} pending containers",
-            deps.config.id
-        );
-    }
-    Ok(())
-}
-
-/// One poll: the test hook, one page made durable, then its containers dispatched.
-async fn poll(
-    deps: &ConnectionDeps,
-    generation: u64,
-    client: &EhrClient,
-    enricher: &Addr<EnricherActor>,
-    page_size: Option<usize>,
-) -> Result<PageResult, PollError> {
-    if let Some(hook) = &deps.poll_hook {
-        hook(&deps.config.id);
-    }
-    deps.board
-        .connection(&deps.config.id, |c| c.state = ConnectionState::Polling);
-    let page = poll_page(client, &deps.config, &deps.store, page_size).await?;
-    for container in &page.containers {
-        // Fresh containers are never claimed; a miss would mean a bug, and recovery would
-        // still pick the container up after a restart.
-        if let Some(claim) = deps.claims.try_claim(container.sequence, generation) {
-            let container = container.clone();
-            if enricher.send(Enrich { container, claim }).await.is_err() {
-                break;
-            }
-        }
-    }
-    Ok(page)
 }

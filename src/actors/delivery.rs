@@ -8,10 +8,10 @@ use actix::prelude::*;
 use tokio::sync::Semaphore;
 
 use super::contain_panic;
-use super::messages::Deliver;
+use super::messages::{ConnectionFailed, Deliver};
 use crate::config::DestinationConfig;
 use crate::delivery::sender::destination_client;
-use crate::delivery::worker::{deliver, DeliveryContext};
+use crate::delivery::worker::{deliver, DeliveryContext, Final};
 use crate::status::StatusBoard;
 use crate::store::Store;
 
@@ -81,17 +81,31 @@ impl Handler<Deliver> for DeliveryActor {
                         let Deliver {
                             notification,
                             claim,
+                            failed,
                         } = msg;
-                        if let Err(panic) = contain_panic(deliver(&delivery, &notification)).await {
-                            // The container stays pending and is retried after a restart.
-                            log::error!(
-                                "dest={dest} notif={} delivery panicked: {panic}",
-                                notification.id
-                            );
-                        }
+                        let unfinished = match contain_panic(deliver(&delivery, &notification))
+                            .await
+                        {
+                            Ok(Final::Delivered | Final::DeadLettered) => None,
+                            Ok(Final::StillPending) => {
+                                Some("a dead letter could not be written".to_owned())
+                            }
+                            Err(panic) => {
+                                Some(format!("delivery of {} panicked: {panic}", notification.id))
+                            }
+                        };
                         delivery.board.destination(&dest, |d| d.in_flight -= 1);
                         drop(claim);
                         drop(permit);
+                        if let Some(reason) = unfinished {
+                            // The container is still pending: the connection's restart
+                            // dispatches it again (its claim is released above).
+                            log::error!("dest={dest} notif={} {reason}", notification.id);
+                            failed.do_send(ConnectionFailed {
+                                generation: None,
+                                reason,
+                            });
+                        }
                     }
                     .into_actor(act),
                 );

@@ -19,6 +19,8 @@ use crate::status::StatusBoard;
 /// One per connection, started (and restarted) by its `ConnectionActor`, sharing its client.
 pub struct EnricherActor {
     config: Arc<ConnectionConfig>,
+    /// The connection generation this enricher works for; its failure reports carry it.
+    generation: u64,
     client: Rc<EhrClient>,
     deliver: Recipient<Deliver>,
     failed: Recipient<ConnectionFailed>,
@@ -31,6 +33,7 @@ impl EnricherActor {
     /// An enricher for `config`'s containers; panics are reported to `failed`.
     pub fn new(
         config: Arc<ConnectionConfig>,
+        generation: u64,
         client: Rc<EhrClient>,
         deliver: Recipient<Deliver>,
         failed: Recipient<ConnectionFailed>,
@@ -39,6 +42,7 @@ impl EnricherActor {
         let room = Arc::new(Semaphore::new(config.max_concurrent_enrichments));
         Self {
             config,
+            generation,
             client,
             deliver,
             failed,
@@ -65,18 +69,12 @@ impl Handler<Enrich> for EnricherActor {
             }
             .into_actor(self)
             .map(move |permit, act, ctx| {
-                let work = enrich_and_hand_over(
-                    Rc::clone(&act.client),
-                    Arc::clone(&act.config),
-                    act.deliver.clone(),
-                    act.board.clone(),
-                    msg,
-                );
-                let failed = act.failed.clone();
+                let work = enrich_and_hand_over(act.job(), msg);
+                let (failed, generation) = (act.failed.clone(), Some(act.generation));
                 ctx.spawn(
                     async move {
                         if let Err(reason) = contain_panic(work).await {
-                            failed.do_send(ConnectionFailed { reason });
+                            failed.do_send(ConnectionFailed { generation, reason });
                         }
                         drop(permit);
                     }
@@ -97,49 +95,74 @@ impl Handler<StopPolling> for EnricherActor {
     }
 }
 
-/// Enriches until it succeeds (backing off on EHR failures; the container is durable, so
-/// waiting loses nothing), then hands the notification to delivery.
-async fn enrich_and_hand_over(
+/// What one enrichment needs from its actor.
+struct Job {
     client: Rc<EhrClient>,
     config: Arc<ConnectionConfig>,
     deliver: Recipient<Deliver>,
+    failed: Recipient<ConnectionFailed>,
     board: StatusBoard,
-    msg: Enrich,
-) {
+}
+
+impl EnricherActor {
+    fn job(&self) -> Job {
+        Job {
+            client: Rc::clone(&self.client),
+            config: Arc::clone(&self.config),
+            deliver: self.deliver.clone(),
+            failed: self.failed.clone(),
+            board: self.board.clone(),
+        }
+    }
+}
+
+/// Enriches until it succeeds (backing off on EHR failures; the container is durable, so
+/// waiting loses nothing), then hands the notification to delivery.
+async fn enrich_and_hand_over(job: Job, msg: Enrich) {
     let Enrich { container, claim } = msg;
-    let mut backoff = Backoff::new(config.backoff_min, config.backoff_max);
+    let id = &job.config.id;
+    let mut backoff = Backoff::new(job.config.backoff_min, job.config.backoff_max);
     let enriched = loop {
-        match enrich(&client, &config.enrich, &container).await {
+        match enrich(&job.client, &job.config.enrich, &container).await {
             Ok(enriched) => break enriched,
             Err(err) => {
-                board.connection(&config.id, |c| c.enrich_failures += 1);
-                let delay = backoff.fail(err.retry_after());
-                if backoff.failures() == 1 {
+                let first = job.board.connection(id, |c| {
+                    c.enrich_failures += 1;
+                    c.enrich_error.replace(err.to_string()).is_none()
+                });
+                if first {
                     log::warn!(
-                        "conn={} notif={} enrichment failed ({}): {err}; retrying",
-                        config.id,
+                        "conn={id} notif={} enrichment failing ({}): {err}; retrying with backoff",
                         container.notification_id,
                         err.kind()
                     );
                 }
-                actix_rt::time::sleep(delay).await;
+                actix_rt::time::sleep(backoff.fail(err.retry_after())).await;
             }
         }
     };
+    if job
+        .board
+        .connection(id, |c| c.enrich_error.take().is_some())
+    {
+        log::info!("conn={id} enrichment succeeding again");
+    }
     let notification = Notification::build(&container, enriched.resources, &enriched.missing);
     claim.delivering();
-    if deliver
+    let failed = job.failed;
+    if job
+        .deliver
         .send(Deliver {
             notification,
             claim,
+            failed,
         })
         .await
         .is_err()
     {
         // Only at shutdown: the container stays pending and is delivered after the restart.
         log::debug!(
-            "conn={} notif={} delivery is stopped",
-            config.id,
+            "conn={id} notif={} delivery is stopped",
             container.notification_id
         );
     }

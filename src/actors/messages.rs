@@ -1,6 +1,6 @@
 //! The messages between actors.
 
-use actix::Message;
+use actix::{Message, Recipient};
 
 use super::claims::Claim;
 use crate::model::{Container, Notification};
@@ -24,13 +24,20 @@ pub struct Deliver {
     pub notification: Notification,
     /// Released when delivery ends (delivered, dead-lettered, or abandoned).
     pub claim: Claim,
+    /// Told when the delivery ends without a verdict (a panic, a store failure), so the
+    /// connection restarts and dispatches the still-pending container again.
+    pub failed: Recipient<ConnectionFailed>,
 }
 
-/// An enricher's work panicked: the connection restarts.
+/// Work of a connection failed hard (a panic, or a container left pending with nobody to
+/// dispatch it): the connection restarts.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ConnectionFailed {
-    /// The panic's message.
+    /// The generation the failed work belonged to; `None` for work that outlives
+    /// generations (delivery), which concerns whichever generation is current.
+    pub generation: Option<u64>,
+    /// What failed.
     pub reason: String,
 }
 

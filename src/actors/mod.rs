@@ -13,6 +13,7 @@
 pub mod claims;
 pub mod connection;
 pub mod delivery;
+pub mod dispatch;
 pub mod enricher;
 pub mod messages;
 pub mod supervisor;

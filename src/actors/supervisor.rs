@@ -17,9 +17,10 @@ use crate::config::Config;
 use crate::status::StatusBoard;
 use crate::store::Store;
 
-/// Stop polling, let in-flight requests finish within `grace`, then flush the store.
+/// Stop polling and let in-flight requests finish within `grace`; answered with the worker
+/// threads, for the caller to stop and join before the final flush.
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Vec<Arbiter>")]
 pub struct Shutdown {
     /// The longest wait for in-flight requests.
     pub grace: Duration,
@@ -117,27 +118,17 @@ impl Actor for Supervisor {
 }
 
 impl Handler<Shutdown> for Supervisor {
-    type Result = ResponseActFuture<Self, ()>;
+    type Result = ResponseActFuture<Self, Vec<Arbiter>>;
 
     fn handle(&mut self, msg: Shutdown, _ctx: &mut Context<Self>) -> Self::Result {
         for addr in self.connections.values() {
             addr.do_send(StopPolling);
         }
         let board = self.board.clone();
-        let store = self.store.clone();
         Box::pin(
-            async move {
-                wait_for_requests(&board, msg.grace).await;
-                if let Err(err) = store.flush().await {
-                    log::error!("flushing the store at shutdown failed: {err}");
-                }
-            }
-            .into_actor(self)
-            .map(|(), act, _ctx| {
-                for worker in act.workers.drain(..) {
-                    worker.stop();
-                }
-            }),
+            async move { wait_for_requests(&board, msg.grace).await }
+                .into_actor(self)
+                .map(|(), act, _ctx| std::mem::take(&mut act.workers)),
         )
     }
 }

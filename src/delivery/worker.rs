@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use super::retry::next_delivery_delay;
+use super::retry::{jitter_sample, next_delivery_delay};
 use super::sender::{attempt, AttemptOutcome};
 use crate::config::DestinationConfig;
 use crate::model::notification::AttemptRecord;
@@ -21,6 +21,9 @@ pub enum Final {
     Delivered,
     /// Moved to the dead letters.
     DeadLettered,
+    /// Given up, but the dead letter could not be written: the container is still pending
+    /// and must be dispatched again.
+    StillPending,
 }
 
 /// What a delivery needs, shared by every notification of one destination on one worker.
@@ -43,9 +46,10 @@ pub async fn deliver(ctx: &DeliveryContext, notification: &Notification) -> Fina
     let mut attempts = Vec::new();
     loop {
         let at = Utc::now();
-        ctx.board.destination(&dest.id, |d| d.sending += 1);
-        let outcome = attempt(&ctx.http, dest, notification).await;
-        ctx.board.destination(&dest.id, |d| d.sending -= 1);
+        let outcome = {
+            let _on_the_wire = Sending::start(&ctx.board, &dest.id);
+            attempt(&ctx.http, dest, notification).await
+        };
         let (status, retry_after, error) = match outcome {
             AttemptOutcome::Delivered { .. } => {
                 record_success(ctx, notification);
@@ -63,13 +67,14 @@ pub async fn deliver(ctx: &DeliveryContext, notification: &Notification) -> Fina
             status,
             error: Some(error),
         });
-        let jitter = fastrand::f64() * 2.0 - 1.0;
-        match next_delivery_delay(&dest.retry_schedule, attempts.len(), retry_after, jitter) {
+        match next_delivery_delay(
+            &dest.retry_schedule,
+            attempts.len(),
+            retry_after,
+            jitter_sample(),
+        ) {
             Some(delay) => actix_rt::time::sleep(delay).await,
-            None => {
-                dead_letter(ctx, notification, attempts);
-                return Final::DeadLettered;
-            }
+            None => return dead_letter(ctx, notification, attempts),
         }
     }
 }
@@ -114,7 +119,11 @@ fn record_failure(ctx: &DeliveryContext, notification: &Notification, error: &st
     }
 }
 
-fn dead_letter(ctx: &DeliveryContext, notification: &Notification, attempts: Vec<AttemptRecord>) {
+fn dead_letter(
+    ctx: &DeliveryContext,
+    notification: &Notification,
+    attempts: Vec<AttemptRecord>,
+) -> Final {
     let dest = &ctx.destination.id;
     let letter = DeadLetter {
         notification_id: notification.id.clone(),
@@ -126,19 +135,39 @@ fn dead_letter(ctx: &DeliveryContext, notification: &Notification, attempts: Vec
         dead_at: Utc::now(),
         body: serde_json::from_slice(&notification.body).unwrap_or_default(),
     };
-    match ctx.store.dead_letter(&letter) {
-        Ok(()) => log::error!(
-            "dest={dest} conn={} notif={} seq={} dead-lettered: {}",
-            letter.connection,
-            letter.notification_id,
-            letter.sequence,
-            letter.reason
-        ),
-        // The container stays pending and is retried after the next restart: nothing is lost.
-        Err(err) => log::error!(
+    if let Err(err) = ctx.store.dead_letter(&letter) {
+        log::error!(
             "dest={dest} notif={} could not be dead-lettered: {err}",
             letter.notification_id
-        ),
+        );
+        return Final::StillPending;
     }
+    log::error!(
+        "dest={dest} conn={} notif={} seq={} dead-lettered: {}",
+        letter.connection,
+        letter.notification_id,
+        letter.sequence,
+        letter.reason
+    );
     ctx.board.destination(dest, |d| d.dead_lettered += 1);
+    Final::DeadLettered
+}
+
+/// Counts a request as on the wire for as long as it lives, however the attempt ends.
+struct Sending<'a> {
+    board: &'a StatusBoard,
+    destination: &'a str,
+}
+
+impl<'a> Sending<'a> {
+    fn start(board: &'a StatusBoard, destination: &'a str) -> Self {
+        board.destination(destination, |d| d.sending += 1);
+        Self { board, destination }
+    }
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        self.board.destination(self.destination, |d| d.sending -= 1);
+    }
 }

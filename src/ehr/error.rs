@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::delivery::retry::is_retriable_ehr_status;
+
 /// One failed EHR request or unusable answer. Every kind is retried with backoff by the
 /// connection that saw it; none moves a cursor.
 ///
@@ -81,6 +83,13 @@ impl EhrError {
                 ..
             }
         )
+    }
+
+    /// Whether waiting alone will not help: the EHR refuses the request itself (400, 401,
+    /// 403, 404 on the feed…), which usually means credentials or configuration to fix.
+    /// Courier still retries with backoff, so nothing is lost once it is fixed.
+    pub fn needs_operator(&self) -> bool {
+        matches!(self, EhrError::Status { status, .. } if !is_retriable_ehr_status(*status))
     }
 
     /// A short, stable label for status and metrics.

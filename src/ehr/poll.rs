@@ -59,6 +59,15 @@ impl PollError {
         }
     }
 
+    /// Whether waiting alone will not help (see [`EhrError::needs_operator`]); a store that
+    /// fails always needs one.
+    pub fn needs_operator(&self) -> bool {
+        match self {
+            PollError::Ehr(err) => err.needs_operator(),
+            PollError::Store(_) => true,
+        }
+    }
+
     /// A short, stable label for status and metrics.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -20,20 +20,25 @@ use sled::Transactional;
 
 use crate::model::{notification_id, ChangeItem, Container, CursorState, DeadLetter};
 
+/// How often writes that are not flushed on the spot (a delivered container's removal) reach
+/// the disk. A crash can re-send what was acknowledged in this window before it, with the
+/// same ids; shorter costs more fsyncs while idle-ish, longer means more duplicates.
+const BACKGROUND_FLUSH_MS: u64 = 100;
+
 /// Why the store could not do what was asked; always an operator matter (disk, corruption).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// sled failed.
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
-    /// A stored record could not be read back.
-    #[error("store: unreadable record under {key}: {source}")]
+    /// A stored record could not be read back. The reason gives the parser's position only:
+    /// serde's own message can quote the stored value, which may be patient data.
+    #[error("store: unreadable record under {key}: {reason}")]
     Corrupt {
         /// The key whose value failed to decode.
         key: String,
-        /// The decoding error.
-        #[source]
-        source: serde_json::Error,
+        /// What kind of decoding error, and where.
+        reason: String,
     },
     /// The connection's stored state changed under a commit (two writers for one connection).
     #[error("store: the state of connection {0} changed during a commit")]
@@ -61,7 +66,12 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store in `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::from_db(sled::Config::new().path(path).open()?)
+        Self::from_db(
+            sled::Config::new()
+                .path(path)
+                .flush_every_ms(Some(BACKGROUND_FLUSH_MS))
+                .open()?,
+        )
     }
 
     /// A store that disappears when dropped, for `courier demo`.
@@ -170,8 +180,15 @@ impl Store {
         let end = keys::container_prefix_end(connection);
         self.containers.range(start..end).map(|entry| {
             let (key, value) = entry?;
-            decode(&String::from_utf8_lossy(&key), &value)
+            decode(&keys::describe(&key), &value)
         })
+    }
+
+    /// Whether a container is still waiting (not delivered nor dead-lettered).
+    pub fn is_pending(&self, connection: &str, sequence: u64) -> Result<bool, StoreError> {
+        Ok(self
+            .containers
+            .contains_key(keys::container(connection, sequence))?)
     }
 
     /// Number of containers waiting for enrichment or delivery, all connections together.
@@ -211,7 +228,7 @@ impl Store {
             .iter()
             .map(|entry| {
                 let (key, value) = entry?;
-                decode(&String::from_utf8_lossy(&key), &value)
+                decode(&keys::describe(&key), &value)
             })
             .collect()
     }
@@ -228,9 +245,14 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
-        key: key.replace('\0', "/"),
-        source,
+    serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: format!(
+            "{:?} error at line {} column {}",
+            err.classify(),
+            err.line(),
+            err.column()
+        ),
     })
 }
 

@@ -136,14 +136,24 @@ async fn a_record_the_ehr_answers_404_for_is_still_notified_and_marked_missing()
 #[actix_rt::test]
 async fn a_failing_detail_request_is_retried_until_the_notification_is_complete() {
     let t = spawn_app(SimEhrOptions::default(), |c| c).await;
-    t.ehr.inject(Route::Details, Fault::Status(500), 2);
+    t.ehr.inject(Route::Details, Fault::Status(500), 4);
     t.ehr.inject(Route::Details, Fault::Garbage, 1);
     t.ehr.touch("appt-3");
+    eventually("the enrichment error in status", PATIENCE, || {
+        t.connection("clinic-a").enrich_error.is_some()
+    })
+    .await;
     assert!(t.receiver.wait_for_accepted(1, PATIENCE).await);
     let data = &t.receiver.accepted()[0].json["data"];
     assert_eq!(data["resources"]["appointment"]["id"], "appt-3");
     assert_eq!(data["resources"]["patient"]["resourceType"], "Patient");
-    assert_eq!(t.connection("clinic-a").enrich_failures, 3);
+    let status = t.connection("clinic-a");
+    assert_eq!(status.enrich_failures, 5);
+    assert_eq!(
+        status.enrich_error, None,
+        "cleared once enrichment succeeds"
+    );
+    assert_eq!(status.polls_failed, 0, "polling was never the problem");
 }
 
 #[actix_rt::test]
