@@ -77,6 +77,15 @@ enum Step {
     Poll,
 }
 
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Step::Recover => "recovery",
+            Step::Poll => "poll",
+        })
+    }
+}
+
 impl ConnectionActor {
     /// A connection actor; it starts polling when started.
     pub fn new(deps: ConnectionDeps) -> Self {
@@ -209,9 +218,9 @@ impl ConnectionActor {
         });
         let (id, kind) = (self.id(), err.kind());
         match (first, err.needs_operator()) {
-            (true, true) => log::error!("conn={id} {step:?} failed ({kind}): {err}; this needs an operator; retrying with backoff"),
-            (true, false) => log::warn!("conn={id} {step:?} failed ({kind}): {err}; backing off"),
-            (false, _) => log::debug!("conn={id} {step:?} failed again ({kind}); next in {delay:?}"),
+            (true, true) => log::error!("conn={id} {step} failed ({kind}): {err}; this needs an operator; retrying with backoff"),
+            (true, false) => log::warn!("conn={id} {step} failed ({kind}): {err}; backing off"),
+            (false, _) => log::debug!("conn={id} {step} failed again ({kind}); next in {delay:?}"),
         }
         self.schedule(step, delay, ctx);
     }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod isolation;
+mod logs;
 mod pipeline;
 mod restart;
 mod signature_reference;

@@ -5,176 +5,21 @@
 //! a kill.
 
 use std::collections::{hash_map::Entry, BTreeSet, HashMap};
-use std::fs::File;
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use courier::delivery::signing::SigningKey;
-use courier::sim::{ReceiverOptions, SimEhr, SimEhrOptions, SimReceiver};
-use courier::store::Store;
+use courier::sim::SimEhrOptions;
 
-use crate::support::app::{config_text, eventually, ConnectionSpec, PATIENCE, SECRET_ENV};
-
-/// How long a graceful stop may take: the test configuration's 2 s shutdown grace, plus
-/// start-up and flushing.
-const STOP_WITHIN: Duration = Duration::from_secs(5);
+use crate::support::app::{eventually, PATIENCE};
+use crate::support::process::Rig;
 
 /// The most duplicates one SIGKILL may cause with the harness's windows. A notification is
 /// sent again after a kill when the receiver acknowledged it but its removal from the store
 /// was not yet on disk: removals are not flushed on their own, only with the next page commit
-/// or sled's background flush (every 500 ms). While a backlog drains, a page is committed for
+/// or the store's background flush (every 100 ms). While a backlog drains, a page is committed for
 /// every `page_size` (50) containers taken in, so at most that page plus the pipeline behind
 /// it, `max_concurrent_enrichments` (32) and the destination's `max_in_flight` (64), can be
 /// acknowledged and not yet flushed.
 const DUPLICATES_PER_KILL: usize = 50 + 32 + 64;
-
-/// The simulated EHR and receiver of one test, and the files `courier run` is started with.
-struct Rig {
-    ehr: SimEhr,
-    receiver: SimReceiver,
-    secret: String,
-    dir: tempfile::TempDir,
-    /// The log files of every run so far; printed when the test fails.
-    logs: Vec<PathBuf>,
-}
-
-impl Rig {
-    /// Starts the EHR and the receiver and writes `courier.toml` for one connection
-    /// `clinic-a`, with the store in the test's temporary directory.
-    fn new(ehr_options: SimEhrOptions, destination_extra: &str) -> Rig {
-        let ehr = SimEhr::start(ehr_options).expect("simulated EHR starts");
-        let secret = SigningKey::generate_secret();
-        let receiver = SimReceiver::start(ReceiverOptions {
-            secret: secret.clone(),
-            print: false,
-        })
-        .expect("receiver starts");
-        let dir = tempfile::tempdir().unwrap();
-        let connection = ConnectionSpec::new("clinic-a", &ehr);
-        let text = config_text(
-            &dir.path().join("store"),
-            &receiver.url(),
-            destination_extra,
-            &[connection],
-        );
-        std::fs::write(dir.path().join("courier.toml"), text).unwrap();
-        Rig {
-            ehr,
-            receiver,
-            secret,
-            dir,
-            logs: Vec::new(),
-        }
-    }
-
-    /// Starts `courier run` on this rig's configuration and store, logging to files.
-    fn start(&mut self) -> Courier {
-        let run = self.logs.len() / 2 + 1;
-        let out = self.dir.path().join(format!("run-{run}.stdout"));
-        let err = self.dir.path().join(format!("run-{run}.stderr"));
-        let child = Command::new(env!("CARGO_BIN_EXE_courier"))
-            .arg("run")
-            .arg("--config")
-            .arg(self.dir.path().join("courier.toml"))
-            .current_dir(self.dir.path())
-            .env_clear()
-            .env(SECRET_ENV, &self.secret)
-            .env("RUST_LOG", "warn")
-            .env("RUST_BACKTRACE", "1")
-            .stdin(Stdio::null())
-            .stdout(File::create(&out).unwrap())
-            .stderr(File::create(&err).unwrap())
-            .spawn()
-            .expect("the courier binary starts");
-        self.logs.extend([out, err]);
-        Courier { child }
-    }
-
-    /// Requests the receiver got so far, accepted or not.
-    fn requests(&self) -> usize {
-        let summary = self.receiver.summary();
-        summary.delivered + summary.duplicates + summary.failures
-    }
-
-    /// Distinct notification ids the receiver acknowledged.
-    fn delivered(&self) -> usize {
-        self.receiver.unique_accepted_ids()
-    }
-
-    /// Opens the store the stopped process left behind.
-    fn store(&self) -> Store {
-        Store::open(&self.dir.path().join("store")).expect("the store opens after a stop")
-    }
-
-    /// Everything every run printed.
-    fn log_text(&self) -> String {
-        self.logs
-            .iter()
-            .map(|path| std::fs::read_to_string(path).unwrap_or_default())
-            .collect()
-    }
-}
-
-impl Drop for Rig {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            for path in &self.logs {
-                let text = std::fs::read_to_string(path).unwrap_or_default();
-                eprintln!("----- {}:\n{text}", path.display());
-            }
-        }
-    }
-}
-
-/// A running `courier run`; killed when dropped, so a failing test leaves no process behind.
-struct Courier {
-    child: Child,
-}
-
-impl Courier {
-    /// SIGKILL: the process dies at once, with whatever it had in memory.
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL is sent");
-        self.child.wait().expect("the killed process is reaped");
-    }
-
-    /// SIGTERM, then waits for the exit; returns its status and how long the stop took.
-    async fn terminate(mut self) -> (ExitStatus, Duration) {
-        let pid = self.child.id().to_string();
-        let start = Instant::now();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill(1) runs");
-        assert!(sent.success(), "kill -TERM {pid} failed");
-        loop {
-            if let Some(status) = self.child.try_wait().expect("waiting for courier") {
-                return (status, start.elapsed());
-            }
-            assert!(
-                start.elapsed() < STOP_WITHIN,
-                "courier did not exit within {STOP_WITHIN:?} of SIGTERM"
-            );
-            actix_rt::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    /// SIGTERM, asserting a clean exit in time.
-    async fn stop(self) -> Duration {
-        let (status, took) = self.terminate().await;
-        assert!(status.success(), "SIGTERM ended courier with {status}");
-        took
-    }
-}
-
-impl Drop for Courier {
-    fn drop(&mut self) {
-        // Errors only mean the process was already reaped.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// One accepted notification, as far as identity goes.
 #[derive(Debug, Clone, PartialEq, Eq)]

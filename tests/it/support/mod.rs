@@ -1,4 +1,5 @@
 //! Helpers shared by the integration suites.
 
 pub mod app;
+pub mod process;
 pub mod python;

@@ -1,0 +1,82 @@
+//! What Courier logs: identifiers, counts and timings, never patient data, even at debug
+//! level and through every failure path.
+
+use std::time::Duration;
+
+use courier::sim::{Fault, Route, SimEhrOptions};
+
+use crate::support::app::{eventually, PATIENCE};
+use crate::support::process::Rig;
+
+const PATIENTS: usize = 8;
+
+/// The names and birth dates of every simulated patient, read over the EHR's API.
+async fn patient_details(base_url: &str) -> Vec<String> {
+    let client = awc::Client::default();
+    let mut details = Vec::new();
+    for n in 1..=PATIENTS {
+        let mut response = client
+            .get(format!("{base_url}/patients/pat-{n}"))
+            .send()
+            .await
+            .unwrap();
+        let patient: serde_json::Value = response.json().await.unwrap();
+        details.push(patient["name"][0]["family"].as_str().unwrap().to_owned());
+        details.push(patient["name"][0]["given"][0].as_str().unwrap().to_owned());
+        details.push(patient["birthDate"].as_str().unwrap().to_owned());
+    }
+    details
+}
+
+#[actix_rt::test]
+async fn logs_name_ids_but_never_patient_details_even_at_debug_level() {
+    let ehr_options = SimEhrOptions {
+        patients: PATIENTS,
+        appointments: 20,
+        initial_changes: 30,
+        ..SimEhrOptions::default()
+    };
+    let mut rig = Rig::new(ehr_options, "retry_schedule_secs = [0.05, 0.05]");
+    rig.log_filter = "courier=debug,warn";
+    // Every failure path that logs: malformed feeds, failing detail requests, a receiver that
+    // fails (and one notification that ends in the dead letters).
+    for fault in [
+        Fault::Garbage,
+        Fault::WrongShape,
+        Fault::MissingKey,
+        Fault::Status(500),
+    ] {
+        rig.ehr.inject(Route::Feed, fault, 1);
+    }
+    rig.ehr.inject(Route::Details, Fault::Status(503), 2);
+    rig.ehr.inject(Route::Details, Fault::Garbage, 1);
+    rig.receiver.respond_with(vec![500, 503]);
+    let courier = rig.start();
+    eventually("every change delivered", PATIENCE, || rig.delivered() == 30).await;
+    // One more change, refused until its schedule runs out: a dead letter.
+    rig.receiver.always(500);
+    rig.ehr.touch("appt-1");
+    eventually("three refused attempts", PATIENCE, || {
+        rig.receiver.summary().failures >= 2 + 3
+    })
+    .await;
+    actix_rt::time::sleep(Duration::from_millis(100)).await;
+    courier.stop().await;
+
+    let logs = rig.log_text();
+    assert!(
+        logs.contains("conn=clinic-a"),
+        "the logs name the connection:\n{logs}"
+    );
+    assert!(
+        logs.contains("dead-lettered"),
+        "the dead letter is logged:\n{logs}"
+    );
+    for detail in patient_details(&rig.ehr.base_url()).await {
+        assert!(
+            !logs.contains(&detail),
+            "the logs contain patient data {detail:?}:\n{logs}"
+        );
+    }
+    assert!(!logs.contains(&rig.secret), "the logs contain the secret");
+}
