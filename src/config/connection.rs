@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use super::bounds::Max;
 use super::locate::KeyPath;
 use super::raw::{RawConnection, RawEnrich};
 use super::validate::{pointer_problem, Checker};
@@ -25,6 +26,26 @@ const DEFAULT_SINCE_PARAM: &str = "since";
 const DEFAULT_INITIAL_CURSOR: &str = "0";
 /// Containers enriched at once per connection, unless configured.
 const DEFAULT_MAX_CONCURRENT_ENRICHMENTS: i64 = 32;
+
+// Upper bounds (see `bounds` for why there are any).
+
+/// Polling less often than daily is not watching for changes.
+const INTERVAL_SECS_AT_MOST: Max = Max::secs(86_400, "1 day");
+/// An EHR request still unanswered after an hour will not be answered.
+const REQUEST_TIMEOUT_MS_AT_MOST: Max = Max::millis(3_600_000, "1 hour");
+/// Waiting over an hour before even the first retry is an outage, not a backoff.
+const BACKOFF_MIN_MS_AT_MOST: Max = Max::millis(3_600_000, "1 hour");
+/// Backing off longer than the longest poll interval would hide a recovered EHR.
+const BACKOFF_MAX_SECS_AT_MOST: Max = Max::secs(86_400, "1 day");
+/// Smaller bodies could not even hold an error response.
+const MAX_RESPONSE_BYTES_AT_LEAST: u32 = 1024;
+/// Response bodies are buffered whole in memory.
+const MAX_RESPONSE_BYTES_AT_MOST: Max = Max::bytes(1 << 30, "1 GiB");
+/// The poll loop may widen a page up to 16 times this when items share a cursor position,
+/// and every item of a page is held in memory at once.
+const PAGE_SIZE_AT_MOST: u32 = 100_000;
+/// Each enrichment holds open EHR requests; the EHR client's pool is sized from this.
+const MAX_CONCURRENT_ENRICHMENTS_AT_MOST: u32 = 10_000;
 
 /// The source kinds this build can poll, for the "unsupported source" message.
 const SUPPORTED_SOURCES: &str = "changes";
@@ -58,8 +79,9 @@ pub(super) fn connection(
     let source = source(check, &path.key("source"), &raw.source);
     let base_url = base_url(check, &path.key("base_url"), &raw.base_url);
     let limits = limits(check, path, &raw);
-    feed(check, path, &raw);
+    let page_size = feed(check, path, &raw);
     let enrich = enrich_steps(check, &path.key("enrich"), raw.enrich);
+    let limits = limits?;
     Some(ConnectionConfig {
         id,
         destination: raw.destination,
@@ -78,7 +100,7 @@ pub(super) fn connection(
             .initial_cursor
             .unwrap_or_else(|| DEFAULT_INITIAL_CURSOR.into()),
         page_size_param: raw.page_size_param,
-        page_size: raw.page_size.and_then(|n| usize::try_from(n).ok()),
+        page_size: page_size?,
         items_pointer: raw.items_pointer.unwrap_or_default(),
         key_pointer: raw.key_pointer,
         version_pointer: raw.version_pointer,
@@ -128,52 +150,77 @@ fn base_url(check: &mut Checker<'_>, path: &KeyPath, text: &str) -> Option<url::
     Some(url)
 }
 
-fn limits(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) -> Limits {
-    let max_secs_path = path.key("backoff_max_secs");
-    let limits = Limits {
-        interval: check.positive_secs(
-            &path.key("interval_secs"),
-            raw.interval_secs,
-            DEFAULT_INTERVAL_SECS,
-        ),
-        request_timeout: check.millis(
-            &path.key("request_timeout_ms"),
-            raw.request_timeout_ms,
-            DEFAULT_REQUEST_TIMEOUT_MS,
-        ),
-        backoff_min: check.millis(
-            &path.key("backoff_min_ms"),
-            raw.backoff_min_ms,
-            DEFAULT_BACKOFF_MIN_MS,
-        ),
-        backoff_max: check.positive_secs(
-            &max_secs_path,
-            raw.backoff_max_secs,
-            DEFAULT_BACKOFF_MAX_SECS,
-        ),
-        max_response_bytes: check.count(
-            &path.key("max_response_bytes"),
-            raw.max_response_bytes,
-            DEFAULT_MAX_RESPONSE_BYTES,
-        ),
-        max_concurrent_enrichments: check.count(
-            &path.key("max_concurrent_enrichments"),
-            raw.max_concurrent_enrichments,
-            DEFAULT_MAX_CONCURRENT_ENRICHMENTS,
-        ),
-    };
-    if limits.backoff_min > limits.backoff_max {
-        let message = format!(
-            "must not be shorter than backoff_min_ms ({} ms)",
-            limits.backoff_min.as_millis()
-        );
-        check.report(&max_secs_path, message);
-    }
-    limits
+fn limits(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) -> Option<Limits> {
+    let interval = check.positive_secs(
+        &path.key("interval_secs"),
+        raw.interval_secs,
+        DEFAULT_INTERVAL_SECS,
+        INTERVAL_SECS_AT_MOST,
+    );
+    let request_timeout = check.millis(
+        &path.key("request_timeout_ms"),
+        raw.request_timeout_ms,
+        DEFAULT_REQUEST_TIMEOUT_MS,
+        REQUEST_TIMEOUT_MS_AT_MOST,
+    );
+    let (backoff_min, backoff_max) = backoff(check, path, raw);
+    let max_response_bytes = check.bytes(
+        &path.key("max_response_bytes"),
+        raw.max_response_bytes,
+        DEFAULT_MAX_RESPONSE_BYTES,
+        (MAX_RESPONSE_BYTES_AT_LEAST, MAX_RESPONSE_BYTES_AT_MOST),
+    );
+    let max_concurrent_enrichments = check.count(
+        &path.key("max_concurrent_enrichments"),
+        raw.max_concurrent_enrichments,
+        DEFAULT_MAX_CONCURRENT_ENRICHMENTS,
+        MAX_CONCURRENT_ENRICHMENTS_AT_MOST,
+    );
+    Some(Limits {
+        interval: interval?,
+        request_timeout: request_timeout?,
+        backoff_min: backoff_min?,
+        backoff_max: backoff_max?,
+        max_response_bytes: max_response_bytes?,
+        max_concurrent_enrichments: max_concurrent_enrichments?,
+    })
 }
 
-/// Checks how the changes feed is requested and read.
-fn feed(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) {
+/// The EHR failure backoff; the two ends are only compared when both are valid, so one bad
+/// value is reported once.
+fn backoff(
+    check: &mut Checker<'_>,
+    path: &KeyPath,
+    raw: &RawConnection,
+) -> (Option<Duration>, Option<Duration>) {
+    let max_secs_path = path.key("backoff_max_secs");
+    let min = check.millis(
+        &path.key("backoff_min_ms"),
+        raw.backoff_min_ms,
+        DEFAULT_BACKOFF_MIN_MS,
+        BACKOFF_MIN_MS_AT_MOST,
+    );
+    let max = check.positive_secs(
+        &max_secs_path,
+        raw.backoff_max_secs,
+        DEFAULT_BACKOFF_MAX_SECS,
+        BACKOFF_MAX_SECS_AT_MOST,
+    );
+    if let (Some(min), Some(max)) = (min, max) {
+        if min > max {
+            let message = format!(
+                "must not be shorter than backoff_min_ms ({} ms)",
+                min.as_millis()
+            );
+            check.report(&max_secs_path, message);
+        }
+    }
+    (min, max)
+}
+
+/// Checks how the changes feed is requested and read; returns the page size (`Some(None)`
+/// when the feed does not page), or `None` once it was reported.
+fn feed(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) -> Option<Option<usize>> {
     if !raw.changes_path.starts_with('/') {
         check.report(
             &path.key("changes_path"),
@@ -183,21 +230,26 @@ fn feed(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) {
     if let Some(param) = &raw.since_param {
         check.non_empty(&path.key("since_param"), param);
     }
-    match (&raw.page_size_param, raw.page_size) {
+    let page_size = match (&raw.page_size_param, raw.page_size) {
         (Some(param), Some(size)) => {
             check.non_empty(&path.key("page_size_param"), param);
-            check.count(&path.key("page_size"), Some(size), 1);
+            check
+                .count(&path.key("page_size"), Some(size), 1, PAGE_SIZE_AT_MOST)
+                .map(Some)
         }
-        (Some(_), None) => check.report(
-            &path.key("page_size_param"),
-            "page_size_param requires page_size",
-        ),
-        (None, Some(_)) => check.report(
-            &path.key("page_size"),
-            "page_size requires page_size_param (the query parameter that carries it)",
-        ),
-        (None, None) => {}
-    }
+        (Some(_), None) => {
+            let message = "page_size_param requires page_size";
+            check.report(&path.key("page_size_param"), message);
+            None
+        }
+        (None, Some(_)) => {
+            let message =
+                "page_size requires page_size_param (the query parameter that carries it)";
+            check.report(&path.key("page_size"), message);
+            None
+        }
+        (None, None) => Some(None),
+    };
     let pointers = [
         ("items_pointer", raw.items_pointer.as_deref()),
         ("key_pointer", Some(raw.key_pointer.as_str())),
@@ -210,6 +262,7 @@ fn feed(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) {
         }
     }
     check.non_empty(&path.key("event_type"), &raw.event_type);
+    page_size
 }
 
 /// Checks the steps in order: a placeholder may only use the result of an earlier step,

@@ -3,6 +3,7 @@
 //! A configuration is either accepted whole or refused with every problem listed as
 //! `file:line: key: what is wrong`, so nothing ever starts half-configured.
 
+mod bounds;
 mod connection;
 mod error;
 mod load;
@@ -44,9 +45,9 @@ pub struct StoreConfig {
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     /// Worker threads (actix arbiters) that connections and deliveries are spread over;
-    /// defaults to the number of cores.
+    /// 1 to 256, defaulting to the number of cores (capped at 256).
     pub workers: usize,
-    /// How long `run` waits for in-flight requests after SIGTERM before exiting.
+    /// How long `run` waits for in-flight requests after SIGTERM before exiting; at most 1 h.
     pub shutdown_grace: Duration,
 }
 
@@ -61,11 +62,13 @@ pub struct DestinationConfig {
     pub signing_key: SigningKey,
     /// Name of the environment variable that held the secret (for messages, never the value).
     pub secret_env: String,
-    /// Whole-request timeout of one delivery attempt.
+    /// Whole-request timeout of one delivery attempt; 1 ms to 1 h.
     pub timeout: Duration,
-    /// Notifications being attempted or waiting for a retry at once, per destination.
+    /// Notifications being attempted or waiting for a retry at once, per destination;
+    /// 1 to 100 000.
     pub max_in_flight: usize,
-    /// Delay before each retry; when exhausted the notification is dead-lettered.
+    /// Delay before each retry; when exhausted the notification is dead-lettered. 1 to 100
+    /// delays, each at most 7 days.
     pub retry_schedule: Vec<Duration>,
 }
 
@@ -87,15 +90,17 @@ pub struct ConnectionConfig {
     pub source: SourceKind,
     /// Base URL that `changes_path` and enrichment paths are appended to.
     pub base_url: url::Url,
-    /// Pause between the end of one poll and the start of the next (10% jitter added).
+    /// Pause between the end of one poll and the start of the next (10% jitter added);
+    /// more than 0, at most 1 day.
     pub interval: Duration,
-    /// Timeout of one EHR request, headers and body together.
+    /// Timeout of one EHR request, headers and body together; 1 ms to 1 h.
     pub request_timeout: Duration,
-    /// First delay after an EHR failure; doubles per consecutive failure.
+    /// First delay after an EHR failure; doubles per consecutive failure. 1 ms to 1 h.
     pub backoff_min: Duration,
-    /// Upper bound of the EHR failure backoff (and of an honoured `Retry-After`).
+    /// Upper bound of the EHR failure backoff (and of an honoured `Retry-After`); at least
+    /// `backoff_min`, at most 1 day.
     pub backoff_max: Duration,
-    /// Largest EHR response body accepted.
+    /// Largest EHR response body accepted; 1 KiB to 1 GiB.
     pub max_response_bytes: usize,
     /// Path of the changes feed, appended to `base_url`.
     pub changes_path: String,
@@ -105,7 +110,7 @@ pub struct ConnectionConfig {
     pub initial_cursor: String,
     /// Query parameter that carries the page size, when the feed pages.
     pub page_size_param: Option<String>,
-    /// Items per page; a full page is followed at once by the next.
+    /// Items per page, 1 to 100 000; a full page is followed at once by the next.
     pub page_size: Option<usize>,
     /// JSON pointer to the array of items ("" = the body is the array).
     pub items_pointer: String,
@@ -119,7 +124,7 @@ pub struct ConnectionConfig {
     pub event_type: String,
     /// Detail requests made for every change, in order.
     pub enrich: Vec<EnrichStep>,
-    /// Containers being enriched at once for this connection.
+    /// Containers being enriched at once for this connection; 1 to 10 000.
     pub max_concurrent_enrichments: usize,
 }
 

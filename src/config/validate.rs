@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use super::bounds::Max;
 use super::connection;
 use super::locate::KeyPath;
 use super::raw::{RawConfig, RawDestination, RawRuntime};
@@ -26,6 +27,21 @@ const DEFAULT_RETRY_SCHEDULE_SECS: [f64; 7] =
     [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0];
 /// Longest id accepted, so ids stay readable in logs and notification ids stay short.
 const MAX_ID_LEN: usize = 64;
+
+// Upper bounds (see `bounds` for why there are any).
+
+/// Each worker is an OS thread with its own event loop; more than this only adds contention.
+const WORKERS_AT_MOST: u32 = 256;
+/// A longer shutdown grace would outlast any process supervisor's stop timeout.
+const SHUTDOWN_GRACE_SECS_AT_MOST: Max = Max::secs(3_600, "1 hour");
+/// A delivery attempt still unanswered after an hour will not be answered.
+const TIMEOUT_MS_AT_MOST: Max = Max::millis(3_600_000, "1 hour");
+/// Every notification in flight holds a permit, a request and a timer.
+const MAX_IN_FLIGHT_AT_MOST: u32 = 100_000;
+/// One retry delay; a week is already past any receiver's outage worth waiting out.
+const RETRY_DELAY_SECS_AT_MOST: Max = Max::secs(604_800, "7 days");
+/// Retry delays per destination; every attempt of a notification is recorded.
+const RETRY_SCHEDULE_LEN_AT_MOST: usize = 100;
 
 /// One semantic problem, located later by its key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,15 +113,19 @@ pub(super) fn validate(
 fn runtime(check: &mut Checker<'_>, path: &KeyPath, raw: RawRuntime) -> RuntimeConfig {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let workers = match raw.workers {
-        Some(workers) => check.count(&path.key("workers"), Some(workers), 1),
-        None => cores,
+        Some(workers) => check.count(&path.key("workers"), Some(workers), 1, WORKERS_AT_MOST),
+        // The default obeys the bound too, on machines with more cores than that.
+        None => Some(cores.min(WORKERS_AT_MOST as usize)),
     };
     let grace = raw
         .shutdown_grace_secs
         .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS);
+    let grace_path = path.key("shutdown_grace_secs");
     RuntimeConfig {
-        workers,
-        shutdown_grace: check.delay_secs(&path.key("shutdown_grace_secs"), grace),
+        workers: workers.unwrap_or_default(),
+        shutdown_grace: check
+            .delay_secs(&grace_path, grace, SHUTDOWN_GRACE_SECS_AT_MOST)
+            .unwrap_or_default(),
     }
 }
 
@@ -118,33 +138,57 @@ fn destination(
     check.id(path, &id);
     let url = check.url(&path.key("url"), &raw.url);
     let signing_key = check.signing_key(&path.key("secret_env"), &raw.secret_env);
-    let timeout = check.millis(&path.key("timeout_ms"), raw.timeout_ms, DEFAULT_TIMEOUT_MS);
+    let timeout = check.millis(
+        &path.key("timeout_ms"),
+        raw.timeout_ms,
+        DEFAULT_TIMEOUT_MS,
+        TIMEOUT_MS_AT_MOST,
+    );
     let max_in_flight = check.count(
         &path.key("max_in_flight"),
         raw.max_in_flight,
         DEFAULT_MAX_IN_FLIGHT,
+        MAX_IN_FLIGHT_AT_MOST,
     );
     let schedule_path = path.key("retry_schedule_secs");
-    let schedule = raw
-        .retry_schedule_secs
-        .unwrap_or_else(|| DEFAULT_RETRY_SCHEDULE_SECS.to_vec());
-    if schedule.is_empty() {
-        check.report(&schedule_path, "must list at least one retry delay");
-    }
-    let retry_schedule = schedule
-        .iter()
-        .enumerate()
-        .map(|(i, secs)| check.delay_secs(&schedule_path.index(i), *secs))
-        .collect();
+    let retry_schedule = retry_schedule(check, &schedule_path, raw.retry_schedule_secs);
     Some(DestinationConfig {
         id,
         url: url?,
         signing_key: signing_key?,
         secret_env: raw.secret_env,
-        timeout,
-        max_in_flight,
-        retry_schedule,
+        timeout: timeout?,
+        max_in_flight: max_in_flight?,
+        retry_schedule: retry_schedule?,
     })
+}
+
+/// The retry delays of a destination: at least one, not too many, each one bounded.
+fn retry_schedule(
+    check: &mut Checker<'_>,
+    path: &KeyPath,
+    raw: Option<Vec<f64>>,
+) -> Option<Vec<Duration>> {
+    let schedule = raw.unwrap_or_else(|| DEFAULT_RETRY_SCHEDULE_SECS.to_vec());
+    if schedule.is_empty() {
+        check.report(path, "must list at least one retry delay");
+    } else if schedule.len() > RETRY_SCHEDULE_LEN_AT_MOST {
+        let message = format!(
+            "must list at most {RETRY_SCHEDULE_LEN_AT_MOST} retry delays (got {})",
+            schedule.len()
+        );
+        check.report(path, message);
+    }
+    let delays: Vec<_> = schedule
+        .iter()
+        .enumerate()
+        .map(|(i, secs)| check.delay_secs(&path.index(i), *secs, RETRY_DELAY_SECS_AT_MOST))
+        .collect();
+    let acceptable = (1..=RETRY_SCHEDULE_LEN_AT_MOST).contains(&delays.len());
+    delays
+        .into_iter()
+        .collect::<Option<_>>()
+        .filter(|_| acceptable)
 }
 
 impl Checker<'_> {
@@ -209,51 +253,6 @@ impl Checker<'_> {
         if let Some(problem) = pointer_problem(pointer) {
             self.report(path, format!("not a JSON pointer: {problem}"));
         }
-    }
-
-    /// A count that must be at least 1, or `default` when absent.
-    pub fn count(&mut self, path: &KeyPath, value: Option<i64>, default: i64) -> usize {
-        usize::try_from(self.positive(path, value, default)).unwrap_or(usize::MAX)
-    }
-
-    /// A positive number of milliseconds, or `default` when absent.
-    pub fn millis(&mut self, path: &KeyPath, value: Option<i64>, default: i64) -> Duration {
-        Duration::from_millis(self.positive(path, value, default))
-    }
-
-    /// A positive number of seconds (fractions allowed), or `default` when absent.
-    pub fn positive_secs(&mut self, path: &KeyPath, value: Option<f64>, default: f64) -> Duration {
-        let secs = value.unwrap_or(default);
-        if secs > 0.0 {
-            self.delay_secs(path, secs)
-        } else {
-            self.report(path, format!("must be greater than 0 (got {secs})"));
-            Duration::ZERO
-        }
-    }
-
-    /// A number of seconds that may be 0 (fractions allowed).
-    pub fn delay_secs(&mut self, path: &KeyPath, secs: f64) -> Duration {
-        // Written so that NaN (TOML allows `nan`) is refused too.
-        if secs.is_nan() || secs < 0.0 {
-            self.report(path, format!("must be 0 or more seconds (got {secs})"));
-            return Duration::ZERO;
-        }
-        Duration::try_from_secs_f64(secs).unwrap_or_else(|_| {
-            self.report(path, format!("{secs} seconds is too long"));
-            Duration::ZERO
-        })
-    }
-
-    fn positive(&mut self, path: &KeyPath, value: Option<i64>, default: i64) -> u64 {
-        let value = value.unwrap_or(default);
-        u64::try_from(value)
-            .ok()
-            .filter(|v| *v > 0)
-            .unwrap_or_else(|| {
-                self.report(path, format!("must be greater than 0 (got {value})"));
-                1
-            })
     }
 
     /// Reads and checks the secret held by environment variable `var`; messages name the
