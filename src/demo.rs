@@ -18,6 +18,8 @@ use crate::store::Store;
 pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
 /// The environment variable the demo configuration names; the demo supplies its value.
 const DEMO_SECRET_ENV: &str = "COURIER_DEMO_SECRET";
+/// The fastest change rate the simulated EHR is asked for (one change per 10 µs).
+const MAX_CHANGES_PER_SEC: f64 = 100_000.0;
 /// How long `--exit-after` waits for its notifications before giving up.
 const EXIT_AFTER_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -28,7 +30,8 @@ pub struct DemoArgs {
     /// 0 only if every one was verified.
     #[arg(long, value_name = "N")]
     pub exit_after: Option<usize>,
-    /// How many appointment changes the simulated EHR makes per second.
+    /// How many appointment changes the simulated EHR makes per second (0 to 100000; below
+    /// 0.001, none).
     #[arg(long, default_value_t = 5.0, value_name = "RATE")]
     pub changes_per_sec: f64,
     /// Changes already waiting in the simulated EHR when the demo starts.
@@ -50,12 +53,17 @@ pub fn run(args: DemoArgs) -> ExitCode {
 }
 
 async fn run_demo(args: DemoArgs) -> Result<ExitCode, String> {
+    if !(0.0..=MAX_CHANGES_PER_SEC).contains(&args.changes_per_sec) {
+        return Err(format!(
+            "--changes-per-sec must be between 0 and {MAX_CHANGES_PER_SEC}"
+        ));
+    }
     let secret = SigningKey::generate_secret();
     let ehr = SimEhr::start(SimEhrOptions {
         patients: 50,
         appointments: 200,
         initial_changes: args.backlog,
-        change_every: (args.changes_per_sec > 0.0)
+        change_every: (args.changes_per_sec >= 1e-3)
             .then(|| Duration::from_secs_f64(1.0 / args.changes_per_sec)),
         seed: fastrand::u64(..),
     })
