@@ -80,6 +80,7 @@ pub(super) fn connection(
     let base_url = base_url(check, &path.key("base_url"), &raw.base_url);
     let limits = limits(check, path, &raw);
     let page_size = feed(check, path, &raw);
+    let cursor_from = super::cursor::cursor_from(check, path, &raw);
     let enrich = enrich_steps(check, &path.key("enrich"), raw.enrich);
     let limits = limits?;
     Some(ConnectionConfig {
@@ -105,6 +106,7 @@ pub(super) fn connection(
         key_pointer: raw.key_pointer,
         version_pointer: raw.version_pointer,
         cursor_pointer: raw.cursor_pointer,
+        cursor_from: cursor_from?,
         event_type: raw.event_type,
         enrich: enrich?,
         max_concurrent_enrichments: limits.max_concurrent_enrichments,
@@ -254,7 +256,7 @@ fn feed(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) -> Option<
         ("items_pointer", raw.items_pointer.as_deref()),
         ("key_pointer", Some(raw.key_pointer.as_str())),
         ("version_pointer", raw.version_pointer.as_deref()),
-        ("cursor_pointer", Some(raw.cursor_pointer.as_str())),
+        ("cursor_pointer", raw.cursor_pointer.as_deref()),
     ];
     for (key, pointer) in pointers {
         if let Some(pointer) = pointer {

@@ -5,6 +5,7 @@
 
 mod bounds;
 mod connection;
+mod cursor;
 mod error;
 mod load;
 mod locate;
@@ -118,14 +119,30 @@ pub struct ConnectionConfig {
     pub key_pointer: String,
     /// JSON pointer to the record's version within an item; defaults to the item's cursor value.
     pub version_pointer: Option<String>,
-    /// JSON pointer to the item's position in the feed (a number or RFC 3339 time).
-    pub cursor_pointer: String,
+    /// JSON pointer to the item's position in the feed (a number or RFC 3339 time); always
+    /// set when `cursor_from` is `Items`.
+    pub cursor_pointer: Option<String>,
+    /// Where the cursor comes from.
+    pub cursor_from: CursorFrom,
     /// `type` of the notifications this connection emits.
     pub event_type: String,
     /// Detail requests made for every change, in order.
     pub enrich: Vec<EnrichStep>,
     /// Containers being enriched at once for this connection; 1 to 10 000.
     pub max_concurrent_enrichments: usize,
+}
+
+/// Where a connection's cursor comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CursorFrom {
+    /// The largest `cursor_pointer` position among the items taken.
+    Items,
+    /// The EHR's `Date` header at the poll, minus `lag`: for feeds whose items carry no
+    /// usable position. The lag leaves room for changes committed late with an earlier time.
+    DateHeader {
+        /// How far behind the EHR's clock the cursor stays.
+        lag: Duration,
+    },
 }
 
 /// `[[connections.<id>.enrich]]`: one detail request.

@@ -70,7 +70,9 @@ pub(super) struct RawConnection {
     pub items_pointer: Option<String>,
     pub key_pointer: String,
     pub version_pointer: Option<String>,
-    pub cursor_pointer: String,
+    pub cursor_pointer: Option<String>,
+    pub cursor_from: Option<String>,
+    pub lag_secs: Option<f64>,
     pub event_type: String,
     pub max_concurrent_enrichments: Option<i64>,
     #[serde(default)]

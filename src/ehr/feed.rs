@@ -26,10 +26,14 @@ pub fn page_query<'a>(
 /// Every item must carry a key and a position, and every value that a required enrichment
 /// step needs from it: a page with one unusable item is refused whole, so the cursor cannot
 /// move past that item and the problem shows in status instead of being skipped.
+///
+/// Without a `cursor_pointer` (a `date_header` cursor), every item is placed at `since`, the
+/// position the page was read from.
 pub fn parse_page(
     config: &ConnectionConfig,
     path: &str,
     body: &Value,
+    since: &CursorValue,
 ) -> Result<Vec<ChangeItem>, EhrError> {
     let shape = |reason: String| EhrError::Shape {
         path: path.to_owned(),
@@ -48,19 +52,27 @@ pub fn parse_page(
         .iter()
         .enumerate()
         .map(|(index, raw)| {
-            parse_item(config, raw).map_err(|reason| shape(format!("item {index}: {reason}")))
+            parse_item(config, raw, since)
+                .map_err(|reason| shape(format!("item {index}: {reason}")))
         })
         .collect()
 }
 
-fn parse_item(config: &ConnectionConfig, raw: &Value) -> Result<ChangeItem, String> {
+fn parse_item(
+    config: &ConnectionConfig,
+    raw: &Value,
+    since: &CursorValue,
+) -> Result<ChangeItem, String> {
     let field = |pointer: &str, what: &str| {
         raw.pointer(pointer)
             .and_then(scalar_text)
             .ok_or_else(|| format!("no string or number at {what} {pointer:?}"))
     };
     let key = field(&config.key_pointer, "key_pointer")?;
-    let cursor = CursorValue(field(&config.cursor_pointer, "cursor_pointer")?);
+    let cursor = match &config.cursor_pointer {
+        Some(pointer) => CursorValue(field(pointer, "cursor_pointer")?),
+        None => since.clone(),
+    };
     let version = match &config.version_pointer {
         Some(pointer) => field(pointer, "version_pointer")?,
         None => cursor.0.clone(),
@@ -91,11 +103,15 @@ mod tests {
     use crate::ehr::fixtures::connection;
     use serde_json::json;
 
+    fn since() -> CursorValue {
+        CursorValue::from("0")
+    }
+
     #[test]
     fn reads_key_version_and_cursor_by_pointer() {
         let config = connection();
         let body = json!([{"seq": 3, "id": "appt-1", "patientId": "p", "ts": "v9"}]);
-        let items = parse_page(&config, "/f", &body).unwrap();
+        let items = parse_page(&config, "/f", &body, &since()).unwrap();
         assert_eq!(items[0].key, "appt-1");
         assert_eq!(items[0].cursor.as_str(), "3");
         assert_eq!(items[0].version, "v9");
@@ -110,6 +126,7 @@ mod tests {
             &config,
             "/f",
             &json!([{"seq": 3, "id": "a", "patientId": "p"}]),
+            &since(),
         )
         .unwrap();
         assert_eq!(items[0].version, "3");
@@ -121,13 +138,13 @@ mod tests {
         config.items_pointer = "/data/changes".into();
         let body =
             json!({"data": {"changes": [{"seq": 1, "id": "a", "patientId": "p", "ts": "t"}]}});
-        assert_eq!(parse_page(&config, "/f", &body).unwrap().len(), 1);
+        assert_eq!(parse_page(&config, "/f", &body, &since()).unwrap().len(), 1);
     }
 
     #[test]
     fn refuses_a_page_with_an_item_missing_its_key() {
         let body = json!([{"seq": 1, "id": "a", "patientId": "p", "ts": "t"}, {"seq": 2, "patientId": "p", "ts": "t"}]);
-        let err = parse_page(&connection(), "/f", &body).unwrap_err();
+        let err = parse_page(&connection(), "/f", &body, &since()).unwrap_err();
         assert_eq!(
             err.to_string(),
             "the answer of /f has an unexpected shape: item 1: no string or number at key_pointer \"/id\""
@@ -137,7 +154,7 @@ mod tests {
     #[test]
     fn refuses_a_page_whose_item_lacks_what_a_required_enrichment_needs() {
         let body = json!([{"seq": 1, "id": "a", "ts": "t"}]);
-        let err = parse_page(&connection(), "/f", &body).unwrap_err();
+        let err = parse_page(&connection(), "/f", &body, &since()).unwrap_err();
         assert!(
             err.to_string()
                 .contains("needed by enrich step \"patient\""),
@@ -148,7 +165,7 @@ mod tests {
     #[test]
     fn refuses_a_body_that_is_not_an_array() {
         assert!(matches!(
-            parse_page(&connection(), "/f", &json!({"error": "x"})),
+            parse_page(&connection(), "/f", &json!({"error": "x"}), &since()),
             Err(EhrError::Shape { .. })
         ));
     }

@@ -26,7 +26,8 @@ pub fn connection() -> ConnectionConfig {
         items_pointer: String::new(),
         key_pointer: "/id".into(),
         version_pointer: Some("/ts".into()),
-        cursor_pointer: "/seq".into(),
+        cursor_pointer: Some("/seq".into()),
+        cursor_from: crate::config::CursorFrom::Items,
         event_type: "appointment.updated".into(),
         enrich: vec![
             EnrichStep {

@@ -1,11 +1,13 @@
 //! One poll of a changes feed: read a page from the cursor, keep what is new, and make it
 //! durable together with the cursor advance.
 
-use chrono::Utc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::feed::{page_query, parse_page};
 use super::{EhrClient, EhrError};
-use crate::config::ConnectionConfig;
+use crate::config::{ConnectionConfig, CursorFrom};
 use crate::model::{Container, CursorValue};
 use crate::store::{Store, StoreError};
 
@@ -52,7 +54,7 @@ pub enum PollError {
 
 impl PollError {
     /// How long the EHR asked us to wait, if it did.
-    pub fn retry_after(&self) -> Option<std::time::Duration> {
+    pub fn retry_after(&self) -> Option<Duration> {
         match self {
             PollError::Ehr(err) => err.retry_after(),
             PollError::Store(_) => None,
@@ -89,10 +91,21 @@ pub async fn poll_page(
     let size_text = page_size.map(|n| n.to_string());
     let query = page_query(config, &state.cursor.value, size_text.as_deref());
     let response = client.get_json(&config.changes_path, &query).await?;
-    let page = parse_page(config, &config.changes_path, &response.body)?;
+    let page = parse_page(
+        config,
+        &config.changes_path,
+        &response.body,
+        &state.cursor.value,
+    )?;
     let returned = page.len();
     let full = page_size.is_some_and(|size| returned >= size);
-    let cursor = state.cursor.advanced_by(&page, full);
+    let cursor = match config.cursor_from {
+        CursorFrom::Items => state.cursor.advanced_by(&page, full),
+        CursorFrom::DateHeader { lag } => {
+            let upper = window_end(response.date, lag, &config.changes_path)?;
+            state.cursor.after_window(&page, upper)
+        }
+    };
     let sorted = state.cursor.sort(page);
     let cursor_moved = !cursor.value.same_as(&state.cursor.value);
     let containers = if sorted.fresh.is_empty() && cursor == state.cursor {
@@ -118,4 +131,21 @@ pub async fn poll_page(
         cursor_moved,
         behind: sorted.behind,
     })
+}
+
+/// The end of the window a `date_header` poll has read completely: the EHR's clock at the
+/// request, minus the lag left for changes committed late with an earlier time.
+fn window_end(
+    date: Option<DateTime<Utc>>,
+    lag: Duration,
+    path: &str,
+) -> Result<CursorValue, EhrError> {
+    let date = date.ok_or_else(|| EhrError::Shape {
+        path: path.to_owned(),
+        reason: "no valid Date header, which cursor_from = \"date_header\" needs".to_owned(),
+    })?;
+    let lag = chrono::Duration::from_std(lag).unwrap_or_default();
+    Ok(CursorValue(
+        (date - lag).to_rfc3339_opts(SecondsFormat::Secs, true),
+    ))
 }

@@ -84,6 +84,21 @@ impl CursorState {
     }
 }
 
+impl CursorState {
+    /// The state after a poll that read everything up to `upper` (the EHR's clock minus a
+    /// lag): the cursor moves to `upper`, never backwards, and every item of the response is
+    /// remembered, because the next window overlaps this one by the lag and returns them
+    /// again.
+    pub fn after_window(&self, page: &[ChangeItem], upper: CursorValue) -> Self {
+        let value = latest(&self.value, &upper).clone();
+        let taken = page
+            .iter()
+            .map(|item| (item.identity(), value.clone()))
+            .collect();
+        Self { value, taken }
+    }
+}
+
 /// After a full page: the largest position below the page's last one (so records sharing
 /// the last position are read again, not skipped), never behind `current`. After a page
 /// that was not full: the page's last position. Never backwards.

@@ -247,3 +247,54 @@ async fn records_sharing_a_timestamp_across_page_edges_are_each_delivered_once()
         .collect();
     assert_eq!(keys.len(), 9);
 }
+
+#[actix_rt::test]
+async fn a_date_header_cursor_delivers_each_change_once_including_late_commits_within_the_lag() {
+    let t = spawn_app(SimEhrOptions::default(), |c| {
+        c.without("page_size")
+            .without("page_size_param")
+            .without("cursor_pointer")
+            .with("cursor_from", "\"date_header\"")
+            .with("lag_secs", "2")
+            .with("initial_cursor", "\"2000-01-01T00:00:00Z\"")
+    })
+    .await;
+    for n in 1..=5 {
+        t.ehr.touch(&format!("appt-{n}"));
+    }
+    eventually("5 notifications", PATIENCE, || {
+        t.receiver.unique_accepted_ids() == 5
+    })
+    .await;
+    // Every poll re-reads the last two seconds; none of it may come twice.
+    let polls = t.connection("clinic-a").polls_ok;
+    eventually("ten more polls", PATIENCE, || {
+        t.connection("clinic-a").polls_ok >= polls + 10
+    })
+    .await;
+    // A change committed late, stamped a second ago: inside the lag, so not missed.
+    let late = chrono::Utc::now() - chrono::Duration::seconds(1);
+    t.ehr.touch_at(
+        "appt-6",
+        &late.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    );
+    eventually("the late change", PATIENCE, || {
+        t.receiver.unique_accepted_ids() == 6
+    })
+    .await;
+    let polls = t.connection("clinic-a").polls_ok;
+    eventually("ten more polls", PATIENCE, || {
+        t.connection("clinic-a").polls_ok >= polls + 10
+    })
+    .await;
+
+    let summary = t.receiver.summary();
+    assert_eq!((summary.delivered, summary.duplicates), (6, 0));
+    let cursor = t.connection("clinic-a").cursor.expect("a cursor");
+    let cursor = chrono::DateTime::parse_from_rfc3339(&cursor).expect("an RFC 3339 cursor");
+    let behind = chrono::Utc::now().signed_duration_since(cursor);
+    assert!(
+        (1..=4).contains(&behind.num_seconds()),
+        "the cursor trails the EHR's clock by the lag, {behind}"
+    );
+}

@@ -2,13 +2,14 @@
 //! example files.
 
 mod bounds;
+mod cursor;
 mod semantic;
 mod structural;
 
 use std::path::Path;
 use std::time::Duration;
 
-use super::{load, parse, Config, ConfigErrors, SourceKind};
+use super::{load, parse, Config, ConfigErrors, CursorFrom, SourceKind};
 
 /// A valid Standard Webhooks secret (the spec's example key, 24 bytes).
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -92,7 +93,8 @@ fn valid_config_loads_with_its_values() {
     assert_eq!(conn.page_size, Some(500));
     assert_eq!(conn.key_pointer, "/id");
     assert_eq!(conn.version_pointer.as_deref(), Some("/ts"));
-    assert_eq!(conn.cursor_pointer, "/seq");
+    assert_eq!(conn.cursor_pointer.as_deref(), Some("/seq"));
+    assert_eq!(conn.cursor_from, CursorFrom::Items);
     assert_eq!(conn.event_type, "appointment.updated");
     let steps: Vec<_> = conn
         .enrich

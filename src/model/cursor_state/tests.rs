@@ -157,3 +157,22 @@ fn what_is_remembered_stays_about_a_page() {
         state.taken.len()
     );
 }
+
+#[test]
+fn a_clock_window_moves_to_its_end_and_remembers_the_whole_response() {
+    let state = CursorState::initial("2026-11-26T10:00:00Z");
+    let since = state.value.clone();
+    let first = state.after_window(
+        &[item("a", since.as_str()), item("b", since.as_str())],
+        "2026-11-26T10:00:05Z".into(),
+    );
+    assert_eq!(first.value.as_str(), "2026-11-26T10:00:05Z");
+    // The next window overlaps the last by the lag: a and b come again, c is new.
+    let at = first.value.as_str();
+    let page = vec![item("a", at), item("b", at), item("c", at)];
+    assert_eq!(first.sort(page.clone()).fresh, vec![item("c", at)]);
+    // A clock that went backwards does not move the cursor back.
+    let second = first.after_window(&page, "2026-11-26T10:00:01Z".into());
+    assert_eq!(second.value.as_str(), "2026-11-26T10:00:05Z");
+    assert_eq!(second.taken.len(), 3);
+}

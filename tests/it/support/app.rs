@@ -22,6 +22,8 @@ pub struct ConnectionSpec {
     pub base_url: String,
     /// `key = value` TOML lines that replace the default of the same key.
     pub overrides: Vec<(&'static str, String)>,
+    /// Default keys left out.
+    pub removed: Vec<&'static str>,
 }
 
 impl ConnectionSpec {
@@ -31,7 +33,14 @@ impl ConnectionSpec {
             id: id.to_owned(),
             base_url: ehr.base_url(),
             overrides: Vec::new(),
+            removed: Vec::new(),
         }
+    }
+
+    /// Leaves one of the defaults out.
+    pub fn without(mut self, key: &'static str) -> Self {
+        self.removed.push(key);
+        self
     }
 
     /// Replaces one key's default (the value is TOML: quote strings).
@@ -63,6 +72,7 @@ impl ConnectionSpec {
                 None => keys.push((key, value.clone())),
             }
         }
+        keys.retain(|(key, _)| !self.removed.contains(key));
         let mut text = format!("[connections.{}]\n", self.id);
         for (key, value) in keys {
             text.push_str(&format!("{key} = {value}\n"));
