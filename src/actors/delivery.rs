@@ -7,8 +7,8 @@ use std::sync::Arc;
 use actix::prelude::*;
 use tokio::sync::Semaphore;
 
-use super::contain_panic;
 use super::messages::{ConnectionFailed, Deliver};
+use super::{admit, contain_panic};
 use crate::config::DestinationConfig;
 use crate::delivery::sender::destination_client;
 use crate::delivery::worker::{deliver, DeliveryContext, Final};
@@ -61,55 +61,40 @@ impl Handler<Deliver> for DeliveryActor {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, msg: Deliver, _ctx: &mut Context<Self>) -> Self::Result {
-        let room = Arc::clone(&self.room);
-        Box::pin(
+        admit(&self.room, move |act: &mut Self| {
+            let delivery = act
+                .context
+                .clone()
+                .expect("started before handling messages");
+            let dest = act.destination.id.clone();
+            act.board.destination(&dest, |d| d.in_flight += 1);
             async move {
-                room.acquire_owned()
-                    .await
-                    .expect("the semaphore is never closed")
-            }
-            .into_actor(self)
-            .map(move |permit, act, ctx| {
-                let delivery = act
-                    .context
-                    .clone()
-                    .expect("started before handling messages");
-                let dest = act.destination.id.clone();
-                act.board.destination(&dest, |d| d.in_flight += 1);
-                ctx.spawn(
-                    async move {
-                        let Deliver {
-                            notification,
-                            claim,
-                            failed,
-                        } = msg;
-                        let unfinished = match contain_panic(deliver(&delivery, &notification))
-                            .await
-                        {
-                            Ok(Final::Delivered | Final::DeadLettered) => None,
-                            Ok(Final::StillPending) => {
-                                Some("a dead letter could not be written".to_owned())
-                            }
-                            Err(panic) => {
-                                Some(format!("delivery of {} panicked: {panic}", notification.id))
-                            }
-                        };
-                        delivery.board.destination(&dest, |d| d.in_flight -= 1);
-                        drop(claim);
-                        drop(permit);
-                        if let Some(reason) = unfinished {
-                            // The container is still pending: the connection's restart
-                            // dispatches it again (its claim is released above).
-                            log::error!("dest={dest} notif={} {reason}", notification.id);
-                            failed.do_send(ConnectionFailed {
-                                generation: None,
-                                reason,
-                            });
-                        }
+                let Deliver {
+                    notification,
+                    claim,
+                    failed,
+                } = msg;
+                let unfinished = match contain_panic(deliver(&delivery, &notification)).await {
+                    Ok(Final::Delivered | Final::DeadLettered) => None,
+                    Ok(Final::StillPending) => {
+                        Some("a dead letter could not be written".to_owned())
                     }
-                    .into_actor(act),
-                );
-            }),
-        )
+                    Err(panic) => {
+                        Some(format!("delivery of {} panicked: {panic}", notification.id))
+                    }
+                };
+                delivery.board.destination(&dest, |d| d.in_flight -= 1);
+                drop(claim);
+                if let Some(reason) = unfinished {
+                    // The container is still pending: the connection's restart dispatches it
+                    // again (its claim is released above).
+                    log::error!("dest={dest} notif={} {reason}", notification.id);
+                    failed.do_send(ConnectionFailed {
+                        generation: None,
+                        reason,
+                    });
+                }
+            }
+        })
     }
 }

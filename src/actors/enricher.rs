@@ -7,8 +7,8 @@ use std::sync::Arc;
 use actix::prelude::*;
 use tokio::sync::Semaphore;
 
-use super::contain_panic;
 use super::messages::{ConnectionFailed, Deliver, Enrich, StopPolling};
+use super::{admit, contain_panic};
 use crate::config::ConnectionConfig;
 use crate::delivery::retry::Backoff;
 use crate::ehr::enrich::enrich;
@@ -60,28 +60,15 @@ impl Handler<Enrich> for EnricherActor {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, msg: Enrich, _ctx: &mut Context<Self>) -> Self::Result {
-        let room = Arc::clone(&self.room);
-        Box::pin(
+        admit(&self.room, move |act: &mut Self| {
+            let work = enrich_and_hand_over(act.job(), msg);
+            let (failed, generation) = (act.failed.clone(), Some(act.generation));
             async move {
-                room.acquire_owned()
-                    .await
-                    .expect("the semaphore is never closed")
+                if let Err(reason) = contain_panic(work).await {
+                    failed.do_send(ConnectionFailed { generation, reason });
+                }
             }
-            .into_actor(self)
-            .map(move |permit, act, ctx| {
-                let work = enrich_and_hand_over(act.job(), msg);
-                let (failed, generation) = (act.failed.clone(), Some(act.generation));
-                ctx.spawn(
-                    async move {
-                        if let Err(reason) = contain_panic(work).await {
-                            failed.do_send(ConnectionFailed { generation, reason });
-                        }
-                        drop(permit);
-                    }
-                    .into_actor(act),
-                );
-            }),
-        )
+        })
     }
 }
 

@@ -20,8 +20,40 @@ pub mod supervisor;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
+use actix::prelude::*;
 use futures_util::FutureExt;
+use tokio::sync::Semaphore;
+
+/// How the enricher and delivery actors take work: the sender's `send().await` resolves once
+/// `room` has a permit (that wait is the back-pressure), then the future that `start` builds
+/// in the actor's context runs alongside the actor's other work, holding the permit until it
+/// ends. Stopping the actor cancels it.
+pub fn admit<A, W>(
+    room: &Arc<Semaphore>,
+    start: impl FnOnce(&mut A) -> W + 'static,
+) -> ResponseActFuture<A, ()>
+where
+    A: Actor<Context = Context<A>>,
+    W: Future<Output = ()> + 'static,
+{
+    let room = Arc::clone(room);
+    let permit = async move {
+        room.acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
+    };
+    Box::pin(
+        actix::fut::wrap_future::<_, A>(permit).map(move |permit, act, ctx| {
+            let work = start(act);
+            ctx.spawn(actix::fut::wrap_future(async move {
+                work.await;
+                drop(permit);
+            }));
+        }),
+    )
+}
 
 /// Runs `work`, turning a panic into an `Err` with the panic's message, so a bug in one
 /// connection's work becomes that connection's restart instead of a dead actor.

@@ -240,11 +240,10 @@ impl ReceiverControl {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn received(id: &str, answered: u16, verified: bool) -> Received {
-        Received {
+impl Received {
+    /// A request as the receiver would record it, for unit tests.
+    pub(super) fn sample(id: &str, answered: u16, verified: bool) -> Self {
+        Self {
             id: id.to_owned(),
             timestamp: String::new(),
             signature: String::new(),
@@ -254,6 +253,15 @@ mod tests {
             answered,
             at: Instant::now(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn received(id: &str, answered: u16, verified: bool) -> Received {
+        Received::sample(id, answered, verified)
     }
 
     fn control_with(requests: Vec<Received>) -> ReceiverControl {

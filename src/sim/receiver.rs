@@ -193,16 +193,7 @@ mod tests {
     use serde_json::json;
 
     fn received(id: &str, answered: u16, verified: bool) -> Received {
-        Received {
-            id: id.to_owned(),
-            timestamp: String::new(),
-            signature: String::new(),
-            body: Vec::new(),
-            json: Value::Null,
-            verified,
-            answered,
-            at: Instant::now(),
-        }
+        Received::sample(id, answered, verified)
     }
 
     #[test]
