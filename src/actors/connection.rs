@@ -12,7 +12,7 @@ use chrono::Utc;
 use super::claims::Claims;
 use super::contain_panic;
 use super::dispatch::{poll, recover};
-use super::enricher::EnricherActor;
+use super::enricher::{EnricherActor, EnricherDeps};
 use super::messages::{ConnectionFailed, Deliver, StopPolling};
 use crate::config::ConnectionConfig;
 use crate::delivery::retry::Backoff;
@@ -264,15 +264,14 @@ impl Actor for ConnectionActor {
             return;
         }
         let client = Rc::new(EhrClient::new(&self.deps.config));
-        let enricher = EnricherActor::new(
-            Arc::clone(&self.deps.config),
-            self.generation,
-            Rc::clone(&client),
-            self.deps.deliver.clone(),
-            ctx.address().recipient(),
-            self.deps.board.clone(),
-        )
-        .start();
+        let deps = EnricherDeps {
+            config: Arc::clone(&self.deps.config),
+            client: Rc::clone(&client),
+            deliver: self.deps.deliver.clone(),
+            failed: ctx.address().recipient(),
+            board: self.deps.board.clone(),
+        };
+        let enricher = EnricherActor::new(deps, self.generation).start();
         self.client = Some(client);
         self.enricher = Some(enricher);
         self.deps

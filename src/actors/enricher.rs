@@ -16,37 +16,37 @@ use crate::ehr::EhrClient;
 use crate::model::Notification;
 use crate::status::StatusBoard;
 
+/// What an enricher and each of its enrichments need; cheap to clone.
+#[derive(Clone)]
+pub struct EnricherDeps {
+    /// The connection's settings (its enrichment steps and backoff).
+    pub config: Arc<ConnectionConfig>,
+    /// The connection's EHR client, shared with its polls.
+    pub client: Rc<EhrClient>,
+    /// The destination's delivery actor on this worker.
+    pub deliver: Recipient<Deliver>,
+    /// The connection, told when an enrichment panics.
+    pub failed: Recipient<ConnectionFailed>,
+    /// Where enrichment errors are shown.
+    pub board: StatusBoard,
+}
+
 /// One per connection, started (and restarted) by its `ConnectionActor`, sharing its client.
 pub struct EnricherActor {
-    config: Arc<ConnectionConfig>,
+    deps: EnricherDeps,
     /// The connection generation this enricher works for; its failure reports carry it.
     generation: u64,
-    client: Rc<EhrClient>,
-    deliver: Recipient<Deliver>,
-    failed: Recipient<ConnectionFailed>,
-    board: StatusBoard,
     /// Containers being enriched or waiting to be handed over; bounds memory and EHR load.
     room: Arc<Semaphore>,
 }
 
 impl EnricherActor {
-    /// An enricher for `config`'s containers; panics are reported to `failed`.
-    pub fn new(
-        config: Arc<ConnectionConfig>,
-        generation: u64,
-        client: Rc<EhrClient>,
-        deliver: Recipient<Deliver>,
-        failed: Recipient<ConnectionFailed>,
-        board: StatusBoard,
-    ) -> Self {
-        let room = Arc::new(Semaphore::new(config.max_concurrent_enrichments));
+    /// An enricher working for connection generation `generation`.
+    pub fn new(deps: EnricherDeps, generation: u64) -> Self {
+        let room = Arc::new(Semaphore::new(deps.config.max_concurrent_enrichments));
         Self {
-            config,
+            deps,
             generation,
-            client,
-            deliver,
-            failed,
-            board,
             room,
         }
     }
@@ -61,8 +61,8 @@ impl Handler<Enrich> for EnricherActor {
 
     fn handle(&mut self, msg: Enrich, _ctx: &mut Context<Self>) -> Self::Result {
         admit(&self.room, move |act: &mut Self| {
-            let work = enrich_and_hand_over(act.job(), msg);
-            let (failed, generation) = (act.failed.clone(), Some(act.generation));
+            let work = enrich_and_hand_over(act.deps.clone(), msg);
+            let (failed, generation) = (act.deps.failed.clone(), Some(act.generation));
             async move {
                 if let Err(reason) = contain_panic(work).await {
                     failed.do_send(ConnectionFailed { generation, reason });
@@ -82,30 +82,9 @@ impl Handler<StopPolling> for EnricherActor {
     }
 }
 
-/// What one enrichment needs from its actor.
-struct Job {
-    client: Rc<EhrClient>,
-    config: Arc<ConnectionConfig>,
-    deliver: Recipient<Deliver>,
-    failed: Recipient<ConnectionFailed>,
-    board: StatusBoard,
-}
-
-impl EnricherActor {
-    fn job(&self) -> Job {
-        Job {
-            client: Rc::clone(&self.client),
-            config: Arc::clone(&self.config),
-            deliver: self.deliver.clone(),
-            failed: self.failed.clone(),
-            board: self.board.clone(),
-        }
-    }
-}
-
 /// Enriches until it succeeds (backing off on EHR failures; the container is durable, so
 /// waiting loses nothing), then hands the notification to delivery.
-async fn enrich_and_hand_over(job: Job, msg: Enrich) {
+async fn enrich_and_hand_over(job: EnricherDeps, msg: Enrich) {
     let Enrich { container, claim } = msg;
     let id = &job.config.id;
     let mut backoff = Backoff::new(job.config.backoff_min, job.config.backoff_max);

@@ -109,6 +109,16 @@ fn courier(dir: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration) -> 
     }
 }
 
+/// `courier check --config <config>` with `secret` as the example destination's secret.
+fn check(dir: &Path, config: &str, secret: &str) -> Run {
+    courier(
+        dir,
+        &["check", "--config", config],
+        &[("COURIER_APP_SECRET", secret)],
+        QUICK,
+    )
+}
+
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
@@ -130,12 +140,7 @@ fn check_accepts_the_example_configuration_when_its_secret_is_set() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
     let example = example.to_str().unwrap();
     let secret = SigningKey::generate_secret();
-    let run = courier(
-        dir.path(),
-        &["check", "--config", example],
-        &[("COURIER_APP_SECRET", &secret)],
-        QUICK,
-    );
+    let run = check(dir.path(), example, &secret);
     assert_eq!(run.status.code(), Some(0), "stderr:\n{}", run.stderr);
     assert_eq!(
         lines(&run.stdout),
@@ -151,12 +156,7 @@ fn check_refuses_a_misspelt_key_at_its_line_with_the_keys_expected_there() {
     let config = write_config(dir.path(), &text);
     let config = config.to_str().unwrap();
     let secret = SigningKey::generate_secret();
-    let run = courier(
-        dir.path(),
-        &["check", "--config", config],
-        &[("COURIER_APP_SECRET", &secret)],
-        QUICK,
-    );
+    let run = check(dir.path(), config, &secret);
     assert_eq!(run.status.code(), Some(2), "stdout:\n{}", run.stdout);
     assert_eq!(
         lines(&run.stderr),
@@ -180,12 +180,7 @@ fn check_lists_every_semantic_mistake_one_line_each_without_printing_the_secret(
     let config = config.to_str().unwrap();
     // A valid secret for `app`, which must not leak while the file is reported.
     let secret = SigningKey::generate_secret();
-    let run = courier(
-        dir.path(),
-        &["check", "--config", config],
-        &[("COURIER_APP_SECRET", &secret)],
-        QUICK,
-    );
+    let run = check(dir.path(), config, &secret);
     assert_eq!(run.status.code(), Some(2), "stdout:\n{}", run.stdout);
     assert_eq!(
         lines(&run.stderr),
@@ -222,12 +217,7 @@ fn check_names_the_variable_of_an_unusable_secret_but_never_its_value() {
             "a signing secret must look like \"whsec_<base64>\"",
         ),
     ] {
-        let run = courier(
-            dir.path(),
-            &["check", "--config", config],
-            &[("COURIER_APP_SECRET", value)],
-            QUICK,
-        );
+        let run = check(dir.path(), config, value);
         assert_eq!(run.status.code(), Some(2), "stdout:\n{}", run.stdout);
         assert_eq!(
             lines(&run.stderr),

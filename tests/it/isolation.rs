@@ -6,11 +6,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use courier::app::{App, AppOptions};
-use courier::delivery::signing::SigningKey;
-use courier::sim::{Fault, ReceiverOptions, Route, SimEhr, SimEhrOptions, SimReceiver};
+use courier::sim::{Fault, Route, SimEhr, SimEhrOptions, SimReceiver};
 use courier::store::Store;
 
-use crate::support::app::{config_text, eventually, parse_config, ConnectionSpec, PATIENCE};
+use crate::support::app::{
+    config_text, eventually, parse_config, start_receiver, ConnectionSpec, PATIENCE,
+};
 
 /// Two EHRs, one receiver, and Courier with connections `flaky` and `steady`.
 struct TwoConnections {
@@ -24,12 +25,7 @@ struct TwoConnections {
 fn start(options: AppOptions) -> TwoConnections {
     let flaky = SimEhr::start(SimEhrOptions::default()).unwrap();
     let steady = SimEhr::start(SimEhrOptions::default()).unwrap();
-    let secret = SigningKey::generate_secret();
-    let receiver = SimReceiver::start(ReceiverOptions {
-        secret: secret.clone(),
-        print: false,
-    })
-    .unwrap();
+    let (receiver, secret) = start_receiver();
     let dir = tempfile::tempdir().unwrap();
     let specs = [
         ConnectionSpec::new("flaky", &flaky),

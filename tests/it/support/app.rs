@@ -120,6 +120,19 @@ pub fn parse_config(text: &str, secret: &str) -> Config {
         .unwrap_or_else(|errors| panic!("test config refused:\n{errors}"))
 }
 
+/// A receiver on a loopback port with a fresh secret, and that secret.
+pub fn start_receiver() -> (SimReceiver, String) {
+    let secret = SigningKey::generate_secret();
+    let options = ReceiverOptions {
+        secret: secret.clone(),
+        print: false,
+    };
+    (
+        SimReceiver::start(options).expect("receiver starts"),
+        secret,
+    )
+}
+
 /// A running Courier with its simulated EHR, receiver and temporary store.
 pub struct TestApp {
     /// The running service.
@@ -141,12 +154,7 @@ pub async fn spawn_app(
     connection: impl FnOnce(ConnectionSpec) -> ConnectionSpec,
 ) -> TestApp {
     let ehr = SimEhr::start(ehr_options).expect("simulated EHR starts");
-    let secret = SigningKey::generate_secret();
-    let receiver = SimReceiver::start(ReceiverOptions {
-        secret: secret.clone(),
-        print: false,
-    })
-    .expect("receiver starts");
+    let (receiver, secret) = start_receiver();
     let dir = tempfile::tempdir().unwrap();
     let spec = connection(ConnectionSpec::new("clinic-a", &ehr));
     let text = config_text(dir.path(), &receiver.url(), "", &[spec]);

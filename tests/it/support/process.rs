@@ -6,11 +6,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use courier::delivery::signing::SigningKey;
-use courier::sim::{ReceiverOptions, SimEhr, SimEhrOptions, SimReceiver};
+use courier::sim::{SimEhr, SimEhrOptions, SimReceiver};
 use courier::store::Store;
 
-use super::app::{config_text, ConnectionSpec, SECRET_ENV};
+use super::app::{config_text, start_receiver, ConnectionSpec, SECRET_ENV};
 
 /// How long a graceful stop may take: the test configuration's 2 s shutdown grace, plus
 /// start-up and flushing.
@@ -37,12 +36,7 @@ impl Rig {
     /// `clinic-a`, with the store in the test's temporary directory.
     pub fn new(ehr_options: SimEhrOptions, destination_extra: &str) -> Rig {
         let ehr = SimEhr::start(ehr_options).expect("simulated EHR starts");
-        let secret = SigningKey::generate_secret();
-        let receiver = SimReceiver::start(ReceiverOptions {
-            secret: secret.clone(),
-            print: false,
-        })
-        .expect("receiver starts");
+        let (receiver, secret) = start_receiver();
         let dir = tempfile::tempdir().unwrap();
         let connection = ConnectionSpec::new("clinic-a", &ehr);
         let text = config_text(
