@@ -58,6 +58,27 @@ pub fn parse_page(
         .collect()
 }
 
+/// Refuses a full page whose positions go down: a feed that lists newest first cannot be
+/// paged by cursor (the next page would start after the newest item and skip the older ones
+/// that did not fit), so such a page is an error for the connection rather than a silent gap.
+pub fn ensure_ascending(page: &[ChangeItem], path: &str) -> Result<(), EhrError> {
+    let descending = page
+        .windows(2)
+        .position(|pair| pair[1].cursor.compare(&pair[0].cursor) == std::cmp::Ordering::Less);
+    match descending {
+        None => Ok(()),
+        Some(at) => Err(EhrError::Shape {
+            path: path.to_owned(),
+            reason: format!(
+                "item {} is before item {at} in a full page: the feed must list changes oldest \
+                 first to be paged by cursor (raise page_size above the largest backlog, or use \
+                 an ascending endpoint)",
+                at + 1
+            ),
+        }),
+    }
+}
+
 fn parse_item(
     config: &ConnectionConfig,
     raw: &Value,
@@ -160,6 +181,20 @@ mod tests {
                 .contains("needed by enrich step \"patient\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_full_page_listed_newest_first_is_refused() {
+        let body = json!([
+            {"seq": 2, "id": "b", "patientId": "p", "ts": "t"},
+            {"seq": 1, "id": "a", "patientId": "p", "ts": "t"}
+        ]);
+        let page = parse_page(&connection(), "/f", &body, &since()).unwrap();
+        let err = ensure_ascending(&page, "/f").unwrap_err();
+        assert!(err.to_string().contains("oldest first"), "{err}");
+        let mut ascending = page;
+        ascending.reverse();
+        assert_eq!(ensure_ascending(&ascending, "/f"), Ok(()));
     }
 
     #[test]

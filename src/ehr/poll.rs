@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::feed::{page_query, parse_page};
+use super::feed::{ensure_ascending, page_query, parse_page};
 use super::{EhrClient, EhrError};
 use crate::config::{ConnectionConfig, CursorFrom};
 use crate::model::{Container, CursorValue};
@@ -99,6 +99,9 @@ pub async fn poll_page(
     )?;
     let returned = page.len();
     let full = page_size.is_some_and(|size| returned >= size);
+    if full {
+        ensure_ascending(&page, &config.changes_path)?;
+    }
     let cursor = match config.cursor_from {
         CursorFrom::Items => state.cursor.advanced_by(&page, full),
         CursorFrom::DateHeader { lag } => {
