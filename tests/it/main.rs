@@ -5,5 +5,6 @@ mod isolation;
 mod logs;
 mod pipeline;
 mod restart;
+mod sekmet_smoke;
 mod signature_reference;
 mod support;

@@ -1,5 +1,8 @@
 //! Helpers shared by the integration suites.
 
 pub mod app;
+pub mod loopback_http;
 pub mod process;
 pub mod python;
+pub mod sekmet;
+pub mod venv;
