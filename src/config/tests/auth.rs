@@ -318,3 +318,32 @@ fn debug_output_of_a_configuration_shows_no_credential() {
         }
     }
 }
+
+#[test]
+fn epic_smart_example_parses_with_a_generated_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("epic-backend.pem");
+    std::fs::write(&key_file, es384_pem()).unwrap();
+    let text = include_str!("../../../config/epic-smart.toml").replace(
+        "/etc/courier/keys/epic-backend.pem",
+        key_file.to_str().unwrap(),
+    );
+    let config = parse(&text, Path::new("config/epic-smart.toml"), &env)
+        .unwrap_or_else(|e| panic!("refused:\n{e}"));
+    let epic = &config.connections["epic"];
+    assert_eq!(
+        epic.base_url.as_str(),
+        "https://fhir.epic.example/api/FHIR/R4"
+    );
+    let Some(AuthConfig::SmartBackend(auth)) = &epic.auth else {
+        panic!("not smart_backend: {:?}", epic.auth);
+    };
+    assert_eq!(
+        auth.token_url.as_str(),
+        "https://fhir.epic.example/oauth2/token"
+    );
+    assert_eq!(auth.kid, "courier-2026-01");
+    assert_eq!(auth.scope, "system/Appointment.rs system/Patient.rs");
+    assert_eq!(auth.algorithm, JwtAlgorithm::Es384);
+    assert_eq!(auth.jku, None);
+}
