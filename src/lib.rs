@@ -4,8 +4,9 @@
 //! # Module map
 //! The pipeline reads top to bottom:
 //! - [`config`]: typed, validated settings (`courier check` prints their errors).
-//! - [`ehr`]: talking to an EHR: the HTTP client, parsing a changes-feed page, filling path
-//!   templates, enriching a container. Plain async code, no actors.
+//! - [`ehr`]: talking to an EHR: authentication (static credentials, OAuth 2.0 and SMART
+//!   backend tokens), the HTTP client, parsing a changes-feed page, filling path templates,
+//!   enriching a container. Plain async code, no actors.
 //! - [`store`]: the sled store: cursors, sequence numbers, pending containers, dead letters.
 //! - [`model`]: change items, containers, notifications, cursor order, notification ids.
 //! - [`delivery`]: Standard Webhooks signing, the retry schedule, the HTTP sender.

@@ -81,6 +81,10 @@ pub(super) fn connection(
     let limits = limits(check, path, &raw);
     let page_size = feed(check, path, &raw);
     let cursor_from = super::cursor::cursor_from(check, path, &raw);
+    let auth = match &raw.auth {
+        Some(auth) => super::auth::auth(check, &path.key("auth"), auth).map(Some),
+        None => Some(None),
+    };
     let enrich = enrich_steps(check, &path.key("enrich"), raw.enrich);
     let limits = limits?;
     Some(ConnectionConfig {
@@ -110,6 +114,7 @@ pub(super) fn connection(
         event_type: raw.event_type,
         enrich: enrich?,
         max_concurrent_enrichments: limits.max_concurrent_enrichments,
+        auth: auth?,
     })
 }
 

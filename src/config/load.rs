@@ -12,9 +12,22 @@ use super::Config;
 /// Said instead of "unknown key" when a key looks like a secret, because the fix is not a
 /// different spelling but a different place.
 const SECRET_IN_DESTINATION: &str = "secrets are read from the environment: use secret_env";
-/// The same advice outside a destination, where no key can hold a secret.
+/// The same advice outside a destination and an auth table.
 const SECRET_ELSEWHERE: &str = "secrets are read from the environment, never from this file \
-                                (only destinations take one, through secret_env)";
+                                (a destination names its variable in secret_env, an EHR \
+                                connection in its [auth] table)";
+/// The advice in an auth table for a secret-like key with no `_env` twin.
+const SECRET_IN_AUTH: &str = "secrets are read from the environment, never from this file: \
+                              use token_env, password_env or client_secret_env";
+/// The advice in an auth table for a private key written in the file.
+const KEY_IN_AUTH: &str = "private keys are read from a file: use private_key_file";
+/// The `*_env` keys of an auth table, which a secret-like key is pointed to, and the type
+/// that takes each.
+const AUTH_ENV_KEYS: [(&str, &str); 3] = [
+    ("token_env", "bearer"),
+    ("password_env", "basic"),
+    ("client_secret_env", "client_credentials"),
+];
 
 /// Reads and validates the configuration file at `path`; secrets come from `env`.
 ///
@@ -105,7 +118,19 @@ fn unknown_key_message(path: &KeyPath, field: &str, message: &str) -> String {
     let secret_like = ["secret", "token", "password", "passwd", "api_key", "apikey"]
         .iter()
         .any(|word| lower.contains(word));
-    if secret_like && path.first_key() == Some("destinations") {
+    let in_auth =
+        path.first_key() == Some("connections") && path.parent().last_key() == Some("auth");
+    if in_auth && lower.contains("private_key") {
+        KEY_IN_AUTH.to_owned()
+    } else if in_auth && secret_like {
+        let twin = format!("{lower}_env");
+        match AUTH_ENV_KEYS.iter().find(|(key, _)| *key == twin) {
+            Some((key, kind)) => {
+                format!("secrets are read from the environment: use {key} (with type = \"{kind}\")")
+            }
+            None => SECRET_IN_AUTH.to_owned(),
+        }
+    } else if secret_like && path.first_key() == Some("destinations") {
         SECRET_IN_DESTINATION.to_owned()
     } else if secret_like {
         SECRET_ELSEWHERE.to_owned()

@@ -3,6 +3,7 @@
 //! A configuration is either accepted whole or refused with every problem listed as
 //! `file:line: key: what is wrong`, so nothing ever starts half-configured.
 
+mod auth;
 mod bounds;
 mod connection;
 mod cursor;
@@ -10,16 +11,20 @@ mod error;
 mod load;
 mod locate;
 mod raw;
+mod secret;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load, parse, process_env};
+pub use secret::Secret;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::delivery::signing::SigningKey;
+use crate::ehr::auth::{ClientKey, JwtAlgorithm};
 use crate::ehr::template::Template;
 
 /// The whole, validated configuration of one Courier process.
@@ -130,6 +135,75 @@ pub struct ConnectionConfig {
     pub enrich: Vec<EnrichStep>,
     /// Containers being enriched at once for this connection; 1 to 10 000.
     pub max_concurrent_enrichments: usize,
+    /// How requests to the EHR are authenticated; `None` sends no `Authorization` header.
+    pub auth: Option<AuthConfig>,
+}
+
+/// `[connections.<id>.auth]`: how Courier proves who it is to the EHR. Every secret was read
+/// at load (from the environment or the key file), so a connection never starts without it.
+#[derive(Debug, Clone)]
+pub enum AuthConfig {
+    /// `Authorization: Bearer <token>` with a static token from `token_env`.
+    Bearer {
+        /// The token; visible ASCII only, so it can be sent in a header as is.
+        token: Secret,
+    },
+    /// HTTP Basic with `username` and the password from `password_env`.
+    Basic {
+        /// The user name; never contains `:`.
+        username: String,
+        /// The password.
+        password: Secret,
+    },
+    /// OAuth 2.0 client credentials grant with a client secret.
+    ClientCredentials(ClientCredentialsAuth),
+    /// SMART Backend Services: client credentials with a signed JWT client assertion.
+    SmartBackend(SmartBackendAuth),
+}
+
+/// `type = "client_credentials"`.
+#[derive(Debug, Clone)]
+pub struct ClientCredentialsAuth {
+    /// The token endpoint (http or https, no password in it).
+    pub token_url: url::Url,
+    /// The client's id.
+    pub client_id: String,
+    /// The client secret, read from `client_secret_env`.
+    pub client_secret: Secret,
+    /// Space-separated scopes requested, when the endpoint needs them.
+    pub scope: Option<String>,
+    /// How the client id and secret are sent.
+    pub client_auth: ClientAuth,
+}
+
+/// How a client secret is sent to the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// HTTP Basic, id and secret form-urlencoded first (`client_secret_basic`).
+    Basic,
+    /// `client_id` and `client_secret` in the form body (`client_secret_post`).
+    Post,
+}
+
+/// `type = "smart_backend"`.
+#[derive(Debug, Clone)]
+pub struct SmartBackendAuth {
+    /// The token endpoint; also the assertion's `aud`.
+    pub token_url: url::Url,
+    /// The client's id: the assertion's `iss` and `sub`.
+    pub client_id: String,
+    /// The signing key, read from `private_key_file` at load.
+    pub key: Arc<ClientKey>,
+    /// Where the key was read from, for messages.
+    pub private_key_file: PathBuf,
+    /// The JWS algorithm; always fits `key`.
+    pub algorithm: JwtAlgorithm,
+    /// The key id registered with the EHR (JWS header `kid`).
+    pub kid: String,
+    /// Where the EHR finds the public keys (JWS header `jku`); always https.
+    pub jku: Option<url::Url>,
+    /// Space-separated scopes requested, such as `system/Appointment.rs`.
+    pub scope: String,
 }
 
 /// Where a connection's cursor comes from.

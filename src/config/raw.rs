@@ -77,6 +77,29 @@ pub(super) struct RawConnection {
     pub max_concurrent_enrichments: Option<i64>,
     #[serde(default)]
     pub enrich: Vec<RawEnrich>,
+    pub auth: Option<RawAuth>,
+}
+
+/// `[connections.<id>.auth]`: one flat table whose `type` decides which keys apply, so that
+/// a misplaced key is reported by name ("does not apply to type = ...") instead of as an
+/// unknown field of an enum variant.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAuth {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub token_env: Option<String>,
+    pub username: Option<String>,
+    pub password_env: Option<String>,
+    pub token_url: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret_env: Option<String>,
+    pub scope: Option<String>,
+    pub client_auth: Option<String>,
+    pub private_key_file: Option<String>,
+    pub algorithm: Option<String>,
+    pub kid: Option<String>,
+    pub jku: Option<String>,
 }
 
 /// `[[connections.<id>.enrich]]`.

@@ -13,7 +13,7 @@ use super::bounds::Max;
 use super::connection;
 use super::locate::KeyPath;
 use super::raw::{RawConfig, RawDestination, RawRuntime};
-use super::{Config, DestinationConfig, RuntimeConfig, StoreConfig};
+use super::{Config, DestinationConfig, RuntimeConfig, Secret, StoreConfig};
 use crate::delivery::signing::SigningKey;
 
 /// Seconds `run` waits for in-flight work after SIGTERM, unless configured.
@@ -258,21 +258,46 @@ impl Checker<'_> {
     /// Reads and checks the secret held by environment variable `var`; messages name the
     /// variable, never its value.
     fn signing_key(&mut self, path: &KeyPath, var: &str) -> Option<SigningKey> {
-        let problem = if var.starts_with("whsec_") {
-            "must name the environment variable that holds the secret, not be the secret".into()
-        } else if !is_env_name(var) {
+        if var.starts_with("whsec_") {
+            self.report(
+                path,
+                "must name the environment variable that holds the secret, not be the secret",
+            );
+            return None;
+        }
+        let secret = self.env_secret(path, var)?;
+        match SigningKey::from_secret(secret.expose()) {
+            Ok(key) => Some(key),
+            Err(e) => {
+                self.report(path, format!("environment variable {var}: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Reads the non-empty secret held by environment variable `var` (the value of a
+    /// `*_env` key at `path`). Messages name the variable, never its value, and not even the
+    /// variable when its name looks like a pasted secret rather than a variable.
+    pub fn env_secret(&mut self, path: &KeyPath, var: &str) -> Option<Secret> {
+        let problem = if !is_env_name(var) {
             "must be the name of an environment variable (A-Z a-z 0-9 _, not starting with a digit)"
                 .into()
         } else {
-            match (self.env)(var) {
-                None => format!("environment variable {var} is not set"),
-                Some(secret) if secret.trim().is_empty() => {
+            // Variables are upper case by convention; a lower-case "name" is more likely a
+            // pasted password, which must not be echoed into a terminal or a CI log.
+            let echo = !var.bytes().any(|b| b.is_ascii_lowercase());
+            match ((self.env)(var), echo) {
+                (None, true) => format!("environment variable {var} is not set"),
+                (None, false) => "no environment variable of this name is set (it must name \
+                                  the variable that holds the secret, not be the secret)"
+                    .into(),
+                (Some(secret), true) if secret.trim().is_empty() => {
                     format!("environment variable {var} is empty")
                 }
-                Some(secret) => match SigningKey::from_secret(&secret) {
-                    Ok(key) => return Some(key),
-                    Err(e) => format!("environment variable {var}: {e}"),
-                },
+                (Some(secret), false) if secret.trim().is_empty() => {
+                    "the environment variable of this name is empty".into()
+                }
+                (Some(secret), _) => return Some(Secret::new(secret)),
             }
         };
         self.report(path, problem);

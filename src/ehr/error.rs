@@ -54,6 +54,18 @@ pub enum EhrError {
         /// The parser's message (a position, never content).
         reason: String,
     },
+    /// No credentials for the EHR: the token endpoint failed, refused us or answered
+    /// something unusable. The text never holds a token, a client secret, an assertion or a
+    /// key; at most the OAuth `error` code and a scrubbed `error_description`.
+    #[error("authenticating to the EHR failed: {reason}")]
+    Auth {
+        /// The token endpoint's HTTP status, when it answered with a non-2xx status.
+        status: Option<u16>,
+        /// The token endpoint's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
+        /// What failed.
+        reason: String,
+    },
     /// The JSON does not have the configured shape (no array, an item without its key…).
     #[error("the answer of {path} has an unexpected shape: {reason}")]
     Shape {
@@ -68,7 +80,9 @@ impl EhrError {
     /// How long the server asked us to wait, if it did.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            EhrError::Status { retry_after, .. } => *retry_after,
+            EhrError::Status { retry_after, .. } | EhrError::Auth { retry_after, .. } => {
+                *retry_after
+            }
             _ => None,
         }
     }
@@ -86,10 +100,15 @@ impl EhrError {
     }
 
     /// Whether waiting alone will not help: the EHR refuses the request itself (400, 401,
-    /// 403, 404 on the feed…), which usually means credentials or configuration to fix.
-    /// Courier still retries with backoff, so nothing is lost once it is fixed.
+    /// 403, 404 on the feed…), or its token endpoint refuses our credentials (400, 401,
+    /// 403), which means credentials or configuration to fix. Courier still retries with
+    /// backoff, so nothing is lost once it is fixed.
     pub fn needs_operator(&self) -> bool {
-        matches!(self, EhrError::Status { status, .. } if !is_retriable_ehr_status(*status))
+        match self {
+            EhrError::Status { status, .. } => !is_retriable_ehr_status(*status),
+            EhrError::Auth { status, .. } => matches!(status, Some(400 | 401 | 403)),
+            _ => false,
+        }
     }
 
     /// A short, stable label for status and metrics.
@@ -103,6 +122,7 @@ impl EhrError {
             EhrError::Body { .. } => "body",
             EhrError::Json { .. } => "malformed_json",
             EhrError::Shape { .. } => "malformed_response",
+            EhrError::Auth { .. } => "auth",
         }
     }
 }

@@ -42,5 +42,6 @@ pub fn connection() -> ConnectionConfig {
             },
         ],
         max_concurrent_enrichments: 8,
+        auth: None,
     }
 }

@@ -1,8 +1,10 @@
-//! Talking to an EHR API: requests, feed pages, path templates and enrichment.
+//! Talking to an EHR API: authentication, requests, feed pages, path templates and
+//! enrichment.
 //!
 //! Plain async code with no actors, so each piece is testable on its own; the actors in
 //! [`crate::actors`] only decide when these run.
 
+pub mod auth;
 pub mod client;
 pub mod enrich;
 pub mod error;
@@ -10,6 +12,7 @@ pub mod feed;
 pub mod poll;
 pub mod template;
 
+pub use auth::Authenticator;
 pub use client::EhrClient;
 pub use error::EhrError;
 

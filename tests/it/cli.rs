@@ -166,7 +166,7 @@ fn check_refuses_a_misspelt_key_at_its_line_with_the_keys_expected_there() {
              `backoff_min_ms`, `backoff_max_secs`, `max_response_bytes`, `changes_path`, \
              `since_param`, `initial_cursor`, `page_size_param`, `page_size`, `items_pointer`, \
              `key_pointer`, `version_pointer`, `cursor_pointer`, `cursor_from`, `lag_secs`, `event_type`, \
-             `max_concurrent_enrichments`, `enrich`)"
+             `max_concurrent_enrichments`, `enrich`, `auth`)"
         )]
     );
     assert_eq!(run.stdout, "");

@@ -12,7 +12,7 @@ fn unknown_key_is_reported_at_its_line_with_the_keys_expected_there() {
          `backoff_min_ms`, `backoff_max_secs`, `max_response_bytes`, `changes_path`, \
          `since_param`, `initial_cursor`, `page_size_param`, `page_size`, `items_pointer`, \
          `key_pointer`, `version_pointer`, `cursor_pointer`, `cursor_from`, `lag_secs`, `event_type`, \
-         `max_concurrent_enrichments`, `enrich`)"
+         `max_concurrent_enrichments`, `enrich`, `auth`)"
     );
 }
 
@@ -50,7 +50,8 @@ fn token_written_in_a_connection_is_refused_with_advice() {
     assert_eq!(
         errors(&text),
         "config/courier.toml:11: connections.clinic-a.api_token: secrets are read from the \
-         environment, never from this file (only destinations take one, through secret_env)"
+         environment, never from this file (a destination names its variable in secret_env, \
+         an EHR connection in its [auth] table)"
     );
 }
 
