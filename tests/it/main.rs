@@ -5,6 +5,7 @@ mod isolation;
 mod logs;
 mod pipeline;
 mod restart;
+mod sekmet_auth;
 mod sekmet_smoke;
 mod signature_reference;
 mod support;

@@ -10,19 +10,9 @@ use courier::app::{App, AppOptions};
 use courier::store::Store;
 
 use crate::support::app::{config_text, eventually, parse_config, start_receiver, PATIENCE};
-use crate::support::sekmet::{ClientAuth, Sekmet, SekmetAuth, SekmetOptions};
-
-fn patient(id: &str) -> Value {
-    json!({"resourceType": "Patient", "id": id, "name": [{"family": "Test", "given": ["Pat"]}]})
-}
-
-fn appointment(id: &str, patient: &str, status: &str) -> Value {
-    json!({
-        "resourceType": "Appointment", "id": id, "status": status,
-        "start": "2030-01-01T09:00:00Z", "end": "2030-01-01T09:30:00Z",
-        "participant": [{"actor": {"reference": format!("Patient/{patient}")}, "status": "accepted"}],
-    })
-}
+use crate::support::sekmet::{
+    appointment, history_connection, patient, ClientAuth, Sekmet, SekmetAuth, SekmetOptions,
+};
 
 fn last_updated(resource: &Value) -> String {
     resource["meta"]["lastUpdated"].as_str().unwrap().to_owned()
@@ -261,36 +251,6 @@ fn smart_tokens_expire_after_the_configured_lifetime() {
     assert!(expired.text().contains("expired"), "{}", expired.text());
 }
 
-/// The connection the harness docs recommend for polling sekmet with `source = "changes"`:
-/// type history from `_since`, keyed by `fullUrl` because DELETE entries carry no resource.
-fn history_connection(base_url: &str) -> String {
-    format!(
-        r#"[connections.sekmet]
-destination = "app"
-source = "changes"
-base_url = {base_url:?}
-interval_secs = 0.05
-request_timeout_ms = 2000
-backoff_min_ms = 20
-backoff_max_secs = 0.2
-changes_path = "/Appointment/_history"
-since_param = "_since"
-initial_cursor = "0"
-page_size_param = "_count"
-page_size = 1000
-items_pointer = "/entry"
-key_pointer = "/fullUrl"
-version_pointer = "/response/etag"
-cursor_pointer = "/response/lastModified"
-event_type = "appointment.changed"
-[[connections.sekmet.enrich]]
-name = "patient"
-path = "/{{/resource/participant/0/actor/reference}}"
-optional = true
-"#
-    )
-}
-
 #[actix_rt::test]
 async fn changes_source_delivers_every_version_and_delete_from_sekmet_type_history() {
     let sekmet = Sekmet::start(SekmetAuth::None);
@@ -300,7 +260,7 @@ async fn changes_source_delivers_every_version_and_delete_from_sekmet_type_histo
     let (receiver, secret) = start_receiver();
     let dir = tempfile::tempdir().unwrap();
     let text = config_text(dir.path(), &receiver.url(), "", &[]);
-    let text = format!("{text}\n{}", history_connection(&sekmet.base_url()));
+    let text = format!("{text}\n{}", history_connection(&sekmet.base_url(), ""));
     let store = Store::open(dir.path()).unwrap();
     let _app = App::start(parse_config(&text, &secret), store, AppOptions::default());
     eventually("the two versions already there", PATIENCE, || {

@@ -115,7 +115,16 @@ pub fn config_text(
 
 /// Parses a test configuration with the secret supplied for [`SECRET_ENV`].
 pub fn parse_config(text: &str, secret: &str) -> Config {
-    let env = |name: &str| (name == SECRET_ENV).then(|| secret.to_owned());
+    parse_config_with(text, secret, &[])
+}
+
+/// Parses a test configuration with the destination secret and `more` variables.
+pub fn parse_config_with(text: &str, secret: &str, more: &[(&str, &str)]) -> Config {
+    let env = |name: &str| {
+        (name == SECRET_ENV).then(|| secret.to_owned()).or_else(|| {
+            more.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned())
+        })
+    };
     config::parse(text, Path::new("test.toml"), &env)
         .unwrap_or_else(|errors| panic!("test config refused:\n{errors}"))
 }

@@ -438,3 +438,48 @@ fn spawn(venv: &Venv, addr: SocketAddr, dir: &Path) -> Child {
         .spawn()
         .expect("the virtualenv's python starts")
 }
+
+/// A minimal valid Patient.
+pub fn patient(id: &str) -> Value {
+    json!({"resourceType": "Patient", "id": id, "name": [{"family": "Test", "given": ["Pat"]}]})
+}
+
+/// A minimal valid Appointment of `patient`.
+pub fn appointment(id: &str, patient: &str, status: &str) -> Value {
+    json!({
+        "resourceType": "Appointment", "id": id, "status": status,
+        "start": "2030-01-01T09:00:00Z", "end": "2030-01-01T09:30:00Z",
+        "participant": [{"actor": {"reference": format!("Patient/{patient}")}, "status": "accepted"}],
+    })
+}
+
+/// The connection the harness docs recommend for polling sekmet with `source = "changes"`:
+/// type history from `_since`, keyed by `fullUrl` because DELETE entries carry no resource.
+pub fn history_connection(base_url: &str, auth: &str) -> String {
+    format!(
+        r#"[connections.sekmet]
+destination = "app"
+source = "changes"
+base_url = {base_url:?}
+interval_secs = 0.05
+request_timeout_ms = 2000
+backoff_min_ms = 20
+backoff_max_secs = 0.2
+changes_path = "/Appointment/_history"
+since_param = "_since"
+initial_cursor = "0"
+page_size_param = "_count"
+page_size = 1000
+items_pointer = "/entry"
+key_pointer = "/fullUrl"
+version_pointer = "/response/etag"
+cursor_pointer = "/response/lastModified"
+event_type = "appointment.changed"
+[[connections.sekmet.enrich]]
+name = "patient"
+path = "/{{/resource/participant/0/actor/reference}}"
+optional = true
+{auth}
+"#
+    )
+}
