@@ -11,7 +11,7 @@ pub mod poll;
 pub mod template;
 
 pub use client::EhrClient;
-pub use error::EhrError;
+pub use error::{EhrError, TimeoutPhase};
 
 #[cfg(test)]
 pub(crate) mod fixtures;

@@ -3,7 +3,9 @@
 mod cli;
 mod isolation;
 mod logs;
+mod pacing;
 mod pipeline;
 mod restart;
 mod signature_reference;
 mod support;
+mod tls;

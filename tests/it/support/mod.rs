@@ -3,3 +3,4 @@
 pub mod app;
 pub mod process;
 pub mod python;
+pub mod tls;
