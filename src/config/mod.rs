@@ -16,7 +16,6 @@ mod validate;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load, parse, process_env};
-pub use tls::is_loopback;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -29,7 +29,7 @@ pub(super) struct TlsKeys<'r> {
 
 /// Whether `url`'s host is this machine: `localhost`, 127.0.0.0/8 or `::1` (also written as
 /// the IPv4-mapped `::ffff:127.x.y.z`). Only then can plain http not be read on the way.
-pub fn is_loopback(url: &Url) -> bool {
+pub(super) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
         Some(Host::Ipv4(ip)) => ip.is_loopback(),
