@@ -11,6 +11,7 @@
 //! - [`model`]: change items, containers, notifications, cursor order, notification ids.
 //! - [`delivery`]: Standard Webhooks signing, the retry schedule, the HTTP sender.
 //! - [`actors`]: the supervised actor tree that schedules and routes the work above.
+//! - [`tls`]: the HTTP clients of both sides: TLS roots, private CAs and client certificates.
 //! - [`status`]: what each connection and destination is doing, for people and tests.
 //! - [`app`]: builds the actor tree from a configuration and stops it gracefully.
 //! - [`demo`]: `courier demo`, the real pipeline between the simulated EHR and receiver.
@@ -42,3 +43,4 @@ pub mod model;
 pub mod sim;
 pub mod status;
 pub mod store;
+pub mod tls;

@@ -161,7 +161,7 @@ impl Checker<'_> {
 
 /// `f` as a TOML file writes it, so a message quotes what was typed: `nan` and `inf` rather
 /// than Rust's `NaN`, and an exponent rather than hundreds of digits for a huge number.
-fn toml_float(f: f64) -> String {
+pub(super) fn toml_float(f: f64) -> String {
     if f.is_nan() {
         "nan".to_owned()
     } else if f.is_finite() && f.abs() >= 1e16 {

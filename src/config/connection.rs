@@ -6,6 +6,8 @@ use std::time::Duration;
 use super::bounds::Max;
 use super::locate::KeyPath;
 use super::raw::{RawConnection, RawEnrich};
+use super::requests::request_limits;
+use super::tls::TlsKeys;
 use super::validate::{pointer_problem, Checker};
 use super::{ConnectionConfig, EnrichStep, SourceKind};
 use crate::ehr::template::{Placeholder, Template};
@@ -77,8 +79,18 @@ pub(super) fn connection(
         destination_ids,
     );
     let source = source(check, &path.key("source"), &raw.source);
-    let base_url = base_url(check, &path.key("base_url"), &raw.base_url);
+    let base_url = base_url(check, &path.key("base_url"), &raw);
+    let tls = check.client_tls(
+        path,
+        TlsKeys {
+            ca_file: raw.ca_file.as_deref(),
+            client_cert_file: raw.client_cert_file.as_deref(),
+            client_key_file: raw.client_key_file.as_deref(),
+        },
+    );
     let limits = limits(check, path, &raw);
+    let request_timeout = limits.as_ref().map(|l| l.request_timeout);
+    let requests = request_limits(check, path, &raw, request_timeout);
     let page_size = feed(check, path, &raw);
     let cursor_from = super::cursor::cursor_from(check, path, &raw);
     let auth = match &raw.auth {
@@ -86,14 +98,16 @@ pub(super) fn connection(
         None => Some(None),
     };
     let enrich = enrich_steps(check, &path.key("enrich"), raw.enrich);
-    let limits = limits?;
+    let (limits, requests) = (limits?, requests?);
     Some(ConnectionConfig {
         id,
         destination: raw.destination,
         source: source?,
         base_url: base_url?,
         interval: limits.interval,
+        connect_timeout: requests.connect_timeout,
         request_timeout: limits.request_timeout,
+        body_timeout: requests.body_timeout,
         backoff_min: limits.backoff_min,
         backoff_max: limits.backoff_max,
         max_response_bytes: limits.max_response_bytes,
@@ -115,6 +129,9 @@ pub(super) fn connection(
         enrich: enrich?,
         max_concurrent_enrichments: limits.max_concurrent_enrichments,
         auth: auth?,
+        max_requests_per_sec: requests.max_requests_per_sec,
+        max_concurrent_requests: requests.max_concurrent_requests,
+        tls: tls?,
     })
 }
 
@@ -145,8 +162,8 @@ fn source(check: &mut Checker<'_>, path: &KeyPath, source: &str) -> Option<Sourc
 
 /// Paths are appended to the base URL as text, so a query or fragment would end up in the
 /// middle of every request URL.
-fn base_url(check: &mut Checker<'_>, path: &KeyPath, text: &str) -> Option<url::Url> {
-    let url = check.url(path, text)?;
+fn base_url(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) -> Option<url::Url> {
+    let url = check.url(path, &raw.base_url)?;
     if url.query().is_some() || url.fragment().is_some() {
         check.report(
             path,
@@ -154,6 +171,7 @@ fn base_url(check: &mut Checker<'_>, path: &KeyPath, text: &str) -> Option<url::
         );
         return None;
     }
+    check.plain_http(path, &url, raw.allow_insecure_http.unwrap_or(false));
     Some(url)
 }
 

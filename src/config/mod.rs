@@ -11,7 +11,9 @@ mod error;
 mod load;
 mod locate;
 mod raw;
+mod requests;
 mod secret;
+mod tls;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrors};
@@ -26,6 +28,7 @@ use std::time::Duration;
 use crate::delivery::signing::SigningKey;
 use crate::ehr::auth::{ClientKey, JwtAlgorithm};
 use crate::ehr::template::Template;
+use crate::tls::ClientTls;
 
 /// The whole, validated configuration of one Courier process.
 #[derive(Debug, Clone)]
@@ -70,6 +73,12 @@ pub struct DestinationConfig {
     pub secret_env: String,
     /// Whole-request timeout of one delivery attempt; 1 ms to 1 h.
     pub timeout: Duration,
+    /// Timeout of opening a connection to the receiver (TCP, then again for the TLS
+    /// handshake); 1 ms to 1 h, and never longer than `timeout`.
+    pub connect_timeout: Duration,
+    /// What the destination's HTTPS client trusts (the webpki roots and `ca_file`) and
+    /// presents (`client_cert_file` and `client_key_file`).
+    pub tls: ClientTls,
     /// Notifications being attempted or waiting for a retry at once, per destination;
     /// 1 to 100 000.
     pub max_in_flight: usize,
@@ -99,8 +108,16 @@ pub struct ConnectionConfig {
     /// Pause between the end of one poll and the start of the next (10% jitter added);
     /// more than 0, at most 1 day.
     pub interval: Duration,
-    /// Timeout of one EHR request, headers and body together; 1 ms to 1 h.
+    /// Timeout of opening a connection to the EHR (TCP, then again for the TLS handshake);
+    /// 1 ms to 1 h, and never longer than `request_timeout`.
+    pub connect_timeout: Duration,
+    /// Timeout from sending an EHR request (connecting included) to its response headers;
+    /// 1 ms to 1 h.
     pub request_timeout: Duration,
+    /// Timeout of reading a whole EHR response body, once its headers arrived; 1 ms to 1 h.
+    /// A request also fails once `request_timeout + body_timeout` passed, whatever it waits
+    /// for.
+    pub body_timeout: Duration,
     /// First delay after an EHR failure; doubles per consecutive failure. 1 ms to 1 h.
     pub backoff_min: Duration,
     /// Upper bound of the EHR failure backoff (and of an honoured `Retry-After`); at least
@@ -135,6 +152,15 @@ pub struct ConnectionConfig {
     pub enrich: Vec<EnrichStep>,
     /// Containers being enriched at once for this connection; 1 to 10 000.
     pub max_concurrent_enrichments: usize,
+    /// Requests per second to the EHR, polls and enrichment together, spaced evenly; 0.001
+    /// to 10 000, or unlimited when `None`.
+    pub max_requests_per_sec: Option<f64>,
+    /// Requests to the EHR in flight at once, polls and enrichment together; 1 to 10 000,
+    /// or unlimited when `None`.
+    pub max_concurrent_requests: Option<usize>,
+    /// What the connection's HTTPS client trusts (the webpki roots and `ca_file`) and
+    /// presents (`client_cert_file` and `client_key_file`).
+    pub tls: ClientTls,
     /// How requests to the EHR are authenticated; `None` sends no `Authorization` header.
     pub auth: Option<AuthConfig>,
 }

@@ -43,8 +43,13 @@ pub(super) struct RawRuntime {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawDestination {
     pub url: String,
+    pub allow_insecure_http: Option<bool>,
+    pub ca_file: Option<String>,
+    pub client_cert_file: Option<String>,
+    pub client_key_file: Option<String>,
     pub secret_env: String,
     pub timeout_ms: Option<i64>,
+    pub connect_timeout_ms: Option<i64>,
     pub max_in_flight: Option<i64>,
     pub retry_schedule_secs: Option<Vec<f64>>,
 }
@@ -56,8 +61,14 @@ pub(super) struct RawConnection {
     pub destination: String,
     pub source: String,
     pub base_url: String,
+    pub allow_insecure_http: Option<bool>,
+    pub ca_file: Option<String>,
+    pub client_cert_file: Option<String>,
+    pub client_key_file: Option<String>,
     pub interval_secs: Option<f64>,
+    pub connect_timeout_ms: Option<i64>,
     pub request_timeout_ms: Option<i64>,
+    pub body_timeout_ms: Option<i64>,
     pub backoff_min_ms: Option<i64>,
     pub backoff_max_secs: Option<f64>,
     pub max_response_bytes: Option<i64>,
@@ -75,6 +86,8 @@ pub(super) struct RawConnection {
     pub lag_secs: Option<f64>,
     pub event_type: String,
     pub max_concurrent_enrichments: Option<i64>,
+    pub max_requests_per_sec: Option<f64>,
+    pub max_concurrent_requests: Option<i64>,
     #[serde(default)]
     pub enrich: Vec<RawEnrich>,
     pub auth: Option<RawAuth>,

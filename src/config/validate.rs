@@ -13,6 +13,8 @@ use super::bounds::Max;
 use super::connection;
 use super::locate::KeyPath;
 use super::raw::{RawConfig, RawDestination, RawRuntime};
+use super::requests;
+use super::tls::TlsKeys;
 use super::{Config, DestinationConfig, RuntimeConfig, Secret, StoreConfig};
 use crate::delivery::signing::SigningKey;
 
@@ -137,12 +139,30 @@ fn destination(
 ) -> Option<DestinationConfig> {
     check.id(path, &id);
     let url = check.url(&path.key("url"), &raw.url);
+    if let Some(url) = &url {
+        let allowed = raw.allow_insecure_http.unwrap_or(false);
+        check.plain_http(&path.key("url"), url, allowed);
+    }
+    let tls = check.client_tls(
+        path,
+        TlsKeys {
+            ca_file: raw.ca_file.as_deref(),
+            client_cert_file: raw.client_cert_file.as_deref(),
+            client_key_file: raw.client_key_file.as_deref(),
+        },
+    );
     let signing_key = check.signing_key(&path.key("secret_env"), &raw.secret_env);
     let timeout = check.millis(
         &path.key("timeout_ms"),
         raw.timeout_ms,
         DEFAULT_TIMEOUT_MS,
         TIMEOUT_MS_AT_MOST,
+    );
+    let connect_timeout = requests::connect_timeout(
+        check,
+        &path.key("connect_timeout_ms"),
+        raw.connect_timeout_ms,
+        timeout,
     );
     let max_in_flight = check.count(
         &path.key("max_in_flight"),
@@ -158,6 +178,8 @@ fn destination(
         signing_key: signing_key?,
         secret_env: raw.secret_env,
         timeout: timeout?,
+        connect_timeout: connect_timeout?,
+        tls: tls?,
         max_in_flight: max_in_flight?,
         retry_schedule: retry_schedule?,
     })

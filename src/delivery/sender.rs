@@ -8,6 +8,7 @@ use chrono::Utc;
 use super::retry::{is_success, parse_retry_after};
 use crate::config::DestinationConfig;
 use crate::model::Notification;
+use crate::tls::{http_client, tls_failure};
 
 /// How one attempt ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,21 +29,15 @@ pub enum AttemptOutcome {
     },
 }
 
-/// A client for destinations: redirects are not followed (a receiver that moved must be
-/// reconfigured, not guessed at) and every attempt has the destination's timeout.
+/// A client for a destination: trusting what its TLS settings say, with its connect timeout,
+/// a pool as large as its in-flight window, and redirects not followed (a receiver that moved
+/// must be reconfigured, not guessed at). Every attempt is timed as a whole by [`attempt`].
 pub fn destination_client(destination: &DestinationConfig) -> awc::Client {
-    let connector = awc::Connector::new()
-        .timeout(destination.timeout.min(Duration::from_secs(10)))
-        .limit(destination.max_in_flight);
-    awc::Client::builder()
-        .connector(connector)
-        .timeout(destination.timeout)
-        .disable_redirects()
-        .add_default_header((
-            header::USER_AGENT,
-            concat!("courier/", env!("CARGO_PKG_VERSION")),
-        ))
-        .finish()
+    http_client(
+        &destination.tls,
+        destination.connect_timeout,
+        destination.max_in_flight,
+    )
 }
 
 /// Signs and sends `notification` once. The response body is read and dropped: an unread
@@ -64,7 +59,10 @@ pub async fn attempt(
         .insert_header(("webhook-signature", signature))
         .send_body(notification.body.clone());
     let exchange = async {
-        let mut response = request.await.map_err(|err| (None, None, err.to_string()))?;
+        let mut response = request.await.map_err(|err| {
+            let reason = tls_failure(&err).unwrap_or_else(|| err.to_string());
+            (None, None, reason)
+        })?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()

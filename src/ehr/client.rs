@@ -1,15 +1,28 @@
-//! The HTTP client of one connection: JSON GETs with a whole-request timeout, a body size
-//! limit and no redirects, turning every failure into an [`EhrError`].
+//! The HTTP client of one connection: JSON GETs over TLS (see [`crate::tls`]), paced
+//! (concurrency, rate, `Retry-After` pauses), timed phase by phase, size-limited while
+//! streaming and never redirected, turning every failure into an [`EhrError`].
 
-use std::time::Duration;
+mod body;
+mod pacing;
+#[cfg(test)]
+mod tests;
 
-use actix_web::http::header;
+use std::time::{Duration, Instant};
+
+use actix_web::http::{header, StatusCode};
+use awc::error::{ConnectError, SendRequestError};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::EhrError;
+use self::body::{read_limited, BodyError};
+use self::pacing::Pacing;
+use super::{EhrError, TimeoutPhase};
 use crate::config::ConnectionConfig;
 use crate::delivery::retry::parse_retry_after;
+use crate::tls::{http_client, tls_failure};
+
+/// How much of an error response is read (and dropped) so its connection can be reused.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
 /// A parsed 2xx answer.
 #[derive(Debug)]
@@ -20,42 +33,49 @@ pub struct EhrResponse {
     pub date: Option<DateTime<Utc>>,
 }
 
-/// One connection's client. awc keeps a connection pool per client, so each connection has
-/// its own pool and one slow EHR cannot starve another's sockets.
+/// One connection's client, shared by its polls and its enrichment. awc keeps a connection
+/// pool per client, so each connection has its own pool and one slow EHR cannot starve
+/// another's sockets; the pacing is per client too, so one connection's limits and pauses
+/// never hold back another.
 pub struct EhrClient {
     http: awc::Client,
+    /// `base_url` without its trailing slash; paths start with one.
     base: String,
-    timeout: Duration,
+    /// From sending a request (connecting included) to its response headers.
+    request_timeout: Duration,
+    /// Reading a whole response body.
+    body_timeout: Duration,
+    /// What the connector was given, to name it when it runs out.
+    connect_timeout: Duration,
     max_response_bytes: usize,
+    pacing: Pacing,
 }
 
 impl EhrClient {
     /// Builds the client for a connection; must run on the thread (arbiter) that uses it.
     pub fn new(config: &ConnectionConfig) -> Self {
-        let connector = awc::Connector::new()
-            .timeout(config.request_timeout.min(Duration::from_secs(10)))
-            .limit(config.max_concurrent_enrichments + 4);
-        let http = awc::Client::builder()
-            .connector(connector)
-            .timeout(config.request_timeout)
-            .disable_redirects()
-            .add_default_header((header::ACCEPT, "application/json"))
-            .add_default_header((
-                header::USER_AGENT,
-                concat!("courier/", env!("CARGO_PKG_VERSION")),
-            ))
-            .finish();
+        // Without a concurrency limit, requests are bounded by the enrichments plus a poll.
+        let pool = config
+            .max_concurrent_requests
+            .unwrap_or(config.max_concurrent_enrichments + 4);
         Self {
-            http,
+            http: http_client(&config.tls, config.connect_timeout, pool),
             base: config.base_url.as_str().trim_end_matches('/').to_owned(),
-            timeout: config.request_timeout,
+            request_timeout: config.request_timeout,
+            body_timeout: config.body_timeout,
+            connect_timeout: config.connect_timeout,
             max_response_bytes: config.max_response_bytes,
+            pacing: Pacing::new(config),
         }
     }
 
     /// GETs `path` (relative to the base URL, already percent-encoded) with `query`, and
-    /// parses the JSON answer. The timeout covers headers and body together, so a server that
-    /// stalls mid-body cannot hang the connection.
+    /// parses the JSON answer.
+    ///
+    /// The request first waits its turn (concurrency, rate, a pause an EHR asked for); then
+    /// each phase has its own timeout (connect, response headers, body), and the whole
+    /// exchange `request_timeout + body_timeout` as a safety net, so nothing, a server that
+    /// stalls mid-body included, can hang the connection.
     pub async fn get_json(
         &self,
         path: &str,
@@ -70,26 +90,32 @@ impl EhrClient {
                     .finish(),
             );
         }
-        match actix_rt::time::timeout(self.timeout, self.fetch(path, &url)).await {
+        let _permit = self.pacing.admit().await;
+        let overall = self.request_timeout + self.body_timeout;
+        match actix_rt::time::timeout(overall, self.exchange(path, &url)).await {
             Ok(result) => result,
-            Err(_) => Err(EhrError::Timeout {
-                path: path.to_owned(),
-                after: self.timeout,
-            }),
+            Err(_) => Err(timed_out(path, TimeoutPhase::Overall, overall)),
         }
     }
 
-    async fn fetch(&self, path: &str, url: &str) -> Result<EhrResponse, EhrError> {
-        let mut response = self.http.get(url).send().await.map_err(|err| match err {
-            awc::error::SendRequestError::Timeout => EhrError::Timeout {
-                path: path.to_owned(),
-                after: self.timeout,
-            },
-            other => EhrError::Transport {
-                path: path.to_owned(),
-                reason: other.to_string(),
-            },
-        })?;
+    /// The end of a pause the EHR asked for (429 or 503 with `Retry-After`), while it lasts.
+    pub fn paused_until(&self) -> Option<Instant> {
+        self.pacing.paused_until()
+    }
+
+    async fn exchange(&self, path: &str, url: &str) -> Result<EhrResponse, EhrError> {
+        let send = self
+            .http
+            .get(url)
+            .insert_header((header::ACCEPT, "application/json"))
+            .send();
+        let mut response = match actix_rt::time::timeout(self.request_timeout, send).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(err)) => return Err(self.send_failed(path, err)),
+            Err(_) => {
+                return Err(timed_out(path, TimeoutPhase::Headers, self.request_timeout));
+            }
+        };
         let status = response.status();
         let headers = response.headers();
         let now = Utc::now();
@@ -103,26 +129,76 @@ impl EhrClient {
                 .get(header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| parse_retry_after(v, now));
-            // Read (and drop) the error body so the connection can be reused.
-            let _ = response.body().limit(64 * 1024).await;
+            self.honour(status, retry_after);
+            // Read (and drop) a small error body so the connection can be reused.
+            let _ = actix_rt::time::timeout(
+                self.body_timeout,
+                read_limited(&mut response, ERROR_BODY_LIMIT),
+            )
+            .await;
             return Err(EhrError::Status {
                 path: path.to_owned(),
                 status: status.as_u16(),
                 retry_after,
             });
         }
-        let bytes = response
-            .body()
-            .limit(self.max_response_bytes)
-            .await
-            .map_err(|err| EhrError::Body {
-                path: path.to_owned(),
-                reason: err.to_string(),
-            })?;
+        let read = read_limited(&mut response, self.max_response_bytes);
+        let bytes = match actix_rt::time::timeout(self.body_timeout, read).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(BodyError::TooLarge)) => {
+                return Err(EhrError::TooLarge {
+                    path: path.to_owned(),
+                    limit: self.max_response_bytes,
+                })
+            }
+            Ok(Err(BodyError::Payload(err))) => {
+                return Err(EhrError::Body {
+                    path: path.to_owned(),
+                    reason: err.to_string(),
+                })
+            }
+            Err(_) => return Err(timed_out(path, TimeoutPhase::Body, self.body_timeout)),
+        };
         let body = serde_json::from_slice(&bytes).map_err(|err| EhrError::Json {
             path: path.to_owned(),
             reason: err.to_string(),
         })?;
         Ok(EhrResponse { body, date })
+    }
+
+    /// A 429 (too many requests) or 503 (unavailable) with `Retry-After` speaks for the whole
+    /// API, not for one resource: every request of the connection waits it out.
+    fn honour(&self, status: StatusCode, retry_after: Option<Duration>) {
+        let throttled = matches!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        );
+        if let (true, Some(after)) = (throttled, retry_after) {
+            self.pacing.pause_for(after);
+        }
+    }
+
+    fn send_failed(&self, path: &str, err: SendRequestError) -> EhrError {
+        if let SendRequestError::Connect(ConnectError::Timeout) = err {
+            return timed_out(path, TimeoutPhase::Connect, self.connect_timeout);
+        }
+        match tls_failure(&err) {
+            Some(reason) => EhrError::Tls {
+                path: path.to_owned(),
+                reason,
+            },
+            None => EhrError::Transport {
+                path: path.to_owned(),
+                reason: err.to_string(),
+            },
+        }
+    }
+}
+
+fn timed_out(path: &str, phase: TimeoutPhase, after: Duration) -> EhrError {
+    EhrError::Timeout {
+        path: path.to_owned(),
+        phase,
+        after,
     }
 }

@@ -12,7 +12,7 @@ use crate::delivery::retry::is_retriable_ehr_status;
 /// response body, only statuses, sizes, pointers and parser positions.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EhrError {
-    /// Connecting or sending failed (refused, reset, DNS, TLS).
+    /// Connecting or sending failed (refused, reset, DNS).
     #[error("request to {path} failed: {reason}")]
     Transport {
         /// Path of the request (identifiers only).
@@ -20,11 +20,22 @@ pub enum EhrError {
         /// What failed.
         reason: String,
     },
-    /// No complete answer within the request timeout (a hung socket lands here).
-    #[error("request to {path} timed out after {after:?}")]
+    /// The TLS handshake failed, or the server refused it: an untrusted or wrong server
+    /// certificate, or a client certificate it does not accept.
+    #[error("request to {path} failed: {reason}")]
+    Tls {
+        /// Path of the request.
+        path: String,
+        /// What failed, with a hint at the setting that usually fixes it.
+        reason: String,
+    },
+    /// A phase of the request ran out of time (a hung socket, a body that stalls).
+    #[error("request to {path} timed out after {after:?} {phase}")]
     Timeout {
         /// Path of the request.
         path: String,
+        /// The phase that ran out of time, which says which setting bounds it.
+        phase: TimeoutPhase,
         /// The timeout that ran out.
         after: Duration,
     },
@@ -38,13 +49,21 @@ pub enum EhrError {
         /// The server's `Retry-After`, when it sent one.
         retry_after: Option<Duration>,
     },
-    /// The body could not be read completely, or exceeded the size limit.
+    /// The body could not be read completely.
     #[error("reading the answer of {path} failed: {reason}")]
     Body {
         /// Path of the request.
         path: String,
         /// What failed.
         reason: String,
+    },
+    /// The body is larger than `max_response_bytes`; reading stopped at the limit.
+    #[error("reading the answer of {path} failed: response larger than {limit} bytes (max_response_bytes)")]
+    TooLarge {
+        /// Path of the request.
+        path: String,
+        /// The limit.
+        limit: usize,
     },
     /// The body is not JSON.
     #[error("the answer of {path} is not valid JSON: {reason}")]
@@ -101,12 +120,14 @@ impl EhrError {
 
     /// Whether waiting alone will not help: the EHR refuses the request itself (400, 401,
     /// 403, 404 on the feed…), or its token endpoint refuses our credentials (400, 401,
-    /// 403), which means credentials or configuration to fix. Courier still retries with
-    /// backoff, so nothing is lost once it is fixed.
+    /// 403), which means credentials or configuration to fix. A certificate problem and a
+    /// body over the size limit do not go away by themselves either. Courier still retries
+    /// with backoff, so nothing is lost once it is fixed.
     pub fn needs_operator(&self) -> bool {
         match self {
             EhrError::Status { status, .. } => !is_retriable_ehr_status(*status),
             EhrError::Auth { status, .. } => matches!(status, Some(400 | 401 | 403)),
+            EhrError::Tls { .. } | EhrError::TooLarge { .. } => true,
             _ => false,
         }
     }
@@ -115,14 +136,40 @@ impl EhrError {
     pub fn kind(&self) -> &'static str {
         match self {
             EhrError::Transport { .. } => "transport",
+            EhrError::Tls { .. } => "tls",
             EhrError::Timeout { .. } => "timeout",
             EhrError::Status { status: 429, .. } => "rate_limited",
             EhrError::Status { status, .. } if *status >= 500 => "server_error",
             EhrError::Status { .. } => "client_error",
             EhrError::Body { .. } => "body",
+            EhrError::TooLarge { .. } => "too_large",
             EhrError::Json { .. } => "malformed_json",
             EhrError::Shape { .. } => "malformed_response",
             EhrError::Auth { .. } => "auth",
         }
+    }
+}
+
+/// Which part of a request ran out of time; each is bounded by its own setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutPhase {
+    /// Opening the connection: TCP, or the TLS handshake (`connect_timeout_ms`).
+    Connect,
+    /// From sending the request to the response headers (`request_timeout_ms`).
+    Headers,
+    /// Reading the response body (`body_timeout_ms`).
+    Body,
+    /// The whole request (`request_timeout_ms` + `body_timeout_ms`): the safety net.
+    Overall,
+}
+
+impl std::fmt::Display for TimeoutPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TimeoutPhase::Connect => "connecting (connect_timeout_ms)",
+            TimeoutPhase::Headers => "waiting for the response headers (request_timeout_ms)",
+            TimeoutPhase::Body => "reading the body (body_timeout_ms)",
+            TimeoutPhase::Overall => "in all (request_timeout_ms + body_timeout_ms)",
+        })
     }
 }

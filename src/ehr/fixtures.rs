@@ -14,7 +14,9 @@ pub fn connection() -> ConnectionConfig {
         source: SourceKind::Changes,
         base_url: "http://127.0.0.1:9/api".parse().unwrap(),
         interval: Duration::from_secs(60),
+        connect_timeout: Duration::from_secs(5),
         request_timeout: Duration::from_secs(5),
+        body_timeout: Duration::from_secs(5),
         backoff_min: Duration::from_millis(10),
         backoff_max: Duration::from_millis(100),
         max_response_bytes: 1 << 20,
@@ -43,5 +45,8 @@ pub fn connection() -> ConnectionConfig {
         ],
         max_concurrent_enrichments: 8,
         auth: None,
+        max_requests_per_sec: None,
+        max_concurrent_requests: None,
+        tls: crate::tls::ClientTls::webpki_roots(),
     }
 }

@@ -14,7 +14,7 @@ pub mod template;
 
 pub use auth::Authenticator;
 pub use client::EhrClient;
-pub use error::EhrError;
+pub use error::{EhrError, TimeoutPhase};
 
 #[cfg(test)]
 pub(crate) mod fixtures;

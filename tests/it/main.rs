@@ -3,9 +3,11 @@
 mod cli;
 mod isolation;
 mod logs;
+mod pacing;
 mod pipeline;
 mod restart;
 mod sekmet_auth;
 mod sekmet_smoke;
 mod signature_reference;
 mod support;
+mod tls;

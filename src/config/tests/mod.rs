@@ -6,6 +6,7 @@ mod bounds;
 mod cursor;
 mod semantic;
 mod structural;
+mod transport;
 
 use std::path::Path;
 use std::time::Duration;

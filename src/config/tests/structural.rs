@@ -8,11 +8,14 @@ fn unknown_key_is_reported_at_its_line_with_the_keys_expected_there() {
     assert_eq!(
         errors(&text),
         "config/courier.toml:15: connections.clinic-a.page_limit: unknown key (expected one of \
-         `destination`, `source`, `base_url`, `interval_secs`, `request_timeout_ms`, \
-         `backoff_min_ms`, `backoff_max_secs`, `max_response_bytes`, `changes_path`, \
-         `since_param`, `initial_cursor`, `page_size_param`, `page_size`, `items_pointer`, \
-         `key_pointer`, `version_pointer`, `cursor_pointer`, `cursor_from`, `lag_secs`, `event_type`, \
-         `max_concurrent_enrichments`, `enrich`, `auth`)"
+         `destination`, `source`, `base_url`, `allow_insecure_http`, `ca_file`, \
+         `client_cert_file`, `client_key_file`, `interval_secs`, `connect_timeout_ms`, \
+         `request_timeout_ms`, `body_timeout_ms`, `backoff_min_ms`, `backoff_max_secs`, \
+         `max_response_bytes`, `changes_path`, `since_param`, `initial_cursor`, \
+         `page_size_param`, `page_size`, `items_pointer`, `key_pointer`, `version_pointer`, \
+         `cursor_pointer`, `cursor_from`, `lag_secs`, `event_type`, \
+         `max_concurrent_enrichments`, `max_requests_per_sec`, `max_concurrent_requests`, \
+         `enrich`, `auth`)"
     );
 }
 

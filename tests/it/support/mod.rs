@@ -5,4 +5,5 @@ pub mod loopback_http;
 pub mod process;
 pub mod python;
 pub mod sekmet;
+pub mod tls;
 pub mod venv;

@@ -1,0 +1,291 @@
+//! Tests of the EHR client against small loopback servers that misbehave on purpose: written
+//! with raw sockets, so a test controls every byte and every pause.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+
+use super::EhrClient;
+use crate::config::ConnectionConfig;
+use crate::ehr::{fixtures, EhrError, TimeoutPhase};
+
+/// How long a test server accepts connections, and the longest it holds one: every test
+/// server stops by itself.
+const SERVER_LIFETIME: Duration = Duration::from_secs(10);
+/// How long a stalling server holds its socket open; longer than any timeout tested.
+const STALL: Duration = Duration::from_secs(4);
+
+/// A loopback server whose connections are each answered by a handler on its own thread.
+struct Server {
+    addr: SocketAddr,
+    /// When each request arrived, in order.
+    arrivals: Arc<Mutex<Vec<Instant>>>,
+    /// The most requests being answered at once.
+    peak: Arc<AtomicUsize>,
+}
+
+/// Starts a server whose `handler` gets the number of the request (from 0) and the socket,
+/// after the request's headers were read.
+fn serve(handler: impl Fn(usize, &mut TcpStream) + Send + Sync + 'static) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
+    let (in_flight, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let handler = Arc::new(handler);
+    let server = Server {
+        addr,
+        arrivals: Arc::clone(&arrivals),
+        peak: Arc::clone(&peak),
+    };
+    thread::spawn(move || {
+        let deadline = Instant::now() + SERVER_LIFETIME;
+        while Instant::now() < deadline {
+            let Ok((mut stream, _)) = listener.accept() else {
+                thread::sleep(Duration::from_millis(2));
+                continue;
+            };
+            let (handler, arrivals) = (Arc::clone(&handler), Arc::clone(&arrivals));
+            let (in_flight, peak) = (Arc::clone(&in_flight), Arc::clone(&peak));
+            thread::spawn(move || {
+                stream.set_nonblocking(false).unwrap();
+                if !read_request_head(&mut stream) {
+                    return;
+                }
+                let number = {
+                    let mut arrivals = arrivals.lock().unwrap();
+                    arrivals.push(Instant::now());
+                    arrivals.len() - 1
+                };
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                handler(number, &mut stream);
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    server
+}
+
+/// Reads up to the blank line that ends a request's headers; false when the client left.
+fn read_request_head(stream: &mut TcpStream) -> bool {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Writes a complete response with a body; every connection is closed after one request, so
+/// each request of a test is a connection of its own.
+fn respond(stream: &mut TcpStream, status: &str, extra_headers: &str, body: &str) {
+    let response = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         connection: close\r\n{extra_headers}\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes());
+}
+
+/// The test connection, pointed at `server`, with `change` applied.
+fn client_for(server: &Server, change: impl FnOnce(&mut ConnectionConfig)) -> EhrClient {
+    let mut config = fixtures::connection();
+    config.base_url = format!("http://{}/api", server.addr).parse().unwrap();
+    change(&mut config);
+    EhrClient::new(&config)
+}
+
+#[actix_rt::test]
+async fn a_body_that_stalls_half_way_fails_with_the_body_timeout() {
+    let server = serve(|_, stream| {
+        let head =
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n";
+        let _ = stream.write_all(format!("{head}[{{\"seq\": 1, ").as_bytes());
+        let _ = stream.flush();
+        thread::sleep(STALL);
+    });
+    let client = client_for(&server, |c| {
+        c.request_timeout = Duration::from_secs(2);
+        c.body_timeout = Duration::from_millis(300);
+    });
+    let start = Instant::now();
+    let err = client.get_json("/feed", &[]).await.unwrap_err();
+    assert_eq!(
+        err,
+        EhrError::Timeout {
+            path: "/feed".into(),
+            phase: TimeoutPhase::Body,
+            after: Duration::from_millis(300),
+        }
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        err.to_string(),
+        "request to /feed timed out after 300ms reading the body (body_timeout_ms)"
+    );
+}
+
+#[actix_rt::test]
+async fn a_server_that_never_answers_fails_with_the_request_timeout() {
+    let server = serve(|_, _| thread::sleep(STALL));
+    let client = client_for(&server, |c| c.request_timeout = Duration::from_millis(200));
+    let err = client.get_json("/feed", &[]).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "request to /feed timed out after 200ms waiting for the response headers \
+         (request_timeout_ms)"
+    );
+    assert_eq!(err.kind(), "timeout");
+}
+
+#[actix_rt::test]
+async fn a_body_larger_than_the_limit_is_refused_while_streaming() {
+    // Chunked, so no Content-Length gives the size away: the limit is found while reading.
+    let server = serve(|_, stream| {
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                    transfer-encoding: chunked\r\n\r\n";
+        let _ = stream.write_all(head.as_bytes());
+        for _ in 0..4 {
+            let chunk = format!("[{}]", " ".repeat(510));
+            let _ = write!(stream, "{:x}\r\n{chunk}\r\n", chunk.len());
+        }
+        let _ = stream.write_all(b"0\r\n\r\n");
+    });
+    let client = client_for(&server, |c| c.max_response_bytes = 1024);
+    let err = client.get_json("/feed", &[]).await.unwrap_err();
+    assert_eq!(
+        err,
+        EhrError::TooLarge {
+            path: "/feed".into(),
+            limit: 1024
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "reading the answer of /feed failed: response larger than 1024 bytes (max_response_bytes)"
+    );
+}
+
+#[actix_rt::test]
+async fn a_content_length_over_the_limit_is_refused_before_reading() {
+    let server =
+        serve(|_, stream| respond(stream, "200 OK", "", &format!("[{}]", " ".repeat(2000))));
+    let client = client_for(&server, |c| c.max_response_bytes = 1024);
+    let err = client.get_json("/feed", &[]).await.unwrap_err();
+    assert_eq!(err.kind(), "too_large");
+    // Up to the limit is fine.
+    let client = client_for(&server, |c| c.max_response_bytes = 2002);
+    assert!(client.get_json("/feed", &[]).await.is_ok());
+}
+
+#[actix_rt::test]
+async fn retry_after_on_one_request_pauses_every_request_of_the_connection() {
+    let server = serve(|number, stream| match number {
+        0 => respond(stream, "429 Too Many Requests", "retry-after: 1\r\n", "{}"),
+        _ => respond(stream, "200 OK", "", "[]"),
+    });
+    let client = client_for(&server, |c| c.backoff_max = Duration::from_secs(5));
+    let err = client.get_json("/patients/pat-1", &[]).await.unwrap_err();
+    let throttled_at = Instant::now();
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(1)));
+    assert!(client.paused_until().is_some());
+    // Another path, as the next poll would be: it waits the pause out.
+    client.get_json("/appointments/changed", &[]).await.unwrap();
+    let arrived = server.arrivals.lock().unwrap()[1];
+    let waited = arrived.duration_since(throttled_at);
+    assert!(waited >= Duration::from_millis(990), "{waited:?}");
+    assert!(client.paused_until().is_none());
+}
+
+#[actix_rt::test]
+async fn a_pause_is_capped_by_backoff_max_and_only_follows_429_and_503() {
+    let server = serve(|number, stream| match number {
+        0 => respond(
+            stream,
+            "503 Service Unavailable",
+            "retry-after: 3600\r\n",
+            "{}",
+        ),
+        1 => respond(
+            stream,
+            "500 Internal Server Error",
+            "retry-after: 3600\r\n",
+            "{}",
+        ),
+        _ => respond(stream, "200 OK", "", "[]"),
+    });
+    let client = client_for(&server, |c| c.backoff_max = Duration::from_millis(300));
+    let start = Instant::now();
+    assert!(client.get_json("/a", &[]).await.is_err());
+    assert!(client.get_json("/b", &[]).await.is_err());
+    let after_500 = Instant::now();
+    assert!(after_500 - start >= Duration::from_millis(290));
+    assert!(after_500 - start < Duration::from_secs(3));
+    // A 500's Retry-After is the caller's business (its backoff), not a pause of the client.
+    assert!(client.paused_until().is_none());
+    client.get_json("/c", &[]).await.unwrap();
+}
+
+#[actix_rt::test]
+async fn max_concurrent_requests_bounds_the_requests_in_flight() {
+    let server = serve(|_, stream| {
+        thread::sleep(Duration::from_millis(100));
+        respond(stream, "200 OK", "", "[]");
+    });
+    let client = client_for(&server, |c| c.max_concurrent_requests = Some(2));
+    let results = join_all((0..6).map(|_| client.get_json("/feed", &[]))).await;
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(server.peak.load(Ordering::SeqCst), 2);
+}
+
+#[actix_rt::test]
+async fn max_requests_per_sec_spaces_the_requests_of_polls_and_enrichment_alike() {
+    let server = serve(|_, stream| respond(stream, "200 OK", "", "[]"));
+    let client = client_for(&server, |c| c.max_requests_per_sec = Some(20.0));
+    let paths = [
+        "/feed",
+        "/appointments/1",
+        "/patients/1",
+        "/feed",
+        "/appointments/2",
+    ];
+    let results = join_all(paths.iter().map(|path| client.get_json(path, &[]))).await;
+    assert!(results.iter().all(Result::is_ok));
+    let arrivals = server.arrivals.lock().unwrap().clone();
+    assert_eq!(arrivals.len(), 5);
+    for pair in arrivals.windows(2) {
+        let gap = pair[1].duration_since(pair[0]);
+        // 50 ms apart, less what scheduling may shift one arrival by.
+        assert!(
+            gap >= Duration::from_millis(40),
+            "{gap:?} between two requests"
+        );
+    }
+}
+
+#[actix_rt::test]
+async fn a_refused_connection_is_a_transport_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let mut config = fixtures::connection();
+    config.base_url = format!("http://{addr}/api").parse().unwrap();
+    let err = EhrClient::new(&config)
+        .get_json("/feed", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "transport", "{err}");
+}
