@@ -60,7 +60,14 @@ impl Kind {
 }
 
 /// Checks one `[connections.<id>.auth]` table at `path`; `None` once a problem was reported.
-pub(super) fn auth(check: &mut Checker<'_>, path: &KeyPath, raw: &RawAuth) -> Option<AuthConfig> {
+/// Checks `[connections.<id>.auth]`; `allow_http` is the connection's `allow_insecure_http`,
+/// which the token endpoint follows too.
+pub(super) fn auth(
+    check: &mut Checker<'_>,
+    path: &KeyPath,
+    raw: &RawAuth,
+    allow_http: bool,
+) -> Option<AuthConfig> {
     let Some(kind) = Kind::ALL.into_iter().find(|k| k.name() == raw.kind) else {
         let message = format!(
             "unknown value \"{}\" (expected \"bearer\", \"basic\", \"client_credentials\" or \
@@ -74,8 +81,8 @@ pub(super) fn auth(check: &mut Checker<'_>, path: &KeyPath, raw: &RawAuth) -> Op
     let auth = match kind {
         Kind::Bearer => bearer(check, path, raw),
         Kind::Basic => basic(check, path, raw),
-        Kind::ClientCredentials => client_credentials(check, path, raw),
-        Kind::SmartBackend => smart_backend(check, path, raw),
+        Kind::ClientCredentials => client_credentials(check, path, raw, allow_http),
+        Kind::SmartBackend => smart_backend(check, path, raw, allow_http),
     };
     auth.filter(|_| keys_fit)
 }
@@ -157,15 +164,27 @@ fn basic(check: &mut Checker<'_>, path: &KeyPath, raw: &RawAuth) -> Option<AuthC
     })
 }
 
+/// The token endpoint: an http(s) URL, plain http only to loopback unless the connection
+/// sets `allow_insecure_http`, like its `base_url`.
+fn token_url(
+    check: &mut Checker<'_>,
+    path: &KeyPath,
+    raw: &RawAuth,
+    allow_http: bool,
+) -> Option<url::Url> {
+    let key = path.key("token_url");
+    let url = check.url(&key, raw.token_url.as_deref()?)?;
+    check.plain_http(&key, &url, allow_http);
+    Some(url)
+}
+
 fn client_credentials(
     check: &mut Checker<'_>,
     path: &KeyPath,
     raw: &RawAuth,
+    allow_http: bool,
 ) -> Option<AuthConfig> {
-    let token_url = raw
-        .token_url
-        .as_deref()
-        .and_then(|url| check.url(&path.key("token_url"), url));
+    let token_url = token_url(check, path, raw, allow_http);
     let client_id = client_id(check, path, raw);
     let client_secret = raw
         .client_secret_env
@@ -193,11 +212,13 @@ fn client_credentials(
     }))
 }
 
-fn smart_backend(check: &mut Checker<'_>, path: &KeyPath, raw: &RawAuth) -> Option<AuthConfig> {
-    let token_url = raw
-        .token_url
-        .as_deref()
-        .and_then(|url| check.url(&path.key("token_url"), url));
+fn smart_backend(
+    check: &mut Checker<'_>,
+    path: &KeyPath,
+    raw: &RawAuth,
+    allow_http: bool,
+) -> Option<AuthConfig> {
+    let token_url = token_url(check, path, raw, allow_http);
     let client_id = client_id(check, path, raw);
     let scope = raw
         .scope

@@ -94,7 +94,10 @@ pub(super) fn connection(
     let page_size = feed(check, path, &raw);
     let cursor_from = super::cursor::cursor_from(check, path, &raw);
     let auth = match &raw.auth {
-        Some(auth) => super::auth::auth(check, &path.key("auth"), auth).map(Some),
+        Some(auth) => {
+            let allow_http = raw.allow_insecure_http.unwrap_or(false);
+            super::auth::auth(check, &path.key("auth"), auth, allow_http).map(Some)
+        }
         None => Some(None),
     };
     let enrich = enrich_steps(check, &path.key("enrich"), raw.enrich);

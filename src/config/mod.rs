@@ -8,6 +8,7 @@ mod bounds;
 mod connection;
 mod cursor;
 mod error;
+mod headers;
 mod load;
 mod locate;
 mod raw;
@@ -85,6 +86,12 @@ pub struct DestinationConfig {
     /// Delay before each retry; when exhausted the notification is dead-lettered. 1 to 100
     /// delays, each at most 7 days.
     pub retry_schedule: Vec<Duration>,
+    /// Extra headers sent with every notification (values from the environment, marked
+    /// sensitive), for receivers behind an API gateway.
+    pub headers: Vec<(
+        actix_web::http::header::HeaderName,
+        actix_web::http::header::HeaderValue,
+    )>,
 }
 
 /// Which kind of "what changed" API a connection polls.

@@ -52,6 +52,7 @@ pub(super) struct RawDestination {
     pub connect_timeout_ms: Option<i64>,
     pub max_in_flight: Option<i64>,
     pub retry_schedule_secs: Option<Vec<f64>>,
+    pub headers_env: Option<BTreeMap<String, String>>,
 }
 
 /// `[connections.<id>]`.

@@ -170,6 +170,8 @@ fn destination(
         DEFAULT_MAX_IN_FLIGHT,
         MAX_IN_FLIGHT_AT_MOST,
     );
+    let headers =
+        super::headers::headers_env(check, &path.key("headers_env"), raw.headers_env.as_ref());
     let schedule_path = path.key("retry_schedule_secs");
     let retry_schedule = retry_schedule(check, &schedule_path, raw.retry_schedule_secs);
     Some(DestinationConfig {
@@ -182,6 +184,7 @@ fn destination(
         tls: tls?,
         max_in_flight: max_in_flight?,
         retry_schedule: retry_schedule?,
+        headers: headers?,
     })
 }
 

@@ -51,8 +51,11 @@ pub async fn attempt(
     let signature = destination
         .signing_key
         .sign(&notification.id, timestamp, &notification.body);
-    let request = http
-        .post(destination.url.as_str())
+    let mut request = http.post(destination.url.as_str());
+    for (name, value) in &destination.headers {
+        request = request.insert_header((name.clone(), value.clone()));
+    }
+    let request = request
         .insert_header((header::CONTENT_TYPE, "application/json"))
         .insert_header(("webhook-id", notification.id.as_str()))
         .insert_header(("webhook-timestamp", timestamp.to_string()))

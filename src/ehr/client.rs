@@ -9,14 +9,15 @@ mod tests;
 
 use std::time::{Duration, Instant};
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
 use awc::error::{ConnectError, SendRequestError};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use self::body::{read_limited, BodyError};
 use self::pacing::Pacing;
-use super::{EhrError, TimeoutPhase};
+use super::{Authenticator, EhrError, TimeoutPhase};
 use crate::config::ConnectionConfig;
 use crate::delivery::retry::parse_retry_after;
 use crate::tls::{http_client, tls_failure};
@@ -49,6 +50,8 @@ pub struct EhrClient {
     connect_timeout: Duration,
     max_response_bytes: usize,
     pacing: Pacing,
+    /// Adds the `Authorization` header; its token endpoint uses the connection's TLS.
+    auth: Authenticator,
 }
 
 impl EhrClient {
@@ -66,6 +69,14 @@ impl EhrClient {
             connect_timeout: config.connect_timeout,
             max_response_bytes: config.max_response_bytes,
             pacing: Pacing::new(config),
+            auth: Authenticator::with_client(
+                config.auth.as_ref(),
+                config
+                    .auth
+                    .as_ref()
+                    .map(|_| http_client(&config.tls, config.connect_timeout, 2)),
+                config.request_timeout,
+            ),
         }
     }
 
@@ -92,7 +103,7 @@ impl EhrClient {
         }
         let _permit = self.pacing.admit().await;
         let overall = self.request_timeout + self.body_timeout;
-        match actix_rt::time::timeout(overall, self.exchange(path, &url)).await {
+        match actix_rt::time::timeout(overall, self.authorized(path, &url)).await {
             Ok(result) => result,
             Err(_) => Err(timed_out(path, TimeoutPhase::Overall, overall)),
         }
@@ -103,12 +114,35 @@ impl EhrClient {
         self.pacing.paused_until()
     }
 
-    async fn exchange(&self, path: &str, url: &str) -> Result<EhrResponse, EhrError> {
-        let send = self
+    /// One exchange with the `Authorization` header; a 401 on a token drops that token and
+    /// retries once with a fresh one (an expired or revoked token), no more.
+    async fn authorized(&self, path: &str, url: &str) -> Result<EhrResponse, EhrError> {
+        let sent = self.auth.authorization().await?;
+        match self.exchange(path, url, sent.as_ref()).await {
+            Err(EhrError::Status { status: 401, .. })
+                if sent.as_ref().is_some_and(|sent| self.auth.reject(sent)) =>
+            {
+                let fresh = self.auth.authorization().await?;
+                self.exchange(path, url, fresh.as_ref()).await
+            }
+            other => other,
+        }
+    }
+
+    async fn exchange(
+        &self,
+        path: &str,
+        url: &str,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<EhrResponse, EhrError> {
+        let mut request = self
             .http
             .get(url)
-            .insert_header((header::ACCEPT, "application/json"))
-            .send();
+            .insert_header((header::ACCEPT, "application/json"));
+        if let Some(value) = authorization {
+            request = request.insert_header((header::AUTHORIZATION, value.clone()));
+        }
+        let send = request.send();
         let mut response = match actix_rt::time::timeout(self.request_timeout, send).await {
             Ok(Ok(response)) => response,
             Ok(Err(err)) => return Err(self.send_failed(path, err)),

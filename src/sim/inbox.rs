@@ -21,6 +21,8 @@ pub struct Received {
     pub timestamp: String,
     /// The `webhook-signature` header (empty when missing).
     pub signature: String,
+    /// The `Authorization` header, which a receiver behind a gateway checks.
+    pub authorization: Option<String>,
     /// The body exactly as received, which is what the signature covers.
     pub body: Vec<u8>,
     /// The body parsed, or `Null` when it is not JSON.
@@ -247,6 +249,7 @@ impl Received {
             id: id.to_owned(),
             timestamp: String::new(),
             signature: String::new(),
+            authorization: None,
             body: Vec::new(),
             json: Value::Null,
             verified,

@@ -143,10 +143,12 @@ async fn hook(endpoint: web::Data<Endpoint>, request: HttpRequest, body: Bytes) 
         .verify(&id, &timestamp, &signature, &body, now, TOLERANCE_SECS)
         .is_ok();
     let answer = endpoint.control.next_answer(verified);
+    let authorization = Some(header("authorization")).filter(|value| !value.is_empty());
     let received = Received {
         id,
         timestamp,
         signature,
+        authorization,
         json: serde_json::from_slice(&body).unwrap_or(Value::Null),
         body: body.to_vec(),
         verified,

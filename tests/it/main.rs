@@ -1,5 +1,6 @@
 //! The integration-test binary: one binary for every suite, so the crate links once.
 
+mod auth_retry;
 mod cli;
 mod isolation;
 mod logs;

@@ -298,3 +298,33 @@ async fn a_date_header_cursor_delivers_each_change_once_including_late_commits_w
         "the cursor trails the EHR's clock by the lag, {behind}"
     );
 }
+
+#[actix_rt::test]
+async fn headers_from_the_environment_reach_a_receiver_behind_a_gateway() {
+    use crate::support::app::{config_text, parse_config_with, start_receiver, ConnectionSpec};
+    let ehr = courier::sim::SimEhr::start(SimEhrOptions::default()).unwrap();
+    let (receiver, secret) = start_receiver();
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "retry_schedule_secs = [0.05]\n[destinations.app.headers_env]\nAuthorization = \"GATEWAY_AUTH\"";
+    let text = config_text(
+        dir.path(),
+        &receiver.url(),
+        extra,
+        &[ConnectionSpec::new("clinic-a", &ehr)],
+    );
+    let config = parse_config_with(&text, &secret, &[("GATEWAY_AUTH", "Bearer gw-t0ken")]);
+    assert!(
+        !format!("{config:?}").contains("gw-t0ken"),
+        "the value never shows in debug output"
+    );
+    let store = courier::store::Store::open(dir.path()).unwrap();
+    let _app = courier::app::App::start(config, store, courier::app::AppOptions::default());
+    ehr.touch("appt-1");
+    assert!(receiver.wait_for_accepted(1, PATIENCE).await);
+    let accepted = receiver.accepted();
+    assert_eq!(
+        accepted[0].authorization.as_deref(),
+        Some("Bearer gw-t0ken")
+    );
+    assert!(accepted[0].verified, "the signature is unaffected");
+}

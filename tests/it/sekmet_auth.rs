@@ -25,7 +25,11 @@ fn poll(sekmet: &Sekmet, auth: &str, env: &[(&str, &str)]) -> Polling {
     let auth = format!("[connections.sekmet.auth]\n{auth}");
     let text = format!("{text}\n{}", history_connection(&sekmet.base_url(), &auth));
     let config = parse_config_with(&text, &secret, env);
-    let app = App::start(config, Store::open(dir.path()).unwrap(), AppOptions::default());
+    let app = App::start(
+        config,
+        Store::open(dir.path()).unwrap(),
+        AppOptions::default(),
+    );
     Polling {
         app,
         receiver,
@@ -35,13 +39,25 @@ fn poll(sekmet: &Sekmet, auth: &str, env: &[(&str, &str)]) -> Polling {
 
 #[actix_rt::test]
 async fn a_static_bearer_token_opens_a_bearer_server() {
-    let sekmet = Sekmet::start(SekmetAuth::Bearer { token: "t0ken-for-tests".into() });
+    let sekmet = Sekmet::start(SekmetAuth::Bearer {
+        token: "t0ken-for-tests".into(),
+    });
     sekmet.put(&patient("p1"));
     sekmet.put(&appointment("a1", "p1", "booked"));
-    let courier = poll(&sekmet, "type = \"bearer\"\ntoken_env = \"SEKMET_TOKEN\"", &[("SEKMET_TOKEN", "t0ken-for-tests")]);
-    eventually("the appointment", PATIENCE, || courier.receiver.unique_accepted_ids() == 1).await;
+    let courier = poll(
+        &sekmet,
+        "type = \"bearer\"\ntoken_env = \"SEKMET_TOKEN\"",
+        &[("SEKMET_TOKEN", "t0ken-for-tests")],
+    );
+    eventually("the appointment", PATIENCE, || {
+        courier.receiver.unique_accepted_ids() == 1
+    })
+    .await;
     let data = &courier.receiver.accepted()[0].json["data"];
-    assert_eq!(data["resources"]["patient"]["id"], "p1", "enrichment is authenticated too");
+    assert_eq!(
+        data["resources"]["patient"]["id"], "p1",
+        "enrichment is authenticated too"
+    );
 }
 
 #[actix_rt::test]
@@ -62,7 +78,10 @@ async fn smart_client_credentials_get_tokens_refresh_them_and_keep_delivering() 
         sekmet.token_url()
     );
     let courier = poll(&sekmet, &auth, &[("SEKMET_SECRET", "s3cret-for-tests")]);
-    eventually("the first appointment", PATIENCE, || courier.receiver.unique_accepted_ids() == 1).await;
+    eventually("the first appointment", PATIENCE, || {
+        courier.receiver.unique_accepted_ids() == 1
+    })
+    .await;
     // Past the two-second token lifetime: polling goes on with a fresh token.
     actix_rt::time::sleep(std::time::Duration::from_millis(2500)).await;
     sekmet.put(&appointment("a2", "p1", "booked"));
@@ -97,7 +116,10 @@ async fn a_refused_client_secret_shows_in_status_and_moves_nothing() {
     let status = courier.app.status().connections["sekmet"].clone();
     let error = status.last_error.expect("the error is shown");
     assert!(error.contains("invalid_client"), "{error}");
-    assert!(!error.contains("a-wrong-one"), "the secret is not shown: {error}");
+    assert!(
+        !error.contains("a-wrong-one"),
+        "the secret is not shown: {error}"
+    );
     assert_eq!(status.cursor, None, "the cursor did not move");
     assert_eq!(courier.receiver.received().len(), 0);
 }

@@ -347,3 +347,26 @@ fn epic_smart_example_parses_with_a_generated_key() {
     assert_eq!(auth.algorithm, JwtAlgorithm::Es384);
     assert_eq!(auth.jku, None);
 }
+
+#[test]
+fn a_plain_http_token_endpoint_is_refused_off_loopback() {
+    let keys = |url: &str| {
+        format!(
+            "type = \"client_credentials\"\ntoken_url = \"{url}\"\nclient_id = \"courier\"\n\
+             client_secret_env = \"EHR_CLIENT_SECRET\"\n"
+        )
+    };
+    assert_eq!(
+        errors(&keys("http://ehr.example.org/token")),
+        at(
+            AUTH_LINE + 2,
+            "token_url",
+            "plain http is refused for a host that is not loopback: use https (or set \
+             allow_insecure_http = true)"
+        )
+    );
+    assert!(matches!(
+        auth(&keys("http://127.0.0.1:8080/token")),
+        AuthConfig::ClientCredentials(_)
+    ));
+}

@@ -171,3 +171,26 @@ fn several_semantic_errors_are_all_reported_in_file_order() {
     ];
     assert_eq!(errors(&text), expected.join("\n"));
 }
+
+#[test]
+fn destination_headers_come_from_the_environment_and_cannot_replace_courier_s_own() {
+    let table = "[destinations.app.headers_env]\nAuthorization = \"COURIER_APP_SECRET\"\n";
+    let text = VALID.replace(
+        "[connections.clinic-a]",
+        &format!("{table}\n[connections.clinic-a]"),
+    );
+    let config = super::parse_ok(&text);
+    let headers = &config.destinations["app"].headers;
+    assert_eq!(headers.len(), 1);
+    assert_eq!(headers[0].0.as_str(), "authorization");
+    assert!(headers[0].1.is_sensitive());
+    let text = VALID.replace(
+        "[connections.clinic-a]",
+        "[destinations.app.headers_env]\nwebhook-signature = \"COURIER_APP_SECRET\"\nX-Gateway = \"UNSET_VAR\"\n\n[connections.clinic-a]",
+    );
+    assert_eq!(
+        errors(&text),
+        "config/courier.toml:9: destinations.app.headers_env.webhook-signature: Courier sets this header itself\n\
+         config/courier.toml:10: destinations.app.headers_env.X-Gateway: environment variable UNSET_VAR is not set"
+    );
+}

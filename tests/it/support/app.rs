@@ -122,7 +122,9 @@ pub fn parse_config(text: &str, secret: &str) -> Config {
 pub fn parse_config_with(text: &str, secret: &str, more: &[(&str, &str)]) -> Config {
     let env = |name: &str| {
         (name == SECRET_ENV).then(|| secret.to_owned()).or_else(|| {
-            more.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned())
+            more.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
         })
     };
     config::parse(text, Path::new("test.toml"), &env)
