@@ -13,7 +13,11 @@
 //!
 //! Every response carries a `Date` header (actix-web adds it), which a timestamp cursor can use
 //! to reason about the EHR's clock. The sim logs nothing per request: even fake records should
-//! not teach anyone that logging them is fine.
+//! not teach anyone that logging them is fine. (actix itself logs one `error` line, with no
+//! body in it, when [`Fault::HalfBody`] breaks a response off.)
+//!
+//! Tests queue [`Fault`]s per route with [`EhrControl::inject`], and can look at the client
+//! between two requests with [`EhrControl::on_request`].
 
 use std::collections::HashMap;
 use std::io;
@@ -62,6 +66,10 @@ impl Default for SimEhrOptions {
     }
 }
 
+/// Called at the start of every request with its route and its 1-based number on that route;
+/// see [`EhrControl::on_request`].
+pub type RequestObserver = Arc<dyn Fn(Route, u64) + Send + Sync>;
+
 /// Everything the server's handlers and the tests share.
 #[derive(Debug)]
 struct EhrState {
@@ -69,6 +77,18 @@ struct EhrState {
     faults: FaultQueues,
     /// Added before every answer, faulted or not.
     latency: Duration,
+    /// Told about every request before it is answered.
+    observer: Option<Observer>,
+}
+
+/// A [`RequestObserver`] that `EhrState` can derive `Debug` with.
+#[derive(Clone)]
+struct Observer(RequestObserver);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
 }
 
 /// A handle on the simulated EHR's data and faults; cheap to clone and usable from any thread,
@@ -150,18 +170,34 @@ impl EhrControl {
         self.lock().latency = latency;
     }
 
+    /// Calls `observer` at the start of every request with its route and its number on that
+    /// route (1-based, as [`EhrControl::requests`] counts), after its fault is chosen and
+    /// before anything is sent. It runs on the server's thread, outside the sim's lock, so it
+    /// may use this control (to touch records, say). A test uses it to look at the client
+    /// between two requests: whatever the client did about request N-1 is done by the time
+    /// request N arrives. Replaces any earlier observer.
+    pub fn on_request(&self, observer: impl Fn(Route, u64) + Send + Sync + 'static) {
+        self.lock().observer = Some(Observer(Arc::new(observer)));
+    }
+
     /// A poisoned lock only means a test thread panicked mid-call; the data is still usable
     /// and the panic is reported by that test, so carry on rather than cascade.
     fn lock(&self) -> MutexGuard<'_, EhrState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Counts the request, applies latency and any hang, and returns the fault to apply.
+    /// Counts the request, tells the observer, applies latency and any hang, and returns the
+    /// fault to apply.
     async fn begin(&self, route: Route) -> Option<Fault> {
-        let (fault, latency) = {
+        let (fault, latency, number, observer) = {
             let mut state = self.lock();
-            (state.faults.next(route), state.latency)
+            let fault = state.faults.next(route);
+            let number = state.faults.requests(route);
+            (fault, state.latency, number, state.observer.clone())
         };
+        if let Some(Observer(observer)) = observer {
+            observer(route, number);
+        }
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
@@ -200,6 +236,7 @@ impl SimEhr {
                 records,
                 faults: FaultQueues::default(),
                 latency: Duration::ZERO,
+                observer: None,
             })),
         };
         let data = web::Data::new(control.clone());
@@ -284,19 +321,37 @@ async fn touch_periodically(control: EhrControl, every: Duration) {
 async fn changed(control: web::Data<EhrControl>, request: HttpRequest) -> HttpResponse {
     let fault = control.begin(Route::Feed).await;
     let page = feed_page(&control, request.query_string()).map_err(bad_request);
-    finish(Route::Feed, fault, page)
+    finish(Route::Feed, fault, &request, page)
 }
 
-async fn appointment(control: web::Data<EhrControl>, id: web::Path<String>) -> HttpResponse {
+async fn appointment(
+    control: web::Data<EhrControl>,
+    id: web::Path<String>,
+    request: HttpRequest,
+) -> HttpResponse {
     let fault = control.begin(Route::Details).await;
     let record = control.lock().records.appointment(&id);
-    finish(Route::Details, fault, record.ok_or_else(|| not_found(&id)))
+    finish(
+        Route::Details,
+        fault,
+        &request,
+        record.ok_or_else(|| not_found(&id)),
+    )
 }
 
-async fn patient(control: web::Data<EhrControl>, id: web::Path<String>) -> HttpResponse {
+async fn patient(
+    control: web::Data<EhrControl>,
+    id: web::Path<String>,
+    request: HttpRequest,
+) -> HttpResponse {
     let fault = control.begin(Route::Details).await;
     let record = control.lock().records.patient(&id);
-    finish(Route::Details, fault, record.ok_or_else(|| not_found(&id)))
+    finish(
+        Route::Details,
+        fault,
+        &request,
+        record.ok_or_else(|| not_found(&id)),
+    )
 }
 
 /// Reads `since` and `limit` and returns the page, or why the query is refused (a 400).
@@ -319,9 +374,14 @@ fn feed_page(control: &EhrControl, query: &str) -> Result<Value, &'static str> {
     Ok(Value::Array(control.lock().records.changed(since, limit)))
 }
 
-fn finish(route: Route, fault: Option<Fault>, normal: Result<Value, HttpResponse>) -> HttpResponse {
+fn finish(
+    route: Route,
+    fault: Option<Fault>,
+    request: &HttpRequest,
+    normal: Result<Value, HttpResponse>,
+) -> HttpResponse {
     match (fault, normal) {
-        (Some(fault), normal) => faults::answer(route, fault, normal),
+        (Some(fault), normal) => faults::answer(route, fault, &request.uri().to_string(), normal),
         (None, Ok(body)) => HttpResponse::Ok().json(body),
         (None, Err(response)) => response,
     }

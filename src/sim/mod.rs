@@ -5,10 +5,12 @@
 //! Each dereferences to a cloneable control handle ([`EhrControl`], [`ReceiverControl`]) that
 //! tests use from any thread to change data, inject faults, script answers and read results.
 //!
-//! - [`ehr`]: the changes feed and FHIR-like records, with injectable [`Fault`]s.
+//! - [`ehr`]: the changes feed and FHIR-like records, with injectable [`Fault`]s (see
+//!   [`faults`]; the bodies that break on the wire are streamed by `bodies`).
 //! - [`receiver`]: verifies signatures, records every request, answers as scripted.
 //! - [`inbox`]: what the receiver recorded, its scripted answers and the run's [`Summary`].
 
+mod bodies;
 pub mod ehr;
 pub mod faults;
 pub mod inbox;
@@ -16,12 +18,14 @@ pub mod receiver;
 mod records;
 
 #[cfg(test)]
+mod fault_tests;
+#[cfg(test)]
 mod tests;
 
 use std::io;
 use std::net::SocketAddr;
 
-pub use ehr::{EhrControl, SimEhr, SimEhrOptions};
+pub use ehr::{EhrControl, RequestObserver, SimEhr, SimEhrOptions};
 pub use faults::{Fault, Route};
 pub use inbox::{Received, ReceiverControl, Summary};
 pub use receiver::{ReceiverOptions, SimReceiver};

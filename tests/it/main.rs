@@ -2,6 +2,7 @@
 
 mod auth_retry;
 mod cli;
+mod hostile;
 mod isolation;
 mod logs;
 mod pacing;
