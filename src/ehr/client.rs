@@ -191,6 +191,14 @@ impl EhrClient {
                     reason: err.to_string(),
                 })
             }
+            Ok(Err(BodyError::Incomplete { got, announced })) => {
+                return Err(EhrError::Body {
+                    path: path.to_owned(),
+                    reason: format!(
+                        "incomplete: the connection closed after {got} of {announced} bytes"
+                    ),
+                })
+            }
             Err(_) => return Err(timed_out(path, TimeoutPhase::Body, self.body_timeout)),
         };
         let body = serde_json::from_slice(&bytes).map_err(|err| EhrError::Json {

@@ -35,6 +35,17 @@ pub async fn enrich(
             }
         };
         match client.get_json(&path, &[]).await {
+            // A record is a JSON object; anything else (an array, a bare value) is a garbled
+            // answer, refused so the container is retried instead of delivered wrong.
+            Ok(response) if !response.body.is_object() => {
+                return Err(EhrError::Shape {
+                    path,
+                    reason: format!(
+                        "enrich step {:?} expects a JSON object (the record)",
+                        step.name
+                    ),
+                });
+            }
             Ok(response) => {
                 enriched.resources.insert(step.name.clone(), response.body);
             }

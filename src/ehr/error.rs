@@ -140,6 +140,10 @@ impl EhrError {
             EhrError::Timeout { .. } => "timeout",
             EhrError::Status { status: 429, .. } => "rate_limited",
             EhrError::Status { status, .. } if *status >= 500 => "server_error",
+            // Redirects are never followed: a moved API is a configuration matter.
+            EhrError::Status {
+                status: 300..=399, ..
+            } => "redirect",
             EhrError::Status { .. } => "client_error",
             EhrError::Body { .. } => "body",
             EhrError::TooLarge { .. } => "too_large",

@@ -46,25 +46,18 @@ enum Verdict {
     Refused(&'static str),
     /// Use it: the body is the right JSON.
     Accepted,
-    /// KNOWN PRODUCT BUG (see `a_detail_answer_of_the_wrong_shape_is_refused_and_retried`):
-    /// Courier uses an answer it should refuse.
-    WronglyAccepted,
 }
 
-/// The faults of one route, in the order the EHR serves them, with Courier's verdict.
+/// The faults each route (feed, details) serves in turn, with Courier's verdict.
 ///
 /// A `WrongContentType` answer carries the right JSON under `text/plain`. Courier parses by
 /// body and checks the shape it needs, so it accepts it, and that is the decision asserted
 /// here: EHRs and their gateways mislabel JSON (`text/plain`, `text/html`), and refusing a
 /// correct, fully validated body would wedge a connection for a label. An HTML page or any
 /// other non-JSON is still refused, by the parser.
-fn faults(route: Route) -> Vec<(Fault, Verdict)> {
+fn faults() -> Vec<(Fault, Verdict)> {
     let retry_after = Fault::TooManyRequests {
         retry_after_secs: 1,
-    };
-    let wrong_shape = match route {
-        Route::Feed => Verdict::Refused("unexpected shape"),
-        Route::Details => Verdict::WronglyAccepted,
     };
     let mut faults = vec![
         (retry_after, Verdict::Refused("HTTP 429")),
@@ -73,27 +66,24 @@ fn faults(route: Route) -> Vec<(Fault, Verdict)> {
         (Fault::Status(503), Verdict::Refused("HTTP 503")),
         (Fault::Status(429), Verdict::Refused("HTTP 429")),
         (Fault::Hang(HANG), Verdict::Refused("timed out")),
-        // KNOWN PRODUCT ISSUE (hostile report): awc ends a body at the connection's close
-        // without checking its Content-Length, so the half body reaches the JSON parser and is
-        // refused as "not valid JSON" rather than as an incomplete body. Nothing is lost (a
-        // strict prefix of a JSON array or object never parses), but status names the wrong
-        // cause. Once EhrClient compares the length it read, this reads "reading the answer".
+        // awc ends a body at the connection's close without checking its Content-Length;
+        // Courier compares the length it read, so status names the cause.
         (
             Fault::HalfBody,
-            Verdict::Refused("not valid JSON: EOF while parsing"),
+            Verdict::Refused("incomplete: the connection closed"),
         ),
         (Fault::Stall, Verdict::Refused("timed out")),
         (Fault::Garbage, Verdict::Refused("not valid JSON")),
         (Fault::HtmlOk, Verdict::Refused("not valid JSON")),
         (
             Fault::HugeBody { bytes: 4 << 20 },
-            Verdict::Refused("reading the answer"),
+            Verdict::Refused("response larger than 65536 bytes"),
         ),
         (Fault::RedirectLoop, Verdict::Refused("HTTP 302")),
     ];
-    // On details, the wrong shape comes last but one, so the answer it garbles is kept rather
-    // than re-fetched after a later failure: the bug shows in a delivered notification.
-    faults.push((Fault::WrongShape, wrong_shape));
+    // On details, the wrong shape comes last but one, so a garbled answer that was kept (not
+    // refused) would show in a delivered notification rather than be re-fetched.
+    faults.push((Fault::WrongShape, Verdict::Refused("unexpected shape")));
     faults.push((Fault::WrongContentType, Verdict::Accepted));
     faults
 }
@@ -128,9 +118,9 @@ fn touch(ehr: &EhrControl, changes: &Changes) {
     changes.insert((id, seq.to_string()));
 }
 
-/// Whether request `number` of `route` is one that fails: changes keep coming meanwhile.
-fn fails(route: Route, number: u64) -> bool {
-    let faults = faults(route);
+/// Whether request `number` of a route is one that fails: changes keep coming meanwhile.
+fn fails(number: u64) -> bool {
+    let faults = faults();
     usize::try_from(number)
         .ok()
         .and_then(|n| faults.get(n.checked_sub(1)?))
@@ -146,7 +136,7 @@ fn start() -> Run {
         touch(&healthy, &record.healthy_changes);
     }
     for route in [Route::Feed, Route::Details] {
-        for (fault, _) in faults(route) {
+        for (fault, _) in faults() {
             faulty.inject(route, fault, 1);
         }
     }
@@ -155,13 +145,15 @@ fn start() -> Run {
     let specs = [
         ConnectionSpec::new("faulty", &faulty)
             .with("request_timeout_ms", TIMEOUT.as_millis().to_string())
+            .with("body_timeout_ms", TIMEOUT.as_millis().to_string())
             .with("backoff_min_ms", BACKOFF_MIN.as_millis().to_string())
             .with("backoff_max_secs", BACKOFF_MAX.as_secs_f64().to_string())
             .with("max_response_bytes", MAX_RESPONSE_BYTES.to_string())
             // One enrichment at a time: detail request N+1 follows Courier's reaction to N.
             .with("max_concurrent_enrichments", "1"),
         ConnectionSpec::new("healthy", &healthy)
-            .with("request_timeout_ms", TIMEOUT.as_millis().to_string()),
+            .with("request_timeout_ms", TIMEOUT.as_millis().to_string())
+            .with("body_timeout_ms", TIMEOUT.as_millis().to_string()),
     ];
     let config = parse_config(
         &config_text(dir.path(), &receiver.url(), "", &specs),
@@ -212,7 +204,7 @@ fn observer(
             durable: state.next_sequence - 1,
             healthy_delivered: delivered_by(&receiver, "healthy").len(),
         });
-        if fails(route, number) {
+        if fails(number) {
             touch(&faulty, &record.faulty_changes);
             if route == Route::Feed {
                 touch(&healthy, &record.healthy_changes);
@@ -225,7 +217,7 @@ fn observer(
 async fn every_hostile_answer_is_shown_retried_and_loses_nothing_while_the_other_connection_flows()
 {
     let run = start();
-    let (feed_faults, detail_faults) = (faults(Route::Feed).len(), faults(Route::Details).len());
+    let (feed_faults, detail_faults) = (faults().len(), faults().len());
     let patience = PATIENCE * 3;
     eventually(
         "every fault served, and a request after each route's last",
@@ -260,13 +252,12 @@ async fn every_hostile_answer_is_shown_retried_and_loses_nothing_while_the_other
     let summary = run.receiver.summary();
     assert_eq!(summary.duplicates, 0);
     assert!(summary.all_verified);
-    // KNOWN PRODUCT BUG (hostile report; reproduced by the ignored test below): `ehr::enrich`
-    // keeps whatever JSON a detail request returns, so the wrong-shape answer (an array where
-    // the Appointment object belongs) was delivered in notification 1 instead of being refused
-    // and retried. Once enrich refuses it, this is empty and the details verdict of
-    // `Fault::WrongShape` in `faults` becomes `Refused("unexpected shape")`.
+    // A garbled detail answer is refused and re-fetched, never delivered as the record.
     let malformed = checks::malformed_records(&faulty);
-    assert_eq!(malformed, [1], "only the known bug's notification");
+    assert!(
+        malformed.is_empty(),
+        "delivered with a garbled record: {malformed:?}"
+    );
 
     final_status_shows_recovery_and_isolation(&run);
     // The healthy connection delivered while the faulty one was still failing.
@@ -279,7 +270,7 @@ async fn every_hostile_answer_is_shown_retried_and_loses_nothing_while_the_other
     println!(
         "hostile run: faults injected={} ({feed_faults} feed, {detail_faults} details), \
          notifications expected={} ({} faulty, {} healthy), delivered={}, duplicates={}, \
-         healthy delivered during the feed outage={}, known-bug malformed={}",
+         healthy delivered during the feed outage={}, malformed={}",
         feed_faults + detail_faults,
         faulty_expected.len() + healthy_expected.len(),
         faulty_expected.len(),
@@ -296,14 +287,18 @@ async fn every_hostile_answer_is_shown_retried_and_loses_nothing_while_the_other
 fn final_status_shows_recovery_and_isolation(run: &Run) {
     let status = run.app.status();
     let faulty = &status.connections["faulty"];
-    let refused = |route| {
-        faults(route)
-            .iter()
-            .filter(|(_, verdict)| matches!(verdict, Verdict::Refused(_)))
-            .count() as u64
-    };
-    assert_eq!(faulty.polls_failed, refused(Route::Feed));
-    assert_eq!(faulty.enrich_failures, refused(Route::Details));
+    let refused = faults()
+        .iter()
+        .filter(|(_, verdict)| matches!(verdict, Verdict::Refused(_)))
+        .count() as u64;
+    assert_eq!(
+        faulty.polls_failed, refused,
+        "each refused feed answer, once"
+    );
+    assert_eq!(
+        faulty.enrich_failures, refused,
+        "each refused detail answer, once"
+    );
     assert_eq!(faulty.last_error, None, "cleared by the recovery");
     assert_eq!(faulty.enrich_error, None, "cleared by the recovery");
     assert_eq!((faulty.consecutive_failures, faulty.restarts), (0, 0));
@@ -314,8 +309,6 @@ fn final_status_shows_recovery_and_isolation(run: &Run) {
 }
 
 #[actix_rt::test]
-#[ignore = "product bug: ehr::enrich accepts a detail answer of the wrong shape; see the hostile \
-            report. Run with --ignored to reproduce."]
 async fn a_detail_answer_of_the_wrong_shape_is_refused_and_retried() {
     let t = spawn_app(SimEhrOptions::default(), |c| c).await;
     // The appointment comes back as `[{...}]` instead of `{...}`.

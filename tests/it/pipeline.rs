@@ -83,13 +83,15 @@ async fn every_change_is_delivered_once_enriched_and_in_a_gap_free_sequence() {
         .map(|(seq, id)| (id, seq.to_string()))
         .collect();
     assert_eq!(versions, sent, "exactly the changes the EHR made");
-    let status = t.connection("clinic-a");
-    assert_eq!(status.changes, 30);
-    assert_eq!(
-        t.app.store().pending_count(),
-        0,
-        "delivered containers leave the store"
-    );
+    // Status and the store catch up a moment after the receiver's 2xx.
+    eventually("30 changes in status", PATIENCE, || {
+        t.connection("clinic-a").changes == 30
+    })
+    .await;
+    eventually("delivered containers leave the store", PATIENCE, || {
+        t.app.store().pending_count() == 0
+    })
+    .await;
 }
 
 #[actix_rt::test]

@@ -11,6 +11,14 @@ pub(super) enum BodyError {
     TooLarge,
     /// The connection failed mid-body.
     Payload(PayloadError),
+    /// The connection closed before the `Content-Length` announced had arrived (awc itself
+    /// ends such a body quietly).
+    Incomplete {
+        /// Bytes received.
+        got: usize,
+        /// Bytes announced.
+        announced: u64,
+    },
 }
 
 /// Reads the whole body of `response`, refusing more than `limit` bytes. awc's own limit
@@ -37,5 +45,11 @@ pub(super) async fn read_limited(
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(body)
+    match announced {
+        Some(announced) if (body.len() as u64) < announced => Err(BodyError::Incomplete {
+            got: body.len(),
+            announced,
+        }),
+        _ => Ok(body),
+    }
 }
