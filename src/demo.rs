@@ -69,8 +69,8 @@ async fn run_demo(args: DemoArgs) -> Result<ExitCode, String> {
     })
     .map_err(|err| format!("starting the simulated EHR: {err}"))?;
     let receiver = SimReceiver::start(ReceiverOptions {
-        secret: secret.clone(),
         print: true,
+        ..ReceiverOptions::new(secret.clone())
     })
     .map_err(|err| format!("starting the receiver: {err}"))?;
     let text = DEMO_CONFIG

@@ -79,6 +79,8 @@ struct EhrState {
     latency: Duration,
     /// Told about every request before it is answered.
     observer: Option<Observer>,
+    /// Suffered by every request that has no queued fault, until cleared: an outage.
+    outage: Option<Fault>,
 }
 
 /// A [`RequestObserver`] that `EhrState` can derive `Debug` with.
@@ -155,6 +157,13 @@ impl EhrControl {
         self.lock().faults.inject(route, fault, times);
     }
 
+    /// Makes every request of every route suffer `fault` (after any queued faults) until
+    /// called again with `None`: an outage of a given length rather than of a given number of
+    /// requests, such as an EHR answering 503 for 30 seconds.
+    pub fn set_outage(&self, fault: Option<Fault>) {
+        self.lock().outage = fault;
+    }
+
     /// Faults queued for `route` that no request has consumed yet.
     pub fn pending_faults(&self, route: Route) -> usize {
         self.lock().faults.pending(route)
@@ -191,7 +200,7 @@ impl EhrControl {
     async fn begin(&self, route: Route) -> Option<Fault> {
         let (fault, latency, number, observer) = {
             let mut state = self.lock();
-            let fault = state.faults.next(route);
+            let fault = state.faults.next(route).or_else(|| state.outage.clone());
             let number = state.faults.requests(route);
             (fault, state.latency, number, state.observer.clone())
         };
@@ -237,6 +246,7 @@ impl SimEhr {
                 faults: FaultQueues::default(),
                 latency: Duration::ZERO,
                 observer: None,
+                outage: None,
             })),
         };
         let data = web::Data::new(control.clone());

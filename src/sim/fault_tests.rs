@@ -253,6 +253,23 @@ async fn bad_gateway_and_throttling_without_retry_after_are_plain_statuses() {
 }
 
 #[actix_rt::test]
+async fn an_outage_fails_every_route_after_the_queued_faults_until_cleared() {
+    let ehr = ehr(1);
+    ehr.inject(Route::Feed, Fault::Status(502), 1);
+    ehr.set_outage(Some(Fault::Status(503)));
+    let feed = format!("{}/appointments/changed", ehr.base_url());
+    let record = format!("{}/appointments/appt-1", ehr.base_url());
+    assert_eq!(get(&feed).await.0, StatusCode::BAD_GATEWAY, "queued first");
+    for url in [&feed, &record, &feed] {
+        assert_eq!(get(url).await.0, StatusCode::SERVICE_UNAVAILABLE, "{url}");
+    }
+    ehr.set_outage(None);
+    assert_eq!(get(&feed).await.0, StatusCode::OK);
+    assert_eq!(get(&record).await.0, StatusCode::OK);
+    ehr.stop().await;
+}
+
+#[actix_rt::test]
 async fn the_observer_sees_every_request_numbered_per_route_before_its_answer() {
     use std::sync::{Arc, Mutex};
     let ehr = ehr(1);

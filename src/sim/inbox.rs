@@ -2,7 +2,7 @@
 //! scripted statuses, and the counts that tell whether a run delivered everything exactly once.
 //! Kept apart from the HTTP server so the bookkeeping is tested without one.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::Notify;
 
+use super::ledger::{Audit, Ledger};
 use crate::delivery::retry::is_success;
 
 /// One request as the receiver saw it and answered it.
@@ -74,17 +75,26 @@ pub(super) struct Answer {
     pub(super) retry_after_secs: Option<u64>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct ReceiverState {
+    /// Every request, when `keep_requests`; empty otherwise.
     received: Vec<Received>,
+    /// Whether to keep every request in `received`; long runs rely on the ledger instead.
+    keep_requests: bool,
     /// Requests answered 2xx, counted as they arrive so waiting on a count stays cheap.
     accepted: usize,
-    /// Distinct ids answered 2xx, likewise.
-    distinct: HashSet<String>,
+    /// Requests refused (unverified or answered non-2xx).
+    failures: usize,
+    /// Whether every request so far carried a valid signature.
+    all_verified: bool,
+    /// Identity of every distinct id answered 2xx, and the duplicates.
+    ledger: Ledger,
     /// Answers for the next verified requests, in order.
     script: VecDeque<Answer>,
     /// The answer once the script is used up; 200 when unset.
     always: Option<u16>,
+    /// Chance that an answer that would be a success is a 500 instead.
+    failure_rate: f64,
 }
 
 /// A handle on what the receiver got and how it answers; cheap to clone, usable from any
@@ -97,20 +107,34 @@ pub struct ReceiverControl {
 }
 
 impl ReceiverControl {
-    /// An empty inbox that answers 200 until scripted.
-    pub(super) fn new() -> Self {
+    /// An empty inbox that answers 200 until scripted; it keeps every request for
+    /// [`ReceiverControl::received`] only when `keep_requests`.
+    pub(super) fn new(keep_requests: bool) -> Self {
+        let state = ReceiverState {
+            received: Vec::new(),
+            keep_requests,
+            accepted: 0,
+            failures: 0,
+            all_verified: true,
+            ledger: Ledger::default(),
+            script: VecDeque::new(),
+            always: None,
+            failure_rate: 0.0,
+        };
         Self {
-            state: Arc::default(),
+            state: Arc::new(Mutex::new(state)),
             arrived: Arc::default(),
         }
     }
 
-    /// Every request received, in arrival order, including refused ones.
+    /// Every request received, in arrival order, including refused ones; empty for a receiver
+    /// started without `keep_requests`.
     pub fn received(&self) -> Vec<Received> {
         self.lock().received.clone()
     }
 
-    /// The requests answered with 2xx, in arrival order.
+    /// The requests answered with 2xx, in arrival order; empty for a receiver started without
+    /// `keep_requests`.
     pub fn accepted(&self) -> Vec<Received> {
         let state = self.lock();
         state
@@ -123,29 +147,35 @@ impl ReceiverControl {
 
     /// Distinct notification ids acknowledged.
     pub fn unique_accepted_ids(&self) -> usize {
-        self.lock().distinct.len()
+        self.lock().ledger.distinct()
     }
 
     /// Delivered, duplicate and failed counts, and whether every signature verified.
     pub fn summary(&self) -> Summary {
         let state = self.lock();
-        let mut ids = HashSet::new();
-        let mut summary = Summary {
-            delivered: 0,
-            duplicates: 0,
-            failures: 0,
-            all_verified: true,
-        };
-        for request in &state.received {
-            summary.all_verified &= request.verified;
-            if !request.accepted() {
-                summary.failures += 1;
-            } else if !ids.insert(request.id.as_str()) {
-                summary.duplicates += 1;
-            }
+        Summary {
+            delivered: state.ledger.distinct(),
+            duplicates: state.ledger.duplicates(),
+            failures: state.failures,
+            all_verified: state.all_verified,
         }
-        summary.delivered = ids.len();
-        summary
+    }
+
+    /// Checks every acknowledged notification's identity: gap-free sequences per connection,
+    /// one id per change and one change per id. See [`Ledger::audit`].
+    pub fn audit(&self) -> Audit {
+        self.lock().ledger.audit()
+    }
+
+    /// Runs `look` on the ledger of acknowledged notifications, under the receiver's lock.
+    pub fn with_ledger<R>(&self, look: impl FnOnce(&Ledger) -> R) -> R {
+        look(&self.lock().ledger)
+    }
+
+    /// Answers each verified request that would have succeeded with 500 instead, at random,
+    /// with probability `rate` (0 to 1): a flaky destination. Scripted answers are kept.
+    pub fn fail_randomly(&self, rate: f64) {
+        self.lock().failure_rate = rate.clamp(0.0, 1.0);
     }
 
     /// Answers the next verified requests with `statuses`, in order (after any answers already
@@ -187,7 +217,7 @@ impl ReceiverControl {
     /// Waits until at least `n` distinct ids were answered 2xx, or `timeout` passes; returns
     /// whether the count was reached.
     pub async fn wait_for_distinct(&self, n: usize, timeout: Duration) -> bool {
-        self.wait_until(timeout, |state| state.distinct.len() >= n)
+        self.wait_until(timeout, |state| state.ledger.distinct() >= n)
             .await
     }
 
@@ -222,20 +252,31 @@ impl ReceiverControl {
             };
         }
         let mut state = self.lock();
-        let fallback = Answer {
-            status: state.always.unwrap_or(200),
+        if let Some(scripted) = state.script.pop_front() {
+            return scripted;
+        }
+        let mut status = state.always.unwrap_or(200);
+        if is_success(status) && state.failure_rate > 0.0 && fastrand::f64() < state.failure_rate {
+            status = 500;
+        }
+        Answer {
+            status,
             retry_after_secs: None,
-        };
-        state.script.pop_front().unwrap_or(fallback)
+        }
     }
 
     pub(super) fn record(&self, request: Received) {
         let mut state = self.lock();
+        state.all_verified &= request.verified;
         if request.accepted() {
             state.accepted += 1;
-            state.distinct.insert(request.id.clone());
+            state.ledger.accept(&request.id, &request.json);
+        } else {
+            state.failures += 1;
         }
-        state.received.push(request);
+        if state.keep_requests {
+            state.received.push(request);
+        }
         drop(state);
         self.arrived.notify_waiters();
     }
@@ -268,7 +309,7 @@ mod tests {
     }
 
     fn control_with(requests: Vec<Received>) -> ReceiverControl {
-        let control = ReceiverControl::new();
+        let control = ReceiverControl::new(true);
         for request in requests {
             control.record(request);
         }
@@ -310,5 +351,49 @@ mod tests {
         control.always(410);
         assert_eq!(control.next_answer(true).status, 410);
         assert_eq!(control.next_answer(false).status, 401);
+    }
+
+    #[test]
+    fn random_failures_replace_successes_only_at_about_the_rate() {
+        let control = control_with(Vec::new());
+        control.fail_randomly(0.25);
+        control.respond_with(vec![201]);
+        assert_eq!(
+            control.next_answer(true).status,
+            201,
+            "the script comes first"
+        );
+        let failed = (0..4000)
+            .filter(|_| control.next_answer(true).status == 500)
+            .count();
+        assert!((800..1200).contains(&failed), "{failed} of 4000 failed");
+        control.always(503);
+        assert!((0..100).all(|_| control.next_answer(true).status == 503));
+        control.fail_randomly(0.0);
+        control.always(200);
+        assert!((0..100).all(|_| control.next_answer(true).status == 200));
+    }
+
+    #[test]
+    fn without_keep_requests_only_the_counts_and_the_ledger_are_kept() {
+        let control = ReceiverControl::new(false);
+        for request in [
+            received("a", 200, true),
+            received("a", 200, true),
+            received("b", 500, true),
+        ] {
+            control.record(request);
+        }
+        assert!(control.received().is_empty());
+        assert_eq!(
+            control.summary(),
+            Summary {
+                delivered: 1,
+                duplicates: 1,
+                failures: 1,
+                all_verified: true,
+            }
+        );
+        assert_eq!(control.with_ledger(|ledger| ledger.distinct()), 1);
     }
 }

@@ -9,11 +9,14 @@
 //!   [`faults`]; the bodies that break on the wire are streamed by `bodies`).
 //! - [`receiver`]: verifies signatures, records every request, answers as scripted.
 //! - [`inbox`]: what the receiver recorded, its scripted answers and the run's [`Summary`].
+//! - [`ledger`]: the identity of every acknowledged notification, without bodies, and the
+//!   [`Audit`] that proves a run gap-free and its ids consistent (the crash torture's check).
 
 mod bodies;
 pub mod ehr;
 pub mod faults;
 pub mod inbox;
+pub mod ledger;
 pub mod receiver;
 mod records;
 
@@ -28,6 +31,7 @@ use std::net::SocketAddr;
 pub use ehr::{EhrControl, RequestObserver, SimEhr, SimEhrOptions};
 pub use faults::{Fault, Route};
 pub use inbox::{Received, ReceiverControl, Summary};
+pub use ledger::{Audit, Identity, Ledger};
 pub use receiver::{ReceiverOptions, SimReceiver};
 
 /// The single address a loopback bind on port 0 produced, with its real port.

@@ -33,6 +33,20 @@ pub struct ReceiverOptions {
     /// Print one line per request to stdout (for `courier demo`); ids and types only, never a
     /// resource body.
     pub print: bool,
+    /// Keep every request, body included, for [`ReceiverControl::received`]. Off for long runs
+    /// (the crash torture), which check the receiver's ledger of identities instead.
+    pub keep_requests: bool,
+}
+
+impl ReceiverOptions {
+    /// Options for a quiet receiver with `secret` that keeps every request.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self {
+            secret: secret.into(),
+            print: false,
+            keep_requests: true,
+        }
+    }
 }
 
 impl fmt::Debug for ReceiverOptions {
@@ -40,6 +54,7 @@ impl fmt::Debug for ReceiverOptions {
         f.debug_struct("ReceiverOptions")
             .field("secret", &"<redacted>")
             .field("print", &self.print)
+            .field("keep_requests", &self.keep_requests)
             .finish()
     }
 }
@@ -65,7 +80,7 @@ impl SimReceiver {
     pub fn start(options: ReceiverOptions) -> io::Result<SimReceiver> {
         let key = SigningKey::from_secret(&options.secret)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let control = ReceiverControl::new();
+        let control = ReceiverControl::new(options.keep_requests);
         let endpoint = web::Data::new(Endpoint {
             control: control.clone(),
             key,

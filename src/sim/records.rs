@@ -164,7 +164,15 @@ impl Records {
 
     /// One feed page: entries after `since` in ascending `seq`, at most `limit` of them.
     pub fn changed(&self, since: Option<Since>, limit: usize) -> Vec<Value> {
-        self.changes
+        // Entry `seq` is at index `seq - 1`, so a sequence `since` skips straight to its place:
+        // paging through a log of hundreds of thousands of entries stays cheap.
+        let skip = match since {
+            Some(Since::Seq(after)) => usize::try_from(after.max(0))
+                .unwrap_or(usize::MAX)
+                .min(self.changes.len()),
+            _ => 0,
+        };
+        self.changes[skip..]
             .iter()
             .filter(|change| match since {
                 None => true,
@@ -306,6 +314,14 @@ mod tests {
         let page = records.changed(Since::parse("2"), 2);
         let seqs: Vec<u64> = page.iter().map(|i| i["seq"].as_u64().unwrap()).collect();
         assert_eq!(seqs, [3, 4]);
+        let from_before = records.changed(Since::parse("-3"), 10);
+        assert_eq!(
+            from_before.len(),
+            5,
+            "a negative since reads from the start"
+        );
+        assert!(records.changed(Since::parse("5"), 10).is_empty());
+        assert!(records.changed(Since::parse("99"), 10).is_empty());
     }
 
     #[test]

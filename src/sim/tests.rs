@@ -197,20 +197,13 @@ async fn options_the_sim_cannot_honour_are_refused() {
         let error = SimEhr::start(options).unwrap_err();
         assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
     }
-    let bad_secret = ReceiverOptions {
-        secret: "not-a-secret".to_owned(),
-        print: false,
-    };
+    let bad_secret = ReceiverOptions::new("not-a-secret");
     let error = SimReceiver::start(bad_secret).unwrap_err();
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
 }
 
 fn receiver(secret: &str) -> SimReceiver {
-    SimReceiver::start(ReceiverOptions {
-        secret: secret.to_owned(),
-        print: false,
-    })
-    .unwrap()
+    SimReceiver::start(ReceiverOptions::new(secret)).unwrap()
 }
 
 /// Posts `body` signed with `secret`, as Courier's sender does, and returns the status.

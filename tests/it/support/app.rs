@@ -134,10 +134,7 @@ pub fn parse_config_with(text: &str, secret: &str, more: &[(&str, &str)]) -> Con
 /// A receiver on a loopback port with a fresh secret, and that secret.
 pub fn start_receiver() -> (SimReceiver, String) {
     let secret = SigningKey::generate_secret();
-    let options = ReceiverOptions {
-        secret: secret.clone(),
-        print: false,
-    };
+    let options = ReceiverOptions::new(secret.clone());
     (
         SimReceiver::start(options).expect("receiver starts"),
         secret,
