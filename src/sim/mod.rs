@@ -31,7 +31,7 @@ use std::net::SocketAddr;
 pub use ehr::{EhrControl, RequestObserver, SimEhr, SimEhrOptions};
 pub use faults::{Fault, Route};
 pub use inbox::{Received, ReceiverControl, Summary};
-pub use ledger::{Audit, Identity, Ledger};
+pub use ledger::{Audit, Identity, Ledger, Problems};
 pub use receiver::{ReceiverOptions, SimReceiver};
 
 /// The single address a loopback bind on port 0 produced, with its real port.

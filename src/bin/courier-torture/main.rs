@@ -1,0 +1,171 @@
+//! `courier-torture`, the crash torture: the real `courier run` binary between a simulated EHR
+//! and a flaky receiver (both in this process, on loopback), SIGKILLed and restarted at random
+//! moments, with the destination and the EHR down for a while mid-run. At the end it proves
+//! that every change arrived, sequences are gap-free and every duplicate kept its id, prints
+//! the figures, and exits 1 if any guarantee broke. Built only with `--features torture`;
+//! `bench/torture.sh` builds and runs it in release.
+
+mod child;
+mod plan;
+mod report;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Crash torture of `courier run`: SIGKILLs, a flaky and then dead destination, an EHR
+/// answering 503; exits 1 on any loss, gap or id inconsistency.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+pub struct Args {
+    /// Total changes the EHR makes [default: 200000, quick: 20000].
+    #[arg(long)]
+    pub changes: Option<u64>,
+    /// Changes already waiting when Courier first starts; the rest arrive at --rate
+    /// [default: half of --changes].
+    #[arg(long)]
+    pub backlog: Option<u64>,
+    /// Changes per second after the backlog.
+    #[arg(long, default_value_t = 2000.0)]
+    pub rate: f64,
+    /// SIGKILLs, each followed by a restart.
+    #[arg(long, default_value_t = 30)]
+    pub kills: usize,
+    /// Share of the receiver's answers that are a 500 at random.
+    #[arg(long, default_value_t = 0.05)]
+    pub failure_rate: f64,
+    /// How long the destination answers 503 to everything [default: 60, quick: 6].
+    #[arg(long)]
+    pub destination_down_secs: Option<f64>,
+    /// How long the EHR answers 503 to everything [default: 30, quick: 3].
+    #[arg(long)]
+    pub ehr_down_secs: Option<f64>,
+    /// A smaller, shorter run: 20000 changes and outages a tenth as long.
+    #[arg(long)]
+    pub quick: bool,
+    /// How long to wait, after the last kill, for every change to arrive.
+    #[arg(long, default_value_t = 600)]
+    pub timeout_secs: u64,
+    /// Seed of the kill plan [default: random, printed].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// The `courier` binary [default: `courier` beside this one].
+    #[arg(long)]
+    pub courier: Option<PathBuf>,
+    /// Working directory for the configuration, the store and the logs [default: a new one
+    /// under the system's temporary directory, removed after a passing run].
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+/// The run's settings once the mode's defaults are applied.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub changes: u64,
+    pub backlog: u64,
+    pub rate: f64,
+    pub kills: usize,
+    pub failure_rate: f64,
+    pub destination_down: Duration,
+    pub ehr_down: Duration,
+    pub timeout: Duration,
+    pub seed: u64,
+    pub courier: PathBuf,
+    pub dir: PathBuf,
+    /// Whether the directory is ours to remove after a passing run.
+    pub temporary_dir: bool,
+}
+
+impl Settings {
+    fn from_args(args: Args) -> Result<Self, String> {
+        let (changes, dest, ehr) = if args.quick {
+            (20_000, 6.0, 3.0)
+        } else {
+            (200_000, 60.0, 30.0)
+        };
+        let changes = args.changes.unwrap_or(changes);
+        let backlog = args.backlog.unwrap_or(changes / 2);
+        if changes == 0 || backlog > changes {
+            return Err("--changes must be positive and --backlog at most --changes".into());
+        }
+        if !(args.rate > 0.0 && args.rate <= 100_000.0) {
+            return Err("--rate must be in (0, 100000]".into());
+        }
+        if !(0.0..1.0).contains(&args.failure_rate) {
+            return Err("--failure-rate must be in [0, 1)".into());
+        }
+        let secs = |value: Option<f64>, default: f64| {
+            Duration::try_from_secs_f64(value.unwrap_or(default))
+                .map_err(|_| "outage lengths must be non-negative seconds".to_owned())
+        };
+        let courier = match args.courier {
+            Some(path) => path,
+            None => std::env::current_exe()
+                .map_err(|e| format!("locating this binary: {e}"))?
+                .with_file_name("courier"),
+        };
+        let temporary_dir = args.dir.is_none();
+        let dir = args.dir.unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("courier-torture-{}", std::process::id()))
+        });
+        Ok(Self {
+            changes,
+            backlog,
+            rate: args.rate,
+            kills: args.kills,
+            failure_rate: args.failure_rate,
+            destination_down: secs(args.destination_down_secs, dest)?,
+            ehr_down: secs(args.ehr_down_secs, ehr)?,
+            timeout: Duration::from_secs(args.timeout_secs),
+            seed: args.seed.unwrap_or_else(|| fastrand::u64(..)),
+            courier,
+            dir,
+            temporary_dir,
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let settings = match Settings::from_args(Args::parse()) {
+        Ok(settings) => settings,
+        Err(message) => {
+            eprintln!("courier-torture: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    if !settings.courier.is_file() {
+        eprintln!(
+            "courier-torture: no courier binary at {} (build it, or pass --courier)",
+            settings.courier.display()
+        );
+        return ExitCode::from(2);
+    }
+    let figures = match actix_rt::System::new().block_on(run::torture(settings.clone())) {
+        Ok(figures) => figures,
+        Err(message) => {
+            eprintln!("courier-torture: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("{}", figures.render());
+    let failures = figures.failures();
+    if failures.is_empty() {
+        println!("RESULT: PASS");
+        if settings.temporary_dir {
+            let _ = std::fs::remove_dir_all(&settings.dir);
+        }
+        ExitCode::SUCCESS
+    } else {
+        for failure in &failures {
+            println!("FAILED: {failure}");
+        }
+        println!(
+            "RESULT: FAIL (store and logs kept in {})",
+            settings.dir.display()
+        );
+        ExitCode::FAILURE
+    }
+}

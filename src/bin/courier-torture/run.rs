@@ -1,0 +1,545 @@
+//! One torture run: starts the simulated EHR and the flaky receiver, runs `courier run` and
+//! kills it per the plan, takes the destination and then the EHR down mid-run, waits for
+//! every change, stops Courier, and gathers the figures.
+
+use std::cell::{Cell, RefCell};
+use std::path::Path;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use courier::delivery::signing::SigningKey;
+use courier::sim::{
+    EhrControl, Fault, Problems, ReceiverControl, ReceiverOptions, SimEhr, SimEhrOptions,
+    SimReceiver,
+};
+use courier::store::Store;
+
+use crate::child::{scan_logs, Courier, Launcher, SECRET_ENV};
+use crate::plan::{plan, Kill, Moment};
+use crate::report::{Figures, KillRecord, OutageRecord};
+use crate::Settings;
+
+/// The connection the torture configures.
+const CONNECTION: &str = "clinic-a";
+/// No new delivery for this long, outside an outage, is reported as a stall.
+const STALL: Duration = Duration::from_secs(30);
+/// An outage counts as going on for this long after it ends, while retries and backoffs
+/// catch up.
+const OUTAGE_TAIL: Duration = Duration::from_secs(15);
+/// The outages start at these shares of the changes delivered.
+const DESTINATION_DOWN_AT: f64 = 0.3;
+const EHR_DOWN_AT: f64 = 0.6;
+/// How often the wait loops look at the receiver and the process.
+const TICK: Duration = Duration::from_millis(10);
+/// How long the final SIGTERM may take.
+const STOP_WITHIN: Duration = Duration::from_secs(30);
+
+/// Runs the torture to its end and returns what it measured.
+pub async fn torture(settings: Settings) -> Result<Figures, String> {
+    let s = &settings;
+    prepare_dir(&s.dir)?;
+    let ehr = SimEhr::start(SimEhrOptions {
+        patients: 1_000,
+        appointments: 5_000,
+        initial_changes: s.backlog as usize,
+        change_every: None,
+        seed: s.seed,
+    })
+    .map_err(|e| format!("starting the simulated EHR: {e}"))?;
+    let secret = SigningKey::generate_secret();
+    let receiver = SimReceiver::start(ReceiverOptions {
+        keep_requests: false,
+        ..ReceiverOptions::new(secret.clone())
+    })
+    .map_err(|e| format!("starting the receiver: {e}"))?;
+    receiver.fail_randomly(s.failure_rate);
+    let config = config_text(s, &ehr.base_url(), &receiver.url());
+    std::fs::write(s.dir.join("courier.toml"), config).map_err(|e| e.to_string())?;
+    eprintln!(
+        "courier-torture: seed {}, {} changes ({} backlog), {} kills, destination down {:?}, \
+         EHR down {:?}; working in {}",
+        s.seed,
+        s.changes,
+        s.backlog,
+        s.kills,
+        s.destination_down,
+        s.ehr_down,
+        s.dir.display()
+    );
+
+    let started = Instant::now();
+    let clock = Clock(started);
+    let generator = actix_rt::spawn(generate(ehr.control(), s.changes - s.backlog, s.rate));
+    let outages = Rc::new(Outages::default());
+    let outage_task = actix_rt::spawn(run_outages(
+        receiver.control(),
+        ehr.control(),
+        s.clone(),
+        clock,
+        Rc::clone(&outages),
+    ));
+    let kills_done = Rc::new(Cell::new(0));
+    let progress = actix_rt::spawn(print_progress(
+        receiver.control(),
+        s.changes,
+        s.kills,
+        clock,
+        Rc::clone(&kills_done),
+        Rc::clone(&outages),
+    ));
+
+    let mut launcher = Launcher {
+        binary: s.courier.clone(),
+        dir: s.dir.clone(),
+        secret,
+        logs: Vec::new(),
+    };
+    let first = launcher
+        .start()
+        .map_err(|e| format!("starting courier: {e}"))?;
+    let mut torture = Torture {
+        launcher,
+        courier: Some(first),
+        receiver: receiver.control(),
+        clock,
+        outages: Rc::clone(&outages),
+        kills: Vec::new(),
+        restarts: 0,
+        unexpected_exits: Vec::new(),
+        duplicates_at_start: vec![0],
+        stalls: Vec::new(),
+        last_progress: (0, Instant::now()),
+    };
+    let mut rng = fastrand::Rng::with_seed(s.seed);
+    for kill in plan(s.kills, s.changes, &mut rng) {
+        torture.wait_for(&kill).await?;
+        torture.kill_and_restart(&kill).await?;
+        kills_done.set(torture.kills.len());
+    }
+    let deadline = Instant::now() + s.timeout;
+    let target = s.changes as usize;
+    let completed = torture
+        .wait_until(deadline, |t| {
+            t.receiver.unique_accepted_ids() >= target && outage_task.is_finished()
+        })
+        .await?;
+    let drained_after = completed.then(|| started.elapsed());
+    torture.settle().await?;
+    progress.abort();
+    generator.abort();
+    outage_task.abort();
+
+    let final_exit = match torture.courier.take() {
+        Some(courier) => match courier.terminate(STOP_WITHIN).await {
+            Ok(Some(status)) => status.to_string(),
+            Ok(None) => format!("no exit within {STOP_WITHIN:?}"),
+            Err(e) => format!("error: {e}"),
+        },
+        None => "not running".to_owned(),
+    };
+    let (pending_after_stop, dead_letters) = match Store::open(&s.dir.join("store")) {
+        Ok(store) => (
+            Some(store.pending_count()),
+            store.dead_letters().ok().map(|d| d.len()),
+        ),
+        Err(e) => {
+            eprintln!("courier-torture: opening the store after the stop: {e}");
+            (None, None)
+        }
+    };
+    let logs = scan_logs(&torture.launcher.logs);
+    let outage_records = outages.records.borrow().clone();
+    let summary = receiver.summary();
+    let mut duplicates_per_run: Vec<usize> = torture
+        .duplicates_at_start
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .collect();
+    duplicates_per_run
+        .push(summary.duplicates - torture.duplicates_at_start.last().copied().unwrap_or(0));
+    Ok(Figures {
+        changes: s.changes,
+        ehr_changes: ehr.change_count(),
+        backlog: s.backlog,
+        rate: s.rate,
+        failure_rate: s.failure_rate,
+        summary,
+        requests: summary.delivered + summary.duplicates + summary.failures,
+        audit: receiver.audit(),
+        missing_versions: missing_versions(&receiver.control(), s.changes),
+        connection: CONNECTION.to_owned(),
+        kills: torture.kills,
+        restarts: torture.restarts,
+        unexpected_exits: torture.unexpected_exits,
+        duplicates_per_run,
+        outages: outage_records,
+        stalls: torture.stalls,
+        completed,
+        final_exit,
+        pending_after_stop,
+        dead_letters,
+        panics: logs.panics,
+        errors: logs.errors,
+        elapsed: started.elapsed(),
+        drained_after,
+    })
+}
+
+/// Seconds since the torture started.
+#[derive(Debug, Clone, Copy)]
+struct Clock(Instant);
+
+impl Clock {
+    fn secs(self) -> f64 {
+        self.0.elapsed().as_secs_f64()
+    }
+}
+
+/// The outages so far, and whether one is going on (or just ended).
+#[derive(Debug, Default)]
+struct Outages {
+    records: RefCell<Vec<OutageRecord>>,
+    /// Until when progress may stand still without counting as a stall.
+    excused_until: Cell<Option<Instant>>,
+}
+
+impl Outages {
+    fn excused(&self) -> bool {
+        self.excused_until
+            .get()
+            .is_some_and(|until| Instant::now() < until)
+    }
+}
+
+/// The state of the kill loop.
+struct Torture {
+    launcher: Launcher,
+    courier: Option<Courier>,
+    receiver: ReceiverControl,
+    clock: Clock,
+    outages: Rc<Outages>,
+    kills: Vec<KillRecord>,
+    restarts: usize,
+    unexpected_exits: Vec<String>,
+    /// The receiver's duplicate count when each run started.
+    duplicates_at_start: Vec<usize>,
+    stalls: Vec<String>,
+    /// Distinct deliveries when they last grew, and when.
+    last_progress: (usize, Instant),
+}
+
+impl Torture {
+    fn uptime(&self) -> Duration {
+        self.courier
+            .as_ref()
+            .map_or(Duration::ZERO, Courier::uptime)
+    }
+
+    async fn wait_for(&mut self, kill: &Kill) -> Result<(), String> {
+        match kill.moment {
+            Moment::AfterStart(after) => {
+                let left = after.saturating_sub(self.uptime());
+                actix_rt::time::sleep(left).await;
+                self.watch()
+            }
+            Moment::AtProgress {
+                delivered,
+                at_least,
+                at_most,
+            } => {
+                let never = Instant::now() + Duration::from_secs(86_400);
+                self.wait_until(never, |t| {
+                    let up = t.uptime();
+                    up >= at_most
+                        || (up >= at_least && t.receiver.unique_accepted_ids() as u64 >= delivered)
+                })
+                .await
+                .map(drop)
+            }
+        }
+    }
+
+    /// Waits until `done` or `deadline`, watching the process and progress; returns `done`.
+    async fn wait_until(
+        &mut self,
+        deadline: Instant,
+        done: impl Fn(&Self) -> bool,
+    ) -> Result<bool, String> {
+        loop {
+            self.watch()?;
+            if done(self) {
+                return Ok(true);
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            actix_rt::time::sleep(TICK).await;
+        }
+    }
+
+    /// Restarts a process that exited on its own, and notes a stall.
+    fn watch(&mut self) -> Result<(), String> {
+        let delivered = self.receiver.unique_accepted_ids();
+        if delivered > self.last_progress.0 || self.outages.excused() {
+            self.last_progress = (delivered, Instant::now());
+        } else if self.last_progress.1.elapsed() >= STALL {
+            self.stalls.push(format!(
+                "no new delivery for {STALL:?} up to {:.1} s, at {delivered} delivered",
+                self.clock.secs()
+            ));
+            self.last_progress = (delivered, Instant::now());
+        }
+        let Some(courier) = self.courier.as_mut() else {
+            return Ok(());
+        };
+        if let Some(status) = courier.exited().map_err(|e| e.to_string())? {
+            self.unexpected_exits.push(format!(
+                "run {} exited on its own with {status} after {:?}, at {:.1} s",
+                self.launcher.logs.len() - 1,
+                courier.uptime(),
+                self.clock.secs()
+            ));
+            self.courier = None;
+            self.restart()?;
+        }
+        Ok(())
+    }
+
+    async fn kill_and_restart(&mut self, kill: &Kill) -> Result<(), String> {
+        let courier = self.courier.take().ok_or("no courier to kill")?;
+        let record = KillRecord {
+            at_secs: self.clock.secs(),
+            uptime: courier.uptime(),
+            during_recovery: kill.during_recovery(),
+            delivered: self.receiver.unique_accepted_ids(),
+        };
+        courier.kill().map_err(|e| format!("SIGKILL: {e}"))?;
+        eprintln!(
+            "[{:7.1} s] kill {:2}: after {:.3} s of life ({}), {} delivered; restart in {:?}",
+            record.at_secs,
+            self.kills.len() + 1,
+            record.uptime.as_secs_f64(),
+            if record.during_recovery {
+                "recovery"
+            } else {
+                "mid-flow"
+            },
+            record.delivered,
+            kill.pause
+        );
+        self.kills.push(record);
+        actix_rt::time::sleep(kill.pause).await;
+        self.restart()
+    }
+
+    fn restart(&mut self) -> Result<(), String> {
+        self.duplicates_at_start
+            .push(self.receiver.summary().duplicates);
+        self.courier = Some(
+            self.launcher
+                .start()
+                .map_err(|e| format!("restarting courier: {e}"))?,
+        );
+        self.restarts += 1;
+        Ok(())
+    }
+
+    /// Lets late duplicates land: waits until the receiver has had no request for a second
+    /// (at most 15 s).
+    async fn settle(&mut self) -> Result<(), String> {
+        let requests = |t: &Self| {
+            let s = t.receiver.summary();
+            s.delivered + s.duplicates + s.failures
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut last = (requests(self), Instant::now());
+        while Instant::now() < deadline && last.1.elapsed() < Duration::from_secs(1) {
+            self.watch()?;
+            actix_rt::time::sleep(Duration::from_millis(50)).await;
+            let now = requests(self);
+            if now != last.0 {
+                last = (now, Instant::now());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn prepare_dir(dir: &Path) -> Result<(), String> {
+    if dir.join("store").exists() {
+        return Err(format!(
+            "{} already holds a store; give a new --dir",
+            dir.display()
+        ));
+    }
+    std::fs::create_dir_all(dir.join("logs"))
+        .map_err(|e| format!("creating {}: {e}", dir.display()))
+}
+
+/// The torture's configuration: one connection paging through the EHR, two enrichment steps,
+/// short timings, and a retry schedule that outlasts the destination outage (so nothing is
+/// dead-lettered by design) with steps of at most 5 s.
+fn config_text(s: &Settings, ehr_url: &str, receiver_url: &str) -> String {
+    let long_steps = ((s.destination_down.as_secs_f64() * 2.0 + 20.0) / 5.0).ceil() as usize;
+    let mut schedule = vec!["0.05", "0.1", "0.2", "0.5", "1", "2", "4"];
+    schedule.extend(std::iter::repeat_n("5", long_steps));
+    let store = s.dir.join("store");
+    format!(
+        r#"# Written by courier-torture.
+[store]
+path = {store:?}
+
+[runtime]
+workers = 2
+shutdown_grace_secs = 5
+
+[destinations.app]
+url = {receiver_url:?}
+secret_env = {SECRET_ENV:?}
+timeout_ms = 5000
+retry_schedule_secs = [{schedule}]
+
+[connections.{CONNECTION}]
+destination = "app"
+source = "changes"
+base_url = {ehr_url:?}
+interval_secs = 0.2
+request_timeout_ms = 5000
+backoff_min_ms = 50
+backoff_max_secs = 2
+changes_path = "/appointments/changed"
+page_size_param = "limit"
+page_size = 100
+key_pointer = "/id"
+version_pointer = "/seq"
+cursor_pointer = "/seq"
+event_type = "appointment.updated"
+
+[[connections.{CONNECTION}.enrich]]
+name = "appointment"
+path = "/appointments/{{/id}}"
+
+[[connections.{CONNECTION}.enrich]]
+name = "patient"
+path = "/patients/{{/patientId}}"
+"#,
+        store = store.display().to_string(),
+        schedule = schedule.join(", "),
+    )
+}
+
+/// Makes `changes` changes at `rate` per second, in 10 ms batches.
+async fn generate(ehr: EhrControl, changes: u64, rate: f64) {
+    let started = Instant::now();
+    let mut made = 0;
+    while made < changes {
+        actix_rt::time::sleep(TICK).await;
+        let due = ((started.elapsed().as_secs_f64() * rate) as u64).min(changes);
+        for _ in made..due {
+            ehr.touch_random();
+        }
+        made = due;
+    }
+}
+
+/// The destination down (503 to everything) once 30% of the changes arrived, then the EHR
+/// down (503 to every request) once 60% did.
+async fn run_outages(
+    receiver: ReceiverControl,
+    ehr: EhrControl,
+    s: Settings,
+    clock: Clock,
+    outages: Rc<Outages>,
+) {
+    let share = |x: f64| (s.changes as f64 * x) as usize;
+    let begin = |what: &'static str, length: Duration| {
+        eprintln!("[{:7.1} s] {what} for {length:?}", clock.secs());
+        outages
+            .excused_until
+            .set(Some(Instant::now() + length + OUTAGE_TAIL));
+        clock.secs()
+    };
+    let end = |what: &'static str, from_secs: f64| {
+        eprintln!("[{:7.1} s] {what} over", clock.secs());
+        outages.records.borrow_mut().push(OutageRecord {
+            what,
+            from_secs,
+            to_secs: clock.secs(),
+        });
+    };
+    if !s.destination_down.is_zero() {
+        receiver
+            .wait_for_distinct(share(DESTINATION_DOWN_AT), Duration::MAX / 4)
+            .await;
+        let what = "destination answering 503";
+        let from = begin(what, s.destination_down);
+        receiver.always(503);
+        actix_rt::time::sleep(s.destination_down).await;
+        receiver.always(200);
+        end(what, from);
+    }
+    if !s.ehr_down.is_zero() {
+        receiver
+            .wait_for_distinct(share(EHR_DOWN_AT), Duration::MAX / 4)
+            .await;
+        let what = "EHR answering 503";
+        let from = begin(what, s.ehr_down);
+        ehr.set_outage(Some(Fault::Status(503)));
+        actix_rt::time::sleep(s.ehr_down).await;
+        ehr.set_outage(None);
+        end(what, from);
+    }
+}
+
+/// One line every 5 s on stderr.
+async fn print_progress(
+    receiver: ReceiverControl,
+    changes: u64,
+    kills: usize,
+    clock: Clock,
+    kills_done: Rc<Cell<usize>>,
+    outages: Rc<Outages>,
+) {
+    let mut previous = 0;
+    loop {
+        actix_rt::time::sleep(Duration::from_secs(5)).await;
+        let summary = receiver.summary();
+        eprintln!(
+            "[{:7.1} s] delivered {}/{changes} (+{}/s), duplicates {}, refused {}, kills {}/{kills}{}",
+            clock.secs(),
+            summary.delivered,
+            (summary.delivered - previous) / 5,
+            summary.duplicates,
+            summary.failures,
+            kills_done.get(),
+            if outages.excused() { ", outage" } else { "" },
+        );
+        previous = summary.delivered;
+    }
+}
+
+/// The EHR's change numbers in 1..=changes that no acknowledged notification carried as its
+/// version (the torture configures `version_pointer = "/seq"`).
+fn missing_versions(receiver: &ReceiverControl, changes: u64) -> Problems {
+    let mut seen = vec![false; changes as usize + 1];
+    receiver.with_ledger(|ledger| {
+        for (_, identity) in ledger.identities() {
+            let Some(identity) = identity.filter(|i| i.connection == CONNECTION) else {
+                continue;
+            };
+            if let Ok(version) = identity.version.parse::<usize>() {
+                if let Some(slot) = seen.get_mut(version) {
+                    *slot = true;
+                }
+            }
+        }
+    });
+    let mut missing = Problems::default();
+    for (version, _) in seen.iter().enumerate().skip(1).filter(|(_, s)| !**s) {
+        missing.count += 1;
+        if missing.examples.len() < 10 {
+            missing.examples.push(format!("version {version}"));
+        }
+    }
+    missing
+}
