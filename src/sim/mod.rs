@@ -9,11 +9,15 @@
 //!   [`faults`]; the bodies that break on the wire are streamed by `bodies`).
 //! - [`receiver`]: verifies signatures, records every request, answers as scripted.
 //! - [`inbox`]: what the receiver recorded, its scripted answers and the run's [`Summary`].
+//! - [`load`] and [`counting`]: a load EHR (endless backlog or steady rate, payload size,
+//!   latency, errors) and a receiver that counts instead of recording, for the benchmarks.
 
 mod bodies;
+pub mod counting;
 pub mod ehr;
 pub mod faults;
 pub mod inbox;
+pub mod load;
 pub mod receiver;
 mod records;
 
@@ -25,9 +29,11 @@ mod tests;
 use std::io;
 use std::net::SocketAddr;
 
+pub use counting::{CountingReceiver, TallyReport};
 pub use ehr::{EhrControl, RequestObserver, SimEhr, SimEhrOptions};
 pub use faults::{Fault, Route};
 pub use inbox::{Received, ReceiverControl, Summary};
+pub use load::{LoadEhr, LoadEhrOptions, LoadFeed};
 pub use receiver::{ReceiverOptions, SimReceiver};
 
 /// The single address a loopback bind on port 0 produced, with its real port.
