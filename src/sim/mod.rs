@@ -11,12 +11,16 @@
 //! - [`inbox`]: what the receiver recorded, its scripted answers and the run's [`Summary`].
 //! - [`ledger`]: the identity of every acknowledged notification, without bodies, and the
 //!   [`Audit`] that proves a run gap-free and its ids consistent (the crash torture's check).
+//! - [`load`] and [`counting`]: a load EHR (endless backlog or steady rate, payload size,
+//!   latency, errors) and a receiver that counts instead of recording, for the benchmarks.
 
 mod bodies;
+pub mod counting;
 pub mod ehr;
 pub mod faults;
 pub mod inbox;
 pub mod ledger;
+pub mod load;
 pub mod receiver;
 mod records;
 
@@ -28,10 +32,12 @@ mod tests;
 use std::io;
 use std::net::SocketAddr;
 
+pub use counting::{CountingReceiver, TallyReport};
 pub use ehr::{EhrControl, RequestObserver, SimEhr, SimEhrOptions};
 pub use faults::{Fault, Route};
 pub use inbox::{Received, ReceiverControl, Summary};
 pub use ledger::{Audit, Identity, Ledger, Problems};
+pub use load::{LoadEhr, LoadEhrOptions, LoadFeed};
 pub use receiver::{ReceiverOptions, SimReceiver};
 
 /// The single address a loopback bind on port 0 produced, with its real port.

@@ -1,0 +1,230 @@
+//! `courier-bench`: the benchmark suite of issue 6 (see BENCHMARKS.md). One command runs every
+//! scenario in release mode and writes a Markdown table:
+//!
+//! ```sh
+//! cargo bench --bench courier-bench                 # all scenarios
+//! cargo bench --bench courier-bench -- run --only latency
+//! ```
+//!
+//! The same binary is the load EHR (`ehr`) and the counting receiver (`receiver`), which the
+//! `run` subcommand starts as processes of their own next to `courier run`, so Courier's CPU
+//! time and memory are its own. Benchmarks write results; they assert nothing.
+
+mod procs;
+mod scenarios;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use courier::delivery::signing::SigningKey;
+use courier::sim::{CountingReceiver, LoadEhr, LoadEhrOptions, LoadFeed};
+
+use procs::first_line_with;
+use scenarios::{Bench, Results};
+
+/// Courier's benchmark suite.
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the scenarios and write the results table.
+    Run(RunArgs),
+    /// Serve the load EHR until killed; prints `READY <base url>`.
+    Ehr(EhrArgs),
+    /// Serve the counting receiver until killed (secret in BENCH_SECRET); prints `READY <url>`.
+    Receiver {
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Only these scenarios: throughput, latency, scale, recovery (repeatable).
+    #[arg(long)]
+    only: Vec<String>,
+    /// Where the Markdown results go.
+    #[arg(long, default_value = "target/courier-bench/results.md")]
+    out: PathBuf,
+    /// Seconds each throughput and latency run measures, after its warm-up.
+    #[arg(long, default_value_t = 30)]
+    measure_secs: u64,
+    /// Connections of the scale scenario.
+    #[arg(long, default_value_t = 10_000)]
+    scale_connections: usize,
+    /// Pending containers of the recovery scenario.
+    #[arg(long, default_value_t = 1_000_000)]
+    recovery_containers: usize,
+    /// The courier binary (by default the one cargo built with this benchmark).
+    #[arg(long)]
+    courier: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct EhrArgs {
+    /// `backlog` (endless), `idle`, or `rate:<changes per second>`.
+    #[arg(long, default_value = "backlog")]
+    feed: String,
+    /// Padding of each detail record, bytes.
+    #[arg(long, default_value_t = 256)]
+    payload: usize,
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    #[arg(long, default_value_t = 0)]
+    jitter_ms: u64,
+    /// Fraction of requests answered 503.
+    #[arg(long, default_value_t = 0.0)]
+    error_rate: f64,
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+}
+
+fn main() {
+    // `cargo bench` appends `--bench`; a harness-less benchmark ignores it.
+    let args = std::env::args().filter(|a| a != "--bench");
+    let cli = Cli::parse_from(args);
+    let command = cli.command.unwrap_or_else(|| {
+        Cli::parse_from(["courier-bench", "run"])
+            .command
+            .expect("run parses")
+    });
+    match command {
+        Cmd::Run(args) => run(args),
+        Cmd::Ehr(args) => serve_ehr(args),
+        Cmd::Receiver { workers } => serve_receiver(workers),
+    }
+}
+
+fn serve_ehr(args: EhrArgs) {
+    let feed = match args.feed.as_str() {
+        "backlog" => LoadFeed::Backlog,
+        "idle" => LoadFeed::Idle,
+        other => LoadFeed::Rate {
+            per_sec: other
+                .strip_prefix("rate:")
+                .and_then(|r| r.parse().ok())
+                .expect("--feed is backlog, idle or rate:<per second>"),
+        },
+    };
+    let options = LoadEhrOptions {
+        feed,
+        payload_bytes: args.payload,
+        latency: Duration::from_millis(args.latency_ms),
+        jitter: Duration::from_millis(args.jitter_ms),
+        error_rate: args.error_rate,
+        workers: args.workers,
+        ..LoadEhrOptions::default()
+    };
+    actix_rt::System::new().block_on(async move {
+        let ehr = LoadEhr::start(options).expect("starting the load EHR");
+        println!("READY {}", ehr.base_url());
+        std::future::pending::<()>().await;
+    });
+}
+
+fn serve_receiver(workers: usize) {
+    let secret = std::env::var("BENCH_SECRET").expect("BENCH_SECRET holds the secret");
+    actix_rt::System::new().block_on(async move {
+        let receiver = CountingReceiver::start(&secret, workers).expect("starting the receiver");
+        println!("READY {}", receiver.url());
+        std::future::pending::<()>().await;
+    });
+}
+
+fn run(args: RunArgs) {
+    let courier = args
+        .courier
+        .or_else(|| option_env!("CARGO_BIN_EXE_courier").map(PathBuf::from))
+        .expect("--courier: the courier binary");
+    let work = std::env::temp_dir().join(format!("courier-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work).expect("a work directory");
+    let bench = Bench {
+        courier,
+        harness: std::env::current_exe().expect("this binary"),
+        work: work.clone(),
+        secret: SigningKey::generate_secret(),
+        measure_secs: args.measure_secs,
+    };
+    let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
+    let mut results = Results::default();
+    if wanted("throughput") {
+        let mut peaks = Vec::new();
+        for connections in [1, 16] {
+            eprintln!("courier-bench: throughput, {connections} connection(s)");
+            peaks.push((
+                connections,
+                scenarios::throughput(&bench, connections, &mut results),
+            ));
+        }
+        scenarios::peak_memory(&peaks, &mut results);
+    }
+    if wanted("latency") {
+        eprintln!("courier-bench: latency");
+        scenarios::latency(&bench, &mut results);
+    }
+    if wanted("scale") {
+        eprintln!("courier-bench: scale");
+        scenarios::scale(&bench, args.scale_connections, &mut results);
+    }
+    if wanted("recovery") {
+        eprintln!("courier-bench: recovery");
+        scenarios::recovery(&bench, 16, args.recovery_containers, &mut results);
+    }
+    let report = report(&results);
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir).expect("the output directory");
+    }
+    std::fs::write(&args.out, &report).expect("writing the results");
+    println!("{report}");
+    eprintln!("courier-bench: written to {}", args.out.display());
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// The Markdown results: machine, date, commit, the table, then the notes.
+fn report(results: &Results) -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpu = first_line_with("/proc/cpuinfo".as_ref(), "model name").unwrap_or_default();
+    let memory = first_line_with("/proc/meminfo".as_ref(), "MemTotal").unwrap_or_default();
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let dirty = if git(&["status", "--porcelain", "--untracked-files=no"]).is_empty() {
+        ""
+    } else {
+        " (with uncommitted changes)"
+    };
+    let mut text = format!(
+        "Machine: {cores} cores, {cpu}, {memory} RAM; the load EHR and the receiver run on the \
+         same cores as Courier.  \nDate: {}  \nCommit: {}{dirty}\n\n\
+         | scenario | measured | target | met |\n|---|---|---|---|\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        git(&["rev-parse", "--short", "HEAD"]),
+    );
+    for row in &results.rows {
+        let met = match row.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "n/a",
+        };
+        text.push_str(&format!(
+            "| {} | {} | {} | {met} |\n",
+            row.scenario, row.measured, row.target
+        ));
+    }
+    text.push('\n');
+    for detail in &results.details {
+        text.push_str(&format!("- {detail}\n"));
+    }
+    text
+}

@@ -1,0 +1,485 @@
+//! The five scenarios of the benchmark suite (issue 6), each bounded in time, on loopback:
+//! the load EHR and the counting receiver run as processes of their own, so Courier's CPU
+//! time and memory are read from its own `/proc` entries.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use courier::model::{ChangeItem, CursorState, CursorValue};
+use courier::sim::load::now_us;
+use courier::sim::TallyReport;
+use courier::store::{ConnectionState, Store};
+use serde_json::json;
+
+use crate::procs::{http, Proc, Sample};
+
+/// The environment variable Courier reads the destination secret from.
+const SECRET_ENV: &str = "BENCH_SECRET";
+
+/// Where the binaries are and where scenarios keep their stores and logs.
+pub struct Bench {
+    /// The `courier` binary under test.
+    pub courier: PathBuf,
+    /// This harness, re-run for its `ehr` and `receiver` subcommands.
+    pub harness: PathBuf,
+    /// Stores, configurations and Courier's logs.
+    pub work: PathBuf,
+    pub secret: String,
+    /// Seconds each throughput and latency scenario measures (after its warm-up).
+    pub measure_secs: u64,
+}
+
+/// How Courier is configured for a scenario.
+#[derive(Clone)]
+pub struct Setup {
+    pub connections: usize,
+    pub interval_secs: f64,
+    pub page_size: usize,
+    pub enrichments: usize,
+    pub in_flight: usize,
+}
+
+/// One line of the results table.
+pub struct Row {
+    pub scenario: String,
+    pub measured: String,
+    pub target: String,
+    pub met: Option<bool>,
+}
+
+/// Everything the report shows.
+#[derive(Default)]
+pub struct Results {
+    pub rows: Vec<Row>,
+    /// Notes per scenario: harness CPU, counts, settings.
+    pub details: Vec<String>,
+}
+
+/// A running trio: load EHR, counting receiver, Courier.
+struct Rig {
+    ehr: Proc,
+    receiver: Proc,
+    courier: Proc,
+    spawned_us: u64,
+}
+
+impl Bench {
+    fn ehr(&self, args: &[&str]) -> Proc {
+        let mut command = Command::new(&self.harness);
+        command.arg("ehr").args(args);
+        Proc::spawn_ready("load EHR", command)
+    }
+
+    fn receiver(&self) -> Proc {
+        let mut command = Command::new(&self.harness);
+        command.arg("receiver").env(SECRET_ENV, &self.secret);
+        Proc::spawn_ready("receiver", command)
+    }
+
+    fn courier(&self, name: &str, config: &Path) -> Proc {
+        let log = std::fs::File::create(self.work.join(format!("{name}.log"))).expect("a log file");
+        let mut command = Command::new(&self.courier);
+        command
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .env(SECRET_ENV, &self.secret)
+            .env("RUST_LOG", "warn")
+            .stderr(log);
+        Proc::spawn("courier", command)
+    }
+
+    /// Starts the trio with a fresh (or the given, pre-filled) store.
+    fn rig(&self, name: &str, setup: &Setup, ehr_args: &[&str], store: Option<PathBuf>) -> Rig {
+        let ehr = self.ehr(ehr_args);
+        let receiver = self.receiver();
+        let store = store.unwrap_or_else(|| {
+            let dir = self.work.join(format!("{name}.store"));
+            let _ = std::fs::remove_dir_all(&dir);
+            dir
+        });
+        let config = self.work.join(format!("{name}.toml"));
+        std::fs::write(
+            &config,
+            config_toml(&store, &ehr.ready, &receiver.ready, setup),
+        )
+        .expect("writing the configuration");
+        let spawned_us = now_us();
+        let courier = self.courier(name, &config);
+        Rig {
+            ehr,
+            receiver,
+            courier,
+            spawned_us,
+        }
+    }
+}
+
+impl Rig {
+    fn tally(&self) -> TallyReport {
+        let body = http(&self.receiver.ready, "GET", "/stats");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("receiver stats {body:?}: {e}"))
+    }
+
+    fn ehr_requests(&self) -> (u64, u64) {
+        let body = http(&self.ehr.ready, "GET", "/api/_stats");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("EHR stats");
+        (
+            v["feed"].as_u64().unwrap_or(0),
+            v["details"].as_u64().unwrap_or(0),
+        )
+    }
+
+    fn samples(&self) -> [Sample; 3] {
+        [
+            self.courier.sample(),
+            self.ehr.sample(),
+            self.receiver.sample(),
+        ]
+    }
+
+    /// Stops Courier gracefully; says so when it did not exit 0.
+    fn stop(self) -> String {
+        let Rig {
+            courier,
+            ehr,
+            receiver,
+            ..
+        } = self;
+        let code = courier.terminate(Duration::from_secs(20));
+        drop((ehr, receiver));
+        match code {
+            Some(0) => String::new(),
+            other => format!(" Courier's exit at SIGTERM: {other:?}."),
+        }
+    }
+}
+
+/// CPU of the three processes over a window, for the notes.
+fn cpu_note(before: &[Sample; 3], after: &[Sample; 3]) -> String {
+    format!(
+        "CPU (% of one core): Courier {:.0}, load EHR {:.0}, receiver {:.0}",
+        after[0].cpu_percent_since(&before[0]),
+        after[1].cpu_percent_since(&before[1]),
+        after[2].cpu_percent_since(&before[2]),
+    )
+}
+
+fn mb(kb: u64) -> f64 {
+    kb as f64 / 1024.0
+}
+
+/// Notifications per second in the whole seconds between `from_us` and `to_us`: (min, max).
+fn per_second_range(report: &TallyReport, from_us: u64, to_us: u64) -> Option<(u64, u64)> {
+    let (first, last) = (from_us / 1_000_000 + 1, to_us / 1_000_000);
+    let inside: Vec<u64> = report
+        .per_second
+        .iter()
+        .filter(|(s, _)| (first..last).contains(s))
+        .map(|(_, n)| *n)
+        .collect();
+    Some((*inside.iter().min()?, *inside.iter().max()?))
+}
+
+/// Scenarios 1 and 4: an endless backlog, `connections` connections.
+pub fn throughput(bench: &Bench, connections: usize, results: &mut Results) -> u64 {
+    let name = format!("throughput-{connections}");
+    let setup = Setup {
+        connections,
+        interval_secs: 1.0,
+        page_size: 1000,
+        enrichments: 32,
+        in_flight: 256,
+    };
+    let rig = bench.rig(
+        &name,
+        &setup,
+        &["--feed", "backlog", "--payload", "256"],
+        None,
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    let (before, start_us) = (rig.tally(), now_us());
+    let cpu_before = rig.samples();
+    std::thread::sleep(Duration::from_secs(bench.measure_secs));
+    let (after, end_us) = (rig.tally(), now_us());
+    let cpu_after = rig.samples();
+    let secs = (end_us - start_us) as f64 / 1e6;
+    let rate = (after.unique - before.unique) as f64 / secs;
+    let peak = cpu_after[0].peak_rss_kb;
+    let range = per_second_range(&after, start_us, end_us).unwrap_or_default();
+    let exit = rig.stop();
+    results.rows.push(Row {
+        scenario: format!("1. Throughput, endless backlog, {connections} connection(s)"),
+        measured: format!("{rate:.0} notifications/s"),
+        target: "≥ 20,000/s".into(),
+        met: Some(rate >= 20_000.0),
+    });
+    results.details.push(format!(
+        "**1. Throughput, {connections} connection(s)** (page 1000, 2 enrichment GETs of \
+         256-byte-padded records, max_concurrent_enrichments 32, max_in_flight 256): {rate:.0}/s \
+         over {secs:.0} s after a 5 s warm-up (per-second min {} / max {}); {} delivered in all, \
+         {} duplicates, {} unverified. {}. Peak RSS {:.0} MB.{exit}",
+        range.0,
+        range.1,
+        after.unique,
+        after.duplicates,
+        after.unverified,
+        cpu_note(&cpu_before, &cpu_after),
+        mb(peak),
+    ));
+    peak
+}
+
+/// Scenario 4, from the peaks of the scenario 1 runs.
+pub fn peak_memory(peaks: &[(usize, u64)], results: &mut Results) {
+    let Some(worst) = peaks.iter().map(|(_, kb)| *kb).max() else {
+        return;
+    };
+    let each: Vec<String> = peaks
+        .iter()
+        .map(|(n, kb)| format!("{:.0} MB with {n}", mb(*kb)))
+        .collect();
+    results.rows.push(Row {
+        scenario: "4. Peak RSS during scenario 1".into(),
+        measured: format!("{:.0} MB ({})", mb(worst), each.join(", ")),
+        target: "≤ 150 MB".into(),
+        met: Some(mb(worst) <= 150.0),
+    });
+}
+
+/// Scenario 2: a steady 2,000 changes/s, EHR latency 20 ms ± 10 ms.
+pub fn latency(bench: &Bench, results: &mut Results) {
+    let setup = Setup {
+        connections: 1,
+        interval_secs: 1.0,
+        page_size: 1000,
+        enrichments: 512,
+        in_flight: 512,
+    };
+    let ehr_args = [
+        "--feed",
+        "rate:2000",
+        "--payload",
+        "256",
+        "--latency-ms",
+        "20",
+        "--jitter-ms",
+        "10",
+    ];
+    let rig = bench.rig("latency", &setup, &ehr_args, None);
+    std::thread::sleep(Duration::from_secs(5));
+    http(&rig.receiver.ready, "POST", "/stats/reset-latency");
+    let (before, start_us) = (rig.tally(), now_us());
+    let cpu_before = rig.samples();
+    std::thread::sleep(Duration::from_secs(bench.measure_secs));
+    let (after, end_us) = (rig.tally(), now_us());
+    let cpu_after = rig.samples();
+    let rate = (after.unique - before.unique) as f64 / ((end_us - start_us) as f64 / 1e6);
+    let exit = rig.stop();
+    let interval_ms = (setup.interval_secs * 1000.0) as i64;
+    let beyond = |ms: Option<u64>| ms.map_or(i64::MAX, |ms| ms as i64 - interval_ms);
+    let (p50, p99) = (beyond(after.latency_p50_ms), beyond(after.latency_p99_ms));
+    results.rows.push(Row {
+        scenario: "2. Latency, steady 2,000 changes/s, EHR 20 ± 10 ms".into(),
+        measured: format!(
+            "p50 {} ms, p99 {} ms from creation to receipt ({p50:+} / {p99:+} ms beyond the 1 s interval)",
+            after.latency_p50_ms.unwrap_or(0),
+            after.latency_p99_ms.unwrap_or(0)
+        ),
+        target: "p99 ≤ interval + 250 ms".into(),
+        met: Some(p99 <= 250),
+    });
+    results.details.push(format!(
+        "**2. Latency** (1 connection, interval_secs 1 (+ up to 10% jitter), page 1000, \
+         max_concurrent_enrichments 512, max_in_flight 512): {} latencies over {} s, max {} ms; \
+         delivered {rate:.0}/s against 2,000 changes/s; {} duplicates. {}.{exit}",
+        after.latency_count,
+        bench.measure_secs,
+        after.latency_max_ms.unwrap_or(0),
+        after.duplicates,
+        cpu_note(&cpu_before, &cpu_after),
+    ));
+}
+
+/// Scenario 3: 10,000 connections polling idle feeds every 60 s.
+pub fn scale(bench: &Bench, connections: usize, results: &mut Results) {
+    let setup = Setup {
+        connections,
+        interval_secs: 60.0,
+        page_size: 1000,
+        enrichments: 32,
+        in_flight: 64,
+    };
+    let rig = bench.rig("scale", &setup, &["--feed", "idle"], None);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(180);
+    while rig.ehr_requests().0 < connections as u64 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let first_round = started.elapsed();
+    let (feed_before, _) = rig.ehr_requests();
+    // One full poll round: 60 s plus up to 10% jitter, and a little more.
+    std::thread::sleep(Duration::from_secs(5));
+    let cpu_before = rig.samples();
+    std::thread::sleep(Duration::from_secs(70));
+    let cpu_after = rig.samples();
+    let (feed_after, _) = rig.ehr_requests();
+    let exit = rig.stop();
+    let cpu = cpu_after[0].cpu_percent_since(&cpu_before[0]);
+    let rss = mb(cpu_after[0].rss_kb);
+    results.rows.push(Row {
+        scenario: format!("3. Scale, {connections} connections, idle feeds, every 60 s"),
+        measured: format!("RSS {rss:.0} MB, CPU {cpu:.1}% of one core"),
+        target: "≤ 256 MB, ≤ 5%".into(),
+        met: Some(rss <= 256.0 && cpu <= 5.0),
+    });
+    results.details.push(format!(
+        "**3. Scale**: all {connections} connections had polled once {:.1} s after Courier was \
+         spawned (feed requests: {feed_before}); CPU and RSS measured over the next 70 s after a \
+         5 s pause, a window holding one full poll round ({} feed requests in it). Peak RSS, \
+         start-up burst included: {:.0} MB. {}.{exit}",
+        first_round.as_secs_f64(),
+        feed_after - feed_before,
+        mb(cpu_after[0].peak_rss_kb),
+        cpu_note(&cpu_before, &cpu_after),
+    ));
+}
+
+/// Scenario 5: restart with `total` containers pending, spread over `connections`.
+pub fn recovery(bench: &Bench, connections: usize, total: usize, results: &mut Results) {
+    let store = bench.work.join("recovery.store");
+    let _ = std::fs::remove_dir_all(&store);
+    let filled = Instant::now();
+    prefill(&store, connections, total);
+    let prefill_secs = filled.elapsed().as_secs_f64();
+    let setup = Setup {
+        connections,
+        interval_secs: 1.0,
+        page_size: 1000,
+        enrichments: 32,
+        in_flight: 256,
+    };
+    let rig = bench.rig(
+        "recovery",
+        &setup,
+        &["--feed", "idle", "--payload", "256"],
+        Some(store),
+    );
+    let bound = Duration::from_secs(600);
+    let started = Instant::now();
+    let mut tally = rig.tally();
+    while tally.unique < total as u64 && started.elapsed() < bound {
+        std::thread::sleep(Duration::from_millis(100));
+        tally = rig.tally();
+    }
+    let cpu = rig.samples();
+    let spawned = rig.spawned_us;
+    let exit = rig.stop();
+    let since_spawn = |us: u64| us.saturating_sub(spawned) as f64 / 1e6;
+    let first = tally.first_us.map(since_spawn);
+    let drained = tally
+        .last_us
+        .filter(|_| tally.unique >= total as u64)
+        .map(since_spawn);
+    let first_text = first.map_or("none".to_owned(), |s| format!("{s:.2} s"));
+    let drain_text = match drained {
+        Some(s) => format!("drained in {s:.0} s ({:.0}/s)", total as f64 / s),
+        None => format!(
+            "NOT drained within {} s: {} delivered",
+            bound.as_secs(),
+            tally.unique
+        ),
+    };
+    results.rows.push(Row {
+        scenario: format!("5. Recovery, {total} pending containers"),
+        measured: format!("first delivery after {first_text}; {drain_text}"),
+        target: "first delivery ≤ 5 s".into(),
+        met: Some(first.is_some_and(|s| s <= 5.0)),
+    });
+    results.details.push(format!(
+        "**5. Recovery**: {total} containers over {connections} connections written straight \
+         into a sled store with `Store::commit_page` ({prefill_secs:.0} s, batches of 5,000); \
+         times are from spawning `courier run` on that store (idle feed, 2 enrichment GETs per \
+         container). {} duplicates. Courier's peak RSS {:.0} MB, CPU time {:.0} s.{}",
+        tally.duplicates,
+        mb(cpu[0].peak_rss_kb),
+        cpu[0].cpu_secs,
+        exit,
+    ));
+}
+
+/// Writes `total` pending containers for connections `c0001…` as Courier's polls would.
+fn prefill(store: &Path, connections: usize, total: usize) {
+    const BATCH: usize = 5000;
+    actix_rt::System::new().block_on(async {
+        let store = Store::open(store).expect("opening the store to pre-fill");
+        let per = total / connections;
+        let created = now_us();
+        for c in 1..=connections {
+            let id = connection_id(c);
+            let mut state = store.connection_state(&id, "0").expect("a state");
+            let mut seq = 0usize;
+            while seq < per {
+                let items: Vec<ChangeItem> = (seq + 1..=(seq + BATCH).min(per))
+                    .map(|n| ChangeItem {
+                        key: format!("appt-{n}"),
+                        version: n.to_string(),
+                        cursor: CursorValue(n.to_string()),
+                        raw: json!({"seq": n, "id": format!("appt-{n}"),
+                                    "patientId": format!("pat-{}", n % 1000 + 1),
+                                    "created_us": created}),
+                    })
+                    .collect();
+                seq += items.len();
+                let cursor = CursorState::initial("0");
+                store
+                    .commit_page(
+                        &id,
+                        &state,
+                        &items,
+                        cursor.clone(),
+                        "appointment.updated",
+                        chrono::Utc::now(),
+                    )
+                    .await
+                    .expect("pre-filling");
+                state = ConnectionState {
+                    cursor,
+                    next_sequence: state.next_sequence + items.len() as u64,
+                };
+            }
+        }
+        store.flush().await.expect("flushing the pre-filled store");
+    });
+}
+
+fn connection_id(n: usize) -> String {
+    format!("c{n:05}")
+}
+
+/// Courier's configuration for a scenario.
+pub fn config_toml(store: &Path, ehr: &str, receiver: &str, setup: &Setup) -> String {
+    let mut text = format!(
+        "[store]\npath = {store:?}\n\n[runtime]\nshutdown_grace_secs = 5\n\n\
+         [destinations.hooks]\nurl = \"{receiver}\"\nsecret_env = \"{SECRET_ENV}\"\n\
+         max_in_flight = {}\n\n",
+        setup.in_flight
+    );
+    for n in 1..=setup.connections {
+        let id = connection_id(n);
+        let _ = write!(
+            text,
+            "[connections.{id}]\ndestination = \"hooks\"\nsource = \"changes\"\n\
+             base_url = \"{ehr}\"\ninterval_secs = {}\nchanges_path = \"/changes\"\n\
+             page_size_param = \"limit\"\npage_size = {}\nkey_pointer = \"/id\"\n\
+             version_pointer = \"/seq\"\ncursor_pointer = \"/seq\"\n\
+             event_type = \"appointment.updated\"\nmax_concurrent_enrichments = {}\n\
+             [[connections.{id}.enrich]]\nname = \"appointment\"\npath = \"/appointments/{{/id}}\"\n\
+             [[connections.{id}.enrich]]\nname = \"patient\"\npath = \"/patients/{{/patientId}}\"\n\n",
+            setup.interval_secs, setup.page_size, setup.enrichments
+        );
+    }
+    text
+}
