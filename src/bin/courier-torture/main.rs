@@ -28,9 +28,9 @@ pub struct Args {
     /// [default: half of --changes].
     #[arg(long)]
     pub backlog: Option<u64>,
-    /// Changes per second after the backlog.
-    #[arg(long, default_value_t = 2000.0)]
-    pub rate: f64,
+    /// Changes per second after the backlog [default: 2000, quick: 500].
+    #[arg(long)]
+    pub rate: Option<f64>,
     /// SIGKILLs, each followed by a restart.
     #[arg(long, default_value_t = 30)]
     pub kills: usize,
@@ -43,7 +43,7 @@ pub struct Args {
     /// How long the EHR answers 503 to everything [default: 30, quick: 3].
     #[arg(long)]
     pub ehr_down_secs: Option<f64>,
-    /// A smaller, shorter run: 20000 changes and outages a tenth as long.
+    /// A smaller, shorter run: 20000 changes, 500 a second, outages a tenth as long.
     #[arg(long)]
     pub quick: bool,
     /// How long to wait, after the last kill, for every change to arrive.
@@ -81,17 +81,18 @@ pub struct Settings {
 
 impl Settings {
     fn from_args(args: Args) -> Result<Self, String> {
-        let (changes, dest, ehr) = if args.quick {
-            (20_000, 6.0, 3.0)
+        let (changes, rate, dest, ehr) = if args.quick {
+            (20_000, 500.0, 6.0, 3.0)
         } else {
-            (200_000, 60.0, 30.0)
+            (200_000, 2_000.0, 60.0, 30.0)
         };
+        let rate = args.rate.unwrap_or(rate);
         let changes = args.changes.unwrap_or(changes);
         let backlog = args.backlog.unwrap_or(changes / 2);
         if changes == 0 || backlog > changes {
             return Err("--changes must be positive and --backlog at most --changes".into());
         }
-        if !(args.rate > 0.0 && args.rate <= 100_000.0) {
+        if !(rate > 0.0 && rate <= 100_000.0) {
             return Err("--rate must be in (0, 100000]".into());
         }
         if !(0.0..1.0).contains(&args.failure_rate) {
@@ -114,7 +115,7 @@ impl Settings {
         Ok(Self {
             changes,
             backlog,
-            rate: args.rate,
+            rate,
             kills: args.kills,
             failure_rate: args.failure_rate,
             destination_down: secs(args.destination_down_secs, dest)?,

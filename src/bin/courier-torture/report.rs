@@ -12,8 +12,8 @@ pub struct KillRecord {
     pub at_secs: f64,
     /// How long the killed process had run.
     pub uptime: Duration,
-    /// Whether it was aimed at the recovery after a start.
-    pub during_recovery: bool,
+    /// What it was aimed at: `recovery`, `mid-flow` or `in outage`.
+    pub kind: &'static str,
     /// Distinct notifications delivered at the kill.
     pub delivered: usize,
 }
@@ -176,13 +176,14 @@ impl Figures {
             self.summary.failures,
             self.failure_rate * 100.0
         )?;
-        let recovery = self.kills.iter().filter(|k| k.during_recovery).count();
+        let kind = |kind: &str| self.kills.iter().filter(|k| k.kind == kind).count();
         writeln!(
             out,
-            "kills (SIGKILL)       {} ({} aimed at recovery, <= 400 ms after start; {} mid-flow)",
+            "kills (SIGKILL)       {} ({} aimed at recovery, <= 400 ms after a start; {} inside an outage; {} mid-flow)",
             self.kills.len(),
-            recovery,
-            self.kills.len() - recovery
+            kind("recovery"),
+            kind("in outage"),
+            kind("mid-flow")
         )?;
         let shortest = self
             .kills

@@ -15,7 +15,7 @@ use courier::sim::{
 use courier::store::Store;
 
 use crate::child::{scan_logs, Courier, Launcher, SECRET_ENV};
-use crate::plan::{plan, Kill, Moment};
+use crate::plan::{plan, Kill, Moment, PlannedOutage};
 use crate::report::{Figures, KillRecord, OutageRecord};
 use crate::Settings;
 
@@ -33,6 +33,10 @@ const EHR_DOWN_AT: f64 = 0.6;
 const TICK: Duration = Duration::from_millis(10);
 /// How long the final SIGTERM may take.
 const STOP_WITHIN: Duration = Duration::from_secs(30);
+/// A progress kill comes anyway after waiting this long outside an outage (a stall)...
+const KILL_ANYWAY_OUTSIDE_OUTAGES: Duration = Duration::from_secs(30);
+/// ...or this long in all.
+const KILL_ANYWAY: Duration = Duration::from_secs(300);
 
 /// Runs the torture to its end and returns what it measured.
 pub async fn torture(settings: Settings) -> Result<Figures, String> {
@@ -108,10 +112,21 @@ pub async fn torture(settings: Settings) -> Result<Figures, String> {
         unexpected_exits: Vec::new(),
         duplicates_at_start: vec![0],
         stalls: Vec::new(),
+        changes: s.changes as usize,
         last_progress: (0, Instant::now()),
     };
     let mut rng = fastrand::Rng::with_seed(s.seed);
-    for kill in plan(s.kills, s.changes, &mut rng) {
+    let planned = [
+        PlannedOutage {
+            share: DESTINATION_DOWN_AT,
+            length: s.destination_down,
+        },
+        PlannedOutage {
+            share: EHR_DOWN_AT,
+            length: s.ehr_down,
+        },
+    ];
+    for kill in plan(s.kills, s.changes, &planned, &mut rng) {
         torture.wait_for(&kill).await?;
         torture.kill_and_restart(&kill).await?;
         kills_done.set(torture.kills.len());
@@ -199,6 +214,10 @@ impl Clock {
 #[derive(Debug, Default)]
 struct Outages {
     records: RefCell<Vec<OutageRecord>>,
+    /// Whether an outage is going on now (its tail excluded).
+    active: Cell<bool>,
+    /// When each planned outage (destination, EHR) began.
+    began: RefCell<[Option<Instant>; 2]>,
     /// Until when progress may stand still without counting as a stall.
     excused_until: Cell<Option<Instant>>,
 }
@@ -224,6 +243,8 @@ struct Torture {
     /// The receiver's duplicate count when each run started.
     duplicates_at_start: Vec<usize>,
     stalls: Vec<String>,
+    /// The distinct deliveries that complete the run; no stall after them.
+    changes: usize,
     /// Distinct deliveries when they last grew, and when.
     last_progress: (usize, Instant),
 }
@@ -236,6 +257,8 @@ impl Torture {
     }
 
     async fn wait_for(&mut self, kill: &Kill) -> Result<(), String> {
+        let since = Instant::now();
+        let deadline = since + KILL_ANYWAY;
         match kill.moment {
             Moment::AfterStart(after) => {
                 let left = after.saturating_sub(self.uptime());
@@ -245,17 +268,21 @@ impl Torture {
             Moment::AtProgress {
                 delivered,
                 at_least,
-                at_most,
-            } => {
-                let never = Instant::now() + Duration::from_secs(86_400);
-                self.wait_until(never, |t| {
-                    let up = t.uptime();
-                    up >= at_most
-                        || (up >= at_least && t.receiver.unique_accepted_ids() as u64 >= delivered)
+            } => self
+                .wait_until(deadline, |t| {
+                    let reached = t.receiver.unique_accepted_ids() as u64 >= delivered;
+                    let stalled =
+                        since.elapsed() >= KILL_ANYWAY_OUTSIDE_OUTAGES && !t.outages.excused();
+                    (reached && t.uptime() >= at_least) || stalled
                 })
                 .await
-                .map(drop)
-            }
+                .map(drop),
+            Moment::InOutage { outage, after } => self
+                .wait_until(deadline, |t| {
+                    t.outages.began.borrow()[outage].is_some_and(|at| at.elapsed() >= after)
+                })
+                .await
+                .map(drop),
         }
     }
 
@@ -280,7 +307,8 @@ impl Torture {
     /// Restarts a process that exited on its own, and notes a stall.
     fn watch(&mut self) -> Result<(), String> {
         let delivered = self.receiver.unique_accepted_ids();
-        if delivered > self.last_progress.0 || self.outages.excused() {
+        let done = delivered >= self.changes;
+        if delivered > self.last_progress.0 || self.outages.excused() || done {
             self.last_progress = (delivered, Instant::now());
         } else if self.last_progress.1.elapsed() >= STALL {
             self.stalls.push(format!(
@@ -310,7 +338,12 @@ impl Torture {
         let record = KillRecord {
             at_secs: self.clock.secs(),
             uptime: courier.uptime(),
-            during_recovery: kill.during_recovery(),
+            // What the kill actually hit: an outage kill that came late is a mid-flow kill.
+            kind: match kill.kind() {
+                "recovery" => "recovery",
+                _ if self.outages.active.get() => "in outage",
+                _ => "mid-flow",
+            },
             delivered: self.receiver.unique_accepted_ids(),
         };
         courier.kill().map_err(|e| format!("SIGKILL: {e}"))?;
@@ -319,11 +352,7 @@ impl Torture {
             record.at_secs,
             self.kills.len() + 1,
             record.uptime.as_secs_f64(),
-            if record.during_recovery {
-                "recovery"
-            } else {
-                "mid-flow"
-            },
+            record.kind,
             record.delivered,
             kill.pause
         );
@@ -452,8 +481,10 @@ async fn run_outages(
     outages: Rc<Outages>,
 ) {
     let share = |x: f64| (s.changes as f64 * x) as usize;
-    let begin = |what: &'static str, length: Duration| {
+    let begin = |index: usize, what: &'static str, length: Duration| {
         eprintln!("[{:7.1} s] {what} for {length:?}", clock.secs());
+        outages.began.borrow_mut()[index] = Some(Instant::now());
+        outages.active.set(true);
         outages
             .excused_until
             .set(Some(Instant::now() + length + OUTAGE_TAIL));
@@ -461,6 +492,7 @@ async fn run_outages(
     };
     let end = |what: &'static str, from_secs: f64| {
         eprintln!("[{:7.1} s] {what} over", clock.secs());
+        outages.active.set(false);
         outages.records.borrow_mut().push(OutageRecord {
             what,
             from_secs,
@@ -472,7 +504,7 @@ async fn run_outages(
             .wait_for_distinct(share(DESTINATION_DOWN_AT), Duration::MAX / 4)
             .await;
         let what = "destination answering 503";
-        let from = begin(what, s.destination_down);
+        let from = begin(0, what, s.destination_down);
         receiver.always(503);
         actix_rt::time::sleep(s.destination_down).await;
         receiver.always(200);
@@ -483,7 +515,7 @@ async fn run_outages(
             .wait_for_distinct(share(EHR_DOWN_AT), Duration::MAX / 4)
             .await;
         let what = "EHR answering 503";
-        let from = begin(what, s.ehr_down);
+        let from = begin(1, what, s.ehr_down);
         ehr.set_outage(Some(Fault::Status(503)));
         actix_rt::time::sleep(s.ehr_down).await;
         ehr.set_outage(None);
