@@ -148,7 +148,12 @@ impl Rig {
             receiver,
             ..
         } = self;
+        let stopping = Instant::now();
         let code = courier.terminate(Duration::from_secs(20));
+        eprintln!(
+            "courier-bench: Courier stopped in {:.1} s",
+            stopping.elapsed().as_secs_f64()
+        );
         drop((ehr, receiver));
         match code {
             Some(0) => String::new(),
