@@ -13,7 +13,7 @@ use courier::sim::TallyReport;
 use courier::store::{ConnectionState, Store};
 use serde_json::json;
 
-use crate::procs::{http, Proc, Sample};
+use crate::procs::{http, machine_busy_secs, Proc, Sample};
 
 /// The environment variable Courier reads the destination secret from.
 const SECRET_ENV: &str = "BENCH_SECRET";
@@ -132,12 +132,15 @@ impl Rig {
         )
     }
 
-    fn samples(&self) -> [Sample; 3] {
-        [
-            self.courier.sample(),
-            self.ehr.sample(),
-            self.receiver.sample(),
-        ]
+    fn samples(&self) -> Samples {
+        Samples {
+            procs: [
+                self.courier.sample(),
+                self.ehr.sample(),
+                self.receiver.sample(),
+            ],
+            machine_busy_secs: machine_busy_secs(),
+        }
     }
 
     /// Stops Courier gracefully; says so when it did not exit 0.
@@ -148,7 +151,12 @@ impl Rig {
             receiver,
             ..
         } = self;
+        let stopping = Instant::now();
         let code = courier.terminate(Duration::from_secs(20));
+        eprintln!(
+            "courier-bench: Courier stopped in {:.1} s",
+            stopping.elapsed().as_secs_f64()
+        );
         drop((ehr, receiver));
         match code {
             Some(0) => String::new(),
@@ -157,13 +165,35 @@ impl Rig {
     }
 }
 
-/// CPU of the three processes over a window, for the notes.
-fn cpu_note(before: &[Sample; 3], after: &[Sample; 3]) -> String {
+/// Courier, the load EHR and the receiver, and the machine as a whole, at one moment.
+struct Samples {
+    procs: [Sample; 3],
+    machine_busy_secs: f64,
+}
+
+impl std::ops::Index<usize> for Samples {
+    type Output = Sample;
+
+    fn index(&self, i: usize) -> &Sample {
+        &self.procs[i]
+    }
+}
+
+/// CPU of the three processes over a window, and of everything else on the machine.
+fn cpu_note(before: &Samples, after: &Samples) -> String {
+    let ours: Vec<f64> = (0..3)
+        .map(|i| after[i].cpu_percent_since(&before[i]))
+        .collect();
+    let secs = match (after[0].at, before[0].at) {
+        (Some(b), Some(a)) => b.duration_since(a).as_secs_f64(),
+        _ => 1.0,
+    };
+    let machine = (after.machine_busy_secs - before.machine_busy_secs) / secs * 100.0;
+    let others = (machine - ours.iter().sum::<f64>()).max(0.0);
     format!(
-        "CPU (% of one core): Courier {:.0}, load EHR {:.0}, receiver {:.0}",
-        after[0].cpu_percent_since(&before[0]),
-        after[1].cpu_percent_since(&before[1]),
-        after[2].cpu_percent_since(&before[2]),
+        "CPU (% of one core): Courier {:.0}, load EHR {:.0}, receiver {:.0}, \
+         other processes on the machine {others:.0}",
+        ours[0], ours[1], ours[2],
     )
 }
 

@@ -61,6 +61,9 @@ impl Checker<'_> {
         };
         let identity = self.client_identity(table, keys);
         let (private_cas, identity) = (private_cas?, identity?);
+        if private_cas.is_empty() && identity.is_none() {
+            return Some(ClientTls::webpki_roots());
+        }
         match ClientTls::new(&private_cas, identity) {
             Ok(tls) => Some(tls),
             Err(err @ TlsSetupError::PrivateCa { .. }) => {
