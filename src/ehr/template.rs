@@ -78,6 +78,10 @@ pub enum RenderError {
     /// The pointer selects nothing, or something that is not a string or number.
     #[error("no string or number at {0}")]
     Missing(String),
+    /// Values made a path segment `.` or `..`, which the EHR or a proxy would resolve to
+    /// another path (`/patients/..` is `/`): the value cannot stay one segment.
+    #[error("a value makes the path segment {0:?}, which would change the path")]
+    DotSegment(String),
 }
 
 impl Template {
@@ -139,6 +143,8 @@ impl Template {
         resources: &Map<String, Value>,
     ) -> Result<String, RenderError> {
         let mut out = String::with_capacity(self.source.len() + 16);
+        // Where each value was written, to check the segments they are part of.
+        let mut filled = Vec::new();
         for part in &self.parts {
             match part {
                 Part::Literal(text) => out.push_str(text),
@@ -146,10 +152,13 @@ impl Template {
                     let value = placeholder
                         .resolve(change, resources)
                         .ok_or_else(|| RenderError::Missing(placeholder.to_string()))?;
+                    let start = out.len();
                     out.extend(utf8_percent_encode(&value, SEGMENT));
+                    filled.push(start..out.len());
                 }
             }
         }
+        refuse_dot_segments(&out, &filled)?;
         Ok(out)
     }
 
@@ -199,6 +208,31 @@ impl fmt::Display for Placeholder {
             Placeholder::Resource { name, pointer } => write!(f, "{{{name}{pointer}}}"),
         }
     }
+}
+
+/// Refuses a rendered path whose segment that a value is part of is `.` or `..`, also when
+/// written `%2E` (WHATWG URL parsers treat `%2e%2e` as `..` too). Only the path counts: a
+/// value cannot add a `?` or `#`, so the first one is the template's.
+fn refuse_dot_segments(
+    rendered: &str,
+    filled: &[std::ops::Range<usize>],
+) -> Result<(), RenderError> {
+    let path_end = rendered.find(['?', '#']).unwrap_or(rendered.len());
+    let mut start = 0;
+    for segment in rendered[..path_end].split('/') {
+        let end = start + segment.len();
+        let has_value = filled
+            .iter()
+            .any(|value| !value.is_empty() && value.start < end && start < value.end);
+        if has_value {
+            let decoded = segment.replace("%2E", ".").replace("%2e", ".");
+            if decoded == "." || decoded == ".." {
+                return Err(RenderError::DotSegment(segment.to_owned()));
+            }
+        }
+        start = end + 1;
+    }
+    Ok(())
 }
 
 /// Text of a string or number, the only JSON values that can name a record.
@@ -255,6 +289,40 @@ mod tests {
         );
         assert!(render("/a/{/id}", json!({"id": {"x": 1}})).is_err());
         assert!(render("/a/{/id}", json!({"id": ""})).is_err());
+    }
+
+    /// Found by the `template` fuzz target: `..` is one segment once encoded, but a server
+    /// or proxy resolves `/patients/..` to `/`, so the value changed which record is read.
+    #[test]
+    fn values_that_make_a_dot_segment_are_refused() {
+        for (template, id) in [
+            ("/patients/{/id}", ".."),
+            ("/patients/{/id}/x", "."),
+            ("/patients/.{/id}", "."),
+            ("/patients/%2E{/id}", "."),
+            ("/patients/{/id}{/id}?q=1", "."),
+        ] {
+            assert!(
+                matches!(
+                    render(template, json!({ "id": id })),
+                    Err(RenderError::DotSegment(_))
+                ),
+                "{template} with {id:?}"
+            );
+        }
+        assert_eq!(
+            render("/patients/{/id}", json!({"id": "..."})).unwrap(),
+            "/patients/..."
+        );
+        assert_eq!(
+            render("/p?a={/id}", json!({"id": ".."})).unwrap(),
+            "/p?a=.."
+        );
+        assert_eq!(
+            render("/../p/{/id}", json!({"id": "x"})).unwrap(),
+            "/../p/x",
+            "the template's own segments are the operator's choice"
+        );
     }
 
     #[test]

@@ -119,3 +119,14 @@ fn syntax_error_is_reported_at_its_line_and_only_that() {
         "config/courier.toml:10: invalid TOML: key with no value, expected `=`"
     );
 }
+
+/// Found by the `config_parse` fuzz target: toml_edit 0.23, which locates keys by line,
+/// panicked ("all items have spans") on this malformed file instead of refusing it.
+#[test]
+fn a_malformed_file_that_tripped_the_key_locator_is_refused_not_a_panic() {
+    let rendered = errors("==e .\n.optio =");
+    assert!(
+        rendered.starts_with("config/courier.toml:1: invalid TOML: "),
+        "{rendered}"
+    );
+}

@@ -155,3 +155,26 @@ fn token_client(timeout: Duration) -> awc::Client {
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+/// Entry points for the fuzz targets in `fuzz/`, which cannot reach the private parsers;
+/// not part of Courier's API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::time::Duration;
+
+    /// Reads a token endpoint's answer as a token request would: the `Authorization` header
+    /// and the lifetime, or the error's message. `sent` are the secrets of the request.
+    pub fn token_response(
+        status: u16,
+        body: &[u8],
+        sent: &[&str],
+    ) -> Result<(String, Duration), String> {
+        match super::response::issued(status, None, body, sent) {
+            Ok(issued) => {
+                let header = issued.header.to_str().map_err(|e| e.to_string())?;
+                Ok((header.to_owned(), issued.lifetime))
+            }
+            Err(error) => Err(error.to_string()),
+        }
+    }
+}

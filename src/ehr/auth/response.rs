@@ -60,7 +60,9 @@ pub(super) fn issued(
         if !kind.eq_ignore_ascii_case("bearer") {
             let reason = format!(
                 "the token endpoint issued a token of type {}; only Bearer tokens are supported",
-                code(kind).unwrap_or("(unreadable)")
+                code(kind)
+                    .filter(|kind| !echoes(kind, sent))
+                    .unwrap_or("(unreadable)")
             );
             return Err(failure(None, None, reason));
         }
@@ -105,7 +107,7 @@ pub(super) fn lifetime(expires_in: Option<&Value>) -> Duration {
 
 /// `invalid_client: <description>` from an OAuth error answer, as far as it is safe to show.
 fn oauth_error(json: &Value, sent: &[&str]) -> Option<String> {
-    let error = code(json.get("error")?.as_str()?)?;
+    let error = code(json.get("error")?.as_str()?).filter(|error| !echoes(error, sent))?;
     let description = json
         .get("error_description")
         .and_then(Value::as_str)
@@ -130,10 +132,7 @@ fn code(text: &str) -> Option<&str> {
 fn description(text: &str, sent: &[&str]) -> Option<String> {
     let text = text.trim();
     let printable = !text.is_empty() && text.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
-    let echoes = sent
-        .iter()
-        .any(|secret| !secret.is_empty() && text.contains(secret));
-    if !printable || echoes {
+    if !printable || echoes(text, sent) {
         return None;
     }
     if text.len() <= DESCRIPTION_AT_MOST {
@@ -141,6 +140,12 @@ fn description(text: &str, sent: &[&str]) -> Option<String> {
     } else {
         Some(format!("{}…", &text[..DESCRIPTION_AT_MOST]))
     }
+}
+
+/// Whether `text` from the endpoint repeats a secret we sent (a server echoing the request).
+fn echoes(text: &str, sent: &[&str]) -> bool {
+    sent.iter()
+        .any(|secret| !secret.is_empty() && text.contains(secret))
 }
 
 pub(super) fn failure(
@@ -207,6 +212,23 @@ mod tests {
         assert!(text.ends_with("HTTP 401 (invalid_client)"), "{text}");
         let odd = br#"{"error":"<script>","error_description":"x"}"#;
         assert!(reason(issued(400, None, odd, &[])).ends_with("HTTP 400"));
+    }
+
+    /// Found by the `token_response` fuzz target: only `error_description` was checked for
+    /// an echoed secret, while the `error` code (and `token_type`) were repeated as long as
+    /// they looked like identifiers, which a client secret can.
+    #[test]
+    fn an_error_code_or_token_type_that_echoes_a_secret_is_left_out() {
+        let echo = br#"{"error":"bad-s3cret-x","error_description":"x"}"#;
+        let text = reason(issued(401, None, echo, &["s3cret"]));
+        assert!(
+            text.ends_with("the token endpoint answered HTTP 401"),
+            "{text}"
+        );
+        let kind = br#"{"access_token":"t","token_type":"mac-s3cret"}"#;
+        let text = reason(issued(200, None, kind, &["s3cret"]));
+        assert!(text.contains("a token of type (unreadable)"), "{text}");
+        assert!(!text.contains("s3cret"));
     }
 
     #[test]
