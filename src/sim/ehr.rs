@@ -262,10 +262,7 @@ impl SimEhr {
         // The owner decides when the sim stops; Ctrl-C belongs to the process, not to us.
         .disable_signals()
         .bind(("127.0.0.1", 0))?;
-        let addr = super::bound_addr(server.addrs())?;
-        let server = server.run();
-        let handle = server.handle();
-        actix_rt::spawn(server);
+        let (addr, handle) = super::spawn_bound(server.addrs(), server.run())?;
         let ticker = options
             .change_every
             .map(|every| actix_rt::spawn(touch_periodically(control.clone(), every)));

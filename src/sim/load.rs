@@ -136,10 +136,7 @@ impl LoadEhr {
         .max_connections(100_000)
         .disable_signals()
         .bind(("127.0.0.1", 0))?;
-        let addr = super::bound_addr(server.addrs())?;
-        let server = server.run();
-        let handle = server.handle();
-        actix_rt::spawn(server);
+        let (addr, handle) = super::spawn_bound(server.addrs(), server.run())?;
         Ok(LoadEhr {
             addr,
             server: handle,

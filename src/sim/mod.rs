@@ -40,10 +40,17 @@ pub use ledger::{Audit, Identity, Ledger, Problems};
 pub use load::{LoadEhr, LoadEhrOptions, LoadFeed};
 pub use receiver::{ReceiverOptions, SimReceiver};
 
-/// The single address a loopback bind on port 0 produced, with its real port.
-fn bound_addr(addrs: Vec<SocketAddr>) -> io::Result<SocketAddr> {
-    addrs
+/// Runs a server already bound to a loopback port 0 on the current actix System: its real
+/// address, and the handle that stops it.
+fn spawn_bound(
+    addrs: Vec<SocketAddr>,
+    server: actix_web::dev::Server,
+) -> io::Result<(SocketAddr, actix_web::dev::ServerHandle)> {
+    let addr = addrs
         .into_iter()
         .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, "bound to no address"))
+        .ok_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, "bound to no address"))?;
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    Ok((addr, handle))
 }

@@ -95,10 +95,7 @@ impl SimReceiver {
         .workers(1)
         .disable_signals()
         .bind(("127.0.0.1", 0))?;
-        let addr = super::bound_addr(server.addrs())?;
-        let server = server.run();
-        let handle = server.handle();
-        actix_rt::spawn(server);
+        let (addr, handle) = super::spawn_bound(server.addrs(), server.run())?;
         Ok(SimReceiver {
             control,
             addr,
