@@ -12,5 +12,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked --features torture --bin courier --bin courier-torture
-target="${CARGO_TARGET_DIR:-target}/release"
+# Absolute: the torture starts courier from its own working directory.
+target="$(realpath "${CARGO_TARGET_DIR:-target}")/release"
 exec "$target/courier-torture" --courier "$target/courier" "$@"
