@@ -41,6 +41,19 @@ pub struct Setup {
     pub in_flight: usize,
 }
 
+impl Setup {
+    /// The settings for draining a backlog as fast as possible (throughput and recovery).
+    fn draining(connections: usize) -> Self {
+        Self {
+            connections,
+            interval_secs: 1.0,
+            page_size: 1000,
+            enrichments: 32,
+            in_flight: 256,
+        }
+    }
+}
+
 /// One line of the results table.
 pub struct Row {
     pub scenario: String,
@@ -216,13 +229,7 @@ fn per_second_range(report: &TallyReport, from_us: u64, to_us: u64) -> Option<(u
 /// Scenarios 1 and 4: an endless backlog, `connections` connections.
 pub fn throughput(bench: &Bench, connections: usize, results: &mut Results) -> u64 {
     let name = format!("throughput-{connections}");
-    let setup = Setup {
-        connections,
-        interval_secs: 1.0,
-        page_size: 1000,
-        enrichments: 32,
-        in_flight: 256,
-    };
+    let setup = Setup::draining(connections);
     let rig = bench.rig(
         &name,
         &setup,
@@ -384,13 +391,7 @@ pub fn recovery(bench: &Bench, connections: usize, total: usize, results: &mut R
     let filled = Instant::now();
     prefill(&store, connections, total);
     let prefill_secs = filled.elapsed().as_secs_f64();
-    let setup = Setup {
-        connections,
-        interval_secs: 1.0,
-        page_size: 1000,
-        enrichments: 32,
-        in_flight: 256,
-    };
+    let setup = Setup::draining(connections);
     let rig = bench.rig(
         "recovery",
         &setup,

@@ -160,7 +160,7 @@ impl ConnectionActor {
             c.last_error = None;
             c.consecutive_failures = 0;
             c.polls_ok += 1;
-            c.changes += page.containers.len() as u64;
+            c.changes += page.created as u64;
             c.items_behind_cursor += page.behind as u64;
         });
         if page.is_stuck() {

@@ -59,11 +59,10 @@ pub async fn poll(
     }
     deps.board
         .connection(&deps.config.id, |c| c.state = ConnectionState::Polling);
-    let page = poll_page(client, &deps.config, &deps.store, page_size).await?;
-    for container in &page.containers {
-        if let HandOver::EnricherGone =
-            hand_over(deps, generation, enricher, container.clone()).await?
-        {
+    let mut page = poll_page(client, &deps.config, &deps.store, page_size).await?;
+    // The containers move on to the enricher; the page keeps only their count.
+    for container in std::mem::take(&mut page.containers) {
+        if let HandOver::EnricherGone = hand_over(deps, generation, enricher, container).await? {
             break;
         }
     }

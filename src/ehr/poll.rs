@@ -16,6 +16,8 @@ use crate::store::{Store, StoreError};
 pub struct PageResult {
     /// Containers created for the page's new items, durable and in sequence order.
     pub containers: Vec<Container>,
+    /// How many containers the page created (kept when the caller takes `containers`).
+    pub created: usize,
     /// Items the feed returned, new or not.
     pub returned: usize,
     /// The page size asked for, when the feed pages.
@@ -37,7 +39,7 @@ impl PageResult {
     /// A full page that brought nothing new and did not move the cursor: every item shares
     /// the cursor's position, and only a larger page can get past it.
     pub fn is_stuck(&self) -> bool {
-        self.was_full() && self.containers.is_empty() && !self.cursor_moved
+        self.was_full() && self.created == 0 && !self.cursor_moved
     }
 }
 
@@ -127,6 +129,7 @@ pub async fn poll_page(
             .await?
     };
     Ok(PageResult {
+        created: containers.len(),
         containers,
         returned,
         requested: page_size,
