@@ -19,6 +19,7 @@ use courier::store::Store;
 use serde_json::{json, Value};
 
 use crate::support::app::{config_text, parse_config, start_receiver, SECRET_ENV};
+use crate::support::fhir_library::parse_bundles;
 use crate::support::python::{reference_verify, SignedMessage};
 
 const CONNECTION: &str = "hospital-b";
@@ -233,4 +234,50 @@ async fn a_retried_bundle_is_the_same_bytes_signed_again() {
     assert_eq!(received[0].id, received[1].id);
     let messages: Vec<_> = received.iter().map(signed).collect();
     assert_eq!(reference_verify(&rig.secret, &messages), [true, true]);
+}
+
+#[actix_rt::test]
+async fn a_fhir_library_reads_every_bundle_as_the_receiver_got_it() {
+    let rig = rig();
+    let (container, body) = cancellation(10);
+    deliver_to(&rig.config, "full", &rig.store, &container, body).await;
+    let (container, body) = cancellation(11);
+    deliver_to(&rig.config, "ids", &rig.store, &container, body).await;
+    let (mut container, mut body) = cancellation(12);
+    container.event_type = "Appointment.deleted".into();
+    body["type"] = json!("Appointment.deleted");
+    body["data"]["resources"] = json!({});
+    deliver_to(&rig.config, "full", &rig.store, &container, body).await;
+    let mut bundles: Vec<Value> = rig
+        .receiver
+        .control()
+        .received()
+        .into_iter()
+        .map(|r| r.json)
+        .collect();
+    // The models are strict: an element they do not know is refused.
+    let mut unknown = bundles[1].clone();
+    unknown["entry"][0]["resource"]["parameter"][0]["valueRef"] = json!({"reference": "x"});
+    bundles.push(unknown);
+    let parsed = parse_bundles(&bundles);
+    let parameters = [
+        "subscription",
+        "topic",
+        "status",
+        "type",
+        "events-since-subscription-start",
+        "notification-event",
+    ];
+    let shape = |resources: Value| json!({"type": "history", "resources": resources, "parameters": parameters});
+    assert_eq!(
+        parsed[0],
+        shape(json!(["Parameters", "Appointment", "Patient"]))
+    );
+    assert_eq!(parsed[1], shape(json!(["Parameters"])));
+    assert_eq!(parsed[2], shape(json!(["Parameters", null])));
+    assert!(
+        parsed[3]["error"].as_str().unwrap().contains("valueRef"),
+        "{}",
+        parsed[3]
+    );
 }
