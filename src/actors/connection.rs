@@ -21,6 +21,8 @@ use crate::ehr::EhrClient;
 use crate::status::{ConnectionState, StatusBoard};
 use crate::store::Store;
 
+mod control;
+
 /// A hook called at the start of every poll with the connection id. Tests use it to inject a
 /// panic and prove that a failing connection restarts alone; `None` in production.
 pub type PollHook = Arc<dyn Fn(&str) + Send + Sync>;
@@ -68,10 +70,17 @@ pub struct ConnectionActor {
     last_restart: Option<Instant>,
     /// Page size of the next request; widened while the feed is stuck at one position.
     page_size: Option<usize>,
+    /// Set by an operator: no polls until resumed; what is stored is still delivered.
+    /// Survives supervised restarts.
+    paused: bool,
+    /// A recovery or poll is under way (its result re-arms the timer).
+    busy: bool,
+    /// The armed timer and the step it runs, so "poll now" and "pause" can cancel it.
+    timer: Option<(SpawnHandle, Step)>,
 }
 
 /// What the actor runs next.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
     Recover,
     Poll,
@@ -102,6 +111,9 @@ impl ConnectionActor {
             restart_backoff: Backoff::new(min, max),
             last_restart: None,
             page_size,
+            paused: false,
+            busy: false,
+            timer: None,
         }
     }
 
@@ -119,9 +131,13 @@ impl ConnectionActor {
         if self.stopped || self.failing {
             return;
         }
+        if step == Step::Poll && self.paused {
+            return self.show_paused();
+        }
         let (Some(client), Some(enricher)) = (self.client.clone(), self.enricher.clone()) else {
             return;
         };
+        self.busy = true;
         let (deps, generation, page_size) = (self.deps.clone(), self.generation, self.page_size);
         let work = async move {
             match step {
@@ -131,18 +147,35 @@ impl ConnectionActor {
                     .map(Some),
             }
         };
-        ctx.spawn(contain_panic(work).into_actor(self).map(
-            move |outcome, act, ctx| match outcome {
-                Ok(Ok(None)) => act.schedule(Step::Poll, Duration::ZERO, ctx),
-                Ok(Ok(Some(page))) => act.after_poll(page, ctx),
-                Ok(Err(err)) => act.after_failure(step, &err, ctx),
-                Err(panic) => act.fail_hard(&panic, ctx),
-            },
-        ));
+        ctx.spawn(
+            contain_panic(work)
+                .into_actor(self)
+                .map(move |outcome, act, ctx| {
+                    act.busy = false;
+                    if act.stopped {
+                        return;
+                    }
+                    match outcome {
+                        Ok(Ok(None)) => act.schedule(Step::Poll, Duration::ZERO, ctx),
+                        Ok(Ok(Some(page))) => act.after_poll(page, ctx),
+                        Ok(Err(err)) => act.after_failure(step, &err, ctx),
+                        Err(panic) => act.fail_hard(&panic, ctx),
+                    }
+                }),
+        );
     }
 
     fn schedule(&mut self, step: Step, delay: Duration, ctx: &mut Context<Self>) {
-        ctx.run_later(delay, move |act, ctx| act.run(step, ctx));
+        if step == Step::Poll && self.paused {
+            return self.show_paused();
+        }
+        let handle = ctx.run_later(delay, move |act, ctx| {
+            act.timer = None;
+            act.run(step, ctx);
+        });
+        if let Some((previous, _)) = self.timer.replace((handle, step)) {
+            ctx.cancel_future(previous);
+        }
     }
 
     fn after_poll(&mut self, page: PageResult, ctx: &mut Context<Self>) {
