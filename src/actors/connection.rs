@@ -296,7 +296,8 @@ impl Actor for ConnectionActor {
         if self.stopped {
             return;
         }
-        let client = Rc::new(EhrClient::new(&self.deps.config));
+        let meters = self.deps.board.meters().connection(self.id());
+        let client = Rc::new(EhrClient::new(&self.deps.config).with_meters(meters));
         let deps = EnricherDeps {
             config: Arc::clone(&self.deps.config),
             client: Rc::clone(&client),

@@ -9,6 +9,8 @@ pub mod client;
 pub mod connections;
 pub mod error;
 pub mod health;
+pub mod metrics;
+pub mod reload;
 pub mod server;
 pub mod status;
 pub mod table;
@@ -42,5 +44,7 @@ pub struct AdminState {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(health::routes)
         .configure(status::routes)
-        .configure(connections::routes);
+        .configure(connections::routes)
+        .configure(metrics::routes)
+        .configure(reload::routes);
 }

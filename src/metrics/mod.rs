@@ -5,6 +5,8 @@
 //! Only what the status board does not already count is recorded here (attempts by status
 //! class, request latencies); [`exposition`] renders both into the text format.
 
+pub mod exposition;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -218,3 +220,6 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+#[cfg(test)]
+mod tests;

@@ -104,3 +104,91 @@ async fn poll_now_polls_a_connection_whose_interval_is_long() {
     .await;
     assert_eq!(test.connection("clinic-a").polls_ok, 2);
 }
+
+/// The samples of a Prometheus text exposition, by `name{labels}` as written.
+fn samples(text: &str) -> std::collections::BTreeMap<String, f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').expect("a sample line");
+            (series.to_owned(), value.parse().expect("a number"))
+        })
+        .collect()
+}
+
+#[actix_rt::test]
+async fn metrics_and_status_report_the_traffic_the_receiver_saw() {
+    let test = spawn_app(quiet_ehr(), |c| c).await;
+    let admin = start_admin(&test, None);
+    test.receiver.respond_with(vec![503]);
+    for n in 1..=6 {
+        test.ehr.touch(&format!("appt-{n}"));
+    }
+    eventually("six notifications", PATIENCE, || {
+        test.receiver.unique_accepted_ids() == 6
+    })
+    .await;
+    eventually("nothing pending", PATIENCE, || {
+        test.app.store().pending_count() == 0
+    })
+    .await;
+
+    let answer = get(&admin.url(), "/metrics").await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let metrics = samples(&answer.text);
+    let value = |series: &str| {
+        *metrics
+            .get(series)
+            .unwrap_or_else(|| panic!("no {series} in:\n{}", answer.text))
+    };
+    let received = test.receiver.unique_accepted_ids() as f64;
+    assert_eq!(
+        value("courier_notifications_delivered_total{destination=\"app\"}"),
+        received
+    );
+    assert_eq!(value("courier_changes_total{connection=\"clinic-a\"}"), 6.0);
+    assert_eq!(
+        value("courier_delivery_attempts_total{destination=\"app\",class=\"2xx\"}"),
+        received
+    );
+    assert_eq!(
+        value("courier_delivery_attempts_total{destination=\"app\",class=\"5xx\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("courier_delivery_latency_seconds_count{destination=\"app\"}"),
+        received + 1.0
+    );
+    assert_eq!(
+        value("courier_containers_pending{connection=\"clinic-a\"}"),
+        0.0
+    );
+    assert_eq!(
+        value("courier_notifications_dead_lettered_total{destination=\"app\"}"),
+        0.0
+    );
+    let polls = value("courier_polls_total{connection=\"clinic-a\",outcome=\"ok\"}");
+    assert!(polls >= 1.0);
+    // Every poll and two detail requests per change went to the EHR.
+    let requests = value("courier_ehr_request_seconds_count{connection=\"clinic-a\"}");
+    assert!(
+        requests >= polls + 12.0,
+        "{requests} requests for {polls} polls"
+    );
+    assert!(value("courier_last_successful_poll_age_seconds{connection=\"clinic-a\"}") < 5.0);
+
+    let status = get(&admin.url(), "/status").await.json();
+    let a = &status["connections"]["clinic-a"];
+    assert_eq!(a["backlog"], 0);
+    assert_eq!(a["changes"], 6);
+    assert!(
+        a["cursor"].is_string() && a["last_success"].is_string(),
+        "{a}"
+    );
+    assert!(
+        ["idle", "polling"].contains(&a["state"].as_str().unwrap()),
+        "{a}"
+    );
+    assert_eq!(status["destinations"]["app"]["delivered"], 6);
+    assert_eq!(status["destinations"]["app"]["failed_attempts"], 1);
+}
