@@ -120,10 +120,17 @@ impl AttemptClass {
             Some(_) => Self::ServerError,
             None if error.starts_with("timed out") || error.contains("imeout") => Self::Timeout,
             None if error.starts_with("TLS") => Self::Tls,
-            None if error.to_ascii_lowercase().contains("connect") => Self::Connect,
+            None if opening_failed(error) => Self::Connect,
             None => Self::Transport,
         }
     }
+}
+
+/// Whether a transport error happened while opening the connection (awc words these
+/// "Failed to connect …"; a refused connection says "refused").
+fn opening_failed(error: &str) -> bool {
+    let error = error.to_ascii_lowercase();
+    error.contains("failed to connect") || error.contains("refused")
 }
 
 /// What is recorded per connection.
