@@ -147,3 +147,50 @@ async fn an_invalid_reload_is_refused_with_checks_messages_and_the_old_config_ru
     assert!(message.contains("store.path cannot change"), "{message}");
     assert!(test.app.status().connections.contains_key("clinic-a"));
 }
+
+#[actix_rt::test]
+async fn reload_restarts_a_connection_whose_settings_or_destination_changed() {
+    let test = spawn_app(SimEhrOptions::default(), |c| c).await;
+    let admin = start_admin(&test, None);
+    eventually("clinic-a polling", PATIENCE, || {
+        test.connection("clinic-a").polls_ok > 0
+    })
+    .await;
+    let store = test.config_path.parent().unwrap();
+    let connection = || ConnectionSpec::new("clinic-a", &test.ehr);
+
+    let same = post(&admin.url(), "/reload").await.json();
+    assert_eq!(same["unchanged"], serde_json::json!(["clinic-a"]), "{same}");
+
+    let text = config_text(
+        store,
+        &test.receiver.url(),
+        "max_in_flight = 8",
+        &[connection()],
+    );
+    std::fs::write(&test.config_path, text).unwrap();
+    let destination_changed = post(&admin.url(), "/reload").await.json();
+    assert_eq!(
+        destination_changed["restarted"],
+        serde_json::json!(["clinic-a"])
+    );
+
+    let slower = connection().with("interval_secs", "0.08");
+    let text = config_text(store, &test.receiver.url(), "max_in_flight = 8", &[slower]);
+    std::fs::write(&test.config_path, text).unwrap();
+    let connection_changed = post(&admin.url(), "/reload").await.json();
+    assert_eq!(
+        connection_changed["restarted"],
+        serde_json::json!(["clinic-a"])
+    );
+
+    // The restarted connection carries on from its stored cursor: one change, one delivery.
+    test.ehr.touch("appt-5");
+    eventually("the change delivered", PATIENCE, || {
+        test.receiver.unique_accepted_ids() == 1
+    })
+    .await;
+    actix_rt::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(test.receiver.summary().delivered, 1);
+    assert!(test.app.status().connections["clinic-a"].polls_ok > 0);
+}

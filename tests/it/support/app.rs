@@ -164,6 +164,15 @@ pub async fn spawn_app(
     ehr_options: SimEhrOptions,
     connection: impl FnOnce(ConnectionSpec) -> ConnectionSpec,
 ) -> TestApp {
+    spawn_app_with(ehr_options, AppOptions::default(), connection).await
+}
+
+/// [`spawn_app`] with `options` (a poll hook).
+pub async fn spawn_app_with(
+    ehr_options: SimEhrOptions,
+    options: AppOptions,
+    connection: impl FnOnce(ConnectionSpec) -> ConnectionSpec,
+) -> TestApp {
     let ehr = SimEhr::start(ehr_options).expect("simulated EHR starts");
     let (receiver, secret) = start_receiver();
     let dir = tempfile::tempdir().unwrap();
@@ -173,7 +182,7 @@ pub async fn spawn_app(
     let config_path = dir.path().join("courier.toml");
     std::fs::write(&config_path, &text).unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let app = App::start(config, store, AppOptions::default());
+    let app = App::start(config, store, options);
     TestApp {
         app,
         ehr,
