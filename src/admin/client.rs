@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::config::Config;
+use std::net::SocketAddr;
+use std::path::Path;
 
 /// The environment variable CLI commands read the admin bearer token from.
 pub const TOKEN_ENV: &str = "COURIER_ADMIN_TOKEN";
@@ -56,15 +57,15 @@ impl AdminClient {
         }
     }
 
-    /// The base URL a CLI command uses: `--admin` if given, else the configuration's
-    /// `admin.listen` (an unspecified address becomes loopback), else [`DEFAULT_URL`].
-    pub fn base_url(flag: Option<&str>, config: Option<&Config>) -> String {
+    /// The base URL a CLI command uses: `--admin` if given, else `listen` (the
+    /// configuration's `admin.listen`; an unspecified address becomes loopback), else
+    /// [`DEFAULT_URL`].
+    pub fn base_url(flag: Option<&str>, listen: Option<SocketAddr>) -> String {
         if let Some(url) = flag {
             return url.to_owned();
         }
-        match config {
-            Some(config) => {
-                let mut addr = config.admin.listen;
+        match listen {
+            Some(mut addr) => {
                 if addr.ip().is_unspecified() {
                     addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
                 }
@@ -72,6 +73,23 @@ impl AdminClient {
             }
             None => DEFAULT_URL.to_owned(),
         }
+    }
+
+    /// `admin.listen` of the configuration file at `path`, read without validating the rest
+    /// (so a CLI command needs none of the service's secrets); `None` when it is not set.
+    pub fn listen_in(path: &Path) -> Result<Option<SocketAddr>, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read the file: {e}", path.display()))?;
+        let table: toml::Table = toml::from_str(&text)
+            .map_err(|e| format!("{}: invalid TOML: {}", path.display(), e.message()))?;
+        let Some(listen) = table.get("admin").and_then(|admin| admin.get("listen")) else {
+            return Ok(None);
+        };
+        listen
+            .as_str()
+            .and_then(|text| text.parse().ok())
+            .map(Some)
+            .ok_or_else(|| format!("{}: admin.listen: not an address and port", path.display()))
     }
 
     /// GETs `path` and parses its JSON answer.
@@ -121,5 +139,37 @@ impl AdminClient {
                     .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned()),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AdminClient, DEFAULT_URL};
+
+    #[test]
+    fn the_base_url_comes_from_the_flag_then_the_file_then_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("courier.toml");
+        // Nothing else of the file is read: no secret is needed to find the admin API.
+        std::fs::write(
+            &path,
+            "[store]\npath = 1\n[admin]\nlisten = \"0.0.0.0:9555\"\n",
+        )
+        .unwrap();
+        let listen = AdminClient::listen_in(&path).unwrap();
+        assert_eq!(AdminClient::base_url(None, listen), "http://127.0.0.1:9555");
+        assert_eq!(
+            AdminClient::base_url(Some("http://h:1"), listen),
+            "http://h:1"
+        );
+        std::fs::write(&path, "[store]\npath = \"x\"\n").unwrap();
+        let unset = AdminClient::listen_in(&path).unwrap();
+        assert_eq!(AdminClient::base_url(None, unset), DEFAULT_URL);
+        std::fs::write(&path, "[admin]\nlisten = \"nowhere\"\n").unwrap();
+        let problem = AdminClient::listen_in(&path).unwrap_err();
+        assert!(
+            problem.ends_with("admin.listen: not an address and port"),
+            "{problem}"
+        );
     }
 }

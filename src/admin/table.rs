@@ -9,74 +9,76 @@ const YELLOW: &str = "\x1b[33m";
 const GREEN: &str = "\x1b[32m";
 const RESET: &str = "\x1b[0m";
 
+/// Headers of the connections table.
+const CONNECTION_COLUMNS: [&str; 7] = [
+    "CONNECTION",
+    "STATE",
+    "CURSOR",
+    "LAST POLL",
+    "BACKLOG",
+    "CHANGES",
+    "ERROR",
+];
+/// Headers of the destinations table.
+const DESTINATION_COLUMNS: [&str; 7] = [
+    "DESTINATION",
+    "STATE",
+    "DELIVERED",
+    "IN FLIGHT",
+    "FAILED",
+    "DEAD",
+    "ERROR",
+];
+
 /// Renders `/status` as text; `color` adds ANSI colours to states.
 pub fn render(status: &Value, color: bool) -> String {
     let now = Utc::now();
     let connections: Vec<Vec<Cell>> = entries(&status["connections"])
-        .map(|(id, c)| {
-            vec![
-                Cell::plain(id),
-                connection_state(c, now),
-                Cell::plain(text(&c["cursor"])),
-                Cell::plain(age(&c["last_success"], now)),
-                Cell::plain(text(&c["backlog"])),
-                Cell::plain(text(&c["changes"])),
-                Cell::plain(error(c)),
-            ]
-        })
+        .map(|(id, c)| connection_row(id, c, now))
         .collect();
     let destinations: Vec<Vec<Cell>> = entries(&status["destinations"])
-        .map(|(id, d)| {
-            let failing = !d["last_error"].is_null();
-            let state = match d["state"].as_str() {
-                Some(state) => state.to_owned(),
-                None if failing => "failing".to_owned(),
-                None => "ok".to_owned(),
-            };
-            let tone = if state == "healthy" || state == "ok" {
-                GREEN
-            } else {
-                RED
-            };
-            vec![
-                Cell::plain(id),
-                Cell::toned(state, tone),
-                Cell::plain(text(&d["delivered"])),
-                Cell::plain(text(&d["in_flight"])),
-                Cell::plain(text(&d["failed_attempts"])),
-                Cell::plain(text(&d["dead_lettered"])),
-                Cell::plain(text(&d["last_error"])),
-            ]
-        })
+        .map(|(id, d)| destination_row(id, d))
         .collect();
-    let mut out = table(
-        &[
-            "CONNECTION",
-            "STATE",
-            "CURSOR",
-            "LAST POLL",
-            "BACKLOG",
-            "CHANGES",
-            "ERROR",
-        ],
-        &connections,
-        color,
-    );
+    let mut out = table(&CONNECTION_COLUMNS, &connections, color);
     out.push('\n');
-    out.push_str(&table(
-        &[
-            "DESTINATION",
-            "STATE",
-            "DELIVERED",
-            "IN FLIGHT",
-            "FAILED",
-            "DEAD",
-            "ERROR",
-        ],
-        &destinations,
-        color,
-    ));
+    out.push_str(&table(&DESTINATION_COLUMNS, &destinations, color));
     out
+}
+
+fn connection_row(id: &str, c: &Value, now: DateTime<Utc>) -> Vec<Cell> {
+    vec![
+        Cell::plain(id),
+        connection_state(c, now),
+        Cell::plain(text(&c["cursor"])),
+        Cell::plain(age(&c["last_success"], now)),
+        Cell::plain(text(&c["backlog"])),
+        Cell::plain(text(&c["changes"])),
+        Cell::plain(error(c)),
+    ]
+}
+
+/// A destination's row; its `state` is shown when the API reports one, else derived from
+/// whether it has an error.
+fn destination_row(id: &str, d: &Value) -> Vec<Cell> {
+    let state = match d["state"].as_str() {
+        Some(state) => state.to_owned(),
+        None if !d["last_error"].is_null() => "failing".to_owned(),
+        None => "ok".to_owned(),
+    };
+    let tone = if state == "healthy" || state == "ok" {
+        GREEN
+    } else {
+        RED
+    };
+    vec![
+        Cell::plain(id),
+        Cell::toned(state, tone),
+        Cell::plain(text(&d["delivered"])),
+        Cell::plain(text(&d["in_flight"])),
+        Cell::plain(text(&d["failed_attempts"])),
+        Cell::plain(text(&d["dead_lettered"])),
+        Cell::plain(text(&d["last_error"])),
+    ]
 }
 
 /// One cell: its text and, optionally, a colour for terminals.

@@ -61,19 +61,22 @@ pub struct AdminArgs {
     /// http://127.0.0.1:9464). The bearer token, when needed, is read from COURIER_ADMIN_TOKEN.
     #[arg(long)]
     pub admin: Option<String>,
-    /// The configuration file, to find the admin address.
+    /// The configuration file, to find the admin address (only `admin.listen` is read).
     #[arg(long, short)]
     pub config: Option<PathBuf>,
 }
 
 impl AdminArgs {
-    /// A client for the chosen API, or the configuration's errors.
+    /// A client for the chosen API; exit 2 when `--config` cannot be read.
     pub fn client(&self) -> Result<AdminClient, ExitCode> {
-        let config = match &self.config {
-            Some(path) => Some(load_or_report(path)?),
+        let listen = match &self.config {
+            Some(path) => AdminClient::listen_in(path).map_err(|problem| {
+                eprintln!("{problem}");
+                ExitCode::from(2)
+            })?,
             None => None,
         };
-        let base = AdminClient::base_url(self.admin.as_deref(), config.as_ref());
+        let base = AdminClient::base_url(self.admin.as_deref(), listen);
         Ok(AdminClient::new(&base, std::env::var(TOKEN_ENV).ok()))
     }
 }

@@ -6,10 +6,15 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 
 use super::{Histogram, Meters, LATENCY_BUCKETS};
-use crate::status::{ConnectionStatus, DestinationStatus, StatusSnapshot};
+use crate::status::{ConnectionState, ConnectionStatus, DestinationStatus, StatusSnapshot};
 
-/// A counter of the board: its name, help, and how to read it from a connection's status.
-type ConnectionCounter = (&'static str, &'static str, fn(&ConnectionStatus) -> u64);
+/// A family read per connection: name, type, help, reader (id, status, scrape).
+type ConnectionFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&str, &ConnectionStatus, &Scrape<'_>) -> Option<f64>,
+);
 /// A family read from a destination's status: name, type, help, reader.
 type DestinationFamily = (
     &'static str,
@@ -52,6 +57,50 @@ pub fn render(scrape: &Scrape<'_>, meters: &Meters) -> String {
     out.text
 }
 
+/// The connection families read from the board: name, type, help, and the value for one
+/// connection (`None`: no sample, such as a lag for a cursor that is not a time).
+const CONNECTION_FAMILIES: [ConnectionFamily; 6] = [
+    (
+        "courier_changes_total",
+        "counter",
+        "Changes seen (containers created).",
+        |_, c, _| Some(c.changes as f64),
+    ),
+    (
+        "courier_connection_restarts_total",
+        "counter",
+        "Restarts after a failure.",
+        |_, c, _| Some(c.restarts as f64),
+    ),
+    (
+        "courier_containers_pending",
+        "gauge",
+        "Changes stored and not yet delivered nor dead-lettered.",
+        |id, _, scrape| Some((scrape.pending)(id) as f64),
+    ),
+    (
+        "courier_last_successful_poll_age_seconds",
+        "gauge",
+        "Seconds since the connection's last successful poll (absent before the first).",
+        |_, c, scrape| c.last_success.map(|at| seconds(scrape.now - at)),
+    ),
+    (
+        "courier_cursor_lag_seconds",
+        "gauge",
+        "Now minus the cursor, for connections whose cursor is a time.",
+        |_, c, scrape| {
+            let cursor = DateTime::parse_from_rfc3339(c.cursor.as_deref()?).ok()?;
+            Some(seconds(scrape.now - cursor.with_timezone(&Utc)))
+        },
+    ),
+    (
+        "courier_connection_paused",
+        "gauge",
+        "1 while an operator paused the connection.",
+        |_, c, _| Some(f64::from(u8::from(c.state == ConnectionState::Paused))),
+    ),
+];
+
 fn connection_metrics(out: &mut Exposition, scrape: &Scrape<'_>) {
     let connections = &scrape.status.connections;
     out.family(
@@ -65,78 +114,13 @@ fn connection_metrics(out: &mut Exposition, scrape: &Scrape<'_>) {
             out.sample("courier_polls_total", &labels, count as f64);
         }
     }
-    let counters: [ConnectionCounter; 2] = [
-        (
-            "courier_changes_total",
-            "Changes seen (containers created).",
-            |c| c.changes,
-        ),
-        (
-            "courier_connection_restarts_total",
-            "Restarts after a failure.",
-            |c| c.restarts,
-        ),
-    ];
-    for (name, help, value) in counters {
-        out.family(name, "counter", help);
+    for (name, kind, help, value) in CONNECTION_FAMILIES {
+        out.family(name, kind, help);
         for (id, c) in connections {
-            out.sample(name, &[("connection", id)], value(c) as f64);
+            if let Some(value) = value(id, c, scrape) {
+                out.sample(name, &[("connection", id)], value);
+            }
         }
-    }
-    out.family(
-        "courier_containers_pending",
-        "gauge",
-        "Changes stored and not yet delivered nor dead-lettered.",
-    );
-    for id in connections.keys() {
-        out.sample(
-            "courier_containers_pending",
-            &[("connection", id)],
-            (scrape.pending)(id) as f64,
-        );
-    }
-    out.family(
-        "courier_last_successful_poll_age_seconds",
-        "gauge",
-        "Seconds since the connection's last successful poll (absent before the first).",
-    );
-    for (id, c) in connections {
-        if let Some(at) = c.last_success {
-            let age = seconds(scrape.now - at);
-            out.sample(
-                "courier_last_successful_poll_age_seconds",
-                &[("connection", id)],
-                age,
-            );
-        }
-    }
-    out.family(
-        "courier_cursor_lag_seconds",
-        "gauge",
-        "Now minus the cursor, for connections whose cursor is a time.",
-    );
-    for (id, c) in connections {
-        let cursor = c
-            .cursor
-            .as_deref()
-            .and_then(|c| DateTime::parse_from_rfc3339(c).ok());
-        if let Some(cursor) = cursor {
-            let lag = seconds(scrape.now - cursor.with_timezone(&Utc));
-            out.sample("courier_cursor_lag_seconds", &[("connection", id)], lag);
-        }
-    }
-    out.family(
-        "courier_connection_paused",
-        "gauge",
-        "1 while an operator paused the connection.",
-    );
-    for (id, c) in connections {
-        let paused = matches!(c.state, crate::status::ConnectionState::Paused);
-        out.sample(
-            "courier_connection_paused",
-            &[("connection", id)],
-            f64::from(u8::from(paused)),
-        );
     }
 }
 
