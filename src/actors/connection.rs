@@ -206,9 +206,11 @@ impl ConnectionActor {
         if page.was_full() {
             return self.schedule(Step::Poll, Duration::ZERO, ctx);
         }
-        self.deps
-            .board
-            .connection(self.id(), |c| c.state = ConnectionState::Idle);
+        if !self.paused {
+            self.deps
+                .board
+                .connection(self.id(), |c| c.state = ConnectionState::Idle);
+        }
         let interval = self.deps.config.interval;
         self.schedule(
             Step::Poll,
@@ -242,8 +244,12 @@ impl ConnectionActor {
     fn after_failure(&mut self, step: Step, err: &dyn FailureInfo, ctx: &mut Context<Self>) {
         let delay = self.backoff.fail(err.retry_after());
         let until = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+        // A paused connection shows as paused, not as waiting for a poll it will not make.
+        let paused = self.paused && matches!(step, Step::Poll);
         let first = self.deps.board.connection(self.id(), |c| {
-            c.state = ConnectionState::BackingOff { until };
+            if !paused {
+                c.state = ConnectionState::BackingOff { until };
+            }
             c.last_error = Some(err.to_string());
             c.consecutive_failures += 1;
             c.polls_failed += 1;

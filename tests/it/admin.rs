@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use courier::app::AppOptions;
-use courier::sim::SimEhrOptions;
+use courier::sim::{Route, SimEhrOptions};
 
 use courier::status::ConnectionState;
 
@@ -66,11 +66,16 @@ async fn a_paused_connection_stops_polling_until_resumed_and_unknown_ids_are_404
         test.connection("clinic-a").state == ConnectionState::Paused
     })
     .await;
-    let polls = test.connection("clinic-a").polls_ok;
+    // A poll under way when the pause was answered may still finish; none starts after.
+    actix_rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    let (polls, requests) = (
+        test.connection("clinic-a").polls_ok,
+        test.ehr.requests(Route::Feed),
+    );
     actix_rt::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(
-        test.connection("clinic-a").polls_ok,
-        polls,
+        test.ehr.requests(Route::Feed),
+        requests,
         "no poll while paused"
     );
     let status = get(&url, "/status").await.json();
@@ -233,4 +238,29 @@ async fn readyz_answers_503_with_the_reason_while_a_connection_restarts() {
         assert!(std::time::Instant::now() < deadline, "never ready again");
         actix_rt::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+}
+
+#[actix_rt::test]
+async fn a_paused_connection_still_delivers_what_it_already_stored() {
+    let test = spawn_app(quiet_ehr(), |c| c).await;
+    let admin = start_admin(&test, None);
+    test.receiver.always(503);
+    for n in 1..=3 {
+        test.ehr.touch(&format!("appt-{n}"));
+    }
+    eventually("three changes stored", PATIENCE, || {
+        test.connection("clinic-a").changes == 3
+    })
+    .await;
+    let paused = post(&admin.url(), "/connections/clinic-a/pause").await;
+    assert_eq!(paused.json()["result"], "paused");
+    test.receiver.always(200);
+    eventually(
+        "the stored changes delivered while paused",
+        PATIENCE,
+        || test.receiver.unique_accepted_ids() == 3,
+    )
+    .await;
+    assert_eq!(test.connection("clinic-a").state, ConnectionState::Paused);
+    assert_eq!(test.app.status().destinations["app"].dead_lettered, 0);
 }

@@ -159,6 +159,10 @@ async fn reload_restarts_a_connection_whose_settings_or_destination_changed() {
     let store = test.config_path.parent().unwrap();
     let connection = || ConnectionSpec::new("clinic-a", &test.ehr);
 
+    // Paused, so a poll would show that an actor started afresh: neither an unchanged
+    // connection nor a restarted one polls until resumed.
+    post(&admin.url(), "/connections/clinic-a/pause").await;
+    let polls = || test.ehr.requests(Route::Feed);
     let same = post(&admin.url(), "/reload").await.json();
     assert_eq!(same["unchanged"], serde_json::json!(["clinic-a"]), "{same}");
 
@@ -169,11 +173,23 @@ async fn reload_restarts_a_connection_whose_settings_or_destination_changed() {
         &[connection()],
     );
     std::fs::write(&test.config_path, text).unwrap();
+    let before = polls();
     let destination_changed = post(&admin.url(), "/reload").await.json();
     assert_eq!(
         destination_changed["restarted"],
         serde_json::json!(["clinic-a"])
     );
+    actix_rt::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        polls(),
+        before,
+        "a paused connection polled after its restart"
+    );
+    assert_eq!(
+        test.connection("clinic-a").state,
+        courier::status::ConnectionState::Paused
+    );
+    post(&admin.url(), "/connections/clinic-a/resume").await;
 
     let slower = connection().with("interval_secs", "0.08");
     let text = config_text(store, &test.receiver.url(), "max_in_flight = 8", &[slower]);

@@ -8,7 +8,8 @@ use crate::actors::control::{Command, ConnectionCommand, ControlError, Retire};
 use crate::status::ConnectionState;
 
 impl ConnectionActor {
-    /// Shows the pause on the board, once the running step (if any) has ended.
+    /// Shows the pause on the board (at once, even while a poll finishes: the board must not
+    /// say anything else once the pause is answered).
     pub(super) fn show_paused(&self) {
         self.deps
             .board
@@ -53,9 +54,7 @@ impl ConnectionActor {
                 self.schedule(step, std::time::Duration::ZERO, ctx);
             }
         }
-        if !self.busy {
-            self.show_paused();
-        }
+        self.show_paused();
         "paused"
     }
 

@@ -9,9 +9,12 @@ use actix::prelude::*;
 use tokio::sync::Semaphore;
 
 use super::Supervisor;
-use crate::actors::control::{ControlError, Reload, ReloadReport, Retire};
+use crate::actors::control::{
+    Command, ConnectionCommand, ControlError, Reload, ReloadReport, Retire,
+};
 use crate::actors::delivery::DeliveryActor;
 use crate::config::Config;
+use crate::status::ConnectionState;
 
 /// What differs between the running configuration and a new one.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -107,6 +110,18 @@ impl Supervisor {
 
     fn apply(&mut self, new: Config, plan: ReloadPlan) -> ReloadReport {
         let report = plan.report;
+        // An operator's pause outlives the restart of a changed connection.
+        let status = self.board.snapshot();
+        let paused: Vec<&String> = report
+            .restarted
+            .iter()
+            .filter(|id| {
+                status
+                    .connections
+                    .get(*id)
+                    .is_some_and(|c| c.state == ConnectionState::Paused)
+            })
+            .collect();
         for id in report.removed.iter().chain(&report.restarted) {
             if let Some(addr) = self.connections.remove(id) {
                 let forget = report.removed.contains(id);
@@ -127,6 +142,10 @@ impl Supervisor {
         self.start_destinations(&plan.start_destinations);
         for id in report.added.iter().chain(&report.restarted) {
             self.start_connection(id);
+        }
+        for id in paused {
+            // The first message the new actor handles: it pauses before its first poll.
+            self.connections[id].do_send(Command(ConnectionCommand::Pause));
         }
         report
     }
