@@ -1,7 +1,7 @@
 //! Starting and stopping the admin server: an actix-web server on its own worker thread,
 //! bound before `start` returns so its real address (port 0 in tests) is known.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
@@ -20,6 +20,12 @@ impl AdminServer {
     /// running actix `System`. One worker thread is plenty for an operator's API and keeps it
     /// off the delivery workers.
     pub fn start(listen: SocketAddr, state: AdminState) -> std::io::Result<Self> {
+        Self::start_on(TcpListener::bind(listen)?, state)
+    }
+
+    /// Serves on an already bound `listener`, so `courier run` can refuse a taken address
+    /// before it starts polling.
+    pub fn start_on(listener: TcpListener, state: AdminState) -> std::io::Result<Self> {
         let state = web::Data::new(state);
         let server = HttpServer::new(move || {
             actix_web::App::new()
@@ -31,7 +37,7 @@ impl AdminServer {
         .workers(1)
         .disable_signals()
         .shutdown_timeout(1)
-        .bind(listen)?;
+        .listen(listener)?;
         let addr = server.addrs()[0];
         let server = server.run();
         let handle = server.handle();

@@ -1,6 +1,7 @@
 //! `courier run`: the service. Starts the app and its admin API, reloads the configuration on
 //! SIGHUP, and stops gracefully on SIGINT or SIGTERM.
 
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -38,17 +39,30 @@ pub fn run(args: &RunArgs) -> ExitCode {
     };
     let grace = config.runtime.shutdown_grace;
     let path = args.config.clone();
+    let admin = config.admin.clone();
+    // Bound before anything starts, so a taken address refuses the run cleanly.
+    let listener = match admin
+        .enabled
+        .then(|| TcpListener::bind(admin.listen))
+        .transpose()
+    {
+        Ok(listener) => listener,
+        Err(err) => {
+            log::error!("the admin API cannot listen on {}: {err}", admin.listen);
+            return ExitCode::from(1);
+        }
+    };
     let code = actix_rt::System::new().block_on(async move {
-        let admin = config.admin.clone();
         let app = App::start(config, store, AppOptions::default());
         let reloader = Reloader::new(path, Arc::new(config::process_env), app.control());
-        let server = match start_admin(&app, &admin, &reloader) {
-            Ok(server) => server,
-            Err(err) => {
-                log::error!("the admin API cannot listen on {}: {err}", admin.listen);
+        let server = match listener.map(|l| start_admin(l, &app, &admin, &reloader)) {
+            Some(Err(err)) => {
+                log::error!("the admin API cannot start on {}: {err}", admin.listen);
                 app.shutdown(grace).await;
                 return ExitCode::from(1);
             }
+            Some(Ok(server)) => Some(server),
+            None => None,
         };
         serve_signals(&reloader).await;
         if let Some(server) = server {
@@ -62,13 +76,11 @@ pub fn run(args: &RunArgs) -> ExitCode {
 }
 
 fn start_admin(
+    listener: TcpListener,
     app: &App,
     admin: &courier::config::AdminConfig,
     reloader: &Reloader,
-) -> std::io::Result<Option<AdminServer>> {
-    if !admin.enabled {
-        return Ok(None);
-    }
+) -> std::io::Result<AdminServer> {
     let state = AdminState {
         board: app.board().clone(),
         store: app.store().clone(),
@@ -76,9 +88,9 @@ fn start_admin(
         reloader: Some(reloader.clone()),
         token: admin.token.clone(),
     };
-    let server = AdminServer::start(admin.listen, state)?;
+    let server = AdminServer::start_on(listener, state)?;
     log::info!("admin API listening on {}", server.url());
-    Ok(Some(server))
+    Ok(server)
 }
 
 /// Reloads on every SIGHUP; returns at SIGINT or SIGTERM.

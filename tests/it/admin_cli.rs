@@ -86,3 +86,42 @@ fn courier_status_without_a_running_instance_says_so_and_exits_1() {
     let stderr = String::from_utf8_lossy(&shown.stderr);
     assert!(stderr.contains("cannot reach the admin API"), "{stderr}");
 }
+
+#[actix_rt::test]
+async fn run_exits_1_when_the_admin_address_is_taken() {
+    let rig = Rig::new(SimEhrOptions::default(), "");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let config = rig.dir.path().join("courier.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"{}\"", taken.local_addr().unwrap()),
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_courier"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env_clear()
+        .env(crate::support::app::SECRET_ENV, &rig.secret)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("courier kept running with its admin address taken");
+        }
+        actix_rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the admin API cannot listen on"),
+        "{stderr}"
+    );
+}
