@@ -3,7 +3,7 @@
 
 use std::process::{Command, Output};
 
-use courier::sim::{SimEhr, SimEhrOptions};
+use courier::sim::{Route, SimEhr, SimEhrOptions};
 
 use crate::support::admin::get;
 use crate::support::app::{config_text, eventually, ConnectionSpec, PATIENCE};
@@ -123,5 +123,10 @@ async fn run_exits_1_when_the_admin_address_is_taken() {
     assert!(
         stderr.contains("the admin API cannot listen on"),
         "{stderr}"
+    );
+    assert_eq!(
+        rig.ehr.requests(Route::Feed),
+        0,
+        "it polled before refusing"
     );
 }
