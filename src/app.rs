@@ -48,6 +48,16 @@ impl App {
         self.board.snapshot()
     }
 
+    /// A handle to operate the running tree (poll now, pause, reload), for the admin API.
+    pub fn control(&self) -> crate::actors::control::Control {
+        crate::actors::control::Control::new(self.supervisor.clone())
+    }
+
+    /// The status board itself, for the admin API (status and metrics read it live).
+    pub fn board(&self) -> &StatusBoard {
+        &self.board
+    }
+
     /// The store, for inspection (dead letters, pending counts).
     pub fn store(&self) -> &Store {
         &self.store

@@ -16,6 +16,9 @@
 //! - [`tls`]: the HTTP clients of both sides: TLS roots, private CAs and client certificates.
 //! - [`status`]: what each connection and destination is doing, for people and tests.
 //! - [`app`]: builds the actor tree from a configuration and stops it gracefully.
+//! - [`admin`]: the admin HTTP API beside a running app: health, metrics, status, control.
+//! - [`metrics`]: lock-free meters and the Prometheus text exposition.
+//! - [`reload`]: re-reading the configuration of a running app (SIGHUP, `POST /reload`).
 //! - [`demo`]: `courier demo`, the real pipeline between the simulated EHR and receiver.
 //! - [`sim`]: a simulated EHR and webhook receiver, for `courier demo` and the tests.
 //!
@@ -36,13 +39,16 @@
 //!   concurrent delivery and retries mean they may arrive out of order; use `sequence`.
 
 pub mod actors;
+pub mod admin;
 pub mod app;
 pub mod config;
 pub mod delivery;
 pub mod demo;
 pub mod ehr;
 pub mod fhir;
+pub mod metrics;
 pub mod model;
+pub mod reload;
 pub mod sim;
 pub mod status;
 pub mod store;

@@ -22,6 +22,8 @@ use crate::model::NotificationFormat;
 use crate::status::{ConnectionState, StatusBoard};
 use crate::store::Store;
 
+mod control;
+
 /// A hook called at the start of every poll with the connection id. Tests use it to inject a
 /// panic and prove that a failing connection restarts alone; `None` in production.
 pub type PollHook = Arc<dyn Fn(&str) + Send + Sync>;
@@ -71,10 +73,17 @@ pub struct ConnectionActor {
     last_restart: Option<Instant>,
     /// Page size of the next request; widened while the feed is stuck at one position.
     page_size: Option<usize>,
+    /// Set by an operator: no polls until resumed; what is stored is still delivered.
+    /// Survives supervised restarts.
+    paused: bool,
+    /// A recovery or poll is under way (its result re-arms the timer).
+    busy: bool,
+    /// The armed timer and the step it runs, so "poll now" and "pause" can cancel it.
+    timer: Option<(SpawnHandle, Step)>,
 }
 
 /// What the actor runs next.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
     Recover,
     Poll,
@@ -105,6 +114,9 @@ impl ConnectionActor {
             restart_backoff: Backoff::new(min, max),
             last_restart: None,
             page_size,
+            paused: false,
+            busy: false,
+            timer: None,
         }
     }
 
@@ -122,9 +134,13 @@ impl ConnectionActor {
         if self.stopped || self.failing {
             return;
         }
+        if step == Step::Poll && self.paused {
+            return self.show_paused();
+        }
         let (Some(client), Some(enricher)) = (self.client.clone(), self.enricher.clone()) else {
             return;
         };
+        self.busy = true;
         let (deps, generation, page_size) = (self.deps.clone(), self.generation, self.page_size);
         let work = async move {
             match step {
@@ -134,18 +150,35 @@ impl ConnectionActor {
                     .map(Some),
             }
         };
-        ctx.spawn(contain_panic(work).into_actor(self).map(
-            move |outcome, act, ctx| match outcome {
-                Ok(Ok(None)) => act.schedule(Step::Poll, Duration::ZERO, ctx),
-                Ok(Ok(Some(page))) => act.after_poll(page, ctx),
-                Ok(Err(err)) => act.after_failure(step, &err, ctx),
-                Err(panic) => act.fail_hard(&panic, ctx),
-            },
-        ));
+        ctx.spawn(
+            contain_panic(work)
+                .into_actor(self)
+                .map(move |outcome, act, ctx| {
+                    act.busy = false;
+                    if act.stopped {
+                        return;
+                    }
+                    match outcome {
+                        Ok(Ok(None)) => act.schedule(Step::Poll, Duration::ZERO, ctx),
+                        Ok(Ok(Some(page))) => act.after_poll(page, ctx),
+                        Ok(Err(err)) => act.after_failure(step, &err, ctx),
+                        Err(panic) => act.fail_hard(&panic, ctx),
+                    }
+                }),
+        );
     }
 
     fn schedule(&mut self, step: Step, delay: Duration, ctx: &mut Context<Self>) {
-        ctx.run_later(delay, move |act, ctx| act.run(step, ctx));
+        if step == Step::Poll && self.paused {
+            return self.show_paused();
+        }
+        let handle = ctx.run_later(delay, move |act, ctx| {
+            act.timer = None;
+            act.run(step, ctx);
+        });
+        if let Some((previous, _)) = self.timer.replace((handle, step)) {
+            ctx.cancel_future(previous);
+        }
     }
 
     fn after_poll(&mut self, page: PageResult, ctx: &mut Context<Self>) {
@@ -176,9 +209,11 @@ impl ConnectionActor {
         if page.was_full() {
             return self.schedule(Step::Poll, Duration::ZERO, ctx);
         }
-        self.deps
-            .board
-            .connection(self.id(), |c| c.state = ConnectionState::Idle);
+        if !self.paused {
+            self.deps
+                .board
+                .connection(self.id(), |c| c.state = ConnectionState::Idle);
+        }
         let interval = self.deps.config.interval;
         self.schedule(
             Step::Poll,
@@ -212,8 +247,12 @@ impl ConnectionActor {
     fn after_failure(&mut self, step: Step, err: &dyn FailureInfo, ctx: &mut Context<Self>) {
         let delay = self.backoff.fail(err.retry_after());
         let until = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+        // A paused connection shows as paused, not as waiting for a poll it will not make.
+        let paused = self.paused && matches!(step, Step::Poll);
         let first = self.deps.board.connection(self.id(), |c| {
-            c.state = ConnectionState::BackingOff { until };
+            if !paused {
+                c.state = ConnectionState::BackingOff { until };
+            }
             c.last_error = Some(err.to_string());
             c.consecutive_failures += 1;
             c.polls_failed += 1;
@@ -266,7 +305,8 @@ impl Actor for ConnectionActor {
         if self.stopped {
             return;
         }
-        let client = Rc::new(EhrClient::new(&self.deps.config));
+        let meters = self.deps.board.meters().connection(self.id());
+        let client = Rc::new(EhrClient::new(&self.deps.config).with_meters(meters));
         let deps = EnricherDeps {
             config: Arc::clone(&self.deps.config),
             client: Rc::clone(&client),

@@ -43,13 +43,16 @@ pub struct DeliveryContext {
 /// `Retry-After` honoured up to the next step), then completes or dead-letters its container.
 pub async fn deliver(ctx: &DeliveryContext, notification: &Notification) -> Final {
     let dest = &ctx.destination;
+    let meters = ctx.board.meters().destination(&dest.id);
     let mut attempts = Vec::new();
     loop {
         let at = Utc::now();
+        let started = std::time::Instant::now();
         let outcome = {
             let _on_the_wire = Sending::start(&ctx.board, &dest.id);
             attempt(&ctx.http, dest, notification).await
         };
+        meters.attempt(&outcome, started.elapsed());
         let (status, retry_after, error) = match outcome {
             AttemptOutcome::Delivered { .. } => {
                 record_success(ctx, notification);

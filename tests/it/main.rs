@@ -1,5 +1,8 @@
 //! The integration-test binary: one binary for every suite, so the crate links once.
 
+mod admin;
+mod admin_cli;
+mod admin_reload;
 mod auth_retry;
 mod cli;
 mod fhir_subscription;
