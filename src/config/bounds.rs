@@ -33,6 +33,11 @@ impl Max {
         Self::new(value, "seconds", words)
     }
 
+    /// At most `value` hours, which is `words` ("1 year").
+    pub const fn hours(value: u32, words: &'static str) -> Self {
+        Self::new(value, "hours", words)
+    }
+
     /// At most `value` milliseconds, which is `words` ("1 hour").
     pub const fn millis(value: u32, words: &'static str) -> Self {
         Self::new(value, "ms", words)

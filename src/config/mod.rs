@@ -92,6 +92,9 @@ pub struct DestinationConfig {
         actix_web::http::header::HeaderName,
         actix_web::http::header::HeaderValue,
     )>,
+    /// How long delivered notifications are kept for replay (`retain_hours`, default 72, at
+    /// most 1 year); zero keeps none.
+    pub retain: Duration,
 }
 
 /// Which kind of "what changed" API a connection polls.
@@ -170,6 +173,9 @@ pub struct ConnectionConfig {
     pub tls: ClientTls,
     /// How requests to the EHR are authenticated; `None` sends no `Authorization` header.
     pub auth: Option<AuthConfig>,
+    /// After this long without a delivery, a `courier.heartbeat` event is sent to the
+    /// destination, so a receiver can tell a quiet feed from a broken one; `None` sends none.
+    pub heartbeat: Option<Duration>,
 }
 
 /// `[connections.<id>.auth]`: how Courier proves who it is to the EHR. Every secret was read
