@@ -1,5 +1,11 @@
 //! The running service: built from a validated configuration and an open store, observed
-//! through its status board, stopped gracefully.
+//! through its status board, operated on (dead letters, replay), stopped gracefully.
+
+mod dead_letters;
+mod replay;
+
+pub use dead_letters::{PurgeOutcome, RetryOutcome};
+pub use replay::{ReplayError, ReplayRequest, ReplayStarted};
 
 use std::time::Duration;
 
@@ -23,6 +29,10 @@ pub struct App {
     supervisor: Addr<Supervisor>,
     board: StatusBoard,
     store: Store,
+    /// The thread the app was started on, where replays run.
+    arbiter: actix_rt::ArbiterHandle,
+    /// Replay jobs started, running or ended.
+    replays: replay::Jobs,
 }
 
 impl App {
@@ -40,6 +50,8 @@ impl App {
             supervisor,
             board,
             store,
+            arbiter: actix_rt::Arbiter::current(),
+            replays: replay::Jobs::default(),
         }
     }
 

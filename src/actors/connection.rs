@@ -11,10 +11,11 @@ use chrono::Utc;
 
 use super::claims::Claims;
 use super::contain_panic;
-use super::dispatch::{poll, recover};
+use super::dispatch::{poll, recover, redispatch};
 use super::enricher::{EnricherActor, EnricherDeps};
-use super::messages::{ConnectionFailed, Deliver, StopPolling};
-use crate::config::ConnectionConfig;
+use super::heartbeat::HeartbeatActor;
+use super::messages::{ConnectionFailed, Deliver, Redispatch, StopPolling};
+use crate::config::{ConnectionConfig, DestinationConfig};
 use crate::delivery::retry::Backoff;
 use crate::ehr::poll::{PageResult, PollError};
 use crate::ehr::EhrClient;
@@ -42,6 +43,8 @@ pub struct ConnectionDeps {
     pub board: StatusBoard,
     /// Its destination's delivery actor on this worker.
     pub deliver: Recipient<Deliver>,
+    /// Its destination's settings (heartbeats go there directly).
+    pub destination: Arc<DestinationConfig>,
     /// The connection's in-flight claims (shared across restarts).
     pub claims: Arc<Claims>,
     /// Test-only fault injection.
@@ -60,6 +63,8 @@ pub struct ConnectionActor {
     failing: bool,
     client: Option<Rc<EhrClient>>,
     enricher: Option<Addr<EnricherActor>>,
+    /// Sends heartbeats while the connection delivers nothing, when configured.
+    heartbeat: Option<Addr<HeartbeatActor>>,
     /// Spaces out polls (and recoveries) after EHR or store failures.
     backoff: Backoff,
     /// Spaces out restarts after panics; survives restarts, so a panic that recurs at every
@@ -98,6 +103,7 @@ impl ConnectionActor {
             failing: false,
             client: None,
             enricher: None,
+            heartbeat: None,
             backoff: Backoff::new(min, max),
             restart_backoff: Backoff::new(min, max),
             last_restart: None,
@@ -112,6 +118,9 @@ impl ConnectionActor {
     fn stop_enricher(&mut self) {
         if let Some(enricher) = self.enricher.take() {
             enricher.do_send(StopPolling);
+        }
+        if let Some(heartbeat) = self.heartbeat.take() {
+            heartbeat.do_send(StopPolling);
         }
     }
 
@@ -274,6 +283,12 @@ impl Actor for ConnectionActor {
         let enricher = EnricherActor::new(deps, self.generation).start();
         self.client = Some(client);
         self.enricher = Some(enricher);
+        self.heartbeat = self.deps.config.heartbeat.map(|every| {
+            let deps = &self.deps;
+            let (config, destination) = (Arc::clone(&deps.config), Arc::clone(&deps.destination));
+            let (store, claims) = (deps.store.clone(), Arc::clone(&deps.claims));
+            HeartbeatActor::new(config, destination, store, claims, every).start()
+        });
         self.deps
             .board
             .connection(self.id(), |c| c.state = ConnectionState::Starting);
@@ -304,6 +319,31 @@ impl Handler<ConnectionFailed> for ConnectionActor {
         if msg.generation.is_none_or(|g| g == self.generation) {
             self.fail_hard(&msg.reason, ctx);
         }
+    }
+}
+
+impl Handler<Redispatch> for ConnectionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Redispatch, ctx: &mut Context<Self>) {
+        let Some(enricher) = self
+            .enricher
+            .clone()
+            .filter(|_| !self.stopped && !self.failing)
+        else {
+            return; // The next start dispatches every pending container.
+        };
+        let (deps, generation) = (self.deps.clone(), self.generation);
+        let work = async move { redispatch(&deps, generation, &enricher, &msg.sequences).await };
+        ctx.spawn(
+            contain_panic(work)
+                .into_actor(self)
+                .map(|outcome, act, ctx| match outcome {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) => log::warn!("conn={} redispatch failed: {err}", act.id()),
+                    Err(panic) => act.fail_hard(&panic, ctx),
+                }),
+        );
     }
 }
 

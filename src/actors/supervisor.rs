@@ -12,7 +12,8 @@ use tokio::sync::Semaphore;
 use super::claims::Claims;
 use super::connection::{ConnectionActor, ConnectionDeps, PollHook};
 use super::delivery::DeliveryActor;
-use super::messages::StopPolling;
+use super::messages::{Redispatch, StopPolling};
+use super::retention::RetentionSweeper;
 use crate::config::Config;
 use crate::status::StatusBoard;
 use crate::store::Store;
@@ -34,6 +35,8 @@ pub struct Supervisor {
     poll_hook: Option<PollHook>,
     workers: Vec<Arbiter>,
     connections: BTreeMap<String, Addr<ConnectionActor>>,
+    /// Removes delivered notifications past their destination's retention.
+    sweeper: Option<Addr<RetentionSweeper>>,
 }
 
 impl Supervisor {
@@ -51,6 +54,7 @@ impl Supervisor {
             poll_hook,
             workers: Vec::new(),
             connections: BTreeMap::new(),
+            sweeper: None,
         }
     }
 
@@ -99,6 +103,7 @@ impl Actor for Supervisor {
                 store: self.store.clone(),
                 board: self.board.clone(),
                 deliver: deliveries[worker][&config.destination].clone().recipient(),
+                destination: Arc::new(self.config.destinations[&config.destination].clone()),
                 claims: Arc::new(Claims::default()),
                 poll_hook: self.poll_hook.clone(),
             };
@@ -108,6 +113,9 @@ impl Actor for Supervisor {
                 });
             self.connections.insert(id.clone(), addr);
         }
+        let retain = self.config.destinations.iter();
+        let retain = retain.map(|(id, d)| (id.clone(), d.retain)).collect();
+        self.sweeper = Some(RetentionSweeper::new(self.store.clone(), retain).start());
         log::info!(
             "started {} connections and {} destinations on {} workers",
             self.connections.len(),
@@ -124,12 +132,54 @@ impl Handler<Shutdown> for Supervisor {
         for addr in self.connections.values() {
             addr.do_send(StopPolling);
         }
+        if let Some(sweeper) = self.sweeper.take() {
+            sweeper.do_send(StopPolling);
+        }
         let board = self.board.clone();
         Box::pin(
             async move { wait_for_requests(&board, msg.grace).await }
                 .into_actor(self)
                 .map(|(), act, _ctx| std::mem::take(&mut act.workers)),
         )
+    }
+}
+
+/// The configuration running now; answered with a copy.
+#[derive(Message)]
+#[rtype(result = "Config")]
+pub struct CurrentConfig;
+
+impl Handler<CurrentConfig> for Supervisor {
+    type Result = MessageResult<CurrentConfig>;
+
+    fn handle(&mut self, _: CurrentConfig, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.config.clone())
+    }
+}
+
+/// Dispatch pending containers of `connection` again (dead letters sent back to pending);
+/// answered with whether that connection is running here. When it is not, the containers
+/// wait in the store for its next start.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct RedispatchTo {
+    /// The connection id.
+    pub connection: String,
+    /// The containers' sequence numbers.
+    pub sequences: Vec<u64>,
+}
+
+impl Handler<RedispatchTo> for Supervisor {
+    type Result = bool;
+
+    fn handle(&mut self, msg: RedispatchTo, _ctx: &mut Context<Self>) -> bool {
+        let Some(addr) = self.connections.get(&msg.connection) else {
+            return false;
+        };
+        addr.do_send(Redispatch {
+            sequences: msg.sequences,
+        });
+        true
     }
 }
 
