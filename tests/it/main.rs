@@ -2,6 +2,7 @@
 
 mod auth_retry;
 mod cli;
+mod dead_letters;
 mod hostile;
 mod isolation;
 mod logs;

@@ -17,7 +17,10 @@ fn with_keys(destination: &str, connection: &str) -> String {
 #[test]
 fn a_destination_keeps_three_days_and_a_connection_sends_no_heartbeat_by_default() {
     let config = parse_ok(VALID);
-    assert_eq!(config.destinations["app"].retain, Duration::from_secs(72 * 3600));
+    assert_eq!(
+        config.destinations["app"].retain,
+        Duration::from_secs(72 * 3600)
+    );
     assert_eq!(config.connections["clinic-a"].heartbeat, None);
 }
 
@@ -30,7 +33,10 @@ fn retention_and_heartbeat_take_fractions_and_zero_retention_keeps_none() {
     let config = parse_ok(&with_keys("retain_hours = 0\n", "heartbeat_secs = 86400\n"));
     assert_eq!(config.destinations["app"].retain, Duration::ZERO);
     let config = parse_ok(&with_keys("retain_hours = 8760\n", ""));
-    assert_eq!(config.destinations["app"].retain, Duration::from_secs(8760 * 3600));
+    assert_eq!(
+        config.destinations["app"].retain,
+        Duration::from_secs(8760 * 3600)
+    );
 }
 
 #[test]

@@ -161,11 +161,24 @@ pub async fn spawn_app(
     ehr_options: SimEhrOptions,
     connection: impl FnOnce(ConnectionSpec) -> ConnectionSpec,
 ) -> TestApp {
+    spawn_app_with(ehr_options, "", |ehr| {
+        vec![connection(ConnectionSpec::new("clinic-a", ehr))]
+    })
+    .await
+}
+
+/// Starts an EHR with `ehr_options`, a receiver, and Courier with `destination_extra` lines
+/// in destination `app` and the connections `connections` makes (all on that one EHR).
+pub async fn spawn_app_with(
+    ehr_options: SimEhrOptions,
+    destination_extra: &str,
+    connections: impl FnOnce(&SimEhr) -> Vec<ConnectionSpec>,
+) -> TestApp {
     let ehr = SimEhr::start(ehr_options).expect("simulated EHR starts");
     let (receiver, secret) = start_receiver();
     let dir = tempfile::tempdir().unwrap();
-    let spec = connection(ConnectionSpec::new("clinic-a", &ehr));
-    let text = config_text(dir.path(), &receiver.url(), "", &[spec]);
+    let specs = connections(&ehr);
+    let text = config_text(dir.path(), &receiver.url(), destination_extra, &specs);
     let config = parse_config(&text, &secret);
     let store = Store::open(dir.path()).unwrap();
     let app = App::start(config, store, AppOptions::default());
