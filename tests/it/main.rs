@@ -3,6 +3,7 @@
 mod auth_retry;
 mod cli;
 mod dead_letters;
+mod heartbeats;
 mod hostile;
 mod isolation;
 mod logs;
