@@ -2,9 +2,11 @@
 //! through its status board, operated on (dead letters, replay), stopped gracefully.
 
 mod dead_letters;
+mod operations;
 mod replay;
 
 pub use dead_letters::{PurgeOutcome, RetryOutcome};
+pub use operations::Operations;
 pub use replay::{ReplayError, ReplayRequest, ReplayStarted};
 
 use std::time::Duration;
@@ -29,10 +31,8 @@ pub struct App {
     supervisor: Addr<Supervisor>,
     board: StatusBoard,
     store: Store,
-    /// The thread the app was started on, where replays run.
-    arbiter: actix_rt::ArbiterHandle,
-    /// Replay jobs started, running or ended.
-    replays: replay::Jobs,
+    /// Dead-letter and replay actions.
+    operations: Operations,
 }
 
 impl App {
@@ -47,17 +47,31 @@ impl App {
         let supervisor =
             Supervisor::new(config, store.clone(), board.clone(), options.poll_hook).start();
         Self {
+            operations: Operations::new(supervisor.clone(), store.clone()),
             supervisor,
             board,
             store,
-            arbiter: actix_rt::Arbiter::current(),
-            replays: replay::Jobs::default(),
         }
     }
 
     /// What every connection and destination is doing now.
     pub fn status(&self) -> StatusSnapshot {
         self.board.snapshot()
+    }
+
+    /// A handle to operate the running tree (poll now, pause, reload), for the admin API.
+    pub fn control(&self) -> crate::actors::control::Control {
+        crate::actors::control::Control::new(self.supervisor.clone())
+    }
+
+    /// Dead-letter and replay actions, for the admin API.
+    pub fn operations(&self) -> &Operations {
+        &self.operations
+    }
+
+    /// The status board itself, for the admin API (status and metrics read it live).
+    pub fn board(&self) -> &StatusBoard {
+        &self.board
     }
 
     /// The store, for inspection (dead letters, pending counts).

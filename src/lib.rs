@@ -34,12 +34,15 @@
 //!   concurrent delivery and retries mean they may arrive out of order; use `sequence`.
 
 pub mod actors;
+pub mod admin;
 pub mod app;
 pub mod config;
 pub mod delivery;
 pub mod demo;
 pub mod ehr;
+pub mod metrics;
 pub mod model;
+pub mod reload;
 pub mod sim;
 pub mod status;
 pub mod store;

@@ -11,16 +11,19 @@ use chrono::Utc;
 
 use super::claims::Claims;
 use super::contain_panic;
-use super::dispatch::{poll, recover, redispatch};
+use super::dispatch::{poll, recover};
 use super::enricher::{EnricherActor, EnricherDeps};
 use super::heartbeat::HeartbeatActor;
-use super::messages::{ConnectionFailed, Deliver, Redispatch, StopPolling};
+use super::messages::{ConnectionFailed, Deliver, StopPolling};
 use crate::config::{ConnectionConfig, DestinationConfig};
 use crate::delivery::retry::Backoff;
 use crate::ehr::poll::{PageResult, PollError};
 use crate::ehr::EhrClient;
 use crate::status::{ConnectionState, StatusBoard};
 use crate::store::Store;
+
+mod control;
+mod redispatch;
 
 /// A hook called at the start of every poll with the connection id. Tests use it to inject a
 /// panic and prove that a failing connection restarts alone; `None` in production.
@@ -73,10 +76,17 @@ pub struct ConnectionActor {
     last_restart: Option<Instant>,
     /// Page size of the next request; widened while the feed is stuck at one position.
     page_size: Option<usize>,
+    /// Set by an operator: no polls until resumed; what is stored is still delivered.
+    /// Survives supervised restarts.
+    paused: bool,
+    /// A recovery or poll is under way (its result re-arms the timer).
+    busy: bool,
+    /// The armed timer and the step it runs, so "poll now" and "pause" can cancel it.
+    timer: Option<(SpawnHandle, Step)>,
 }
 
 /// What the actor runs next.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
     Recover,
     Poll,
@@ -108,6 +118,9 @@ impl ConnectionActor {
             restart_backoff: Backoff::new(min, max),
             last_restart: None,
             page_size,
+            paused: false,
+            busy: false,
+            timer: None,
         }
     }
 
@@ -128,9 +141,13 @@ impl ConnectionActor {
         if self.stopped || self.failing {
             return;
         }
+        if step == Step::Poll && self.paused {
+            return self.show_paused();
+        }
         let (Some(client), Some(enricher)) = (self.client.clone(), self.enricher.clone()) else {
             return;
         };
+        self.busy = true;
         let (deps, generation, page_size) = (self.deps.clone(), self.generation, self.page_size);
         let work = async move {
             match step {
@@ -140,18 +157,35 @@ impl ConnectionActor {
                     .map(Some),
             }
         };
-        ctx.spawn(contain_panic(work).into_actor(self).map(
-            move |outcome, act, ctx| match outcome {
-                Ok(Ok(None)) => act.schedule(Step::Poll, Duration::ZERO, ctx),
-                Ok(Ok(Some(page))) => act.after_poll(page, ctx),
-                Ok(Err(err)) => act.after_failure(step, &err, ctx),
-                Err(panic) => act.fail_hard(&panic, ctx),
-            },
-        ));
+        ctx.spawn(
+            contain_panic(work)
+                .into_actor(self)
+                .map(move |outcome, act, ctx| {
+                    act.busy = false;
+                    if act.stopped {
+                        return;
+                    }
+                    match outcome {
+                        Ok(Ok(None)) => act.schedule(Step::Poll, Duration::ZERO, ctx),
+                        Ok(Ok(Some(page))) => act.after_poll(page, ctx),
+                        Ok(Err(err)) => act.after_failure(step, &err, ctx),
+                        Err(panic) => act.fail_hard(&panic, ctx),
+                    }
+                }),
+        );
     }
 
     fn schedule(&mut self, step: Step, delay: Duration, ctx: &mut Context<Self>) {
-        ctx.run_later(delay, move |act, ctx| act.run(step, ctx));
+        if step == Step::Poll && self.paused {
+            return self.show_paused();
+        }
+        let handle = ctx.run_later(delay, move |act, ctx| {
+            act.timer = None;
+            act.run(step, ctx);
+        });
+        if let Some((previous, _)) = self.timer.replace((handle, step)) {
+            ctx.cancel_future(previous);
+        }
     }
 
     fn after_poll(&mut self, page: PageResult, ctx: &mut Context<Self>) {
@@ -283,12 +317,7 @@ impl Actor for ConnectionActor {
         let enricher = EnricherActor::new(deps, self.generation).start();
         self.client = Some(client);
         self.enricher = Some(enricher);
-        self.heartbeat = self.deps.config.heartbeat.map(|every| {
-            let deps = &self.deps;
-            let (config, destination) = (Arc::clone(&deps.config), Arc::clone(&deps.destination));
-            let (store, claims) = (deps.store.clone(), Arc::clone(&deps.claims));
-            HeartbeatActor::new(config, destination, store, claims, every).start()
-        });
+        self.heartbeat = HeartbeatActor::for_connection(&self.deps);
         self.deps
             .board
             .connection(self.id(), |c| c.state = ConnectionState::Starting);
@@ -319,31 +348,6 @@ impl Handler<ConnectionFailed> for ConnectionActor {
         if msg.generation.is_none_or(|g| g == self.generation) {
             self.fail_hard(&msg.reason, ctx);
         }
-    }
-}
-
-impl Handler<Redispatch> for ConnectionActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: Redispatch, ctx: &mut Context<Self>) {
-        let Some(enricher) = self
-            .enricher
-            .clone()
-            .filter(|_| !self.stopped && !self.failing)
-        else {
-            return; // The next start dispatches every pending container.
-        };
-        let (deps, generation) = (self.deps.clone(), self.generation);
-        let work = async move { redispatch(&deps, generation, &enricher, &msg.sequences).await };
-        ctx.spawn(
-            contain_panic(work)
-                .into_actor(self)
-                .map(|outcome, act, ctx| match outcome {
-                    Ok(Ok(())) => {}
-                    Ok(Err(err)) => log::warn!("conn={} redispatch failed: {err}", act.id()),
-                    Err(panic) => act.fail_hard(&panic, ctx),
-                }),
-        );
     }
 }
 

@@ -10,6 +10,7 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
 use super::claims::Claims;
+use super::connection::ConnectionDeps;
 use super::messages::StopPolling;
 use crate::config::{ConnectionConfig, DestinationConfig};
 use crate::delivery::heartbeat::{heartbeat, until_due};
@@ -49,6 +50,14 @@ impl HeartbeatActor {
             last_beat: Utc::now(),
             http: None,
         }
+    }
+
+    /// The heartbeat actor of a connection, started, when it has `heartbeat_secs`.
+    pub fn for_connection(deps: &ConnectionDeps) -> Option<Addr<Self>> {
+        let every = deps.config.heartbeat?;
+        let (config, destination) = (Arc::clone(&deps.config), Arc::clone(&deps.destination));
+        let (store, claims) = (deps.store.clone(), Arc::clone(&deps.claims));
+        Some(Self::new(config, destination, store, claims, every).start())
     }
 
     /// Sends a heartbeat if one is due, else waits until it would be and looks again (a

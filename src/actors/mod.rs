@@ -12,6 +12,7 @@
 
 pub mod claims;
 pub mod connection;
+pub mod control;
 pub mod delivery;
 pub mod dispatch;
 pub mod enricher;

@@ -11,12 +11,15 @@ use tokio::sync::Semaphore;
 
 use super::claims::Claims;
 use super::connection::{ConnectionActor, ConnectionDeps, PollHook};
+use super::control::{Command, ControlError, Liveness, ToConnection};
 use super::delivery::DeliveryActor;
 use super::messages::{Redispatch, StopPolling};
 use super::retention::RetentionSweeper;
 use crate::config::Config;
 use crate::status::StatusBoard;
 use crate::store::Store;
+
+mod reload;
 
 /// Stop polling and let in-flight requests finish within `grace`; answered with the worker
 /// threads, for the caller to stop and join before the final flush.
@@ -34,9 +37,13 @@ pub struct Supervisor {
     board: StatusBoard,
     poll_hook: Option<PollHook>,
     workers: Vec<Arbiter>,
+    /// Per worker: the delivery actor of each destination.
+    deliveries: Vec<BTreeMap<String, Addr<DeliveryActor>>>,
     connections: BTreeMap<String, Addr<ConnectionActor>>,
     /// Removes delivered notifications past their destination's retention.
     sweeper: Option<Addr<RetentionSweeper>>,
+    /// The worker the next started connection goes to (round robin).
+    next_worker: usize,
 }
 
 impl Supervisor {
@@ -53,9 +60,45 @@ impl Supervisor {
             board,
             poll_hook,
             workers: Vec::new(),
+            deliveries: Vec::new(),
             connections: BTreeMap::new(),
             sweeper: None,
+            next_worker: 0,
         }
+    }
+
+    /// Starts connection `id` with its settings from the current configuration, on the next
+    /// worker in turn, with fresh claims.
+    fn start_connection(&mut self, id: &str) {
+        let config = &self.config.connections[id];
+        let worker = self.next_worker % self.workers.len();
+        self.next_worker += 1;
+        self.board.connection(id, |_| ());
+        let deps = ConnectionDeps {
+            config: Arc::new(config.clone()),
+            store: self.store.clone(),
+            board: self.board.clone(),
+            deliver: self.deliveries[worker][&config.destination]
+                .clone()
+                .recipient(),
+            destination: Arc::new(self.config.destinations[&config.destination].clone()),
+            claims: Arc::new(Claims::default()),
+            poll_hook: self.poll_hook.clone(),
+        };
+        let addr = actix::Supervisor::start_in_arbiter(&self.workers[worker].handle(), move |_| {
+            ConnectionActor::new(deps)
+        });
+        self.connections.insert(id.to_owned(), addr);
+    }
+
+    /// (Re)starts the retention sweeper with the destinations' current `retain_hours`.
+    fn start_sweeper(&mut self) {
+        if let Some(old) = self.sweeper.take() {
+            old.do_send(StopPolling);
+        }
+        let retain = self.config.destinations.iter();
+        let retain = retain.map(|(id, d)| (id.clone(), d.retain)).collect();
+        self.sweeper = Some(RetentionSweeper::new(self.store.clone(), retain).start());
     }
 
     /// One delivery actor per destination on each worker; all of a destination's actors share
@@ -95,27 +138,12 @@ impl Actor for Supervisor {
         self.workers = (0..self.config.runtime.workers.max(1))
             .map(|_| Arbiter::new())
             .collect();
-        let deliveries = self.start_deliveries();
-        for (index, (id, config)) in self.config.connections.iter().enumerate() {
-            let worker = index % self.workers.len();
-            let deps = ConnectionDeps {
-                config: Arc::new(config.clone()),
-                store: self.store.clone(),
-                board: self.board.clone(),
-                deliver: deliveries[worker][&config.destination].clone().recipient(),
-                destination: Arc::new(self.config.destinations[&config.destination].clone()),
-                claims: Arc::new(Claims::default()),
-                poll_hook: self.poll_hook.clone(),
-            };
-            let addr =
-                actix::Supervisor::start_in_arbiter(&self.workers[worker].handle(), move |_| {
-                    ConnectionActor::new(deps)
-                });
-            self.connections.insert(id.clone(), addr);
+        self.deliveries = self.start_deliveries();
+        let ids: Vec<String> = self.config.connections.keys().cloned().collect();
+        for id in ids {
+            self.start_connection(&id);
         }
-        let retain = self.config.destinations.iter();
-        let retain = retain.map(|(id, d)| (id.clone(), d.retain)).collect();
-        self.sweeper = Some(RetentionSweeper::new(self.store.clone(), retain).start());
+        self.start_sweeper();
         log::info!(
             "started {} connections and {} destinations on {} workers",
             self.connections.len(),
@@ -180,6 +208,33 @@ impl Handler<RedispatchTo> for Supervisor {
             sequences: msg.sequences,
         });
         true
+    }
+}
+
+impl Handler<ToConnection> for Supervisor {
+    type Result = ResponseFuture<Result<&'static str, ControlError>>;
+
+    fn handle(&mut self, msg: ToConnection, _ctx: &mut Context<Self>) -> Self::Result {
+        let addr = self.connections.get(&msg.id).cloned();
+        Box::pin(async move {
+            let addr = addr.ok_or_else(|| ControlError::UnknownConnection(msg.id.clone()))?;
+            addr.send(Command(msg.command))
+                .await
+                .map_err(|_| ControlError::Stopped(msg.id))?
+        })
+    }
+}
+
+impl Handler<Liveness> for Supervisor {
+    type Result = MessageResult<Liveness>;
+
+    fn handle(&mut self, _: Liveness, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            self.connections
+                .iter()
+                .map(|(id, addr)| (id.clone(), addr.connected()))
+                .collect(),
+        )
     }
 }
 

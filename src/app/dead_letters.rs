@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::App;
+use super::Operations;
 use crate::actors::supervisor::RedispatchTo;
 use crate::model::DeadLetter;
 use crate::store::{DeadLetterFilter, DeadLetterPage, DeadLetterSelection, StoreError};
@@ -39,7 +39,7 @@ pub struct PurgeOutcome {
     pub ids: Vec<String>,
 }
 
-impl App {
+impl Operations {
     /// Up to `limit` dead letters matching `filter`, after the page position `after`.
     pub fn dead_letter_page(
         &self,

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::App;
+use super::Operations;
 use crate::actors::supervisor::CurrentConfig;
 use crate::delivery::replay::{replay, ReplayHandle, ReplayProgress, ReplayState};
 use crate::store::RetainedRange;
@@ -80,7 +80,7 @@ impl ReplayJobs {
     }
 }
 
-impl App {
+impl Operations {
     /// Starts replaying what `request` selects: each retained notification is sent once
     /// more, same id and body, through the destination's sender, never through the pipeline.
     pub async fn start_replay(&self, request: ReplayRequest) -> Result<ReplayStarted, ReplayError> {
@@ -157,5 +157,5 @@ fn log_end(job: u64, progress: &ReplayProgress) {
     }
 }
 
-/// Shared with `App`.
+/// The replay jobs, shared by every clone of [`Operations`].
 pub(super) type Jobs = Arc<ReplayJobs>;

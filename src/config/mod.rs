@@ -3,6 +3,7 @@
 //! A configuration is either accepted whole or refused with every problem listed as
 //! `file:line: key: what is wrong`, so nothing ever starts half-configured.
 
+mod admin;
 mod auth;
 mod bounds;
 mod connection;
@@ -38,6 +39,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// Process-wide knobs (threads, shutdown).
     pub runtime: RuntimeConfig,
+    /// The admin HTTP API (health, metrics, status, control).
+    pub admin: AdminConfig,
     /// Webhook receivers, by the id that connections refer to.
     pub destinations: BTreeMap<String, DestinationConfig>,
     /// EHR connections, by id; every `destination` named here exists in `destinations`.
@@ -59,6 +62,18 @@ pub struct RuntimeConfig {
     pub workers: usize,
     /// How long `run` waits for in-flight requests after SIGTERM before exiting; at most 1 h.
     pub shutdown_grace: Duration,
+}
+
+/// `[admin]`: where the admin HTTP API listens and who may call it.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    /// Whether `courier run` starts the admin server at all (`enabled = false` turns it off).
+    pub enabled: bool,
+    /// The address to bind; port 0 picks a free port (tests). Loopback unless `token` is set.
+    pub listen: std::net::SocketAddr,
+    /// Bearer token every request must carry, read from the variable named by `token_env`;
+    /// always set when `listen` is not a loopback address.
+    pub token: Option<Secret>,
 }
 
 /// `[destinations.<id>]`: one webhook receiver.

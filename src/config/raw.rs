@@ -18,6 +18,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub runtime: RawRuntime,
     #[serde(default)]
+    pub admin: RawAdmin,
+    #[serde(default)]
     pub destinations: BTreeMap<String, RawDestination>,
     #[serde(default)]
     pub connections: BTreeMap<String, RawConnection>,
@@ -36,6 +38,15 @@ pub(super) struct RawStore {
 pub(super) struct RawRuntime {
     pub workers: Option<i64>,
     pub shutdown_grace_secs: Option<f64>,
+}
+
+/// `[admin]`; the whole table may be left out.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAdmin {
+    pub enabled: Option<bool>,
+    pub listen: Option<String>,
+    pub token_env: Option<String>,
 }
 
 /// `[destinations.<id>]`.

@@ -79,6 +79,7 @@ pub(super) fn validate(
     let store_path = root.key("store").key("path");
     check.non_empty(&store_path, &raw.store.path);
     let runtime = runtime(&mut check, &root.key("runtime"), raw.runtime);
+    let admin = super::admin::admin(&mut check, &root.key("admin"), raw.admin);
     let destination_ids: BTreeSet<String> = raw.destinations.keys().cloned().collect();
     let destinations: BTreeMap<_, _> = raw
         .destinations
@@ -111,6 +112,7 @@ pub(super) fn validate(
             path: PathBuf::from(raw.store.path),
         },
         runtime,
+        admin: admin.expect("checked without problems"),
         destinations,
         connections,
     })

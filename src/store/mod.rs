@@ -204,6 +204,20 @@ impl Store {
             .contains_key(keys::container(connection, sequence))?)
     }
 
+    /// Reads from the database, so readiness can tell an answering store from a broken one.
+    pub fn check(&self) -> Result<(), StoreError> {
+        self.connections.first()?;
+        Ok(())
+    }
+
+    /// Pending containers of one connection (a count over its key range: proportional to
+    /// its backlog).
+    pub fn pending_count_of(&self, connection: &str) -> usize {
+        let start = keys::container(connection, 0);
+        let end = keys::container_prefix_end(connection);
+        self.containers.range(start..end).count()
+    }
+
     /// Number of containers waiting for enrichment or delivery, all connections together.
     pub fn pending_count(&self) -> usize {
         self.containers.len()

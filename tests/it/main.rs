@@ -1,5 +1,6 @@
 //! The integration-test binary: one binary for every suite, so the crate links once.
 
+mod admin;
 mod auth_retry;
 mod cli;
 mod dead_letters;

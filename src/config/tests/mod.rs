@@ -1,6 +1,7 @@
 //! Tests of loading whole configuration files: accepted values, defaults, and the shipped
 //! example files.
 
+mod admin;
 mod auth;
 mod bounds;
 mod cursor;

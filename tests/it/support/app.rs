@@ -100,6 +100,7 @@ pub fn config_text(
 ) -> String {
     let mut text = format!(
         "[store]\npath = {:?}\n\n[runtime]\nworkers = 2\nshutdown_grace_secs = 2\n\n\
+         [admin]\nlisten = \"127.0.0.1:0\"\n\n\
          [destinations.app]\nurl = {receiver_url:?}\nsecret_env = {SECRET_ENV:?}\ntimeout_ms = 2000\n{destination_extra}\n",
         store.display().to_string()
     );
@@ -151,6 +152,8 @@ pub struct TestApp {
     pub receiver: SimReceiver,
     /// The destination secret.
     pub secret: String,
+    /// The configuration file the app was started from (a reload re-reads it).
+    pub config_path: std::path::PathBuf,
     /// Keeps the store directory until the test ends.
     _dir: tempfile::TempDir,
 }
@@ -180,6 +183,8 @@ pub async fn spawn_app_with(
     let specs = connections(&ehr);
     let text = config_text(dir.path(), &receiver.url(), destination_extra, &specs);
     let config = parse_config(&text, &secret);
+    let config_path = dir.path().join("courier.toml");
+    std::fs::write(&config_path, &text).unwrap();
     let store = Store::open(dir.path()).unwrap();
     let app = App::start(config, store, AppOptions::default());
     TestApp {
@@ -187,6 +192,7 @@ pub async fn spawn_app_with(
         ehr,
         receiver,
         secret,
+        config_path,
         _dir: dir,
     }
 }

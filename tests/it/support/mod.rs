@@ -1,5 +1,6 @@
 //! Helpers shared by the integration suites.
 
+pub mod admin;
 pub mod app;
 pub mod loopback_http;
 pub mod process;

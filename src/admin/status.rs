@@ -1,0 +1,28 @@
+//! `GET /status`: the status board as JSON, with each connection's backlog (containers
+//! stored and not yet delivered) read from the store.
+
+use actix_web::{web, HttpResponse};
+use serde_json::Value;
+
+use super::AdminState;
+
+/// Adds the status route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/status", web::get().to(status));
+}
+
+async fn status(state: web::Data<AdminState>) -> HttpResponse {
+    HttpResponse::Ok().json(status_json(&state))
+}
+
+/// The board's snapshot with `backlog` added to every connection.
+pub fn status_json(state: &AdminState) -> Value {
+    let snapshot = state.board.snapshot();
+    let mut json = serde_json::to_value(&snapshot).expect("the status board serializes");
+    if let Some(connections) = json["connections"].as_object_mut() {
+        for (id, connection) in connections.iter_mut() {
+            connection["backlog"] = state.store.pending_count_of(id).into();
+        }
+    }
+    json
+}
