@@ -10,6 +10,7 @@ mod isolation;
 mod logs;
 mod pacing;
 mod pipeline;
+mod replay;
 mod restart;
 mod sekmet_auth;
 mod sekmet_smoke;
