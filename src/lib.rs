@@ -7,13 +7,16 @@
 //! - [`ehr`]: talking to an EHR: authentication (static credentials, OAuth 2.0 and SMART
 //!   backend tokens), the HTTP client, parsing a changes-feed page, filling path templates,
 //!   enriching a container. Plain async code, no actors.
-//! - [`store`]: the sled store: cursors, sequence numbers, pending containers, dead letters.
+//! - [`store`]: the sled store: cursors, sequence numbers, pending containers, dead letters,
+//!   delivered notifications retained for replay.
 //! - [`model`]: change items, containers, notifications, cursor order, notification ids.
-//! - [`delivery`]: Standard Webhooks signing, the retry schedule, the HTTP sender.
+//! - [`delivery`]: Standard Webhooks signing, the retry schedule, the HTTP sender, heartbeats
+//!   and replays.
 //! - [`actors`]: the supervised actor tree that schedules and routes the work above.
 //! - [`tls`]: the HTTP clients of both sides: TLS roots, private CAs and client certificates.
 //! - [`status`]: what each connection and destination is doing, for people and tests.
-//! - [`app`]: builds the actor tree from a configuration and stops it gracefully.
+//! - [`app`]: builds the actor tree from a configuration and stops it gracefully; its
+//!   `Operations` act on dead letters and run replays.
 //! - [`demo`]: `courier demo`, the real pipeline between the simulated EHR and receiver.
 //! - [`sim`]: a simulated EHR and webhook receiver, for `courier demo` and the tests.
 //!
