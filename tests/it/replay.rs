@@ -86,8 +86,13 @@ async fn replay_resends_the_exact_bodies_with_their_ids_within_the_range_and_con
     let url = admin.url();
     let start = Utc::now();
     deliver(&t, &["appt-1", "appt-2"], 4).await;
+    // Delivery times are kept to the millisecond: `middle` starts a millisecond of its own.
+    let done = Utc::now().timestamp_millis();
+    eventually("a new millisecond", PATIENCE, || {
+        Utc::now().timestamp_millis() > done
+    })
+    .await;
     let middle = Utc::now();
-    eventually("a millisecond passes", PATIENCE, || Utc::now() > middle).await;
     deliver(&t, &["appt-3"], 6).await;
     let original = t.receiver.received();
     let early = |r: &Received| r.json["data"]["key"] != "appt-3";
