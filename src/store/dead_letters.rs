@@ -79,20 +79,12 @@ impl Store {
         after: Option<&str>,
         limit: usize,
     ) -> Result<DeadLetterPage, StoreError> {
-        let start = match after.and_then(parse_position) {
-            Some((connection, sequence)) => {
-                keys::container(&connection, sequence.saturating_add(1))
-            }
-            None => Vec::new(),
-        };
+        let after = after.and_then(parse_position);
+        let after = after.map(|(connection, sequence)| keys::container(&connection, sequence));
         let mut letters = Vec::new();
         let mut more = false;
-        for entry in self.dead_letters.range(start..) {
-            let (key, value) = entry?;
-            let letter: DeadLetter = decode(&keys::describe(&key), &value)?;
-            if !filter.matches(&letter) {
-                continue;
-            }
+        for letter in self.dead_letters_after(filter, after) {
+            let letter = letter?;
             if letters.len() == limit {
                 more = true;
                 break;
@@ -183,15 +175,32 @@ impl Store {
         &'a self,
         filter: &'a DeadLetterFilter,
     ) -> impl Iterator<Item = Result<DeadLetter, StoreError>> + 'a {
-        let range = match &filter.connection {
+        self.dead_letters_after(filter, None)
+    }
+
+    /// Dead letters matching `filter` whose key comes after `after`, lazily.
+    fn dead_letters_after<'a>(
+        &'a self,
+        filter: &'a DeadLetterFilter,
+        after: Option<Vec<u8>>,
+    ) -> impl Iterator<Item = Result<DeadLetter, StoreError>> + 'a {
+        let (mut start, end) = match &filter.connection {
             Some(connection) => (
                 Bound::Included(keys::container(connection, 0)),
                 Bound::Excluded(keys::container_prefix_end(connection)),
             ),
             None => (Bound::Unbounded, Bound::Unbounded),
         };
+        if let Some(after) = after {
+            start = match (start, &end) {
+                // Past this connection's range: an empty range, never an inverted one.
+                (_, Bound::Excluded(last)) if after >= *last => Bound::Included(last.clone()),
+                (Bound::Included(first), _) if after < first => Bound::Included(first),
+                _ => Bound::Excluded(after),
+            };
+        }
         self.dead_letters
-            .range(range)
+            .range((start, end))
             .map(|entry| {
                 let (key, value) = entry?;
                 decode::<DeadLetter>(&keys::describe(&key), &value)

@@ -192,8 +192,25 @@ async fn dead_letters_list_by_filter_in_pages() {
             .len(),
         5
     );
-    let every = store.dead_letter_page(&DeadLetterFilter::default(), None, 100);
-    assert_eq!(every.unwrap().letters.len(), 10);
+    let of_a = |after: &str| -> Vec<(String, u64)> {
+        seqs(&store.dead_letter_page(&by_conn, Some(after), 2).unwrap())
+    };
+    assert_eq!(of_a("a/3"), [("a".into(), 4), ("a".into(), 5)]);
+    assert!(
+        of_a("b/1").is_empty(),
+        "a position past the connection's range"
+    );
+    assert_eq!(
+        of_a("0/1"),
+        [("a".into(), 1), ("a".into(), 2)],
+        "one before it"
+    );
+    let every = store.dead_letter_page(&DeadLetterFilter::default(), Some("a/5"), 100);
+    assert_eq!(
+        seqs(&every.unwrap()).len(),
+        5,
+        "connection b's, after a's last"
+    );
 }
 
 #[actix_rt::test]
