@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Operations;
 use crate::actors::supervisor::CurrentConfig;
+use crate::config::{Config, DestinationConfig};
 use crate::delivery::replay::{replay, ReplayHandle, ReplayProgress, ReplayState};
 use crate::store::RetainedRange;
 
@@ -34,6 +35,8 @@ pub struct ReplayRequest {
 pub struct ReplayStarted {
     /// Ask `GET /replay/{job}` for its progress.
     pub job: u64,
+    /// Notifications in the range, all to be sent once.
+    pub total: u64,
 }
 
 /// Why a replay cannot start; each is the operator's request to correct.
@@ -89,31 +92,7 @@ impl Operations {
             .send(CurrentConfig)
             .await
             .map_err(|_| ReplayError::ShuttingDown)?;
-        let destination = config
-            .destinations
-            .get(&request.destination)
-            .cloned()
-            .ok_or_else(|| ReplayError::UnknownDestination(request.destination.clone()))?;
-        if let Some(connection) = &request.connection {
-            if !config.connections.contains_key(connection) {
-                return Err(ReplayError::UnknownConnection(connection.clone()));
-            }
-        }
-        if request.until.is_some_and(|until| until <= request.since) {
-            return Err(ReplayError::EmptyRange);
-        }
-        if destination.retain.is_zero() {
-            return Err(ReplayError::NothingRetained(destination.id));
-        }
-        // What the sweep has not removed yet but has expired is not replayed either.
-        let kept_from =
-            Utc::now() - chrono::Duration::from_std(destination.retain).unwrap_or_default();
-        let range = RetainedRange {
-            destination: request.destination.clone(),
-            since: request.since.max(kept_from),
-            until: request.until,
-            connection: request.connection.clone(),
-        };
+        let (destination, range) = checked(&config, &request)?;
         let total = self.store.retained(&range).count() as u64;
         let handle = ReplayHandle::new(&destination.id, total);
         let job = self.replays.add(handle.clone());
@@ -131,13 +110,46 @@ impl Operations {
                 log_end(job, &handle.progress());
             });
         });
-        Ok(ReplayStarted { job })
+        Ok(ReplayStarted { job, total })
     }
 
     /// The progress of replay `job`, while it runs and after it ended.
     pub fn replay_progress(&self, job: u64) -> Option<ReplayProgress> {
         self.replays.get(job).map(|handle| handle.progress())
     }
+}
+
+/// The destination and the range `request` asks for, checked against the running
+/// configuration; the range starts no earlier than what the destination still keeps (an
+/// expired notification the sweep has not removed yet is not replayed either).
+fn checked(
+    config: &Config,
+    request: &ReplayRequest,
+) -> Result<(DestinationConfig, RetainedRange), ReplayError> {
+    let destination = config
+        .destinations
+        .get(&request.destination)
+        .cloned()
+        .ok_or_else(|| ReplayError::UnknownDestination(request.destination.clone()))?;
+    if let Some(connection) = &request.connection {
+        if !config.connections.contains_key(connection) {
+            return Err(ReplayError::UnknownConnection(connection.clone()));
+        }
+    }
+    if request.until.is_some_and(|until| until <= request.since) {
+        return Err(ReplayError::EmptyRange);
+    }
+    if destination.retain.is_zero() {
+        return Err(ReplayError::NothingRetained(destination.id));
+    }
+    let kept_from = Utc::now() - chrono::Duration::from_std(destination.retain).unwrap_or_default();
+    let range = RetainedRange {
+        destination: request.destination.clone(),
+        since: request.since.max(kept_from),
+        until: request.until,
+        connection: request.connection.clone(),
+    };
+    Ok((destination, range))
 }
 
 fn log_end(job: u64, progress: &ReplayProgress) {
