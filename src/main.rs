@@ -7,6 +7,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc instead of glibc's malloc: glibc keeps one arena per thread and holds on to what a
+/// start-up burst (10,000 connections' configuration and clients) freed, which was a third of
+/// the process's memory; allocation is also a sixth of the CPU per notification.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     let default_level = args.command.default_log_level();

@@ -19,6 +19,7 @@ use crate::config::{ConnectionConfig, DestinationConfig};
 use crate::delivery::retry::Backoff;
 use crate::ehr::poll::{PageResult, PollError};
 use crate::ehr::EhrClient;
+use crate::model::NotificationFormat;
 use crate::status::{ConnectionState, StatusBoard};
 use crate::store::Store;
 
@@ -48,6 +49,8 @@ pub struct ConnectionDeps {
     pub deliver: Recipient<Deliver>,
     /// Its destination's settings (heartbeats go there directly).
     pub destination: Arc<DestinationConfig>,
+    /// Its destination's body format, which the enricher renders.
+    pub format: NotificationFormat,
     /// The connection's in-flight claims (shared across restarts).
     pub claims: Arc<Claims>,
     /// Test-only fault injection.
@@ -311,6 +314,7 @@ impl Actor for ConnectionActor {
             config: Arc::clone(&self.deps.config),
             client: Rc::clone(&client),
             deliver: self.deps.deliver.clone(),
+            format: self.deps.format,
             failed: ctx.address().recipient(),
             board: self.deps.board.clone(),
         };

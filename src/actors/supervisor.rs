@@ -82,6 +82,7 @@ impl Supervisor {
                 .clone()
                 .recipient(),
             destination: Arc::new(self.config.destinations[&config.destination].clone()),
+            format: self.config.destinations[&config.destination].format,
             claims: Arc::new(Claims::default()),
             poll_hook: self.poll_hook.clone(),
         };

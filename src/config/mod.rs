@@ -9,6 +9,7 @@ mod bounds;
 mod connection;
 mod cursor;
 mod error;
+mod format;
 mod headers;
 mod load;
 mod locate;
@@ -30,6 +31,7 @@ use std::time::Duration;
 use crate::delivery::signing::SigningKey;
 use crate::ehr::auth::{ClientKey, JwtAlgorithm};
 use crate::ehr::template::Template;
+use crate::model::NotificationFormat;
 use crate::tls::ClientTls;
 
 /// The whole, validated configuration of one Courier process.
@@ -110,6 +112,9 @@ pub struct DestinationConfig {
     /// How long delivered notifications are kept for replay (`retain_hours`, default 72, at
     /// most 1 year); zero keeps none.
     pub retain: Duration,
+    /// The shape of the bodies sent (`format`, and `payload` for `fhir-subscription`);
+    /// `fhir-subscription` destinations are only fed by FHIR sources.
+    pub format: NotificationFormat,
 }
 
 /// Which kind of "what changed" API a connection polls.

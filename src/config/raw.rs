@@ -65,6 +65,8 @@ pub(super) struct RawDestination {
     pub retry_schedule_secs: Option<Vec<f64>>,
     pub headers_env: Option<BTreeMap<String, String>>,
     pub retain_hours: Option<f64>,
+    pub format: Option<String>,
+    pub payload: Option<String>,
 }
 
 /// `[connections.<id>]`.

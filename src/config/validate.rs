@@ -104,6 +104,7 @@ pub(super) fn validate(
                 .map(|c| (id, c))
         })
         .collect();
+    super::format::check_pairings(&mut check, &connections, &destinations);
     if !check.problems.is_empty() {
         return Err(check.problems);
     }
@@ -189,6 +190,7 @@ fn destination(
             RETAIN_HOURS_AT_MOST,
         )
         .map(|hours| hours.mul_f64(3_600.0));
+    let format = super::format::format(check, path, raw.format.as_deref(), raw.payload.as_deref());
     Some(DestinationConfig {
         id,
         url: url?,
@@ -201,6 +203,7 @@ fn destination(
         retry_schedule: retry_schedule?,
         headers: headers?,
         retain: retain?,
+        format: format?,
     })
 }
 

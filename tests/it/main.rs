@@ -4,6 +4,7 @@ mod admin;
 mod auth_retry;
 mod cli;
 mod dead_letters;
+mod fhir_subscription;
 mod heartbeats;
 mod hostile;
 mod isolation;
