@@ -10,6 +10,8 @@ use std::ops::Bound;
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
 
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
 use super::{decode, encode, keys, never_aborts, Store, StoreError};
 use crate::model::{Container, DeadLetter};
 
@@ -115,22 +117,31 @@ impl Store {
         let mut moved = Vec::new();
         for letter in self.selected(selection).collect::<Result<Vec<_>, _>>()? {
             let key = keys::container(&letter.connection, letter.sequence);
-            let container = Container::from_notification_body(&letter.body).ok_or_else(|| {
-                StoreError::Corrupt {
-                    key: keys::describe(&key),
-                    reason: "the dead letter's body does not describe its change".into(),
-                }
-            })?;
-            let value = encode(&container);
-            let was_dead = (&self.dead_letters, &self.containers)
-                .transaction(|(dead, pending)| {
-                    let was_dead = dead.remove(key.as_slice())?.is_some();
-                    if was_dead {
-                        pending.insert(key.as_slice(), value.as_slice())?;
+            // Dead letters written before their container was kept carry a standard body,
+            // which describes the container.
+            let described = Container::from_notification_body(&letter.body).map(|c| encode(&c));
+            let was_dead = (&self.dead_letters, &self.dead_containers, &self.containers)
+                .transaction(|(dead, kept, pending)| {
+                    if dead.remove(key.as_slice())?.is_none() {
+                        return Ok(false);
                     }
-                    Ok(was_dead)
+                    let container = match kept.remove(key.as_slice())? {
+                        Some(container) => container,
+                        None => match &described {
+                            Some(container) => container.as_slice().into(),
+                            None => return Err(ConflictableTransactionError::Abort(())),
+                        },
+                    };
+                    pending.insert(key.as_slice(), container)?;
+                    Ok(true)
                 })
-                .map_err(never_aborts)?;
+                .map_err(|err| match err {
+                    TransactionError::Abort(()) => StoreError::Corrupt {
+                        key: keys::describe(&key),
+                        reason: "the dead letter kept no container to retry".into(),
+                    },
+                    TransactionError::Storage(e) => StoreError::Sled(e),
+                })?;
             if was_dead {
                 moved.push(letter);
             }
@@ -148,7 +159,13 @@ impl Store {
         let mut purged = Vec::new();
         for letter in self.selected(selection).collect::<Result<Vec<_>, _>>()? {
             let key = keys::container(&letter.connection, letter.sequence);
-            if self.dead_letters.remove(key)?.is_some() {
+            let removed = (&self.dead_letters, &self.dead_containers)
+                .transaction(|(dead, kept)| {
+                    kept.remove(key.as_slice())?;
+                    Ok(dead.remove(key.as_slice())?.is_some())
+                })
+                .map_err(never_aborts)?;
+            if removed {
                 purged.push(letter);
             }
         }

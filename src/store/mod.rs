@@ -71,6 +71,8 @@ pub struct Store {
     connections: sled::Tree,
     containers: sled::Tree,
     dead_letters: sled::Tree,
+    /// The container of each dead letter, under the same key, for a retry.
+    dead_containers: sled::Tree,
     /// Delivered notifications kept for replay, keyed by destination and delivery time.
     retained: sled::Tree,
 }
@@ -96,6 +98,7 @@ impl Store {
             connections: db.open_tree("connections")?,
             containers: db.open_tree("containers")?,
             dead_letters: db.open_tree("dead_letters")?,
+            dead_containers: db.open_tree("dead_letter_containers")?,
             retained: db.open_tree("retained")?,
             db,
         })
@@ -253,12 +256,16 @@ impl Store {
     }
 
     /// Moves a container whose retry schedule ran out to the dead letters, in one transaction.
+    /// The container itself is kept beside its dead letter, so a retry restores it exactly,
+    /// whatever format the body was rendered in.
     pub fn dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError> {
         let key = keys::container(&letter.connection, letter.sequence);
         let value = encode(letter);
-        (&self.containers, &self.dead_letters)
-            .transaction(|(pending, dead)| {
-                pending.remove(key.as_slice())?;
+        (&self.containers, &self.dead_letters, &self.dead_containers)
+            .transaction(|(pending, dead, kept)| {
+                if let Some(container) = pending.remove(key.as_slice())? {
+                    kept.insert(key.as_slice(), container)?;
+                }
                 dead.insert(key.as_slice(), value.as_slice())?;
                 Ok(())
             })
