@@ -85,7 +85,7 @@ impl HeartbeatActor {
                 return;
             }
         };
-        let beat = heartbeat(id, last_sequence, self.last_beat);
+        let beat = heartbeat(id, last_sequence, self.last_beat, self.destination.format);
         let (http, destination) = (
             self.http.clone().expect("started before checking"),
             Arc::clone(&self.destination),

@@ -13,7 +13,8 @@ use actix_web::web::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 
-use crate::model::Notification;
+use crate::fhir::subscription::heartbeat_bundle;
+use crate::model::{Notification, NotificationFormat};
 
 /// The `type` of a heartbeat event.
 pub const HEARTBEAT_TYPE: &str = "courier.heartbeat";
@@ -24,15 +25,27 @@ pub fn heartbeat_id() -> String {
 }
 
 /// The heartbeat of `connection`, whose last assigned sequence number is `last_sequence`
-/// (0 when it has made none), sent at `now`.
-pub fn heartbeat(connection: &str, last_sequence: u64, now: DateTime<Utc>) -> Notification {
+/// (0 when it has made none), sent at `now`, in the destination's `format`: a
+/// `fhir-subscription` destination gets the backport IG's own heartbeat Bundle.
+pub fn heartbeat(
+    connection: &str,
+    last_sequence: u64,
+    now: DateTime<Utc>,
+    format: NotificationFormat,
+) -> Notification {
     let id = heartbeat_id();
-    let body = json!({
-        "id": id,
-        "type": HEARTBEAT_TYPE,
-        "timestamp": now.to_rfc3339_opts(SecondsFormat::Millis, true),
-        "data": { "connection": connection, "last_sequence": last_sequence },
-    });
+    let timestamp = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let body = match format {
+        NotificationFormat::Standard => json!({
+            "id": id,
+            "type": HEARTBEAT_TYPE,
+            "timestamp": timestamp,
+            "data": { "connection": connection, "last_sequence": last_sequence },
+        }),
+        NotificationFormat::FhirSubscription(_) => {
+            heartbeat_bundle(&id, connection, last_sequence, &timestamp)
+        }
+    };
     Notification {
         id,
         connection: connection.to_owned(),
@@ -56,8 +69,8 @@ mod tests {
     #[test]
     fn a_heartbeat_carries_the_connection_and_its_last_sequence_under_a_fresh_id() {
         let now: DateTime<Utc> = "2026-11-26T10:00:00Z".parse().unwrap();
-        let first = heartbeat("clinic-a", 17, now);
-        let second = heartbeat("clinic-a", 17, now);
+        let first = heartbeat("clinic-a", 17, now, NotificationFormat::Standard);
+        let second = heartbeat("clinic-a", 17, now, NotificationFormat::Standard);
         assert_ne!(first.id, second.id, "a fresh id every time");
         assert!(first.id.starts_with("hb_") && first.id.len() == 35);
         let body: serde_json::Value = serde_json::from_slice(&first.body).unwrap();
@@ -67,6 +80,45 @@ mod tests {
         assert_eq!(
             body["data"],
             json!({"connection": "clinic-a", "last_sequence": 17})
+        );
+    }
+
+    #[test]
+    fn a_fhir_subscription_destination_gets_the_backport_heartbeat_bundle() {
+        let now: DateTime<Utc> = "2026-11-26T10:00:00Z".parse().unwrap();
+        let format = NotificationFormat::FhirSubscription(Default::default());
+        let beat = heartbeat("clinic_a", 17, now, format);
+        let bundle: serde_json::Value = serde_json::from_slice(&beat.body).unwrap();
+        assert_eq!(
+            (&bundle["resourceType"], &bundle["type"]),
+            (&json!("Bundle"), &json!("history"))
+        );
+        let entries = bundle["entry"].as_array().unwrap();
+        assert_eq!(
+            entries.len(),
+            1,
+            "the status alone: a heartbeat has no event"
+        );
+        let parameters = entries[0]["resource"]["parameter"].as_array().unwrap();
+        let value = |name: &str| {
+            let p = parameters.iter().find(|p| p["name"] == name).unwrap();
+            p.as_object()
+                .unwrap()
+                .iter()
+                .find(|(k, _)| k.starts_with("value"))
+                .unwrap()
+                .1
+                .clone()
+        };
+        assert_eq!(value("type"), "heartbeat");
+        assert_eq!(value("events-since-subscription-start"), "17");
+        assert_eq!(
+            value("subscription"),
+            json!({"reference": "Subscription/clinic.a"})
+        );
+        assert!(
+            beat.id.starts_with("hb_"),
+            "the webhook-id keeps the heartbeat scheme"
         );
     }
 

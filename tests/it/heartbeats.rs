@@ -110,3 +110,25 @@ async fn heartbeats_stop_while_notifications_flow_and_resume_after() {
     let resumed = heartbeats(&t).pop().unwrap();
     assert_eq!(resumed.json["data"]["last_sequence"], sent as u64);
 }
+
+#[test]
+fn a_fhir_library_reads_the_heartbeat_bundle_of_a_fhir_subscription_destination() {
+    use courier::delivery::heartbeat::heartbeat;
+    use courier::model::NotificationFormat;
+
+    let format = NotificationFormat::FhirSubscription(Default::default());
+    let beat = heartbeat("clinic-a", 42, chrono::Utc::now(), format);
+    let bundle: serde_json::Value = serde_json::from_slice(&beat.body).unwrap();
+    let parsed = crate::support::fhir_library::parse_bundles(&[bundle]);
+    assert_eq!(
+        parsed[0],
+        serde_json::json!({
+            "type": "history",
+            "resources": ["Parameters"],
+            "parameters": ["subscription", "topic", "status", "type",
+                           "events-since-subscription-start"],
+        }),
+        "{}",
+        parsed[0]
+    );
+}
