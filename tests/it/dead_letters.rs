@@ -68,6 +68,20 @@ async fn a_retried_dead_letter_is_delivered_with_its_original_id_and_sequence() 
     assert_eq!(shown["body"]["data"]["key"], "appt-2");
     assert_eq!(shown["attempts"].as_array().unwrap().len(), 2);
     assert!(t.receiver.accepted().is_empty());
+    let url = admin.url();
+    let show = courier_cli(&["dlq", "--admin", &url, "show", id]).await;
+    let said = String::from_utf8_lossy(&show.stdout);
+    assert!(show.status.success(), "{said}");
+    assert!(
+        said.contains("clinic-a (sequence 2)") && said.contains("  400  HTTP 400"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("appt-2"),
+        "no body (patient data) unless asked: {said}"
+    );
+    let with_body = courier_cli(&["dlq", "--admin", &url, "show", id, "--body"]).await;
+    assert!(String::from_utf8_lossy(&with_body.stdout).contains("\"appt-2\""));
 
     t.receiver.always(200);
     let retried = post(&admin.url(), &format!("/dead-letters/{id}/retry")).await;
