@@ -1,5 +1,13 @@
 //! The running service: built from a validated configuration and an open store, observed
-//! through its status board, stopped gracefully.
+//! through its status board, operated on (dead letters, replay), stopped gracefully.
+
+mod dead_letters;
+mod operations;
+mod replay;
+
+pub use dead_letters::{PurgeOutcome, RetryOutcome};
+pub use operations::Operations;
+pub use replay::{ReplayError, ReplayRequest, ReplayStarted};
 
 use std::time::Duration;
 
@@ -23,6 +31,8 @@ pub struct App {
     supervisor: Addr<Supervisor>,
     board: StatusBoard,
     store: Store,
+    /// Dead-letter and replay actions.
+    operations: Operations,
 }
 
 impl App {
@@ -37,6 +47,7 @@ impl App {
         let supervisor =
             Supervisor::new(config, store.clone(), board.clone(), options.poll_hook).start();
         Self {
+            operations: Operations::new(supervisor.clone(), store.clone()),
             supervisor,
             board,
             store,
@@ -51,6 +62,11 @@ impl App {
     /// A handle to operate the running tree (poll now, pause, reload), for the admin API.
     pub fn control(&self) -> crate::actors::control::Control {
         crate::actors::control::Control::new(self.supervisor.clone())
+    }
+
+    /// Dead-letter and replay actions, for the admin API.
+    pub fn operations(&self) -> &Operations {
+        &self.operations
     }
 
     /// The status board itself, for the admin API (status and metrics read it live).

@@ -4,9 +4,12 @@
 //! A claim made by an enricher belongs to that enricher's *generation*: when the connection
 //! restarts, its enricher's work is cancelled, so claims of older generations still at the
 //! enriching stage count as free. Claims that reached delivery stay taken until delivery ends.
+//!
+//! The claims also note when the connection's last notification was delivered, which is
+//! what decides whether a heartbeat is due: a delivery ends with its claim.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +29,9 @@ struct Entry {
 pub struct Claims {
     entries: Mutex<HashMap<u64, Entry>>,
     next_token: AtomicU64,
+    /// Unix milliseconds of the last 2xx for one of the connection's notifications; 0 for
+    /// none since the process started.
+    last_delivered_ms: AtomicI64,
 }
 
 /// A held claim on one container; released when dropped, however the work ends.
@@ -56,6 +62,15 @@ impl Claims {
         })
     }
 
+    /// When a notification of this connection was last delivered (2xx), if one was since
+    /// the process started.
+    pub fn last_delivered(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self.last_delivered_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => chrono::DateTime::from_timestamp_millis(ms),
+        }
+    }
+
     /// Containers currently claimed.
     pub fn len(&self) -> usize {
         self.lock().len()
@@ -81,6 +96,14 @@ impl Claim {
                 entry.stage = Stage::Delivering;
             }
         }
+    }
+
+    /// The claimed container's notification was delivered (2xx): notes the time.
+    pub fn delivered(&self) {
+        let now = chrono::Utc::now().timestamp_millis();
+        self.claims
+            .last_delivered_ms
+            .fetch_max(now, Ordering::Relaxed);
     }
 
     /// The claimed container's sequence number.
@@ -112,6 +135,17 @@ mod tests {
         assert!(claims.try_claim(7, 1).is_none());
         drop(claim);
         assert!(claims.try_claim(7, 1).is_some());
+    }
+
+    #[test]
+    fn a_delivered_claim_notes_the_time_of_delivery() {
+        let claims = Arc::new(Claims::default());
+        assert_eq!(claims.last_delivered(), None);
+        let before = chrono::Utc::now() - chrono::Duration::milliseconds(1);
+        claims.try_claim(3, 1).unwrap().delivered();
+        let at = claims.last_delivered().expect("a delivery was noted");
+        assert!(at >= before && at <= chrono::Utc::now());
+        assert!(claims.is_empty(), "the claim itself is released as usual");
     }
 
     #[test]

@@ -13,8 +13,9 @@ use super::claims::Claims;
 use super::contain_panic;
 use super::dispatch::{poll, recover};
 use super::enricher::{EnricherActor, EnricherDeps};
+use super::heartbeat::HeartbeatActor;
 use super::messages::{ConnectionFailed, Deliver, StopPolling};
-use crate::config::ConnectionConfig;
+use crate::config::{ConnectionConfig, DestinationConfig};
 use crate::delivery::retry::Backoff;
 use crate::ehr::poll::{PageResult, PollError};
 use crate::ehr::EhrClient;
@@ -23,6 +24,7 @@ use crate::status::{ConnectionState, StatusBoard};
 use crate::store::Store;
 
 mod control;
+mod redispatch;
 
 /// A hook called at the start of every poll with the connection id. Tests use it to inject a
 /// panic and prove that a failing connection restarts alone; `None` in production.
@@ -45,6 +47,8 @@ pub struct ConnectionDeps {
     pub board: StatusBoard,
     /// Its destination's delivery actor on this worker.
     pub deliver: Recipient<Deliver>,
+    /// Its destination's settings (heartbeats go there directly).
+    pub destination: Arc<DestinationConfig>,
     /// Its destination's body format, which the enricher renders.
     pub format: NotificationFormat,
     /// The connection's in-flight claims (shared across restarts).
@@ -65,6 +69,8 @@ pub struct ConnectionActor {
     failing: bool,
     client: Option<Rc<EhrClient>>,
     enricher: Option<Addr<EnricherActor>>,
+    /// Sends heartbeats while the connection delivers nothing, when configured.
+    heartbeat: Option<Addr<HeartbeatActor>>,
     /// Spaces out polls (and recoveries) after EHR or store failures.
     backoff: Backoff,
     /// Spaces out restarts after panics; survives restarts, so a panic that recurs at every
@@ -110,6 +116,7 @@ impl ConnectionActor {
             failing: false,
             client: None,
             enricher: None,
+            heartbeat: None,
             backoff: Backoff::new(min, max),
             restart_backoff: Backoff::new(min, max),
             last_restart: None,
@@ -127,6 +134,9 @@ impl ConnectionActor {
     fn stop_enricher(&mut self) {
         if let Some(enricher) = self.enricher.take() {
             enricher.do_send(StopPolling);
+        }
+        if let Some(heartbeat) = self.heartbeat.take() {
+            heartbeat.do_send(StopPolling);
         }
     }
 
@@ -318,6 +328,7 @@ impl Actor for ConnectionActor {
         let enricher = EnricherActor::new(deps, self.generation).start();
         self.client = Some(client);
         self.enricher = Some(enricher);
+        self.heartbeat = HeartbeatActor::for_connection(&self.deps);
         self.deps
             .board
             .connection(self.id(), |c| c.state = ConnectionState::Starting);

@@ -75,7 +75,11 @@ impl Handler<Deliver> for DeliveryActor {
                     failed,
                 } = msg;
                 let unfinished = match contain_panic(deliver(&delivery, &notification)).await {
-                    Ok(Final::Delivered | Final::DeadLettered) => None,
+                    Ok(Final::Delivered) => {
+                        claim.delivered();
+                        None
+                    }
+                    Ok(Final::DeadLettered) => None,
                     Ok(Final::StillPending) => {
                         Some("a dead letter could not be written".to_owned())
                     }

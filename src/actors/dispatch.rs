@@ -46,6 +46,29 @@ pub async fn recover(
     Ok(())
 }
 
+/// Dispatches the pending containers `sequences` (dead letters sent back to pending), in
+/// the order given; those in flight or gone already are skipped.
+pub async fn redispatch(
+    deps: &ConnectionDeps,
+    generation: u64,
+    enricher: &Addr<EnricherActor>,
+    sequences: &[u64],
+) -> Result<(), StoreError> {
+    let id = &deps.config.id;
+    for &sequence in sequences {
+        let Some(container) = deps.store.pending(id, sequence).next().transpose()? else {
+            break;
+        };
+        if container.sequence != sequence {
+            continue;
+        }
+        if let HandOver::EnricherGone = hand_over(deps, generation, enricher, container).await? {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// One poll: the test hook, one page made durable, then its containers dispatched.
 pub async fn poll(
     deps: &ConnectionDeps,

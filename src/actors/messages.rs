@@ -45,3 +45,13 @@ pub struct ConnectionFailed {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct StopPolling;
+
+/// Dispatch these containers of the connection again: dead letters an operator sent back to
+/// pending. Ignored while the connection restarts or is stopped, since its next start
+/// dispatches everything pending anyway.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Redispatch {
+    /// The containers' sequence numbers.
+    pub sequences: Vec<u64>,
+}

@@ -13,7 +13,8 @@ use super::claims::Claims;
 use super::connection::{ConnectionActor, ConnectionDeps, PollHook};
 use super::control::{Command, ControlError, Liveness, ToConnection};
 use super::delivery::DeliveryActor;
-use super::messages::StopPolling;
+use super::messages::{Redispatch, StopPolling};
+use super::retention::RetentionSweeper;
 use crate::config::Config;
 use crate::status::StatusBoard;
 use crate::store::Store;
@@ -39,6 +40,8 @@ pub struct Supervisor {
     /// Per worker: the delivery actor of each destination.
     deliveries: Vec<BTreeMap<String, Addr<DeliveryActor>>>,
     connections: BTreeMap<String, Addr<ConnectionActor>>,
+    /// Removes delivered notifications past their destination's retention.
+    sweeper: Option<Addr<RetentionSweeper>>,
     /// The worker the next started connection goes to (round robin).
     next_worker: usize,
 }
@@ -59,6 +62,7 @@ impl Supervisor {
             workers: Vec::new(),
             deliveries: Vec::new(),
             connections: BTreeMap::new(),
+            sweeper: None,
             next_worker: 0,
         }
     }
@@ -77,6 +81,7 @@ impl Supervisor {
             deliver: self.deliveries[worker][&config.destination]
                 .clone()
                 .recipient(),
+            destination: Arc::new(self.config.destinations[&config.destination].clone()),
             format: self.config.destinations[&config.destination].format,
             claims: Arc::new(Claims::default()),
             poll_hook: self.poll_hook.clone(),
@@ -85,6 +90,16 @@ impl Supervisor {
             ConnectionActor::new(deps)
         });
         self.connections.insert(id.to_owned(), addr);
+    }
+
+    /// (Re)starts the retention sweeper with the destinations' current `retain_hours`.
+    fn start_sweeper(&mut self) {
+        if let Some(old) = self.sweeper.take() {
+            old.do_send(StopPolling);
+        }
+        let retain = self.config.destinations.iter();
+        let retain = retain.map(|(id, d)| (id.clone(), d.retain)).collect();
+        self.sweeper = Some(RetentionSweeper::new(self.store.clone(), retain).start());
     }
 
     /// One delivery actor per destination on each worker; all of a destination's actors share
@@ -129,6 +144,7 @@ impl Actor for Supervisor {
         for id in ids {
             self.start_connection(&id);
         }
+        self.start_sweeper();
         log::info!(
             "started {} connections and {} destinations on {} workers",
             self.connections.len(),
@@ -145,12 +161,54 @@ impl Handler<Shutdown> for Supervisor {
         for addr in self.connections.values() {
             addr.do_send(StopPolling);
         }
+        if let Some(sweeper) = self.sweeper.take() {
+            sweeper.do_send(StopPolling);
+        }
         let board = self.board.clone();
         Box::pin(
             async move { wait_for_requests(&board, msg.grace).await }
                 .into_actor(self)
                 .map(|(), act, _ctx| std::mem::take(&mut act.workers)),
         )
+    }
+}
+
+/// The configuration running now; answered with a copy.
+#[derive(Message)]
+#[rtype(result = "Config")]
+pub struct CurrentConfig;
+
+impl Handler<CurrentConfig> for Supervisor {
+    type Result = MessageResult<CurrentConfig>;
+
+    fn handle(&mut self, _: CurrentConfig, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.config.clone())
+    }
+}
+
+/// Dispatch pending containers of `connection` again (dead letters sent back to pending);
+/// answered with whether that connection is running here. When it is not, the containers
+/// wait in the store for its next start.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct RedispatchTo {
+    /// The connection id.
+    pub connection: String,
+    /// The containers' sequence numbers.
+    pub sequences: Vec<u64>,
+}
+
+impl Handler<RedispatchTo> for Supervisor {
+    type Result = bool;
+
+    fn handle(&mut self, msg: RedispatchTo, _ctx: &mut Context<Self>) -> bool {
+        let Some(addr) = self.connections.get(&msg.connection) else {
+            return false;
+        };
+        addr.do_send(Redispatch {
+            sequences: msg.sequences,
+        });
+        true
     }
 }
 

@@ -102,11 +102,33 @@ impl AdminClient {
         self.send(self.http.post(self.url(path)), path).await
     }
 
+    /// POSTs `body` as JSON to `path` and parses its JSON answer.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        let request = self.http.post(self.url(path));
+        let request = request.insert_header(("content-type", "application/json"));
+        self.send_body(request, path, serde_json::to_vec(body).unwrap_or_default())
+            .await
+    }
+
+    /// DELETEs `path` and parses its JSON answer.
+    pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {
+        self.send(self.http.delete(self.url(path)), path).await
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
     async fn send(&self, request: awc::ClientRequest, path: &str) -> Result<Value, ClientError> {
+        self.send_body(request, path, Vec::new()).await
+    }
+
+    async fn send_body(
+        &self,
+        request: awc::ClientRequest,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<Value, ClientError> {
         let request = match &self.token {
             Some(token) => request.bearer_auth(token),
             None => request,
@@ -117,7 +139,7 @@ impl AdminClient {
             reason,
         };
         let mut response = request
-            .send()
+            .send_body(body)
             .await
             .map_err(|e| unreachable(e.to_string()))?;
         let body = response

@@ -7,10 +7,12 @@
 pub mod auth;
 pub mod client;
 pub mod connections;
+pub mod dead_letters;
 pub mod error;
 pub mod health;
 pub mod metrics;
 pub mod reload;
+pub mod replay;
 pub mod server;
 pub mod status;
 pub mod table;
@@ -18,6 +20,7 @@ pub mod table;
 use actix_web::web;
 
 use crate::actors::control::Control;
+use crate::app::Operations;
 use crate::config::Secret;
 use crate::reload::Reloader;
 use crate::status::StatusBoard;
@@ -36,6 +39,8 @@ pub struct AdminState {
     pub control: Control,
     /// Re-reads the configuration file; `None` when the app was not started from a file.
     pub reloader: Option<Reloader>,
+    /// Dead-letter and replay actions.
+    pub operations: Operations,
     /// Bearer token every request must carry; `None` on loopback without `token_env`.
     pub token: Option<Secret>,
 }
@@ -46,5 +51,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(status::routes)
         .configure(connections::routes)
         .configure(metrics::routes)
-        .configure(reload::routes);
+        .configure(reload::routes)
+        .configure(dead_letters::routes)
+        .configure(replay::routes);
 }

@@ -1,6 +1,8 @@
 //! The subcommands, one module each: a new command is one file and one [`Command`] variant.
 
 mod check;
+mod dlq;
+mod replay;
 mod run;
 mod status;
 
@@ -31,6 +33,10 @@ pub enum Command {
     Run(run::RunArgs),
     /// Show what a running instance is doing, from its admin API.
     Status(status::StatusArgs),
+    /// List, show, retry or purge a running instance's dead letters.
+    Dlq(dlq::DlqArgs),
+    /// Re-send a destination's delivered notifications (same ids) through a running instance.
+    Replay(replay::ReplayArgs),
 }
 
 impl Command {
@@ -38,7 +44,7 @@ impl Command {
     pub fn default_log_level(&self) -> &'static str {
         match self {
             Command::Demo(_) => "warn",
-            Command::Status(_) => "error",
+            Command::Status(_) | Command::Dlq(_) | Command::Replay(_) => "error",
             _ => "info",
         }
     }
@@ -50,6 +56,8 @@ impl Command {
             Command::Check(args) => check::run(&args),
             Command::Run(args) => run::run(&args),
             Command::Status(args) => status::run(&args),
+            Command::Dlq(args) => dlq::run(&args),
+            Command::Replay(args) => replay::run(&args),
         }
     }
 }

@@ -85,6 +85,7 @@ fn start_admin(
         board: app.board().clone(),
         store: app.store().clone(),
         control: app.control(),
+        operations: app.operations().clone(),
         reloader: Some(reloader.clone()),
         token: admin.token.clone(),
     };

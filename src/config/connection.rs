@@ -26,6 +26,8 @@ const DEFAULT_MAX_RESPONSE_BYTES: i64 = 64 * 1024 * 1024;
 const DEFAULT_SINCE_PARAM: &str = "since";
 /// Cursor of a brand-new connection, unless configured.
 const DEFAULT_INITIAL_CURSOR: &str = "0";
+/// A heartbeat less often than daily tells a receiver nothing a day of silence would not.
+const HEARTBEAT_SECS_AT_MOST: Max = Max::secs(86_400, "1 day");
 /// Containers enriched at once per connection, unless configured.
 const DEFAULT_MAX_CONCURRENT_ENRICHMENTS: i64 = 32;
 
@@ -101,6 +103,17 @@ pub(super) fn connection(
         None => Some(None),
     };
     let enrich = enrich_steps(check, &path.key("enrich"), raw.enrich);
+    let heartbeat = match raw.heartbeat_secs {
+        Some(secs) => check
+            .positive_secs(
+                &path.key("heartbeat_secs"),
+                Some(secs),
+                secs,
+                HEARTBEAT_SECS_AT_MOST,
+            )
+            .map(Some),
+        None => Some(None),
+    };
     let (limits, requests) = (limits?, requests?);
     Some(ConnectionConfig {
         id,
@@ -135,6 +148,7 @@ pub(super) fn connection(
         max_requests_per_sec: requests.max_requests_per_sec,
         max_concurrent_requests: requests.max_concurrent_requests,
         tls: tls?,
+        heartbeat: heartbeat?,
     })
 }
 

@@ -109,6 +109,9 @@ pub struct DestinationConfig {
         actix_web::http::header::HeaderName,
         actix_web::http::header::HeaderValue,
     )>,
+    /// How long delivered notifications are kept for replay (`retain_hours`, default 72, at
+    /// most 1 year); zero keeps none.
+    pub retain: Duration,
     /// The shape of the bodies sent (`format`, and `payload` for `fhir-subscription`);
     /// `fhir-subscription` destinations are only fed by FHIR sources.
     pub format: NotificationFormat,
@@ -190,6 +193,9 @@ pub struct ConnectionConfig {
     pub tls: ClientTls,
     /// How requests to the EHR are authenticated; `None` sends no `Authorization` header.
     pub auth: Option<AuthConfig>,
+    /// After this long without a delivery, a `courier.heartbeat` event is sent to the
+    /// destination, so a receiver can tell a quiet feed from a broken one; `None` sends none.
+    pub heartbeat: Option<Duration>,
 }
 
 /// `[connections.<id>.auth]`: how Courier proves who it is to the EHR. Every secret was read

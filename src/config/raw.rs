@@ -64,6 +64,7 @@ pub(super) struct RawDestination {
     pub max_in_flight: Option<i64>,
     pub retry_schedule_secs: Option<Vec<f64>>,
     pub headers_env: Option<BTreeMap<String, String>>,
+    pub retain_hours: Option<f64>,
     pub format: Option<String>,
     pub payload: Option<String>,
 }
@@ -102,6 +103,7 @@ pub(super) struct RawConnection {
     pub max_concurrent_enrichments: Option<i64>,
     pub max_requests_per_sec: Option<f64>,
     pub max_concurrent_requests: Option<i64>,
+    pub heartbeat_secs: Option<f64>,
     #[serde(default)]
     pub enrich: Vec<RawEnrich>,
     pub auth: Option<RawAuth>,

@@ -27,6 +27,8 @@ const DEFAULT_MAX_IN_FLIGHT: i64 = 64;
 /// Retry delays: quick at first, then spread over about a day before dead-lettering.
 const DEFAULT_RETRY_SCHEDULE_SECS: [f64; 7] =
     [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0];
+/// Hours a delivered notification is kept for replay, unless configured: a long weekend.
+const DEFAULT_RETAIN_HOURS: f64 = 72.0;
 /// Longest id accepted, so ids stay readable in logs and notification ids stay short.
 const MAX_ID_LEN: usize = 64;
 
@@ -42,6 +44,8 @@ const TIMEOUT_MS_AT_MOST: Max = Max::millis(3_600_000, "1 hour");
 const MAX_IN_FLIGHT_AT_MOST: u32 = 100_000;
 /// One retry delay; a week is already past any receiver's outage worth waiting out.
 const RETRY_DELAY_SECS_AT_MOST: Max = Max::secs(604_800, "7 days");
+/// Retention for replay; a year of every notification is already more disk than intended.
+const RETAIN_HOURS_AT_MOST: Max = Max::hours(8_760, "1 year");
 /// Retry delays per destination; every attempt of a notification is recorded.
 const RETRY_SCHEDULE_LEN_AT_MOST: usize = 100;
 
@@ -177,6 +181,15 @@ fn destination(
         super::headers::headers_env(check, &path.key("headers_env"), raw.headers_env.as_ref());
     let schedule_path = path.key("retry_schedule_secs");
     let retry_schedule = retry_schedule(check, &schedule_path, raw.retry_schedule_secs);
+    let retain_hours = raw.retain_hours.unwrap_or(DEFAULT_RETAIN_HOURS);
+    // `delay_secs` checks finiteness, sign and bound in the key's own unit (hours here).
+    let retain = check
+        .delay_secs(
+            &path.key("retain_hours"),
+            retain_hours,
+            RETAIN_HOURS_AT_MOST,
+        )
+        .map(|hours| hours.mul_f64(3_600.0));
     let format = super::format::format(check, path, raw.format.as_deref(), raw.payload.as_deref());
     Some(DestinationConfig {
         id,
@@ -189,6 +202,7 @@ fn destination(
         max_in_flight: max_in_flight?,
         retry_schedule: retry_schedule?,
         headers: headers?,
+        retain: retain?,
         format: format?,
     })
 }

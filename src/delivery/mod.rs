@@ -1,6 +1,8 @@
 //! Getting a notification to its destination: signing, the retry schedule, the HTTP sender,
-//! and the loop that sees one notification through.
+//! the loop that sees one notification through, heartbeats and replays.
 
+pub mod heartbeat;
+pub mod replay;
 pub mod retry;
 pub mod sender;
 pub mod signing;

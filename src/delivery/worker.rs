@@ -12,7 +12,7 @@ use crate::config::DestinationConfig;
 use crate::model::notification::AttemptRecord;
 use crate::model::{DeadLetter, Notification};
 use crate::status::StatusBoard;
-use crate::store::Store;
+use crate::store::{Retain, Store};
 
 /// How a notification's delivery ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,10 +84,12 @@ pub async fn deliver(ctx: &DeliveryContext, notification: &Notification) -> Fina
 
 fn record_success(ctx: &DeliveryContext, notification: &Notification) {
     let dest = &ctx.destination.id;
-    if let Err(err) = ctx
-        .store
-        .complete(&notification.connection, notification.sequence)
-    {
+    // Kept for replay in the same transaction that forgets the container.
+    let retain = (!ctx.destination.retain.is_zero()).then(|| Retain {
+        destination: dest,
+        delivered_at: Utc::now(),
+    });
+    if let Err(err) = ctx.store.complete(notification, retain) {
         // The receiver has it; the worst outcome is one more same-id delivery after a restart.
         log::warn!(
             "dest={dest} notif={} could not be marked delivered: {err}",

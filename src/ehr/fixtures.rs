@@ -48,5 +48,6 @@ pub fn connection() -> ConnectionConfig {
         max_requests_per_sec: None,
         max_concurrent_requests: None,
         tls: crate::tls::ClientTls::webpki_roots(),
+        heartbeat: None,
     }
 }

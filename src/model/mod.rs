@@ -56,6 +56,26 @@ pub struct Container {
     pub change: Value,
 }
 
+impl Container {
+    /// The container a notification body was built from (see [`Notification::build`]):
+    /// how a dead letter, which keeps the body, goes back to pending unchanged. `None` when
+    /// the body lacks a field.
+    pub fn from_notification_body(body: &Value) -> Option<Self> {
+        let data = body.get("data")?;
+        let text = |value: &Value| value.as_str().map(str::to_owned);
+        Some(Self {
+            connection: text(&data["connection"])?,
+            sequence: data["sequence"].as_u64()?,
+            key: text(&data["key"])?,
+            version: text(&data["version"])?,
+            notification_id: text(&body["id"])?,
+            event_type: text(&body["type"])?,
+            detected_at: data["detected_at"].as_str()?.parse().ok()?,
+            change: data.get("change")?.clone(),
+        })
+    }
+}
+
 /// The notification id of a record version: a hash of connection, key and version, so every
 /// retry, restart and re-poll of the same change carries the same id and receivers can drop
 /// duplicates.
@@ -73,6 +93,24 @@ pub fn notification_id(connection: &str, key: &str, version: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_notification_body_gives_back_its_container() {
+        let container = Container {
+            connection: "clinic-a".into(),
+            sequence: 17,
+            key: "appt-17".into(),
+            version: "5".into(),
+            notification_id: notification_id("clinic-a", "appt-17", "5"),
+            event_type: "appointment.updated".into(),
+            detected_at: "2026-11-26T10:00:00.123Z".parse().unwrap(),
+            change: serde_json::json!({"id": "appt-17", "seq": 5}),
+        };
+        let built = Notification::build(&container, serde_json::Map::new(), &[]);
+        let body: Value = serde_json::from_slice(&built.body).unwrap();
+        assert_eq!(Container::from_notification_body(&body), Some(container));
+        assert_eq!(Container::from_notification_body(&Value::Null), None);
+    }
 
     #[test]
     fn notification_id_is_deterministic_and_distinguishes_each_part() {

@@ -1,4 +1,5 @@
-//! The durable state: per-connection cursor and sequence, pending containers, dead letters.
+//! The durable state: per-connection cursor and sequence, pending containers, dead letters,
+//! and delivered notifications retained for replay.
 //!
 //! Invariants this module keeps, whoever calls it:
 //! - A poll's containers and its cursor advance are written in one transaction, so the
@@ -7,9 +8,18 @@
 //!   page: a group commit).
 //! - Sequence numbers are gap-free per connection: they are assigned in that same transaction.
 //! - A container leaves `containers` only by [`Store::complete`] (delivered) or
-//!   [`Store::dead_letter`] (moved, in one transaction, to `dead_letters`).
+//!   [`Store::dead_letter`] (moved, in one transaction, to `dead_letters`); it comes back
+//!   only by [`Store::retry_dead_letters`], under the same key (same id and sequence).
+//! - A delivered notification is retained (when its destination keeps any) in the same
+//!   transaction that forgets its container, so replay sends exactly what was delivered.
 
+mod dead_letters;
 mod keys;
+mod retention;
+
+pub use dead_letters::{DeadLetterFilter, DeadLetterPage, DeadLetterSelection};
+pub use keys::RetainedKey;
+pub use retention::{Retain, Retained, RetainedRange};
 
 use std::path::Path;
 
@@ -18,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
-use crate::model::{notification_id, ChangeItem, Container, CursorState, DeadLetter};
+use crate::model::{notification_id, ChangeItem, Container, CursorState, DeadLetter, Notification};
 
 /// How often writes that are not flushed on the spot (a delivered container's removal) reach
 /// the disk. A crash can re-send what was acknowledged in this window before it, with the
@@ -61,6 +71,10 @@ pub struct Store {
     connections: sled::Tree,
     containers: sled::Tree,
     dead_letters: sled::Tree,
+    /// The container of each dead letter, under the same key, for a retry.
+    dead_containers: sled::Tree,
+    /// Delivered notifications kept for replay, keyed by destination and delivery time.
+    retained: sled::Tree,
 }
 
 impl Store {
@@ -84,6 +98,8 @@ impl Store {
             connections: db.open_tree("connections")?,
             containers: db.open_tree("containers")?,
             dead_letters: db.open_tree("dead_letters")?,
+            dead_containers: db.open_tree("dead_letter_containers")?,
+            retained: db.open_tree("retained")?,
             db,
         })
     }
@@ -210,47 +226,64 @@ impl Store {
         self.containers.len()
     }
 
-    /// Forgets a delivered container. Not flushed on its own: after a crash, an unflushed
-    /// removal only means one more (same-id) delivery.
-    pub fn complete(&self, connection: &str, sequence: u64) -> Result<(), StoreError> {
-        self.containers
-            .remove(keys::container(connection, sequence))?;
-        Ok(())
+    /// Forgets a delivered container and, with `retain`, keeps the exact notification that
+    /// was delivered for replay, in the same transaction. Not flushed on its own: after a
+    /// crash, an unflushed removal only means one more (same-id) delivery.
+    pub fn complete(
+        &self,
+        notification: &Notification,
+        retain: Option<Retain<'_>>,
+    ) -> Result<(), StoreError> {
+        let key = keys::container(&notification.connection, notification.sequence);
+        let Some(retain) = retain else {
+            self.containers.remove(key)?;
+            return Ok(());
+        };
+        let kept_key = keys::retained(
+            retain.destination,
+            retain.delivered_at,
+            &notification.connection,
+            notification.sequence,
+        );
+        let kept = retention::encode(notification);
+        (&self.containers, &self.retained)
+            .transaction(|(pending, retained)| {
+                pending.remove(key.as_slice())?;
+                retained.insert(kept_key.as_slice(), kept.as_slice())?;
+                Ok(())
+            })
+            .map_err(never_aborts)
     }
 
     /// Moves a container whose retry schedule ran out to the dead letters, in one transaction.
+    /// The container itself is kept beside its dead letter, so a retry restores it exactly,
+    /// whatever format the body was rendered in.
     pub fn dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError> {
         let key = keys::container(&letter.connection, letter.sequence);
         let value = encode(letter);
-        (&self.containers, &self.dead_letters)
-            .transaction(|(pending, dead)| {
-                pending.remove(key.as_slice())?;
-                dead.insert(key.as_slice(), value.as_slice())?;
-                Ok::<_, ConflictableTransactionError<()>>(())
-            })
-            .map_err(|err| match err {
-                TransactionError::Abort(()) => {
-                    unreachable!("the dead-letter transaction never aborts")
+        (&self.containers, &self.dead_letters, &self.dead_containers)
+            .transaction(|(pending, dead, kept)| {
+                if let Some(container) = pending.remove(key.as_slice())? {
+                    kept.insert(key.as_slice(), container)?;
                 }
-                TransactionError::Storage(e) => StoreError::Sled(e),
+                dead.insert(key.as_slice(), value.as_slice())?;
+                Ok(())
             })
-    }
-
-    /// Every dead letter, oldest connection sequence first.
-    pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
-        self.dead_letters
-            .iter()
-            .map(|entry| {
-                let (key, value) = entry?;
-                decode(&keys::describe(&key), &value)
-            })
-            .collect()
+            .map_err(never_aborts)
     }
 
     /// Writes everything to disk; called at shutdown.
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.db.flush_async().await?;
         Ok(())
+    }
+}
+
+/// The error of a transaction that never aborts by itself: only storage can fail it.
+fn never_aborts(err: TransactionError<()>) -> StoreError {
+    match err {
+        TransactionError::Abort(()) => unreachable!("this transaction never aborts"),
+        TransactionError::Storage(e) => StoreError::Sled(e),
     }
 }
 

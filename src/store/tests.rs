@@ -1,7 +1,10 @@
 //! Unit tests of the store's invariants.
 
+mod dead_letters;
+mod retention;
+
 use super::*;
-use crate::model::CursorValue;
+use crate::model::{notification_id, CursorValue};
 use serde_json::json;
 
 fn item(key: &str, seq: u64) -> ChangeItem {
@@ -70,13 +73,15 @@ async fn pending_lists_one_connection_in_sequence_order_until_completed() {
     let items: Vec<_> = (1..=300).map(|i| item(&format!("k{i}"), i)).collect();
     commit(&store, "a", &items).await.unwrap();
     commit(&store, "ab", &[item("other", 1)]).await.unwrap();
-    let seqs: Vec<u64> = store.pending("a", 0).map(|c| c.unwrap().sequence).collect();
+    let pending: Vec<Container> = store.pending("a", 0).map(Result::unwrap).collect();
+    let seqs: Vec<u64> = pending.iter().map(|c| c.sequence).collect();
     assert_eq!(
         seqs,
         (1..=300).collect::<Vec<_>>(),
         "numeric order, not text order; no other connection"
     );
-    store.complete("a", 1).unwrap();
+    let first = Notification::build(&pending[0], serde_json::Map::new(), &[]);
+    store.complete(&first, None).unwrap();
     assert_eq!(store.pending("a", 0).next().unwrap().unwrap().sequence, 2);
     assert_eq!(store.pending("a", 250).count(), 51);
 }

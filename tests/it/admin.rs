@@ -11,7 +11,7 @@ use courier::sim::{Route, SimEhrOptions};
 use courier::status::ConnectionState;
 
 use crate::support::admin::{call, get, post, start_admin};
-use crate::support::app::{eventually, spawn_app, spawn_app_with, PATIENCE};
+use crate::support::app::{eventually, spawn_app, spawn_app_with, ConnectionSpec, PATIENCE};
 
 fn quiet_ehr() -> SimEhrOptions {
     SimEhrOptions {
@@ -211,7 +211,10 @@ async fn readyz_answers_503_with_the_reason_while_a_connection_restarts() {
             assert!(!hook.load(Ordering::Relaxed), "injected failure");
         })),
     };
-    let test = spawn_app_with(quiet_ehr(), options, |c| c).await;
+    let test = spawn_app_with(quiet_ehr(), options, "", |ehr| {
+        vec![ConnectionSpec::new("clinic-a", ehr)]
+    })
+    .await;
     let admin = start_admin(&test, None);
     eventually("the first poll", PATIENCE, || {
         test.connection("clinic-a").polls_ok > 0

@@ -140,6 +140,7 @@ impl Supervisor {
             self.board.forget_destination(id);
         }
         self.start_destinations(&plan.start_destinations);
+        self.start_sweeper();
         for id in report.added.iter().chain(&report.restarted) {
             self.start_connection(id);
         }

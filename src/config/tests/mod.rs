@@ -6,6 +6,7 @@ mod auth;
 mod bounds;
 mod cursor;
 mod format;
+mod operations;
 mod semantic;
 mod structural;
 mod transport;

@@ -19,6 +19,7 @@ pub fn start_admin(test: &TestApp, token: Option<&str>) -> AdminServer {
         board: test.app.board().clone(),
         store: test.app.store().clone(),
         control: test.app.control(),
+        operations: test.app.operations().clone(),
         reloader: Some(Reloader::new(
             test.config_path.clone(),
             env,
@@ -51,6 +52,7 @@ pub async fn call(base: &str, method: &str, path: &str, token: Option<&str>) -> 
     let request = match method {
         "GET" => client.get(url),
         "POST" => client.post(url),
+        "DELETE" => client.delete(url),
         other => panic!("unsupported method {other}"),
     };
     let request = match token {
@@ -73,4 +75,19 @@ pub async fn get(base: &str, path: &str) -> Answer {
 /// `POST path`, without a token.
 pub async fn post(base: &str, path: &str) -> Answer {
     call(base, "POST", path, None).await
+}
+
+/// Runs the `courier` binary with `args` (a CLI command talking to the admin API) off the
+/// test's thread, which the app's supervisor needs to answer it; returns its output.
+pub async fn courier_cli(args: &[&str]) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    actix_rt::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_courier"))
+            .args(&args)
+            .env_remove(courier::admin::client::TOKEN_ENV)
+            .output()
+            .expect("the courier binary runs")
+    })
+    .await
+    .expect("the CLI thread ends")
 }

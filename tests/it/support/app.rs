@@ -164,20 +164,26 @@ pub async fn spawn_app(
     ehr_options: SimEhrOptions,
     connection: impl FnOnce(ConnectionSpec) -> ConnectionSpec,
 ) -> TestApp {
-    spawn_app_with(ehr_options, AppOptions::default(), connection).await
+    spawn_app_with(ehr_options, AppOptions::default(), "", |ehr| {
+        vec![connection(ConnectionSpec::new("clinic-a", ehr))]
+    })
+    .await
 }
 
-/// [`spawn_app`] with `options` (a poll hook).
+/// Starts an EHR with `ehr_options`, a receiver, and Courier with `options` (a poll hook),
+/// `destination_extra` lines in destination `app` and the connections `connections` makes
+/// (all on that one EHR).
 pub async fn spawn_app_with(
     ehr_options: SimEhrOptions,
     options: AppOptions,
-    connection: impl FnOnce(ConnectionSpec) -> ConnectionSpec,
+    destination_extra: &str,
+    connections: impl FnOnce(&SimEhr) -> Vec<ConnectionSpec>,
 ) -> TestApp {
     let ehr = SimEhr::start(ehr_options).expect("simulated EHR starts");
     let (receiver, secret) = start_receiver();
     let dir = tempfile::tempdir().unwrap();
-    let spec = connection(ConnectionSpec::new("clinic-a", &ehr));
-    let text = config_text(dir.path(), &receiver.url(), "", &[spec]);
+    let specs = connections(&ehr);
+    let text = config_text(dir.path(), &receiver.url(), destination_extra, &specs);
     let config = parse_config(&text, &secret);
     let config_path = dir.path().join("courier.toml");
     std::fs::write(&config_path, &text).unwrap();
