@@ -16,7 +16,7 @@ use super::enricher::{EnricherActor, EnricherDeps};
 use super::messages::{ConnectionFailed, Deliver, StopPolling};
 use crate::config::ConnectionConfig;
 use crate::delivery::retry::Backoff;
-use crate::ehr::poll::{PageResult, PollError};
+use crate::ehr::poll::{PageResult, PollError, Source};
 use crate::ehr::EhrClient;
 use crate::status::{ConnectionState, StatusBoard};
 use crate::store::Store;
@@ -59,6 +59,8 @@ pub struct ConnectionActor {
     /// Set once this generation is going down, so a second failure does not stack restarts.
     failing: bool,
     client: Option<Rc<EhrClient>>,
+    /// How this generation reads its changes (a FHIR poller keeps its round here).
+    source: Option<Rc<Source>>,
     enricher: Option<Addr<EnricherActor>>,
     /// Spaces out polls (and recoveries) after EHR or store failures.
     backoff: Backoff,
@@ -97,6 +99,7 @@ impl ConnectionActor {
             stopped: false,
             failing: false,
             client: None,
+            source: None,
             enricher: None,
             backoff: Backoff::new(min, max),
             restart_backoff: Backoff::new(min, max),
@@ -119,14 +122,18 @@ impl ConnectionActor {
         if self.stopped || self.failing {
             return;
         }
-        let (Some(client), Some(enricher)) = (self.client.clone(), self.enricher.clone()) else {
+        let (Some(client), Some(source), Some(enricher)) = (
+            self.client.clone(),
+            self.source.clone(),
+            self.enricher.clone(),
+        ) else {
             return;
         };
         let (deps, generation, page_size) = (self.deps.clone(), self.generation, self.page_size);
         let work = async move {
             match step {
                 Step::Recover => recover(&deps, generation, &enricher).await.map(|()| None),
-                Step::Poll => poll(&deps, generation, &client, &enricher, page_size)
+                Step::Poll => poll(&deps, generation, &client, &source, &enricher, page_size)
                     .await
                     .map(Some),
             }
@@ -273,6 +280,7 @@ impl Actor for ConnectionActor {
         };
         let enricher = EnricherActor::new(deps, self.generation).start();
         self.client = Some(client);
+        self.source = Some(Rc::new(Source::for_connection(&self.deps.config)));
         self.enricher = Some(enricher);
         self.deps
             .board
@@ -292,6 +300,7 @@ impl Supervised for ConnectionActor {
         // to the old generation and are void once `started` bumps the generation.
         self.stop_enricher();
         self.client = None;
+        self.source = None;
         self.page_size = self.deps.config.page_size;
     }
 }

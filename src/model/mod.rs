@@ -3,6 +3,7 @@
 
 pub mod cursor;
 pub mod cursor_state;
+pub mod fhir;
 pub mod notification;
 
 use chrono::{DateTime, Utc};
@@ -12,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 pub use cursor::CursorValue;
 pub use cursor_state::CursorState;
+pub use fhir::FhirContext;
 pub use notification::{DeadLetter, Notification};
 
 /// One changed record as a poll found it, before it is made durable.
@@ -52,8 +54,12 @@ pub struct Container {
     pub event_type: String,
     /// When the poll's commit created the container.
     pub detected_at: DateTime<Utc>,
-    /// The change item as the EHR sent it.
+    /// The change item as the EHR sent it (for a FHIR source: the resource version, `null`
+    /// for a deletion).
     pub change: Value,
+    /// For a FHIR source: the focus, what changed, and included resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fhir: Option<FhirContext>,
 }
 
 /// The notification id of a record version: a hash of connection, key and version, so every

@@ -5,11 +5,16 @@
 //!   cursor never moves past a change whose container is not stored.
 //! - [`Store::commit_page`] returns only after the write is flushed to disk (one flush per
 //!   page: a group commit).
+//! - A FHIR resource type's cursor and the versions seen move in that same transaction too
+//!   ([`Store::commit_fhir`]).
 //! - Sequence numbers are gap-free per connection: they are assigned in that same transaction.
 //! - A container leaves `containers` only by [`Store::complete`] (delivered) or
 //!   [`Store::dead_letter`] (moved, in one transaction, to `dead_letters`).
 
+pub mod fhir;
 mod keys;
+
+use fhir::{Extra, ExtraTree};
 
 use std::path::Path;
 
@@ -61,6 +66,10 @@ pub struct Store {
     connections: sled::Tree,
     containers: sled::Tree,
     dead_letters: sled::Tree,
+    /// FHIR search and history cursors, per connection, resource type and track.
+    fhir_cursors: sled::Tree,
+    /// The last version seen of each FHIR resource, per connection (see [`fhir::Seen`]).
+    fhir_seen: sled::Tree,
 }
 
 impl Store {
@@ -84,6 +93,8 @@ impl Store {
             connections: db.open_tree("connections")?,
             containers: db.open_tree("containers")?,
             dead_letters: db.open_tree("dead_letters")?,
+            fhir_cursors: db.open_tree("fhir_cursors")?,
+            fhir_seen: db.open_tree("fhir_seen")?,
             db,
         })
     }
@@ -129,8 +140,23 @@ impl Store {
                 event_type: event_type.to_owned(),
                 detected_at: now,
                 change: item.raw.clone(),
+                fhir: None,
             })
             .collect();
+        self.commit_containers(connection, expected, containers, cursor, Vec::new())
+            .await
+    }
+
+    /// Writes `containers`, the connection's next state (with `cursor`) and `extra` records in
+    /// one transaction, unless the stored state is no longer `expected`; then flushes.
+    async fn commit_containers(
+        &self,
+        connection: &str,
+        expected: &ConnectionState,
+        containers: Vec<Container>,
+        cursor: CursorState,
+        extra: Vec<Extra>,
+    ) -> Result<Vec<Container>, StoreError> {
         let next = ConnectionState {
             cursor,
             next_sequence: expected.next_sequence + containers.len() as u64,
@@ -140,8 +166,14 @@ impl Store {
             .map(|c| (keys::container(connection, c.sequence), encode(c)))
             .collect();
         let next_bytes = encode(&next);
-        (&self.connections, &self.containers)
-            .transaction(|(states, pending)| {
+        let trees = (
+            &self.connections,
+            &self.containers,
+            &self.fhir_cursors,
+            &self.fhir_seen,
+        );
+        trees
+            .transaction(|(states, pending, cursors, seen)| {
                 let stored = states.get(connection.as_bytes())?;
                 let unchanged = match &stored {
                     Some(bytes) => {
@@ -157,6 +189,13 @@ impl Store {
                 }
                 for (key, value) in &encoded {
                     pending.insert(key.as_slice(), value.as_slice())?;
+                }
+                for record in &extra {
+                    let tree = match record.tree {
+                        ExtraTree::FhirCursors => cursors,
+                        ExtraTree::FhirSeen => seen,
+                    };
+                    tree.insert(record.key.as_slice(), record.value.as_slice())?;
                 }
                 states.insert(connection.as_bytes(), next_bytes.as_slice())?;
                 Ok(())

@@ -1,0 +1,238 @@
+//! One `_lastUpdated` search page of one resource type, paged by keyset: each page is a fresh
+//! query from the last `meta.lastUpdated` taken, never an offset, so a resource updated while
+//! Courier pages cannot shift another out of sight.
+
+use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+
+use super::bundle::{self, BundleKind, Found};
+use super::take::Taker;
+use super::{Ctx, Step};
+use crate::config::FhirResource;
+use crate::ehr::poll::PollError;
+use crate::ehr::EhrError;
+use crate::store::fhir::{FhirCommit, FhirCursor, Track};
+
+/// An instant shared by more versions than a page holds is read with a page this many times
+/// larger before falling back to the server's links.
+const INSTANT_WIDENING: usize = 16;
+
+/// Reads and commits the next search page of `resource`.
+pub(super) async fn search_page(ctx: &Ctx<'_>, resource: &FhirResource) -> Result<Step, PollError> {
+    let type_name = &resource.type_name;
+    let fhir = ctx.fhir();
+    let cursor = ctx
+        .store
+        .fhir_cursor(&ctx.config.id, type_name, Track::Search)?
+        .unwrap_or_else(|| FhirCursor {
+            since: fhir.initial_since.clone(),
+            past: false,
+        });
+    let upper = ctx.clock.upper(fhir.lag);
+    let lower = format!("{}{}", if cursor.past { "gt" } else { "ge" }, cursor.since);
+    let page = search(ctx, resource, &lower, &instant_text(upper), ctx.page_size).await?;
+    let bound = upper.min(page.cap);
+    let returned = page.found.len();
+    let full = returned >= ctx.page_size;
+    let beyond = page.found.iter().any(|f| f.at > bound);
+    let mut within: Vec<Found> = page.found.into_iter().filter(|f| f.at <= bound).collect();
+    let mut included = page.included;
+    let (next, more) = match (within.first(), within.last()) {
+        (Some(first), Some(last)) if full && !beyond && first.at == last.at => {
+            // The whole page shares one instant: read that instant whole, then step past it.
+            let instant = last.at_text.clone();
+            let (all, more_included) = read_instant(ctx, resource, &instant).await?;
+            within = all;
+            included.extend(more_included);
+            (
+                FhirCursor {
+                    since: instant,
+                    past: true,
+                },
+                true,
+            )
+        }
+        (_, Some(last)) if full && !beyond => (
+            FhirCursor {
+                since: last.at_text.clone(),
+                past: false,
+            },
+            true,
+        ),
+        // Everything up to the bound came back: the window is read whole.
+        _ => (
+            FhirCursor {
+                since: instant_text(bound),
+                past: false,
+            },
+            false,
+        ),
+    };
+    let next = if is_ahead(&next, &cursor) {
+        next
+    } else {
+        cursor.clone()
+    };
+    let mut taker = Taker::new(ctx.store, &ctx.config.id, type_name);
+    for found in within {
+        taker.version(found, &included)?;
+    }
+    let moved = next != cursor;
+    let taken = taker.finish();
+    let commit = FhirCommit {
+        type_name: type_name.clone(),
+        track: Track::Search,
+        cursor: next,
+        changes: taken.changes,
+        seen: taken.seen,
+    };
+    let step = ctx.commit(commit, moved).await?;
+    Ok(Step {
+        returned,
+        more,
+        repeats: taken.repeats,
+        ..step
+    })
+}
+
+/// A parsed search answer with the bound the server's clock allows.
+struct SearchAnswer {
+    found: Vec<Found>,
+    included: Vec<serde_json::Value>,
+    next: Option<String>,
+    /// The server's `Date` minus the lag.
+    cap: DateTime<Utc>,
+}
+
+async fn search(
+    ctx: &Ctx<'_>,
+    resource: &FhirResource,
+    lower: &str,
+    upper: &str,
+    count: usize,
+) -> Result<SearchAnswer, EhrError> {
+    let path = format!("/{}", resource.type_name);
+    let count = count.to_string();
+    let upper = format!("le{upper}");
+    let mut query: Vec<(&str, &str)> = vec![
+        ("_lastUpdated", lower),
+        ("_lastUpdated", &upper),
+        ("_sort", "_lastUpdated"),
+        ("_count", &count),
+    ];
+    query.extend(
+        resource
+            .params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    let response = ctx.client.get_json(&path, &query).await?;
+    let cap = ctx.clock.observe(response.date, ctx.fhir().lag, &path)?;
+    let page = bundle::parse(&path, &response.body, BundleKind::Searchset)?;
+    let found = page
+        .entries
+        .iter()
+        .map(|entry| bundle::found(&path, entry, &resource.type_name))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(at) = found.windows(2).position(|w| w[1].at < w[0].at) {
+        return Err(EhrError::Shape {
+            path,
+            reason: format!(
+                "match {} is older than match {at}: the server did not sort by _lastUpdated",
+                at + 1
+            ),
+        });
+    }
+    Ok(SearchAnswer {
+        found,
+        included: page.included,
+        next: page.next,
+        cap,
+    })
+}
+
+/// Every version at one instant: one wider page when the server allows it (one answer, so
+/// nothing can shift between pages), else the server's links for that instant, walked twice
+/// so a version shifted between two pages of the first walk is found by the second.
+async fn read_instant(
+    ctx: &Ctx<'_>,
+    resource: &FhirResource,
+    instant: &str,
+) -> Result<(Vec<Found>, Vec<serde_json::Value>), EhrError> {
+    let lower = format!("ge{instant}");
+    let mut count = ctx.page_size.saturating_mul(2);
+    loop {
+        let page = search(ctx, resource, &lower, instant, count).await?;
+        if page.found.len() < count && page.next.is_none() {
+            return Ok((page.found, page.included));
+        }
+        let capped = page.found.len() < count;
+        if capped || count >= ctx.page_size.saturating_mul(INSTANT_WIDENING) {
+            let mut found = page.found;
+            let mut included = page.included;
+            for _ in 0..2 {
+                walk(ctx, resource, page.next.clone(), &mut found, &mut included).await?;
+            }
+            return Ok((found, included));
+        }
+        count = count.saturating_mul(2);
+    }
+}
+
+/// Follows `next` links from `first`, adding what they list.
+async fn walk(
+    ctx: &Ctx<'_>,
+    resource: &FhirResource,
+    first: Option<String>,
+    found: &mut Vec<Found>,
+    included: &mut Vec<serde_json::Value>,
+) -> Result<(), EhrError> {
+    let mut next = first;
+    while let Some(url) = next {
+        let path = ctx.link_path(&url)?;
+        let response = ctx.client.get_json(&path, &[]).await?;
+        let page = bundle::parse(&path, &response.body, BundleKind::Searchset)?;
+        for entry in &page.entries {
+            found.push(bundle::found(&path, entry, &resource.type_name)?);
+        }
+        included.extend(page.included);
+        next = page.next;
+    }
+    Ok(())
+}
+
+/// An instant at full (millisecond) precision with `Z`, as sent in `_lastUpdated`.
+pub(super) fn instant_text(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Whether `next` is after `current`: a later instant, or the same one now read whole.
+fn is_ahead(next: &FhirCursor, current: &FhirCursor) -> bool {
+    let at = |c: &FhirCursor| DateTime::<FixedOffset>::parse_from_rfc3339(&c.since).ok();
+    match (at(next), at(current)) {
+        (Some(n), Some(c)) => n > c || (n == c && next.past && !current.past),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cursor(since: &str, past: bool) -> FhirCursor {
+        FhirCursor {
+            since: since.into(),
+            past,
+        }
+    }
+
+    #[test]
+    fn a_cursor_only_moves_forward() {
+        let t1 = "2026-11-26T04:14:11.323Z";
+        let t2 = "2026-11-26T04:14:11.324Z";
+        assert!(is_ahead(&cursor(t2, false), &cursor(t1, true)));
+        assert!(is_ahead(&cursor(t1, true), &cursor(t1, false)));
+        assert!(!is_ahead(&cursor(t1, false), &cursor(t1, true)));
+        assert!(!is_ahead(&cursor(t1, false), &cursor(t2, false)));
+        assert!(!is_ahead(&cursor(t1, false), &cursor(t1, false)));
+    }
+}

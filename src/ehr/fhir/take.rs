@@ -1,0 +1,163 @@
+//! Deciding what a page's versions mean: a version already taken is dropped, a no-op update
+//! (same content as the last version seen) only moves the cursor, anything else is a change
+//! classified against the last version's fingerprint.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::bundle::{Deletion, Found};
+use crate::fhir::events::{classify, Fingerprint};
+use crate::store::fhir::{FhirChange, Seen};
+use crate::store::{Store, StoreError};
+
+/// What a page brings to its commit.
+#[derive(Debug, Default)]
+pub struct Taken {
+    /// Changes that get containers, in page order.
+    pub changes: Vec<FhirChange>,
+    /// The new last version seen of each resource taken.
+    pub seen: Vec<(String, Seen)>,
+    /// Versions dropped as already taken.
+    pub repeats: usize,
+    /// Updates that changed nothing but `meta`.
+    pub no_ops: usize,
+}
+
+/// Sorts versions of one resource type (a page's matches, or deletions) against what the
+/// connection took before.
+pub struct Taker<'a> {
+    store: &'a Store,
+    connection: &'a str,
+    type_name: &'a str,
+    /// Versions taken in this page, which win over the store's.
+    latest: HashMap<String, Seen>,
+    taken: Taken,
+}
+
+impl<'a> Taker<'a> {
+    /// A taker for one page of `type_name`.
+    pub fn new(store: &'a Store, connection: &'a str, type_name: &'a str) -> Self {
+        Self {
+            store,
+            connection,
+            type_name,
+            latest: HashMap::new(),
+            taken: Taken::default(),
+        }
+    }
+
+    fn last_seen(&self, id: &str) -> Result<Option<Seen>, StoreError> {
+        match self.latest.get(id) {
+            Some(seen) => Ok(Some(seen.clone())),
+            None => self.store.fhir_seen(self.connection, self.type_name, id),
+        }
+    }
+
+    /// Takes one found version; `included` are the page's included resources.
+    pub fn version(&mut self, found: Found, included: &[Value]) -> Result<(), StoreError> {
+        let previous = self.last_seen(&found.id)?;
+        if previous
+            .as_ref()
+            .is_some_and(|p| p.version == found.version)
+        {
+            self.taken.repeats += 1;
+            return Ok(());
+        }
+        let current = Fingerprint::of(&found.resource);
+        let last = previous.and_then(|p| p.fingerprint);
+        let seen = Seen {
+            version: found.version.clone(),
+            fingerprint: Some(current.clone()),
+        };
+        if last.as_ref().is_some_and(|l| l.same_content(&current)) {
+            self.taken.no_ops += 1;
+        } else {
+            let classified = classify(self.type_name, last.as_ref(), Some(&current));
+            let included = referenced(&found.resource, included);
+            self.taken.changes.push(FhirChange {
+                focus: format!("{}/{}", self.type_name, found.id),
+                version: found.version,
+                event_type: classified.event_type,
+                resource: found.resource,
+                changed_elements: classified.changed_elements,
+                included,
+            });
+        }
+        self.remember(found.id, seen);
+        Ok(())
+    }
+
+    /// Takes one deletion, unless it was taken before.
+    pub fn deletion(&mut self, deletion: Deletion) -> Result<(), StoreError> {
+        let previous = self.last_seen(&deletion.id)?;
+        if previous
+            .as_ref()
+            .is_some_and(|p| p.version == deletion.version)
+        {
+            self.taken.repeats += 1;
+            return Ok(());
+        }
+        let last = previous.and_then(|p| p.fingerprint);
+        let classified = classify(self.type_name, last.as_ref(), None);
+        self.taken.changes.push(FhirChange {
+            focus: format!("{}/{}", self.type_name, deletion.id),
+            version: deletion.version.clone(),
+            event_type: classified.event_type,
+            resource: Value::Null,
+            changed_elements: classified.changed_elements,
+            included: Vec::new(),
+        });
+        let seen = Seen {
+            version: deletion.version,
+            fingerprint: None,
+        };
+        self.remember(deletion.id, seen);
+        Ok(())
+    }
+
+    fn remember(&mut self, id: String, seen: Seen) {
+        self.latest.insert(id.clone(), seen.clone());
+        self.taken.seen.retain(|(other, _)| *other != id);
+        self.taken.seen.push((id, seen));
+    }
+
+    /// What the page brought.
+    pub fn finish(self) -> Taken {
+        self.taken
+    }
+}
+
+/// The included resources that `resource` refers to (by any `reference` in it).
+fn referenced(resource: &Value, included: &[Value]) -> Vec<Value> {
+    if included.is_empty() {
+        return Vec::new();
+    }
+    let mut references = Vec::new();
+    collect_references(resource, &mut references);
+    included
+        .iter()
+        .filter(|inc| {
+            let (Some(kind), Some(id)) = (inc["resourceType"].as_str(), inc["id"].as_str()) else {
+                return false;
+            };
+            references
+                .iter()
+                .any(|r| super::bundle::reference_id(r, kind).as_deref() == Some(id))
+        })
+        .cloned()
+        .collect()
+}
+
+fn collect_references<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(reference)) = map.get("reference") {
+                out.push(reference);
+            }
+            map.values().for_each(|v| collect_references(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_references(v, out)),
+        _ => {}
+    }
+}
