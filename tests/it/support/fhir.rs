@@ -1,0 +1,140 @@
+//! Courier with one `source = "fhir"` connection `hospital-b` against a FHIR server (the
+//! simulated one or sekmet-fhir), and what its receiver got, told as FHIR changes.
+
+use std::collections::BTreeMap;
+
+use courier::app::{App, AppOptions};
+use courier::sim::SimReceiver;
+use courier::status::ConnectionStatus;
+use courier::store::Store;
+use serde_json::Value;
+
+use super::app::{config_text, parse_config, start_receiver};
+
+/// The connection id of every FHIR test.
+pub const CONNECTION: &str = "hospital-b";
+
+/// The FHIR connection's settings; `resources` holds whole `[[resources]]` bodies.
+pub struct FhirSpec {
+    /// The FHIR base URL.
+    pub base_url: String,
+    /// `page_size` (`_count`).
+    pub page_size: usize,
+    /// `lag_secs`.
+    pub lag_secs: f64,
+    /// `initial_since`.
+    pub initial_since: String,
+    /// One TOML body per `[[connections.hospital-b.resources]]` table.
+    pub resources: Vec<String>,
+}
+
+impl FhirSpec {
+    /// Appointments at `base_url`, pages of 50, no lag, from 2020 on.
+    pub fn new(base_url: &str) -> Self {
+        Self {
+            base_url: base_url.to_owned(),
+            page_size: 50,
+            lag_secs: 0.0,
+            initial_since: "2020-01-01T00:00:00Z".to_owned(),
+            resources: vec!["type = \"Appointment\"".to_owned()],
+        }
+    }
+
+    fn toml(&self) -> String {
+        let mut text = format!(
+            "[connections.{CONNECTION}]\ndestination = \"app\"\nsource = \"fhir\"\n\
+             base_url = {:?}\ninterval_secs = 0.05\nrequest_timeout_ms = 5000\n\
+             backoff_min_ms = 20\nbackoff_max_secs = 0.2\npage_size = {}\nlag_secs = {}\n\
+             initial_since = {:?}\n",
+            self.base_url, self.page_size, self.lag_secs, self.initial_since
+        );
+        for body in &self.resources {
+            text.push_str(&format!("[[connections.{CONNECTION}.resources]]\n{body}\n"));
+        }
+        text
+    }
+}
+
+/// A running Courier polling one FHIR server.
+pub struct FhirApp {
+    /// The running service.
+    pub app: App,
+    /// The receiver.
+    pub receiver: SimReceiver,
+    /// Keeps the store directory until the test ends.
+    _dir: tempfile::TempDir,
+}
+
+/// Starts a receiver and Courier with the connection `spec` describes.
+pub fn spawn_fhir_app(spec: &FhirSpec) -> FhirApp {
+    let (receiver, secret) = start_receiver();
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = config_text(dir.path(), &receiver.url(), "", &[]);
+    text.push('\n');
+    text.push_str(&spec.toml());
+    let config = parse_config(&text, &secret);
+    let store = Store::open(dir.path()).unwrap();
+    let app = App::start(config, store, AppOptions::default());
+    FhirApp {
+        app,
+        receiver,
+        _dir: dir,
+    }
+}
+
+/// One delivered notification, as a FHIR receiver reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// `type`.
+    pub event_type: String,
+    /// `data.focus`.
+    pub focus: String,
+    /// `data.version`.
+    pub version: String,
+    /// The whole body.
+    pub body: Value,
+}
+
+impl FhirApp {
+    /// Distinct notifications accepted, by id, in first-arrival order.
+    pub fn changes(&self) -> Vec<Change> {
+        let mut by_id = BTreeMap::new();
+        let mut order = Vec::new();
+        for r in self.receiver.accepted() {
+            if by_id.contains_key(&r.id) {
+                continue;
+            }
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+            let change = Change {
+                event_type: text(&r.json["type"]),
+                focus: text(&r.json["data"]["focus"]),
+                version: text(&r.json["data"]["version"]),
+                body: r.json.clone(),
+            };
+            order.push(r.id.clone());
+            by_id.insert(r.id, change);
+        }
+        order.into_iter().map(|id| by_id[&id].clone()).collect()
+    }
+
+    /// `(focus, version)` of every distinct notification, sorted.
+    pub fn versions(&self) -> Vec<(String, String)> {
+        let mut all: Vec<_> = self
+            .changes()
+            .into_iter()
+            .map(|c| (c.focus, c.version))
+            .collect();
+        all.sort();
+        all
+    }
+
+    /// The connection's status.
+    pub fn status(&self) -> ConnectionStatus {
+        self.app
+            .status()
+            .connections
+            .get(CONNECTION)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
