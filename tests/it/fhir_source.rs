@@ -201,6 +201,24 @@ async fn a_no_op_update_sends_nothing_and_the_next_real_change_says_what_changed
 }
 
 #[actix_rt::test]
+async fn what_was_seen_survives_a_restart() {
+    let fhir = SimFhir::start(VersionIds::Counter).unwrap();
+    let t = spawn_fhir_app(&FhirSpec::new(&fhir.base_url()));
+    fhir.put(&appointment("a1", "p1", "booked"));
+    wait_for(&t, 1).await;
+    let t = t.restarted().await;
+    fhir.put(&appointment("a1", "p1", "cancelled"));
+    wait_for(&t, 2).await;
+    settle().await;
+    let types: Vec<String> = t.changes().into_iter().map(|c| c.event_type).collect();
+    assert_eq!(
+        types,
+        ["Appointment.new", "Appointment.cancelled"],
+        "the cancellation is told from the stored fingerprint, and version 1 is not sent again"
+    );
+}
+
+#[actix_rt::test]
 async fn a_deleted_resource_is_notified_once_as_deleted() {
     let fhir = SimFhir::start(VersionIds::Counter).unwrap();
     let mut spec = FhirSpec::new(&fhir.base_url());

@@ -2,14 +2,16 @@
 //! simulated one or sekmet-fhir), and what its receiver got, told as FHIR changes.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use courier::app::{App, AppOptions};
+use courier::config::Config;
 use courier::sim::SimReceiver;
 use courier::status::ConnectionStatus;
 use courier::store::Store;
 use serde_json::Value;
 
-use super::app::{config_text, parse_config, start_receiver};
+use super::app::{config_text, eventually, parse_config, start_receiver, PATIENCE};
 
 /// The connection id of every FHIR test.
 pub const CONNECTION: &str = "hospital-b";
@@ -61,8 +63,10 @@ pub struct FhirApp {
     pub app: App,
     /// The receiver.
     pub receiver: SimReceiver,
+    /// The configuration, to start again with.
+    config: Config,
     /// Keeps the store directory until the test ends.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// Starts a receiver and Courier with the connection `spec` describes.
@@ -74,11 +78,12 @@ pub fn spawn_fhir_app(spec: &FhirSpec) -> FhirApp {
     text.push_str(&spec.toml());
     let config = parse_config(&text, &secret);
     let store = Store::open(dir.path()).unwrap();
-    let app = App::start(config, store, AppOptions::default());
+    let app = App::start(config.clone(), store, AppOptions::default());
     FhirApp {
         app,
         receiver,
-        _dir: dir,
+        config,
+        dir,
     }
 }
 
@@ -96,6 +101,32 @@ pub struct Change {
 }
 
 impl FhirApp {
+    /// Stops Courier gracefully and starts it again on the same store and receiver.
+    pub async fn restarted(self) -> FhirApp {
+        let FhirApp {
+            app,
+            receiver,
+            config,
+            dir,
+        } = self;
+        app.shutdown(Duration::from_secs(2)).await;
+        // The stopped workers drop their handles on the store a moment after shutdown.
+        let mut store = None;
+        eventually("the store to be free", PATIENCE, || {
+            store = Store::open(dir.path()).ok();
+            store.is_some()
+        })
+        .await;
+        let store = store.expect("opened");
+        let app = App::start(config.clone(), store, AppOptions::default());
+        FhirApp {
+            app,
+            receiver,
+            config,
+            dir,
+        }
+    }
+
     /// Distinct notifications accepted, by id, in first-arrival order.
     pub fn changes(&self) -> Vec<Change> {
         let mut by_id = BTreeMap::new();
