@@ -26,6 +26,10 @@ enum Command {
         /// The configuration file.
         #[arg(long, short)]
         config: PathBuf,
+        /// Also ask each FHIR server's /metadata whether it can list the deletions asked for
+        /// (exit 1 when one cannot, or cannot be asked).
+        #[arg(long)]
+        probe: bool,
     },
     /// Run until SIGINT or SIGTERM.
     Run {
@@ -46,12 +50,12 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Command::Demo(args) => courier::demo::run(args),
-        Command::Check { config } => check(&config),
+        Command::Check { config, probe } => check(&config, probe),
         Command::Run { config } => run(&config),
     }
 }
 
-fn check(path: &std::path::Path) -> ExitCode {
+fn check(path: &std::path::Path, probe: bool) -> ExitCode {
     match config::load(path, &config::process_env) {
         Ok(config) => {
             println!(
@@ -60,6 +64,9 @@ fn check(path: &std::path::Path) -> ExitCode {
                 config.connections.len(),
                 config.destinations.len()
             );
+            if probe && !probe_servers(&config) {
+                return ExitCode::from(1);
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {
@@ -67,6 +74,19 @@ fn check(path: &std::path::Path) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Prints what each FHIR server says about the deletions asked for; false if one cannot.
+fn probe_servers(config: &config::Config) -> bool {
+    actix_rt::System::new().block_on(async {
+        let mut all_ok = true;
+        for connection in config.connections.values() {
+            let (lines, ok) = courier::ehr::fhir::probe::probe(connection).await;
+            lines.iter().for_each(|line| println!("{line}"));
+            all_ok &= ok;
+        }
+        all_ok
+    })
 }
 
 fn run(path: &std::path::Path) -> ExitCode {

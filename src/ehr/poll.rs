@@ -27,8 +27,7 @@ pub struct PageResult {
     pub cursor: CursorValue,
     /// Whether the cursor moved.
     pub cursor_moved: bool,
-    /// Items dropped because they were before the cursor (re-sent by a coarse `since`); for
-    /// a FHIR source, versions dropped as already taken.
+    /// Items dropped because they were before the cursor (re-sent by a coarse `since`).
     pub behind: usize,
     /// The source has more to read at once, whatever the page's size (a FHIR source going
     /// round its resource types).

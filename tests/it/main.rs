@@ -2,6 +2,7 @@
 
 mod auth_retry;
 mod cli;
+mod fhir_probe;
 mod fhir_sekmet;
 mod fhir_source;
 mod hostile;

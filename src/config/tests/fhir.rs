@@ -125,3 +125,20 @@ fn a_fhir_connection_needs_a_resource_type() {
         "config/courier.toml:8: connections.hospital-b.resources: at least one [[resources]] table is required with source = \"fhir\""
     );
 }
+
+#[test]
+fn the_fhir_example_file_parses_with_the_values_it_documents() {
+    let config = parse_ok(include_str!("../../../config/fhir.toml"));
+    let conn = &config.connections["hospital-b"];
+    assert_eq!(conn.source, SourceKind::Fhir);
+    let fhir = conn.fhir.as_ref().unwrap();
+    assert_eq!(fhir.lag, Duration::from_secs(5));
+    let types: Vec<&str> = fhir
+        .resources
+        .iter()
+        .map(|r| r.type_name.as_str())
+        .collect();
+    assert_eq!(types, ["Appointment", "Patient"]);
+    assert_eq!(fhir.resources[0].enrich.len(), 2);
+    assert_eq!(fhir.resources[0].params[1].0, "_include");
+}

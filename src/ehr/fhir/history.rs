@@ -67,9 +67,5 @@ pub(super) async fn deletions(ctx: &Ctx<'_>, resource: &FhirResource) -> Result<
         seen: taken.seen,
     };
     let step = ctx.commit(commit, moved).await?;
-    Ok(Step {
-        returned,
-        repeats: taken.repeats,
-        ..step
-    })
+    Ok(Step { returned, ..step })
 }

@@ -10,6 +10,7 @@ mod bundle;
 pub mod enrich;
 mod history;
 pub mod metadata;
+pub mod probe;
 mod search;
 mod take;
 
@@ -32,8 +33,6 @@ struct Step {
     containers: Vec<Container>,
     /// Entries the server returned.
     returned: usize,
-    /// Versions dropped as already taken.
-    repeats: usize,
     /// More is waiting for this type and track.
     more: bool,
     /// The cursor after the page, for status.
@@ -207,7 +206,8 @@ impl FhirPoller {
             requested: None,
             cursor: CursorValue(step.cursor),
             cursor_moved: step.moved,
-            behind: step.repeats,
+            // Versions at the inclusive cursor are read again by design: not a coarse `since`.
+            behind: 0,
             more: next != (0, Read::Search),
         })
     }

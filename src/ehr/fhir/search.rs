@@ -78,6 +78,13 @@ pub(super) async fn search_page(ctx: &Ctx<'_>, resource: &FhirResource) -> Resul
     }
     let moved = next != cursor;
     let taken = taker.finish();
+    log::debug!(
+        "conn={} {type_name}: {} changes, {} repeats, {} no-op updates",
+        ctx.config.id,
+        taken.changes.len(),
+        taken.repeats,
+        taken.no_ops
+    );
     let commit = FhirCommit {
         type_name: type_name.clone(),
         track: Track::Search,
@@ -89,7 +96,6 @@ pub(super) async fn search_page(ctx: &Ctx<'_>, resource: &FhirResource) -> Resul
     Ok(Step {
         returned,
         more,
-        repeats: taken.repeats,
         ..step
     })
 }
