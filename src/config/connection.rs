@@ -9,7 +9,7 @@ use super::raw::{RawConnection, RawEnrich};
 use super::requests::request_limits;
 use super::tls::TlsKeys;
 use super::validate::{pointer_problem, Checker};
-use super::{ConnectionConfig, CursorFrom, EnrichStep, FhirConfig, SourceKind};
+use super::{ConnectionConfig, EnrichStep, SourceKind};
 use crate::ehr::template::{Placeholder, Template};
 
 /// Seconds between polls, unless configured.
@@ -91,7 +91,7 @@ pub(super) fn connection(
     let limits = limits(check, path, &raw);
     let request_timeout = limits.as_ref().map(|l| l.request_timeout);
     let requests = request_limits(check, path, &raw, request_timeout);
-    let flavour = flavour(check, path, source, &raw);
+    let flavour = super::fhir::flavour(check, path, source, &raw);
     let auth = match &raw.auth {
         Some(auth) => {
             let allow_http = raw.allow_insecure_http.unwrap_or(false);
@@ -160,43 +160,6 @@ fn source(check: &mut Checker<'_>, path: &KeyPath, source: &str) -> Option<Sourc
                 format!("unsupported source \"{other}\" (supported: {SUPPORTED_SOURCES})");
             check.report(path, message);
             None
-        }
-    }
-}
-
-/// What differs between the source kinds.
-struct Flavour {
-    page_size: Option<usize>,
-    cursor_from: CursorFrom,
-    fhir: Option<FhirConfig>,
-}
-
-/// Checks the keys of the connection's source kind, and refuses the other kind's keys.
-fn flavour(
-    check: &mut Checker<'_>,
-    path: &KeyPath,
-    source: Option<SourceKind>,
-    raw: &RawConnection,
-) -> Option<Flavour> {
-    match source? {
-        SourceKind::Changes => {
-            super::fhir::refuse_fhir_keys(check, path, raw);
-            let page_size = feed(check, path, raw);
-            let cursor_from = super::cursor::cursor_from(check, path, raw);
-            Some(Flavour {
-                page_size: page_size?,
-                cursor_from: cursor_from?,
-                fhir: None,
-            })
-        }
-        SourceKind::Fhir => {
-            let parts = super::fhir::fhir(check, path, raw)?;
-            Some(Flavour {
-                page_size: Some(parts.page_size),
-                // Unused by FHIR polling, which keeps one cursor per resource type.
-                cursor_from: CursorFrom::Items,
-                fhir: Some(parts.fhir),
-            })
         }
     }
 }
@@ -286,7 +249,11 @@ fn backoff(
 
 /// Checks how the changes feed is requested and read; returns the page size (`Some(None)`
 /// when the feed does not page), or `None` once it was reported.
-fn feed(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) -> Option<Option<usize>> {
+pub(super) fn feed(
+    check: &mut Checker<'_>,
+    path: &KeyPath,
+    raw: &RawConnection,
+) -> Option<Option<usize>> {
     let required = [
         ("changes_path", &raw.changes_path),
         ("key_pointer", &raw.key_pointer),

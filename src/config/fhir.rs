@@ -1,4 +1,5 @@
-//! Semantic checks of a `source = "fhir"` connection: its window, its resource types, their
+//! What differs between the source kinds, and the semantic checks of a `source = "fhir"`
+//! connection: its window, its resource types, their
 //! search parameters and reference paths, and the changes-feed keys it must not have.
 
 use std::collections::BTreeSet;
@@ -9,7 +10,7 @@ use super::bounds::Max;
 use super::locate::KeyPath;
 use super::raw::{RawConnection, RawFhirResource};
 use super::validate::Checker;
-use super::{FhirConfig, FhirResource, ReferencePath};
+use super::{CursorFrom, FhirConfig, FhirResource, ReferencePath, SourceKind};
 
 /// Default `lag_secs`: long enough for the usual write transaction to commit.
 const DEFAULT_LAG_SECS: f64 = 5.0;
@@ -25,19 +26,52 @@ const DEFAULT_INITIAL_SINCE: &str = "1970-01-01T00:00:00Z";
 const RESERVED_PARAMS: [&str; 4] = ["_lastUpdated", "_sort", "_count", "_since"];
 
 /// What a FHIR connection adds to the common settings.
-pub(super) struct FhirParts {
+struct FhirParts {
     /// `_count` of each search.
     pub page_size: usize,
     /// The FHIR-specific settings.
     pub fhir: FhirConfig,
 }
 
-/// Checks a FHIR connection's own keys; `None` once something was reported.
-pub(super) fn fhir(
+/// What differs between the source kinds.
+pub(super) struct Flavour {
+    pub page_size: Option<usize>,
+    pub cursor_from: CursorFrom,
+    pub fhir: Option<FhirConfig>,
+}
+
+/// Checks the keys of the connection's source kind, and refuses the other kind's keys.
+pub(super) fn flavour(
     check: &mut Checker<'_>,
     path: &KeyPath,
+    source: Option<SourceKind>,
     raw: &RawConnection,
-) -> Option<FhirParts> {
+) -> Option<Flavour> {
+    match source? {
+        SourceKind::Changes => {
+            refuse_fhir_keys(check, path, raw);
+            let page_size = super::connection::feed(check, path, raw);
+            let cursor_from = super::cursor::cursor_from(check, path, raw);
+            Some(Flavour {
+                page_size: page_size?,
+                cursor_from: cursor_from?,
+                fhir: None,
+            })
+        }
+        SourceKind::Fhir => {
+            let parts = fhir(check, path, raw)?;
+            Some(Flavour {
+                page_size: Some(parts.page_size),
+                // Unused by FHIR polling, which keeps one cursor per resource type.
+                cursor_from: CursorFrom::Items,
+                fhir: Some(parts.fhir),
+            })
+        }
+    }
+}
+
+/// Checks a FHIR connection's own keys; `None` once something was reported.
+fn fhir(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) -> Option<FhirParts> {
     refuse_feed_keys(check, path, raw);
     let lag = check.delay_secs(
         &path.key("lag_secs"),
@@ -75,7 +109,7 @@ pub(super) fn fhir(
 }
 
 /// Refuses, for a changes-feed connection, the keys only a FHIR connection has.
-pub(super) fn refuse_fhir_keys(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) {
+fn refuse_fhir_keys(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) {
     let keys = [
         ("initial_since", raw.initial_since.is_some()),
         ("resources", !raw.resources.is_empty()),

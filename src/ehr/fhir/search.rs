@@ -32,41 +32,12 @@ pub(super) async fn search_page(ctx: &Ctx<'_>, resource: &FhirResource) -> Resul
     let page = search(ctx, resource, &lower, &instant_text(upper), ctx.page_size).await?;
     let bound = upper.min(page.cap);
     let returned = page.found.len();
-    let full = returned >= ctx.page_size;
-    let beyond = page.found.iter().any(|f| f.at > bound);
-    let mut within: Vec<Found> = page.found.into_iter().filter(|f| f.at <= bound).collect();
-    let mut included = page.included;
-    let (next, more) = match (within.first(), within.last()) {
-        (Some(first), Some(last)) if full && !beyond && first.at == last.at => {
-            // The whole page shares one instant: read that instant whole, then step past it.
-            let instant = last.at_text.clone();
-            let (all, more_included) = read_instant(ctx, resource, &instant).await?;
-            within = all;
-            included.extend(more_included);
-            (
-                FhirCursor {
-                    since: instant,
-                    past: true,
-                },
-                true,
-            )
-        }
-        (_, Some(last)) if full && !beyond => (
-            FhirCursor {
-                since: last.at_text.clone(),
-                past: false,
-            },
-            true,
-        ),
-        // Everything up to the bound came back: the window is read whole.
-        _ => (
-            FhirCursor {
-                since: instant_text(bound),
-                past: false,
-            },
-            false,
-        ),
-    };
+    let Plan {
+        within,
+        included,
+        next,
+        more,
+    } = plan(ctx, resource, page, bound).await?;
     let next = if is_ahead(&next, &cursor) {
         next
     } else {
@@ -97,6 +68,65 @@ pub(super) async fn search_page(ctx: &Ctx<'_>, resource: &FhirResource) -> Resul
         returned,
         more,
         ..step
+    })
+}
+
+/// What a search page means: the versions to take and where the search goes next.
+struct Plan {
+    /// The versions up to the bound, in order.
+    within: Vec<Found>,
+    /// Included resources returned with them.
+    included: Vec<serde_json::Value>,
+    /// The cursor after the page (before the never-backwards check).
+    next: FhirCursor,
+    /// Whether more is waiting beyond this page.
+    more: bool,
+}
+
+/// Decides a page: a page that is not full (or reaches past `bound`) read its window whole,
+/// so the cursor goes to `bound`; a full page continues from its last instant (inclusive);
+/// a full page at one instant has that instant read whole, and the cursor steps past it.
+async fn plan(
+    ctx: &Ctx<'_>,
+    resource: &FhirResource,
+    page: SearchAnswer,
+    bound: DateTime<Utc>,
+) -> Result<Plan, EhrError> {
+    let full = page.found.len() >= ctx.page_size;
+    let beyond = page.found.iter().any(|f| f.at > bound);
+    let within: Vec<Found> = page.found.into_iter().filter(|f| f.at <= bound).collect();
+    let mut included = page.included;
+    let cursor = |since: String, past: bool| FhirCursor { since, past };
+    let (first, last) = match (within.first(), within.last()) {
+        (Some(first), Some(last)) if full && !beyond => (first.at, last.at_text.clone()),
+        _ => {
+            // Everything up to the bound came back: the window is read whole.
+            let next = cursor(instant_text(bound), false);
+            return Ok(Plan {
+                within,
+                included,
+                next,
+                more: false,
+            });
+        }
+    };
+    if within.last().is_some_and(|l| l.at == first) {
+        let (all, more_included) = read_instant(ctx, resource, &last).await?;
+        included.extend(more_included);
+        let next = cursor(last, true);
+        return Ok(Plan {
+            within: all,
+            included,
+            next,
+            more: true,
+        });
+    }
+    let next = cursor(last, false);
+    Ok(Plan {
+        within,
+        included,
+        next,
+        more: true,
     })
 }
 
