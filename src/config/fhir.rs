@@ -1,6 +1,6 @@
 //! What differs between the source kinds, and the semantic checks of a `source = "fhir"`
-//! connection: its window, its resource types, their
-//! search parameters and reference paths, and the changes-feed keys it must not have.
+//! connection: its window, its resource types, their search parameters and reference paths,
+//! and the changes-feed keys it must not have.
 
 use std::collections::BTreeSet;
 
