@@ -83,6 +83,11 @@ impl FhirControl {
         self.lock().faults.extend(std::iter::repeat_n(fault, times));
     }
 
+    /// Caps the `_count` a search honours (1000 unless told otherwise), as real servers do.
+    pub fn set_max_count(&self, max: usize) {
+        self.lock().data.max_count = max;
+    }
+
     /// Whether `/metadata` declares type-level history (it does unless told otherwise).
     pub fn set_type_history(&self, supported: bool) {
         self.lock().type_history = supported;

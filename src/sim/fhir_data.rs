@@ -34,6 +34,8 @@ pub struct FhirData {
     version_ids: VersionIds,
     /// Written into `fullUrl`s and links.
     base: String,
+    /// The largest `_count` honoured, as real servers cap it.
+    pub max_count: usize,
 }
 
 /// An instant as the server writes it: milliseconds and `Z`.
@@ -48,6 +50,7 @@ impl FhirData {
             versions: Vec::new(),
             version_ids,
             base,
+            max_count: 1000,
         }
     }
 
@@ -162,6 +165,7 @@ impl FhirData {
             matches.sort_by_key(|v| v.at); // stable: ties stay in write order
         }
         let (count, offset) = paging(params, 20)?;
+        let count = count.min(self.max_count);
         let page: Vec<&Version> = matches.iter().skip(offset).take(count).copied().collect();
         let mut entries: Vec<Value> = page
             .iter()

@@ -107,6 +107,31 @@ async fn resources_sharing_a_timestamp_across_page_edges_are_all_delivered() {
 }
 
 #[actix_rt::test]
+async fn an_instant_larger_than_the_server_allows_in_one_page_is_read_by_its_links() {
+    let fhir = SimFhir::start(VersionIds::Counter).unwrap();
+    // 25 at one instant, pages of 2, and a server that answers at most 3 per page: the
+    // instant cannot be read in one answer.
+    fhir.set_max_count(3);
+    for n in 1..=25 {
+        fhir.put_at(
+            &appointment(&format!("a{n:02}"), "p1", "booked"),
+            &past(1),
+            None,
+        );
+    }
+    fhir.put_at(&appointment("b", "p1", "booked"), &past(2), None);
+    let mut spec = FhirSpec::new(&fhir.base_url());
+    spec.page_size = 2;
+    let t = spawn_fhir_app(&spec);
+    wait_for(&t, 26).await;
+    settle().await;
+    let ids: Vec<String> = t.versions().into_iter().map(|(f, _)| f).collect();
+    let mut expected: Vec<String> = (1..=25).map(|n| format!("Appointment/a{n:02}")).collect();
+    expected.push("Appointment/b".to_owned());
+    assert_eq!(ids, expected);
+}
+
+#[actix_rt::test]
 async fn a_write_committed_late_inside_the_lag_is_not_skipped() {
     let fhir = SimFhir::start(VersionIds::Counter).unwrap();
     let mut spec = FhirSpec::new(&fhir.base_url());

@@ -161,3 +161,74 @@ fn collect_references<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn found(version: &str, status: &str) -> Found {
+        let at = "2026-11-26T04:14:11.323Z";
+        Found {
+            id: "a1".into(),
+            version: version.into(),
+            at: chrono::DateTime::parse_from_rfc3339(at).unwrap(),
+            at_text: at.into(),
+            resource: json!({"resourceType": "Appointment", "id": "a1", "status": status,
+                "meta": {"versionId": version}}),
+        }
+    }
+
+    #[test]
+    fn repeats_are_dropped_no_ops_skipped_and_changes_classified() {
+        let store = Store::temporary().unwrap();
+        let mut taker = Taker::new(&store, "h", "Appointment");
+        taker.version(found("x", "booked"), &[]).unwrap();
+        taker.version(found("x", "booked"), &[]).unwrap();
+        taker.version(found("y", "booked"), &[]).unwrap();
+        taker.version(found("z", "cancelled"), &[]).unwrap();
+        let deletion = |version: &str| Deletion {
+            id: "a1".into(),
+            version: version.into(),
+            at: chrono::DateTime::parse_from_rfc3339("2026-11-26T04:15:00Z").unwrap(),
+        };
+        taker.deletion(deletion("w")).unwrap();
+        taker.deletion(deletion("w")).unwrap();
+        let taken = taker.finish();
+        let events: Vec<(&str, &str, &Vec<String>)> = taken
+            .changes
+            .iter()
+            .map(|c| {
+                (
+                    c.event_type.as_str(),
+                    c.version.as_str(),
+                    &c.changed_elements,
+                )
+            })
+            .collect();
+        // The first sighting lists every element present: only `status` here.
+        let status = vec!["status".to_owned()];
+        assert_eq!(
+            events,
+            [
+                ("Appointment.new", "x", &status),
+                ("Appointment.cancelled", "z", &status),
+                ("Appointment.deleted", "w", &Vec::new()),
+            ]
+        );
+        assert_eq!((taken.repeats, taken.no_ops), (2, 1));
+        assert_eq!(taken.seen.len(), 1, "one last version per resource");
+        assert_eq!(taken.seen[0].1.version, "w");
+        assert_eq!(taken.seen[0].1.fingerprint, None);
+    }
+
+    #[test]
+    fn only_the_included_resources_a_version_refers_to_come_with_it() {
+        let resource = json!({"participant": [{"actor": {"reference": "Patient/p1"}}]});
+        let included = [
+            json!({"resourceType": "Patient", "id": "p1"}),
+            json!({"resourceType": "Patient", "id": "p2"}),
+        ];
+        assert_eq!(referenced(&resource, &included), [included[0].clone()]);
+    }
+}
