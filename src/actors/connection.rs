@@ -18,6 +18,7 @@ use crate::config::ConnectionConfig;
 use crate::delivery::retry::Backoff;
 use crate::ehr::poll::{PageResult, PollError, Source};
 use crate::ehr::EhrClient;
+use crate::model::NotificationFormat;
 use crate::status::{ConnectionState, StatusBoard};
 use crate::store::Store;
 
@@ -42,6 +43,8 @@ pub struct ConnectionDeps {
     pub board: StatusBoard,
     /// Its destination's delivery actor on this worker.
     pub deliver: Recipient<Deliver>,
+    /// Its destination's body format, which the enricher renders.
+    pub format: NotificationFormat,
     /// The connection's in-flight claims (shared across restarts).
     pub claims: Arc<Claims>,
     /// Test-only fault injection.
@@ -275,6 +278,7 @@ impl Actor for ConnectionActor {
             config: Arc::clone(&self.deps.config),
             client: Rc::clone(&client),
             deliver: self.deps.deliver.clone(),
+            format: self.deps.format,
             failed: ctx.address().recipient(),
             board: self.deps.board.clone(),
         };

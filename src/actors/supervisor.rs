@@ -99,6 +99,7 @@ impl Actor for Supervisor {
                 store: self.store.clone(),
                 board: self.board.clone(),
                 deliver: deliveries[worker][&config.destination].clone().recipient(),
+                format: self.config.destinations[&config.destination].format,
                 claims: Arc::new(Claims::default()),
                 poll_hook: self.poll_hook.clone(),
             };

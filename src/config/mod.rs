@@ -9,6 +9,7 @@ mod connection;
 mod cursor;
 mod error;
 mod fhir;
+mod format;
 mod headers;
 mod load;
 mod locate;
@@ -31,6 +32,7 @@ use std::time::Duration;
 use crate::delivery::signing::SigningKey;
 use crate::ehr::auth::{ClientKey, JwtAlgorithm};
 use crate::ehr::template::Template;
+use crate::model::NotificationFormat;
 use crate::tls::ClientTls;
 
 /// The whole, validated configuration of one Courier process.
@@ -94,6 +96,9 @@ pub struct DestinationConfig {
         actix_web::http::header::HeaderName,
         actix_web::http::header::HeaderValue,
     )>,
+    /// The shape of the bodies sent (`format`, and `payload` for `fhir-subscription`);
+    /// `fhir-subscription` destinations are only fed by FHIR sources.
+    pub format: NotificationFormat,
 }
 
 /// Which kind of "what changed" API a connection polls.

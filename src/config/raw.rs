@@ -53,6 +53,8 @@ pub(super) struct RawDestination {
     pub max_in_flight: Option<i64>,
     pub retry_schedule_secs: Option<Vec<f64>>,
     pub headers_env: Option<BTreeMap<String, String>>,
+    pub format: Option<String>,
+    pub payload: Option<String>,
 }
 
 /// `[connections.<id>]`.

@@ -99,6 +99,7 @@ pub(super) fn validate(
                 .map(|c| (id, c))
         })
         .collect();
+    super::format::check_pairings(&mut check, &connections, &destinations);
     if !check.problems.is_empty() {
         return Err(check.problems);
     }
@@ -174,6 +175,7 @@ fn destination(
         super::headers::headers_env(check, &path.key("headers_env"), raw.headers_env.as_ref());
     let schedule_path = path.key("retry_schedule_secs");
     let retry_schedule = retry_schedule(check, &schedule_path, raw.retry_schedule_secs);
+    let format = super::format::format(check, path, raw.format.as_deref(), raw.payload.as_deref());
     Some(DestinationConfig {
         id,
         url: url?,
@@ -185,6 +187,7 @@ fn destination(
         max_in_flight: max_in_flight?,
         retry_schedule: retry_schedule?,
         headers: headers?,
+        format: format?,
     })
 }
 

@@ -4,6 +4,7 @@
 //! Pure code with no actors and no store, so the semantics are testable on their own.
 
 pub mod events;
+pub mod subscription;
 
 #[cfg(test)]
 pub(crate) mod testdata;

@@ -2,9 +2,11 @@
 
 mod auth_retry;
 mod cli;
+mod fhir_end_to_end;
 mod fhir_probe;
 mod fhir_sekmet;
 mod fhir_source;
+mod fhir_subscription;
 mod hostile;
 mod isolation;
 mod logs;

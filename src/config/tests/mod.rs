@@ -5,6 +5,7 @@ mod auth;
 mod bounds;
 mod cursor;
 mod fhir;
+mod format;
 mod semantic;
 mod structural;
 mod transport;

@@ -28,6 +28,8 @@ pub struct FhirSpec {
     pub initial_since: String,
     /// One TOML body per `[[connections.hospital-b.resources]]` table.
     pub resources: Vec<String>,
+    /// Lines added to the destination's table (`format = ...`).
+    pub destination_extra: String,
 }
 
 impl FhirSpec {
@@ -39,6 +41,7 @@ impl FhirSpec {
             lag_secs: 0.0,
             initial_since: "2020-01-01T00:00:00Z".to_owned(),
             resources: vec!["type = \"Appointment\"".to_owned()],
+            destination_extra: String::new(),
         }
     }
 
@@ -73,7 +76,7 @@ pub struct FhirApp {
 pub fn spawn_fhir_app(spec: &FhirSpec) -> FhirApp {
     let (receiver, secret) = start_receiver();
     let dir = tempfile::tempdir().unwrap();
-    let mut text = config_text(dir.path(), &receiver.url(), "", &[]);
+    let mut text = config_text(dir.path(), &receiver.url(), &spec.destination_extra, &[]);
     text.push('\n');
     text.push_str(&spec.toml());
     let config = parse_config(&text, &secret);
