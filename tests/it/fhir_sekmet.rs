@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::support::app::{eventually, PATIENCE};
 use crate::support::fhir::{spawn_fhir_app, FhirApp, FhirSpec};
-use crate::support::sekmet::{appointment, patient, Sekmet, SekmetAuth};
+use crate::support::sekmet::{appointment, patient, Sekmet, SekmetAuth, SekmetOptions};
 
 async fn wait_for(t: &FhirApp, count: usize) {
     eventually(&format!("{count} notifications"), PATIENCE, || {
@@ -97,4 +97,38 @@ async fn a_backlog_on_sekmet_is_paged_whole_in_pages_of_two() {
     let expected: Vec<String> = (1..=9).map(|n| format!("Appointment/a{n}")).collect();
     assert_eq!(focuses, expected);
     assert_eq!(t.receiver.summary().duplicates, 0);
+}
+
+#[actix_rt::test]
+async fn a_smart_server_is_polled_with_client_credentials_and_type_scopes() {
+    let scopes = "system/Appointment.rs system/Patient.rs";
+    let sekmet = Sekmet::start_with(SekmetOptions {
+        auth: SekmetAuth::Smart {
+            client_id: "courier".into(),
+            client_secret: "s3cret-for-tests".into(),
+            scopes: scopes.into(),
+        },
+        ..SekmetOptions::default()
+    });
+    sekmet.put(&patient("p1"));
+    sekmet.put(&appointment("a1", "p1", "booked"));
+    let mut spec = spec(&sekmet);
+    spec.auth = Some(format!(
+        "type = \"client_credentials\"\ntoken_url = {:?}\nclient_id = \"courier\"\n\
+         client_secret_env = \"SEKMET_SECRET\"\nscope = {scopes:?}",
+        sekmet.token_url()
+    ));
+    spec.env = vec![("SEKMET_SECRET", "s3cret-for-tests".into())];
+    let t = spawn_fhir_app(&spec);
+    wait_for(&t, 1).await;
+    sekmet.delete("Appointment", "a1");
+    wait_for(&t, 2).await;
+    assert_eq!(
+        summary(&t),
+        [
+            "Appointment.new Appointment/a1 1 patient=p1",
+            "Appointment.deleted Appointment/a1 2 patient=-",
+        ],
+        "search, enrichment and history, all with the SMART token"
+    );
 }

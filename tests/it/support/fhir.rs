@@ -11,7 +11,7 @@ use courier::status::ConnectionStatus;
 use courier::store::Store;
 use serde_json::Value;
 
-use super::app::{config_text, eventually, parse_config, start_receiver, PATIENCE};
+use super::app::{config_text, eventually, parse_config_with, start_receiver, PATIENCE};
 
 /// The connection id of every FHIR test.
 pub const CONNECTION: &str = "hospital-b";
@@ -30,6 +30,10 @@ pub struct FhirSpec {
     pub resources: Vec<String>,
     /// Lines added to the destination's table (`format = ...`).
     pub destination_extra: String,
+    /// The `[auth]` table's lines, if any.
+    pub auth: Option<String>,
+    /// Environment variables the configuration reads (auth secrets).
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl FhirSpec {
@@ -42,6 +46,8 @@ impl FhirSpec {
             initial_since: "2020-01-01T00:00:00Z".to_owned(),
             resources: vec!["type = \"Appointment\"".to_owned()],
             destination_extra: String::new(),
+            auth: None,
+            env: Vec::new(),
         }
     }
 
@@ -55,6 +61,9 @@ impl FhirSpec {
         );
         for body in &self.resources {
             text.push_str(&format!("[[connections.{CONNECTION}.resources]]\n{body}\n"));
+        }
+        if let Some(auth) = &self.auth {
+            text.push_str(&format!("[connections.{CONNECTION}.auth]\n{auth}\n"));
         }
         text
     }
@@ -79,7 +88,8 @@ pub fn spawn_fhir_app(spec: &FhirSpec) -> FhirApp {
     let mut text = config_text(dir.path(), &receiver.url(), &spec.destination_extra, &[]);
     text.push('\n');
     text.push_str(&spec.toml());
-    let config = parse_config(&text, &secret);
+    let env: Vec<(&str, &str)> = spec.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let config = parse_config_with(&text, &secret, &env);
     let store = Store::open(dir.path()).unwrap();
     let app = App::start(config.clone(), store, AppOptions::default());
     FhirApp {
