@@ -5,7 +5,7 @@
 //! Keys are `<connection>\0<type>\0<track>` and `<connection>\0<type>\0<id>`; connection ids
 //! and FHIR types never contain NUL.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -54,6 +54,11 @@ pub struct Seen {
     /// The version's fingerprint; `None` once the resource was deleted.
     #[serde(rename = "f")]
     pub fingerprint: Option<Fingerprint>,
+    /// When that version was written (`meta.lastUpdated`, or the deletion's time), so a
+    /// deletion older than the version seen (the resource was deleted, then written again)
+    /// does not make a live resource look deleted.
+    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<FixedOffset>>,
 }
 
 /// One change that gets a container.

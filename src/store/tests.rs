@@ -136,6 +136,7 @@ async fn a_fhir_page_commits_its_containers_versions_and_cursor_together_or_not_
     let seen = |version: &str| Seen {
         version: version.into(),
         fingerprint: None,
+        at: None,
     };
     let commit = FhirCommit {
         type_name: "Appointment".into(),

@@ -12,21 +12,15 @@ use super::take::Taker;
 use super::{Ctx, Step};
 use crate::config::FhirResource;
 use crate::ehr::poll::PollError;
-use crate::store::fhir::{FhirCommit, FhirCursor, Track};
+use crate::store::fhir::{FhirCursor, Track};
 
 /// Reads every history entry of `resource` since its deletions cursor, commits the deletions
 /// up to the server's clock minus the lag, and moves the cursor there.
 pub(super) async fn deletions(ctx: &Ctx<'_>, resource: &FhirResource) -> Result<Step, PollError> {
     let type_name = &resource.type_name;
-    let fhir = ctx.fhir();
-    let cursor = ctx
-        .store
-        .fhir_cursor(&ctx.config.id, type_name, Track::Deletes)?
-        .unwrap_or_else(|| FhirCursor {
-            since: fhir.initial_since.clone(),
-            past: false,
-        });
-    let upper = ctx.clock.upper(fhir.lag);
+    let lag = ctx.fhir().lag;
+    let cursor = ctx.cursor(type_name, Track::Deletes)?;
+    let upper = ctx.clock.upper(lag);
     let path = format!("/{type_name}/_history");
     let count = ctx.page_size.to_string();
     let query = [
@@ -34,7 +28,7 @@ pub(super) async fn deletions(ctx: &Ctx<'_>, resource: &FhirResource) -> Result<
         ("_count", count.as_str()),
     ];
     let mut response = ctx.client.get_json(&path, &query).await?;
-    let bound: DateTime<Utc> = upper.min(ctx.clock.observe(response.date, fhir.lag, &path)?);
+    let bound: DateTime<Utc> = upper.min(ctx.clock.observe(response.date, lag, &path)?);
     let mut taker = Taker::new(ctx.store, &ctx.config.id, type_name);
     let mut returned = 0;
     let mut page_path = path;
@@ -51,21 +45,13 @@ pub(super) async fn deletions(ctx: &Ctx<'_>, resource: &FhirResource) -> Result<
         page_path = ctx.link_path(&next)?;
         response = ctx.client.get_json(&page_path, &[]).await?;
     }
+    // Every entry up to the bound was read: the next read starts there.
     let next = FhirCursor {
         since: instant_text(bound),
         past: false,
     };
-    let ahead = DateTime::parse_from_rfc3339(&cursor.since).is_ok_and(|at| at < bound);
-    let next = if ahead { next } else { cursor.clone() };
-    let moved = next != cursor;
-    let taken = taker.finish();
-    let commit = FhirCommit {
-        type_name: type_name.clone(),
-        track: Track::Deletes,
-        cursor: next,
-        changes: taken.changes,
-        seen: taken.seen,
-    };
-    let step = ctx.commit(commit, moved).await?;
+    let step = ctx
+        .commit(type_name, Track::Deletes, (cursor, next), taker.finish())
+        .await?;
     Ok(Step { returned, ..step })
 }

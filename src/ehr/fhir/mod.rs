@@ -2,8 +2,8 @@
 //! by keyset up to the server's clock minus a lag, and optionally its `_history` for
 //! deletions; each page committed with its cursor, the versions seen and their containers.
 //!
-//! One call of [`FhirPoller::poll`] reads one page of one resource type's search or history;
-//! the poller then moves on (search, deletions, next type) and reports `more` until it went
+//! One call of [`FhirPoller::poll`] reads one page of one resource type's history or search;
+//! the poller then moves on (deletions, search, next type) and reports `more` until it went
 //! round every type, so the connection's poll loop (shared with the changes feed) paces it.
 
 mod bundle;
@@ -18,14 +18,15 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 
+use self::take::Taken;
 use super::poll::{PageResult, PollError};
 use super::{EhrClient, EhrError};
-use crate::config::{ConnectionConfig, FhirConfig};
+use crate::config::{ConnectionConfig, FhirConfig, FhirResource};
 use crate::model::{Container, CursorValue};
-use crate::store::fhir::FhirCommit;
-use crate::store::Store;
+use crate::store::fhir::{FhirCommit, FhirCursor, Track};
+use crate::store::{Store, StoreError};
 
 /// What one page of one type and track brought.
 #[derive(Debug, Default)]
@@ -101,16 +102,45 @@ impl Ctx<'_> {
         }
     }
 
-    /// Commits a page (changes, versions seen, cursor) in one transaction; writes nothing
-    /// when the page changed nothing.
-    async fn commit(&self, commit: FhirCommit, moved: bool) -> Result<Step, PollError> {
-        let cursor = format!("{}:{}", commit.type_name, commit.cursor.since);
-        if commit.changes.is_empty() && commit.seen.is_empty() && !moved {
+    /// The stored cursor of a type's track, or `initial_since` for a new one.
+    fn cursor(&self, type_name: &str, track: Track) -> Result<FhirCursor, StoreError> {
+        let stored = self.store.fhir_cursor(&self.config.id, type_name, track)?;
+        Ok(stored.unwrap_or_else(|| FhirCursor {
+            since: self.fhir().initial_since.clone(),
+            past: false,
+        }))
+    }
+
+    /// Commits a page of `type_name` (its changes, the versions seen, and `next`, unless it is
+    /// not ahead of `current`) in one transaction; writes nothing when the page changed
+    /// nothing.
+    async fn commit(
+        &self,
+        type_name: &str,
+        track: Track,
+        (current, next): (FhirCursor, FhirCursor),
+        taken: Taken,
+    ) -> Result<Step, PollError> {
+        let cursor = if is_ahead(&next, &current) {
+            next
+        } else {
+            current.clone()
+        };
+        let moved = cursor != current;
+        let status = format!("{type_name}:{}", cursor.since);
+        if taken.changes.is_empty() && taken.seen.is_empty() && !moved {
             return Ok(Step {
-                cursor,
+                cursor: status,
                 ..Step::default()
             });
         }
+        let commit = FhirCommit {
+            type_name: type_name.to_owned(),
+            track,
+            cursor,
+            changes: taken.changes,
+            seen: taken.seen,
+        };
         let id = &self.config.id;
         let state = self
             .store
@@ -121,18 +151,41 @@ impl Ctx<'_> {
             .await?;
         Ok(Step {
             containers,
-            cursor,
+            cursor: status,
             moved,
             ..Step::default()
         })
     }
 }
 
-/// Which read comes next.
+/// Whether `next` is after `current`: a later instant, or the same one now read whole.
+fn is_ahead(next: &FhirCursor, current: &FhirCursor) -> bool {
+    let at = |c: &FhirCursor| DateTime::<FixedOffset>::parse_from_rfc3339(&c.since).ok();
+    match (at(next), at(current)) {
+        (Some(n), Some(c)) => n > c || (n == c && next.past && !current.past),
+        _ => false,
+    }
+}
+
+/// One read of a round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Read {
     Search,
     Deletes,
+}
+
+/// The reads of one round, in order: per resource type (by index), its deletions first (when
+/// asked for), then its search. Deletions go first so that a resource deleted and written
+/// again between two rounds is notified in that order: deleted, then created.
+fn round(resources: &[FhirResource]) -> Vec<(usize, Read)> {
+    resources
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| {
+            let deletes = r.deletes.then_some((i, Read::Deletes));
+            deletes.into_iter().chain([(i, Read::Search)])
+        })
+        .collect()
 }
 
 /// A FHIR connection's polling state between pages; lives as long as the connection's
@@ -140,8 +193,8 @@ enum Read {
 #[derive(Debug)]
 pub struct FhirPoller {
     clock: Clock,
-    /// The resource type (index into `resources`) and read of the next page.
-    next: Cell<(usize, Read)>,
+    /// The next read: an index into [`round`].
+    next: Cell<usize>,
     /// Per type with `deletes = true`: whether the server supports type-level history,
     /// once `/metadata` said so.
     history: RefCell<HashMap<String, bool>>,
@@ -154,17 +207,17 @@ impl Default for FhirPoller {
 }
 
 impl FhirPoller {
-    /// A poller starting with the first resource type's search.
+    /// A poller at the start of a round.
     pub fn new() -> Self {
         Self {
             clock: Clock::default(),
-            next: Cell::new((0, Read::Search)),
+            next: Cell::new(0),
             history: RefCell::new(HashMap::new()),
         }
     }
 
     /// Reads and commits one page; `more` in the result says whether another read is due at
-    /// once (a type with more, or types not read yet in this round).
+    /// once (a type with more, or reads not done yet in this round).
     pub async fn poll(
         &self,
         client: &EhrClient,
@@ -180,23 +233,26 @@ impl FhirPoller {
             page_size: config.page_size.unwrap_or(100),
         };
         let resources = &ctx.fhir().resources;
-        let (index, read) = self.next.get();
-        let resource = &resources[index.min(resources.len() - 1)];
-        let step = match read {
+        let round = round(resources);
+        let mut at = self.next.get() % round.len();
+        let (index, read) = round[at];
+        let resource = &resources[index];
+        if read == Read::Deletes
+            && !self
+                .supports_history(&ctx, &resource.type_name, on_unsupported)
+                .await?
+        {
+            // Its search is next in the round.
+            at += 1;
+        }
+        let step = match round[at].1 {
             Read::Search => search::search_page(&ctx, resource).await?,
             Read::Deletes => history::deletions(&ctx, resource).await?,
         };
         let next = if step.more {
-            (index, read)
-        } else if read == Read::Search
-            && resource.deletes
-            && self
-                .supports_history(&ctx, &resource.type_name, on_unsupported)
-                .await?
-        {
-            (index, Read::Deletes)
+            at
         } else {
-            ((index + 1) % resources.len(), Read::Search)
+            (at + 1) % round.len()
         };
         self.next.set(next);
         Ok(PageResult {
@@ -208,7 +264,7 @@ impl FhirPoller {
             cursor_moved: step.moved,
             // Versions at the inclusive cursor are read again by design: not a coarse `since`.
             behind: 0,
-            more: next != (0, Read::Search),
+            more: next != 0,
         })
     }
 
@@ -231,5 +287,29 @@ impl FhirPoller {
             .borrow_mut()
             .insert(type_name.to_owned(), supported);
         Ok(supported)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cursor(since: &str, past: bool) -> FhirCursor {
+        FhirCursor {
+            since: since.into(),
+            past,
+        }
+    }
+
+    #[test]
+    fn a_cursor_only_moves_forward() {
+        let t1 = "2026-11-26T04:14:11.323Z";
+        let t2 = "2026-11-26T04:14:11.324Z";
+        assert!(is_ahead(&cursor(t2, false), &cursor(t1, true)));
+        assert!(is_ahead(&cursor(t1, true), &cursor(t1, false)));
+        assert!(!is_ahead(&cursor(t1, false), &cursor(t1, true)));
+        assert!(!is_ahead(&cursor(t1, false), &cursor(t2, false)));
+        assert!(!is_ahead(&cursor(t1, false), &cursor(t1, false)));
+        assert!(!is_ahead(&cursor("1 Nov", false), &cursor(t1, false)));
     }
 }

@@ -2,7 +2,7 @@
 //! query from the last `meta.lastUpdated` taken, never an offset, so a resource updated while
 //! Courier pages cannot shift another out of sight.
 
-use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::bundle::{self, BundleKind, Found};
 use super::take::Taker;
@@ -10,7 +10,7 @@ use super::{Ctx, Step};
 use crate::config::FhirResource;
 use crate::ehr::poll::PollError;
 use crate::ehr::EhrError;
-use crate::store::fhir::{FhirCommit, FhirCursor, Track};
+use crate::store::fhir::{FhirCursor, Track};
 
 /// An instant shared by more versions than a page holds is read with a page this many times
 /// larger before falling back to the server's links.
@@ -19,15 +19,8 @@ const INSTANT_WIDENING: usize = 16;
 /// Reads and commits the next search page of `resource`.
 pub(super) async fn search_page(ctx: &Ctx<'_>, resource: &FhirResource) -> Result<Step, PollError> {
     let type_name = &resource.type_name;
-    let fhir = ctx.fhir();
-    let cursor = ctx
-        .store
-        .fhir_cursor(&ctx.config.id, type_name, Track::Search)?
-        .unwrap_or_else(|| FhirCursor {
-            since: fhir.initial_since.clone(),
-            past: false,
-        });
-    let upper = ctx.clock.upper(fhir.lag);
+    let cursor = ctx.cursor(type_name, Track::Search)?;
+    let upper = ctx.clock.upper(ctx.fhir().lag);
     let lower = format!("{}{}", if cursor.past { "gt" } else { "ge" }, cursor.since);
     let page = search(ctx, resource, &lower, &instant_text(upper), ctx.page_size).await?;
     let bound = upper.min(page.cap);
@@ -38,16 +31,10 @@ pub(super) async fn search_page(ctx: &Ctx<'_>, resource: &FhirResource) -> Resul
         next,
         more,
     } = plan(ctx, resource, page, bound).await?;
-    let next = if is_ahead(&next, &cursor) {
-        next
-    } else {
-        cursor.clone()
-    };
     let mut taker = Taker::new(ctx.store, &ctx.config.id, type_name);
     for found in within {
         taker.version(found, &included)?;
     }
-    let moved = next != cursor;
     let taken = taker.finish();
     log::debug!(
         "conn={} {type_name}: {} changes, {} repeats, {} no-op updates",
@@ -56,14 +43,9 @@ pub(super) async fn search_page(ctx: &Ctx<'_>, resource: &FhirResource) -> Resul
         taken.repeats,
         taken.no_ops
     );
-    let commit = FhirCommit {
-        type_name: type_name.clone(),
-        track: Track::Search,
-        cursor: next,
-        changes: taken.changes,
-        seen: taken.seen,
-    };
-    let step = ctx.commit(commit, moved).await?;
+    let step = ctx
+        .commit(type_name, Track::Search, (cursor, next), taken)
+        .await?;
     Ok(Step {
         returned,
         more,
@@ -239,36 +221,4 @@ async fn walk(
 /// An instant at full (millisecond) precision with `Z`, as sent in `_lastUpdated`.
 pub(super) fn instant_text(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// Whether `next` is after `current`: a later instant, or the same one now read whole.
-fn is_ahead(next: &FhirCursor, current: &FhirCursor) -> bool {
-    let at = |c: &FhirCursor| DateTime::<FixedOffset>::parse_from_rfc3339(&c.since).ok();
-    match (at(next), at(current)) {
-        (Some(n), Some(c)) => n > c || (n == c && next.past && !current.past),
-        _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cursor(since: &str, past: bool) -> FhirCursor {
-        FhirCursor {
-            since: since.into(),
-            past,
-        }
-    }
-
-    #[test]
-    fn a_cursor_only_moves_forward() {
-        let t1 = "2026-11-26T04:14:11.323Z";
-        let t2 = "2026-11-26T04:14:11.324Z";
-        assert!(is_ahead(&cursor(t2, false), &cursor(t1, true)));
-        assert!(is_ahead(&cursor(t1, true), &cursor(t1, false)));
-        assert!(!is_ahead(&cursor(t1, false), &cursor(t1, true)));
-        assert!(!is_ahead(&cursor(t1, false), &cursor(t2, false)));
-        assert!(!is_ahead(&cursor(t1, false), &cursor(t1, false)));
-    }
 }

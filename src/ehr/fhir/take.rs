@@ -69,6 +69,7 @@ impl<'a> Taker<'a> {
         let seen = Seen {
             version: found.version.clone(),
             fingerprint: Some(current.clone()),
+            at: Some(found.at),
         };
         if last.as_ref().is_some_and(|l| l.same_content(&current)) {
             self.taken.no_ops += 1;
@@ -88,12 +89,15 @@ impl<'a> Taker<'a> {
         Ok(())
     }
 
-    /// Takes one deletion, unless it was taken before.
+    /// Takes one deletion, unless it was taken before, or a later version of the resource
+    /// was taken already (deleted, then written again: the resource lives, and its new
+    /// version was notified against the one before the deletion).
     pub fn deletion(&mut self, deletion: Deletion) -> Result<(), StoreError> {
         let previous = self.last_seen(&deletion.id)?;
+        let superseded = |p: &Seen| p.at.is_some_and(|at| at > deletion.at);
         if previous
             .as_ref()
-            .is_some_and(|p| p.version == deletion.version)
+            .is_some_and(|p| p.version == deletion.version || superseded(p))
         {
             self.taken.repeats += 1;
             return Ok(());
@@ -111,6 +115,7 @@ impl<'a> Taker<'a> {
         let seen = Seen {
             version: deletion.version,
             fingerprint: None,
+            at: Some(deletion.at),
         };
         self.remember(deletion.id, seen);
         Ok(())
@@ -220,6 +225,24 @@ mod tests {
         assert_eq!(taken.seen.len(), 1, "one last version per resource");
         assert_eq!(taken.seen[0].1.version, "w");
         assert_eq!(taken.seen[0].1.fingerprint, None);
+    }
+
+    #[test]
+    fn a_deletion_older_than_the_version_seen_leaves_the_resource_live() {
+        let store = Store::temporary().unwrap();
+        let mut taker = Taker::new(&store, "h", "Appointment");
+        taker.version(found("v3", "booked"), &[]).unwrap();
+        let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap();
+        taker
+            .deletion(Deletion {
+                id: "a1".into(),
+                version: "v2".into(),
+                at: at("2026-11-26T04:14:10Z"),
+            })
+            .unwrap();
+        let taken = taker.finish();
+        assert_eq!(taken.changes.len(), 1, "only the new version");
+        assert_eq!(taken.seen[0].1.version, "v3");
     }
 
     #[test]
