@@ -30,7 +30,7 @@ pub(super) async fn deletions(ctx: &Ctx<'_>, resource: &FhirResource) -> Result<
     let mut response = ctx.client.get_json(&path, &query).await?;
     let bound: DateTime<Utc> = upper.min(ctx.clock.observe(response.date, lag, &path)?);
     let mut taker = Taker::new(ctx.store, &ctx.config.id, type_name);
-    let mut returned = 0;
+    let (mut returned, mut pages) = (0, 0);
     let mut page_path = path;
     loop {
         let page = bundle::parse(&page_path, &response.body, BundleKind::History)?;
@@ -42,8 +42,7 @@ pub(super) async fn deletions(ctx: &Ctx<'_>, resource: &FhirResource) -> Result<
             }
         }
         let Some(next) = page.next else { break };
-        page_path = ctx.link_path(&next)?;
-        response = ctx.client.get_json(&page_path, &[]).await?;
+        (page_path, response) = ctx.follow(&next, &mut pages).await?;
     }
     // Every entry up to the bound was read: the next read starts there.
     let next = FhirCursor {

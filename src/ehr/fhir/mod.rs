@@ -21,12 +21,16 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, Utc};
 
 use self::take::Taken;
+use super::client::EhrResponse;
 use super::poll::{PageResult, PollError};
 use super::{EhrClient, EhrError};
 use crate::config::{ConnectionConfig, FhirConfig, FhirResource};
 use crate::model::{Container, CursorValue};
 use crate::store::fhir::{FhirCommit, FhirCursor, Track};
 use crate::store::{Store, StoreError};
+
+/// The longest chain of `next` links one read follows.
+const MAX_LINKED_PAGES: usize = 10_000;
 
 /// What one page of one type and track brought.
 #[derive(Debug, Default)]
@@ -89,17 +93,33 @@ impl Ctx<'_> {
             .expect("a FHIR poller only runs for a source = \"fhir\" connection")
     }
 
-    /// The path (under `base_url`) of a server link; a link elsewhere is refused, since the
-    /// connection's credentials are for its own server only.
-    fn link_path(&self, url: &str) -> Result<String, EhrError> {
+    /// GETs a server's `next` link, counting it in `pages`. A link elsewhere than under
+    /// `base_url` is refused (the connection's credentials are for its own server only), and
+    /// so is a chain of links longer than [`MAX_LINKED_PAGES`] (a server that never ends).
+    async fn follow(
+        &self,
+        url: &str,
+        pages: &mut usize,
+    ) -> Result<(String, EhrResponse), EhrError> {
         let base = self.config.base_url.as_str().trim_end_matches('/');
-        match url.strip_prefix(base) {
-            Some(rest) if rest.starts_with('/') => Ok(rest.to_owned()),
-            _ => Err(EhrError::Shape {
-                path: "a next link".to_owned(),
-                reason: "the server's next link is not under base_url".to_owned(),
-            }),
+        let path = match url.strip_prefix(base) {
+            Some(rest) if rest.starts_with('/') => rest.to_owned(),
+            _ => {
+                return Err(EhrError::Shape {
+                    path: "a next link".to_owned(),
+                    reason: "the server's next link is not under base_url".to_owned(),
+                })
+            }
+        };
+        *pages += 1;
+        if *pages > MAX_LINKED_PAGES {
+            return Err(EhrError::Shape {
+                path,
+                reason: format!("more than {MAX_LINKED_PAGES} linked pages in one read"),
+            });
         }
+        let response = self.client.get_json(&path, &[]).await?;
+        Ok((path, response))
     }
 
     /// The stored cursor of a type's track, or `initial_since` for a new one.

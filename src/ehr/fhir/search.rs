@@ -204,10 +204,9 @@ async fn walk(
     found: &mut Vec<Found>,
     included: &mut Vec<serde_json::Value>,
 ) -> Result<(), EhrError> {
-    let mut next = first;
+    let (mut next, mut pages) = (first, 0);
     while let Some(url) = next {
-        let path = ctx.link_path(&url)?;
-        let response = ctx.client.get_json(&path, &[]).await?;
+        let (path, response) = ctx.follow(&url, &mut pages).await?;
         let page = bundle::parse(&path, &response.body, BundleKind::Searchset)?;
         for entry in &page.entries {
             found.push(bundle::found(&path, entry, &resource.type_name)?);
