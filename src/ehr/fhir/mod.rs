@@ -103,7 +103,8 @@ impl Ctx<'_> {
     ) -> Result<(String, EhrResponse), EhrError> {
         let base = self.config.base_url.as_str().trim_end_matches('/');
         let path = match url.strip_prefix(base) {
-            Some(rest) if rest.starts_with('/') => rest.to_owned(),
+            // HAPI pages with `{base}?_getpages=…`, others with `{base}/{type}?…`.
+            Some(rest) if rest.starts_with(['/', '?']) => rest.to_owned(),
             _ => {
                 return Err(EhrError::Shape {
                     path: "a next link".to_owned(),
