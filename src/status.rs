@@ -62,6 +62,10 @@ pub struct ConnectionStatus {
     pub items_behind_cursor: u64,
     /// Times the connection was restarted after a failure.
     pub restarts: u64,
+    /// Lasting conditions that do not stop polling but that an operator should know, such
+    /// as a FHIR server without type-level history (its deletions go unseen).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Default for ConnectionStatus {
@@ -79,6 +83,7 @@ impl Default for ConnectionStatus {
             enrich_error: None,
             items_behind_cursor: 0,
             restarts: 0,
+            warnings: Vec::new(),
         }
     }
 }

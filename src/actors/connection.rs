@@ -17,7 +17,7 @@ use super::heartbeat::HeartbeatActor;
 use super::messages::{ConnectionFailed, Deliver, StopPolling};
 use crate::config::{ConnectionConfig, DestinationConfig};
 use crate::delivery::retry::Backoff;
-use crate::ehr::poll::{PageResult, PollError};
+use crate::ehr::poll::{PageResult, PollError, Source};
 use crate::ehr::EhrClient;
 use crate::model::NotificationFormat;
 use crate::status::{ConnectionState, StatusBoard};
@@ -68,6 +68,8 @@ pub struct ConnectionActor {
     /// Set once this generation is going down, so a second failure does not stack restarts.
     failing: bool,
     client: Option<Rc<EhrClient>>,
+    /// How this generation reads its changes (a FHIR poller keeps its round here).
+    source: Option<Rc<Source>>,
     enricher: Option<Addr<EnricherActor>>,
     /// Sends heartbeats while the connection delivers nothing, when configured.
     heartbeat: Option<Addr<HeartbeatActor>>,
@@ -115,6 +117,7 @@ impl ConnectionActor {
             stopped: false,
             failing: false,
             client: None,
+            source: None,
             enricher: None,
             heartbeat: None,
             backoff: Backoff::new(min, max),
@@ -147,7 +150,11 @@ impl ConnectionActor {
         if step == Step::Poll && self.paused {
             return self.show_paused();
         }
-        let (Some(client), Some(enricher)) = (self.client.clone(), self.enricher.clone()) else {
+        let (Some(client), Some(source), Some(enricher)) = (
+            self.client.clone(),
+            self.source.clone(),
+            self.enricher.clone(),
+        ) else {
             return;
         };
         self.busy = true;
@@ -155,7 +162,7 @@ impl ConnectionActor {
         let work = async move {
             match step {
                 Step::Recover => recover(&deps, generation, &enricher).await.map(|()| None),
-                Step::Poll => poll(&deps, generation, &client, &enricher, page_size)
+                Step::Poll => poll(&deps, generation, &client, &source, &enricher, page_size)
                     .await
                     .map(Some),
             }
@@ -327,6 +334,7 @@ impl Actor for ConnectionActor {
         };
         let enricher = EnricherActor::new(deps, self.generation).start();
         self.client = Some(client);
+        self.source = Some(Rc::new(Source::for_connection(&self.deps.config)));
         self.enricher = Some(enricher);
         self.heartbeat = HeartbeatActor::for_connection(&self.deps);
         self.deps
@@ -347,6 +355,7 @@ impl Supervised for ConnectionActor {
         // to the old generation and are void once `started` bumps the generation.
         self.stop_enricher();
         self.client = None;
+        self.source = None;
         self.page_size = self.deps.config.page_size;
     }
 }

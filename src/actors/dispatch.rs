@@ -8,7 +8,8 @@ use super::claims::Claims;
 use super::connection::ConnectionDeps;
 use super::enricher::EnricherActor;
 use super::messages::Enrich;
-use crate::ehr::poll::{poll_page, PageResult, PollError};
+use crate::ehr::fhir::metadata::unsupported_message;
+use crate::ehr::poll::{PageResult, PollError, Source};
 use crate::ehr::EhrClient;
 use crate::model::Container;
 use crate::status::ConnectionState;
@@ -74,6 +75,7 @@ pub async fn poll(
     deps: &ConnectionDeps,
     generation: u64,
     client: &EhrClient,
+    source: &Source,
     enricher: &Addr<EnricherActor>,
     page_size: Option<usize>,
 ) -> Result<PageResult, PollError> {
@@ -82,7 +84,19 @@ pub async fn poll(
     }
     deps.board
         .connection(&deps.config.id, |c| c.state = ConnectionState::Polling);
-    let mut page = poll_page(client, &deps.config, &deps.store, page_size).await?;
+    let id = &deps.config.id;
+    let warn = |type_name: &str| {
+        let message = unsupported_message(type_name);
+        log::warn!("conn={id} {message}");
+        deps.board.connection(id, |c| {
+            if !c.warnings.contains(&message) {
+                c.warnings.push(message.clone());
+            }
+        });
+    };
+    let mut page = source
+        .poll_page(client, &deps.config, &deps.store, page_size, &warn)
+        .await?;
     // The containers move on to the enricher; the page keeps only their count.
     for container in std::mem::take(&mut page.containers) {
         if let HandOver::EnricherGone = hand_over(deps, generation, enricher, container).await? {

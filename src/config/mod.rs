@@ -9,6 +9,7 @@ mod bounds;
 mod connection;
 mod cursor;
 mod error;
+mod fhir;
 mod format;
 mod headers;
 mod load;
@@ -20,6 +21,7 @@ mod tls;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use fhir::is_type_name as is_fhir_type;
 pub use load::{load, parse, process_env};
 pub use secret::Secret;
 
@@ -122,6 +124,65 @@ pub struct DestinationConfig {
 pub enum SourceKind {
     /// A vendor "changed records" endpoint returning a JSON array of change items.
     Changes,
+    /// A FHIR R4 server searched by `_lastUpdated` (see [`FhirConfig`]).
+    Fhir,
+}
+
+/// The settings only a `source = "fhir"` connection has.
+#[derive(Debug, Clone)]
+pub struct FhirConfig {
+    /// How far behind the server's clock (its `Date` header) each search stops, so that a
+    /// write committed late with an earlier `lastUpdated` is still ahead of the cursor.
+    pub lag: Duration,
+    /// The `lastUpdated` a brand-new connection starts from (RFC 3339, as configured).
+    pub initial_since: String,
+    /// The resource types polled, each with its own cursor.
+    pub resources: Vec<FhirResource>,
+}
+
+/// `[[connections.<id>.resources]]`: one polled resource type.
+#[derive(Debug, Clone)]
+pub struct FhirResource {
+    /// The resource type, such as `Appointment`.
+    pub type_name: String,
+    /// Extra search parameters passed through, in order.
+    pub params: Vec<(String, String)>,
+    /// References followed to fetch related resources for each notification.
+    pub enrich: Vec<ReferencePath>,
+    /// Whether `{type}/_history` is read for deletions.
+    pub deletes: bool,
+}
+
+/// `participant.actor:Patient`: a dotted element path ending at a Reference (arrays are
+/// walked through), and the type of the targets to keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferencePath {
+    /// Element names from the resource's root.
+    pub elements: Vec<String>,
+    /// Only references to this type are followed; `None` follows every target.
+    pub target: Option<String>,
+}
+
+impl ReferencePath {
+    /// Parses `a.b.c` or `a.b.c:Type`; `None` when it is not of that form.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (path, target) = match text.split_once(':') {
+            Some((path, target)) => (path, Some(target)),
+            None => (text, None),
+        };
+        let elements: Vec<String> = path.split('.').map(str::to_owned).collect();
+        let element_ok = |e: &String| {
+            e.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && e.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        if !elements.iter().all(element_ok) || target.is_some_and(|t| !fhir::is_type_name(t)) {
+            return None;
+        }
+        Some(Self {
+            elements,
+            target: target.map(str::to_owned),
+        })
+    }
 }
 
 /// `[connections.<id>]`: one EHR API polled for changes.
@@ -155,6 +216,9 @@ pub struct ConnectionConfig {
     pub backoff_max: Duration,
     /// Largest EHR response body accepted; 1 KiB to 1 GiB.
     pub max_response_bytes: usize,
+    /// The FHIR settings; `Some` exactly when `source` is [`SourceKind::Fhir`], whose
+    /// connections leave the changes-feed fields below empty.
+    pub fhir: Option<FhirConfig>,
     /// Path of the changes feed, appended to `base_url`.
     pub changes_path: String,
     /// Query parameter that carries the cursor.

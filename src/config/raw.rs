@@ -87,19 +87,19 @@ pub(super) struct RawConnection {
     pub backoff_min_ms: Option<i64>,
     pub backoff_max_secs: Option<f64>,
     pub max_response_bytes: Option<i64>,
-    pub changes_path: String,
+    pub changes_path: Option<String>,
     pub since_param: Option<String>,
     #[serde(default, deserialize_with = "text_or_integer")]
     pub initial_cursor: Option<String>,
     pub page_size_param: Option<String>,
     pub page_size: Option<i64>,
     pub items_pointer: Option<String>,
-    pub key_pointer: String,
+    pub key_pointer: Option<String>,
     pub version_pointer: Option<String>,
     pub cursor_pointer: Option<String>,
     pub cursor_from: Option<String>,
     pub lag_secs: Option<f64>,
-    pub event_type: String,
+    pub event_type: Option<String>,
     pub max_concurrent_enrichments: Option<i64>,
     pub max_requests_per_sec: Option<f64>,
     pub max_concurrent_requests: Option<i64>,
@@ -107,6 +107,23 @@ pub(super) struct RawConnection {
     #[serde(default)]
     pub enrich: Vec<RawEnrich>,
     pub auth: Option<RawAuth>,
+    pub initial_since: Option<String>,
+    #[serde(default)]
+    pub resources: Vec<RawFhirResource>,
+}
+
+/// `[[connections.<id>.resources]]`: one FHIR resource type polled by a `source = "fhir"`
+/// connection.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFhirResource {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub params: Option<String>,
+    #[serde(default)]
+    pub enrich: Vec<String>,
+    #[serde(default)]
+    pub deletes: bool,
 }
 
 /// `[connections.<id>.auth]`: one flat table whose `type` decides which keys apply, so that

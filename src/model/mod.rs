@@ -3,6 +3,7 @@
 
 pub mod cursor;
 pub mod cursor_state;
+pub mod fhir;
 pub mod notification;
 
 use chrono::{DateTime, Utc};
@@ -12,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 pub use cursor::CursorValue;
 pub use cursor_state::CursorState;
+pub use fhir::FhirContext;
 pub use notification::{DeadLetter, Notification, NotificationFormat};
 
 /// One changed record as a poll found it, before it is made durable.
@@ -52,8 +54,12 @@ pub struct Container {
     pub event_type: String,
     /// When the poll's commit created the container.
     pub detected_at: DateTime<Utc>,
-    /// The change item as the EHR sent it.
+    /// The change item as the EHR sent it (for a FHIR source: the resource version, `null`
+    /// for a deletion).
     pub change: Value,
+    /// For a FHIR source: the focus, what changed, and included resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fhir: Option<FhirContext>,
 }
 
 impl Container {
@@ -72,6 +78,9 @@ impl Container {
             event_type: text(&body["type"])?,
             detected_at: data["detected_at"].as_str()?.parse().ok()?,
             change: data.get("change")?.clone(),
+            // Only dead letters written before containers were kept beside them come here,
+            // and those predate the FHIR source.
+            fhir: None,
         })
     }
 }
@@ -105,6 +114,7 @@ mod tests {
             event_type: "appointment.updated".into(),
             detected_at: "2026-11-26T10:00:00.123Z".parse().unwrap(),
             change: serde_json::json!({"id": "appt-17", "seq": 5}),
+            fhir: None,
         };
         let built = Notification::build(&container, serde_json::Map::new(), &[]);
         let body: Value = serde_json::from_slice(&built.body).unwrap();

@@ -6,6 +6,8 @@
 //!   cursor never moves past a change whose container is not stored.
 //! - [`Store::commit_page`] returns only after the write is flushed to disk (one flush per
 //!   page: a group commit).
+//! - A FHIR resource type's cursor and the versions seen move in that same transaction too
+//!   ([`Store::commit_fhir`]).
 //! - Sequence numbers are gap-free per connection: they are assigned in that same transaction.
 //! - A container leaves `containers` only by [`Store::complete`] (delivered) or
 //!   [`Store::dead_letter`] (moved, in one transaction, to `dead_letters`); it comes back
@@ -14,12 +16,15 @@
 //!   transaction that forgets its container, so replay sends exactly what was delivered.
 
 mod dead_letters;
+pub mod fhir;
 mod keys;
 mod retention;
 
 pub use dead_letters::{DeadLetterFilter, DeadLetterPage, DeadLetterSelection};
 pub use keys::RetainedKey;
 pub use retention::{Retain, Retained, RetainedRange};
+
+use fhir::{Extra, ExtraTree};
 
 use std::path::Path;
 
@@ -75,6 +80,10 @@ pub struct Store {
     dead_containers: sled::Tree,
     /// Delivered notifications kept for replay, keyed by destination and delivery time.
     retained: sled::Tree,
+    /// FHIR search and history cursors, per connection, resource type and track.
+    fhir_cursors: sled::Tree,
+    /// The last version seen of each FHIR resource, per connection (see [`fhir::Seen`]).
+    fhir_seen: sled::Tree,
 }
 
 impl Store {
@@ -100,6 +109,8 @@ impl Store {
             dead_letters: db.open_tree("dead_letters")?,
             dead_containers: db.open_tree("dead_letter_containers")?,
             retained: db.open_tree("retained")?,
+            fhir_cursors: db.open_tree("fhir_cursors")?,
+            fhir_seen: db.open_tree("fhir_seen")?,
             db,
         })
     }
@@ -145,8 +156,23 @@ impl Store {
                 event_type: event_type.to_owned(),
                 detected_at: now,
                 change: item.raw.clone(),
+                fhir: None,
             })
             .collect();
+        self.commit_containers(connection, expected, containers, cursor, Vec::new())
+            .await
+    }
+
+    /// Writes `containers`, the connection's next state (with `cursor`) and `extra` records in
+    /// one transaction, unless the stored state is no longer `expected`; then flushes.
+    async fn commit_containers(
+        &self,
+        connection: &str,
+        expected: &ConnectionState,
+        containers: Vec<Container>,
+        cursor: CursorState,
+        extra: Vec<Extra>,
+    ) -> Result<Vec<Container>, StoreError> {
         let next = ConnectionState {
             cursor,
             next_sequence: expected.next_sequence + containers.len() as u64,
@@ -156,8 +182,14 @@ impl Store {
             .map(|c| (keys::container(connection, c.sequence), encode(c)))
             .collect();
         let next_bytes = encode(&next);
-        (&self.connections, &self.containers)
-            .transaction(|(states, pending)| {
+        let trees = (
+            &self.connections,
+            &self.containers,
+            &self.fhir_cursors,
+            &self.fhir_seen,
+        );
+        trees
+            .transaction(|(states, pending, cursors, seen)| {
                 let stored = states.get(connection.as_bytes())?;
                 let unchanged = match &stored {
                     Some(bytes) => {
@@ -173,6 +205,13 @@ impl Store {
                 }
                 for (key, value) in &encoded {
                     pending.insert(key.as_slice(), value.as_slice())?;
+                }
+                for record in &extra {
+                    let tree = match record.tree {
+                        ExtraTree::FhirCursors => cursors,
+                        ExtraTree::FhirSeen => seen,
+                    };
+                    tree.insert(record.key.as_slice(), record.value.as_slice())?;
                 }
                 states.insert(connection.as_bytes(), next_bytes.as_slice())?;
                 Ok(())

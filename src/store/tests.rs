@@ -132,3 +132,56 @@ async fn state_survives_reopening_the_directory() {
     assert_eq!(store.connection_state("a", "0").unwrap().next_sequence, 3);
     assert_eq!(store.pending("a", 0).count(), 2);
 }
+
+#[actix_rt::test]
+async fn a_fhir_page_commits_its_containers_versions_and_cursor_together_or_not_at_all() {
+    use super::fhir::{FhirChange, FhirCommit, FhirCursor, Seen, Track};
+    let store = Store::temporary().unwrap();
+    let state = store.connection_state("h", "0").unwrap();
+    let seen = |version: &str| Seen {
+        version: version.into(),
+        fingerprint: None,
+        at: None,
+    };
+    let commit = FhirCommit {
+        type_name: "Appointment".into(),
+        track: Track::Search,
+        cursor: FhirCursor {
+            since: "2026-11-26T04:14:11.323Z".into(),
+            past: false,
+        },
+        changes: vec![FhirChange {
+            focus: "Appointment/a1".into(),
+            version: "1".into(),
+            event_type: "Appointment.new".into(),
+            resource: json!({"resourceType": "Appointment", "id": "a1"}),
+            changed_elements: vec!["status".into()],
+            included: Vec::new(),
+        }],
+        seen: vec![("a1".into(), seen("1"))],
+    };
+    let containers = store
+        .commit_fhir("h", &state, commit.clone(), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(containers[0].sequence, 1);
+    assert_eq!(containers[0].key, "Appointment/a1");
+    assert_eq!(containers[0].fhir.as_ref().unwrap().focus, "Appointment/a1");
+    let read = |track| store.fhir_cursor("h", "Appointment", track).unwrap();
+    assert_eq!(read(Track::Search), Some(commit.cursor.clone()));
+    assert_eq!(read(Track::Deletes), None, "each track has its own cursor");
+    assert_eq!(
+        store.fhir_seen("h", "Appointment", "a1").unwrap(),
+        Some(seen("1"))
+    );
+
+    // Read from a state that is no longer the stored one: nothing of it is written.
+    let mut stale = commit.clone();
+    stale.cursor.since = "2026-11-26T05:00:00.000Z".into();
+    stale.seen = vec![("a2".into(), seen("1"))];
+    let err = store.commit_fhir("h", &state, stale, Utc::now()).await;
+    assert!(matches!(err, Err(StoreError::Conflict(_))), "{err:?}");
+    assert_eq!(read(Track::Search), Some(commit.cursor));
+    assert_eq!(store.fhir_seen("h", "Appointment", "a2").unwrap(), None);
+    assert_eq!(store.pending("h", 0).count(), 1);
+}

@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod bounds;
 mod cursor;
+mod fhir;
 mod format;
 mod operations;
 mod semantic;
