@@ -170,7 +170,6 @@ impl EhrClient {
         };
         let status = response.status();
         let headers = response.headers();
-        let now = Utc::now();
         let date = headers
             .get(header::DATE)
             .and_then(|v| v.to_str().ok())
@@ -180,7 +179,7 @@ impl EhrClient {
             let retry_after = headers
                 .get(header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, now));
+                .and_then(|v| parse_retry_after(v, Utc::now()));
             self.honour(status, retry_after);
             // Read (and drop) a small error body so the connection can be reused.
             let error_body = read_limited(&mut response, ERROR_BODY_LIMIT);
