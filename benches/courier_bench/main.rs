@@ -42,6 +42,23 @@ enum Cmd {
         #[arg(long, default_value_t = 2)]
         workers: usize,
     },
+    /// Print the configuration scenario 1 gives Courier (for `benches/cost.sh`).
+    Config(ConfigArgs),
+}
+
+#[derive(clap::Args)]
+struct ConfigArgs {
+    /// The load EHR's base URL.
+    #[arg(long)]
+    ehr: String,
+    /// The receiver's URL.
+    #[arg(long)]
+    receiver: String,
+    /// The store directory.
+    #[arg(long)]
+    store: PathBuf,
+    #[arg(long, default_value_t = 1)]
+    connections: usize,
 }
 
 #[derive(clap::Args)]
@@ -102,6 +119,13 @@ fn main() {
         Cmd::Run(args) => run(args),
         Cmd::Ehr(args) => serve_ehr(args),
         Cmd::Receiver { workers } => serve_receiver(workers),
+        Cmd::Config(args) => {
+            let setup = scenarios::Setup::draining(args.connections);
+            print!(
+                "{}",
+                scenarios::config_toml(&args.store, &args.ehr, &args.receiver, &setup)
+            );
+        }
     }
 }
 

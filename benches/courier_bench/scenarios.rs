@@ -46,7 +46,7 @@ pub struct Setup {
 
 impl Setup {
     /// The settings for draining a backlog as fast as possible (throughput and recovery).
-    fn draining(connections: usize) -> Self {
+    pub fn draining(connections: usize) -> Self {
         Self {
             connections,
             interval_secs: 1.0,

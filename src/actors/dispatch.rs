@@ -35,7 +35,7 @@ pub async fn recover(
             }
             Err(err) => return Err(err.into()),
         };
-        match hand_over(deps, generation, enricher, container).await? {
+        match hand_over(deps, generation, enricher, container, Read::FromStore).await? {
             HandOver::Sent => dispatched += 1,
             HandOver::Skipped => {}
             HandOver::EnricherGone => return Ok(()),
@@ -63,7 +63,8 @@ pub async fn redispatch(
         if container.sequence != sequence {
             continue;
         }
-        if let HandOver::EnricherGone = hand_over(deps, generation, enricher, container).await? {
+        let handed = hand_over(deps, generation, enricher, container, Read::FromStore);
+        if let HandOver::EnricherGone = handed.await? {
             break;
         }
     }
@@ -99,7 +100,8 @@ pub async fn poll(
         .await?;
     // The containers move on to the enricher; the page keeps only their count.
     for container in std::mem::take(&mut page.containers) {
-        if let HandOver::EnricherGone = hand_over(deps, generation, enricher, container).await? {
+        let handed = hand_over(deps, generation, enricher, container, Read::JustCommitted);
+        if let HandOver::EnricherGone = handed.await? {
             break;
         }
     }
@@ -114,6 +116,17 @@ enum HandOver {
     EnricherGone,
 }
 
+/// Where a container being handed over was read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// From the store's pending containers: a delivery of the previous generation may have
+    /// completed it between the read and the claim.
+    FromStore,
+    /// Created by this poll's commit a moment ago: nothing else has seen it, so it is pending
+    /// (no store lookup per container on the hot path).
+    JustCommitted,
+}
+
 /// Claims `container` and sends it to the enricher, unless it is in flight or was completed
 /// between being read and being claimed (a delivery of the previous generation finishing).
 async fn hand_over(
@@ -121,12 +134,13 @@ async fn hand_over(
     generation: u64,
     enricher: &Addr<EnricherActor>,
     container: Container,
+    read: Read,
 ) -> Result<HandOver, StoreError> {
     let claims: &std::sync::Arc<Claims> = &deps.claims;
     let Some(claim) = claims.try_claim(container.sequence, generation) else {
         return Ok(HandOver::Skipped);
     };
-    if !deps.store.is_pending(&deps.config.id, container.sequence)? {
+    if read == Read::FromStore && !deps.store.is_pending(&deps.config.id, container.sequence)? {
         return Ok(HandOver::Skipped);
     }
     match enricher.send(Enrich { container, claim }).await {

@@ -116,12 +116,17 @@ async fn enrich_and_hand_over(job: EnricherDeps, msg: Enrich) {
     {
         log::info!("conn={id} enrichment succeeding again");
     }
-    let body = Notification::standard_body(&container, enriched.resources, &enriched.missing);
     let origin = Origin {
         connection: id,
         base_url: &job.config.base_url,
     };
-    let notification = Notification::from_body(&container, &job.format.render(body, &origin));
+    let notification = Notification::build_in(
+        job.format,
+        &container,
+        enriched.resources,
+        &enriched.missing,
+        &origin,
+    );
     claim.delivering();
     let failed = job.failed;
     if job

@@ -49,7 +49,9 @@ where
     };
     Box::pin(
         actix::fut::wrap_future::<_, A>(permit).map(move |permit, act, ctx| {
-            let work = start(act);
+            // Boxed where it is made: the work (a whole enrichment or delivery, kilobytes of
+            // state) is then moved into the spawned task as a pointer, not copied.
+            let work = Box::pin(start(act));
             ctx.spawn(actix::fut::wrap_future(async move {
                 work.await;
                 drop(permit);

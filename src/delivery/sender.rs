@@ -2,13 +2,19 @@
 
 use std::time::Duration;
 
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use chrono::Utc;
 
 use super::retry::{is_success, parse_retry_after};
 use crate::config::DestinationConfig;
 use crate::model::Notification;
 use crate::tls::{http_client, tls_failure};
+
+/// The Standard Webhooks headers, named once rather than parsed from text at every attempt.
+static WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+static WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+static WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
+static APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// How one attempt ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,10 +62,10 @@ pub async fn attempt(
         request = request.insert_header((name.clone(), value.clone()));
     }
     let request = request
-        .insert_header((header::CONTENT_TYPE, "application/json"))
-        .insert_header(("webhook-id", notification.id.as_str()))
-        .insert_header(("webhook-timestamp", timestamp.to_string()))
-        .insert_header(("webhook-signature", signature))
+        .insert_header((header::CONTENT_TYPE, APPLICATION_JSON.clone()))
+        .insert_header((WEBHOOK_ID.clone(), notification.id.as_str()))
+        .insert_header((WEBHOOK_TIMESTAMP.clone(), HeaderValue::from(timestamp)))
+        .insert_header((WEBHOOK_SIGNATURE.clone(), signature))
         .send_body(notification.body.clone());
     let exchange = async {
         let mut response = request.await.map_err(|err| {

@@ -3,6 +3,7 @@
 //! streaming and never redirected, turning every failure into an [`EhrError`].
 
 mod body;
+mod clock;
 mod pacing;
 #[cfg(test)]
 mod tests;
@@ -16,6 +17,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use self::body::{read_limited, BodyError};
+use self::clock::RequestClock;
 use self::pacing::Pacing;
 use super::{Authenticator, EhrError, TimeoutPhase};
 use crate::config::ConnectionConfig;
@@ -112,12 +114,11 @@ impl EhrClient {
         }
         let _permit = self.pacing.admit().await;
         let overall = self.request_timeout + self.body_timeout;
-        let started = Instant::now();
-        let result = match actix_rt::time::timeout(overall, self.authorized(path, &url)).await {
-            Ok(result) => result,
-            Err(_) => Err(timed_out(path, TimeoutPhase::Overall, overall)),
-        };
-        if let Some(meters) = &self.meters {
+        let started = self.meters.as_ref().map(|_| Instant::now());
+        let sleep = std::pin::pin!(actix_rt::time::sleep(overall));
+        let mut clock = RequestClock::new(sleep, overall);
+        let result = self.authorized(path, &url, &mut clock).await;
+        if let (Some(meters), Some(started)) = (&self.meters, started) {
             meters.ehr_request.observe(started.elapsed());
         }
         result
@@ -130,16 +131,33 @@ impl EhrClient {
 
     /// One exchange with the `Authorization` header; a 401 on a token drops that token and
     /// retries once with a fresh one (an expired or revoked token), no more.
-    async fn authorized(&self, path: &str, url: &str) -> Result<EhrResponse, EhrError> {
-        let sent = self.auth.authorization().await?;
-        match self.exchange(path, url, sent.as_ref()).await {
+    async fn authorized(
+        &self,
+        path: &str,
+        url: &str,
+        clock: &mut RequestClock<'_>,
+    ) -> Result<EhrResponse, EhrError> {
+        let sent = self.authorization(path, clock).await?;
+        match self.exchange(path, url, sent.as_ref(), clock).await {
             Err(EhrError::Status { status: 401, .. })
                 if sent.as_ref().is_some_and(|sent| self.auth.reject(sent)) =>
             {
-                let fresh = self.auth.authorization().await?;
-                self.exchange(path, url, fresh.as_ref()).await
+                let fresh = self.authorization(path, clock).await?;
+                self.exchange(path, url, fresh.as_ref(), clock).await
             }
             other => other,
+        }
+    }
+
+    /// The `Authorization` header (a token fetched or cached), within the overall limit.
+    async fn authorization(
+        &self,
+        path: &str,
+        clock: &mut RequestClock<'_>,
+    ) -> Result<Option<HeaderValue>, EhrError> {
+        match clock.within_overall(self.auth.authorization()).await {
+            Ok(result) => result,
+            Err((phase, after)) => Err(timed_out(path, phase, after)),
         }
     }
 
@@ -148,6 +166,7 @@ impl EhrClient {
         path: &str,
         url: &str,
         authorization: Option<&HeaderValue>,
+        clock: &mut RequestClock<'_>,
     ) -> Result<EhrResponse, EhrError> {
         let mut request = self
             .http
@@ -157,16 +176,14 @@ impl EhrClient {
             request = request.insert_header((header::AUTHORIZATION, value.clone()));
         }
         let send = request.send();
-        let mut response = match actix_rt::time::timeout(self.request_timeout, send).await {
+        let headers = clock.within(TimeoutPhase::Headers, self.request_timeout, send);
+        let mut response = match headers.await {
             Ok(Ok(response)) => response,
             Ok(Err(err)) => return Err(self.send_failed(path, err)),
-            Err(_) => {
-                return Err(timed_out(path, TimeoutPhase::Headers, self.request_timeout));
-            }
+            Err((phase, after)) => return Err(timed_out(path, phase, after)),
         };
         let status = response.status();
         let headers = response.headers();
-        let now = Utc::now();
         let date = headers
             .get(header::DATE)
             .and_then(|v| v.to_str().ok())
@@ -176,14 +193,13 @@ impl EhrClient {
             let retry_after = headers
                 .get(header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, now));
+                .and_then(|v| parse_retry_after(v, Utc::now()));
             self.honour(status, retry_after);
             // Read (and drop) a small error body so the connection can be reused.
-            let _ = actix_rt::time::timeout(
-                self.body_timeout,
-                read_limited(&mut response, ERROR_BODY_LIMIT),
-            )
-            .await;
+            let error_body = read_limited(&mut response, ERROR_BODY_LIMIT);
+            let _ = clock
+                .within(TimeoutPhase::Body, self.body_timeout, error_body)
+                .await;
             return Err(EhrError::Status {
                 path: path.to_owned(),
                 status: status.as_u16(),
@@ -191,7 +207,10 @@ impl EhrClient {
             });
         }
         let read = read_limited(&mut response, self.max_response_bytes);
-        let bytes = match actix_rt::time::timeout(self.body_timeout, read).await {
+        let bytes = match clock
+            .within(TimeoutPhase::Body, self.body_timeout, read)
+            .await
+        {
             Ok(Ok(bytes)) => bytes,
             Ok(Err(BodyError::TooLarge)) => {
                 return Err(EhrError::TooLarge {
@@ -213,7 +232,7 @@ impl EhrClient {
                     ),
                 })
             }
-            Err(_) => return Err(timed_out(path, TimeoutPhase::Body, self.body_timeout)),
+            Err((phase, after)) => return Err(timed_out(path, phase, after)),
         };
         let body = serde_json::from_slice(&bytes).map_err(|err| EhrError::Json {
             path: path.to_owned(),

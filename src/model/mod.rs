@@ -95,8 +95,14 @@ pub fn notification_id(connection: &str, key: &str, version: &str) -> String {
         hash.update(part.as_bytes());
     }
     let digest = hash.finalize();
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("msg_{hex}")
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(4 + 32);
+    id.push_str("msg_");
+    for byte in &digest[..16] {
+        id.push(char::from(HEX[usize::from(byte >> 4)]));
+        id.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    id
 }
 
 #[cfg(test)]
@@ -116,7 +122,7 @@ mod tests {
             change: serde_json::json!({"id": "appt-17", "seq": 5}),
             fhir: None,
         };
-        let built = Notification::build(&container, serde_json::Map::new(), &[]);
+        let built = Notification::build(&container, &serde_json::Map::new(), &[]);
         let body: Value = serde_json::from_slice(&built.body).unwrap();
         assert_eq!(Container::from_notification_body(&body), Some(container));
         assert_eq!(Container::from_notification_body(&Value::Null), None);
@@ -126,6 +132,8 @@ mod tests {
     fn notification_id_is_deterministic_and_distinguishes_each_part() {
         let id = notification_id("clinic-a", "appt-1", "3");
         assert_eq!(id, notification_id("clinic-a", "appt-1", "3"));
+        // Stored ids and receivers' dedup tables depend on it: the same text in every version.
+        assert_eq!(id, "msg_7b73829705d8612e77a4d7a9fbb324b5");
         assert!(id.starts_with("msg_") && id.len() == 36);
         assert_ne!(id, notification_id("clinic-b", "appt-1", "3"));
         assert_ne!(id, notification_id("clinic-a", "appt-1", "4"));

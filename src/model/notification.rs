@@ -4,7 +4,7 @@
 use actix_web::web::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::Container;
 use crate::fhir::subscription::{notification_bundle, Origin, Payload};
@@ -25,6 +25,45 @@ pub struct Notification {
     pub body: Bytes,
 }
 
+/// The standard body, serialized straight from the container and the enrichment results
+/// (no `Value` tree is built for it, and the change is not cloned). Fields are declared in
+/// alphabetical order: the order `serde_json`'s sorted `Map` gave the body when it was built
+/// as a `Value`, so the bytes are the same as before.
+#[derive(Serialize)]
+struct StandardBody<'a> {
+    data: StandardData<'a>,
+    id: &'a str,
+    timestamp: &'a str,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+}
+
+/// `data` of [`StandardBody`]; alphabetical, like it.
+#[derive(Serialize)]
+struct StandardData<'a> {
+    /// The change item as the EHR sent it; absent for a FHIR container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    change: Option<&'a Value>,
+    /// A FHIR container's top-level elements that changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changed_elements: Option<&'a [String]>,
+    connection: &'a str,
+    detected_at: &'a str,
+    /// A FHIR container's focus, `Type/id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    focus: Option<&'a str>,
+    key: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    missing: &'a [String],
+    resources: &'a Map<String, Value>,
+    sequence: u64,
+    version: &'a str,
+}
+
+/// Room reserved for a body before serializing it: most bodies fit, so the buffer is not
+/// regrown several times on the way.
+const BODY_CAPACITY: usize = 2048;
+
 impl Notification {
     /// Builds the notification for an enriched container. `missing` names enrichment steps
     /// whose record the EHR no longer had (404/410), which are `null` in `resources`; for a
@@ -33,59 +72,105 @@ impl Notification {
     /// A FHIR container's notification has `data.focus` (`Type/id`) and
     /// `data.changed_elements`, and no `data.change`: the focus resource is in
     /// `data.resources` under its type name.
-    pub fn build(container: &Container, resources: Map<String, Value>, missing: &[String]) -> Self {
-        Self::from_body(
-            container,
-            &Self::standard_body(container, resources, missing),
-        )
+    pub fn build(
+        container: &Container,
+        resources: &Map<String, Value>,
+        missing: &[String],
+    ) -> Self {
+        let detected_at = detected_at(container);
+        let body = StandardBody::of(container, &detected_at, resources, missing);
+        let mut bytes = Vec::with_capacity(BODY_CAPACITY);
+        serde_json::to_writer(&mut bytes, &body).expect("a notification body always serializes");
+        Self::with_bytes(container, bytes)
     }
 
-    /// The standard body (`format = "standard"`) of an enriched container; see [`Self::build`].
+    /// The notification of `container` in `format`: the standard body is serialized
+    /// directly; other formats are rendered from it (see [`NotificationFormat::render`]).
+    pub fn build_in(
+        format: NotificationFormat,
+        container: &Container,
+        resources: Map<String, Value>,
+        missing: &[String],
+        origin: &Origin<'_>,
+    ) -> Self {
+        match format {
+            NotificationFormat::Standard => Self::build(container, &resources, missing),
+            NotificationFormat::FhirSubscription(_) => {
+                let body = Self::standard_body(container, resources, missing);
+                Self::from_body(container, &format.render(body, origin))
+            }
+        }
+    }
+
+    /// The standard body (`format = "standard"`) of an enriched container as a JSON value,
+    /// for formats rendered from it; see [`Self::build`].
     pub fn standard_body(
         container: &Container,
         resources: Map<String, Value>,
         missing: &[String],
     ) -> Value {
-        let detected_at = container
-            .detected_at
-            .to_rfc3339_opts(SecondsFormat::Millis, true);
-        let mut data = json!({
-            "connection": container.connection,
-            "sequence": container.sequence,
-            "key": container.key,
-            "version": container.version,
-            "detected_at": detected_at,
-            "resources": resources,
-        });
-        match &container.fhir {
-            Some(fhir) => {
-                data["focus"] = json!(fhir.focus);
-                data["changed_elements"] = json!(fhir.changed_elements);
-            }
-            None => data["change"] = container.change.clone(),
-        }
-        if !missing.is_empty() {
-            data["missing"] = json!(missing);
-        }
-        json!({
-            "id": container.notification_id,
-            "type": container.event_type,
-            "timestamp": detected_at,
-            "data": data,
-        })
+        let detected_at = detected_at(container);
+        let empty = Map::new();
+        let body = StandardBody::of(container, &detected_at, &empty, missing);
+        let mut value = serde_json::to_value(&body).expect("a notification body always converts");
+        value["data"]["resources"] = Value::Object(resources);
+        value
     }
 
     /// The notification of `container` with `body` (in whatever format its destination
     /// takes), serialized once.
     pub fn from_body(container: &Container, body: &Value) -> Self {
+        let mut bytes = Vec::with_capacity(BODY_CAPACITY);
+        serde_json::to_writer(&mut bytes, body).expect("a JSON value always serializes");
+        Self::with_bytes(container, bytes)
+    }
+
+    fn with_bytes(container: &Container, body: Vec<u8>) -> Self {
         Self {
             id: container.notification_id.clone(),
             connection: container.connection.clone(),
             sequence: container.sequence,
             key: container.key.clone(),
-            body: Bytes::from(serde_json::to_vec(body).expect("a JSON value always serializes")),
+            body: Bytes::from(body),
         }
     }
+}
+
+impl<'a> StandardBody<'a> {
+    fn of(
+        container: &'a Container,
+        detected_at: &'a str,
+        resources: &'a Map<String, Value>,
+        missing: &'a [String],
+    ) -> Self {
+        Self {
+            data: StandardData {
+                change: container.fhir.is_none().then_some(&container.change),
+                changed_elements: container
+                    .fhir
+                    .as_ref()
+                    .map(|fhir| fhir.changed_elements.as_slice()),
+                connection: &container.connection,
+                detected_at,
+                focus: container.fhir.as_ref().map(|fhir| fhir.focus.as_str()),
+                key: &container.key,
+                missing,
+                resources,
+                sequence: container.sequence,
+                version: &container.version,
+            },
+            id: &container.notification_id,
+            timestamp: detected_at,
+            event_type: &container.event_type,
+        }
+    }
+}
+
+/// When the change was detected, as the body writes it.
+fn detected_at(container: &Container) -> String {
+    container
+        .detected_at
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// `format` of a destination: the shape of the bodies it receives. Signing and headers are the
@@ -167,7 +252,7 @@ mod tests {
         let mut resources = Map::new();
         resources.insert("appointment".into(), json!({"id": "appt-17"}));
         resources.insert("patient".into(), Value::Null);
-        let n = Notification::build(&container, resources, &["patient".to_owned()]);
+        let n = Notification::build(&container, &resources, &["patient".to_owned()]);
         let body: Value = serde_json::from_slice(&n.body).unwrap();
         assert_eq!(body["id"], "msg_x");
         assert_eq!(body["type"], "appointment.updated");
@@ -188,14 +273,19 @@ mod tests {
         };
         let standard = Notification::standard_body(&container, Map::new(), &[]);
         let rendered = NotificationFormat::Standard.render(standard.clone(), &origin);
-        let built = Notification::build(&container, Map::new(), &[]);
+        let built = Notification::build(&container, &Map::new(), &[]);
         assert_eq!(
             Notification::from_body(&container, &rendered).body,
             built.body
         );
         let bundle_format = NotificationFormat::FhirSubscription(Payload::IdOnly);
         let bundle = bundle_format.render(standard, &origin);
-        let notification = Notification::from_body(&container, &bundle);
+        let notification =
+            Notification::build_in(bundle_format, &container, Map::new(), &[], &origin);
+        assert_eq!(
+            notification.body,
+            Notification::from_body(&container, &bundle).body
+        );
         assert_eq!(
             notification.id, "msg_x",
             "webhook-id stays the notification id"
@@ -205,5 +295,76 @@ mod tests {
         assert_eq!(sent["resourceType"], "Bundle");
         assert_eq!(sent["type"], "history");
         assert_eq!(sent["timestamp"], "2026-11-26T10:00:00.000Z");
+    }
+
+    /// The body as it was built before it was serialized directly: a `json!` value (whose
+    /// keys `serde_json` sorts). Receivers see exactly these bytes.
+    fn body_as_a_value(
+        container: &Container,
+        resources: &Map<String, Value>,
+        missing: &[String],
+    ) -> Value {
+        let detected_at = "2026-11-26T10:00:00.000Z";
+        let mut data = json!({
+            "connection": container.connection,
+            "sequence": container.sequence,
+            "key": container.key,
+            "version": container.version,
+            "detected_at": detected_at,
+            "resources": resources,
+        });
+        match &container.fhir {
+            Some(fhir) => {
+                data["focus"] = json!(fhir.focus);
+                data["changed_elements"] = json!(fhir.changed_elements);
+            }
+            None => data["change"] = container.change.clone(),
+        }
+        if !missing.is_empty() {
+            data["missing"] = json!(missing);
+        }
+        json!({
+            "id": container.notification_id,
+            "type": container.event_type,
+            "timestamp": detected_at,
+            "data": data,
+        })
+    }
+
+    #[test]
+    fn the_standard_body_has_the_bytes_of_the_json_value_it_describes() {
+        let mut container = container();
+        container.change = json!({"id": "appt-17", "seq": 5, "note": "quote \" and é"});
+        let mut resources = Map::new();
+        resources.insert(
+            "patient".into(),
+            json!({"name": [{"family": "Doe"}], "id": "p"}),
+        );
+        resources.insert(
+            "appointment".into(),
+            json!({"status": "booked", "id": "appt-17"}),
+        );
+        let mut fhir = container.clone();
+        fhir.fhir = Some(crate::model::FhirContext {
+            focus: "Appointment/appt-17".into(),
+            changed_elements: vec!["start".into(), "status".into()],
+            included: Vec::new(),
+        });
+        let cases = [
+            (&container, vec![]),
+            (&container, vec!["location".to_owned()]),
+            (&fhir, vec![]),
+            (&fhir, vec!["Patient/p".to_owned()]),
+        ];
+        for (container, missing) in cases {
+            let expected = serde_json::to_vec(&body_as_a_value(container, &resources, &missing));
+            let built = Notification::build(container, &resources, &missing);
+            assert_eq!(
+                String::from_utf8(built.body.to_vec()).unwrap(),
+                String::from_utf8(expected.unwrap()).unwrap()
+            );
+            let value = Notification::standard_body(container, resources.clone(), &missing);
+            assert_eq!(value, body_as_a_value(container, &resources, &missing));
+        }
     }
 }

@@ -80,7 +80,7 @@ async fn pending_lists_one_connection_in_sequence_order_until_completed() {
         (1..=300).collect::<Vec<_>>(),
         "numeric order, not text order; no other connection"
     );
-    let first = Notification::build(&pending[0], serde_json::Map::new(), &[]);
+    let first = Notification::build(&pending[0], &serde_json::Map::new(), &[]);
     store.complete(&first, None).unwrap();
     assert_eq!(store.pending("a", 0).next().unwrap().unwrap().sequence, 2);
     assert_eq!(store.pending("a", 250).count(), 51);

@@ -3,7 +3,7 @@
 use super::*;
 
 fn letter(container: &Container, destination: &str) -> DeadLetter {
-    let notification = Notification::build(container, serde_json::Map::new(), &[]);
+    let notification = Notification::build(container, &serde_json::Map::new(), &[]);
     DeadLetter {
         notification_id: container.notification_id.clone(),
         connection: container.connection.clone(),
@@ -139,7 +139,7 @@ async fn a_dead_letter_without_its_container_is_retried_from_its_standard_body()
         .await
         .unwrap()
         .remove(0);
-    let notification = Notification::build(&container, serde_json::Map::new(), &[]);
+    let notification = Notification::build(&container, &serde_json::Map::new(), &[]);
     store.complete(&notification, None).unwrap();
     store.dead_letter(&letter(&container, "d")).unwrap();
     let all = DeadLetterSelection::Matching(DeadLetterFilter::default());

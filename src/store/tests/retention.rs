@@ -21,7 +21,7 @@ async fn complete_keeps_the_delivered_bytes_for_replay_by_time_and_connection() 
             .await
             .unwrap()
             .remove(0);
-        let notification = Notification::build(&container, serde_json::Map::new(), &[]);
+        let notification = Notification::build(&container, &serde_json::Map::new(), &[]);
         let at = t0 + chrono::Duration::minutes(i as i64);
         let retain = Retain {
             destination: "d",
@@ -69,7 +69,7 @@ async fn complete_keeps_the_delivered_bytes_for_replay_by_time_and_connection() 
         .await
         .unwrap()
         .remove(0);
-    let notification = Notification::build(&container, serde_json::Map::new(), &[]);
+    let notification = Notification::build(&container, &serde_json::Map::new(), &[]);
     store.complete(&notification, None).unwrap();
     assert_eq!((store.pending_count(), store.retained_count()), (0, 3));
 }
@@ -83,7 +83,7 @@ async fn the_sweep_removes_only_what_each_destination_no_longer_keeps() {
             .await
             .unwrap()
             .remove(0);
-        let notification = Notification::build(&container, serde_json::Map::new(), &[]);
+        let notification = Notification::build(&container, &serde_json::Map::new(), &[]);
         let at = t0 + chrono::Duration::hours(i as i64 % 2);
         let retain = Retain {
             destination: dest,
