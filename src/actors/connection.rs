@@ -1,6 +1,8 @@
 //! `ConnectionActor`: one per connection. It owns the connection's poll timer and enricher,
-//! re-dispatches what the store holds when it (re)starts, and turns any panic in its work into
-//! a supervised restart of this connection alone.
+//! re-dispatches what the store holds when it (re)starts and when its destination accepts
+//! notifications again (it keeps polling while it does not), dispatches the next container of
+//! a key when the one before it finished, and turns any panic in its work into a supervised
+//! restart of this connection alone.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -11,10 +13,11 @@ use chrono::Utc;
 
 use super::claims::Claims;
 use super::contain_panic;
-use super::dispatch::{poll, recover};
+use super::dispatch::{poll, promoted, recover};
 use super::enricher::{EnricherActor, EnricherDeps};
-use super::messages::{ConnectionFailed, Deliver, StopPolling};
+use super::messages::{ConnectionFailed, Deliver, DestinationChanged, Promote, StopPolling};
 use crate::config::ConnectionConfig;
+use crate::delivery::gate::DestinationGate;
 use crate::delivery::retry::Backoff;
 use crate::ehr::poll::{PageResult, PollError};
 use crate::ehr::EhrClient;
@@ -42,8 +45,10 @@ pub struct ConnectionDeps {
     pub board: StatusBoard,
     /// Its destination's delivery actor on this worker.
     pub deliver: Recipient<Deliver>,
-    /// The connection's in-flight claims (shared across restarts).
+    /// The connection's in-flight claims and key order (shared across restarts).
     pub claims: Arc<Claims>,
+    /// Its destination's health: whether to dispatch at all.
+    pub gate: Arc<DestinationGate>,
     /// Test-only fault injection.
     pub poll_hook: Option<PollHook>,
 }
@@ -68,6 +73,15 @@ pub struct ConnectionActor {
     last_restart: Option<Instant>,
     /// Page size of the next request; widened while the feed is stuck at one position.
     page_size: Option<usize>,
+    /// Stored containers may not have been dispatched (the destination did not accept them,
+    /// or let them go): pages are not dispatched until a walk of the store catches up.
+    behind: bool,
+    /// A walk of the store is due before the next poll (the destination accepts again).
+    walk_due: bool,
+    /// A recovery or poll is running.
+    busy: bool,
+    /// The scheduled next step, cancelled when a walk should start at once.
+    next: Option<SpawnHandle>,
 }
 
 /// What the actor runs next.
@@ -102,6 +116,10 @@ impl ConnectionActor {
             restart_backoff: Backoff::new(min, max),
             last_restart: None,
             page_size,
+            behind: true,
+            walk_due: false,
+            busy: false,
+            next: None,
         }
     }
 
@@ -116,33 +134,58 @@ impl ConnectionActor {
     }
 
     fn run(&mut self, step: Step, ctx: &mut Context<Self>) {
-        if self.stopped || self.failing {
+        if self.stopped || self.failing || self.busy {
             return;
         }
         let (Some(client), Some(enricher)) = (self.client.clone(), self.enricher.clone()) else {
             return;
         };
-        let (deps, generation, page_size) = (self.deps.clone(), self.generation, self.page_size);
+        let step = match step {
+            Step::Poll if self.walk_due && self.deps.gate.accepts() => Step::Recover,
+            step => step,
+        };
+        if let Step::Recover = step {
+            self.walk_due = false;
+        }
+        self.busy = true;
+        let (deps, page_size) = (self.deps.clone(), self.page_size);
+        let dispatch = !self.behind && self.deps.gate.accepts();
         let work = async move {
             match step {
-                Step::Recover => recover(&deps, generation, &enricher).await.map(|()| None),
-                Step::Poll => poll(&deps, generation, &client, &enricher, page_size)
+                Step::Recover => recover(&deps, &enricher).await.map(|done| (None, done)),
+                Step::Poll => poll(&deps, &client, &enricher, page_size, dispatch)
                     .await
-                    .map(Some),
+                    .map(|(page, done)| (Some(page), done)),
             }
         };
-        ctx.spawn(contain_panic(work).into_actor(self).map(
-            move |outcome, act, ctx| match outcome {
-                Ok(Ok(None)) => act.schedule(Step::Poll, Duration::ZERO, ctx),
-                Ok(Ok(Some(page))) => act.after_poll(page, ctx),
-                Ok(Err(err)) => act.after_failure(step, &err, ctx),
-                Err(panic) => act.fail_hard(&panic, ctx),
-            },
-        ));
+        ctx.spawn(
+            contain_panic(work)
+                .into_actor(self)
+                .map(move |outcome, act, ctx| {
+                    act.busy = false;
+                    match outcome {
+                        Ok(Ok((page, done))) => {
+                            // After a walk the connection is caught up only if it finished; after
+                            // a poll it falls behind if the page was not dispatched whole.
+                            act.behind = if page.is_none() {
+                                !done
+                            } else {
+                                act.behind || !done
+                            };
+                            match page {
+                                None => act.schedule(Step::Poll, Duration::ZERO, ctx),
+                                Some(page) => act.after_poll(page, ctx),
+                            }
+                        }
+                        Ok(Err(err)) => act.after_failure(step, &err, ctx),
+                        Err(panic) => act.fail_hard(&panic, ctx),
+                    }
+                }),
+        );
     }
 
     fn schedule(&mut self, step: Step, delay: Duration, ctx: &mut Context<Self>) {
-        ctx.run_later(delay, move |act, ctx| act.run(step, ctx));
+        self.next = Some(ctx.run_later(delay, move |act, ctx| act.run(step, ctx)));
     }
 
     fn after_poll(&mut self, page: PageResult, ctx: &mut Context<Self>) {
@@ -232,6 +275,7 @@ impl ConnectionActor {
             return;
         }
         self.failing = true;
+        self.deps.claims.end_generation();
         if self
             .last_restart
             .is_some_and(|at| at.elapsed() > RESTART_BACKOFF_RESET)
@@ -274,6 +318,8 @@ impl Actor for ConnectionActor {
         let enricher = EnricherActor::new(deps, self.generation).start();
         self.client = Some(client);
         self.enricher = Some(enricher);
+        self.deps.claims.begin_generation(ctx.address().recipient());
+        (self.behind, self.walk_due, self.busy) = (true, false, false);
         self.deps
             .board
             .connection(self.id(), |c| c.state = ConnectionState::Starting);
@@ -312,11 +358,60 @@ impl Handler<StopPolling> for ConnectionActor {
 
     fn handle(&mut self, _: StopPolling, _ctx: &mut Context<Self>) {
         self.stopped = true;
+        self.deps.claims.end_generation();
         self.stop_enricher();
         self.deps
             .board
             .connection(self.id(), |c| c.state = ConnectionState::Stopped);
         log::info!("conn={} stopped polling", self.id());
+    }
+}
+
+impl Handler<DestinationChanged> for ConnectionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: DestinationChanged, ctx: &mut Context<Self>) {
+        if !msg.accepting {
+            // Deliveries let their notifications go: they are in the store, not dispatched.
+            self.behind = true;
+            return;
+        }
+        if !self.behind {
+            return;
+        }
+        self.walk_due = true;
+        if !self.busy {
+            // Waiting for the next poll: walk the backlog now instead.
+            if let Some(next) = self.next.take() {
+                ctx.cancel_future(next);
+            }
+            self.run(Step::Poll, ctx);
+        }
+    }
+}
+
+impl Handler<Promote> for ConnectionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Promote, ctx: &mut Context<Self>) {
+        let Some(enricher) = self.enricher.clone() else {
+            return;
+        };
+        if self.stopped || self.failing || !msg.claim.is_current() {
+            return;
+        }
+        let deps = self.deps.clone();
+        ctx.spawn(
+            async move {
+                if let Err(err) = promoted(&deps, &enricher, msg.claim).await {
+                    log::error!(
+                        "conn={} reading a pending container failed: {err}",
+                        deps.config.id
+                    );
+                }
+            }
+            .into_actor(self),
+        );
     }
 }
 

@@ -10,6 +10,7 @@ use tokio::sync::Semaphore;
 use super::messages::{ConnectionFailed, Deliver};
 use super::{admit, contain_panic};
 use crate::config::DestinationConfig;
+use crate::delivery::gate::DestinationGate;
 use crate::delivery::sender::destination_client;
 use crate::delivery::worker::{deliver, DeliveryContext, Final};
 use crate::status::StatusBoard;
@@ -22,6 +23,8 @@ pub struct DeliveryActor {
     board: StatusBoard,
     /// Notifications admitted and not yet finished, across every worker of this destination.
     room: Arc<Semaphore>,
+    /// The destination's health, shared with its other workers and its connections.
+    gate: Arc<DestinationGate>,
     /// Built in `started`: awc clients belong to the thread that runs them.
     context: Option<DeliveryContext>,
 }
@@ -33,12 +36,14 @@ impl DeliveryActor {
         store: Store,
         board: StatusBoard,
         room: Arc<Semaphore>,
+        gate: Arc<DestinationGate>,
     ) -> Self {
         Self {
             destination,
             store,
             board,
             room,
+            gate,
             context: None,
         }
     }
@@ -53,6 +58,7 @@ impl Actor for DeliveryActor {
             destination: Arc::clone(&self.destination),
             store: self.store.clone(),
             board: self.board.clone(),
+            gate: Arc::clone(&self.gate),
         });
     }
 }
@@ -61,6 +67,11 @@ impl Handler<Deliver> for DeliveryActor {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, msg: Deliver, _ctx: &mut Context<Self>) -> Self::Result {
+        if !self.gate.accepts() {
+            // Failing or paused: the container stays pending, its claim is released here.
+            drop(msg);
+            return Box::pin(actix::fut::ready(()));
+        }
         admit(&self.room, move |act: &mut Self| {
             let delivery = act
                 .context
@@ -75,7 +86,9 @@ impl Handler<Deliver> for DeliveryActor {
                     failed,
                 } = msg;
                 let unfinished = match contain_panic(deliver(&delivery, &notification)).await {
-                    Ok(Final::Delivered | Final::DeadLettered) => None,
+                    // Let go, the container stays pending: the connection dispatches it again
+                    // when the destination accepts notifications (its claim is released below).
+                    Ok(Final::Delivered | Final::DeadLettered | Final::LetGo) => None,
                     Ok(Final::StillPending) => {
                         Some("a dead letter could not be written".to_owned())
                     }

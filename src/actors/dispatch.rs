@@ -1,10 +1,12 @@
-//! The async work a `ConnectionActor` schedules: recovering what the store holds, and one
-//! poll. Both hand containers to the enricher one at a time, waiting for room, so a slow
-//! enricher slows the connection instead of filling memory.
+//! The async work a `ConnectionActor` schedules: walking what the store holds, one poll, and
+//! dispatching a promoted container. Containers go to the enricher one at a time, waiting for
+//! room, so a slow enricher slows the connection instead of filling memory; and only while
+//! the destination accepts notifications: otherwise they stay in the store, and the
+//! connection is *behind* until its next walk.
 
 use actix::prelude::*;
 
-use super::claims::Claims;
+use super::claims::{Admission, Claim};
 use super::connection::ConnectionDeps;
 use super::enricher::EnricherActor;
 use super::messages::Enrich;
@@ -15,16 +17,19 @@ use crate::status::ConnectionState;
 use crate::store::StoreError;
 
 /// Re-dispatches every stored container of the connection that is not in flight, in
-/// sequence order. An unreadable container is reported and skipped, so one bad record cannot
-/// hold back the rest.
+/// sequence order; `true` once all were, `false` when the destination stopped accepting on the
+/// way. An unreadable container is reported and skipped, so one bad record cannot hold back
+/// the rest.
 pub async fn recover(
     deps: &ConnectionDeps,
-    generation: u64,
     enricher: &Addr<EnricherActor>,
-) -> Result<(), PollError> {
+) -> Result<bool, PollError> {
     let id = &deps.config.id;
     let (mut dispatched, mut unreadable) = (0usize, 0usize);
     for entry in deps.store.pending(id, 0) {
+        if !deps.gate.accepts() {
+            return Ok(false);
+        }
         let container = match entry {
             Ok(container) => container,
             Err(err @ StoreError::Corrupt { .. }) => {
@@ -34,26 +39,28 @@ pub async fn recover(
             }
             Err(err) => return Err(err.into()),
         };
-        match hand_over(deps, generation, enricher, container).await? {
+        match hand_over(deps, enricher, container).await? {
             HandOver::Sent => dispatched += 1,
             HandOver::Skipped => {}
-            HandOver::EnricherGone => return Ok(()),
+            HandOver::EnricherGone => return Ok(false),
         }
     }
     if dispatched + unreadable > 0 {
-        log::info!("conn={id} recovered {dispatched} pending containers ({unreadable} unreadable)");
+        log::info!("conn={id} dispatched {dispatched} stored containers ({unreadable} unreadable)");
     }
-    Ok(())
+    Ok(true)
 }
 
-/// One poll: the test hook, one page made durable, then its containers dispatched.
+/// One poll: the test hook, one page made durable, then, when `dispatch`, its containers
+/// handed over. Also says whether every container of the page was handed over: when not,
+/// the connection is behind and must walk the store before dispatching from a page again.
 pub async fn poll(
     deps: &ConnectionDeps,
-    generation: u64,
     client: &EhrClient,
     enricher: &Addr<EnricherActor>,
     page_size: Option<usize>,
-) -> Result<PageResult, PollError> {
+    dispatch: bool,
+) -> Result<(PageResult, bool), PollError> {
     if let Some(hook) = &deps.poll_hook {
         hook(&deps.config.id);
     }
@@ -61,15 +68,36 @@ pub async fn poll(
         .connection(&deps.config.id, |c| c.state = ConnectionState::Polling);
     let mut page = poll_page(client, &deps.config, &deps.store, page_size).await?;
     // The containers move on to the enricher; the page keeps only their count.
-    for container in std::mem::take(&mut page.containers) {
-        if let HandOver::EnricherGone = hand_over(deps, generation, enricher, container).await? {
-            break;
+    let containers = std::mem::take(&mut page.containers);
+    if !dispatch {
+        return Ok((page, containers.is_empty()));
+    }
+    for container in containers {
+        if !deps.gate.accepts() {
+            return Ok((page, false));
+        }
+        if let HandOver::EnricherGone = hand_over(deps, enricher, container).await? {
+            return Ok((page, false));
         }
     }
-    Ok(page)
+    Ok((page, true))
+}
+
+/// Dispatches the container that `claim` promoted (next of its key), if still pending.
+pub async fn promoted(
+    deps: &ConnectionDeps,
+    enricher: &Addr<EnricherActor>,
+    claim: Claim,
+) -> Result<(), StoreError> {
+    // Dropping the claim when it is no longer pending promotes the next of its key.
+    if let Some(container) = deps.store.container(&deps.config.id, claim.sequence())? {
+        let _ = enricher.send(Enrich { container, claim }).await;
+    }
+    Ok(())
 }
 
 enum HandOver {
+    /// Sent to the enricher, or waiting behind an earlier container of its key.
     Sent,
     /// In flight already, or delivered since it was read.
     Skipped,
@@ -77,17 +105,18 @@ enum HandOver {
     EnricherGone,
 }
 
-/// Claims `container` and sends it to the enricher, unless it is in flight or was completed
-/// between being read and being claimed (a delivery of the previous generation finishing).
+/// Claims `container` and sends it to the enricher, unless it is in flight, waits behind an
+/// earlier container of its key, or was completed between being read and being claimed (a
+/// delivery of the previous generation finishing).
 async fn hand_over(
     deps: &ConnectionDeps,
-    generation: u64,
     enricher: &Addr<EnricherActor>,
     container: Container,
 ) -> Result<HandOver, StoreError> {
-    let claims: &std::sync::Arc<Claims> = &deps.claims;
-    let Some(claim) = claims.try_claim(container.sequence, generation) else {
-        return Ok(HandOver::Skipped);
+    let claim = match deps.claims.admit(&container) {
+        Admission::Go(claim) => claim,
+        Admission::Waits => return Ok(HandOver::Sent),
+        Admission::Taken => return Ok(HandOver::Skipped),
     };
     if !deps.store.is_pending(&deps.config.id, container.sequence)? {
         return Ok(HandOver::Skipped);

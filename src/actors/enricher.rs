@@ -113,8 +113,11 @@ async fn enrich_and_hand_over(job: EnricherDeps, msg: Enrich) {
     {
         log::info!("conn={id} enrichment succeeding again");
     }
+    if !claim.delivering() {
+        // A restart voided the claim: the new generation dispatches the container again.
+        return;
+    }
     let notification = Notification::build(&container, enriched.resources, &enriched.missing);
-    claim.delivering();
     let failed = job.failed;
     if job
         .deliver

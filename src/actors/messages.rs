@@ -45,3 +45,22 @@ pub struct ConnectionFailed {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct StopPolling;
+
+/// The container `claim` names is next of its key: the connection reads it from the store
+/// and dispatches it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Promote {
+    /// The claim on it, already taken.
+    pub claim: Claim,
+}
+
+/// The connection's destination started or stopped accepting notifications: while it does
+/// not, the connection keeps polling and storing without dispatching; when it does again, the
+/// connection walks its stored backlog and dispatches it in sequence order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DestinationChanged {
+    /// Whether the destination accepts notifications now.
+    pub accepting: bool,
+}

@@ -12,8 +12,10 @@ use tokio::sync::Semaphore;
 use super::claims::Claims;
 use super::connection::{ConnectionActor, ConnectionDeps, PollHook};
 use super::delivery::DeliveryActor;
+use super::messages::DestinationChanged;
 use super::messages::StopPolling;
 use crate::config::Config;
+use crate::delivery::gate::DestinationGate;
 use crate::status::StatusBoard;
 use crate::store::Store;
 
@@ -31,23 +33,27 @@ pub struct Supervisor {
     config: Config,
     store: Store,
     board: StatusBoard,
+    gates: BTreeMap<String, Arc<DestinationGate>>,
     poll_hook: Option<PollHook>,
     workers: Vec<Arbiter>,
     connections: BTreeMap<String, Addr<ConnectionActor>>,
 }
 
 impl Supervisor {
-    /// A supervisor for `config`; nothing runs until it is started.
+    /// A supervisor for `config`, whose destinations' health is kept in `gates` (one per
+    /// destination); nothing runs until it is started.
     pub fn new(
         config: Config,
         store: Store,
         board: StatusBoard,
+        gates: BTreeMap<String, Arc<DestinationGate>>,
         poll_hook: Option<PollHook>,
     ) -> Self {
         Self {
             config,
             store,
             board,
+            gates,
             poll_hook,
             workers: Vec::new(),
             connections: BTreeMap::new(),
@@ -73,8 +79,9 @@ impl Supervisor {
                         let (store, board) = (self.store.clone(), self.board.clone());
                         let (destination, room) =
                             (Arc::new(destination.clone()), Arc::clone(&rooms[id]));
+                        let gate = Arc::clone(&self.gates[id]);
                         let addr = DeliveryActor::start_in_arbiter(&worker.handle(), move |_| {
-                            DeliveryActor::new(destination, store, board, room)
+                            DeliveryActor::new(destination, store, board, room, gate)
                         });
                         (id.clone(), addr)
                     })
@@ -94,18 +101,25 @@ impl Actor for Supervisor {
         let deliveries = self.start_deliveries();
         for (index, (id, config)) in self.config.connections.iter().enumerate() {
             let worker = index % self.workers.len();
+            let gate = Arc::clone(&self.gates[&config.destination]);
+            let order = self.config.destinations[&config.destination].order.clone();
             let deps = ConnectionDeps {
                 config: Arc::new(config.clone()),
                 store: self.store.clone(),
                 board: self.board.clone(),
                 deliver: deliveries[worker][&config.destination].clone().recipient(),
-                claims: Arc::new(Claims::default()),
+                claims: Arc::new(Claims::new(order, gate.accepting_flag())),
+                gate: Arc::clone(&gate),
                 poll_hook: self.poll_hook.clone(),
             };
             let addr =
                 actix::Supervisor::start_in_arbiter(&self.workers[worker].handle(), move |_| {
                     ConnectionActor::new(deps)
                 });
+            let listener = addr.clone();
+            gate.listen(Box::new(move |accepting| {
+                listener.do_send(DestinationChanged { accepting })
+            }));
             self.connections.insert(id.clone(), addr);
         }
         log::info!(

@@ -53,6 +53,9 @@ pub(super) struct RawDestination {
     pub max_in_flight: Option<i64>,
     pub retry_schedule_secs: Option<Vec<f64>>,
     pub headers_env: Option<BTreeMap<String, String>>,
+    pub ordering: Option<String>,
+    pub ordering_key: Option<String>,
+    pub failure_threshold: Option<i64>,
 }
 
 /// `[connections.<id>]`.

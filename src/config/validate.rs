@@ -173,7 +173,9 @@ fn destination(
     let headers =
         super::headers::headers_env(check, &path.key("headers_env"), raw.headers_env.as_ref());
     let schedule_path = path.key("retry_schedule_secs");
+    let behaviour = super::ordering::behaviour(check, path, &raw);
     let retry_schedule = retry_schedule(check, &schedule_path, raw.retry_schedule_secs);
+    let behaviour = behaviour?;
     Some(DestinationConfig {
         id,
         url: url?,
@@ -185,6 +187,8 @@ fn destination(
         max_in_flight: max_in_flight?,
         retry_schedule: retry_schedule?,
         headers: headers?,
+        order: behaviour.order,
+        failure_threshold: behaviour.failure_threshold,
     })
 }
 

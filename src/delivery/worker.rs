@@ -1,12 +1,24 @@
 //! Seeing one notification through: attempts per the retry schedule until the destination
 //! acknowledges it (the container is then forgotten) or the schedule runs out (the container
-//! becomes a dead letter, with every attempt).
+//! becomes a dead letter, with every attempt), unless the destination stops accepting
+//! notifications meanwhile: then it is let go (the container stays pending), or it becomes the
+//! probe of a failing destination.
+//!
+//! The rule between failing and dead letters: a notification's schedule runs only while its
+//! destination is healthy. When the destination turns failing or paused, every notification
+//! in flight but the probe is let go at its next attempt (or at once, when waiting for one)
+//! and forgets its attempts; it starts its schedule afresh when dispatched again. The probe is
+//! retried at [`probe_delay`] for as long as the destination fails and is never dead-lettered.
+//! So a dead letter means the destination kept accepting other notifications while refusing
+//! this one, never that the destination was down.
 
 use std::sync::Arc;
 
 use chrono::Utc;
 
-use super::retry::{jitter_sample, next_delivery_delay};
+use super::gate::{DestinationGate, Probe};
+use super::order::key_hash;
+use super::retry::{jitter_sample, next_delivery_delay, probe_delay};
 use super::sender::{attempt, AttemptOutcome};
 use crate::config::DestinationConfig;
 use crate::model::notification::AttemptRecord;
@@ -24,6 +36,9 @@ pub enum Final {
     /// Given up, but the dead letter could not be written: the container is still pending
     /// and must be dispatched again.
     StillPending,
+    /// Let go because the destination is failing or paused: the container stays pending and
+    /// its connection dispatches it again once the destination accepts notifications.
+    LetGo,
 }
 
 /// What a delivery needs, shared by every notification of one destination on one worker.
@@ -37,14 +52,22 @@ pub struct DeliveryContext {
     pub store: Store,
     /// Where progress is shown.
     pub board: StatusBoard,
+    /// The destination's health.
+    pub gate: Arc<DestinationGate>,
 }
 
 /// Delivers `notification`, retrying per the destination's schedule (±20% jitter,
-/// `Retry-After` honoured up to the next step), then completes or dead-letters its container.
+/// `Retry-After` honoured up to the next step), then completes or dead-letters its container;
+/// or lets it go, or probes with it, when the destination fails (see the module doc).
 pub async fn deliver(ctx: &DeliveryContext, notification: &Notification) -> Final {
     let dest = &ctx.destination;
+    let gate = &ctx.gate;
     let mut attempts = Vec::new();
+    let mut probe: Option<Probe<'_>> = None;
     loop {
+        if !gate.may_attempt(probe.is_some()) {
+            return Final::LetGo;
+        }
         let at = Utc::now();
         let outcome = {
             let _on_the_wire = Sending::start(&ctx.board, &dest.id);
@@ -53,6 +76,7 @@ pub async fn deliver(ctx: &DeliveryContext, notification: &Notification) -> Fina
         let (status, retry_after, error) = match outcome {
             AttemptOutcome::Delivered { .. } => {
                 record_success(ctx, notification);
+                gate.succeeded();
                 return Final::Delivered;
             }
             AttemptOutcome::Failed {
@@ -62,6 +86,38 @@ pub async fn deliver(ctx: &DeliveryContext, notification: &Notification) -> Fina
             } => (status, retry_after, error),
         };
         record_failure(ctx, notification, &error);
+        if status == Some(410) {
+            gate.gone();
+            return Final::LetGo;
+        }
+        gate.failed(key_hash(&notification.id), &error);
+        if let Some(probe) = probe.as_mut() {
+            probe.failures += 1;
+            let delay = probe_delay(
+                &dest.retry_schedule,
+                probe.failures,
+                retry_after,
+                jitter_sample(),
+            );
+            gate.wait(delay).await;
+            continue;
+        }
+        if !gate.may_attempt(false) {
+            // The destination just turned failing: this notification probes it, or is let go.
+            probe = gate.take_probe();
+            let Some(probe) = probe.as_mut() else {
+                return Final::LetGo;
+            };
+            probe.failures = 1;
+            gate.wait(probe_delay(
+                &dest.retry_schedule,
+                1,
+                retry_after,
+                jitter_sample(),
+            ))
+            .await;
+            continue;
+        }
         attempts.push(AttemptRecord {
             at,
             status,
@@ -73,7 +129,8 @@ pub async fn deliver(ctx: &DeliveryContext, notification: &Notification) -> Fina
             retry_after,
             jitter_sample(),
         ) {
-            Some(delay) => actix_rt::time::sleep(delay).await,
+            // Woken early when the destination's state changes, to let go at once.
+            Some(delay) => gate.wait(delay).await,
             None => return dead_letter(ctx, notification, attempts),
         }
     }
@@ -91,32 +148,24 @@ fn record_success(ctx: &DeliveryContext, notification: &Notification) {
             notification.id
         );
     }
-    let recovered = ctx.board.destination(dest, |d| {
+    ctx.board.destination(dest, |d| {
         d.delivered += 1;
-        d.last_error.take().is_some()
+        d.last_error = None;
     });
-    if recovered {
-        log::info!("dest={dest} delivering again");
-    }
 }
 
+/// Counts a failed attempt; the destination's state changes are logged by its gate, so a
+/// failing attempt itself logs only at debug level (no line per retry).
 fn record_failure(ctx: &DeliveryContext, notification: &Notification, error: &str) {
     let dest = &ctx.destination.id;
-    let first = ctx.board.destination(dest, |d| {
+    ctx.board.destination(dest, |d| {
         d.failed_attempts += 1;
-        d.last_error.replace(error.to_owned()).is_none()
+        d.last_error = Some(error.to_owned());
     });
-    if first {
-        log::warn!(
-            "dest={dest} notif={} delivery failing: {error}; retrying per schedule",
-            notification.id
-        );
-    } else {
-        log::debug!(
-            "dest={dest} notif={} attempt failed: {error}",
-            notification.id
-        );
-    }
+    log::debug!(
+        "dest={dest} notif={} attempt failed: {error}",
+        notification.id
+    );
 }
 
 fn dead_letter(

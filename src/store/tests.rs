@@ -127,3 +127,19 @@ async fn state_survives_reopening_the_directory() {
     assert_eq!(store.connection_state("a", "0").unwrap().next_sequence, 3);
     assert_eq!(store.pending("a", 0).count(), 2);
 }
+
+#[actix_rt::test]
+async fn backlog_counts_one_connections_pending_containers_and_reads_the_oldest() {
+    let store = Store::temporary().unwrap();
+    assert_eq!(store.backlog("a").unwrap(), (0, None));
+    let first = commit(&store, "a", &[item("x", 1), item("y", 2)])
+        .await
+        .unwrap();
+    commit(&store, "b", &[item("z", 3)]).await.unwrap();
+    store.complete("a", 1).unwrap();
+    let (count, oldest) = store.backlog("a").unwrap();
+    assert_eq!((count, oldest), (1, Some(first[1].detected_at)));
+    let second = store.container("a", 2).unwrap().expect("still pending");
+    assert_eq!(second.key, "y");
+    assert!(store.container("a", 1).unwrap().is_none(), "delivered");
+}

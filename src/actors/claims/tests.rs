@@ -1,0 +1,127 @@
+//! Unit tests of claims and per-key order across releases and restarts.
+
+use super::*;
+use crate::config::DeliveryOrder;
+use serde_json::json;
+
+fn container(sequence: u64, key: &str, patient: &str) -> Container {
+    Container {
+        connection: "c".into(),
+        sequence,
+        key: key.into(),
+        version: sequence.to_string(),
+        notification_id: format!("msg_{sequence}"),
+        event_type: "t".into(),
+        detected_at: chrono::Utc::now(),
+        change: json!({"id": key, "patientId": patient}),
+    }
+}
+
+fn claims(order: DeliveryOrder) -> Arc<Claims> {
+    Arc::new(Claims::new(order, Arc::new(AtomicBool::new(true))))
+}
+
+fn per_key() -> DeliveryOrder {
+    DeliveryOrder::PerKey { key_pointer: None }
+}
+
+fn go(admission: Admission) -> Claim {
+    match admission {
+        Admission::Go(claim) => claim,
+        other => panic!("expected a claim, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_claimed_container_cannot_be_claimed_again_until_released() {
+    let claims = claims(DeliveryOrder::None);
+    let claim = go(claims.admit(&container(7, "a", "p")));
+    assert!(matches!(
+        claims.admit(&container(7, "a", "p")),
+        Admission::Taken
+    ));
+    drop(claim);
+    go(claims.admit(&container(7, "a", "p")));
+}
+
+#[test]
+fn without_order_containers_of_one_key_go_together() {
+    let claims = claims(DeliveryOrder::None);
+    let _first = go(claims.admit(&container(1, "a", "p")));
+    let _second = go(claims.admit(&container(2, "a", "p")));
+}
+
+#[test]
+fn a_later_container_of_a_key_waits_and_is_not_promoted_without_a_connection() {
+    let claims = claims(per_key());
+    let first = go(claims.admit(&container(1, "a", "p")));
+    assert!(matches!(
+        claims.admit(&container(2, "a", "p")),
+        Admission::Waits
+    ));
+    go(claims.admit(&container(3, "b", "p")));
+    assert!(matches!(
+        claims.admit(&container(2, "a", "p")),
+        Admission::Taken
+    ));
+    // No connection listens: the line dissolves and the next walk dispatches 2 again.
+    drop(first);
+    go(claims.admit(&container(2, "a", "p")));
+}
+
+#[test]
+fn the_ordering_key_pointer_groups_records_of_one_patient() {
+    let claims = claims(DeliveryOrder::PerKey {
+        key_pointer: Some("/patientId".into()),
+    });
+    let _first = go(claims.admit(&container(1, "appt-1", "pat-1")));
+    assert!(matches!(
+        claims.admit(&container(2, "appt-2", "pat-1")),
+        Admission::Waits
+    ));
+    go(claims.admit(&container(3, "appt-3", "pat-2")));
+}
+
+#[test]
+fn a_restart_frees_enrichment_claims_and_waiting_containers_but_not_deliveries() {
+    let claims = claims(per_key());
+    let (recipient, _system) = recipient();
+    let enriching = go(claims.admit(&container(1, "a", "p")));
+    let delivering = go(claims.admit(&container(2, "b", "p")));
+    assert!(delivering.delivering());
+    assert!(matches!(
+        claims.admit(&container(3, "b", "p")),
+        Admission::Waits
+    ));
+    claims.begin_generation(recipient);
+    assert!(!enriching.is_current() && !enriching.delivering());
+    let taken_over = go(claims.admit(&container(1, "a", "p")));
+    assert!(matches!(
+        claims.admit(&container(2, "b", "p")),
+        Admission::Taken
+    ));
+    assert!(
+        matches!(claims.admit(&container(3, "b", "p")), Admission::Waits),
+        "waits again behind the delivery that survived the restart"
+    );
+    // The old claim's late drop must not release the new owner's claim.
+    drop(enriching);
+    assert!(taken_over.is_current());
+    assert_eq!(claims.len(), 3);
+}
+
+/// A recipient whose actor never runs, so promotions queue without being handled.
+fn recipient() -> (Recipient<Promote>, actix::SystemRunner) {
+    use actix::prelude::*;
+    struct Sink;
+    impl Actor for Sink {
+        type Context = Context<Self>;
+    }
+    impl Handler<Promote> for Sink {
+        type Result = ();
+        fn handle(&mut self, _: Promote, _: &mut Context<Self>) {}
+    }
+    let system = actix::System::new();
+    let addr = system.block_on(async { Sink.start() });
+    (addr.recipient(), system)
+}
