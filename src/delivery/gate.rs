@@ -111,7 +111,9 @@ impl DestinationGate {
 
     /// Takes the one probe slot of a failing destination, if free.
     pub fn take_probe(&self) -> Option<Probe<'_>> {
-        self.lock().take_probe().then_some(Probe {
+        // Not `then_some`: a `Probe` built and dropped on refusal would give the slot back.
+        let taken = self.lock().take_probe();
+        taken.then(|| Probe {
             gate: self,
             failures: 0,
         })
@@ -180,5 +182,39 @@ impl DestinationGate {
 
     fn lock(&self) -> MutexGuard<'_, Health> {
         self.health.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_probe_slot_is_held_until_its_probe_ends_and_a_refusal_does_not_free_it() {
+        let board = StatusBoard::default();
+        let gate = DestinationGate::new("app", 1, board.clone());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        gate.listen(Box::new(move |accepting| {
+            log.lock().unwrap().push(accepting)
+        }));
+        assert!(gate.take_probe().is_none(), "no probe while healthy");
+        gate.failed(1, "HTTP 503");
+        assert!(!gate.accepts());
+        let probe = gate.take_probe().expect("the slot is free");
+        assert!(gate.take_probe().is_none());
+        assert!(gate.take_probe().is_none(), "a refusal left the slot taken");
+        drop(probe);
+        let probe = gate.take_probe().expect("given back");
+        assert_eq!(
+            board.snapshot().destinations["app"].state,
+            DestinationState::Failing
+        );
+        gate.succeeded();
+        drop(probe);
+        assert!(gate.accepts());
+        gate.gone();
+        gate.resume();
+        assert_eq!(*seen.lock().unwrap(), [false, true, false, true]);
     }
 }

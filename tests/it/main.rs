@@ -2,9 +2,11 @@
 
 mod auth_retry;
 mod cli;
+mod destination_health;
 mod hostile;
 mod isolation;
 mod logs;
+mod ordering;
 mod pacing;
 mod pipeline;
 mod restart;

@@ -8,7 +8,7 @@ use courier::app::{App, AppOptions};
 use courier::config::{self, Config};
 use courier::delivery::signing::SigningKey;
 use courier::sim::{ReceiverOptions, SimEhr, SimEhrOptions, SimReceiver};
-use courier::status::ConnectionStatus;
+use courier::status::{ConnectionStatus, DestinationStatus};
 use courier::store::Store;
 
 /// The environment variable the test configurations name for the destination secret.
@@ -161,11 +161,20 @@ pub async fn spawn_app(
     ehr_options: SimEhrOptions,
     connection: impl FnOnce(ConnectionSpec) -> ConnectionSpec,
 ) -> TestApp {
+    spawn_app_with(ehr_options, "", connection).await
+}
+
+/// [`spawn_app`] with `destination_extra` lines added to the destination table.
+pub async fn spawn_app_with(
+    ehr_options: SimEhrOptions,
+    destination_extra: &str,
+    connection: impl FnOnce(ConnectionSpec) -> ConnectionSpec,
+) -> TestApp {
     let ehr = SimEhr::start(ehr_options).expect("simulated EHR starts");
     let (receiver, secret) = start_receiver();
     let dir = tempfile::tempdir().unwrap();
     let spec = connection(ConnectionSpec::new("clinic-a", &ehr));
-    let text = config_text(dir.path(), &receiver.url(), "", &[spec]);
+    let text = config_text(dir.path(), &receiver.url(), destination_extra, &[spec]);
     let config = parse_config(&text, &secret);
     let store = Store::open(dir.path()).unwrap();
     let app = App::start(config, store, AppOptions::default());
@@ -179,6 +188,11 @@ pub async fn spawn_app(
 }
 
 impl TestApp {
+    /// The destination `app`'s status.
+    pub fn destination(&self) -> DestinationStatus {
+        self.app.status().destinations["app"].clone()
+    }
+
     /// One connection's status.
     pub fn connection(&self, id: &str) -> ConnectionStatus {
         self.app
