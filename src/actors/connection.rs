@@ -185,6 +185,12 @@ impl ConnectionActor {
     }
 
     fn schedule(&mut self, step: Step, delay: Duration, ctx: &mut Context<Self>) {
+        // A walk of the store that became due while busy runs at once (it asks the EHR
+        // nothing, so no poll interval or EHR backoff applies to it).
+        let delay = match self.walk_due && self.deps.gate.accepts() {
+            true => Duration::ZERO,
+            false => delay,
+        };
         self.next = Some(ctx.run_later(delay, move |act, ctx| act.run(step, ctx)));
     }
 
@@ -397,7 +403,9 @@ impl Handler<Promote> for ConnectionActor {
         let Some(enricher) = self.enricher.clone() else {
             return;
         };
-        if self.stopped || self.failing || !msg.claim.is_current() {
+        // Dropping the claim of a destination that stopped accepting dissolves its key's line.
+        let accepting = self.deps.gate.accepts();
+        if self.stopped || self.failing || !accepting || !msg.claim.is_current() {
             return;
         }
         let deps = self.deps.clone();

@@ -138,7 +138,7 @@ impl DestinationGate {
                 "dest={dest} paused: the receiver answered 410 Gone; nothing is sent until an operator resumes it"
             ),
             Transition::Paused(PauseCause::Operator) => {
-                log::warn!("dest={dest} paused by an operator")
+                log::info!("dest={dest} paused by an operator")
             }
         }
         let accepting = change == Transition::Healthy;

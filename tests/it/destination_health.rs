@@ -8,6 +8,7 @@ use courier::status::DestinationState;
 
 use crate::ordering::{assert_one_at_a_time_per_key, schedule};
 use crate::support::app::{eventually, spawn_app_with, TestApp, PATIENCE};
+use crate::support::process::Rig;
 
 fn ehr() -> SimEhrOptions {
     SimEhrOptions {
@@ -152,4 +153,31 @@ async fn an_operator_pauses_and_resumes_a_destination() {
 
     t.app.resume_destination("app").unwrap();
     assert_all_delivered_in_order(&t, 7).await;
+}
+
+#[actix_rt::test]
+async fn a_down_destination_logs_one_line_when_failing_and_one_when_healthy_never_per_retry() {
+    let extra = format!("failure_threshold = 3\n{}", schedule(3, 0.05));
+    let mut rig = Rig::new(ehr(), &extra);
+    rig.log_filter = "info";
+    rig.receiver.always(503);
+    for n in 0..8 {
+        rig.ehr.touch(&format!("appt-{}", n + 1));
+    }
+    let courier = rig.start();
+    // Long enough for many probes (every 0.05 to 0.2 s).
+    eventually("a dozen failed attempts", PATIENCE, || {
+        rig.receiver.summary().failures >= 12
+    })
+    .await;
+    rig.receiver.always(200);
+    eventually("8 notifications", PATIENCE, || rig.delivered() == 8).await;
+    courier.stop().await;
+
+    let logs = rig.log_text();
+    let lines = |needle: &str| logs.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(lines("dest=app failing"), 1, "{logs}");
+    assert_eq!(lines("dest=app healthy again"), 1, "{logs}");
+    assert_eq!(lines("dest=app"), 2, "no line per retry:\n{logs}");
+    assert!(!logs.contains("dead-lettered"));
 }

@@ -2,10 +2,12 @@
 //! and a key whose notification keeps failing holds back only itself.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use courier::sim::{Fault, Received, Route, SimEhrOptions};
 
 use crate::support::app::{eventually, spawn_app_with, TestApp, PATIENCE};
+use crate::support::process::Rig;
 
 /// A retry schedule of `n` steps of `secs`, for a destination table.
 pub fn schedule(n: usize, secs: f64) -> String {
@@ -59,6 +61,15 @@ fn accepted_for(t: &TestApp, key: &str) -> usize {
         .count()
 }
 
+/// The requests about `appt-1`, the record the receiver refuses.
+fn refused(t: &TestApp) -> Vec<Received> {
+    t.receiver
+        .received()
+        .into_iter()
+        .filter(|r| record_key(r) == "appt-1")
+        .collect()
+}
+
 #[actix_rt::test]
 async fn a_poisoned_key_keeps_failing_while_every_other_key_is_delivered() {
     let ehr = SimEhrOptions {
@@ -80,15 +91,14 @@ async fn a_poisoned_key_keeps_failing_while_every_other_key_is_delivered() {
             t.receiver.unique_accepted_ids() == others
         })
         .await;
-        let refused: Vec<Received> = t
-            .receiver
-            .received()
-            .into_iter()
-            .filter(|r| record_key(r) == "appt-1")
-            .collect();
-        assert!(refused.len() > round, "appt-1 keeps being retried");
+        eventually("appt-1 retried again", PATIENCE, || {
+            refused(&t).len() > round
+        })
+        .await;
         assert!(
-            refused.iter().all(|r| sequence(r) == 1 && !r.accepted()),
+            refused(&t)
+                .iter()
+                .all(|r| sequence(r) == 1 && !r.accepted()),
             "only appt-1's first notification is attempted, and it fails"
         );
     }
@@ -118,11 +128,8 @@ async fn each_record_is_delivered_in_sequence_order_under_concurrent_enrichment_
     .await;
     // The first enrichments are slow, so later changes are ready first; and one attempt in
     // four fails, so retries reshuffle what is ready.
-    t.ehr.inject(
-        Route::Details,
-        Fault::Hang(std::time::Duration::from_millis(300)),
-        3,
-    );
+    t.ehr
+        .inject(Route::Details, Fault::Hang(Duration::from_millis(300)), 3);
     t.receiver.fail_randomly(0.25);
     eventually("120 notifications", PATIENCE, || {
         t.receiver.unique_accepted_ids() == 120
@@ -162,4 +169,34 @@ async fn an_ordering_key_pointer_orders_every_record_of_one_patient() {
     let by_patient = assert_one_at_a_time_per_key(&t.receiver.received(), patient);
     assert!(by_patient.len() > 1, "several patients: {by_patient:?}");
     assert_eq!(by_patient.values().map(Vec::len).sum::<usize>(), 90);
+}
+
+#[actix_rt::test]
+async fn per_key_order_holds_across_a_sigkill_and_the_recovery_after_it() {
+    let ehr = SimEhrOptions {
+        patients: 5,
+        appointments: 8,
+        initial_changes: 200,
+        ..SimEhrOptions::default()
+    };
+    let mut rig = Rig::new(ehr, &schedule(50, 0.02));
+    rig.ehr.set_latency(Duration::from_millis(2));
+    rig.receiver.fail_randomly(0.2);
+    let first = rig.start();
+    eventually("60 delivered", PATIENCE, || rig.delivered() >= 60).await;
+    first.kill();
+    let restarted = Instant::now();
+    let second = rig.start();
+    eventually("200 delivered", PATIENCE, || rig.delivered() == 200).await;
+    second.stop().await;
+    // Each run sends every record's changes one at a time in order; the second run resends
+    // only what the first did not see acknowledged (or acknowledged just before the kill).
+    let (before, after): (Vec<Received>, Vec<Received>) = rig
+        .receiver
+        .received()
+        .into_iter()
+        .partition(|r| r.at < restarted);
+    assert_one_at_a_time_per_key(&before, record_key);
+    let resent = assert_one_at_a_time_per_key(&after, record_key);
+    assert!(!resent.is_empty(), "the second run delivered the rest");
 }
