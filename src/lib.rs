@@ -30,8 +30,13 @@
 //!   background, not per notification).
 //! - **Gap-free sequence.** Each connection numbers its containers 1, 2, 3… in the same
 //!   transaction that creates them, so a receiver can tell a gap from silence.
-//! - **Order.** Notifications of one connection are dispatched in sequence order, but
-//!   concurrent delivery and retries mean they may arrive out of order; use `sequence`.
+//! - **Order.** With `ordering = "per_key"` (the default), notifications of one connection
+//!   that share a key arrive one at a time in sequence order, across retries and restarts,
+//!   while other keys flow past a waiting one; with `"none"` they may arrive out of order
+//!   (use `sequence`). See [`delivery::order`].
+//! - **A down destination.** After `failure_threshold` failures in a row it is only probed;
+//!   polling goes on and the backlog waits in the store, dead-lettering nothing, until the
+//!   first success. See [`delivery::worker`] and [`delivery::health`].
 
 pub mod actors;
 pub mod app;

@@ -4,6 +4,7 @@
 mod auth;
 mod bounds;
 mod cursor;
+mod ordering;
 mod semantic;
 mod structural;
 mod transport;
