@@ -15,12 +15,14 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use actix::Recipient;
 
 use super::messages::Promote;
 use crate::config::DeliveryOrder;
+use crate::delivery::gate::DestinationGate;
 use crate::delivery::order::{key_hash, value_hash, KeyOrder};
 use crate::model::Container;
 
@@ -52,8 +54,8 @@ pub struct Claims {
     inner: Mutex<Inner>,
     next_token: AtomicU64,
     order: DeliveryOrder,
-    /// The destination is healthy (the flag of its gate).
-    accepting: Arc<AtomicBool>,
+    /// The destination's health: promote only while it accepts notifications.
+    gate: Arc<DestinationGate>,
     /// The connection runs and takes promotions.
     running: AtomicBool,
     promote: Mutex<Option<Recipient<Promote>>>,
@@ -79,14 +81,13 @@ pub enum Admission {
 }
 
 impl Claims {
-    /// Claims for a connection whose destination orders by `order` and accepts notifications
-    /// while `accepting` holds.
-    pub fn new(order: DeliveryOrder, accepting: Arc<AtomicBool>) -> Self {
+    /// Claims for a connection whose destination orders by `order` and has health `gate`.
+    pub fn new(order: DeliveryOrder, gate: Arc<DestinationGate>) -> Self {
         Self {
             inner: Mutex::default(),
             next_token: AtomicU64::new(0),
             order,
-            accepting,
+            gate,
             running: AtomicBool::new(false),
             promote: Mutex::new(None),
         }
@@ -178,8 +179,7 @@ impl Claims {
             return None;
         }
         let key = inner.entries.remove(&sequence).and_then(|e| e.key)?;
-        let promoting =
-            self.accepting.load(Ordering::Acquire) && self.running.load(Ordering::Acquire);
+        let promoting = self.gate.accepts() && self.running.load(Ordering::Acquire);
         if !promoting {
             for waiting in inner.order.dissolve(key, sequence) {
                 inner.entries.remove(&waiting);

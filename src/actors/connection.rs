@@ -13,9 +13,9 @@ use chrono::Utc;
 
 use super::claims::Claims;
 use super::contain_panic;
-use super::dispatch::{poll, promoted, recover};
+use super::dispatch::{poll, recover};
 use super::enricher::{EnricherActor, EnricherDeps};
-use super::messages::{ConnectionFailed, Deliver, DestinationChanged, Promote, StopPolling};
+use super::messages::{ConnectionFailed, Deliver, StopPolling};
 use crate::config::ConnectionConfig;
 use crate::delivery::gate::DestinationGate;
 use crate::delivery::retry::Backoff;
@@ -23,6 +23,8 @@ use crate::ehr::poll::{PageResult, PollError};
 use crate::ehr::EhrClient;
 use crate::status::{ConnectionState, StatusBoard};
 use crate::store::Store;
+
+mod backlog;
 
 /// A hook called at the start of every poll with the connection id. Tests use it to inject a
 /// panic and prove that a failing connection restarts alone; `None` in production.
@@ -73,9 +75,10 @@ pub struct ConnectionActor {
     last_restart: Option<Instant>,
     /// Page size of the next request; widened while the feed is stuck at one position.
     page_size: Option<usize>,
-    /// Stored containers may not have been dispatched (the destination did not accept them,
-    /// or let them go): pages are not dispatched until a walk of the store catches up.
-    behind: bool,
+    /// The gate's epoch during which a walk of the store dispatched everything stored; pages
+    /// are dispatched from memory only while the gate is still at it (otherwise containers
+    /// may sit in the store, not dispatched or let go, that a page's must not overtake).
+    caught_up: Option<u64>,
     /// A walk of the store is due before the next poll (the destination accepts again).
     walk_due: bool,
     /// A recovery or poll is running.
@@ -116,7 +119,7 @@ impl ConnectionActor {
             restart_backoff: Backoff::new(min, max),
             last_restart: None,
             page_size,
-            behind: true,
+            caught_up: None,
             walk_due: false,
             busy: false,
             next: None,
@@ -149,13 +152,13 @@ impl ConnectionActor {
         }
         self.busy = true;
         let (deps, page_size) = (self.deps.clone(), self.page_size);
-        let dispatch = !self.behind && self.deps.gate.accepts();
+        let caught_up = self.caught_up;
         let work = async move {
             match step {
-                Step::Recover => recover(&deps, &enricher).await.map(|done| (None, done)),
-                Step::Poll => poll(&deps, &client, &enricher, page_size, dispatch)
+                Step::Recover => recover(&deps, &enricher).await.map(|at| (None, at)),
+                Step::Poll => poll(&deps, &client, &enricher, page_size, caught_up)
                     .await
-                    .map(|(page, done)| (Some(page), done)),
+                    .map(|(page, whole)| (Some(page), caught_up.filter(|_| whole))),
             }
         };
         ctx.spawn(
@@ -164,14 +167,10 @@ impl ConnectionActor {
                 .map(move |outcome, act, ctx| {
                     act.busy = false;
                     match outcome {
-                        Ok(Ok((page, done))) => {
-                            // After a walk the connection is caught up only if it finished; after
-                            // a poll it falls behind if the page was not dispatched whole.
-                            act.behind = if page.is_none() {
-                                !done
-                            } else {
-                                act.behind || !done
-                            };
+                        Ok(Ok((page, caught_up))) => {
+                            // Caught up after a walk that finished, still after a poll whose
+                            // page went out whole.
+                            act.caught_up = caught_up;
                             match page {
                                 None => act.schedule(Step::Poll, Duration::ZERO, ctx),
                                 Some(page) => act.after_poll(page, ctx),
@@ -325,7 +324,7 @@ impl Actor for ConnectionActor {
         self.client = Some(client);
         self.enricher = Some(enricher);
         self.deps.claims.begin_generation(ctx.address().recipient());
-        (self.behind, self.walk_due, self.busy) = (true, false, false);
+        (self.caught_up, self.walk_due, self.busy) = (None, false, false);
         self.deps
             .board
             .connection(self.id(), |c| c.state = ConnectionState::Starting);
@@ -370,56 +369,6 @@ impl Handler<StopPolling> for ConnectionActor {
             .board
             .connection(self.id(), |c| c.state = ConnectionState::Stopped);
         log::info!("conn={} stopped polling", self.id());
-    }
-}
-
-impl Handler<DestinationChanged> for ConnectionActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: DestinationChanged, ctx: &mut Context<Self>) {
-        if !msg.accepting {
-            // Deliveries let their notifications go: they are in the store, not dispatched.
-            self.behind = true;
-            return;
-        }
-        if !self.behind {
-            return;
-        }
-        self.walk_due = true;
-        if !self.busy {
-            // Waiting for the next poll: walk the backlog now instead.
-            if let Some(next) = self.next.take() {
-                ctx.cancel_future(next);
-            }
-            self.run(Step::Poll, ctx);
-        }
-    }
-}
-
-impl Handler<Promote> for ConnectionActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: Promote, ctx: &mut Context<Self>) {
-        let Some(enricher) = self.enricher.clone() else {
-            return;
-        };
-        // Dropping the claim of a destination that stopped accepting dissolves its key's line.
-        let accepting = self.deps.gate.accepts();
-        if self.stopped || self.failing || !accepting || !msg.claim.is_current() {
-            return;
-        }
-        let deps = self.deps.clone();
-        ctx.spawn(
-            async move {
-                if let Err(err) = promoted(&deps, &enricher, msg.claim).await {
-                    log::error!(
-                        "conn={} reading a pending container failed: {err}",
-                        deps.config.id
-                    );
-                }
-            }
-            .into_actor(self),
-        );
     }
 }
 

@@ -2,7 +2,8 @@
 //! dispatching a promoted container. Containers go to the enricher one at a time, waiting for
 //! room, so a slow enricher slows the connection instead of filling memory; and only while
 //! the destination accepts notifications: otherwise they stay in the store, and the
-//! connection is *behind* until its next walk.
+//! connection dispatches nothing from a page until a walk of the store during one healthy
+//! period of the destination (one epoch of its gate) caught up.
 
 use actix::prelude::*;
 
@@ -17,18 +18,22 @@ use crate::status::ConnectionState;
 use crate::store::StoreError;
 
 /// Re-dispatches every stored container of the connection that is not in flight, in
-/// sequence order; `true` once all were, `false` when the destination stopped accepting on the
-/// way. An unreadable container is reported and skipped, so one bad record cannot hold back
-/// the rest.
+/// sequence order. Answers the gate's epoch the walk caught up in, or `None` when the
+/// destination changed state on the way (a container behind the walk may have been let go,
+/// so a later one of its key must not overtake it). An unreadable container is reported and
+/// skipped, so one bad record cannot hold back the rest.
 pub async fn recover(
     deps: &ConnectionDeps,
     enricher: &Addr<EnricherActor>,
-) -> Result<bool, PollError> {
+) -> Result<Option<u64>, PollError> {
     let id = &deps.config.id;
+    let Some(epoch) = deps.gate.open_epoch() else {
+        return Ok(None);
+    };
     let (mut dispatched, mut unreadable) = (0usize, 0usize);
     for entry in deps.store.pending(id, 0) {
-        if !deps.gate.accepts() {
-            return Ok(false);
+        if deps.gate.open_epoch() != Some(epoch) {
+            return Ok(None);
         }
         let container = match entry {
             Ok(container) => container,
@@ -42,24 +47,25 @@ pub async fn recover(
         match hand_over(deps, enricher, container).await? {
             HandOver::Sent => dispatched += 1,
             HandOver::Skipped => {}
-            HandOver::EnricherGone => return Ok(false),
+            HandOver::EnricherGone => return Ok(None),
         }
     }
     if dispatched + unreadable > 0 {
         log::info!("conn={id} dispatched {dispatched} stored containers ({unreadable} unreadable)");
     }
-    Ok(true)
+    Ok(deps.gate.open_epoch().filter(|now| *now == epoch))
 }
 
-/// One poll: the test hook, one page made durable, then, when `dispatch`, its containers
-/// handed over. Also says whether every container of the page was handed over: when not,
-/// the connection is behind and must walk the store before dispatching from a page again.
+/// One poll: the test hook, one page made durable, then its containers handed over while the
+/// gate is still at epoch `caught_up` (the connection dispatched everything stored before
+/// the page during it). Also says whether every container of the page was handed over: when
+/// not, the connection must walk the store before dispatching from a page again.
 pub async fn poll(
     deps: &ConnectionDeps,
     client: &EhrClient,
     enricher: &Addr<EnricherActor>,
     page_size: Option<usize>,
-    dispatch: bool,
+    caught_up: Option<u64>,
 ) -> Result<(PageResult, bool), PollError> {
     if let Some(hook) = &deps.poll_hook {
         hook(&deps.config.id);
@@ -69,11 +75,11 @@ pub async fn poll(
     let mut page = poll_page(client, &deps.config, &deps.store, page_size).await?;
     // The containers move on to the enricher; the page keeps only their count.
     let containers = std::mem::take(&mut page.containers);
-    if !dispatch {
+    if caught_up.is_none() {
         return Ok((page, containers.is_empty()));
     }
     for container in containers {
-        if !deps.gate.accepts() {
+        if deps.gate.open_epoch() != caught_up {
             return Ok((page, false));
         }
         if let HandOver::EnricherGone = hand_over(deps, enricher, container).await? {

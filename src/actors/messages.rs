@@ -55,12 +55,9 @@ pub struct Promote {
     pub claim: Claim,
 }
 
-/// The connection's destination started or stopped accepting notifications: while it does
-/// not, the connection keeps polling and storing without dispatching; when it does again, the
-/// connection walks its stored backlog and dispatches it in sequence order.
+/// The connection's destination changed state (see its gate): while it does not accept
+/// notifications, the connection keeps polling and storing without dispatching; when it does
+/// again, the connection walks its stored backlog and dispatches it in sequence order.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct DestinationChanged {
-    /// Whether the destination accepts notifications now.
-    pub accepting: bool,
-}
+pub struct DestinationChanged;

@@ -108,7 +108,7 @@ impl Actor for Supervisor {
                 store: self.store.clone(),
                 board: self.board.clone(),
                 deliver: deliveries[worker][&config.destination].clone().recipient(),
-                claims: Arc::new(Claims::new(order, gate.accepting_flag())),
+                claims: Arc::new(Claims::new(order, Arc::clone(&gate))),
                 gate: Arc::clone(&gate),
                 poll_hook: self.poll_hook.clone(),
             };
@@ -117,9 +117,7 @@ impl Actor for Supervisor {
                     ConnectionActor::new(deps)
                 });
             let listener = addr.clone();
-            gate.listen(Box::new(move |accepting| {
-                listener.do_send(DestinationChanged { accepting })
-            }));
+            gate.listen(Box::new(move || listener.do_send(DestinationChanged)));
             self.connections.insert(id.clone(), addr);
         }
         log::info!(

@@ -3,29 +3,40 @@
 //! hands out the one probe of a failing destination, wakes deliveries waiting for a retry when
 //! the state changes, tells the connections, shows the state and logs each change once.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
 use super::health::{Health, HealthState, PauseCause, Transition};
 use crate::status::{DestinationState, StatusBoard};
 
-/// Told whether the destination accepts notifications, after every change.
-pub type Listener = Box<dyn Fn(bool) + Send + Sync>;
+/// Told after every change of state (which it reads from the gate: listeners of two changes
+/// in quick succession may run in either order).
+pub type Listener = Box<dyn Fn() + Send + Sync>;
 
 /// See the module doc.
 pub struct DestinationGate {
     id: String,
     health: Mutex<Health>,
-    /// `health` is healthy; read without the lock on every dispatch.
-    accepting: Arc<AtomicBool>,
+    /// The number of changes so far, shifted left by one, with bit 0 set while `health` is
+    /// healthy; read without the lock on every dispatch, written under it.
+    epoch: AtomicU64,
     /// Woken at every change, so a delivery waiting for its retry lets go at once.
     changed: Notify,
     listeners: Mutex<Vec<Listener>>,
     board: StatusBoard,
+}
+
+impl std::fmt::Debug for DestinationGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DestinationGate")
+            .field("id", &self.id)
+            .field("health", &*self.lock())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The probe slot of a failing destination, given back when dropped.
@@ -47,7 +58,7 @@ impl DestinationGate {
         let gate = Self {
             id: id.to_owned(),
             health: Mutex::new(Health::new(threshold, Utc::now())),
-            accepting: Arc::new(AtomicBool::new(true)),
+            epoch: AtomicU64::new(1),
             changed: Notify::new(),
             listeners: Mutex::new(Vec::new()),
             board,
@@ -58,15 +69,18 @@ impl DestinationGate {
 
     /// Whether notifications may go out now (the destination is healthy).
     pub fn accepts(&self) -> bool {
-        self.accepting.load(Ordering::Acquire)
+        self.epoch.load(Ordering::Acquire) & 1 == 1
     }
 
-    /// The flag behind [`DestinationGate::accepts`], for holders that cannot keep the gate.
-    pub fn accepting_flag(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.accepting)
+    /// While the destination is healthy, a number that changes at every change of state: a
+    /// connection that dispatched everything stored during one healthy period knows, by
+    /// comparing it, whether a notification may have been let go since.
+    pub fn open_epoch(&self) -> Option<u64> {
+        let epoch = self.epoch.load(Ordering::Acquire);
+        (epoch & 1 == 1).then_some(epoch >> 1)
     }
 
-    /// Adds a listener, told after every change whether the destination accepts.
+    /// Adds a listener, told after every change of state.
     pub fn listen(&self, listener: Listener) {
         self.listeners
             .lock()
@@ -81,32 +95,28 @@ impl DestinationGate {
 
     /// An attempt succeeded.
     pub fn succeeded(&self) {
-        let change = self.lock().succeeded(Utc::now());
-        self.apply(change, None);
+        self.change(|health, now| health.succeeded(now), None);
     }
 
     /// An attempt of the notification `notification` (a hash of its id) failed with `error`.
     pub fn failed(&self, notification: u64, error: &str) {
-        let change = self.lock().failed(notification, Utc::now());
-        self.apply(change, Some(error));
+        self.change(|health, now| health.failed(notification, now), Some(error));
     }
 
     /// The receiver answered `410 Gone`.
     pub fn gone(&self) {
-        let change = self.lock().pause(PauseCause::Gone, Utc::now());
-        self.apply(change, Some("HTTP 410 Gone"));
+        let gone = |health: &mut Health, now| health.pause(PauseCause::Gone, now);
+        self.change(gone, Some("HTTP 410 Gone"));
     }
 
     /// An operator pauses the destination.
     pub fn pause(&self) {
-        let change = self.lock().pause(PauseCause::Operator, Utc::now());
-        self.apply(change, None);
+        self.change(|health, now| health.pause(PauseCause::Operator, now), None);
     }
 
     /// An operator resumes the destination.
     pub fn resume(&self) {
-        let change = self.lock().resume(Utc::now());
-        self.apply(change, None);
+        self.change(|health, now| health.resume(now), None);
     }
 
     /// Takes the one probe slot of a failing destination, if free.
@@ -125,8 +135,29 @@ impl DestinationGate {
         let _ = actix_rt::time::timeout(delay, changed).await;
     }
 
-    fn apply(&self, change: Option<Transition>, error: Option<&str>) {
-        let Some(change) = change else { return };
+    /// Runs `event` on the state machine and, when the state changed, moves the epoch under
+    /// the same lock (so the flag always matches the state), then tells everyone.
+    fn change(
+        &self,
+        event: impl FnOnce(&mut Health, DateTime<Utc>) -> Option<Transition>,
+        error: Option<&str>,
+    ) {
+        let change = {
+            let mut health = self.lock();
+            let change = event(&mut health, Utc::now());
+            if change.is_some() {
+                let open = u64::from(health.state() == HealthState::Healthy);
+                let epoch = (self.epoch.load(Ordering::Relaxed) >> 1) + 1;
+                self.epoch.store(epoch << 1 | open, Ordering::Release);
+            }
+            change
+        };
+        if let Some(change) = change {
+            self.announce(change, error);
+        }
+    }
+
+    fn announce(&self, change: Transition, error: Option<&str>) {
         let dest = &self.id;
         let error = error.unwrap_or("");
         match change {
@@ -141,8 +172,6 @@ impl DestinationGate {
                 log::info!("dest={dest} paused by an operator")
             }
         }
-        let accepting = change == Transition::Healthy;
-        self.accepting.store(accepting, Ordering::Release);
         self.show();
         self.changed.notify_waiters();
         for listener in self
@@ -151,7 +180,7 @@ impl DestinationGate {
             .unwrap_or_else(|p| p.into_inner())
             .iter()
         {
-            listener(accepting);
+            listener();
         }
     }
 
@@ -188,6 +217,7 @@ impl DestinationGate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn the_probe_slot_is_held_until_its_probe_ends_and_a_refusal_does_not_free_it() {
@@ -195,8 +225,11 @@ mod tests {
         let gate = DestinationGate::new("app", 1, board.clone());
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&seen);
-        gate.listen(Box::new(move |accepting| {
-            log.lock().unwrap().push(accepting)
+        let gate = Arc::new(gate);
+        let watched = Arc::downgrade(&gate);
+        gate.listen(Box::new(move || {
+            let open = watched.upgrade().map(|gate| gate.open_epoch());
+            log.lock().unwrap().push(open.flatten());
         }));
         assert!(gate.take_probe().is_none(), "no probe while healthy");
         gate.failed(1, "HTTP 503");
@@ -215,6 +248,6 @@ mod tests {
         assert!(gate.accepts());
         gate.gone();
         gate.resume();
-        assert_eq!(*seen.lock().unwrap(), [false, true, false, true]);
+        assert_eq!(*seen.lock().unwrap(), [None, Some(2), None, Some(4)]);
     }
 }

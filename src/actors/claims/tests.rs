@@ -18,7 +18,8 @@ fn container(sequence: u64, key: &str, patient: &str) -> Container {
 }
 
 fn claims(order: DeliveryOrder) -> Arc<Claims> {
-    Arc::new(Claims::new(order, Arc::new(AtomicBool::new(true))))
+    let gate = DestinationGate::new("app", 5, crate::status::StatusBoard::default());
+    Arc::new(Claims::new(order, Arc::new(gate)))
 }
 
 fn per_key() -> DeliveryOrder {
