@@ -25,6 +25,9 @@ use crate::status::{ConnectionState, StatusBoard};
 use crate::store::Store;
 
 mod backlog;
+mod failure;
+
+use failure::{FailureInfo, StuckPage};
 
 /// A hook called at the start of every poll with the connection id. Tests use it to inject a
 /// panic and prove that a failing connection restarts alone; `None` in production.
@@ -86,6 +89,10 @@ pub struct ConnectionActor {
     /// The scheduled next step, cancelled when a walk should start at once.
     next: Option<SpawnHandle>,
 }
+
+/// How a step ended: the page (for a poll) and the gate epoch the connection is caught up
+/// in, a failure, or a panic's message.
+type StepOutcome = Result<Result<(Option<PageResult>, Option<u64>), PollError>, String>;
 
 /// What the actor runs next.
 #[derive(Debug, Clone, Copy)]
@@ -164,23 +171,25 @@ impl ConnectionActor {
         ctx.spawn(
             contain_panic(work)
                 .into_actor(self)
-                .map(move |outcome, act, ctx| {
-                    act.busy = false;
-                    match outcome {
-                        Ok(Ok((page, caught_up))) => {
-                            // Caught up after a walk that finished, still after a poll whose
-                            // page went out whole.
-                            act.caught_up = caught_up;
-                            match page {
-                                None => act.schedule(Step::Poll, Duration::ZERO, ctx),
-                                Some(page) => act.after_poll(page, ctx),
-                            }
-                        }
-                        Ok(Err(err)) => act.after_failure(step, &err, ctx),
-                        Err(panic) => act.fail_hard(&panic, ctx),
-                    }
-                }),
+                .map(move |outcome, act, ctx| act.after_step(step, outcome, ctx)),
         );
+    }
+
+    fn after_step(&mut self, step: Step, outcome: StepOutcome, ctx: &mut Context<Self>) {
+        self.busy = false;
+        match outcome {
+            Ok(Ok((page, caught_up))) => {
+                // Caught up after a walk that finished, still after a poll whose page went
+                // out whole.
+                self.caught_up = caught_up;
+                match page {
+                    None => self.schedule(Step::Poll, Duration::ZERO, ctx),
+                    Some(page) => self.after_poll(page, ctx),
+                }
+            }
+            Ok(Err(err)) => self.after_failure(step, &err, ctx),
+            Err(panic) => self.fail_hard(&panic, ctx),
+        }
     }
 
     fn schedule(&mut self, step: Step, delay: Duration, ctx: &mut Context<Self>) {
@@ -369,45 +378,5 @@ impl Handler<StopPolling> for ConnectionActor {
             .board
             .connection(self.id(), |c| c.state = ConnectionState::Stopped);
         log::info!("conn={} stopped polling", self.id());
-    }
-}
-
-/// What failure handling needs to know about any failure.
-trait FailureInfo: std::fmt::Display {
-    fn retry_after(&self) -> Option<Duration>;
-    fn kind(&self) -> &'static str;
-    fn needs_operator(&self) -> bool;
-}
-
-impl FailureInfo for PollError {
-    fn retry_after(&self) -> Option<Duration> {
-        PollError::retry_after(self)
-    }
-    fn kind(&self) -> &'static str {
-        PollError::kind(self)
-    }
-    fn needs_operator(&self) -> bool {
-        PollError::needs_operator(self)
-    }
-}
-
-/// More items at one position than the widest page allowed.
-struct StuckPage(String);
-
-impl std::fmt::Display for StuckPage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl FailureInfo for StuckPage {
-    fn retry_after(&self) -> Option<Duration> {
-        None
-    }
-    fn kind(&self) -> &'static str {
-        "stuck_page"
-    }
-    fn needs_operator(&self) -> bool {
-        true
     }
 }
