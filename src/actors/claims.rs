@@ -148,7 +148,13 @@ impl Claims {
         self.len() == 0
     }
 
-    fn key_of(&self, container: &Container) -> Option<u64> {
+    /// Whether container `sequence` is neither claimed nor waiting.
+    pub fn is_free(&self, sequence: u64) -> bool {
+        !self.lock().entries.contains_key(&sequence)
+    }
+
+    /// The hash of the key `container` is ordered by; `None` without per-key order.
+    pub fn key_of(&self, container: &Container) -> Option<u64> {
         match &self.order {
             DeliveryOrder::None => None,
             DeliveryOrder::PerKey { key_pointer } => Some(

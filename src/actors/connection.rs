@@ -88,6 +88,8 @@ pub struct ConnectionActor {
     busy: bool,
     /// The scheduled next step, cancelled when a walk should start at once.
     next: Option<SpawnHandle>,
+    /// Probes this connection offered, so successive probes try different containers.
+    probe_turn: usize,
 }
 
 /// How a step ended: the page (for a poll) and the gate epoch the connection is caught up
@@ -130,6 +132,7 @@ impl ConnectionActor {
             walk_due: false,
             busy: false,
             next: None,
+            probe_turn: 0,
         }
     }
 
@@ -184,7 +187,12 @@ impl ConnectionActor {
                 self.caught_up = caught_up;
                 match page {
                     None => self.schedule(Step::Poll, Duration::ZERO, ctx),
-                    Some(page) => self.after_poll(page, ctx),
+                    Some(page) => {
+                        // A failing destination with a free probe slot is probed from what
+                        // the poll stored.
+                        self.offer_probe(ctx);
+                        self.after_poll(page, ctx);
+                    }
                 }
             }
             Ok(Err(err)) => self.after_failure(step, &err, ctx),

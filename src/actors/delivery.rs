@@ -67,7 +67,7 @@ impl Handler<Deliver> for DeliveryActor {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, msg: Deliver, _ctx: &mut Context<Self>) -> Self::Result {
-        if !self.gate.accepts() {
+        if !self.gate.accepts() && msg.probe.is_none() {
             // Failing or paused: the container stays pending, its claim is released here.
             drop(msg);
             return Box::pin(actix::fut::ready(()));
@@ -84,8 +84,10 @@ impl Handler<Deliver> for DeliveryActor {
                     notification,
                     claim,
                     failed,
+                    probe,
                 } = msg;
-                let unfinished = match contain_panic(deliver(&delivery, &notification)).await {
+                let delivered = deliver(&delivery, &notification, probe);
+                let unfinished = match contain_panic(delivered).await {
                     // Let go, the container stays pending: the connection dispatches it again
                     // when the destination accepts notifications (its claim is released below).
                     Ok(Final::Delivered | Final::DeadLettered | Final::LetGo) => None,

@@ -5,12 +5,15 @@
 //! connection dispatches nothing from a page until a walk of the store during one healthy
 //! period of the destination (one epoch of its gate) caught up.
 
+use std::collections::HashSet;
+
 use actix::prelude::*;
 
 use super::claims::{Admission, Claim};
 use super::connection::ConnectionDeps;
 use super::enricher::EnricherActor;
 use super::messages::Enrich;
+use crate::delivery::gate::Probe;
 use crate::ehr::poll::{poll_page, PageResult, PollError};
 use crate::ehr::EhrClient;
 use crate::model::Container;
@@ -97,9 +100,66 @@ pub async fn promoted(
 ) -> Result<(), StoreError> {
     // Dropping the claim when it is no longer pending promotes the next of its key.
     if let Some(container) = deps.store.container(&deps.config.id, claim.sequence())? {
-        let _ = enricher.send(Enrich { container, claim }).await;
+        let probe = None;
+        let _ = enricher
+            .send(Enrich {
+                container,
+                claim,
+                probe,
+            })
+            .await;
     }
     Ok(())
+}
+
+/// How many stored containers are read, oldest first, to choose a probe among.
+const PROBE_CANDIDATES_AT_MOST: usize = 256;
+
+/// Sends one stored container to probe the failing destination: the `turn`-th, in rotation,
+/// of the oldest containers that are not in flight and come first of their key (so a probe
+/// never overtakes an older container of its key). Successive probes so try different
+/// records. Answers whether one was sent; if not, dropping `probe` frees the slot, and the
+/// next poll offers again.
+pub async fn offer_probe(
+    deps: &ConnectionDeps,
+    enricher: &Addr<EnricherActor>,
+    probe: Probe,
+    turn: usize,
+) -> Result<bool, StoreError> {
+    let id = &deps.config.id;
+    let (mut keys, mut candidates) = (HashSet::new(), Vec::new());
+    for entry in deps.store.pending(id, 0).take(PROBE_CANDIDATES_AT_MOST) {
+        let container = match entry {
+            Ok(container) => container,
+            Err(StoreError::Corrupt { .. }) => continue,
+            Err(err) => return Err(err),
+        };
+        let first = deps
+            .claims
+            .key_of(&container)
+            .is_none_or(|key| keys.insert(key));
+        if first && deps.claims.is_free(container.sequence) {
+            candidates.push(container.sequence);
+        }
+    }
+    let Some(sequence) = candidates.get(turn % candidates.len().max(1)) else {
+        return Ok(false);
+    };
+    let Some(container) = deps.store.container(id, *sequence)? else {
+        return Ok(false);
+    };
+    let Admission::Go(claim) = deps.claims.admit(&container) else {
+        return Ok(false);
+    };
+    let probe = Some(probe);
+    Ok(enricher
+        .send(Enrich {
+            container,
+            claim,
+            probe,
+        })
+        .await
+        .is_ok())
 }
 
 enum HandOver {
@@ -127,7 +187,15 @@ async fn hand_over(
     if !deps.store.is_pending(&deps.config.id, container.sequence)? {
         return Ok(HandOver::Skipped);
     }
-    match enricher.send(Enrich { container, claim }).await {
+    let probe = None;
+    match enricher
+        .send(Enrich {
+            container,
+            claim,
+            probe,
+        })
+        .await
+    {
         Ok(()) => Ok(HandOver::Sent),
         Err(_) => Ok(HandOver::EnricherGone),
     }

@@ -85,7 +85,11 @@ impl Handler<StopPolling> for EnricherActor {
 /// Enriches until it succeeds (backing off on EHR failures; the container is durable, so
 /// waiting loses nothing), then hands the notification to delivery.
 async fn enrich_and_hand_over(job: EnricherDeps, msg: Enrich) {
-    let Enrich { container, claim } = msg;
+    let Enrich {
+        container,
+        claim,
+        probe,
+    } = msg;
     let id = &job.config.id;
     let mut backoff = Backoff::new(job.config.backoff_min, job.config.backoff_max);
     let enriched = loop {
@@ -125,6 +129,7 @@ async fn enrich_and_hand_over(job: EnricherDeps, msg: Enrich) {
             notification,
             claim,
             failed,
+            probe,
         })
         .await
         .is_err()

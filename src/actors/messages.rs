@@ -3,6 +3,7 @@
 use actix::{Message, Recipient};
 
 use super::claims::Claim;
+use crate::delivery::gate::Probe;
 use crate::model::{Container, Notification};
 
 /// Enrich one durable container. Answered once the enricher has room for it, which is how a
@@ -14,6 +15,8 @@ pub struct Enrich {
     pub container: Container,
     /// Marks it as being worked on, so recovery does not dispatch it twice.
     pub claim: Claim,
+    /// Set when it probes a failing destination.
+    pub probe: Option<Probe>,
 }
 
 /// Deliver one notification. Answered once the destination has room for it.
@@ -24,6 +27,9 @@ pub struct Deliver {
     pub notification: Notification,
     /// Released when delivery ends (delivered, dead-lettered, or abandoned).
     pub claim: Claim,
+    /// Set when it probes a failing destination: it goes out although the destination does
+    /// not accept notifications.
+    pub probe: Option<Probe>,
     /// Told when the delivery ends without a verdict (a panic, a store failure), so the
     /// connection restarts and dispatches the still-pending container again.
     pub failed: Recipient<ConnectionFailed>,

@@ -4,13 +4,14 @@
 //! the state changes, tells the connections, shows the state and logs each change once.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
 use super::health::{Health, HealthState, PauseCause, Transition};
+use super::retry::{jitter_sample, probe_delay};
 use crate::status::{DestinationState, StatusBoard};
 
 /// Told after every change of state (which it reads from the gate: listeners of two changes
@@ -39,14 +40,29 @@ impl std::fmt::Debug for DestinationGate {
     }
 }
 
-/// The probe slot of a failing destination, given back when dropped.
-pub struct Probe<'a> {
-    gate: &'a DestinationGate,
-    /// Probes of this slot that failed, which set the wait before the next.
-    pub failures: usize,
+/// The probe slot of a failing destination, given back when dropped. It travels with the
+/// notification chosen to probe, from the connection through enrichment to delivery.
+#[derive(Debug)]
+pub struct Probe {
+    gate: Arc<DestinationGate>,
 }
 
-impl Drop for Probe<'_> {
+impl Probe {
+    /// This probe failed: waits the probe delay (less if the state changes meanwhile), then
+    /// gives the slot back and tells the connections, one of which sends the next probe, so
+    /// probes rotate over the backlog and one notification the receiver refuses for its own
+    /// content cannot keep the destination failing.
+    pub async fn failed(self, schedule: &[Duration], retry_after: Option<Duration>) {
+        let failures = self.gate.lock().probe_failed();
+        let delay = probe_delay(schedule, failures, retry_after, jitter_sample());
+        self.gate.wait(delay).await;
+        let gate = Arc::clone(&self.gate);
+        drop(self);
+        gate.tell_listeners();
+    }
+}
+
+impl Drop for Probe {
     fn drop(&mut self) {
         self.gate.lock().release_probe();
     }
@@ -120,13 +136,19 @@ impl DestinationGate {
     }
 
     /// Takes the one probe slot of a failing destination, if free.
-    pub fn take_probe(&self) -> Option<Probe<'_>> {
+    pub fn take_probe(self: &Arc<Self>) -> Option<Probe> {
         // Not `then_some`: a `Probe` built and dropped on refusal would give the slot back.
         let taken = self.lock().take_probe();
         taken.then(|| Probe {
-            gate: self,
-            failures: 0,
+            gate: Arc::clone(self),
         })
+    }
+
+    /// Whether the destination is failing with its probe slot free: a connection with
+    /// something stored should offer a probe.
+    pub fn wants_probe(&self) -> bool {
+        let health = self.lock();
+        health.state() == HealthState::Failing && !health.probe_out()
     }
 
     /// Waits `delay`, or less when the state changes meanwhile.
@@ -174,6 +196,10 @@ impl DestinationGate {
         }
         self.show();
         self.changed.notify_waiters();
+        self.tell_listeners();
+    }
+
+    fn tell_listeners(&self) {
         for listener in self
             .listeners
             .lock()
@@ -217,7 +243,6 @@ impl DestinationGate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     #[test]
     fn the_probe_slot_is_held_until_its_probe_ends_and_a_refusal_does_not_free_it() {
@@ -233,8 +258,9 @@ mod tests {
         }));
         assert!(gate.take_probe().is_none(), "no probe while healthy");
         gate.failed(1, "HTTP 503");
-        assert!(!gate.accepts());
+        assert!(!gate.accepts() && gate.wants_probe());
         let probe = gate.take_probe().expect("the slot is free");
+        assert!(!gate.wants_probe());
         assert!(gate.take_probe().is_none());
         assert!(gate.take_probe().is_none(), "a refusal left the slot taken");
         drop(probe);
@@ -249,5 +275,27 @@ mod tests {
         gate.gone();
         gate.resume();
         assert_eq!(*seen.lock().unwrap(), [None, Some(2), None, Some(4)]);
+    }
+
+    #[actix_rt::test]
+    async fn a_failed_probe_waits_then_frees_the_slot_and_asks_for_the_next() {
+        let gate = Arc::new(DestinationGate::new("app", 1, StatusBoard::default()));
+        let told = Arc::new(Mutex::new(0));
+        let count = Arc::clone(&told);
+        gate.listen(Box::new(move || *count.lock().unwrap() += 1));
+        gate.failed(1, "HTTP 503");
+        let probe = gate.take_probe().unwrap();
+        let started = std::time::Instant::now();
+        probe.failed(&[Duration::from_millis(30)], None).await;
+        assert!(
+            started.elapsed() >= Duration::from_millis(20),
+            "waited the delay"
+        );
+        assert!(gate.wants_probe(), "the slot is free for the next probe");
+        assert_eq!(
+            *told.lock().unwrap(),
+            2,
+            "the change, then the call for a probe"
+        );
     }
 }

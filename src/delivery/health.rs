@@ -1,6 +1,6 @@
 //! A destination's health, as a pure state machine: `healthy` until `failure_threshold`
-//! attempts in a row failed, then `failing` (only one probe goes out) until an attempt
-//! succeeds; `paused` by a `410 Gone` or an operator until an operator resumes it.
+//! attempts in a row failed, then `failing` (one probe at a time goes out, a different
+//! notification each time) until an attempt succeeds; `paused` by a `410 Gone` or an operator until an operator resumes it.
 //!
 //! Failures are counted per notification: the retries of the notification that failed last
 //! do not count again, so one notification the receiver refuses for its own content (a
@@ -53,6 +53,8 @@ pub struct Health {
     last_failed: Option<u64>,
     /// Whether a probe holds the one slot of a failing destination.
     probe_out: bool,
+    /// Probes that failed since the destination turned failing; they set the next wait.
+    probe_failures: usize,
 }
 
 impl Health {
@@ -66,6 +68,7 @@ impl Health {
             failures: 0,
             last_failed: None,
             probe_out: false,
+            probe_failures: 0,
         }
     }
 
@@ -90,6 +93,7 @@ impl Health {
         self.failures = 0;
         self.last_failed = None;
         self.probe_out = false;
+        self.probe_failures = 0;
         if state != HealthState::Paused {
             self.cause = None;
         }
@@ -146,9 +150,20 @@ impl Health {
         free
     }
 
-    /// The probe ended (delivered, or abandoned).
+    /// The probe ended (delivered, or let go).
     pub fn release_probe(&mut self) {
         self.probe_out = false;
+    }
+
+    /// Whether a probe holds the slot.
+    pub fn probe_out(&self) -> bool {
+        self.probe_out
+    }
+
+    /// A probe failed; returns how many have failed since the destination turned failing.
+    pub fn probe_failed(&mut self) -> usize {
+        self.probe_failures += 1;
+        self.probe_failures
     }
 
     /// Whether a notification may be attempted: any while healthy, the probe while failing.
@@ -219,6 +234,14 @@ mod tests {
         assert!(health.may_attempt(true));
         health.release_probe();
         assert!(health.take_probe());
+        assert_eq!((health.probe_failed(), health.probe_failed()), (1, 2));
+        health.succeeded(at(2));
+        health.failed(2, at(3));
+        assert_eq!(
+            health.probe_failed(),
+            1,
+            "counted afresh in each failing spell"
+        );
     }
 
     #[test]

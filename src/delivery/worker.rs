@@ -7,10 +7,12 @@
 //! The rule between failing and dead letters: a notification's schedule runs only while its
 //! destination is healthy. When the destination turns failing or paused, every notification
 //! in flight but the probe is let go at its next attempt (or at once, when waiting for one)
-//! and forgets its attempts; it starts its schedule afresh when dispatched again. The probe is
-//! retried at [`probe_delay`] for as long as the destination fails and is never dead-lettered.
-//! So a dead letter means the destination kept accepting other notifications while refusing
-//! this one, never that the destination was down.
+//! and forgets its attempts; it starts its schedule afresh when dispatched again. One
+//! notification at a time probes the destination; after a failed probe it waits
+//! [`super::retry::probe_delay`], is let go, and a connection sends the next probe (another
+//! notification, in turn), so probes rotate and none is ever dead-lettered. So a dead letter
+//! means the destination kept accepting other notifications while refusing this one, never
+//! that the destination was down.
 
 use std::sync::Arc;
 
@@ -18,7 +20,7 @@ use chrono::Utc;
 
 use super::gate::{DestinationGate, Probe};
 use super::order::key_hash;
-use super::retry::{jitter_sample, next_delivery_delay, probe_delay};
+use super::retry::{jitter_sample, next_delivery_delay};
 use super::sender::{attempt, AttemptOutcome};
 use crate::config::DestinationConfig;
 use crate::model::notification::AttemptRecord;
@@ -58,12 +60,15 @@ pub struct DeliveryContext {
 
 /// Delivers `notification`, retrying per the destination's schedule (±20% jitter,
 /// `Retry-After` honoured up to the next step), then completes or dead-letters its container;
-/// or lets it go, or probes with it, when the destination fails (see the module doc).
-pub async fn deliver(ctx: &DeliveryContext, notification: &Notification) -> Final {
+/// or lets it go, or probes with it once, when the destination fails (see the module doc).
+pub async fn deliver(
+    ctx: &DeliveryContext,
+    notification: &Notification,
+    mut probe: Option<Probe>,
+) -> Final {
     let dest = &ctx.destination;
     let gate = &ctx.gate;
     let mut attempts = Vec::new();
-    let mut probe: Option<Probe<'_>> = None;
     loop {
         if !gate.may_attempt(probe.is_some()) {
             return Final::LetGo;
@@ -91,32 +96,13 @@ pub async fn deliver(ctx: &DeliveryContext, notification: &Notification) -> Fina
             return Final::LetGo;
         }
         gate.failed(key_hash(&notification.id), &error);
-        if let Some(probe) = probe.as_mut() {
-            probe.failures += 1;
-            let delay = probe_delay(
-                &dest.retry_schedule,
-                probe.failures,
-                retry_after,
-                jitter_sample(),
-            );
-            gate.wait(delay).await;
-            continue;
-        }
         if !gate.may_attempt(false) {
-            // The destination just turned failing: this notification probes it, or is let go.
-            probe = gate.take_probe();
-            let Some(probe) = probe.as_mut() else {
-                return Final::LetGo;
-            };
-            probe.failures = 1;
-            gate.wait(probe_delay(
-                &dest.retry_schedule,
-                1,
-                retry_after,
-                jitter_sample(),
-            ))
-            .await;
-            continue;
+            // Failing: a probe (this one, or the first to fail once the destination turned
+            // failing) waits, then hands the slot on to another notification; the rest let go.
+            if let Some(probe) = probe.take().or_else(|| gate.take_probe()) {
+                probe.failed(&dest.retry_schedule, retry_after).await;
+            }
+            return Final::LetGo;
         }
         attempts.push(AttemptRecord {
             at,

@@ -181,3 +181,30 @@ async fn a_down_destination_logs_one_line_when_failing_and_one_when_healthy_neve
     assert_eq!(lines("dest=app"), 2, "no line per retry:\n{logs}");
     assert!(!logs.contains("dead-lettered"));
 }
+
+#[actix_rt::test]
+async fn probes_rotate_so_records_a_receiver_refuses_cannot_keep_the_destination_failing() {
+    let extra = format!("failure_threshold = 2\n{}", schedule(100, 0.05));
+    let t = spawn_app_with(ehr(), &extra, |c| c).await;
+    for key in ["appt-1", "appt-2"] {
+        t.receiver.refuse_key(key, 500);
+        t.ehr.touch(key);
+    }
+    wait_for_state(&t, DestinationState::Failing).await;
+    // Stored while failing: only a probe can find out that the receiver takes these.
+    t.ehr.touch("appt-3");
+    t.ehr.touch("appt-4");
+    eventually("appt-3 and appt-4 delivered", PATIENCE, || {
+        t.receiver.unique_accepted_ids() == 2
+    })
+    .await;
+    let refused: Vec<String> = t
+        .receiver
+        .received()
+        .iter()
+        .filter(|r| !r.accepted())
+        .map(|r| r.json["data"]["key"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(refused.iter().all(|key| key == "appt-1" || key == "appt-2"));
+    assert!(t.app.store().dead_letters().unwrap().is_empty());
+}

@@ -1,11 +1,11 @@
-//! How a connection follows its destination's health: it walks its stored backlog when the
-//! destination accepts notifications again, and dispatches the next container of a key when
-//! the one before it finished.
+//! How a connection follows its destination's health: it offers a stored container to probe
+//! a failing destination, walks its stored backlog when the destination accepts notifications
+//! again, and dispatches the next container of a key when the one before it finished.
 
 use actix::prelude::*;
 
 use super::{ConnectionActor, Step};
-use crate::actors::dispatch::promoted;
+use crate::actors::dispatch::{offer_probe, promoted};
 use crate::actors::messages::{DestinationChanged, Promote};
 
 impl Handler<DestinationChanged> for ConnectionActor {
@@ -15,6 +15,7 @@ impl Handler<DestinationChanged> for ConnectionActor {
         let Some(epoch) = self.deps.gate.open_epoch() else {
             // Deliveries let their notifications go: they are in the store, not dispatched.
             self.caught_up = None;
+            self.offer_probe(ctx);
             return;
         };
         if self.caught_up == Some(epoch) {
@@ -49,6 +50,34 @@ impl Handler<Promote> for ConnectionActor {
                 if let Err(err) = promoted(&deps, &enricher, msg.claim).await {
                     let id = &deps.config.id;
                     log::error!("conn={id} reading a pending container failed: {err}");
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+impl ConnectionActor {
+    /// Takes the probe slot of a failing destination, if free, and sends one stored container
+    /// with it.
+    pub(super) fn offer_probe(&mut self, ctx: &mut Context<Self>) {
+        let Some(enricher) = self
+            .enricher
+            .clone()
+            .filter(|_| !self.stopped && !self.failing)
+        else {
+            return;
+        };
+        let Some(probe) = self.deps.gate.take_probe() else {
+            return;
+        };
+        let (deps, turn) = (self.deps.clone(), self.probe_turn);
+        self.probe_turn = self.probe_turn.wrapping_add(1);
+        ctx.spawn(
+            async move {
+                if let Err(err) = offer_probe(&deps, &enricher, probe, turn).await {
+                    let id = &deps.config.id;
+                    log::error!("conn={id} reading pending containers for a probe failed: {err}");
                 }
             }
             .into_actor(self),
