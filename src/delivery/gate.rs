@@ -3,7 +3,7 @@
 //! hands out the one probe of a failing destination, wakes deliveries waiting for a retry when
 //! the state changes, tells the connections, shows the state and logs each change once.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -25,6 +25,10 @@ pub struct DestinationGate {
     /// The number of changes so far, shifted left by one, with bit 0 set while `health` is
     /// healthy; read without the lock on every dispatch, written under it.
     epoch: AtomicU64,
+    /// Set (under the lock) by a failed attempt, cleared by the next success: while clear, a
+    /// success has nothing to reset and takes no lock, which keeps the hot path of a healthy
+    /// destination free of a lock shared by every worker.
+    failures_pending: AtomicBool,
     /// Woken at every change, so a delivery waiting for its retry lets go at once.
     changed: Notify,
     listeners: Mutex<Vec<Listener>>,
@@ -75,6 +79,7 @@ impl DestinationGate {
             id: id.to_owned(),
             health: Mutex::new(Health::new(threshold, Utc::now())),
             epoch: AtomicU64::new(1),
+            failures_pending: AtomicBool::new(false),
             changed: Notify::new(),
             listeners: Mutex::new(Vec::new()),
             board,
@@ -106,17 +111,26 @@ impl DestinationGate {
 
     /// Whether an attempt may be made now, by the probe or by anyone.
     pub fn may_attempt(&self, probe: bool) -> bool {
-        self.lock().may_attempt(probe)
+        match probe {
+            false => self.accepts(),
+            true => self.lock().may_attempt(true),
+        }
     }
 
     /// An attempt succeeded.
     pub fn succeeded(&self) {
-        self.change(|health, now| health.succeeded(now), None);
+        if self.failures_pending.swap(false, Ordering::AcqRel) {
+            self.change(|health, now| health.succeeded(now), None);
+        }
     }
 
     /// An attempt of the notification `notification` (a hash of its id) failed with `error`.
     pub fn failed(&self, notification: u64, error: &str) {
-        self.change(|health, now| health.failed(notification, now), Some(error));
+        let failed = |health: &mut Health, now| {
+            self.failures_pending.store(true, Ordering::Release);
+            health.failed(notification, now)
+        };
+        self.change(failed, Some(error));
     }
 
     /// The receiver answered `410 Gone`.
