@@ -4,10 +4,14 @@
 //! `ordering = "per_key"` a container waits (as a bare sequence number) until the one before
 //! it of its key has finished.
 //!
-//! When a key's container finishes, the next of its line is claimed on the spot and sent to
-//! the connection to dispatch ([`Promote`]), unless the destination does not accept
-//! notifications or the connection is going down: then the line is dissolved and the
-//! connection's next walk of the store dispatches its containers again, in sequence order.
+//! When a key's container *finishes* (delivered or dead-lettered: [`Claim::finish`]), the next
+//! of its line is claimed on the spot and sent to the connection to dispatch
+//! ([`Released::Next`]), unless the destination does not accept notifications or the
+//! connection is going down. A claim dropped without finishing *lets go* of its container: it
+//! stays pending, so its line is dissolved (a later container of the key must not overtake
+//! it) and the connection's next walk of the store dispatches them again, in sequence order;
+//! when the destination accepts notifications, the connection is told to walk
+//! ([`Released::LetGo`]).
 //!
 //! A connection restart voids every claim still at the enriching stage (their work is
 //! cancelled) and every waiting container; claims that reached delivery stay taken until
@@ -20,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use actix::Recipient;
 
-use super::messages::Promote;
+use super::messages::Released;
 use crate::config::DeliveryOrder;
 use crate::delivery::gate::DestinationGate;
 use crate::delivery::order::{key_hash, value_hash, KeyOrder};
@@ -58,7 +62,11 @@ pub struct Claims {
     gate: Arc<DestinationGate>,
     /// The connection runs and takes promotions.
     running: AtomicBool,
-    promote: Mutex<Option<Recipient<Promote>>>,
+    /// The connection, told of promoted containers and let-go ones.
+    connection: Mutex<Option<Recipient<Released>>>,
+    /// Containers let go so far: a connection that caught up with the store is no longer
+    /// caught up once this moved.
+    let_go: AtomicU64,
 }
 
 /// A held claim on one container; released when dropped, however the work ends.
@@ -67,6 +75,8 @@ pub struct Claim {
     claims: Arc<Claims>,
     sequence: u64,
     token: u64,
+    /// The container left the store (delivered or dead-lettered), set by [`Claim::finish`].
+    finished: bool,
 }
 
 /// What dispatching a container found.
@@ -89,19 +99,20 @@ impl Claims {
             order,
             gate,
             running: AtomicBool::new(false),
-            promote: Mutex::new(None),
+            connection: Mutex::new(None),
+            let_go: AtomicU64::new(0),
         }
     }
 
     /// Starts a generation of the connection: claims still enriching and waiting containers
-    /// are forgotten (the walk of the store that follows dispatches them again), and promoted
-    /// containers go to `promote` from now on.
-    pub fn begin_generation(&self, promote: Recipient<Promote>) {
+    /// are forgotten (the walk of the store that follows dispatches them again), and releases
+    /// are told to `connection` from now on.
+    pub fn begin_generation(&self, connection: Recipient<Released>) {
         let mut inner = self.lock();
         inner.entries.retain(|_, e| e.stage == Stage::Delivering);
         let Inner { entries, order } = &mut *inner;
         order.forget_waiting(|head| entries.contains_key(&head));
-        *self.promote.lock().unwrap_or_else(|p| p.into_inner()) = Some(promote);
+        *self.connection.lock().unwrap_or_else(|p| p.into_inner()) = Some(connection);
         self.running.store(true, Ordering::Release);
     }
 
@@ -135,7 +146,13 @@ impl Claims {
             claims: Arc::clone(self),
             sequence: container.sequence,
             token,
+            finished: false,
         })
+    }
+
+    /// How many containers were let go so far (see the module doc).
+    pub fn let_go_count(&self) -> u64 {
+        self.let_go.load(Ordering::Acquire)
     }
 
     /// Containers claimed or waiting.
@@ -173,9 +190,9 @@ impl Claims {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Releases `sequence` (holding `token`); returns the claim of the next container of its
-    /// key, when that one may be dispatched now.
-    fn release(self: &Arc<Self>, sequence: u64, token: u64) -> Option<Claim> {
+    /// Releases `sequence` (holding `token`), finished or let go; returns what to tell the
+    /// connection.
+    fn release(self: &Arc<Self>, sequence: u64, token: u64, finished: bool) -> Option<Released> {
         let mut inner = self.lock();
         if inner
             .entries
@@ -184,9 +201,19 @@ impl Claims {
         {
             return None;
         }
-        let key = inner.entries.remove(&sequence).and_then(|e| e.key)?;
-        let promoting = self.gate.accepts() && self.running.load(Ordering::Acquire);
-        if !promoting {
+        let key = inner.entries.remove(&sequence).and_then(|e| e.key);
+        let open = self.gate.accepts() && self.running.load(Ordering::Acquire);
+        if !finished {
+            self.let_go.fetch_add(1, Ordering::AcqRel);
+            if let Some(key) = key {
+                for waiting in inner.order.dissolve(key, sequence) {
+                    inner.entries.remove(&waiting);
+                }
+            }
+            return open.then_some(Released::LetGo);
+        }
+        let key = key?;
+        if !open {
             for waiting in inner.order.dissolve(key, sequence) {
                 inner.entries.remove(&waiting);
             }
@@ -196,11 +223,12 @@ impl Claims {
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let entry = inner.entries.get_mut(&next)?;
         (entry.token, entry.stage) = (token, Stage::Enriching);
-        Some(Claim {
+        Some(Released::Next(Claim {
             claims: Arc::clone(self),
             sequence: next,
             token,
-        })
+            finished: false,
+        }))
     }
 }
 
@@ -231,28 +259,38 @@ impl Claim {
     pub fn sequence(&self) -> u64 {
         self.sequence
     }
+
+    /// Releases the claim of a container that left the store (delivered, dead-lettered, or
+    /// found gone), so the next of its key may go. Dropping a claim without this lets go.
+    pub fn finish(mut self) {
+        self.finished = true;
+    }
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        let Some(next) = self.claims.release(self.sequence, self.token) else {
+        let Some(released) = self
+            .claims
+            .release(self.sequence, self.token, self.finished)
+        else {
             return;
         };
-        let promote = self
+        let connection = self
             .claims
-            .promote
+            .connection
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        match promote {
-            // Queued even when the mailbox is full: promotions are few (one per finished
-            // key) and must not be lost.
-            Some(promote) if promote.connected() => promote.do_send(Promote { claim: next }),
+        match connection {
+            // Queued even when the mailbox is full: releases are few (one per finished key,
+            // or a container let go) and must not be lost.
+            Some(connection) if connection.connected() => connection.do_send(released),
             _ => {
-                // The connection is gone: stop promoting, so dropping `next` dissolves its
-                // line instead of promoting the one after it; the next walk dispatches it.
+                // The connection is gone: stop promoting, so dropping a promoted claim
+                // dissolves its line instead of promoting the one after it; the next walk
+                // dispatches it.
                 self.claims.end_generation();
-                drop(next);
+                drop(released);
             }
         }
     }

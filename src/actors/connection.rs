@@ -13,7 +13,7 @@ use chrono::Utc;
 
 use super::claims::Claims;
 use super::contain_panic;
-use super::dispatch::{poll, recover};
+use super::dispatch::{poll, recover, Mark};
 use super::enricher::{EnricherActor, EnricherDeps};
 use super::messages::{ConnectionFailed, Deliver, StopPolling};
 use crate::config::ConnectionConfig;
@@ -78,10 +78,10 @@ pub struct ConnectionActor {
     last_restart: Option<Instant>,
     /// Page size of the next request; widened while the feed is stuck at one position.
     page_size: Option<usize>,
-    /// The gate's epoch during which a walk of the store dispatched everything stored; pages
-    /// are dispatched from memory only while the gate is still at it (otherwise containers
-    /// may sit in the store, not dispatched or let go, that a page's must not overtake).
-    caught_up: Option<u64>,
+    /// Where a walk of the store caught up (see [`Mark`]); pages are dispatched from memory
+    /// only while it still holds (otherwise containers may sit in the store, not dispatched
+    /// or let go, that a page's must not overtake).
+    caught_up: Option<Mark>,
     /// A walk of the store is due before the next poll (the destination accepts again).
     walk_due: bool,
     /// A recovery or poll is running.
@@ -92,9 +92,9 @@ pub struct ConnectionActor {
     probe_turn: usize,
 }
 
-/// How a step ended: the page (for a poll) and the gate epoch the connection is caught up
-/// in, a failure, or a panic's message.
-type StepOutcome = Result<Result<(Option<PageResult>, Option<u64>), PollError>, String>;
+/// How a step ended: the page (for a poll) and where the connection is caught up, a
+/// failure, or a panic's message.
+type StepOutcome = Result<Result<(Option<PageResult>, Option<Mark>), PollError>, String>;
 
 /// What the actor runs next.
 #[derive(Debug, Clone, Copy)]

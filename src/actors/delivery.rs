@@ -87,10 +87,17 @@ impl Handler<Deliver> for DeliveryActor {
                     probe,
                 } = msg;
                 let delivered = deliver(&delivery, &notification, probe);
-                let unfinished = match contain_panic(delivered).await {
+                let outcome = contain_panic(delivered).await;
+                delivery.board.destination(&dest, |d| d.in_flight -= 1);
+                let unfinished = match outcome {
+                    // Out of the store: the next container of its key may go.
+                    Ok(Final::Delivered | Final::DeadLettered) => {
+                        claim.finish();
+                        None
+                    }
                     // Let go, the container stays pending: the connection dispatches it again
-                    // when the destination accepts notifications (its claim is released below).
-                    Ok(Final::Delivered | Final::DeadLettered | Final::LetGo) => None,
+                    // (dropping the claim tells it so).
+                    Ok(Final::LetGo) => None,
                     Ok(Final::StillPending) => {
                         Some("a dead letter could not be written".to_owned())
                     }
@@ -98,11 +105,9 @@ impl Handler<Deliver> for DeliveryActor {
                         Some(format!("delivery of {} panicked: {panic}", notification.id))
                     }
                 };
-                delivery.board.destination(&dest, |d| d.in_flight -= 1);
-                drop(claim);
                 if let Some(reason) = unfinished {
                     // The container is still pending: the connection's restart dispatches it
-                    // again (its claim is released above).
+                    // again (its claim, dropped with the match above, let it go).
                     log::error!("dest={dest} notif={} {reason}", notification.id);
                     failed.do_send(ConnectionFailed {
                         generation: None,

@@ -21,21 +21,21 @@ use crate::status::ConnectionState;
 use crate::store::StoreError;
 
 /// Re-dispatches every stored container of the connection that is not in flight, in
-/// sequence order. Answers the gate's epoch the walk caught up in, or `None` when the
-/// destination changed state on the way (a container behind the walk may have been let go,
-/// so a later one of its key must not overtake it). An unreadable container is reported and
+/// sequence order. Answers the mark the walk caught up at, or `None` when the destination
+/// changed state or a container was let go on the way (it may be behind the walk, and a
+/// later one of its key must not overtake it). An unreadable container is reported and
 /// skipped, so one bad record cannot hold back the rest.
 pub async fn recover(
     deps: &ConnectionDeps,
     enricher: &Addr<EnricherActor>,
-) -> Result<Option<u64>, PollError> {
+) -> Result<Option<Mark>, PollError> {
     let id = &deps.config.id;
-    let Some(epoch) = deps.gate.open_epoch() else {
+    let Some(start) = mark(deps) else {
         return Ok(None);
     };
     let (mut dispatched, mut unreadable) = (0usize, 0usize);
     for entry in deps.store.pending(id, 0) {
-        if deps.gate.open_epoch() != Some(epoch) {
+        if mark(deps) != Some(start) {
             return Ok(None);
         }
         let container = match entry {
@@ -56,19 +56,18 @@ pub async fn recover(
     if dispatched + unreadable > 0 {
         log::info!("conn={id} dispatched {dispatched} stored containers ({unreadable} unreadable)");
     }
-    Ok(deps.gate.open_epoch().filter(|now| *now == epoch))
+    Ok(mark(deps).filter(|now| *now == start))
 }
 
 /// One poll: the test hook, one page made durable, then its containers handed over while the
-/// gate is still at epoch `caught_up` (the connection dispatched everything stored before
-/// the page during it). Also says whether every container of the page was handed over: when
+/// connection is still caught up at `caught_up`. Also says whether every container of the page was handed over: when
 /// not, the connection must walk the store before dispatching from a page again.
 pub async fn poll(
     deps: &ConnectionDeps,
     client: &EhrClient,
     enricher: &Addr<EnricherActor>,
     page_size: Option<usize>,
-    caught_up: Option<u64>,
+    caught_up: Option<Mark>,
 ) -> Result<(PageResult, bool), PollError> {
     if let Some(hook) = &deps.poll_hook {
         hook(&deps.config.id);
@@ -82,7 +81,7 @@ pub async fn poll(
         return Ok((page, containers.is_empty()));
     }
     for container in containers {
-        if deps.gate.open_epoch() != caught_up {
+        if mark(deps) != caught_up {
             return Ok((page, false));
         }
         if let HandOver::EnricherGone = hand_over(deps, enricher, container).await? {
@@ -110,6 +109,24 @@ pub async fn promoted(
             .await;
     }
     Ok(())
+}
+
+/// Where a connection stands with its store: caught up (every stored container dispatched,
+/// or waiting behind its key) during one healthy period of the gate, with no container let go
+/// since. Pages are dispatched from memory only while the mark still holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    /// The gate's epoch.
+    epoch: u64,
+    /// The claims' count of containers let go.
+    let_go: u64,
+}
+
+/// The mark now, if the destination accepts notifications.
+pub fn mark(deps: &ConnectionDeps) -> Option<Mark> {
+    let let_go = deps.claims.let_go_count();
+    let epoch = deps.gate.open_epoch()?;
+    Some(Mark { epoch, let_go })
 }
 
 /// How many stored containers are read, oldest first, to choose a probe among.
@@ -185,6 +202,7 @@ async fn hand_over(
         Admission::Taken => return Ok(HandOver::Skipped),
     };
     if !deps.store.is_pending(&deps.config.id, container.sequence)? {
+        claim.finish();
         return Ok(HandOver::Skipped);
     }
     let probe = None;

@@ -52,13 +52,16 @@ pub struct ConnectionFailed {
 #[rtype(result = "()")]
 pub struct StopPolling;
 
-/// The container `claim` names is next of its key: the connection reads it from the store
-/// and dispatches it.
+/// What a released claim asks of its connection.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Promote {
-    /// The claim on it, already taken.
-    pub claim: Claim,
+pub enum Released {
+    /// The container the claim names is next of its key: read it from the store and
+    /// dispatch it.
+    Next(Claim),
+    /// A container was let go while the destination accepts notifications: it is pending and
+    /// dispatched by nobody, so walk the store again.
+    LetGo,
 }
 
 /// The connection's destination changed state (see its gate): while it does not accept

@@ -3,6 +3,7 @@
 use super::*;
 use crate::config::DeliveryOrder;
 use serde_json::json;
+use std::sync::Mutex;
 
 fn container(sequence: u64, key: &str, patient: &str) -> Container {
     Container {
@@ -65,8 +66,9 @@ fn a_later_container_of_a_key_waits_and_is_not_promoted_without_a_connection() {
         claims.admit(&container(2, "a", "p")),
         Admission::Taken
     ));
-    // No connection listens: the line dissolves and the next walk dispatches 2 again.
-    drop(first);
+    // Finished, but no connection listens to dispatch 2: the line dissolves, and the next
+    // walk dispatches 2 again.
+    first.finish();
     go(claims.admit(&container(2, "a", "p")));
 }
 
@@ -111,18 +113,69 @@ fn a_restart_frees_enrichment_claims_and_waiting_containers_but_not_deliveries()
     assert_eq!(claims.len(), 3);
 }
 
-/// A recipient whose actor never runs, so promotions queue without being handled.
-fn recipient() -> (Recipient<Promote>, actix::SystemRunner) {
+/// What a connection was told by released claims: the promoted claims (kept, so dropping
+/// them does not let them go) and `None` for each container let go.
+type Told = Arc<Mutex<Vec<Option<Claim>>>>;
+
+/// A connection stand-in that records what released claims tell it, on its own System.
+fn recipient() -> (Recipient<Released>, actix::SystemRunner) {
+    let (recipient, _, system) = connection();
+    (recipient, system)
+}
+
+fn connection() -> (Recipient<Released>, Told, actix::SystemRunner) {
     use actix::prelude::*;
-    struct Sink;
+    struct Sink(Told);
     impl Actor for Sink {
         type Context = Context<Self>;
     }
-    impl Handler<Promote> for Sink {
+    impl Handler<Released> for Sink {
         type Result = ();
-        fn handle(&mut self, _: Promote, _: &mut Context<Self>) {}
+        fn handle(&mut self, msg: Released, _: &mut Context<Self>) {
+            let claim = match msg {
+                Released::Next(claim) => Some(claim),
+                Released::LetGo => None,
+            };
+            self.0.lock().unwrap().push(claim);
+        }
     }
+    let told = Told::default();
     let system = actix::System::new();
-    let addr = system.block_on(async { Sink.start() });
-    (addr.recipient(), system)
+    let sink = Sink(Arc::clone(&told));
+    let addr = system.block_on(async { sink.start() });
+    (addr.recipient(), told, system)
+}
+
+/// Lets the stand-in handle what it was sent, and takes it.
+fn told(system: &actix::SystemRunner, told: &Told) -> Vec<Option<Claim>> {
+    system.block_on(async { actix_rt::time::sleep(std::time::Duration::from_millis(5)).await });
+    std::mem::take(&mut *told.lock().unwrap())
+}
+
+#[test]
+fn a_finished_head_promotes_the_next_of_its_key_and_a_let_go_one_asks_for_a_walk() {
+    let claims = claims(per_key());
+    let (connection, seen, system) = connection();
+    claims.begin_generation(connection);
+    let first = go(claims.admit(&container(1, "a", "p")));
+    for sequence in [2, 3] {
+        let waits = claims.admit(&container(sequence, "a", "p"));
+        assert!(matches!(waits, Admission::Waits));
+    }
+    first.finish();
+    let mut promoted = told(&system, &seen);
+    assert_eq!(promoted.len(), 1);
+    let second = promoted.pop().unwrap().expect("the next of the key");
+    assert_eq!(second.sequence(), 2);
+    assert_eq!(claims.let_go_count(), 0);
+    // Let go (the destination stopped taking it): 3 must not overtake 2, which stays pending.
+    drop(second);
+    let told = told(&system, &seen);
+    assert!(matches!(told.as_slice(), [None]), "asks for a walk");
+    assert_eq!(claims.let_go_count(), 1);
+    let _again = go(claims.admit(&container(2, "a", "p")));
+    assert!(matches!(
+        claims.admit(&container(3, "a", "p")),
+        Admission::Waits
+    ));
 }

@@ -5,49 +5,44 @@
 use actix::prelude::*;
 
 use super::{ConnectionActor, Step};
-use crate::actors::dispatch::{offer_probe, promoted};
-use crate::actors::messages::{DestinationChanged, Promote};
+use crate::actors::dispatch::{mark, offer_probe, promoted};
+use crate::actors::messages::{DestinationChanged, Released};
 
 impl Handler<DestinationChanged> for ConnectionActor {
     type Result = ();
 
     fn handle(&mut self, _: DestinationChanged, ctx: &mut Context<Self>) {
-        let Some(epoch) = self.deps.gate.open_epoch() else {
+        if !self.deps.gate.accepts() {
             // Deliveries let their notifications go: they are in the store, not dispatched.
             self.caught_up = None;
-            self.offer_probe(ctx);
-            return;
-        };
-        if self.caught_up == Some(epoch) {
-            return;
+            return self.offer_probe(ctx);
         }
-        self.walk_due = true;
-        if !self.busy {
-            // Waiting for the next poll: walk the backlog now instead.
-            if let Some(next) = self.next.take() {
-                ctx.cancel_future(next);
-            }
-            self.run(Step::Poll, ctx);
+        if self.caught_up != mark(&self.deps) {
+            self.walk_soon(ctx);
         }
     }
 }
 
-impl Handler<Promote> for ConnectionActor {
+impl Handler<Released> for ConnectionActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Promote, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Released, ctx: &mut Context<Self>) {
+        let claim = match msg {
+            Released::Next(claim) => claim,
+            Released::LetGo => return self.walk_soon(ctx),
+        };
         let Some(enricher) = self.enricher.clone() else {
             return;
         };
-        // Dropping the claim of a destination that stopped accepting dissolves its key's line.
+        // Dropping the claim lets its container go; the walk that follows dispatches it.
         let accepting = self.deps.gate.accepts();
-        if self.stopped || self.failing || !accepting || !msg.claim.is_current() {
+        if self.stopped || self.failing || !accepting || !claim.is_current() {
             return;
         }
         let deps = self.deps.clone();
         ctx.spawn(
             async move {
-                if let Err(err) = promoted(&deps, &enricher, msg.claim).await {
+                if let Err(err) = promoted(&deps, &enricher, claim).await {
                     let id = &deps.config.id;
                     log::error!("conn={id} reading a pending container failed: {err}");
                 }
@@ -58,6 +53,19 @@ impl Handler<Promote> for ConnectionActor {
 }
 
 impl ConnectionActor {
+    /// Walks the store before the next poll, at once when no step is running.
+    fn walk_soon(&mut self, ctx: &mut Context<Self>) {
+        self.caught_up = None;
+        self.walk_due = true;
+        if !self.busy {
+            // Waiting for the next poll: walk the backlog now instead.
+            if let Some(next) = self.next.take() {
+                ctx.cancel_future(next);
+            }
+            self.run(Step::Poll, ctx);
+        }
+    }
+
     /// Takes the probe slot of a failing destination, if free, and sends one stored container
     /// with it.
     pub(super) fn offer_probe(&mut self, ctx: &mut Context<Self>) {
