@@ -200,3 +200,25 @@ async fn per_key_order_holds_across_a_sigkill_and_the_recovery_after_it() {
     let resent = assert_one_at_a_time_per_key(&after, record_key);
     assert!(!resent.is_empty(), "the second run delivered the rest");
 }
+
+#[actix_rt::test]
+async fn per_key_order_holds_while_the_destination_flaps_between_failing_and_healthy() {
+    let ehr = SimEhrOptions {
+        patients: 4,
+        appointments: 5,
+        initial_changes: 100,
+        ..SimEhrOptions::default()
+    };
+    // Half the attempts fail and two failures in a row make the destination failing: it
+    // turns failing and healthy again many times, letting notifications go each time.
+    let extra = format!("failure_threshold = 2\n{}", schedule(50, 0.01));
+    let t = spawn_app_with(ehr, &extra, |c| c).await;
+    t.receiver.fail_randomly(0.5);
+    eventually("100 notifications", PATIENCE, || {
+        t.receiver.unique_accepted_ids() == 100
+    })
+    .await;
+    let by_key = assert_one_at_a_time_per_key(&t.receiver.received(), record_key);
+    assert_eq!(by_key.values().map(Vec::len).sum::<usize>(), 100);
+    assert!(t.app.store().dead_letters().unwrap().is_empty());
+}
