@@ -7,6 +7,8 @@
 //! - [`ehr`]: talking to an EHR: authentication (static credentials, OAuth 2.0 and SMART
 //!   backend tokens), the HTTP client, parsing a changes-feed page, filling path templates,
 //!   enriching a container. Plain async code, no actors.
+//! - [`fhir`]: FHIR R4 semantics: resource fingerprints, semantic event types, and the
+//!   FHIR-native shapes Courier delivers. Pure code, no actors.
 //! - [`store`]: the sled store: cursors, sequence numbers, pending containers, dead letters.
 //! - [`model`]: change items, containers, notifications, cursor order, notification ids.
 //! - [`delivery`]: Standard Webhooks signing, the retry schedule, the HTTP sender.
@@ -44,6 +46,7 @@ pub mod config;
 pub mod delivery;
 pub mod demo;
 pub mod ehr;
+pub mod fhir;
 pub mod model;
 pub mod sim;
 pub mod status;

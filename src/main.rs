@@ -9,6 +9,12 @@ use courier::app::{App, AppOptions};
 use courier::config;
 use courier::store::Store;
 
+/// mimalloc instead of glibc's malloc: glibc keeps one arena per thread and holds on to what a
+/// start-up burst (10,000 connections' configuration and clients) freed, which was a third of
+/// the process's memory; allocation is also a sixth of the CPU per notification.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Polls EHR APIs that cannot push events and delivers one signed webhook per change.
 #[derive(Parser)]
 #[command(version, about)]

@@ -21,6 +21,7 @@ use crate::delivery::gate::DestinationGate;
 use crate::delivery::retry::Backoff;
 use crate::ehr::poll::{PageResult, PollError};
 use crate::ehr::EhrClient;
+use crate::model::NotificationFormat;
 use crate::status::{ConnectionState, StatusBoard};
 use crate::store::Store;
 
@@ -50,6 +51,8 @@ pub struct ConnectionDeps {
     pub board: StatusBoard,
     /// Its destination's delivery actor on this worker.
     pub deliver: Recipient<Deliver>,
+    /// Its destination's body format, which the enricher renders.
+    pub format: NotificationFormat,
     /// The connection's in-flight claims and key order (shared across restarts).
     pub claims: Arc<Claims>,
     /// Its destination's health: whether to dispatch at all.
@@ -334,6 +337,7 @@ impl Actor for ConnectionActor {
             config: Arc::clone(&self.deps.config),
             client: Rc::clone(&client),
             deliver: self.deps.deliver.clone(),
+            format: self.deps.format,
             failed: ctx.address().recipient(),
             board: self.deps.board.clone(),
         };

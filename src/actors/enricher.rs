@@ -13,7 +13,8 @@ use crate::config::ConnectionConfig;
 use crate::delivery::retry::Backoff;
 use crate::ehr::enrich::enrich;
 use crate::ehr::EhrClient;
-use crate::model::Notification;
+use crate::fhir::subscription::Origin;
+use crate::model::{Notification, NotificationFormat};
 use crate::status::StatusBoard;
 
 /// What an enricher and each of its enrichments need; cheap to clone.
@@ -25,6 +26,8 @@ pub struct EnricherDeps {
     pub client: Rc<EhrClient>,
     /// The destination's delivery actor on this worker.
     pub deliver: Recipient<Deliver>,
+    /// The destination's body format.
+    pub format: NotificationFormat,
     /// The connection, told when an enrichment panics.
     pub failed: Recipient<ConnectionFailed>,
     /// Where enrichment errors are shown.
@@ -121,7 +124,12 @@ async fn enrich_and_hand_over(job: EnricherDeps, msg: Enrich) {
         // A restart voided the claim: the new generation dispatches the container again.
         return;
     }
-    let notification = Notification::build(&container, enriched.resources, &enriched.missing);
+    let body = Notification::standard_body(&container, enriched.resources, &enriched.missing);
+    let origin = Origin {
+        connection: id,
+        base_url: &job.config.base_url,
+    };
+    let notification = Notification::from_body(&container, &job.format.render(body, &origin));
     let failed = job.failed;
     if job
         .deliver

@@ -108,6 +108,7 @@ impl Actor for Supervisor {
                 store: self.store.clone(),
                 board: self.board.clone(),
                 deliver: deliveries[worker][&config.destination].clone().recipient(),
+                format: self.config.destinations[&config.destination].format,
                 claims: Arc::new(Claims::new(order, Arc::clone(&gate))),
                 gate: Arc::clone(&gate),
                 poll_hook: self.poll_hook.clone(),

@@ -8,6 +8,7 @@ mod bounds;
 mod connection;
 mod cursor;
 mod error;
+mod format;
 mod headers;
 mod load;
 mod locate;
@@ -30,6 +31,7 @@ use std::time::Duration;
 use crate::delivery::signing::SigningKey;
 use crate::ehr::auth::{ClientKey, JwtAlgorithm};
 use crate::ehr::template::Template;
+use crate::model::NotificationFormat;
 use crate::tls::ClientTls;
 
 /// The whole, validated configuration of one Courier process.
@@ -93,6 +95,9 @@ pub struct DestinationConfig {
         actix_web::http::header::HeaderName,
         actix_web::http::header::HeaderValue,
     )>,
+    /// The shape of the bodies sent (`format`, and `payload` for `fhir-subscription`);
+    /// `fhir-subscription` destinations are only fed by FHIR sources.
+    pub format: NotificationFormat,
     /// Whether notifications that share a key wait for each other (`ordering`).
     pub order: DeliveryOrder,
     /// Consecutive failed attempts, across all notifications, after which the destination is

@@ -56,6 +56,8 @@ pub(super) struct RawDestination {
     pub ordering: Option<String>,
     pub ordering_key: Option<String>,
     pub failure_threshold: Option<i64>,
+    pub format: Option<String>,
+    pub payload: Option<String>,
 }
 
 /// `[connections.<id>]`.

@@ -99,6 +99,7 @@ pub(super) fn validate(
                 .map(|c| (id, c))
         })
         .collect();
+    super::format::check_pairings(&mut check, &connections, &destinations);
     if !check.problems.is_empty() {
         return Err(check.problems);
     }
@@ -175,6 +176,7 @@ fn destination(
     let schedule_path = path.key("retry_schedule_secs");
     let behaviour = super::ordering::behaviour(check, path, &raw);
     let retry_schedule = retry_schedule(check, &schedule_path, raw.retry_schedule_secs);
+    let format = super::format::format(check, path, raw.format.as_deref(), raw.payload.as_deref());
     let behaviour = behaviour?;
     Some(DestinationConfig {
         id,
@@ -187,6 +189,7 @@ fn destination(
         max_in_flight: max_in_flight?,
         retry_schedule: retry_schedule?,
         headers: headers?,
+        format: format?,
         order: behaviour.order,
         failure_threshold: behaviour.failure_threshold,
     })

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 pub use cursor::CursorValue;
 pub use cursor_state::CursorState;
-pub use notification::{DeadLetter, Notification};
+pub use notification::{DeadLetter, Notification, NotificationFormat};
 
 /// One changed record as a poll found it, before it is made durable.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::Container;
+use crate::fhir::subscription::{notification_bundle, Origin, Payload};
 
 /// A notification ready to send: the body is serialized once, so every retry signs and sends
 /// the very same bytes.
@@ -28,6 +29,18 @@ impl Notification {
     /// Builds the notification for an enriched container. `missing` names enrichment steps
     /// whose record the EHR no longer had (404/410), which are `null` in `resources`.
     pub fn build(container: &Container, resources: Map<String, Value>, missing: &[String]) -> Self {
+        Self::from_body(
+            container,
+            &Self::standard_body(container, resources, missing),
+        )
+    }
+
+    /// The standard body (`format = "standard"`) of an enriched container; see [`Self::build`].
+    pub fn standard_body(
+        container: &Container,
+        resources: Map<String, Value>,
+        missing: &[String],
+    ) -> Value {
         let detected_at = container
             .detected_at
             .to_rfc3339_opts(SecondsFormat::Millis, true);
@@ -43,18 +56,45 @@ impl Notification {
         if !missing.is_empty() {
             data["missing"] = json!(missing);
         }
-        let body = json!({
+        json!({
             "id": container.notification_id,
             "type": container.event_type,
             "timestamp": detected_at,
             "data": data,
-        });
+        })
+    }
+
+    /// The notification of `container` with `body` (in whatever format its destination
+    /// takes), serialized once.
+    pub fn from_body(container: &Container, body: &Value) -> Self {
         Self {
             id: container.notification_id.clone(),
             connection: container.connection.clone(),
             sequence: container.sequence,
             key: container.key.clone(),
-            body: Bytes::from(serde_json::to_vec(&body).expect("a JSON value always serializes")),
+            body: Bytes::from(serde_json::to_vec(body).expect("a JSON value always serializes")),
+        }
+    }
+}
+
+/// `format` of a destination: the shape of the bodies it receives. Signing and headers are the
+/// same in every format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NotificationFormat {
+    /// Courier's own body: `id`, `type`, `timestamp`, `data`.
+    #[default]
+    Standard,
+    /// An R4 Subscriptions Backport notification Bundle (see [`crate::fhir::subscription`]).
+    FhirSubscription(Payload),
+}
+
+impl NotificationFormat {
+    /// The body this format sends for a notification whose standard body is `body`, from the
+    /// connection `origin`.
+    pub fn render(self, body: Value, origin: &Origin<'_>) -> Value {
+        match self {
+            Self::Standard => body,
+            Self::FhirSubscription(payload) => notification_bundle(&body, origin, payload),
         }
     }
 }
@@ -96,9 +136,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn body_carries_the_id_sequence_change_and_resources() {
-        let container = Container {
+    fn container() -> Container {
+        Container {
             connection: "clinic-a".into(),
             sequence: 17,
             key: "appt-17".into(),
@@ -107,7 +146,12 @@ mod tests {
             event_type: "appointment.updated".into(),
             detected_at: "2026-11-26T10:00:00Z".parse().unwrap(),
             change: json!({"id": "appt-17"}),
-        };
+        }
+    }
+
+    #[test]
+    fn body_carries_the_id_sequence_change_and_resources() {
+        let container = container();
         let mut resources = Map::new();
         resources.insert("appointment".into(), json!({"id": "appt-17"}));
         resources.insert("patient".into(), Value::Null);
@@ -120,5 +164,34 @@ mod tests {
         assert_eq!(body["data"]["change"]["id"], "appt-17");
         assert_eq!(body["data"]["resources"]["appointment"]["id"], "appt-17");
         assert_eq!(body["data"]["missing"], json!(["patient"]));
+    }
+
+    #[test]
+    fn each_format_renders_its_body_from_the_standard_one() {
+        let container = container();
+        let base = url::Url::parse("https://fhir.example.org/R4").unwrap();
+        let origin = Origin {
+            connection: "clinic-a",
+            base_url: &base,
+        };
+        let standard = Notification::standard_body(&container, Map::new(), &[]);
+        let rendered = NotificationFormat::Standard.render(standard.clone(), &origin);
+        let built = Notification::build(&container, Map::new(), &[]);
+        assert_eq!(
+            Notification::from_body(&container, &rendered).body,
+            built.body
+        );
+        let bundle_format = NotificationFormat::FhirSubscription(Payload::IdOnly);
+        let bundle = bundle_format.render(standard, &origin);
+        let notification = Notification::from_body(&container, &bundle);
+        assert_eq!(
+            notification.id, "msg_x",
+            "webhook-id stays the notification id"
+        );
+        assert_eq!(notification.sequence, 17);
+        let sent: Value = serde_json::from_slice(&notification.body).unwrap();
+        assert_eq!(sent["resourceType"], "Bundle");
+        assert_eq!(sent["type"], "history");
+        assert_eq!(sent["timestamp"], "2026-11-26T10:00:00.000Z");
     }
 }

@@ -3,6 +3,7 @@
 mod auth_retry;
 mod cli;
 mod destination_health;
+mod fhir_subscription;
 mod hostile;
 mod isolation;
 mod logs;

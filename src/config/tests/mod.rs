@@ -4,6 +4,7 @@
 mod auth;
 mod bounds;
 mod cursor;
+mod format;
 mod ordering;
 mod semantic;
 mod structural;

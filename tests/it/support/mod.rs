@@ -1,6 +1,7 @@
 //! Helpers shared by the integration suites.
 
 pub mod app;
+pub mod fhir_library;
 pub mod loopback_http;
 pub mod process;
 pub mod python;
