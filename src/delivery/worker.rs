@@ -74,23 +74,9 @@ pub async fn deliver(
             return Final::LetGo;
         }
         let at = Utc::now();
-        let outcome = {
-            let _on_the_wire = Sending::start(&ctx.board, &dest.id);
-            attempt(&ctx.http, dest, notification).await
+        let Some((status, retry_after, error)) = attempt_once(ctx, notification).await else {
+            return Final::Delivered;
         };
-        let (status, retry_after, error) = match outcome {
-            AttemptOutcome::Delivered { .. } => {
-                record_success(ctx, notification);
-                gate.succeeded();
-                return Final::Delivered;
-            }
-            AttemptOutcome::Failed {
-                status,
-                retry_after,
-                error,
-            } => (status, retry_after, error),
-        };
-        record_failure(ctx, notification, &error);
         if status == Some(410) {
             gate.gone();
             return Final::LetGo;
@@ -118,6 +104,34 @@ pub async fn deliver(
             // Woken early when the destination's state changes, to let go at once.
             Some(delay) => gate.wait(delay).await,
             None => return dead_letter(ctx, notification, attempts),
+        }
+    }
+}
+
+/// One attempt, recorded: `None` when it was delivered, otherwise its status, `Retry-After`
+/// and error.
+async fn attempt_once(
+    ctx: &DeliveryContext,
+    notification: &Notification,
+) -> Option<(Option<u16>, Option<std::time::Duration>, String)> {
+    let dest = &ctx.destination;
+    let outcome = {
+        let _on_the_wire = Sending::start(&ctx.board, &dest.id);
+        attempt(&ctx.http, dest, notification).await
+    };
+    match outcome {
+        AttemptOutcome::Delivered { .. } => {
+            record_success(ctx, notification);
+            ctx.gate.succeeded();
+            None
+        }
+        AttemptOutcome::Failed {
+            status,
+            retry_after,
+            error,
+        } => {
+            record_failure(ctx, notification, &error);
+            Some((status, retry_after, error))
         }
     }
 }
