@@ -1,17 +1,23 @@
 //! The running service: built from a validated configuration and an open store, observed
-//! through its status board, stopped gracefully.
+//! through its status board, operated on (dead letters, replay), stopped gracefully.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+mod dead_letters;
+mod operations;
+mod replay;
+
+pub use crate::delivery::gates::UnknownDestination;
+pub use dead_letters::{PurgeOutcome, RetryOutcome};
+pub use operations::Operations;
+pub use replay::{ReplayError, ReplayRequest, ReplayStarted};
+
 use std::time::Duration;
 
 use actix::prelude::*;
-use chrono::Utc;
 
 use crate::actors::connection::PollHook;
 use crate::actors::supervisor::{Shutdown, Supervisor};
 use crate::config::Config;
-use crate::delivery::gate::DestinationGate;
+use crate::delivery::gates::Gates;
 use crate::status::{StatusBoard, StatusSnapshot};
 use crate::store::Store;
 
@@ -27,16 +33,11 @@ pub struct App {
     supervisor: Addr<Supervisor>,
     board: StatusBoard,
     store: Store,
-    /// Each destination's health, by id.
-    gates: BTreeMap<String, Arc<DestinationGate>>,
-    /// Each destination's connections, for its backlog.
-    feeds: BTreeMap<String, Vec<String>>,
+    /// Each destination's health and the connections feeding it, by destination id.
+    gates: Gates,
+    /// Dead-letter and replay actions.
+    operations: Operations,
 }
-
-/// An operator named a destination the configuration does not have.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown destination \"{0}\"")]
-pub struct UnknownDestination(pub String);
 
 impl App {
     /// Starts the actor tree. Must be called inside a running actix `System`.
@@ -47,21 +48,7 @@ impl App {
             board.connection(id, |_| ());
             board.destination(&connection.destination, |_| ());
         }
-        let gates: BTreeMap<_, _> = config
-            .destinations
-            .iter()
-            .map(|(id, d)| {
-                let gate = DestinationGate::new(id, d.failure_threshold, board.clone());
-                (id.clone(), Arc::new(gate))
-            })
-            .collect();
-        let mut feeds: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (id, connection) in &config.connections {
-            feeds
-                .entry(connection.destination.clone())
-                .or_default()
-                .push(id.clone());
-        }
+        let gates = Gates::new(&config, board.clone());
         let supervisor = Supervisor::new(
             config,
             store.clone(),
@@ -71,11 +58,11 @@ impl App {
         )
         .start();
         Self {
+            operations: Operations::new(supervisor.clone(), store.clone(), gates.clone()),
             supervisor,
             board,
             store,
             gates,
-            feeds,
         }
     }
 
@@ -83,47 +70,35 @@ impl App {
     /// read from the store.
     pub fn status(&self) -> StatusSnapshot {
         let mut snapshot = self.board.snapshot();
-        let now = Utc::now();
-        for (id, destination) in &mut snapshot.destinations {
-            let (mut backlog, mut oldest) = (0, None::<chrono::DateTime<Utc>>);
-            for connection in self.feeds.get(id).into_iter().flatten() {
-                match self.store.backlog(connection) {
-                    Ok((count, first)) => {
-                        backlog += count;
-                        oldest = match (oldest, first) {
-                            (Some(a), Some(b)) => Some(a.min(b)),
-                            (a, b) => a.or(b),
-                        };
-                    }
-                    Err(err) => log::warn!("conn={connection} backlog unreadable: {err}"),
-                }
-            }
-            destination.backlog = backlog;
-            destination.oldest_pending_age_secs =
-                oldest.map(|at| (now - at).num_milliseconds().max(0) as f64 / 1000.0);
-        }
+        self.gates.fill_backlogs(&mut snapshot, &self.store);
         snapshot
     }
 
     /// Pauses destination `id`: nothing more is sent to it (what is on the wire finishes),
     /// its connections keep polling and storing, until [`App::resume_destination`].
     pub fn pause_destination(&self, id: &str) -> Result<(), UnknownDestination> {
-        self.gate(id)?.pause();
-        Ok(())
+        self.gates.pause(id)
     }
 
     /// Resumes destination `id`, paused by an operator or by a `410 Gone`: its stored backlog
     /// is dispatched in sequence order. Resuming a destination that is not paused does nothing.
     pub fn resume_destination(&self, id: &str) -> Result<(), UnknownDestination> {
-        self.gate(id)?.resume();
-        Ok(())
+        self.gates.resume(id)
     }
 
-    fn gate(&self, id: &str) -> Result<&DestinationGate, UnknownDestination> {
-        self.gates
-            .get(id)
-            .map(Arc::as_ref)
-            .ok_or_else(|| UnknownDestination(id.to_owned()))
+    /// A handle to operate the running tree (poll now, pause, reload), for the admin API.
+    pub fn control(&self) -> crate::actors::control::Control {
+        crate::actors::control::Control::new(self.supervisor.clone(), self.gates.clone())
+    }
+
+    /// Dead-letter and replay actions, for the admin API.
+    pub fn operations(&self) -> &Operations {
+        &self.operations
+    }
+
+    /// The status board itself, for the admin API (status and metrics read it live).
+    pub fn board(&self) -> &StatusBoard {
+        &self.board
     }
 
     /// The store, for inspection (dead letters, pending counts).

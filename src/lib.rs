@@ -9,13 +9,19 @@
 //!   enriching a container. Plain async code, no actors.
 //! - [`fhir`]: FHIR R4 semantics: resource fingerprints, semantic event types, and the
 //!   FHIR-native shapes Courier delivers. Pure code, no actors.
-//! - [`store`]: the sled store: cursors, sequence numbers, pending containers, dead letters.
+//! - [`store`]: the sled store: cursors, sequence numbers, pending containers, dead letters,
+//!   delivered notifications retained for replay.
 //! - [`model`]: change items, containers, notifications, cursor order, notification ids.
-//! - [`delivery`]: Standard Webhooks signing, the retry schedule, the HTTP sender.
+//! - [`delivery`]: Standard Webhooks signing, the retry schedule, the HTTP sender, per-key
+//!   order, each destination's health (its gate), heartbeats and replays.
 //! - [`actors`]: the supervised actor tree that schedules and routes the work above.
 //! - [`tls`]: the HTTP clients of both sides: TLS roots, private CAs and client certificates.
 //! - [`status`]: what each connection and destination is doing, for people and tests.
-//! - [`app`]: builds the actor tree from a configuration and stops it gracefully.
+//! - [`app`]: builds the actor tree from a configuration and stops it gracefully; its
+//!   `Operations` act on dead letters and run replays.
+//! - [`admin`]: the admin HTTP API beside a running app: health, metrics, status, control.
+//! - [`metrics`]: lock-free meters and the Prometheus text exposition.
+//! - [`reload`]: re-reading the configuration of a running app (SIGHUP, `POST /reload`).
 //! - [`demo`]: `courier demo`, the real pipeline between the simulated EHR and receiver.
 //! - [`sim`]: a simulated EHR and webhook receiver, for `courier demo` and the tests.
 //!
@@ -41,13 +47,16 @@
 //!   first success. See [`delivery::worker`] and [`delivery::health`].
 
 pub mod actors;
+pub mod admin;
 pub mod app;
 pub mod config;
 pub mod delivery;
 pub mod demo;
 pub mod ehr;
 pub mod fhir;
+pub mod metrics;
 pub mod model;
+pub mod reload;
 pub mod sim;
 pub mod status;
 pub mod store;

@@ -25,6 +25,8 @@ pub enum ConnectionState {
         /// When the next attempt is due.
         until: DateTime<Utc>,
     },
+    /// Paused by an operator: no polls until resumed; stored changes are still delivered.
+    Paused,
     /// The connection failed hard (a panic) and is being restarted.
     Restarting,
     /// Polling stopped for shutdown.
@@ -60,6 +62,10 @@ pub struct ConnectionStatus {
     pub items_behind_cursor: u64,
     /// Times the connection was restarted after a failure.
     pub restarts: u64,
+    /// Lasting conditions that do not stop polling but that an operator should know, such
+    /// as a FHIR server without type-level history (its deletions go unseen).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Default for ConnectionStatus {
@@ -77,6 +83,7 @@ impl Default for ConnectionStatus {
             enrich_error: None,
             items_behind_cursor: 0,
             restarts: 0,
+            warnings: Vec::new(),
         }
     }
 }
@@ -134,6 +141,8 @@ pub struct StatusSnapshot {
 #[derive(Debug, Clone, Default)]
 pub struct StatusBoard {
     inner: Arc<Mutex<StatusSnapshot>>,
+    /// Counters and histograms recorded without the board's lock (see [`crate::metrics`]).
+    meters: crate::metrics::Meters,
 }
 
 impl StatusBoard {
@@ -146,6 +155,23 @@ impl StatusBoard {
     /// Updates one destination's entry (created on first use), returning what `update` returns.
     pub fn destination<R>(&self, id: &str, update: impl FnOnce(&mut DestinationStatus) -> R) -> R {
         update(self.lock().destinations.entry(id.to_owned()).or_default())
+    }
+
+    /// Removes a connection that a reload stopped, so status and metrics stop showing it.
+    pub fn forget_connection(&self, id: &str) {
+        self.lock().connections.remove(id);
+        self.meters.forget_connection(id);
+    }
+
+    /// Removes a destination that a reload dropped.
+    pub fn forget_destination(&self, id: &str) {
+        self.lock().destinations.remove(id);
+        self.meters.forget_destination(id);
+    }
+
+    /// The lock-free meters that delivery and the EHR client record into.
+    pub fn meters(&self) -> &crate::metrics::Meters {
+        &self.meters
     }
 
     /// A copy of everything.

@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo bench --bench courier-bench                 # all scenarios
 //! cargo bench --bench courier-bench -- run --only latency
+//! cargo bench --bench courier-bench -- run --only throughput --admin-scrape-ms 100
 //! ```
 //!
 //! The same binary is the load EHR (`ehr`) and the counting receiver (`receiver`), which the
@@ -63,6 +64,10 @@ struct RunArgs {
     /// The courier binary (by default the one cargo built with this benchmark).
     #[arg(long)]
     courier: Option<PathBuf>,
+    /// During the throughput measurement, scrape the admin API's /metrics and /status every
+    /// this many milliseconds (the admin API's overhead under load).
+    #[arg(long)]
+    admin_scrape_ms: Option<u64>,
 }
 
 #[derive(clap::Args)]
@@ -149,6 +154,7 @@ fn run(args: RunArgs) {
         work: work.clone(),
         secret: SigningKey::generate_secret(),
         measure_secs: args.measure_secs,
+        admin_scrape: args.admin_scrape_ms.map(Duration::from_millis),
     };
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let mut results = Results::default();

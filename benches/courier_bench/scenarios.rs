@@ -29,6 +29,9 @@ pub struct Bench {
     pub secret: String,
     /// Seconds each throughput and latency scenario measures (after its warm-up).
     pub measure_secs: u64,
+    /// Scrape Courier's `/metrics` and `/status` this often during the throughput
+    /// measurement, to measure the admin API's overhead under load; `None`: no scraping.
+    pub admin_scrape: Option<Duration>,
 }
 
 /// How Courier is configured for a scenario.
@@ -76,6 +79,8 @@ struct Rig {
     receiver: Proc,
     courier: Proc,
     spawned_us: u64,
+    /// Courier's admin API, `http://127.0.0.1:<free port>`.
+    admin: String,
 }
 
 impl Bench {
@@ -114,11 +119,10 @@ impl Bench {
             dir
         });
         let config = self.work.join(format!("{name}.toml"));
-        std::fs::write(
-            &config,
-            config_toml(&store, &ehr.ready, &receiver.ready, setup),
-        )
-        .expect("writing the configuration");
+        let admin = free_loopback_addr();
+        let mut text = config_toml(&store, &ehr.ready, &receiver.ready, setup);
+        text.push_str(&format!("[admin]\nlisten = \"{admin}\"\n"));
+        std::fs::write(&config, text).expect("writing the configuration");
         let spawned_us = now_us();
         let courier = self.courier(name, &config);
         Rig {
@@ -126,6 +130,7 @@ impl Bench {
             receiver,
             courier,
             spawned_us,
+            admin: format!("http://{admin}"),
         }
     }
 }
@@ -239,7 +244,11 @@ pub fn throughput(bench: &Bench, connections: usize, results: &mut Results) -> u
     std::thread::sleep(Duration::from_secs(5));
     let (before, start_us) = (rig.tally(), now_us());
     let cpu_before = rig.samples();
+    let scraper = bench
+        .admin_scrape
+        .map(|every| Scraper::start(&rig.admin, every));
     std::thread::sleep(Duration::from_secs(bench.measure_secs));
+    let scrapes = scraper.map(Scraper::stop);
     let (after, end_us) = (rig.tally(), now_us());
     let cpu_after = rig.samples();
     let secs = (end_us - start_us) as f64 / 1e6;
@@ -266,7 +275,53 @@ pub fn throughput(bench: &Bench, connections: usize, results: &mut Results) -> u
         cpu_note(&cpu_before, &cpu_after),
         mb(peak),
     ));
+    if let (Some(every), Some(scrapes)) = (bench.admin_scrape, scrapes) {
+        results.details.push(format!(
+            "Admin API scraped during the measurement above: GET /metrics and GET /status \
+             every {every:?}, {scrapes} scrapes (compare with a run without \
+             --admin-scrape-ms)."
+        ));
+    }
     peak
+}
+
+/// A free loopback address for Courier's admin API (bound, read, released).
+fn free_loopback_addr() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address")
+}
+
+/// A thread that scrapes `/metrics` and `/status` at a fixed pace until stopped, as a
+/// monitoring system and an operator's dashboard would.
+struct Scraper {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl Scraper {
+    fn start(admin: &str, every: Duration) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (flag, admin) = (std::sync::Arc::clone(&stop), admin.to_owned());
+        let thread = std::thread::spawn(move || {
+            let mut scrapes = 0;
+            while !flag.load(Ordering::Relaxed) {
+                let metrics = http(&admin, "GET", "/metrics");
+                assert!(metrics.contains("courier_polls_total"), "a /metrics answer");
+                let _ = http(&admin, "GET", "/status");
+                scrapes += 1;
+                std::thread::sleep(every);
+            }
+            scrapes
+        });
+        Self { stop, thread }
+    }
+
+    /// Stops scraping; the number of scrapes made.
+    fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().expect("the scraper thread")
+    }
 }
 
 /// Scenario 4, from the peaks of the scenario 1 runs.

@@ -16,9 +16,12 @@
 //! A connection restart voids every claim still at the enriching stage (their work is
 //! cancelled) and every waiting container; claims that reached delivery stay taken until
 //! delivery ends, and so do their keys.
+//!
+//! The claims also note when the connection's last notification was delivered, which is
+//! what decides whether a heartbeat is due: a delivery ends with its claim.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -67,6 +70,9 @@ pub struct Claims {
     /// Containers let go so far: a connection that caught up with the store is no longer
     /// caught up once this moved.
     let_go: AtomicU64,
+    /// Unix milliseconds of the last 2xx for one of the connection's notifications; 0 for
+    /// none since the process started.
+    last_delivered_ms: AtomicI64,
 }
 
 /// A held claim on one container; released when dropped, however the work ends.
@@ -101,6 +107,7 @@ impl Claims {
             running: AtomicBool::new(false),
             connection: Mutex::new(None),
             let_go: AtomicU64::new(0),
+            last_delivered_ms: AtomicI64::new(0),
         }
     }
 
@@ -114,6 +121,12 @@ impl Claims {
         order.forget_waiting(|head| entries.contains_key(&head));
         *self.connection.lock().unwrap_or_else(|p| p.into_inner()) = Some(connection);
         self.running.store(true, Ordering::Release);
+    }
+
+    /// Whether these claims order by `order` and follow `gate`: then a reload's new actor of
+    /// the connection may take them over.
+    pub fn serves(&self, order: &DeliveryOrder, gate: &Arc<DestinationGate>) -> bool {
+        self.order == *order && Arc::ptr_eq(&self.gate, gate)
     }
 
     /// The connection stops taking promotions (shutdown, or a restart under way).
@@ -153,6 +166,15 @@ impl Claims {
     /// How many containers were let go so far (see the module doc).
     pub fn let_go_count(&self) -> u64 {
         self.let_go.load(Ordering::Acquire)
+    }
+
+    /// When a notification of this connection was last delivered (2xx), if one was since
+    /// the process started.
+    pub fn last_delivered(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self.last_delivered_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => chrono::DateTime::from_timestamp_millis(ms),
+        }
     }
 
     /// Containers claimed or waiting.
@@ -253,6 +275,14 @@ impl Claim {
             .entries
             .get(&self.sequence)
             .is_some_and(|e| e.token == self.token)
+    }
+
+    /// The claimed container's notification was delivered (2xx): notes the time.
+    pub fn delivered(&self) {
+        let now = chrono::Utc::now().timestamp_millis();
+        self.claims
+            .last_delivered_ms
+            .fetch_max(now, Ordering::Relaxed);
     }
 
     /// The claimed container's sequence number.

@@ -15,18 +15,21 @@ use super::claims::Claims;
 use super::contain_panic;
 use super::dispatch::{poll, recover, Mark};
 use super::enricher::{EnricherActor, EnricherDeps};
+use super::heartbeat::HeartbeatActor;
 use super::messages::{ConnectionFailed, Deliver, StopPolling};
-use crate::config::ConnectionConfig;
+use crate::config::{ConnectionConfig, DestinationConfig};
 use crate::delivery::gate::DestinationGate;
 use crate::delivery::retry::Backoff;
-use crate::ehr::poll::{PageResult, PollError};
+use crate::ehr::poll::{PageResult, PollError, Source};
 use crate::ehr::EhrClient;
 use crate::model::NotificationFormat;
 use crate::status::{ConnectionState, StatusBoard};
 use crate::store::Store;
 
 mod backlog;
+mod control;
 mod failure;
+mod redispatch;
 
 use failure::{FailureInfo, StuckPage};
 
@@ -51,6 +54,8 @@ pub struct ConnectionDeps {
     pub board: StatusBoard,
     /// Its destination's delivery actor on this worker.
     pub deliver: Recipient<Deliver>,
+    /// Its destination's settings (heartbeats go there directly).
+    pub destination: Arc<DestinationConfig>,
     /// Its destination's body format, which the enricher renders.
     pub format: NotificationFormat,
     /// The connection's in-flight claims and key order (shared across restarts).
@@ -72,7 +77,11 @@ pub struct ConnectionActor {
     /// Set once this generation is going down, so a second failure does not stack restarts.
     failing: bool,
     client: Option<Rc<EhrClient>>,
+    /// How this generation reads its changes (a FHIR poller keeps its round here).
+    source: Option<Rc<Source>>,
     enricher: Option<Addr<EnricherActor>>,
+    /// Sends heartbeats while the connection delivers nothing, when configured.
+    heartbeat: Option<Addr<HeartbeatActor>>,
     /// Spaces out polls (and recoveries) after EHR or store failures.
     backoff: Backoff,
     /// Spaces out restarts after panics; survives restarts, so a panic that recurs at every
@@ -81,16 +90,20 @@ pub struct ConnectionActor {
     last_restart: Option<Instant>,
     /// Page size of the next request; widened while the feed is stuck at one position.
     page_size: Option<usize>,
+    /// Set by an operator: no polls until resumed; what is stored is still delivered.
+    /// Survives supervised restarts.
+    paused: bool,
     /// Where a walk of the store caught up (see [`Mark`]); pages are dispatched from memory
     /// only while it still holds (otherwise containers may sit in the store, not dispatched
     /// or let go, that a page's must not overtake).
     caught_up: Option<Mark>,
     /// A walk of the store is due before the next poll (the destination accepts again).
     walk_due: bool,
-    /// A recovery or poll is running.
+    /// A recovery or poll is under way (its result re-arms the timer).
     busy: bool,
-    /// The scheduled next step, cancelled when a walk should start at once.
-    next: Option<SpawnHandle>,
+    /// The armed timer and the step it runs, so "poll now", "pause" and a due walk of the
+    /// store can cancel it.
+    timer: Option<(SpawnHandle, Step)>,
     /// Probes this connection offered, so successive probes try different containers.
     probe_turn: usize,
 }
@@ -100,7 +113,7 @@ pub struct ConnectionActor {
 type StepOutcome = Result<Result<(Option<PageResult>, Option<Mark>), PollError>, String>;
 
 /// What the actor runs next.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
     Recover,
     Poll,
@@ -126,15 +139,18 @@ impl ConnectionActor {
             stopped: false,
             failing: false,
             client: None,
+            source: None,
             enricher: None,
+            heartbeat: None,
             backoff: Backoff::new(min, max),
             restart_backoff: Backoff::new(min, max),
             last_restart: None,
             page_size,
+            paused: false,
             caught_up: None,
             walk_due: false,
             busy: false,
-            next: None,
+            timer: None,
             probe_turn: 0,
         }
     }
@@ -147,19 +163,29 @@ impl ConnectionActor {
         if let Some(enricher) = self.enricher.take() {
             enricher.do_send(StopPolling);
         }
+        if let Some(heartbeat) = self.heartbeat.take() {
+            heartbeat.do_send(StopPolling);
+        }
     }
 
     fn run(&mut self, step: Step, ctx: &mut Context<Self>) {
         if self.stopped || self.failing || self.busy {
             return;
         }
-        let (Some(client), Some(enricher)) = (self.client.clone(), self.enricher.clone()) else {
+        let (Some(client), Some(source), Some(enricher)) = (
+            self.client.clone(),
+            self.source.clone(),
+            self.enricher.clone(),
+        ) else {
             return;
         };
         let step = match step {
             Step::Poll if self.walk_due && self.deps.gate.accepts() => Step::Recover,
             step => step,
         };
+        if step == Step::Poll && self.paused {
+            return self.show_paused();
+        }
         if let Step::Recover = step {
             self.walk_due = false;
         }
@@ -169,7 +195,7 @@ impl ConnectionActor {
         let work = async move {
             match step {
                 Step::Recover => recover(&deps, &enricher).await.map(|at| (None, at)),
-                Step::Poll => poll(&deps, &client, &enricher, page_size, caught_up)
+                Step::Poll => poll(&deps, &client, &source, &enricher, page_size, caught_up)
                     .await
                     .map(|(page, whole)| (Some(page), caught_up.filter(|_| whole))),
             }
@@ -183,6 +209,9 @@ impl ConnectionActor {
 
     fn after_step(&mut self, step: Step, outcome: StepOutcome, ctx: &mut Context<Self>) {
         self.busy = false;
+        if self.stopped {
+            return;
+        }
         match outcome {
             Ok(Ok((page, caught_up))) => {
                 // Caught up after a walk that finished, still after a poll whose page went
@@ -205,12 +234,19 @@ impl ConnectionActor {
 
     fn schedule(&mut self, step: Step, delay: Duration, ctx: &mut Context<Self>) {
         // A walk of the store that became due while busy runs at once (it asks the EHR
-        // nothing, so no poll interval or EHR backoff applies to it).
-        let delay = match self.walk_due && self.deps.gate.accepts() {
-            true => Duration::ZERO,
-            false => delay,
-        };
-        self.next = Some(ctx.run_later(delay, move |act, ctx| act.run(step, ctx)));
+        // nothing, so no poll interval, EHR backoff or operator's pause applies to it).
+        let walk = self.walk_due && self.deps.gate.accepts();
+        if step == Step::Poll && self.paused && !walk {
+            return self.show_paused();
+        }
+        let delay = if walk { Duration::ZERO } else { delay };
+        let handle = ctx.run_later(delay, move |act, ctx| {
+            act.timer = None;
+            act.run(step, ctx);
+        });
+        if let Some((previous, _)) = self.timer.replace((handle, step)) {
+            ctx.cancel_future(previous);
+        }
     }
 
     fn after_poll(&mut self, page: PageResult, ctx: &mut Context<Self>) {
@@ -241,9 +277,11 @@ impl ConnectionActor {
         if page.was_full() {
             return self.schedule(Step::Poll, Duration::ZERO, ctx);
         }
-        self.deps
-            .board
-            .connection(self.id(), |c| c.state = ConnectionState::Idle);
+        if !self.paused {
+            self.deps
+                .board
+                .connection(self.id(), |c| c.state = ConnectionState::Idle);
+        }
         let interval = self.deps.config.interval;
         self.schedule(
             Step::Poll,
@@ -277,8 +315,12 @@ impl ConnectionActor {
     fn after_failure(&mut self, step: Step, err: &dyn FailureInfo, ctx: &mut Context<Self>) {
         let delay = self.backoff.fail(err.retry_after());
         let until = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+        // A paused connection shows as paused, not as waiting for a poll it will not make.
+        let paused = self.paused && matches!(step, Step::Poll);
         let first = self.deps.board.connection(self.id(), |c| {
-            c.state = ConnectionState::BackingOff { until };
+            if !paused {
+                c.state = ConnectionState::BackingOff { until };
+            }
             c.last_error = Some(err.to_string());
             c.consecutive_failures += 1;
             c.polls_failed += 1;
@@ -332,7 +374,8 @@ impl Actor for ConnectionActor {
         if self.stopped {
             return;
         }
-        let client = Rc::new(EhrClient::new(&self.deps.config));
+        let meters = self.deps.board.meters().connection(self.id());
+        let client = Rc::new(EhrClient::new(&self.deps.config).with_meters(meters));
         let deps = EnricherDeps {
             config: Arc::clone(&self.deps.config),
             client: Rc::clone(&client),
@@ -343,7 +386,9 @@ impl Actor for ConnectionActor {
         };
         let enricher = EnricherActor::new(deps, self.generation).start();
         self.client = Some(client);
+        self.source = Some(Rc::new(Source::for_connection(&self.deps.config)));
         self.enricher = Some(enricher);
+        self.heartbeat = HeartbeatActor::for_connection(&self.deps);
         self.deps.claims.begin_generation(ctx.address().recipient());
         (self.caught_up, self.walk_due, self.busy) = (None, false, false);
         self.deps
@@ -364,6 +409,7 @@ impl Supervised for ConnectionActor {
         // to the old generation and are void once `started` bumps the generation.
         self.stop_enricher();
         self.client = None;
+        self.source = None;
         self.page_size = self.deps.config.page_size;
     }
 }

@@ -90,13 +90,19 @@ impl Handler<Deliver> for DeliveryActor {
                 let outcome = contain_panic(delivered).await;
                 delivery.board.destination(&dest, |d| d.in_flight -= 1);
                 let unfinished = match outcome {
-                    // Out of the store: the next container of its key may go.
-                    Ok(Final::Delivered | Final::DeadLettered) => {
+                    // Out of the store: the next container of its key may go; a delivery
+                    // also tells the connection's heartbeat it is not idle.
+                    Ok(Final::Delivered) => {
+                        claim.delivered();
+                        claim.finish();
+                        None
+                    }
+                    Ok(Final::DeadLettered) => {
                         claim.finish();
                         None
                     }
                     // Let go, the container stays pending: the connection dispatches it again
-                    // (dropping the claim tells it so).
+                    // (dropping the claim tells it so). Nothing was delivered.
                     Ok(Final::LetGo) => None,
                     Ok(Final::StillPending) => {
                         Some("a dead letter could not be written".to_owned())

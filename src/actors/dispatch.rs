@@ -14,7 +14,8 @@ use super::connection::ConnectionDeps;
 use super::enricher::EnricherActor;
 use super::messages::Enrich;
 use crate::delivery::gate::Probe;
-use crate::ehr::poll::{poll_page, PageResult, PollError};
+use crate::ehr::fhir::metadata::unsupported_message;
+use crate::ehr::poll::{PageResult, PollError, Source};
 use crate::ehr::EhrClient;
 use crate::model::Container;
 use crate::status::ConnectionState;
@@ -60,11 +61,13 @@ pub async fn recover(
 }
 
 /// One poll: the test hook, one page made durable, then its containers handed over while the
-/// connection is still caught up at `caught_up`. Also says whether every container of the page was handed over: when
-/// not, the connection must walk the store before dispatching from a page again.
+/// connection is still caught up at `caught_up`. Also says whether every container of the
+/// page was handed over: when not, the connection must walk the store before dispatching
+/// from a page again.
 pub async fn poll(
     deps: &ConnectionDeps,
     client: &EhrClient,
+    source: &Source,
     enricher: &Addr<EnricherActor>,
     page_size: Option<usize>,
     caught_up: Option<Mark>,
@@ -74,7 +77,19 @@ pub async fn poll(
     }
     deps.board
         .connection(&deps.config.id, |c| c.state = ConnectionState::Polling);
-    let mut page = poll_page(client, &deps.config, &deps.store, page_size).await?;
+    let id = &deps.config.id;
+    let warn = |type_name: &str| {
+        let message = unsupported_message(type_name);
+        log::warn!("conn={id} {message}");
+        deps.board.connection(id, |c| {
+            if !c.warnings.contains(&message) {
+                c.warnings.push(message.clone());
+            }
+        });
+    };
+    let mut page = source
+        .poll_page(client, &deps.config, &deps.store, page_size, &warn)
+        .await?;
     // The containers move on to the enricher; the page keeps only their count.
     let containers = std::mem::take(&mut page.containers);
     if caught_up.is_none() {

@@ -11,7 +11,7 @@ use super::messages::{ConnectionFailed, Deliver, Enrich, StopPolling};
 use super::{admit, contain_panic};
 use crate::config::ConnectionConfig;
 use crate::delivery::retry::Backoff;
-use crate::ehr::enrich::enrich;
+use crate::ehr::enrich::enrich_container;
 use crate::ehr::EhrClient;
 use crate::fhir::subscription::Origin;
 use crate::model::{Notification, NotificationFormat};
@@ -96,7 +96,7 @@ async fn enrich_and_hand_over(job: EnricherDeps, msg: Enrich) {
     let id = &job.config.id;
     let mut backoff = Backoff::new(job.config.backoff_min, job.config.backoff_max);
     let enriched = loop {
-        match enrich(&job.client, &job.config.enrich, &container).await {
+        match enrich_container(&job.client, &job.config, &container).await {
             Ok(enriched) => break enriched,
             Err(err) => {
                 let first = job.board.connection(id, |c| {

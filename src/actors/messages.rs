@@ -70,3 +70,11 @@ pub enum Released {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct DestinationChanged;
+
+/// Containers of the connection went back to pending (dead letters an operator retried):
+/// walk the store again, so they go out in sequence order behind earlier containers of their
+/// key, once the destination accepts notifications. Ignored while the connection restarts or
+/// is stopped, since its next start walks the store anyway.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Redispatch;

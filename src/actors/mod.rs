@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! Supervisor ──starts──▶ ConnectionActor (one per connection, supervised, on a worker)
-//!                           │ owns its cursor, timer and EnricherActor
+//!                           │ owns its cursor, timer, EnricherActor (and HeartbeatActor)
 //!                           ▼ Enrich (one container, back-pressured)
 //!                        EnricherActor ── Deliver ──▶ DeliveryActor (one per destination and worker)
 //! ```
@@ -12,10 +12,13 @@
 
 pub mod claims;
 pub mod connection;
+pub mod control;
 pub mod delivery;
 pub mod dispatch;
 pub mod enricher;
+pub mod heartbeat;
 pub mod messages;
+pub mod retention;
 pub mod supervisor;
 
 use std::future::Future;

@@ -11,13 +11,17 @@ use tokio::sync::Semaphore;
 
 use super::claims::Claims;
 use super::connection::{ConnectionActor, ConnectionDeps, PollHook};
+use super::control::{Command, ControlError, Liveness, ToConnection};
 use super::delivery::DeliveryActor;
-use super::messages::DestinationChanged;
-use super::messages::StopPolling;
+use super::messages::{DestinationChanged, Redispatch, StopPolling};
+use super::retention::RetentionSweeper;
 use crate::config::Config;
 use crate::delivery::gate::DestinationGate;
+use crate::delivery::gates::Gates;
 use crate::status::StatusBoard;
 use crate::store::Store;
+
+mod reload;
 
 /// Stop polling and let in-flight requests finish within `grace`; answered with the worker
 /// threads, for the caller to stop and join before the final flush.
@@ -33,10 +37,20 @@ pub struct Supervisor {
     config: Config,
     store: Store,
     board: StatusBoard,
-    gates: BTreeMap<String, Arc<DestinationGate>>,
+    /// Each destination's health; kept in line with the configuration at a reload.
+    gates: Gates,
+    /// Each connection's claims, kept across a reload's restart of the connection while its
+    /// destination and ordering stay the same (see [`Supervisor::claims_for`]).
+    claims: BTreeMap<String, Arc<Claims>>,
     poll_hook: Option<PollHook>,
     workers: Vec<Arbiter>,
+    /// Per worker: the delivery actor of each destination.
+    deliveries: Vec<BTreeMap<String, Addr<DeliveryActor>>>,
     connections: BTreeMap<String, Addr<ConnectionActor>>,
+    /// Removes delivered notifications past their destination's retention.
+    sweeper: Option<Addr<RetentionSweeper>>,
+    /// The worker the next started connection goes to (round robin).
+    next_worker: usize,
 }
 
 impl Supervisor {
@@ -46,7 +60,7 @@ impl Supervisor {
         config: Config,
         store: Store,
         board: StatusBoard,
-        gates: BTreeMap<String, Arc<DestinationGate>>,
+        gates: Gates,
         poll_hook: Option<PollHook>,
     ) -> Self {
         Self {
@@ -54,10 +68,84 @@ impl Supervisor {
             store,
             board,
             gates,
+            claims: BTreeMap::new(),
             poll_hook,
             workers: Vec::new(),
+            deliveries: Vec::new(),
             connections: BTreeMap::new(),
+            sweeper: None,
+            next_worker: 0,
         }
+    }
+
+    /// Starts connection `id` with its settings from the current configuration, on the next
+    /// worker in turn, registered with its destination's gate (which tells it when the
+    /// destination accepts notifications again).
+    fn start_connection(&mut self, id: &str) {
+        let config = self.config.connections[id].clone();
+        let worker = self.next_worker % self.workers.len();
+        self.next_worker += 1;
+        self.board.connection(id, |_| ());
+        let destination = self.config.destinations[&config.destination].clone();
+        let gate = self
+            .gates
+            .get(&config.destination)
+            .expect("every configured destination has a gate");
+        let claims = self.claims_for(id, &destination.order, &gate);
+        let deps = ConnectionDeps {
+            store: self.store.clone(),
+            board: self.board.clone(),
+            deliver: self.deliveries[worker][&config.destination]
+                .clone()
+                .recipient(),
+            format: destination.format,
+            destination: Arc::new(destination),
+            config: Arc::new(config),
+            claims,
+            gate: Arc::clone(&gate),
+            poll_hook: self.poll_hook.clone(),
+        };
+        let addr = actix::Supervisor::start_in_arbiter(&self.workers[worker].handle(), move |_| {
+            ConnectionActor::new(deps)
+        });
+        let listener = addr.clone();
+        gate.listen(id, Box::new(move || listener.do_send(DestinationChanged)));
+        self.connections.insert(id.to_owned(), addr);
+    }
+
+    /// Connection `id`'s claims: those of its previous actor when it feeds the same gate with
+    /// the same order (deliveries of the old actor still in flight keep their keys, so the new
+    /// actor never overtakes them), fresh ones otherwise.
+    fn claims_for(
+        &mut self,
+        id: &str,
+        order: &crate::config::DeliveryOrder,
+        gate: &Arc<DestinationGate>,
+    ) -> Arc<Claims> {
+        let claims = match self.claims.get(id) {
+            Some(claims) if claims.serves(order, gate) => Arc::clone(claims),
+            _ => Arc::new(Claims::new(order.clone(), Arc::clone(gate))),
+        };
+        self.claims.insert(id.to_owned(), Arc::clone(&claims));
+        claims
+    }
+
+    /// Connection `id` is gone (removed at a reload): its gate forgets it, and its claims go.
+    fn forget_connection(&mut self, id: &str, destination: &str) {
+        if let Some(gate) = self.gates.get(destination) {
+            gate.forget(id);
+        }
+        self.claims.remove(id);
+    }
+
+    /// (Re)starts the retention sweeper with the destinations' current `retain_hours`.
+    fn start_sweeper(&mut self) {
+        if let Some(old) = self.sweeper.take() {
+            old.do_send(StopPolling);
+        }
+        let retain = self.config.destinations.iter();
+        let retain = retain.map(|(id, d)| (id.clone(), d.retain)).collect();
+        self.sweeper = Some(RetentionSweeper::new(self.store.clone(), retain).start());
     }
 
     /// One delivery actor per destination on each worker; all of a destination's actors share
@@ -79,7 +167,7 @@ impl Supervisor {
                         let (store, board) = (self.store.clone(), self.board.clone());
                         let (destination, room) =
                             (Arc::new(destination.clone()), Arc::clone(&rooms[id]));
-                        let gate = Arc::clone(&self.gates[id]);
+                        let gate = self.gates.get(id).expect("a gate per destination");
                         let addr = DeliveryActor::start_in_arbiter(&worker.handle(), move |_| {
                             DeliveryActor::new(destination, store, board, room, gate)
                         });
@@ -98,29 +186,12 @@ impl Actor for Supervisor {
         self.workers = (0..self.config.runtime.workers.max(1))
             .map(|_| Arbiter::new())
             .collect();
-        let deliveries = self.start_deliveries();
-        for (index, (id, config)) in self.config.connections.iter().enumerate() {
-            let worker = index % self.workers.len();
-            let gate = Arc::clone(&self.gates[&config.destination]);
-            let order = self.config.destinations[&config.destination].order.clone();
-            let deps = ConnectionDeps {
-                config: Arc::new(config.clone()),
-                store: self.store.clone(),
-                board: self.board.clone(),
-                deliver: deliveries[worker][&config.destination].clone().recipient(),
-                format: self.config.destinations[&config.destination].format,
-                claims: Arc::new(Claims::new(order, Arc::clone(&gate))),
-                gate: Arc::clone(&gate),
-                poll_hook: self.poll_hook.clone(),
-            };
-            let addr =
-                actix::Supervisor::start_in_arbiter(&self.workers[worker].handle(), move |_| {
-                    ConnectionActor::new(deps)
-                });
-            let listener = addr.clone();
-            gate.listen(Box::new(move || listener.do_send(DestinationChanged)));
-            self.connections.insert(id.clone(), addr);
+        self.deliveries = self.start_deliveries();
+        let ids: Vec<String> = self.config.connections.keys().cloned().collect();
+        for id in ids {
+            self.start_connection(&id);
         }
+        self.start_sweeper();
         log::info!(
             "started {} connections and {} destinations on {} workers",
             self.connections.len(),
@@ -137,11 +208,77 @@ impl Handler<Shutdown> for Supervisor {
         for addr in self.connections.values() {
             addr.do_send(StopPolling);
         }
+        if let Some(sweeper) = self.sweeper.take() {
+            sweeper.do_send(StopPolling);
+        }
         let board = self.board.clone();
         Box::pin(
             async move { wait_for_requests(&board, msg.grace).await }
                 .into_actor(self)
                 .map(|(), act, _ctx| std::mem::take(&mut act.workers)),
+        )
+    }
+}
+
+/// The configuration running now; answered with a copy.
+#[derive(Message)]
+#[rtype(result = "Config")]
+pub struct CurrentConfig;
+
+impl Handler<CurrentConfig> for Supervisor {
+    type Result = MessageResult<CurrentConfig>;
+
+    fn handle(&mut self, _: CurrentConfig, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.config.clone())
+    }
+}
+
+/// Containers of `connection` went back to pending (dead letters sent back): it walks its
+/// store again, in sequence order, through its key order and its destination's gate;
+/// answered with whether that connection is running here. When it is not, the containers
+/// wait in the store for its next start.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct RedispatchTo {
+    /// The connection id.
+    pub connection: String,
+}
+
+impl Handler<RedispatchTo> for Supervisor {
+    type Result = bool;
+
+    fn handle(&mut self, msg: RedispatchTo, _ctx: &mut Context<Self>) -> bool {
+        let Some(addr) = self.connections.get(&msg.connection) else {
+            return false;
+        };
+        addr.do_send(Redispatch);
+        true
+    }
+}
+
+impl Handler<ToConnection> for Supervisor {
+    type Result = ResponseFuture<Result<&'static str, ControlError>>;
+
+    fn handle(&mut self, msg: ToConnection, _ctx: &mut Context<Self>) -> Self::Result {
+        let addr = self.connections.get(&msg.id).cloned();
+        Box::pin(async move {
+            let addr = addr.ok_or_else(|| ControlError::UnknownConnection(msg.id.clone()))?;
+            addr.send(Command(msg.command))
+                .await
+                .map_err(|_| ControlError::Stopped(msg.id))?
+        })
+    }
+}
+
+impl Handler<Liveness> for Supervisor {
+    type Result = MessageResult<Liveness>;
+
+    fn handle(&mut self, _: Liveness, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            self.connections
+                .iter()
+                .map(|(id, addr)| (id.clone(), addr.connected()))
+                .collect(),
         )
     }
 }

@@ -33,6 +33,11 @@ impl Max {
         Self::new(value, "seconds", words)
     }
 
+    /// At most `value` hours, which is `words` ("1 year").
+    pub const fn hours(value: u32, words: &'static str) -> Self {
+        Self::new(value, "hours", words)
+    }
+
     /// At most `value` milliseconds, which is `words` ("1 hour").
     pub const fn millis(value: u32, words: &'static str) -> Self {
         Self::new(value, "ms", words)
@@ -116,7 +121,7 @@ impl Checker<'_> {
         self.delay_secs(path, secs, max)
     }
 
-    /// A number of seconds from 0 to `max` (fractions allowed).
+    /// A number of seconds (or of the unit `max` is in) from 0 to `max`, fractions allowed.
     ///
     /// TOML allows `nan` and `inf`, and `Duration::from_secs_f64` panics on both, so they are
     /// refused first, by name.
@@ -124,7 +129,7 @@ impl Checker<'_> {
         let problem = if !secs.is_finite() {
             format!("must be a finite number (got {})", toml_float(secs))
         } else if secs < 0.0 {
-            format!("must be 0 or more seconds (got {})", toml_float(secs))
+            format!("must be 0 or more {} (got {})", max.unit, toml_float(secs))
         } else if secs > f64::from(max.value) {
             format!("must be at most {max} (got {})", toml_float(secs))
         } else {

@@ -26,6 +26,8 @@ const DEFAULT_MAX_RESPONSE_BYTES: i64 = 64 * 1024 * 1024;
 const DEFAULT_SINCE_PARAM: &str = "since";
 /// Cursor of a brand-new connection, unless configured.
 const DEFAULT_INITIAL_CURSOR: &str = "0";
+/// A heartbeat less often than daily tells a receiver nothing a day of silence would not.
+const HEARTBEAT_SECS_AT_MOST: Max = Max::secs(86_400, "1 day");
 /// Containers enriched at once per connection, unless configured.
 const DEFAULT_MAX_CONCURRENT_ENRICHMENTS: i64 = 32;
 
@@ -50,7 +52,7 @@ const PAGE_SIZE_AT_MOST: u32 = 100_000;
 const MAX_CONCURRENT_ENRICHMENTS_AT_MOST: u32 = 10_000;
 
 /// The source kinds this build can poll, for the "unsupported source" message.
-const SUPPORTED_SOURCES: &str = "changes";
+const SUPPORTED_SOURCES: &str = "changes, fhir";
 
 /// Timing, size and concurrency limits of one connection.
 struct Limits {
@@ -91,8 +93,7 @@ pub(super) fn connection(
     let limits = limits(check, path, &raw);
     let request_timeout = limits.as_ref().map(|l| l.request_timeout);
     let requests = request_limits(check, path, &raw, request_timeout);
-    let page_size = feed(check, path, &raw);
-    let cursor_from = super::cursor::cursor_from(check, path, &raw);
+    let flavour = super::fhir::flavour(check, path, source, &raw);
     let auth = match &raw.auth {
         Some(auth) => {
             let allow_http = raw.allow_insecure_http.unwrap_or(false);
@@ -101,7 +102,18 @@ pub(super) fn connection(
         None => Some(None),
     };
     let enrich = enrich_steps(check, &path.key("enrich"), raw.enrich);
-    let (limits, requests) = (limits?, requests?);
+    let heartbeat = match raw.heartbeat_secs {
+        Some(secs) => check
+            .positive_secs(
+                &path.key("heartbeat_secs"),
+                Some(secs),
+                secs,
+                HEARTBEAT_SECS_AT_MOST,
+            )
+            .map(Some),
+        None => Some(None),
+    };
+    let (limits, requests, flavour) = (limits?, requests?, flavour?);
     Some(ConnectionConfig {
         id,
         destination: raw.destination,
@@ -114,7 +126,8 @@ pub(super) fn connection(
         backoff_min: limits.backoff_min,
         backoff_max: limits.backoff_max,
         max_response_bytes: limits.max_response_bytes,
-        changes_path: raw.changes_path,
+        fhir: flavour.fhir,
+        changes_path: raw.changes_path.unwrap_or_default(),
         since_param: raw
             .since_param
             .unwrap_or_else(|| DEFAULT_SINCE_PARAM.into()),
@@ -122,19 +135,20 @@ pub(super) fn connection(
             .initial_cursor
             .unwrap_or_else(|| DEFAULT_INITIAL_CURSOR.into()),
         page_size_param: raw.page_size_param,
-        page_size: page_size?,
+        page_size: flavour.page_size,
         items_pointer: raw.items_pointer.unwrap_or_default(),
-        key_pointer: raw.key_pointer,
+        key_pointer: raw.key_pointer.unwrap_or_default(),
         version_pointer: raw.version_pointer,
         cursor_pointer: raw.cursor_pointer,
-        cursor_from: cursor_from?,
-        event_type: raw.event_type,
+        cursor_from: flavour.cursor_from,
+        event_type: raw.event_type.unwrap_or_default(),
         enrich: enrich?,
         max_concurrent_enrichments: limits.max_concurrent_enrichments,
         auth: auth?,
         max_requests_per_sec: requests.max_requests_per_sec,
         max_concurrent_requests: requests.max_concurrent_requests,
         tls: tls?,
+        heartbeat: heartbeat?,
     })
 }
 
@@ -154,6 +168,7 @@ fn destination(check: &mut Checker<'_>, path: &KeyPath, name: &str, ids: &BTreeS
 fn source(check: &mut Checker<'_>, path: &KeyPath, source: &str) -> Option<SourceKind> {
     match source {
         "changes" => Some(SourceKind::Changes),
+        "fhir" => Some(SourceKind::Fhir),
         other => {
             let message =
                 format!("unsupported source \"{other}\" (supported: {SUPPORTED_SOURCES})");
@@ -248,8 +263,27 @@ fn backoff(
 
 /// Checks how the changes feed is requested and read; returns the page size (`Some(None)`
 /// when the feed does not page), or `None` once it was reported.
-fn feed(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) -> Option<Option<usize>> {
-    if !raw.changes_path.starts_with('/') {
+pub(super) fn feed(
+    check: &mut Checker<'_>,
+    path: &KeyPath,
+    raw: &RawConnection,
+) -> Option<Option<usize>> {
+    let required = [
+        ("changes_path", &raw.changes_path),
+        ("key_pointer", &raw.key_pointer),
+        ("event_type", &raw.event_type),
+    ];
+    for (key, value) in required {
+        if value.is_none() {
+            check.report(&path.key(key), "missing required key");
+        }
+    }
+    let (Some(changes_path), Some(key_pointer), Some(event_type)) =
+        (&raw.changes_path, &raw.key_pointer, &raw.event_type)
+    else {
+        return None;
+    };
+    if !changes_path.starts_with('/') {
         check.report(
             &path.key("changes_path"),
             "must start with \"/\" (it is appended to base_url)",
@@ -280,7 +314,7 @@ fn feed(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) -> Option<
     };
     let pointers = [
         ("items_pointer", raw.items_pointer.as_deref()),
-        ("key_pointer", Some(raw.key_pointer.as_str())),
+        ("key_pointer", Some(key_pointer.as_str())),
         ("version_pointer", raw.version_pointer.as_deref()),
         ("cursor_pointer", raw.cursor_pointer.as_deref()),
     ];
@@ -289,7 +323,7 @@ fn feed(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) -> Option<
             check.pointer(&path.key(key), pointer);
         }
     }
-    check.non_empty(&path.key("event_type"), &raw.event_type);
+    check.non_empty(&path.key("event_type"), event_type);
     page_size
 }
 

@@ -3,11 +3,13 @@
 //! A configuration is either accepted whole or refused with every problem listed as
 //! `file:line: key: what is wrong`, so nothing ever starts half-configured.
 
+mod admin;
 mod auth;
 mod bounds;
 mod connection;
 mod cursor;
 mod error;
+mod fhir;
 mod format;
 mod headers;
 mod load;
@@ -20,6 +22,7 @@ mod tls;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use fhir::is_type_name as is_fhir_type;
 pub use load::{load, parse, process_env};
 pub use secret::Secret;
 
@@ -41,6 +44,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// Process-wide knobs (threads, shutdown).
     pub runtime: RuntimeConfig,
+    /// The admin HTTP API (health, metrics, status, control).
+    pub admin: AdminConfig,
     /// Webhook receivers, by the id that connections refer to.
     pub destinations: BTreeMap<String, DestinationConfig>,
     /// EHR connections, by id; every `destination` named here exists in `destinations`.
@@ -62,6 +67,18 @@ pub struct RuntimeConfig {
     pub workers: usize,
     /// How long `run` waits for in-flight requests after SIGTERM before exiting; at most 1 h.
     pub shutdown_grace: Duration,
+}
+
+/// `[admin]`: where the admin HTTP API listens and who may call it.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    /// Whether `courier run` starts the admin server at all (`enabled = false` turns it off).
+    pub enabled: bool,
+    /// The address to bind; port 0 picks a free port (tests). Loopback unless `token` is set.
+    pub listen: std::net::SocketAddr,
+    /// Bearer token every request must carry, read from the variable named by `token_env`;
+    /// always set when `listen` is not a loopback address.
+    pub token: Option<Secret>,
 }
 
 /// `[destinations.<id>]`: one webhook receiver.
@@ -95,6 +112,9 @@ pub struct DestinationConfig {
         actix_web::http::header::HeaderName,
         actix_web::http::header::HeaderValue,
     )>,
+    /// How long delivered notifications are kept for replay (`retain_hours`, default 72, at
+    /// most 1 year); zero keeps none.
+    pub retain: Duration,
     /// The shape of the bodies sent (`format`, and `payload` for `fhir-subscription`);
     /// `fhir-subscription` destinations are only fed by FHIR sources.
     pub format: NotificationFormat,
@@ -124,6 +144,65 @@ pub enum DeliveryOrder {
 pub enum SourceKind {
     /// A vendor "changed records" endpoint returning a JSON array of change items.
     Changes,
+    /// A FHIR R4 server searched by `_lastUpdated` (see [`FhirConfig`]).
+    Fhir,
+}
+
+/// The settings only a `source = "fhir"` connection has.
+#[derive(Debug, Clone)]
+pub struct FhirConfig {
+    /// How far behind the server's clock (its `Date` header) each search stops, so that a
+    /// write committed late with an earlier `lastUpdated` is still ahead of the cursor.
+    pub lag: Duration,
+    /// The `lastUpdated` a brand-new connection starts from (RFC 3339, as configured).
+    pub initial_since: String,
+    /// The resource types polled, each with its own cursor.
+    pub resources: Vec<FhirResource>,
+}
+
+/// `[[connections.<id>.resources]]`: one polled resource type.
+#[derive(Debug, Clone)]
+pub struct FhirResource {
+    /// The resource type, such as `Appointment`.
+    pub type_name: String,
+    /// Extra search parameters passed through, in order.
+    pub params: Vec<(String, String)>,
+    /// References followed to fetch related resources for each notification.
+    pub enrich: Vec<ReferencePath>,
+    /// Whether `{type}/_history` is read for deletions.
+    pub deletes: bool,
+}
+
+/// `participant.actor:Patient`: a dotted element path ending at a Reference (arrays are
+/// walked through), and the type of the targets to keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferencePath {
+    /// Element names from the resource's root.
+    pub elements: Vec<String>,
+    /// Only references to this type are followed; `None` follows every target.
+    pub target: Option<String>,
+}
+
+impl ReferencePath {
+    /// Parses `a.b.c` or `a.b.c:Type`; `None` when it is not of that form.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (path, target) = match text.split_once(':') {
+            Some((path, target)) => (path, Some(target)),
+            None => (text, None),
+        };
+        let elements: Vec<String> = path.split('.').map(str::to_owned).collect();
+        let element_ok = |e: &String| {
+            e.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && e.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        if !elements.iter().all(element_ok) || target.is_some_and(|t| !fhir::is_type_name(t)) {
+            return None;
+        }
+        Some(Self {
+            elements,
+            target: target.map(str::to_owned),
+        })
+    }
 }
 
 /// `[connections.<id>]`: one EHR API polled for changes.
@@ -157,6 +236,9 @@ pub struct ConnectionConfig {
     pub backoff_max: Duration,
     /// Largest EHR response body accepted; 1 KiB to 1 GiB.
     pub max_response_bytes: usize,
+    /// The FHIR settings; `Some` exactly when `source` is [`SourceKind::Fhir`], whose
+    /// connections leave the changes-feed fields below empty.
+    pub fhir: Option<FhirConfig>,
     /// Path of the changes feed, appended to `base_url`.
     pub changes_path: String,
     /// Query parameter that carries the cursor.
@@ -195,6 +277,9 @@ pub struct ConnectionConfig {
     pub tls: ClientTls,
     /// How requests to the EHR are authenticated; `None` sends no `Authorization` header.
     pub auth: Option<AuthConfig>,
+    /// After this long without a delivery, a `courier.heartbeat` event is sent to the
+    /// destination, so a receiver can tell a quiet feed from a broken one; `None` sends none.
+    pub heartbeat: Option<Duration>,
 }
 
 /// `[connections.<id>.auth]`: how Courier proves who it is to the EHR. Every secret was read

@@ -18,6 +18,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub runtime: RawRuntime,
     #[serde(default)]
+    pub admin: RawAdmin,
+    #[serde(default)]
     pub destinations: BTreeMap<String, RawDestination>,
     #[serde(default)]
     pub connections: BTreeMap<String, RawConnection>,
@@ -38,6 +40,15 @@ pub(super) struct RawRuntime {
     pub shutdown_grace_secs: Option<f64>,
 }
 
+/// `[admin]`; the whole table may be left out.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAdmin {
+    pub enabled: Option<bool>,
+    pub listen: Option<String>,
+    pub token_env: Option<String>,
+}
+
 /// `[destinations.<id>]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,6 +67,7 @@ pub(super) struct RawDestination {
     pub ordering: Option<String>,
     pub ordering_key: Option<String>,
     pub failure_threshold: Option<i64>,
+    pub retain_hours: Option<f64>,
     pub format: Option<String>,
     pub payload: Option<String>,
 }
@@ -78,25 +90,43 @@ pub(super) struct RawConnection {
     pub backoff_min_ms: Option<i64>,
     pub backoff_max_secs: Option<f64>,
     pub max_response_bytes: Option<i64>,
-    pub changes_path: String,
+    pub changes_path: Option<String>,
     pub since_param: Option<String>,
     #[serde(default, deserialize_with = "text_or_integer")]
     pub initial_cursor: Option<String>,
     pub page_size_param: Option<String>,
     pub page_size: Option<i64>,
     pub items_pointer: Option<String>,
-    pub key_pointer: String,
+    pub key_pointer: Option<String>,
     pub version_pointer: Option<String>,
     pub cursor_pointer: Option<String>,
     pub cursor_from: Option<String>,
     pub lag_secs: Option<f64>,
-    pub event_type: String,
+    pub event_type: Option<String>,
     pub max_concurrent_enrichments: Option<i64>,
     pub max_requests_per_sec: Option<f64>,
     pub max_concurrent_requests: Option<i64>,
+    pub heartbeat_secs: Option<f64>,
     #[serde(default)]
     pub enrich: Vec<RawEnrich>,
     pub auth: Option<RawAuth>,
+    pub initial_since: Option<String>,
+    #[serde(default)]
+    pub resources: Vec<RawFhirResource>,
+}
+
+/// `[[connections.<id>.resources]]`: one FHIR resource type polled by a `source = "fhir"`
+/// connection.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFhirResource {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub params: Option<String>,
+    #[serde(default)]
+    pub enrich: Vec<String>,
+    #[serde(default)]
+    pub deletes: bool,
 }
 
 /// `[connections.<id>.auth]`: one flat table whose `type` decides which keys apply, so that

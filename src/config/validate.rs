@@ -27,6 +27,8 @@ const DEFAULT_MAX_IN_FLIGHT: i64 = 64;
 /// Retry delays: quick at first, then spread over about a day before dead-lettering.
 const DEFAULT_RETRY_SCHEDULE_SECS: [f64; 7] =
     [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0];
+/// Hours a delivered notification is kept for replay, unless configured: a long weekend.
+const DEFAULT_RETAIN_HOURS: f64 = 72.0;
 /// Longest id accepted, so ids stay readable in logs and notification ids stay short.
 const MAX_ID_LEN: usize = 64;
 
@@ -42,6 +44,8 @@ const TIMEOUT_MS_AT_MOST: Max = Max::millis(3_600_000, "1 hour");
 const MAX_IN_FLIGHT_AT_MOST: u32 = 100_000;
 /// One retry delay; a week is already past any receiver's outage worth waiting out.
 const RETRY_DELAY_SECS_AT_MOST: Max = Max::secs(604_800, "7 days");
+/// Retention for replay; a year of every notification is already more disk than intended.
+const RETAIN_HOURS_AT_MOST: Max = Max::hours(8_760, "1 year");
 /// Retry delays per destination; every attempt of a notification is recorded.
 const RETRY_SCHEDULE_LEN_AT_MOST: usize = 100;
 
@@ -75,6 +79,7 @@ pub(super) fn validate(
     let store_path = root.key("store").key("path");
     check.non_empty(&store_path, &raw.store.path);
     let runtime = runtime(&mut check, &root.key("runtime"), raw.runtime);
+    let admin = super::admin::admin(&mut check, &root.key("admin"), raw.admin);
     let destination_ids: BTreeSet<String> = raw.destinations.keys().cloned().collect();
     let destinations: BTreeMap<_, _> = raw
         .destinations
@@ -108,6 +113,7 @@ pub(super) fn validate(
             path: PathBuf::from(raw.store.path),
         },
         runtime,
+        admin: admin.expect("checked without problems"),
         destinations,
         connections,
     })
@@ -176,6 +182,15 @@ fn destination(
     let schedule_path = path.key("retry_schedule_secs");
     let behaviour = super::ordering::behaviour(check, path, &raw);
     let retry_schedule = retry_schedule(check, &schedule_path, raw.retry_schedule_secs);
+    let retain_hours = raw.retain_hours.unwrap_or(DEFAULT_RETAIN_HOURS);
+    // `delay_secs` checks finiteness, sign and bound in the key's own unit (hours here).
+    let retain = check
+        .delay_secs(
+            &path.key("retain_hours"),
+            retain_hours,
+            RETAIN_HOURS_AT_MOST,
+        )
+        .map(|hours| hours.mul_f64(3_600.0));
     let format = super::format::format(check, path, raw.format.as_deref(), raw.payload.as_deref());
     let behaviour = behaviour?;
     Some(DestinationConfig {
@@ -189,6 +204,7 @@ fn destination(
         max_in_flight: max_in_flight?,
         retry_schedule: retry_schedule?,
         headers: headers?,
+        retain: retain?,
         format: format?,
         order: behaviour.order,
         failure_threshold: behaviour.failure_threshold,

@@ -3,6 +3,7 @@
 //! hands out the one probe of a failing destination, wakes deliveries waiting for a retry when
 //! the state changes, tells the connections, shows the state and logs each change once.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -31,7 +32,8 @@ pub struct DestinationGate {
     failures_pending: AtomicBool,
     /// Woken at every change, so a delivery waiting for its retry lets go at once.
     changed: Notify,
-    listeners: Mutex<Vec<Listener>>,
+    /// By connection id: a restarted connection replaces its listener, a removed one drops it.
+    listeners: Mutex<BTreeMap<String, Listener>>,
     board: StatusBoard,
 }
 
@@ -81,7 +83,7 @@ impl DestinationGate {
             epoch: AtomicU64::new(1),
             failures_pending: AtomicBool::new(false),
             changed: Notify::new(),
-            listeners: Mutex::new(Vec::new()),
+            listeners: Mutex::new(BTreeMap::new()),
             board,
         };
         gate.show();
@@ -101,12 +103,31 @@ impl DestinationGate {
         (epoch & 1 == 1).then_some(epoch >> 1)
     }
 
-    /// Adds a listener, told after every change of state.
-    pub fn listen(&self, listener: Listener) {
+    /// Adds connection `id`'s listener, told after every change of state (replacing the
+    /// listener of its previous actor, after a reload restarted it).
+    pub fn listen(&self, id: &str, listener: Listener) {
         self.listeners
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(listener);
+            .insert(id.to_owned(), listener);
+    }
+
+    /// Connection `id` no longer feeds this destination (removed, or moved at a reload).
+    pub fn forget(&self, id: &str) {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
+    /// A reload changed `failure_threshold` (see [`Health::set_threshold`]).
+    pub fn set_threshold(&self, threshold: u32) {
+        self.lock().set_threshold(threshold);
+    }
+
+    /// Whether the destination is paused (by an operator or a `410 Gone`).
+    pub fn is_paused(&self) -> bool {
+        self.lock().state() == HealthState::Paused
     }
 
     /// Whether an attempt may be made now, by the probe or by anyone.
@@ -218,7 +239,7 @@ impl DestinationGate {
             .listeners
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .iter()
+            .values()
         {
             listener();
         }
@@ -266,10 +287,13 @@ mod tests {
         let log = Arc::clone(&seen);
         let gate = Arc::new(gate);
         let watched = Arc::downgrade(&gate);
-        gate.listen(Box::new(move || {
-            let open = watched.upgrade().map(|gate| gate.open_epoch());
-            log.lock().unwrap().push(open.flatten());
-        }));
+        gate.listen(
+            "c",
+            Box::new(move || {
+                let open = watched.upgrade().map(|gate| gate.open_epoch());
+                log.lock().unwrap().push(open.flatten());
+            }),
+        );
         assert!(gate.take_probe().is_none(), "no probe while healthy");
         gate.failed(1, "HTTP 503");
         assert!(!gate.accepts() && gate.wants_probe());
@@ -296,7 +320,7 @@ mod tests {
         let gate = Arc::new(DestinationGate::new("app", 1, StatusBoard::default()));
         let told = Arc::new(Mutex::new(0));
         let count = Arc::clone(&told);
-        gate.listen(Box::new(move || *count.lock().unwrap() += 1));
+        gate.listen("c", Box::new(move || *count.lock().unwrap() += 1));
         gate.failed(1, "HTTP 503");
         let probe = gate.take_probe().unwrap();
         let started = std::time::Instant::now();

@@ -58,6 +58,12 @@ pub struct Health {
 }
 
 impl Health {
+    /// A reload changed `failure_threshold`: it applies from the next failed attempt on (the
+    /// failures counted so far stay counted; the state does not change by itself).
+    pub fn set_threshold(&mut self, threshold: u32) {
+        self.threshold = threshold.max(1);
+    }
+
     /// A healthy destination that fails after `threshold` failed notifications in a row.
     pub fn new(threshold: u32, now: DateTime<Utc>) -> Self {
         Self {

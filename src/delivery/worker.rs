@@ -26,7 +26,7 @@ use crate::config::DestinationConfig;
 use crate::model::notification::AttemptRecord;
 use crate::model::{DeadLetter, Notification};
 use crate::status::StatusBoard;
-use crate::store::Store;
+use crate::store::{Retain, Store};
 
 /// How a notification's delivery ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,10 +115,13 @@ async fn attempt_once(
     notification: &Notification,
 ) -> Option<(Option<u16>, Option<std::time::Duration>, String)> {
     let dest = &ctx.destination;
+    let started = std::time::Instant::now();
     let outcome = {
         let _on_the_wire = Sending::start(&ctx.board, &dest.id);
         attempt(&ctx.http, dest, notification).await
     };
+    let meters = ctx.board.meters().destination(&dest.id);
+    meters.attempt(&outcome, started.elapsed());
     match outcome {
         AttemptOutcome::Delivered { .. } => {
             record_success(ctx, notification);
@@ -138,10 +141,12 @@ async fn attempt_once(
 
 fn record_success(ctx: &DeliveryContext, notification: &Notification) {
     let dest = &ctx.destination.id;
-    if let Err(err) = ctx
-        .store
-        .complete(&notification.connection, notification.sequence)
-    {
+    // Kept for replay in the same transaction that forgets the container.
+    let retain = (!ctx.destination.retain.is_zero()).then(|| Retain {
+        destination: dest,
+        delivered_at: Utc::now(),
+    });
+    if let Err(err) = ctx.store.complete(notification, retain) {
         // The receiver has it; the worst outcome is one more same-id delivery after a restart.
         log::warn!(
             "dest={dest} notif={} could not be marked delivered: {err}",

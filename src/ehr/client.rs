@@ -52,6 +52,8 @@ pub struct EhrClient {
     pacing: Pacing,
     /// Adds the `Authorization` header; its token endpoint uses the connection's TLS.
     auth: Authenticator,
+    /// Where request durations are recorded, when metrics are kept.
+    meters: Option<std::sync::Arc<crate::metrics::ConnectionMeters>>,
 }
 
 impl EhrClient {
@@ -77,7 +79,14 @@ impl EhrClient {
                     .map(|_| http_client(&config.tls, config.connect_timeout, 2)),
                 config.request_timeout,
             ),
+            meters: None,
         }
+    }
+
+    /// Records the duration of every request into `meters` (the admin API's histogram).
+    pub fn with_meters(mut self, meters: std::sync::Arc<crate::metrics::ConnectionMeters>) -> Self {
+        self.meters = Some(meters);
+        self
     }
 
     /// GETs `path` (relative to the base URL, already percent-encoded) with `query`, and
@@ -103,10 +112,15 @@ impl EhrClient {
         }
         let _permit = self.pacing.admit().await;
         let overall = self.request_timeout + self.body_timeout;
-        match actix_rt::time::timeout(overall, self.authorized(path, &url)).await {
+        let started = Instant::now();
+        let result = match actix_rt::time::timeout(overall, self.authorized(path, &url)).await {
             Ok(result) => result,
             Err(_) => Err(timed_out(path, TimeoutPhase::Overall, overall)),
+        };
+        if let Some(meters) = &self.meters {
+            meters.ehr_request.observe(started.elapsed());
         }
+        result
     }
 
     /// The end of a pause the EHR asked for (429 or 503 with `Retry-After`), while it lasts.

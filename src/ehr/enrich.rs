@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::{EhrClient, EhrError};
-use crate::config::EnrichStep;
+use crate::config::{ConnectionConfig, EnrichStep};
 use crate::model::Container;
 
 /// The fetched resources of one container.
@@ -14,6 +14,19 @@ pub struct Enriched {
     pub resources: Map<String, Value>,
     /// Steps whose record the EHR no longer has (404/410) or whose reference was absent.
     pub missing: Vec<String>,
+}
+
+/// Enriches a container the way its source asks: FHIR references for a FHIR container,
+/// the connection's steps otherwise.
+pub async fn enrich_container(
+    client: &EhrClient,
+    config: &ConnectionConfig,
+    container: &Container,
+) -> Result<Enriched, EhrError> {
+    match &container.fhir {
+        Some(fhir) => super::fhir::enrich::enrich(client, config, container, fhir).await,
+        None => enrich(client, &config.enrich, container).await,
+    }
 }
 
 /// Runs every step for `container`. A record that no longer exists (404/410) or a reference

@@ -20,6 +20,7 @@ pub fn connection() -> ConnectionConfig {
         backoff_min: Duration::from_millis(10),
         backoff_max: Duration::from_millis(100),
         max_response_bytes: 1 << 20,
+        fhir: None,
         changes_path: "/appointments/changed".into(),
         since_param: "since".into(),
         initial_cursor: "0".into(),
@@ -48,5 +49,6 @@ pub fn connection() -> ConnectionConfig {
         max_requests_per_sec: None,
         max_concurrent_requests: None,
         tls: crate::tls::ClientTls::webpki_roots(),
+        heartbeat: None,
     }
 }

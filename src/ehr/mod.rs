@@ -9,6 +9,7 @@ pub mod client;
 pub mod enrich;
 pub mod error;
 pub mod feed;
+pub mod fhir;
 pub mod poll;
 pub mod template;
 

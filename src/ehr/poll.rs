@@ -6,8 +6,9 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::feed::{ensure_ascending, page_query, parse_page};
+use super::fhir::FhirPoller;
 use super::{EhrClient, EhrError};
-use crate::config::{ConnectionConfig, CursorFrom};
+use crate::config::{ConnectionConfig, CursorFrom, SourceKind};
 use crate::model::{Container, CursorValue};
 use crate::store::{Store, StoreError};
 
@@ -28,18 +29,25 @@ pub struct PageResult {
     pub cursor_moved: bool,
     /// Items dropped because they were before the cursor (re-sent by a coarse `since`).
     pub behind: usize,
+    /// The source has more to read at once, whatever the page's size (a FHIR source going
+    /// round its resource types).
+    pub more: bool,
 }
 
 impl PageResult {
     /// A full page means more may be waiting: poll again at once.
     pub fn was_full(&self) -> bool {
+        self.more || self.filled_page()
+    }
+
+    fn filled_page(&self) -> bool {
         self.requested.is_some_and(|size| self.returned >= size)
     }
 
     /// A full page that brought nothing new and did not move the cursor: every item shares
     /// the cursor's position, and only a larger page can get past it.
     pub fn is_stuck(&self) -> bool {
-        self.was_full() && self.created == 0 && !self.cursor_moved
+        self.filled_page() && self.created == 0 && !self.cursor_moved
     }
 }
 
@@ -77,6 +85,41 @@ impl PollError {
         match self {
             PollError::Ehr(err) => err.kind(),
             PollError::Store(_) => "store",
+        }
+    }
+}
+
+/// How a connection reads its changes: the one place where the source kinds differ, behind
+/// one poll loop (the connection actor's) that treats every kind alike.
+pub enum Source {
+    /// A changes feed: [`poll_page`].
+    Changes,
+    /// A FHIR server: its per-generation poller state.
+    Fhir(FhirPoller),
+}
+
+impl Source {
+    /// The source a connection's configuration asks for.
+    pub fn for_connection(config: &ConnectionConfig) -> Self {
+        match config.source {
+            SourceKind::Changes => Source::Changes,
+            SourceKind::Fhir => Source::Fhir(FhirPoller::new()),
+        }
+    }
+
+    /// Reads and commits one page. `page_size` is the changes feed's (possibly widened)
+    /// page size; `warn` hears of lasting conditions that do not stop polling.
+    pub async fn poll_page(
+        &self,
+        client: &EhrClient,
+        config: &ConnectionConfig,
+        store: &Store,
+        page_size: Option<usize>,
+        warn: &dyn Fn(&str),
+    ) -> Result<PageResult, PollError> {
+        match self {
+            Source::Changes => poll_page(client, config, store, page_size).await,
+            Source::Fhir(poller) => poller.poll(client, config, store, warn).await,
         }
     }
 }
@@ -136,6 +179,7 @@ pub async fn poll_page(
         cursor: cursor.value,
         cursor_moved,
         behind: sorted.behind,
+        more: false,
     })
 }
 

@@ -268,6 +268,39 @@ fn status_entry(body: &Value, event: &Event<'_>, origin: &Origin<'_>) -> Value {
     })
 }
 
+/// A heartbeat as the backport IG sends one: a `history` Bundle holding only the
+/// subscription's status with `type = heartbeat`, `events-since-subscription-start` = the
+/// connection's last sequence number, and no event. `id` is the heartbeat's id (fresh each
+/// time); `timestamp` an RFC 3339 instant.
+pub fn heartbeat_bundle(id: &str, connection: &str, last_sequence: u64, timestamp: &str) -> Value {
+    let status = derived_uuid("status", id);
+    let subscription = subscription_reference(connection);
+    json!({
+        "resourceType": "Bundle",
+        "id": derived_uuid("bundle", id),
+        "meta": {"profile": [BUNDLE_PROFILE]},
+        "type": "history",
+        "timestamp": timestamp,
+        "entry": [{
+            "fullUrl": format!("urn:uuid:{status}"),
+            "resource": {
+                "resourceType": "Parameters",
+                "id": status,
+                "meta": {"profile": [STATUS_PROFILE]},
+                "parameter": [
+                    {"name": "subscription", "valueReference": {"reference": subscription}},
+                    {"name": "topic", "valueCanonical": topic_url("courier.heartbeat")},
+                    {"name": "status", "valueCode": "active"},
+                    {"name": "type", "valueCode": "heartbeat"},
+                    {"name": "events-since-subscription-start", "valueString": last_sequence.to_string()},
+                ],
+            },
+            "request": {"method": "GET", "url": format!("{subscription}/$status")},
+            "response": {"status": "200"},
+        }],
+    })
+}
+
 /// A UUID (RFC 9562 version 8, name-based on SHA-256) for `label` of notification `id`: the
 /// same notification always gets the same ids.
 fn derived_uuid(label: &str, id: &str) -> String {

@@ -3,6 +3,7 @@
 
 pub mod cursor;
 pub mod cursor_state;
+pub mod fhir;
 pub mod notification;
 
 use chrono::{DateTime, Utc};
@@ -12,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 pub use cursor::CursorValue;
 pub use cursor_state::CursorState;
+pub use fhir::FhirContext;
 pub use notification::{DeadLetter, Notification, NotificationFormat};
 
 /// One changed record as a poll found it, before it is made durable.
@@ -52,8 +54,35 @@ pub struct Container {
     pub event_type: String,
     /// When the poll's commit created the container.
     pub detected_at: DateTime<Utc>,
-    /// The change item as the EHR sent it.
+    /// The change item as the EHR sent it (for a FHIR source: the resource version, `null`
+    /// for a deletion).
     pub change: Value,
+    /// For a FHIR source: the focus, what changed, and included resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fhir: Option<FhirContext>,
+}
+
+impl Container {
+    /// The container a notification body was built from (see [`Notification::build`]):
+    /// how a dead letter, which keeps the body, goes back to pending unchanged. `None` when
+    /// the body lacks a field.
+    pub fn from_notification_body(body: &Value) -> Option<Self> {
+        let data = body.get("data")?;
+        let text = |value: &Value| value.as_str().map(str::to_owned);
+        Some(Self {
+            connection: text(&data["connection"])?,
+            sequence: data["sequence"].as_u64()?,
+            key: text(&data["key"])?,
+            version: text(&data["version"])?,
+            notification_id: text(&body["id"])?,
+            event_type: text(&body["type"])?,
+            detected_at: data["detected_at"].as_str()?.parse().ok()?,
+            change: data.get("change")?.clone(),
+            // Only dead letters written before containers were kept beside them come here,
+            // and those predate the FHIR source.
+            fhir: None,
+        })
+    }
 }
 
 /// The notification id of a record version: a hash of connection, key and version, so every
@@ -73,6 +102,25 @@ pub fn notification_id(connection: &str, key: &str, version: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_notification_body_gives_back_its_container() {
+        let container = Container {
+            connection: "clinic-a".into(),
+            sequence: 17,
+            key: "appt-17".into(),
+            version: "5".into(),
+            notification_id: notification_id("clinic-a", "appt-17", "5"),
+            event_type: "appointment.updated".into(),
+            detected_at: "2026-11-26T10:00:00.123Z".parse().unwrap(),
+            change: serde_json::json!({"id": "appt-17", "seq": 5}),
+            fhir: None,
+        };
+        let built = Notification::build(&container, serde_json::Map::new(), &[]);
+        let body: Value = serde_json::from_slice(&built.body).unwrap();
+        assert_eq!(Container::from_notification_body(&body), Some(container));
+        assert_eq!(Container::from_notification_body(&Value::Null), None);
+    }
 
     #[test]
     fn notification_id_is_deterministic_and_distinguishes_each_part() {

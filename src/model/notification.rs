@@ -27,7 +27,12 @@ pub struct Notification {
 
 impl Notification {
     /// Builds the notification for an enriched container. `missing` names enrichment steps
-    /// whose record the EHR no longer had (404/410), which are `null` in `resources`.
+    /// whose record the EHR no longer had (404/410), which are `null` in `resources`; for a
+    /// FHIR container, references that could not be followed.
+    ///
+    /// A FHIR container's notification has `data.focus` (`Type/id`) and
+    /// `data.changed_elements`, and no `data.change`: the focus resource is in
+    /// `data.resources` under its type name.
     pub fn build(container: &Container, resources: Map<String, Value>, missing: &[String]) -> Self {
         Self::from_body(
             container,
@@ -50,9 +55,15 @@ impl Notification {
             "key": container.key,
             "version": container.version,
             "detected_at": detected_at,
-            "change": container.change,
             "resources": resources,
         });
+        match &container.fhir {
+            Some(fhir) => {
+                data["focus"] = json!(fhir.focus);
+                data["changed_elements"] = json!(fhir.changed_elements);
+            }
+            None => data["change"] = container.change.clone(),
+        }
         if !missing.is_empty() {
             data["missing"] = json!(missing);
         }
@@ -146,6 +157,7 @@ mod tests {
             event_type: "appointment.updated".into(),
             detected_at: "2026-11-26T10:00:00Z".parse().unwrap(),
             change: json!({"id": "appt-17"}),
+            fhir: None,
         }
     }
 

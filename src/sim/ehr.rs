@@ -101,6 +101,12 @@ pub struct EhrControl {
 }
 
 impl EhrControl {
+    /// Writes `marker` into every patient's names and identifier (see
+    /// [`Records::mark_phi`](super::records::Records::mark_phi)).
+    pub fn mark_phi(&self, marker: &str) {
+        self.lock().records.mark_phi(marker);
+    }
+
     /// Changes an appointment now and returns the `seq` of its change entry.
     ///
     /// # Panics

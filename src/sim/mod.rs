@@ -7,6 +7,8 @@
 //!
 //! - [`ehr`]: the changes feed and FHIR-like records, with injectable [`Fault`]s (see
 //!   [`faults`]; the bodies that break on the wire are streamed by `bodies`).
+//! - [`fhir`]: a FHIR R4 server (search, history, metadata) whose writes, version ids, timing
+//!   and faults tests control.
 //! - [`receiver`]: verifies signatures, records every request, answers as scripted.
 //! - [`inbox`]: what the receiver recorded, its scripted answers and the run's [`Summary`].
 //! - [`ledger`]: the identity of every acknowledged notification, without bodies, and the
@@ -18,6 +20,8 @@ mod bodies;
 pub mod counting;
 pub mod ehr;
 pub mod faults;
+pub mod fhir;
+mod fhir_data;
 pub mod inbox;
 pub mod ledger;
 pub mod load;
@@ -35,6 +39,7 @@ use std::net::SocketAddr;
 pub use counting::{CountingReceiver, TallyReport};
 pub use ehr::{EhrControl, RequestObserver, SimEhr, SimEhrOptions};
 pub use faults::{Fault, Route};
+pub use fhir::{FhirControl, FhirFault, SimFhir, VersionIds};
 pub use inbox::{Received, ReceiverControl, Summary};
 pub use ledger::{Audit, Identity, Ledger, Problems};
 pub use load::{LoadEhr, LoadEhrOptions, LoadFeed};

@@ -79,6 +79,8 @@ pub struct Records {
     changes: Vec<Change>,
     /// Seeded, so two runs with the same options produce the same data.
     rng: fastrand::Rng,
+    /// Written into every patient's names and identifier, so a test can search logs for it.
+    phi_marker: Option<String>,
 }
 
 impl Records {
@@ -91,6 +93,7 @@ impl Records {
             appointments: Vec::with_capacity(appointments),
             changes: Vec::new(),
             rng: fastrand::Rng::with_seed(seed),
+            phi_marker: None,
         };
         let epoch = NaiveDate::from_ymd_opt(1950, 1, 1).expect("a valid date");
         for _ in 0..patients {
@@ -197,15 +200,30 @@ impl Records {
         }))
     }
 
+    /// Writes `marker` into every patient's family and given name and into an MRN
+    /// identifier, so that a test can prove no log line carries patient details.
+    pub fn mark_phi(&mut self, marker: &str) {
+        self.phi_marker = Some(marker.to_owned());
+    }
+
     /// A patient as a minimal FHIR resource.
     pub fn patient(&self, id: &str) -> Option<Value> {
         let patient = &self.patients[parse_index(id, "pat-", self.patients.len())?];
-        Some(json!({
+        let mut resource = json!({
             "resourceType": "Patient",
             "id": id,
             "name": [{"family": patient.family, "given": [patient.given]}],
             "birthDate": patient.birth_date.to_string(),
-        }))
+        });
+        if let Some(marker) = &self.phi_marker {
+            resource["name"] = json!([{
+                "family": format!("{}{marker}", patient.family),
+                "given": [format!("{marker}{}", patient.given)],
+            }]);
+            resource["identifier"] =
+                json!([{"system": "urn:mrn", "value": format!("MRN-{marker}-{id}")}]);
+        }
+        Some(resource)
     }
 
     fn create_appointment(&mut self) -> usize {

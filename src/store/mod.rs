@@ -1,15 +1,30 @@
-//! The durable state: per-connection cursor and sequence, pending containers, dead letters.
+//! The durable state: per-connection cursor and sequence, pending containers, dead letters,
+//! and delivered notifications retained for replay.
 //!
 //! Invariants this module keeps, whoever calls it:
 //! - A poll's containers and its cursor advance are written in one transaction, so the
 //!   cursor never moves past a change whose container is not stored.
 //! - [`Store::commit_page`] returns only after the write is flushed to disk (one flush per
 //!   page: a group commit).
+//! - A FHIR resource type's cursor and the versions seen move in that same transaction too
+//!   ([`Store::commit_fhir`]).
 //! - Sequence numbers are gap-free per connection: they are assigned in that same transaction.
 //! - A container leaves `containers` only by [`Store::complete`] (delivered) or
-//!   [`Store::dead_letter`] (moved, in one transaction, to `dead_letters`).
+//!   [`Store::dead_letter`] (moved, in one transaction, to `dead_letters`); it comes back
+//!   only by [`Store::retry_dead_letters`], under the same key (same id and sequence).
+//! - A delivered notification is retained (when its destination keeps any) in the same
+//!   transaction that forgets its container, so replay sends exactly what was delivered.
 
+mod dead_letters;
+pub mod fhir;
 mod keys;
+mod retention;
+
+pub use dead_letters::{DeadLetterFilter, DeadLetterPage, DeadLetterSelection};
+pub use keys::RetainedKey;
+pub use retention::{Retain, Retained, RetainedRange};
+
+use fhir::{Extra, ExtraTree};
 
 use std::path::Path;
 
@@ -18,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
-use crate::model::{notification_id, ChangeItem, Container, CursorState, DeadLetter};
+use crate::model::{notification_id, ChangeItem, Container, CursorState, DeadLetter, Notification};
 
 /// How often writes that are not flushed on the spot (a delivered container's removal) reach
 /// the disk. A crash can re-send what was acknowledged in this window before it, with the
@@ -61,6 +76,14 @@ pub struct Store {
     connections: sled::Tree,
     containers: sled::Tree,
     dead_letters: sled::Tree,
+    /// The container of each dead letter, under the same key, for a retry.
+    dead_containers: sled::Tree,
+    /// Delivered notifications kept for replay, keyed by destination and delivery time.
+    retained: sled::Tree,
+    /// FHIR search and history cursors, per connection, resource type and track.
+    fhir_cursors: sled::Tree,
+    /// The last version seen of each FHIR resource, per connection (see [`fhir::Seen`]).
+    fhir_seen: sled::Tree,
 }
 
 impl Store {
@@ -84,6 +107,10 @@ impl Store {
             connections: db.open_tree("connections")?,
             containers: db.open_tree("containers")?,
             dead_letters: db.open_tree("dead_letters")?,
+            dead_containers: db.open_tree("dead_letter_containers")?,
+            retained: db.open_tree("retained")?,
+            fhir_cursors: db.open_tree("fhir_cursors")?,
+            fhir_seen: db.open_tree("fhir_seen")?,
             db,
         })
     }
@@ -129,8 +156,23 @@ impl Store {
                 event_type: event_type.to_owned(),
                 detected_at: now,
                 change: item.raw.clone(),
+                fhir: None,
             })
             .collect();
+        self.commit_containers(connection, expected, containers, cursor, Vec::new())
+            .await
+    }
+
+    /// Writes `containers`, the connection's next state (with `cursor`) and `extra` records in
+    /// one transaction, unless the stored state is no longer `expected`; then flushes.
+    async fn commit_containers(
+        &self,
+        connection: &str,
+        expected: &ConnectionState,
+        containers: Vec<Container>,
+        cursor: CursorState,
+        extra: Vec<Extra>,
+    ) -> Result<Vec<Container>, StoreError> {
         let next = ConnectionState {
             cursor,
             next_sequence: expected.next_sequence + containers.len() as u64,
@@ -140,8 +182,14 @@ impl Store {
             .map(|c| (keys::container(connection, c.sequence), encode(c)))
             .collect();
         let next_bytes = encode(&next);
-        (&self.connections, &self.containers)
-            .transaction(|(states, pending)| {
+        let trees = (
+            &self.connections,
+            &self.containers,
+            &self.fhir_cursors,
+            &self.fhir_seen,
+        );
+        trees
+            .transaction(|(states, pending, cursors, seen)| {
                 let stored = states.get(connection.as_bytes())?;
                 let unchanged = match &stored {
                     Some(bytes) => {
@@ -157,6 +205,13 @@ impl Store {
                 }
                 for (key, value) in &encoded {
                     pending.insert(key.as_slice(), value.as_slice())?;
+                }
+                for record in &extra {
+                    let tree = match record.tree {
+                        ExtraTree::FhirCursors => cursors,
+                        ExtraTree::FhirSeen => seen,
+                    };
+                    tree.insert(record.key.as_slice(), record.value.as_slice())?;
                 }
                 states.insert(connection.as_bytes(), next_bytes.as_slice())?;
                 Ok(())
@@ -223,52 +278,83 @@ impl Store {
         Ok((count, Some(oldest.detected_at)))
     }
 
+    /// Reads from the database, so readiness can tell an answering store from a broken one.
+    pub fn check(&self) -> Result<(), StoreError> {
+        self.connections.first()?;
+        Ok(())
+    }
+
+    /// Pending containers of one connection (a count over its key range: proportional to
+    /// its backlog).
+    pub fn pending_count_of(&self, connection: &str) -> usize {
+        let start = keys::container(connection, 0);
+        let end = keys::container_prefix_end(connection);
+        self.containers.range(start..end).count()
+    }
+
     /// Number of containers waiting for enrichment or delivery, all connections together.
     pub fn pending_count(&self) -> usize {
         self.containers.len()
     }
 
-    /// Forgets a delivered container. Not flushed on its own: after a crash, an unflushed
-    /// removal only means one more (same-id) delivery.
-    pub fn complete(&self, connection: &str, sequence: u64) -> Result<(), StoreError> {
-        self.containers
-            .remove(keys::container(connection, sequence))?;
-        Ok(())
+    /// Forgets a delivered container and, with `retain`, keeps the exact notification that
+    /// was delivered for replay, in the same transaction. Not flushed on its own: after a
+    /// crash, an unflushed removal only means one more (same-id) delivery.
+    pub fn complete(
+        &self,
+        notification: &Notification,
+        retain: Option<Retain<'_>>,
+    ) -> Result<(), StoreError> {
+        let key = keys::container(&notification.connection, notification.sequence);
+        let Some(retain) = retain else {
+            self.containers.remove(key)?;
+            return Ok(());
+        };
+        let kept_key = keys::retained(
+            retain.destination,
+            retain.delivered_at,
+            &notification.connection,
+            notification.sequence,
+        );
+        let kept = retention::encode(notification);
+        (&self.containers, &self.retained)
+            .transaction(|(pending, retained)| {
+                pending.remove(key.as_slice())?;
+                retained.insert(kept_key.as_slice(), kept.as_slice())?;
+                Ok(())
+            })
+            .map_err(never_aborts)
     }
 
     /// Moves a container whose retry schedule ran out to the dead letters, in one transaction.
+    /// The container itself is kept beside its dead letter, so a retry restores it exactly,
+    /// whatever format the body was rendered in.
     pub fn dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError> {
         let key = keys::container(&letter.connection, letter.sequence);
         let value = encode(letter);
-        (&self.containers, &self.dead_letters)
-            .transaction(|(pending, dead)| {
-                pending.remove(key.as_slice())?;
-                dead.insert(key.as_slice(), value.as_slice())?;
-                Ok::<_, ConflictableTransactionError<()>>(())
-            })
-            .map_err(|err| match err {
-                TransactionError::Abort(()) => {
-                    unreachable!("the dead-letter transaction never aborts")
+        (&self.containers, &self.dead_letters, &self.dead_containers)
+            .transaction(|(pending, dead, kept)| {
+                if let Some(container) = pending.remove(key.as_slice())? {
+                    kept.insert(key.as_slice(), container)?;
                 }
-                TransactionError::Storage(e) => StoreError::Sled(e),
+                dead.insert(key.as_slice(), value.as_slice())?;
+                Ok(())
             })
-    }
-
-    /// Every dead letter, oldest connection sequence first.
-    pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
-        self.dead_letters
-            .iter()
-            .map(|entry| {
-                let (key, value) = entry?;
-                decode(&keys::describe(&key), &value)
-            })
-            .collect()
+            .map_err(never_aborts)
     }
 
     /// Writes everything to disk; called at shutdown.
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.db.flush_async().await?;
         Ok(())
+    }
+}
+
+/// The error of a transaction that never aborts by itself: only storage can fail it.
+fn never_aborts(err: TransactionError<()>) -> StoreError {
+    match err {
+        TransactionError::Abort(()) => unreachable!("this transaction never aborts"),
+        TransactionError::Storage(e) => StoreError::Sled(e),
     }
 }
 

@@ -1,7 +1,10 @@
 //! Unit tests of the store's invariants.
 
+mod dead_letters;
+mod retention;
+
 use super::*;
-use crate::model::CursorValue;
+use crate::model::{notification_id, CursorValue};
 use serde_json::json;
 
 fn item(key: &str, seq: u64) -> ChangeItem {
@@ -70,13 +73,15 @@ async fn pending_lists_one_connection_in_sequence_order_until_completed() {
     let items: Vec<_> = (1..=300).map(|i| item(&format!("k{i}"), i)).collect();
     commit(&store, "a", &items).await.unwrap();
     commit(&store, "ab", &[item("other", 1)]).await.unwrap();
-    let seqs: Vec<u64> = store.pending("a", 0).map(|c| c.unwrap().sequence).collect();
+    let pending: Vec<Container> = store.pending("a", 0).map(Result::unwrap).collect();
+    let seqs: Vec<u64> = pending.iter().map(|c| c.sequence).collect();
     assert_eq!(
         seqs,
         (1..=300).collect::<Vec<_>>(),
         "numeric order, not text order; no other connection"
     );
-    store.complete("a", 1).unwrap();
+    let first = Notification::build(&pending[0], serde_json::Map::new(), &[]);
+    store.complete(&first, None).unwrap();
     assert_eq!(store.pending("a", 0).next().unwrap().unwrap().sequence, 2);
     assert_eq!(store.pending("a", 250).count(), 51);
 }
@@ -136,10 +141,64 @@ async fn backlog_counts_one_connections_pending_containers_and_reads_the_oldest(
         .await
         .unwrap();
     commit(&store, "b", &[item("z", 3)]).await.unwrap();
-    store.complete("a", 1).unwrap();
+    let delivered = Notification::build(&first[0], serde_json::Map::new(), &[]);
+    store.complete(&delivered, None).unwrap();
     let (count, oldest) = store.backlog("a").unwrap();
     assert_eq!((count, oldest), (1, Some(first[1].detected_at)));
     let second = store.container("a", 2).unwrap().expect("still pending");
     assert_eq!(second.key, "y");
     assert!(store.container("a", 1).unwrap().is_none(), "delivered");
+}
+
+#[actix_rt::test]
+async fn a_fhir_page_commits_its_containers_versions_and_cursor_together_or_not_at_all() {
+    use super::fhir::{FhirChange, FhirCommit, FhirCursor, Seen, Track};
+    let store = Store::temporary().unwrap();
+    let state = store.connection_state("h", "0").unwrap();
+    let seen = |version: &str| Seen {
+        version: version.into(),
+        fingerprint: None,
+        at: None,
+    };
+    let commit = FhirCommit {
+        type_name: "Appointment".into(),
+        track: Track::Search,
+        cursor: FhirCursor {
+            since: "2026-11-26T04:14:11.323Z".into(),
+            past: false,
+        },
+        changes: vec![FhirChange {
+            focus: "Appointment/a1".into(),
+            version: "1".into(),
+            event_type: "Appointment.new".into(),
+            resource: json!({"resourceType": "Appointment", "id": "a1"}),
+            changed_elements: vec!["status".into()],
+            included: Vec::new(),
+        }],
+        seen: vec![("a1".into(), seen("1"))],
+    };
+    let containers = store
+        .commit_fhir("h", &state, commit.clone(), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(containers[0].sequence, 1);
+    assert_eq!(containers[0].key, "Appointment/a1");
+    assert_eq!(containers[0].fhir.as_ref().unwrap().focus, "Appointment/a1");
+    let read = |track| store.fhir_cursor("h", "Appointment", track).unwrap();
+    assert_eq!(read(Track::Search), Some(commit.cursor.clone()));
+    assert_eq!(read(Track::Deletes), None, "each track has its own cursor");
+    assert_eq!(
+        store.fhir_seen("h", "Appointment", "a1").unwrap(),
+        Some(seen("1"))
+    );
+
+    // Read from a state that is no longer the stored one: nothing of it is written.
+    let mut stale = commit.clone();
+    stale.cursor.since = "2026-11-26T05:00:00.000Z".into();
+    stale.seen = vec![("a2".into(), seen("1"))];
+    let err = store.commit_fhir("h", &state, stale, Utc::now()).await;
+    assert!(matches!(err, Err(StoreError::Conflict(_))), "{err:?}");
+    assert_eq!(read(Track::Search), Some(commit.cursor));
+    assert_eq!(store.fhir_seen("h", "Appointment", "a2").unwrap(), None);
+    assert_eq!(store.pending("h", 0).count(), 1);
 }

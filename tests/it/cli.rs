@@ -169,7 +169,7 @@ fn check_refuses_a_misspelt_key_at_its_line_with_the_keys_expected_there() {
              `page_size_param`, `page_size`, `items_pointer`, `key_pointer`, `version_pointer`, \
              `cursor_pointer`, `cursor_from`, `lag_secs`, `event_type`, \
              `max_concurrent_enrichments`, `max_requests_per_sec`, `max_concurrent_requests`, \
-             `enrich`, `auth`)"
+             `heartbeat_secs`, `enrich`, `auth`, `initial_since`, `resources`)"
         )]
     );
     assert_eq!(run.stdout, "");

@@ -2,12 +2,13 @@
 //! its connection keeps polling and storing, and gets its whole backlog when it is back; a
 //! `410 Gone` or an operator pauses it until it is resumed; nothing is lost or dead-lettered.
 
+use courier::app::AppOptions;
 use courier::app::UnknownDestination;
 use courier::sim::SimEhrOptions;
 use courier::status::DestinationState;
 
 use crate::ordering::{assert_one_at_a_time_per_key, schedule};
-use crate::support::app::{eventually, spawn_app_with, TestApp, PATIENCE};
+use crate::support::app::{eventually, spawn_app_with, ConnectionSpec, TestApp, PATIENCE};
 use crate::support::process::Rig;
 
 fn ehr() -> SimEhrOptions {
@@ -75,7 +76,10 @@ async fn a_destination_down_for_a_while_is_probed_then_gets_its_whole_backlog_in
         "max_in_flight = 4\nfailure_threshold = 3\n{}",
         schedule(3, 0.05)
     );
-    let t = spawn_app_with(ehr(), &extra, |c| c.with("page_size", "10")).await;
+    let t = spawn_app_with(ehr(), AppOptions::default(), &extra, |ehr| {
+        vec![ConnectionSpec::new("clinic-a", ehr).with("page_size", "10")]
+    })
+    .await;
     t.receiver.always(503);
     touch(&t, 10);
     wait_for_state(&t, DestinationState::Failing).await;
@@ -103,7 +107,10 @@ async fn a_destination_down_for_a_while_is_probed_then_gets_its_whole_backlog_in
 
 #[actix_rt::test]
 async fn gone_pauses_the_destination_until_an_operator_resumes_it_and_nothing_is_lost() {
-    let t = spawn_app_with(ehr(), &schedule(3, 0.05), |c| c).await;
+    let t = spawn_app_with(ehr(), AppOptions::default(), &schedule(3, 0.05), |ehr| {
+        vec![ConnectionSpec::new("clinic-a", ehr)]
+    })
+    .await;
     t.receiver.always(410);
     touch(&t, 5);
     wait_for_state(&t, DestinationState::Paused).await;
@@ -130,7 +137,10 @@ async fn gone_pauses_the_destination_until_an_operator_resumes_it_and_nothing_is
 
 #[actix_rt::test]
 async fn an_operator_pauses_and_resumes_a_destination() {
-    let t = spawn_app_with(ehr(), "", |c| c).await;
+    let t = spawn_app_with(ehr(), AppOptions::default(), "", |ehr| {
+        vec![ConnectionSpec::new("clinic-a", ehr)]
+    })
+    .await;
     let unknown = Err(UnknownDestination("nope".into()));
     assert_eq!(t.app.pause_destination("nope"), unknown);
     assert_eq!(t.app.resume_destination("nope"), unknown);
@@ -185,7 +195,10 @@ async fn a_down_destination_logs_one_line_when_failing_and_one_when_healthy_neve
 #[actix_rt::test]
 async fn probes_rotate_so_records_a_receiver_refuses_cannot_keep_the_destination_failing() {
     let extra = format!("failure_threshold = 2\n{}", schedule(100, 0.05));
-    let t = spawn_app_with(ehr(), &extra, |c| c).await;
+    let t = spawn_app_with(ehr(), AppOptions::default(), &extra, |ehr| {
+        vec![ConnectionSpec::new("clinic-a", ehr)]
+    })
+    .await;
     for key in ["appt-1", "appt-2"] {
         t.receiver.refuse_key(key, 500);
         t.ehr.touch(key);

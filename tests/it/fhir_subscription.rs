@@ -3,8 +3,8 @@
 //! from TOML, delivered by the real delivery worker to a receiver on loopback, and checked as
 //! the receiver gets it: a notification Bundle, signed as any other notification.
 //!
-//! A FHIR connection cannot run on this branch yet (a changes feed cannot feed this format),
-//! so the test starts at the body the enricher renders.
+//! The test starts at the body the enricher renders; `fhir_end_to_end` runs the whole way
+//! from a polled FHIR server.
 
 use std::sync::Arc;
 
@@ -67,6 +67,7 @@ fn cancellation(sequence: u64) -> (Container, Value) {
         event_type: "Appointment.cancelled".into(),
         detected_at: "2026-11-26T10:00:00.250Z".parse().unwrap(),
         change: Value::Null,
+        fhir: None,
     };
     let mut appointment = example("Appointment");
     appointment["status"] = json!("cancelled");

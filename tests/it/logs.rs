@@ -9,6 +9,8 @@ use crate::support::app::{eventually, PATIENCE};
 use crate::support::process::Rig;
 
 const PATIENTS: usize = 8;
+/// Written into every patient's names and MRN by the simulated EHR.
+const MARKER: &str = "ZqPhiMarker7";
 
 /// The names and birth dates of every simulated patient, read over the EHR's API.
 async fn patient_details(base_url: &str) -> Vec<String> {
@@ -38,6 +40,7 @@ async fn logs_name_ids_but_never_patient_details_even_at_debug_level() {
     };
     let mut rig = Rig::new(ehr_options, "retry_schedule_secs = [0.05, 0.05]");
     rig.log_filter = "courier=debug,warn";
+    rig.ehr.mark_phi(MARKER);
     // Every failure path that logs: malformed feeds, failing detail requests, a receiver that
     // fails (and one notification that ends in the dead letters).
     for fault in [
@@ -71,6 +74,18 @@ async fn logs_name_ids_but_never_patient_details_even_at_debug_level() {
     assert!(
         logs.contains("dead-lettered"),
         "the dead letter is logged:\n{logs}"
+    );
+    let delivered = rig.receiver.accepted();
+    assert!(
+        delivered
+            .iter()
+            .any(|r| String::from_utf8_lossy(&r.body).contains(&format!("MRN-{MARKER}"))),
+        "the marked identifiers reached the receiver, so they went through Courier"
+    );
+    let marked: Vec<&str> = logs.lines().filter(|line| line.contains(MARKER)).collect();
+    assert!(
+        marked.is_empty(),
+        "log lines with patient data: {marked:#?}"
     );
     for detail in patient_details(&rig.ehr.base_url()).await {
         assert!(

@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use courier::app::AppOptions;
 use courier::sim::{Fault, Received, Route, SimEhrOptions};
 
-use crate::support::app::{eventually, spawn_app_with, TestApp, PATIENCE};
+use crate::support::app::{eventually, spawn_app_with, ConnectionSpec, TestApp, PATIENCE};
 use crate::support::process::Rig;
 
 /// A retry schedule of `n` steps of `secs`, for a destination table.
@@ -76,7 +77,10 @@ async fn a_poisoned_key_keeps_failing_while_every_other_key_is_delivered() {
         appointments: 10,
         ..SimEhrOptions::default()
     };
-    let t = spawn_app_with(ehr, &schedule(100, 0.05), |c| c).await;
+    let t = spawn_app_with(ehr, AppOptions::default(), &schedule(100, 0.05), |ehr| {
+        vec![ConnectionSpec::new("clinic-a", ehr)]
+    })
+    .await;
     t.receiver.refuse_key("appt-1", 500);
     for _ in 0..3 {
         t.ehr.touch("appt-1");
@@ -122,8 +126,8 @@ async fn each_record_is_delivered_in_sequence_order_under_concurrent_enrichment_
         initial_changes: 120,
         ..SimEhrOptions::default()
     };
-    let t = spawn_app_with(ehr, &schedule(50, 0.02), |c| {
-        c.with("max_concurrent_enrichments", "16")
+    let t = spawn_app_with(ehr, AppOptions::default(), &schedule(50, 0.02), |ehr| {
+        vec![ConnectionSpec::new("clinic-a", ehr).with("max_concurrent_enrichments", "16")]
     })
     .await;
     // The first enrichments are slow, so later changes are ready first; and one attempt in
@@ -154,7 +158,10 @@ async fn an_ordering_key_pointer_orders_every_record_of_one_patient() {
         ..SimEhrOptions::default()
     };
     let extra = format!("ordering_key = \"/patientId\"\n{}", schedule(50, 0.02));
-    let t = spawn_app_with(ehr, &extra, |c| c).await;
+    let t = spawn_app_with(ehr, AppOptions::default(), &extra, |ehr| {
+        vec![ConnectionSpec::new("clinic-a", ehr)]
+    })
+    .await;
     t.receiver.fail_randomly(0.25);
     eventually("90 notifications", PATIENCE, || {
         t.receiver.unique_accepted_ids() == 90
@@ -212,7 +219,10 @@ async fn per_key_order_holds_while_the_destination_flaps_between_failing_and_hea
     // Half the attempts fail and two failures in a row make the destination failing: it
     // turns failing and healthy again many times, letting notifications go each time.
     let extra = format!("failure_threshold = 2\n{}", schedule(50, 0.01));
-    let t = spawn_app_with(ehr, &extra, |c| c).await;
+    let t = spawn_app_with(ehr, AppOptions::default(), &extra, |ehr| {
+        vec![ConnectionSpec::new("clinic-a", ehr)]
+    })
+    .await;
     t.receiver.fail_randomly(0.5);
     eventually("100 notifications", PATIENCE, || {
         t.receiver.unique_accepted_ids() == 100

@@ -15,6 +15,7 @@ fn container(sequence: u64, key: &str, patient: &str) -> Container {
         event_type: "t".into(),
         detected_at: chrono::Utc::now(),
         change: json!({"id": key, "patientId": patient}),
+        fhir: None,
     }
 }
 
@@ -178,4 +179,17 @@ fn a_finished_head_promotes_the_next_of_its_key_and_a_let_go_one_asks_for_a_walk
         claims.admit(&container(3, "a", "p")),
         Admission::Waits
     ));
+}
+
+#[test]
+fn a_delivered_claim_notes_the_time_of_delivery() {
+    let claims = claims(per_key());
+    assert_eq!(claims.last_delivered(), None);
+    let before = chrono::Utc::now() - chrono::Duration::milliseconds(1);
+    let claim = go(claims.admit(&container(3, "a", "p")));
+    claim.delivered();
+    claim.finish();
+    let at = claims.last_delivered().expect("a delivery was noted");
+    assert!(at >= before && at <= chrono::Utc::now());
+    assert!(claims.is_empty(), "the claim itself is released as usual");
 }

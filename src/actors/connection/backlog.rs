@@ -54,14 +54,12 @@ impl Handler<Released> for ConnectionActor {
 
 impl ConnectionActor {
     /// Walks the store before the next poll, at once when no step is running.
-    fn walk_soon(&mut self, ctx: &mut Context<Self>) {
+    pub(super) fn walk_soon(&mut self, ctx: &mut Context<Self>) {
         self.caught_up = None;
         self.walk_due = true;
         if !self.busy {
             // Waiting for the next poll: walk the backlog now instead.
-            if let Some(next) = self.next.take() {
-                ctx.cancel_future(next);
-            }
+            self.cancel_timer(ctx);
             self.run(Step::Poll, ctx);
         }
     }

@@ -422,6 +422,9 @@ path = {store:?}
 workers = 2
 shutdown_grace_secs = 5
 
+[admin]
+listen = "127.0.0.1:0"
+
 [destinations.app]
 url = {receiver_url:?}
 secret_env = {SECRET_ENV:?}

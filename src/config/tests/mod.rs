@@ -1,10 +1,13 @@
 //! Tests of loading whole configuration files: accepted values, defaults, and the shipped
 //! example files.
 
+mod admin;
 mod auth;
 mod bounds;
 mod cursor;
+mod fhir;
 mod format;
+mod operations;
 mod ordering;
 mod semantic;
 mod structural;

@@ -116,11 +116,11 @@ fn placeholder_naming_a_later_step_is_reported() {
 
 #[test]
 fn unsupported_source_lists_the_supported_ones() {
-    let text = valid_with("source = \"changes\"", "source = \"fhir\"");
+    let text = valid_with("source = \"changes\"", "source = \"hl7v2\"");
     assert_eq!(
         errors(&text),
         "config/courier.toml:10: connections.clinic-a.source: \
-         unsupported source \"fhir\" (supported: changes)"
+         unsupported source \"hl7v2\" (supported: changes, fhir)"
     );
 }
 

@@ -100,6 +100,7 @@ pub fn config_text(
 ) -> String {
     let mut text = format!(
         "[store]\npath = {:?}\n\n[runtime]\nworkers = 2\nshutdown_grace_secs = 2\n\n\
+         [admin]\nlisten = \"127.0.0.1:0\"\n\n\
          [destinations.app]\nurl = {receiver_url:?}\nsecret_env = {SECRET_ENV:?}\ntimeout_ms = 2000\n{destination_extra}\n",
         store.display().to_string()
     );
@@ -151,6 +152,8 @@ pub struct TestApp {
     pub receiver: SimReceiver,
     /// The destination secret.
     pub secret: String,
+    /// The configuration file the app was started from (a reload re-reads it).
+    pub config_path: std::path::PathBuf,
     /// Keeps the store directory until the test ends.
     _dir: tempfile::TempDir,
 }
@@ -161,28 +164,37 @@ pub async fn spawn_app(
     ehr_options: SimEhrOptions,
     connection: impl FnOnce(ConnectionSpec) -> ConnectionSpec,
 ) -> TestApp {
-    spawn_app_with(ehr_options, "", connection).await
+    spawn_app_with(ehr_options, AppOptions::default(), "", |ehr| {
+        vec![connection(ConnectionSpec::new("clinic-a", ehr))]
+    })
+    .await
 }
 
-/// [`spawn_app`] with `destination_extra` lines added to the destination table.
+/// Starts an EHR with `ehr_options`, a receiver, and Courier with `options` (a poll hook),
+/// `destination_extra` lines in destination `app` and the connections `connections` makes
+/// (all on that one EHR).
 pub async fn spawn_app_with(
     ehr_options: SimEhrOptions,
+    options: AppOptions,
     destination_extra: &str,
-    connection: impl FnOnce(ConnectionSpec) -> ConnectionSpec,
+    connections: impl FnOnce(&SimEhr) -> Vec<ConnectionSpec>,
 ) -> TestApp {
     let ehr = SimEhr::start(ehr_options).expect("simulated EHR starts");
     let (receiver, secret) = start_receiver();
     let dir = tempfile::tempdir().unwrap();
-    let spec = connection(ConnectionSpec::new("clinic-a", &ehr));
-    let text = config_text(dir.path(), &receiver.url(), destination_extra, &[spec]);
+    let specs = connections(&ehr);
+    let text = config_text(dir.path(), &receiver.url(), destination_extra, &specs);
     let config = parse_config(&text, &secret);
+    let config_path = dir.path().join("courier.toml");
+    std::fs::write(&config_path, &text).unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let app = App::start(config, store, AppOptions::default());
+    let app = App::start(config, store, options);
     TestApp {
         app,
         ehr,
         receiver,
         secret,
+        config_path,
         _dir: dir,
     }
 }

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration suites.
 
+pub mod admin;
 pub mod app;
+pub mod fhir;
 pub mod fhir_library;
 pub mod loopback_http;
 pub mod process;

@@ -95,6 +95,25 @@ impl Rig {
         Store::open(&self.dir.path().join("store")).expect("the store opens after a stop")
     }
 
+    /// The admin API's URL of the running process, from its `admin API listening on` log
+    /// line (so `log_filter` must let `info` through); waits for it up to [`STOP_WITHIN`].
+    pub async fn admin_url(&self) -> String {
+        const LINE: &str = "admin API listening on ";
+        let deadline = Instant::now() + STOP_WITHIN;
+        loop {
+            let logs = self.log_text();
+            if let Some(at) = logs.rfind(LINE) {
+                let rest = &logs[at + LINE.len()..];
+                return rest.split_whitespace().next().unwrap().to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no admin address logged:\n{logs}"
+            );
+            actix_rt::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Everything every run printed.
     pub fn log_text(&self) -> String {
         self.logs
@@ -125,6 +144,15 @@ impl Courier {
     pub fn kill(mut self) {
         self.child.kill().expect("SIGKILL is sent");
         self.child.wait().expect("the killed process is reaped");
+    }
+
+    /// Sends `signal` (such as `"HUP"`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill(1) runs");
+        assert!(sent.success(), "kill -{signal} failed");
     }
 
     /// SIGTERM, then waits for the exit; returns its status and how long the stop took.

@@ -68,9 +68,13 @@
 //! PUT/PATCH `u`, POST `c`, DELETE `d`, on the type that starts the path (so `/_history` needs
 //! `system/*.rs`); 403 `forbidden` otherwise, 401 "Access token expired" after the lifetime.
 //!
+//! **Polling it with Courier's `source = "fhir"`** (`fhir_sekmet` runs this): `_lastUpdated`
+//! search with `ge`/`le` prefixes, `_sort=_lastUpdated`, `_count`, and type history for
+//! deletions.
+//!
 //! **Polling it with Courier's `source = "changes"`** (`sekmet_smoke` runs this). `_lastUpdated`
-//! search cannot be used yet: Courier sends `{since_param}={cursor}` without a `ge` prefix,
-//! which is an exact match. Type history works: `changes_path = "/Appointment/_history"`,
+//! search cannot be used there: a changes feed sends `{since_param}={cursor}` without a `ge`
+//! prefix, which is an exact match. Type history works: `changes_path = "/Appointment/_history"`,
 //! `since_param = "_since"`, `initial_cursor = "0"`, `items_pointer = "/entry"`, `key_pointer =
 //! "/fullUrl"` (the only id a DELETE entry has), `version_pointer = "/response/etag"`,
 //! `cursor_pointer = "/response/lastModified"`, `page_size_param = "_count"`, `page_size =

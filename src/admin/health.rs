@@ -1,0 +1,48 @@
+//! `GET /healthz` (the process answers) and `GET /readyz` (the store answers and every
+//! connection actor runs), for load balancers and process supervisors.
+
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use super::{AdminState, ApiError};
+use crate::status::ConnectionState;
+
+/// Adds the health routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz));
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+async fn readyz(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
+    let mut reasons = Vec::new();
+    if let Err(err) = state.store.check() {
+        reasons.push(format!("store: {err}"));
+    }
+    let alive = state.control.liveness().await?;
+    let snapshot = state.board.snapshot();
+    for (id, running) in &alive {
+        let state = snapshot.connections.get(id).map(|c| &c.state);
+        if !running {
+            reasons.push(format!("connection {id}: its actor is not running"));
+        } else if let Some(ConnectionState::Restarting | ConnectionState::Stopped) = state {
+            reasons.push(format!("connection {id}: {}", state_word(state)));
+        }
+    }
+    Ok(if reasons.is_empty() {
+        HttpResponse::Ok().json(json!({ "ready": true }))
+    } else {
+        HttpResponse::ServiceUnavailable().json(json!({ "ready": false, "reasons": reasons }))
+    })
+}
+
+fn state_word(state: Option<&ConnectionState>) -> &'static str {
+    match state {
+        Some(ConnectionState::Restarting) => "restarting after a failure",
+        Some(ConnectionState::Stopped) => "stopped",
+        _ => "not running",
+    }
+}

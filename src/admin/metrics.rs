@@ -1,0 +1,31 @@
+//! `GET /metrics`: the Prometheus text exposition of [`crate::metrics`].
+
+use actix_web::http::header::ContentType;
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+
+use super::AdminState;
+use crate::metrics::exposition::{render, Scrape, CONTENT_TYPE};
+
+/// Adds the metrics route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics));
+}
+
+async fn metrics(state: web::Data<AdminState>) -> HttpResponse {
+    let status = state.board.snapshot();
+    let store = state.store.clone();
+    let text = render(
+        &Scrape {
+            status: &status,
+            pending: &|id| store.pending_count_of(id),
+            now: Utc::now(),
+        },
+        state.board.meters(),
+    );
+    HttpResponse::Ok()
+        .insert_header(ContentType(
+            CONTENT_TYPE.parse().expect("a valid media type"),
+        ))
+        .body(text)
+}

@@ -1,0 +1,59 @@
+//! The admin HTTP API (actix-web) beside the running app: health, readiness, metrics, status,
+//! and operator actions. It binds loopback by default; anything else requires a bearer token.
+//!
+//! Routes live in one table, [`routes`]: a module adds its own with one `.configure(...)`
+//! line. Handlers reach the running app through [`AdminState`] (`web::Data<AdminState>`).
+
+pub mod auth;
+pub mod client;
+pub mod connections;
+pub mod dead_letters;
+pub mod destinations;
+pub mod error;
+pub mod health;
+pub mod metrics;
+pub mod reload;
+pub mod replay;
+pub mod server;
+pub mod status;
+pub mod table;
+
+use actix_web::web;
+
+use crate::actors::control::Control;
+use crate::app::Operations;
+use crate::config::Secret;
+use crate::reload::Reloader;
+use crate::status::StatusBoard;
+use crate::store::Store;
+
+pub use error::ApiError;
+pub use server::AdminServer;
+
+/// What every handler may need from the running app; shared by the server's workers.
+pub struct AdminState {
+    /// What every connection and destination is doing, and the meters.
+    pub board: StatusBoard,
+    /// The store (backlogs, dead letters).
+    pub store: Store,
+    /// Operates the actor tree (poll now, pause, resume, apply a reload).
+    pub control: Control,
+    /// Re-reads the configuration file; `None` when the app was not started from a file.
+    pub reloader: Option<Reloader>,
+    /// Dead-letter and replay actions.
+    pub operations: Operations,
+    /// Bearer token every request must carry; `None` on loopback without `token_env`.
+    pub token: Option<Secret>,
+}
+
+/// The route table: every admin endpoint, each module's routes added with one line.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(health::routes)
+        .configure(status::routes)
+        .configure(connections::routes)
+        .configure(destinations::routes)
+        .configure(metrics::routes)
+        .configure(reload::routes)
+        .configure(dead_letters::routes)
+        .configure(replay::routes);
+}

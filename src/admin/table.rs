@@ -1,0 +1,245 @@
+//! `courier status` output: the `/status` JSON as two aligned tables a person reads in a
+//! terminal, with colour (state words only) when asked for.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+const RED: &str = "\x1b[31m";
+const YELLOW: &str = "\x1b[33m";
+const GREEN: &str = "\x1b[32m";
+const RESET: &str = "\x1b[0m";
+
+/// Headers of the connections table.
+const CONNECTION_COLUMNS: [&str; 7] = [
+    "CONNECTION",
+    "STATE",
+    "CURSOR",
+    "LAST POLL",
+    "BACKLOG",
+    "CHANGES",
+    "ERROR",
+];
+/// Headers of the destinations table.
+const DESTINATION_COLUMNS: [&str; 9] = [
+    "DESTINATION",
+    "STATE",
+    "BACKLOG",
+    "OLDEST",
+    "DELIVERED",
+    "IN FLIGHT",
+    "FAILED",
+    "DEAD",
+    "ERROR",
+];
+
+/// Renders `/status` as text; `color` adds ANSI colours to states.
+pub fn render(status: &Value, color: bool) -> String {
+    let now = Utc::now();
+    let connections: Vec<Vec<Cell>> = entries(&status["connections"])
+        .map(|(id, c)| connection_row(id, c, now))
+        .collect();
+    let destinations: Vec<Vec<Cell>> = entries(&status["destinations"])
+        .map(|(id, d)| destination_row(id, d))
+        .collect();
+    let mut out = table(&CONNECTION_COLUMNS, &connections, color);
+    out.push('\n');
+    out.push_str(&table(&DESTINATION_COLUMNS, &destinations, color));
+    out
+}
+
+fn connection_row(id: &str, c: &Value, now: DateTime<Utc>) -> Vec<Cell> {
+    vec![
+        Cell::plain(id),
+        connection_state(c, now),
+        Cell::plain(text(&c["cursor"])),
+        Cell::plain(age(&c["last_success"], now)),
+        Cell::plain(text(&c["backlog"])),
+        Cell::plain(text(&c["changes"])),
+        Cell::plain(error(c)),
+    ]
+}
+
+/// A destination's row; its `state` is shown when the API reports one, else derived from
+/// whether it has an error. The error column says why it is paused when it is.
+fn destination_row(id: &str, d: &Value) -> Vec<Cell> {
+    let state = match d["state"].as_str() {
+        Some(state) => state.to_owned(),
+        None if !d["last_error"].is_null() => "failing".to_owned(),
+        None => "ok".to_owned(),
+    };
+    let tone = match state.as_str() {
+        "healthy" | "ok" => GREEN,
+        "paused" => YELLOW,
+        _ => RED,
+    };
+    let oldest = d["oldest_pending_age_secs"]
+        .as_f64()
+        .map_or("-".into(), |secs| {
+            span(chrono::Duration::seconds(secs as i64))
+        });
+    let error = match (&d["last_error"], &d["state_reason"]) {
+        (Value::String(e), _) => e.clone(),
+        (_, reason) => text(reason),
+    };
+    vec![
+        Cell::plain(id),
+        Cell::toned(state, tone),
+        Cell::plain(text(&d["backlog"])),
+        Cell::plain(oldest),
+        Cell::plain(text(&d["delivered"])),
+        Cell::plain(text(&d["in_flight"])),
+        Cell::plain(text(&d["failed_attempts"])),
+        Cell::plain(text(&d["dead_lettered"])),
+        Cell::plain(error),
+    ]
+}
+
+/// One cell: its text and, optionally, a colour for terminals.
+struct Cell {
+    text: String,
+    tone: Option<&'static str>,
+}
+
+impl Cell {
+    fn plain(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            tone: None,
+        }
+    }
+
+    fn toned(text: impl Into<String>, tone: &'static str) -> Self {
+        Self {
+            text: text.into(),
+            tone: Some(tone),
+        }
+    }
+}
+
+fn entries(map: &Value) -> impl Iterator<Item = (&String, &Value)> {
+    map.as_object().into_iter().flatten()
+}
+
+fn connection_state(c: &Value, now: DateTime<Utc>) -> Cell {
+    let state = c["state"].as_str().unwrap_or("unknown");
+    match state {
+        "backing_off" => Cell::toned(
+            format!("backing off, next {}", until(&c["until"], now)),
+            YELLOW,
+        ),
+        "paused" => Cell::toned("paused", YELLOW),
+        "restarting" | "stopped" => Cell::toned(state, RED),
+        _ => Cell::toned(state, GREEN),
+    }
+}
+
+fn error(c: &Value) -> String {
+    match (&c["last_error"], &c["enrich_error"]) {
+        (Value::String(e), _) => e.clone(),
+        (_, Value::String(e)) => format!("enrich: {e}"),
+        _ => "-".into(),
+    }
+}
+
+/// A value as text; `-` for nothing.
+fn text(value: &Value) -> String {
+    match value {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn parse(value: &Value) -> Option<DateTime<Utc>> {
+    value.as_str()?.parse().ok()
+}
+
+/// "12s ago" for a past time.
+fn age(value: &Value, now: DateTime<Utc>) -> String {
+    parse(value).map_or("never".into(), |at| format!("{} ago", span(now - at)))
+}
+
+/// "in 3s" for a future time.
+fn until(value: &Value, now: DateTime<Utc>) -> String {
+    parse(value).map_or("-".into(), |at| format!("in {}", span(at - now)))
+}
+
+fn span(duration: chrono::Duration) -> String {
+    let secs = duration.num_seconds().max(0);
+    match secs {
+        0..=119 => format!("{secs}s"),
+        120..=7199 => format!("{}m", secs / 60),
+        _ => format!("{}h", secs / 3600),
+    }
+}
+
+/// Columns padded to their widest cell; colour codes do not count towards width.
+fn table(header: &[&str], rows: &[Vec<Cell>], color: bool) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.text.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header: Vec<Cell> = header.iter().map(|h| Cell::plain(*h)).collect();
+    for row in std::iter::once(&header).chain(rows) {
+        let mut line = String::new();
+        for (cell, width) in row.iter().zip(&widths) {
+            let pad = " ".repeat(width - cell.text.chars().count() + 2);
+            match cell.tone.filter(|_| color) {
+                Some(tone) => line.push_str(&format!("{tone}{}{RESET}{pad}", cell.text)),
+                None => line.push_str(&format!("{}{pad}", cell.text)),
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::render;
+
+    #[test]
+    fn renders_aligned_rows_without_colour_when_not_asked() {
+        let status = json!({
+            "connections": {"clinic-a": {"state": "paused", "cursor": "42", "backlog": 3,
+                                         "changes": 10, "last_success": null, "last_error": null}},
+            "destinations": {"app": {"delivered": 7, "in_flight": 0, "failed_attempts": 1,
+                                     "dead_lettered": 0, "last_error": null}}
+        });
+        let text = render(&status, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("CONNECTION  STATE"), "{text}");
+        assert!(lines[1].starts_with("clinic-a    paused"), "{text}");
+        assert!(lines[1].contains("never"), "{text}");
+        assert!(lines[4].starts_with("app          ok"), "{text}");
+        assert!(!text.contains('\x1b'), "no colour codes: {text:?}");
+        assert!(render(&status, true).contains("\x1b[33mpaused\x1b[0m"));
+    }
+
+    #[test]
+    fn a_paused_destination_shows_its_state_backlog_oldest_age_and_reason() {
+        let status = json!({
+            "connections": {},
+            "destinations": {"app": {"state": "paused", "state_reason": "410 Gone",
+                                     "backlog": 12, "oldest_pending_age_secs": 185.4,
+                                     "delivered": 7, "in_flight": 0, "failed_attempts": 1,
+                                     "dead_lettered": 0, "last_error": null}}
+        });
+        let text = render(&status, false);
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("app"))
+            .expect("a row for app");
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(&cells[..5], ["app", "paused", "12", "3m", "7"], "{text}");
+        assert!(row.ends_with("410 Gone"), "{text}");
+        assert!(text.contains("BACKLOG  OLDEST"), "{text}");
+        assert!(render(&status, true).contains("\x1b[33mpaused\x1b[0m"));
+    }
+}

@@ -1,0 +1,118 @@
+//! `courier run`: the service. Starts the app and its admin API, reloads the configuration on
+//! SIGHUP, and stops gracefully on SIGINT or SIGTERM.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use actix_rt::signal::unix::{signal, Signal, SignalKind};
+use clap::Args;
+use courier::admin::{AdminServer, AdminState};
+use courier::app::{App, AppOptions};
+use courier::config;
+use courier::reload::Reloader;
+use courier::store::Store;
+use futures_util::future::{select, Either};
+
+/// Arguments of `courier run`.
+#[derive(Args)]
+pub struct RunArgs {
+    /// The configuration file.
+    #[arg(long, short)]
+    config: PathBuf,
+}
+
+/// Runs until SIGINT or SIGTERM; exit 2 for an invalid configuration, 1 when the store or
+/// the admin address cannot be opened.
+pub fn run(args: &RunArgs) -> ExitCode {
+    let config = match super::load_or_report(&args.config) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let store = match Store::open(&config.store.path) {
+        Ok(store) => store,
+        Err(err) => {
+            eprintln!("{}: {err}", config.store.path.display());
+            return ExitCode::from(1);
+        }
+    };
+    let grace = config.runtime.shutdown_grace;
+    let path = args.config.clone();
+    let admin = config.admin.clone();
+    // Bound before anything starts, so a taken address refuses the run cleanly.
+    let listener = match admin
+        .enabled
+        .then(|| TcpListener::bind(admin.listen))
+        .transpose()
+    {
+        Ok(listener) => listener,
+        Err(err) => {
+            log::error!("the admin API cannot listen on {}: {err}", admin.listen);
+            return ExitCode::from(1);
+        }
+    };
+    let code = actix_rt::System::new().block_on(async move {
+        let app = App::start(config, store, AppOptions::default());
+        let reloader = Reloader::new(path, Arc::new(config::process_env), app.control());
+        let server = match listener.map(|l| start_admin(l, &app, &admin, &reloader)) {
+            Some(Err(err)) => {
+                log::error!("the admin API cannot start on {}: {err}", admin.listen);
+                app.shutdown(grace).await;
+                return ExitCode::from(1);
+            }
+            Some(Ok(server)) => Some(server),
+            None => None,
+        };
+        serve_signals(&reloader).await;
+        if let Some(server) = server {
+            server.stop().await;
+        }
+        app.shutdown(grace).await;
+        ExitCode::SUCCESS
+    });
+    log::info!("stopped");
+    code
+}
+
+fn start_admin(
+    listener: TcpListener,
+    app: &App,
+    admin: &courier::config::AdminConfig,
+    reloader: &Reloader,
+) -> std::io::Result<AdminServer> {
+    let state = AdminState {
+        board: app.board().clone(),
+        store: app.store().clone(),
+        control: app.control(),
+        operations: app.operations().clone(),
+        reloader: Some(reloader.clone()),
+        token: admin.token.clone(),
+    };
+    let server = AdminServer::start_on(listener, state)?;
+    log::info!("admin API listening on {}", server.url());
+    Ok(server)
+}
+
+/// Reloads on every SIGHUP; returns at SIGINT or SIGTERM.
+async fn serve_signals(reloader: &Reloader) {
+    let mut hangup = handler(SignalKind::hangup());
+    let mut terminate = handler(SignalKind::terminate());
+    let mut interrupt = handler(SignalKind::interrupt());
+    loop {
+        let stop = select(Box::pin(terminate.recv()), Box::pin(interrupt.recv()));
+        match select(Box::pin(hangup.recv()), stop).await {
+            Either::Left(_) => {
+                log::info!("SIGHUP received; reloading the configuration");
+                // The outcome is logged by the reloader.
+                let _ = reloader.reload().await;
+            }
+            Either::Right((Either::Left(_), _)) => return log::info!("SIGTERM received; stopping"),
+            Either::Right((Either::Right(_), _)) => return log::info!("SIGINT received; stopping"),
+        }
+    }
+}
+
+fn handler(kind: SignalKind) -> Signal {
+    signal(kind).expect("installing a signal handler")
+}

@@ -1,0 +1,97 @@
+//! Recording and rendering: classes, cumulative buckets, and the text format's shape.
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::exposition::{render, Scrape};
+use super::{AttemptClass, Meters};
+use crate::delivery::sender::AttemptOutcome;
+use crate::status::StatusBoard;
+
+fn failed(status: Option<u16>, error: &str) -> AttemptOutcome {
+    AttemptOutcome::Failed {
+        status,
+        retry_after: None,
+        error: error.into(),
+    }
+}
+
+#[test]
+fn attempts_are_classified_by_status_or_by_the_senders_words() {
+    let cases = [
+        (AttemptOutcome::Delivered { status: 204 }, "2xx"),
+        (failed(Some(302), "HTTP 302"), "3xx"),
+        (failed(Some(404), "HTTP 404"), "4xx"),
+        (failed(Some(503), "HTTP 503"), "5xx"),
+        (failed(None, "timed out after 2s"), "timeout"),
+        (
+            failed(None, "TLS: the server's certificate has an unknown issuer"),
+            "tls",
+        ),
+        (
+            failed(None, "Failed to connect to host: Connection refused"),
+            "connect",
+        ),
+        (failed(None, "Connection reset by peer"), "transport"),
+    ];
+    for (outcome, label) in cases {
+        assert_eq!(AttemptClass::of(&outcome).label(), label, "{outcome:?}");
+    }
+}
+
+#[test]
+fn the_exposition_has_cumulative_buckets_and_counts_per_label() {
+    let board = StatusBoard::default();
+    board.connection("clinic-a", |c| {
+        c.polls_ok = 3;
+        c.changes = 5;
+        c.cursor = Some("2026-11-26T10:00:00Z".into());
+        c.last_success = Some(Utc::now());
+    });
+    board.destination("app", |d| d.delivered = 4);
+    board.destination("crm", |d| {
+        d.state = crate::status::DestinationState::Failing
+    });
+    let meters: &Meters = board.meters();
+    let dest = meters.destination("app");
+    dest.attempt(
+        &AttemptOutcome::Delivered { status: 200 },
+        Duration::from_millis(3),
+    );
+    dest.attempt(&failed(Some(500), "HTTP 500"), Duration::from_millis(70));
+    let status = board.snapshot();
+    let text = render(
+        &Scrape {
+            status: &status,
+            pending: &|_| 2,
+            now: Utc::now(),
+        },
+        meters,
+    );
+    for line in [
+        "courier_polls_total{connection=\"clinic-a\",outcome=\"ok\"} 3",
+        "courier_changes_total{connection=\"clinic-a\"} 5",
+        "courier_containers_pending{connection=\"clinic-a\"} 2",
+        "courier_notifications_delivered_total{destination=\"app\"} 4",
+        "courier_delivery_attempts_total{destination=\"app\",class=\"2xx\"} 1",
+        "courier_delivery_attempts_total{destination=\"app\",class=\"5xx\"} 1",
+        "courier_delivery_latency_seconds_bucket{destination=\"app\",le=\"0.005\"} 1",
+        "courier_delivery_latency_seconds_bucket{destination=\"app\",le=\"0.05\"} 1",
+        "courier_delivery_latency_seconds_bucket{destination=\"app\",le=\"0.1\"} 2",
+        "courier_delivery_latency_seconds_bucket{destination=\"app\",le=\"+Inf\"} 2",
+        "courier_delivery_latency_seconds_count{destination=\"app\"} 2",
+        "# TYPE courier_delivery_latency_seconds histogram",
+        "courier_destination_state{destination=\"app\",state=\"healthy\"} 1",
+        "courier_destination_state{destination=\"app\",state=\"failing\"} 0",
+        "courier_destination_state{destination=\"crm\",state=\"failing\"} 1",
+        "courier_destination_state{destination=\"crm\",state=\"paused\"} 0",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in:\n{text}"
+        );
+    }
+    assert!(text.contains("courier_cursor_lag_seconds{connection=\"clinic-a\"} "));
+    assert!(text.contains("courier_last_successful_poll_age_seconds{connection=\"clinic-a\"} "));
+}

@@ -1,0 +1,269 @@
+//! The admin API as an operator meets it: health, readiness, status, metrics, control of a
+//! connection, the bearer token, and configuration reloads.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use courier::app::AppOptions;
+use courier::sim::{Route, SimEhrOptions};
+
+use courier::status::ConnectionState;
+
+use crate::support::admin::{call, get, post, start_admin};
+use crate::support::app::{eventually, spawn_app, spawn_app_with, ConnectionSpec, PATIENCE};
+
+fn quiet_ehr() -> SimEhrOptions {
+    SimEhrOptions {
+        initial_changes: 0,
+        ..SimEhrOptions::default()
+    }
+}
+
+#[actix_rt::test]
+async fn healthz_answers_and_readyz_reports_every_connection_running() {
+    let test = spawn_app(quiet_ehr(), |c| c).await;
+    let admin = start_admin(&test, None);
+    let health = get(&admin.url(), "/healthz").await;
+    assert_eq!(health.status, StatusCode::OK);
+    assert_eq!(health.json()["status"], "ok");
+    eventually("the connection polled once", PATIENCE, || {
+        test.connection("clinic-a").polls_ok > 0
+    })
+    .await;
+    let ready = get(&admin.url(), "/readyz").await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.text);
+    assert_eq!(ready.json()["ready"], true);
+    let missing = get(&admin.url(), "/nothing-here").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.json()["error"].is_string());
+}
+
+#[actix_rt::test]
+async fn a_configured_token_is_required_on_every_route() {
+    let test = spawn_app(quiet_ehr(), |c| c).await;
+    let admin = start_admin(&test, Some("let-me-in"));
+    for path in ["/healthz", "/status", "/metrics"] {
+        let refused = get(&admin.url(), path).await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert!(refused.json()["error"].as_str().unwrap().contains("Bearer"));
+        let wrong = call(&admin.url(), "GET", path, Some("let-me-out")).await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{path}");
+    }
+    let allowed = call(&admin.url(), "GET", "/healthz", Some("let-me-in")).await;
+    assert_eq!(allowed.status, StatusCode::OK);
+}
+
+#[actix_rt::test]
+async fn a_paused_connection_stops_polling_until_resumed_and_unknown_ids_are_404() {
+    let test = spawn_app(quiet_ehr(), |c| c.with("interval_secs", "0.02")).await;
+    let admin = start_admin(&test, None);
+    let url = admin.url();
+    let paused = post(&url, "/connections/clinic-a/pause").await;
+    assert_eq!(paused.status, StatusCode::OK, "{}", paused.text);
+    assert_eq!(paused.json()["result"], "paused");
+    eventually("status shows the pause", PATIENCE, || {
+        test.connection("clinic-a").state == ConnectionState::Paused
+    })
+    .await;
+    // A poll under way when the pause was answered may still finish; none starts after.
+    actix_rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    let (polls, requests) = (
+        test.connection("clinic-a").polls_ok,
+        test.ehr.requests(Route::Feed),
+    );
+    actix_rt::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        test.ehr.requests(Route::Feed),
+        requests,
+        "no poll while paused"
+    );
+    let status = get(&url, "/status").await.json();
+    assert_eq!(status["connections"]["clinic-a"]["state"], "paused");
+    let refused = post(&url, "/connections/clinic-a/poll").await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text);
+
+    let resumed = post(&url, "/connections/clinic-a/resume").await;
+    assert_eq!(resumed.json()["result"], "resumed");
+    eventually("polling again", PATIENCE, || {
+        test.connection("clinic-a").polls_ok > polls + 2
+    })
+    .await;
+    for path in ["/connections/nope/poll", "/connections/nope/pause"] {
+        let unknown = post(&url, path).await;
+        assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(unknown.json()["error"], "no connection \"nope\"");
+    }
+}
+
+#[actix_rt::test]
+async fn poll_now_polls_a_connection_whose_interval_is_long() {
+    let test = spawn_app(quiet_ehr(), |c| c.with("interval_secs", "3600")).await;
+    let admin = start_admin(&test, None);
+    eventually("the first poll", PATIENCE, || {
+        test.connection("clinic-a").polls_ok == 1
+    })
+    .await;
+    test.ehr.touch("appt-3");
+    let answer = post(&admin.url(), "/connections/clinic-a/poll").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    eventually("the change delivered after poll now", PATIENCE, || {
+        test.receiver.unique_accepted_ids() == 1
+    })
+    .await;
+    assert_eq!(test.connection("clinic-a").polls_ok, 2);
+}
+
+/// The samples of a Prometheus text exposition, by `name{labels}` as written.
+fn samples(text: &str) -> std::collections::BTreeMap<String, f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').expect("a sample line");
+            (series.to_owned(), value.parse().expect("a number"))
+        })
+        .collect()
+}
+
+#[actix_rt::test]
+async fn metrics_and_status_report_the_traffic_the_receiver_saw() {
+    let test = spawn_app(quiet_ehr(), |c| c).await;
+    let admin = start_admin(&test, None);
+    test.receiver.respond_with(vec![503]);
+    for n in 1..=6 {
+        test.ehr.touch(&format!("appt-{n}"));
+    }
+    eventually("six notifications", PATIENCE, || {
+        test.receiver.unique_accepted_ids() == 6
+    })
+    .await;
+    eventually("nothing pending", PATIENCE, || {
+        test.app.store().pending_count() == 0
+    })
+    .await;
+
+    let answer = get(&admin.url(), "/metrics").await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let metrics = samples(&answer.text);
+    let value = |series: &str| {
+        *metrics
+            .get(series)
+            .unwrap_or_else(|| panic!("no {series} in:\n{}", answer.text))
+    };
+    let received = test.receiver.unique_accepted_ids() as f64;
+    assert_eq!(
+        value("courier_notifications_delivered_total{destination=\"app\"}"),
+        received
+    );
+    assert_eq!(value("courier_changes_total{connection=\"clinic-a\"}"), 6.0);
+    assert_eq!(
+        value("courier_delivery_attempts_total{destination=\"app\",class=\"2xx\"}"),
+        received
+    );
+    assert_eq!(
+        value("courier_delivery_attempts_total{destination=\"app\",class=\"5xx\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("courier_delivery_latency_seconds_count{destination=\"app\"}"),
+        received + 1.0
+    );
+    assert_eq!(
+        value("courier_containers_pending{connection=\"clinic-a\"}"),
+        0.0
+    );
+    assert_eq!(
+        value("courier_notifications_dead_lettered_total{destination=\"app\"}"),
+        0.0
+    );
+    let polls = value("courier_polls_total{connection=\"clinic-a\",outcome=\"ok\"}");
+    assert!(polls >= 1.0);
+    // Every poll and two detail requests per change went to the EHR.
+    let requests = value("courier_ehr_request_seconds_count{connection=\"clinic-a\"}");
+    assert!(
+        requests >= polls + 12.0,
+        "{requests} requests for {polls} polls"
+    );
+    assert!(value("courier_last_successful_poll_age_seconds{connection=\"clinic-a\"}") < 5.0);
+
+    let status = get(&admin.url(), "/status").await.json();
+    let a = &status["connections"]["clinic-a"];
+    assert_eq!(a["backlog"], 0);
+    assert_eq!(a["changes"], 6);
+    assert!(
+        a["cursor"].is_string() && a["last_success"].is_string(),
+        "{a}"
+    );
+    assert!(
+        ["idle", "polling"].contains(&a["state"].as_str().unwrap()),
+        "{a}"
+    );
+    assert_eq!(status["destinations"]["app"]["delivered"], 6);
+    assert_eq!(status["destinations"]["app"]["failed_attempts"], 1);
+}
+
+#[actix_rt::test]
+async fn readyz_answers_503_with_the_reason_while_a_connection_restarts() {
+    let failing = Arc::new(AtomicBool::new(false));
+    let hook = Arc::clone(&failing);
+    let options = AppOptions {
+        poll_hook: Some(Arc::new(move |_: &str| {
+            assert!(!hook.load(Ordering::Relaxed), "injected failure");
+        })),
+    };
+    let test = spawn_app_with(quiet_ehr(), options, "", |ehr| {
+        vec![ConnectionSpec::new("clinic-a", ehr)]
+    })
+    .await;
+    let admin = start_admin(&test, None);
+    eventually("the first poll", PATIENCE, || {
+        test.connection("clinic-a").polls_ok > 0
+    })
+    .await;
+    failing.store(true, Ordering::Relaxed);
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let refused = loop {
+        let answer = get(&admin.url(), "/readyz").await;
+        if answer.status == StatusCode::SERVICE_UNAVAILABLE {
+            break answer.json();
+        }
+        assert!(std::time::Instant::now() < deadline, "never unready");
+        actix_rt::time::sleep(std::time::Duration::from_millis(5)).await;
+    };
+    assert_eq!(refused["ready"], false);
+    assert_eq!(
+        refused["reasons"],
+        serde_json::json!(["connection clinic-a: restarting after a failure"])
+    );
+    failing.store(false, Ordering::Relaxed);
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while get(&admin.url(), "/readyz").await.status != StatusCode::OK {
+        assert!(std::time::Instant::now() < deadline, "never ready again");
+        actix_rt::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[actix_rt::test]
+async fn a_paused_connection_still_delivers_what_it_already_stored() {
+    let test = spawn_app(quiet_ehr(), |c| c).await;
+    let admin = start_admin(&test, None);
+    test.receiver.always(503);
+    for n in 1..=3 {
+        test.ehr.touch(&format!("appt-{n}"));
+    }
+    eventually("three changes stored", PATIENCE, || {
+        test.connection("clinic-a").changes == 3
+    })
+    .await;
+    let paused = post(&admin.url(), "/connections/clinic-a/pause").await;
+    assert_eq!(paused.json()["result"], "paused");
+    test.receiver.always(200);
+    eventually(
+        "the stored changes delivered while paused",
+        PATIENCE,
+        || test.receiver.unique_accepted_ids() == 3,
+    )
+    .await;
+    assert_eq!(test.connection("clinic-a").state, ConnectionState::Paused);
+    assert_eq!(test.app.status().destinations["app"].dead_lettered, 0);
+}

@@ -1,0 +1,212 @@
+//! Reloading a running Courier through `POST /reload`: connections added and removed while
+//! an untouched one keeps its actor and its cadence; an invalid file changes nothing.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use courier::sim::{Route, SimEhr, SimEhrOptions};
+
+use crate::support::admin::{post, start_admin};
+use crate::support::app::{config_text, eventually, spawn_app, ConnectionSpec, TestApp, PATIENCE};
+
+/// Rewrites the test's configuration file with `connections`.
+fn rewrite(test: &TestApp, connections: &[ConnectionSpec]) {
+    let store = test.config_path.parent().unwrap();
+    let text = config_text(store, &test.receiver.url(), "", connections);
+    std::fs::write(&test.config_path, text).unwrap();
+}
+
+/// Records when each feed request of `ehr` arrived.
+fn poll_times(ehr: &SimEhr) -> Arc<Mutex<Vec<Instant>>> {
+    let times = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&times);
+    ehr.control().on_request(move |route, _| {
+        if route == Route::Feed {
+            seen.lock().unwrap().push(Instant::now());
+        }
+    });
+    times
+}
+
+#[actix_rt::test]
+async fn reload_adds_and_removes_a_connection_while_another_keeps_its_cadence() {
+    let test = spawn_app(SimEhrOptions::default(), |c| c).await;
+    let admin = start_admin(&test, None);
+    let times = poll_times(&test.ehr);
+    let second = SimEhr::start(SimEhrOptions {
+        initial_changes: 4,
+        ..SimEhrOptions::default()
+    })
+    .unwrap();
+    eventually("clinic-a polling", PATIENCE, || {
+        test.connection("clinic-a").polls_ok > 3
+    })
+    .await;
+
+    rewrite(
+        &test,
+        &[
+            ConnectionSpec::new("clinic-a", &test.ehr),
+            ConnectionSpec::new("clinic-b", &second),
+        ],
+    );
+    let added = post(&admin.url(), "/reload").await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.text);
+    let report = added.json();
+    assert_eq!(report["added"], serde_json::json!(["clinic-b"]));
+    assert_eq!(report["unchanged"], serde_json::json!(["clinic-a"]));
+    eventually("clinic-b's backlog delivered", PATIENCE, || {
+        test.receiver.unique_accepted_ids() == 4
+    })
+    .await;
+
+    rewrite(&test, &[ConnectionSpec::new("clinic-a", &test.ehr)]);
+    let removed = post(&admin.url(), "/reload").await.json();
+    assert_eq!(removed["removed"], serde_json::json!(["clinic-b"]));
+    eventually("clinic-b gone from status", PATIENCE, || {
+        !test.app.status().connections.contains_key("clinic-b")
+    })
+    .await;
+    let polls_of_b = second.control().requests(Route::Feed);
+    actix_rt::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        second.control().requests(Route::Feed),
+        polls_of_b,
+        "clinic-b still polls"
+    );
+
+    // clinic-a kept its actor (no restart, the first generation) and its pace throughout.
+    let a = test.connection("clinic-a");
+    assert_eq!(a.restarts, 0);
+    let times = times.lock().unwrap().clone();
+    let widest = times
+        .windows(2)
+        .map(|pair| pair[1] - pair[0])
+        .max()
+        .unwrap();
+    assert!(times.len() > 6, "{} polls", times.len());
+    assert!(
+        widest < Duration::from_millis(400),
+        "clinic-a paused for {widest:?} between polls (interval 50 ms)"
+    );
+}
+
+#[actix_rt::test]
+async fn an_invalid_reload_is_refused_with_checks_messages_and_the_old_config_runs_on() {
+    let test = spawn_app(SimEhrOptions::default(), |c| c).await;
+    let admin = start_admin(&test, None);
+    let good = std::fs::read_to_string(&test.config_path).unwrap();
+    let broken = good.replace("destination = \"app\"", "destination = \"apps\"");
+    std::fs::write(&test.config_path, &broken).unwrap();
+    let refused = post(&admin.url(), "/reload").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.text
+    );
+    let problems = refused.json()["problems"].clone();
+    let line = broken
+        .lines()
+        .position(|l| l == "destination = \"apps\"")
+        .unwrap()
+        + 1;
+    assert_eq!(
+        problems,
+        serde_json::json!([format!(
+            "{}:{line}: connections.clinic-a.destination: unknown destination \"apps\" (defined: app)",
+            test.config_path.display()
+        )])
+    );
+    // Still running the old configuration: a change is delivered.
+    test.ehr.touch("appt-2");
+    eventually("the change delivered", PATIENCE, || {
+        test.receiver.unique_accepted_ids() == 1
+    })
+    .await;
+
+    let moved = good.replacen(
+        &format!(
+            "path = {:?}",
+            test.config_path.parent().unwrap().display().to_string()
+        ),
+        "path = \"/elsewhere\"",
+        1,
+    );
+    assert_ne!(moved, good);
+    std::fs::write(&test.config_path, &moved).unwrap();
+    let refused = post(&admin.url(), "/reload").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.text
+    );
+    let message = refused.json()["error"].as_str().unwrap().to_owned();
+    assert!(message.contains("store.path cannot change"), "{message}");
+    assert!(test.app.status().connections.contains_key("clinic-a"));
+}
+
+#[actix_rt::test]
+async fn reload_restarts_a_connection_whose_settings_or_destination_changed() {
+    let test = spawn_app(SimEhrOptions::default(), |c| c).await;
+    let admin = start_admin(&test, None);
+    eventually("clinic-a polling", PATIENCE, || {
+        test.connection("clinic-a").polls_ok > 0
+    })
+    .await;
+    let store = test.config_path.parent().unwrap();
+    let connection = || ConnectionSpec::new("clinic-a", &test.ehr);
+
+    // Paused, so a poll would show that an actor started afresh: neither an unchanged
+    // connection nor a restarted one polls until resumed.
+    post(&admin.url(), "/connections/clinic-a/pause").await;
+    let polls = || test.ehr.requests(Route::Feed);
+    let same = post(&admin.url(), "/reload").await.json();
+    assert_eq!(same["unchanged"], serde_json::json!(["clinic-a"]), "{same}");
+
+    let text = config_text(
+        store,
+        &test.receiver.url(),
+        "max_in_flight = 8",
+        &[connection()],
+    );
+    std::fs::write(&test.config_path, text).unwrap();
+    let before = polls();
+    let destination_changed = post(&admin.url(), "/reload").await.json();
+    assert_eq!(
+        destination_changed["restarted"],
+        serde_json::json!(["clinic-a"])
+    );
+    actix_rt::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        polls(),
+        before,
+        "a paused connection polled after its restart"
+    );
+    assert_eq!(
+        test.connection("clinic-a").state,
+        courier::status::ConnectionState::Paused
+    );
+    post(&admin.url(), "/connections/clinic-a/resume").await;
+
+    let slower = connection().with("interval_secs", "0.08");
+    let text = config_text(store, &test.receiver.url(), "max_in_flight = 8", &[slower]);
+    std::fs::write(&test.config_path, text).unwrap();
+    let connection_changed = post(&admin.url(), "/reload").await.json();
+    assert_eq!(
+        connection_changed["restarted"],
+        serde_json::json!(["clinic-a"])
+    );
+
+    // The restarted connection carries on from its stored cursor: one change, one delivery.
+    test.ehr.touch("appt-5");
+    eventually("the change delivered", PATIENCE, || {
+        test.receiver.unique_accepted_ids() == 1
+    })
+    .await;
+    actix_rt::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(test.receiver.summary().delivered, 1);
+    assert!(test.app.status().connections["clinic-a"].polls_ok > 0);
+}
