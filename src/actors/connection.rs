@@ -31,7 +31,7 @@ mod control;
 mod failure;
 mod redispatch;
 
-use failure::{FailureInfo, StuckPage};
+use failure::StuckPage;
 
 /// A hook called at the start of every poll with the connection id. Tests use it to inject a
 /// panic and prove that a failing connection restarts alone; `None` in production.
@@ -310,58 +310,6 @@ impl ConnectionActor {
             current * 2
         );
         self.schedule(Step::Poll, Duration::ZERO, ctx);
-    }
-
-    fn after_failure(&mut self, step: Step, err: &dyn FailureInfo, ctx: &mut Context<Self>) {
-        let delay = self.backoff.fail(err.retry_after());
-        let until = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-        // A paused connection shows as paused, not as waiting for a poll it will not make.
-        let paused = self.paused && matches!(step, Step::Poll);
-        let first = self.deps.board.connection(self.id(), |c| {
-            if !paused {
-                c.state = ConnectionState::BackingOff { until };
-            }
-            c.last_error = Some(err.to_string());
-            c.consecutive_failures += 1;
-            c.polls_failed += 1;
-            c.consecutive_failures == 1
-        });
-        let (id, kind) = (self.id(), err.kind());
-        match (first, err.needs_operator()) {
-            (true, true) => log::error!("conn={id} {step} failed ({kind}): {err}; this needs an operator; retrying with backoff"),
-            (true, false) => log::warn!("conn={id} {step} failed ({kind}): {err}; backing off"),
-            (false, _) => log::debug!("conn={id} {step} failed again ({kind}); next in {delay:?}"),
-        }
-        self.schedule(step, delay, ctx);
-    }
-
-    /// A panic in this connection's work: record it, then stop after a backoff so the
-    /// supervisor restarts this connection (and only it) with fresh state.
-    fn fail_hard(&mut self, reason: &str, ctx: &mut Context<Self>) {
-        if self.failing || self.stopped {
-            return;
-        }
-        self.failing = true;
-        self.deps.claims.end_generation();
-        if self
-            .last_restart
-            .is_some_and(|at| at.elapsed() > RESTART_BACKOFF_RESET)
-        {
-            self.restart_backoff.reset();
-        }
-        self.last_restart = Some(Instant::now());
-        let delay = self.restart_backoff.fail(None);
-        log::error!(
-            "conn={} failed: {reason}; restarting the connection in {delay:?}",
-            self.id()
-        );
-        self.deps.board.connection(self.id(), |c| {
-            c.state = ConnectionState::Restarting;
-            c.last_error = Some(format!("panic: {reason}"));
-            c.restarts += 1;
-        });
-        self.stop_enricher();
-        ctx.run_later(delay, |_, ctx| ctx.stop());
     }
 }
 
