@@ -5,6 +5,7 @@ mod dead_letters;
 mod operations;
 mod replay;
 
+pub use crate::delivery::gates::UnknownDestination;
 pub use dead_letters::{PurgeOutcome, RetryOutcome};
 pub use operations::Operations;
 pub use replay::{ReplayError, ReplayRequest, ReplayStarted};
@@ -16,6 +17,7 @@ use actix::prelude::*;
 use crate::actors::connection::PollHook;
 use crate::actors::supervisor::{Shutdown, Supervisor};
 use crate::config::Config;
+use crate::delivery::gates::Gates;
 use crate::status::{StatusBoard, StatusSnapshot};
 use crate::store::Store;
 
@@ -31,6 +33,8 @@ pub struct App {
     supervisor: Addr<Supervisor>,
     board: StatusBoard,
     store: Store,
+    /// Each destination's health and the connections feeding it, by destination id.
+    gates: Gates,
     /// Dead-letter and replay actions.
     operations: Operations,
 }
@@ -44,24 +48,47 @@ impl App {
             board.connection(id, |_| ());
             board.destination(&connection.destination, |_| ());
         }
-        let supervisor =
-            Supervisor::new(config, store.clone(), board.clone(), options.poll_hook).start();
+        let gates = Gates::new(&config, board.clone());
+        let supervisor = Supervisor::new(
+            config,
+            store.clone(),
+            board.clone(),
+            gates.clone(),
+            options.poll_hook,
+        )
+        .start();
         Self {
-            operations: Operations::new(supervisor.clone(), store.clone()),
+            operations: Operations::new(supervisor.clone(), store.clone(), gates.clone()),
             supervisor,
             board,
             store,
+            gates,
         }
     }
 
-    /// What every connection and destination is doing now.
+    /// What every connection and destination is doing now, with each destination's backlog
+    /// read from the store.
     pub fn status(&self) -> StatusSnapshot {
-        self.board.snapshot()
+        let mut snapshot = self.board.snapshot();
+        self.gates.fill_backlogs(&mut snapshot, &self.store);
+        snapshot
+    }
+
+    /// Pauses destination `id`: nothing more is sent to it (what is on the wire finishes),
+    /// its connections keep polling and storing, until [`App::resume_destination`].
+    pub fn pause_destination(&self, id: &str) -> Result<(), UnknownDestination> {
+        self.gates.pause(id)
+    }
+
+    /// Resumes destination `id`, paused by an operator or by a `410 Gone`: its stored backlog
+    /// is dispatched in sequence order. Resuming a destination that is not paused does nothing.
+    pub fn resume_destination(&self, id: &str) -> Result<(), UnknownDestination> {
+        self.gates.resume(id)
     }
 
     /// A handle to operate the running tree (poll now, pause, reload), for the admin API.
     pub fn control(&self) -> crate::actors::control::Control {
-        crate::actors::control::Control::new(self.supervisor.clone())
+        crate::actors::control::Control::new(self.supervisor.clone(), self.gates.clone())
     }
 
     /// Dead-letter and replay actions, for the admin API.

@@ -12,8 +12,8 @@
 //! - [`store`]: the sled store: cursors, sequence numbers, pending containers, dead letters,
 //!   delivered notifications retained for replay.
 //! - [`model`]: change items, containers, notifications, cursor order, notification ids.
-//! - [`delivery`]: Standard Webhooks signing, the retry schedule, the HTTP sender, heartbeats
-//!   and replays.
+//! - [`delivery`]: Standard Webhooks signing, the retry schedule, the HTTP sender, per-key
+//!   order, each destination's health (its gate), heartbeats and replays.
 //! - [`actors`]: the supervised actor tree that schedules and routes the work above.
 //! - [`tls`]: the HTTP clients of both sides: TLS roots, private CAs and client certificates.
 //! - [`status`]: what each connection and destination is doing, for people and tests.
@@ -38,8 +38,13 @@
 //!   background, not per notification).
 //! - **Gap-free sequence.** Each connection numbers its containers 1, 2, 3… in the same
 //!   transaction that creates them, so a receiver can tell a gap from silence.
-//! - **Order.** Notifications of one connection are dispatched in sequence order, but
-//!   concurrent delivery and retries mean they may arrive out of order; use `sequence`.
+//! - **Order.** With `ordering = "per_key"` (the default), notifications of one connection
+//!   that share a key arrive one at a time in sequence order, across retries and restarts,
+//!   while other keys flow past a waiting one; with `"none"` they may arrive out of order
+//!   (use `sequence`). See [`delivery::order`].
+//! - **A down destination.** After `failure_threshold` failures in a row it is only probed;
+//!   polling goes on and the backlog waits in the store, dead-lettering nothing, until the
+//!   first success. See [`delivery::worker`] and [`delivery::health`].
 
 pub mod actors;
 pub mod admin;

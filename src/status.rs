@@ -88,9 +88,32 @@ impl Default for ConnectionStatus {
     }
 }
 
+/// Whether a destination takes notifications (see `crate::delivery::health`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DestinationState {
+    /// Delivering.
+    #[default]
+    Healthy,
+    /// Failed attempts in a row: one probe goes out, the rest waits in the store.
+    Failing,
+    /// Nothing goes out until an operator resumes it (after a `410 Gone`, or by an operator).
+    Paused,
+}
+
 /// One destination's status.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DestinationStatus {
+    /// Healthy, failing or paused.
+    pub state: DestinationState,
+    /// Why it is failing (the last error) or paused (`410 Gone`, or by an operator).
+    pub state_reason: Option<String>,
+    /// Since when it is in its state.
+    pub state_since: Option<DateTime<Utc>>,
+    /// Containers of its connections waiting in the store (filled in by `App::status`).
+    pub backlog: u64,
+    /// Age of the oldest of them, in seconds (filled in by `App::status`).
+    pub oldest_pending_age_secs: Option<f64>,
     /// Notifications acknowledged with 2xx.
     pub delivered: u64,
     /// Attempts that failed (each retried or dead-lettered).

@@ -1,6 +1,8 @@
 //! `ConnectionActor`: one per connection. It owns the connection's poll timer and enricher,
-//! re-dispatches what the store holds when it (re)starts, and turns any panic in its work into
-//! a supervised restart of this connection alone.
+//! re-dispatches what the store holds when it (re)starts and when its destination accepts
+//! notifications again (it keeps polling while it does not), dispatches the next container of
+//! a key when the one before it finished, and turns any panic in its work into a supervised
+//! restart of this connection alone.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -11,11 +13,12 @@ use chrono::Utc;
 
 use super::claims::Claims;
 use super::contain_panic;
-use super::dispatch::{poll, recover};
+use super::dispatch::{poll, recover, Mark};
 use super::enricher::{EnricherActor, EnricherDeps};
 use super::heartbeat::HeartbeatActor;
 use super::messages::{ConnectionFailed, Deliver, StopPolling};
 use crate::config::{ConnectionConfig, DestinationConfig};
+use crate::delivery::gate::DestinationGate;
 use crate::delivery::retry::Backoff;
 use crate::ehr::poll::{PageResult, PollError, Source};
 use crate::ehr::EhrClient;
@@ -23,8 +26,12 @@ use crate::model::NotificationFormat;
 use crate::status::{ConnectionState, StatusBoard};
 use crate::store::Store;
 
+mod backlog;
 mod control;
+mod failure;
 mod redispatch;
+
+use failure::StuckPage;
 
 /// A hook called at the start of every poll with the connection id. Tests use it to inject a
 /// panic and prove that a failing connection restarts alone; `None` in production.
@@ -51,8 +58,10 @@ pub struct ConnectionDeps {
     pub destination: Arc<DestinationConfig>,
     /// Its destination's body format, which the enricher renders.
     pub format: NotificationFormat,
-    /// The connection's in-flight claims (shared across restarts).
+    /// The connection's in-flight claims and key order (shared across restarts).
     pub claims: Arc<Claims>,
+    /// Its destination's health: whether to dispatch at all.
+    pub gate: Arc<DestinationGate>,
     /// Test-only fault injection.
     pub poll_hook: Option<PollHook>,
 }
@@ -84,11 +93,24 @@ pub struct ConnectionActor {
     /// Set by an operator: no polls until resumed; what is stored is still delivered.
     /// Survives supervised restarts.
     paused: bool,
+    /// Where a walk of the store caught up (see [`Mark`]); pages are dispatched from memory
+    /// only while it still holds (otherwise containers may sit in the store, not dispatched
+    /// or let go, that a page's must not overtake).
+    caught_up: Option<Mark>,
+    /// A walk of the store is due before the next poll (the destination accepts again).
+    walk_due: bool,
     /// A recovery or poll is under way (its result re-arms the timer).
     busy: bool,
-    /// The armed timer and the step it runs, so "poll now" and "pause" can cancel it.
+    /// The armed timer and the step it runs, so "poll now", "pause" and a due walk of the
+    /// store can cancel it.
     timer: Option<(SpawnHandle, Step)>,
+    /// Probes this connection offered, so successive probes try different containers.
+    probe_turn: usize,
 }
+
+/// How a step ended: the page (for a poll) and where the connection is caught up, a
+/// failure, or a panic's message.
+type StepOutcome = Result<Result<(Option<PageResult>, Option<Mark>), PollError>, String>;
 
 /// What the actor runs next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,8 +147,11 @@ impl ConnectionActor {
             last_restart: None,
             page_size,
             paused: false,
+            caught_up: None,
+            walk_due: false,
             busy: false,
             timer: None,
+            probe_turn: 0,
         }
     }
 
@@ -144,11 +169,8 @@ impl ConnectionActor {
     }
 
     fn run(&mut self, step: Step, ctx: &mut Context<Self>) {
-        if self.stopped || self.failing {
+        if self.stopped || self.failing || self.busy {
             return;
-        }
-        if step == Step::Poll && self.paused {
-            return self.show_paused();
         }
         let (Some(client), Some(source), Some(enricher)) = (
             self.client.clone(),
@@ -157,38 +179,67 @@ impl ConnectionActor {
         ) else {
             return;
         };
+        let step = match step {
+            Step::Poll if self.walk_due && self.deps.gate.accepts() => Step::Recover,
+            step => step,
+        };
+        if step == Step::Poll && self.paused {
+            return self.show_paused();
+        }
+        if let Step::Recover = step {
+            self.walk_due = false;
+        }
         self.busy = true;
-        let (deps, generation, page_size) = (self.deps.clone(), self.generation, self.page_size);
+        let (deps, page_size) = (self.deps.clone(), self.page_size);
+        let caught_up = self.caught_up;
         let work = async move {
             match step {
-                Step::Recover => recover(&deps, generation, &enricher).await.map(|()| None),
-                Step::Poll => poll(&deps, generation, &client, &source, &enricher, page_size)
+                Step::Recover => recover(&deps, &enricher).await.map(|at| (None, at)),
+                Step::Poll => poll(&deps, &client, &source, &enricher, page_size, caught_up)
                     .await
-                    .map(Some),
+                    .map(|(page, whole)| (Some(page), caught_up.filter(|_| whole))),
             }
         };
         ctx.spawn(
             contain_panic(work)
                 .into_actor(self)
-                .map(move |outcome, act, ctx| {
-                    act.busy = false;
-                    if act.stopped {
-                        return;
-                    }
-                    match outcome {
-                        Ok(Ok(None)) => act.schedule(Step::Poll, Duration::ZERO, ctx),
-                        Ok(Ok(Some(page))) => act.after_poll(page, ctx),
-                        Ok(Err(err)) => act.after_failure(step, &err, ctx),
-                        Err(panic) => act.fail_hard(&panic, ctx),
-                    }
-                }),
+                .map(move |outcome, act, ctx| act.after_step(step, outcome, ctx)),
         );
     }
 
+    fn after_step(&mut self, step: Step, outcome: StepOutcome, ctx: &mut Context<Self>) {
+        self.busy = false;
+        if self.stopped {
+            return;
+        }
+        match outcome {
+            Ok(Ok((page, caught_up))) => {
+                // Caught up after a walk that finished, still after a poll whose page went
+                // out whole.
+                self.caught_up = caught_up;
+                match page {
+                    None => self.schedule(Step::Poll, Duration::ZERO, ctx),
+                    Some(page) => {
+                        // A failing destination with a free probe slot is probed from what
+                        // the poll stored.
+                        self.offer_probe(ctx);
+                        self.after_poll(page, ctx);
+                    }
+                }
+            }
+            Ok(Err(err)) => self.after_failure(step, &err, ctx),
+            Err(panic) => self.fail_hard(&panic, ctx),
+        }
+    }
+
     fn schedule(&mut self, step: Step, delay: Duration, ctx: &mut Context<Self>) {
-        if step == Step::Poll && self.paused {
+        // A walk of the store that became due while busy runs at once (it asks the EHR
+        // nothing, so no poll interval, EHR backoff or operator's pause applies to it).
+        let walk = self.walk_due && self.deps.gate.accepts();
+        if step == Step::Poll && self.paused && !walk {
             return self.show_paused();
         }
+        let delay = if walk { Duration::ZERO } else { delay };
         let handle = ctx.run_later(delay, move |act, ctx| {
             act.timer = None;
             act.run(step, ctx);
@@ -260,57 +311,6 @@ impl ConnectionActor {
         );
         self.schedule(Step::Poll, Duration::ZERO, ctx);
     }
-
-    fn after_failure(&mut self, step: Step, err: &dyn FailureInfo, ctx: &mut Context<Self>) {
-        let delay = self.backoff.fail(err.retry_after());
-        let until = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-        // A paused connection shows as paused, not as waiting for a poll it will not make.
-        let paused = self.paused && matches!(step, Step::Poll);
-        let first = self.deps.board.connection(self.id(), |c| {
-            if !paused {
-                c.state = ConnectionState::BackingOff { until };
-            }
-            c.last_error = Some(err.to_string());
-            c.consecutive_failures += 1;
-            c.polls_failed += 1;
-            c.consecutive_failures == 1
-        });
-        let (id, kind) = (self.id(), err.kind());
-        match (first, err.needs_operator()) {
-            (true, true) => log::error!("conn={id} {step} failed ({kind}): {err}; this needs an operator; retrying with backoff"),
-            (true, false) => log::warn!("conn={id} {step} failed ({kind}): {err}; backing off"),
-            (false, _) => log::debug!("conn={id} {step} failed again ({kind}); next in {delay:?}"),
-        }
-        self.schedule(step, delay, ctx);
-    }
-
-    /// A panic in this connection's work: record it, then stop after a backoff so the
-    /// supervisor restarts this connection (and only it) with fresh state.
-    fn fail_hard(&mut self, reason: &str, ctx: &mut Context<Self>) {
-        if self.failing || self.stopped {
-            return;
-        }
-        self.failing = true;
-        if self
-            .last_restart
-            .is_some_and(|at| at.elapsed() > RESTART_BACKOFF_RESET)
-        {
-            self.restart_backoff.reset();
-        }
-        self.last_restart = Some(Instant::now());
-        let delay = self.restart_backoff.fail(None);
-        log::error!(
-            "conn={} failed: {reason}; restarting the connection in {delay:?}",
-            self.id()
-        );
-        self.deps.board.connection(self.id(), |c| {
-            c.state = ConnectionState::Restarting;
-            c.last_error = Some(format!("panic: {reason}"));
-            c.restarts += 1;
-        });
-        self.stop_enricher();
-        ctx.run_later(delay, |_, ctx| ctx.stop());
-    }
 }
 
 impl Actor for ConnectionActor {
@@ -337,6 +337,8 @@ impl Actor for ConnectionActor {
         self.source = Some(Rc::new(Source::for_connection(&self.deps.config)));
         self.enricher = Some(enricher);
         self.heartbeat = HeartbeatActor::for_connection(&self.deps);
+        self.deps.claims.begin_generation(ctx.address().recipient());
+        (self.caught_up, self.walk_due, self.busy) = (None, false, false);
         self.deps
             .board
             .connection(self.id(), |c| c.state = ConnectionState::Starting);
@@ -376,50 +378,11 @@ impl Handler<StopPolling> for ConnectionActor {
 
     fn handle(&mut self, _: StopPolling, _ctx: &mut Context<Self>) {
         self.stopped = true;
+        self.deps.claims.end_generation();
         self.stop_enricher();
         self.deps
             .board
             .connection(self.id(), |c| c.state = ConnectionState::Stopped);
         log::info!("conn={} stopped polling", self.id());
-    }
-}
-
-/// What failure handling needs to know about any failure.
-trait FailureInfo: std::fmt::Display {
-    fn retry_after(&self) -> Option<Duration>;
-    fn kind(&self) -> &'static str;
-    fn needs_operator(&self) -> bool;
-}
-
-impl FailureInfo for PollError {
-    fn retry_after(&self) -> Option<Duration> {
-        PollError::retry_after(self)
-    }
-    fn kind(&self) -> &'static str {
-        PollError::kind(self)
-    }
-    fn needs_operator(&self) -> bool {
-        PollError::needs_operator(self)
-    }
-}
-
-/// More items at one position than the widest page allowed.
-struct StuckPage(String);
-
-impl std::fmt::Display for StuckPage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl FailureInfo for StuckPage {
-    fn retry_after(&self) -> Option<Duration> {
-        None
-    }
-    fn kind(&self) -> &'static str {
-        "stuck_page"
-    }
-    fn needs_operator(&self) -> bool {
-        true
     }
 }

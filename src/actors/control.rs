@@ -8,6 +8,9 @@ use serde::Serialize;
 
 use super::supervisor::Supervisor;
 use crate::config::Config;
+use crate::delivery::gates::{Gates, UnknownDestination};
+use crate::status::StatusSnapshot;
+use crate::store::Store;
 
 /// What an operator asks of one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,12 +96,28 @@ pub enum ControlError {
 #[derive(Clone)]
 pub struct Control {
     supervisor: Addr<Supervisor>,
+    gates: Gates,
 }
 
 impl Control {
-    /// A handle on `supervisor`'s tree.
-    pub fn new(supervisor: Addr<Supervisor>) -> Self {
-        Self { supervisor }
+    /// A handle on `supervisor`'s tree, whose destinations' health is in `gates`.
+    pub fn new(supervisor: Addr<Supervisor>, gates: Gates) -> Self {
+        Self { supervisor, gates }
+    }
+
+    /// Pauses destination `id` (see [`Gates::pause`]).
+    pub fn pause_destination(&self, id: &str) -> Result<(), UnknownDestination> {
+        self.gates.pause(id)
+    }
+
+    /// Resumes destination `id` (see [`Gates::resume`]).
+    pub fn resume_destination(&self, id: &str) -> Result<(), UnknownDestination> {
+        self.gates.resume(id)
+    }
+
+    /// Fills in each destination's backlog in `snapshot` (see [`Gates::fill_backlogs`]).
+    pub fn fill_backlogs(&self, snapshot: &mut StatusSnapshot, store: &Store) {
+        self.gates.fill_backlogs(snapshot, store);
     }
 
     /// Sends `command` to connection `id`; answers what happened, in words.

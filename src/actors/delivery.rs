@@ -10,6 +10,7 @@ use tokio::sync::Semaphore;
 use super::messages::{ConnectionFailed, Deliver};
 use super::{admit, contain_panic};
 use crate::config::DestinationConfig;
+use crate::delivery::gate::DestinationGate;
 use crate::delivery::sender::destination_client;
 use crate::delivery::worker::{deliver, DeliveryContext, Final};
 use crate::status::StatusBoard;
@@ -22,6 +23,8 @@ pub struct DeliveryActor {
     board: StatusBoard,
     /// Notifications admitted and not yet finished, across every worker of this destination.
     room: Arc<Semaphore>,
+    /// The destination's health, shared with its other workers and its connections.
+    gate: Arc<DestinationGate>,
     /// Built in `started`: awc clients belong to the thread that runs them.
     context: Option<DeliveryContext>,
 }
@@ -33,12 +36,14 @@ impl DeliveryActor {
         store: Store,
         board: StatusBoard,
         room: Arc<Semaphore>,
+        gate: Arc<DestinationGate>,
     ) -> Self {
         Self {
             destination,
             store,
             board,
             room,
+            gate,
             context: None,
         }
     }
@@ -53,6 +58,7 @@ impl Actor for DeliveryActor {
             destination: Arc::clone(&self.destination),
             store: self.store.clone(),
             board: self.board.clone(),
+            gate: Arc::clone(&self.gate),
         });
     }
 }
@@ -61,6 +67,11 @@ impl Handler<Deliver> for DeliveryActor {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, msg: Deliver, _ctx: &mut Context<Self>) -> Self::Result {
+        if !self.gate.accepts() && msg.probe.is_none() {
+            // Failing or paused: the container stays pending, its claim is released here.
+            drop(msg);
+            return Box::pin(actix::fut::ready(()));
+        }
         admit(&self.room, move |act: &mut Self| {
             let delivery = act
                 .context
@@ -73,13 +84,26 @@ impl Handler<Deliver> for DeliveryActor {
                     notification,
                     claim,
                     failed,
+                    probe,
                 } = msg;
-                let unfinished = match contain_panic(deliver(&delivery, &notification)).await {
+                let delivered = deliver(&delivery, &notification, probe);
+                let outcome = contain_panic(delivered).await;
+                delivery.board.destination(&dest, |d| d.in_flight -= 1);
+                let unfinished = match outcome {
+                    // Out of the store: the next container of its key may go; a delivery
+                    // also tells the connection's heartbeat it is not idle.
                     Ok(Final::Delivered) => {
                         claim.delivered();
+                        claim.finish();
                         None
                     }
-                    Ok(Final::DeadLettered) => None,
+                    Ok(Final::DeadLettered) => {
+                        claim.finish();
+                        None
+                    }
+                    // Let go, the container stays pending: the connection dispatches it again
+                    // (dropping the claim tells it so). Nothing was delivered.
+                    Ok(Final::LetGo) => None,
                     Ok(Final::StillPending) => {
                         Some("a dead letter could not be written".to_owned())
                     }
@@ -87,11 +111,9 @@ impl Handler<Deliver> for DeliveryActor {
                         Some(format!("delivery of {} panicked: {panic}", notification.id))
                     }
                 };
-                delivery.board.destination(&dest, |d| d.in_flight -= 1);
-                drop(claim);
                 if let Some(reason) = unfinished {
                     // The container is still pending: the connection's restart dispatches it
-                    // again (its claim is released above).
+                    // again (its claim, dropped with the match above, let it go).
                     log::error!("dest={dest} notif={} {reason}", notification.id);
                     failed.do_send(ConnectionFailed {
                         generation: None,

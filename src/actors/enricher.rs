@@ -88,7 +88,11 @@ impl Handler<StopPolling> for EnricherActor {
 /// Enriches until it succeeds (backing off on EHR failures; the container is durable, so
 /// waiting loses nothing), then hands the notification to delivery.
 async fn enrich_and_hand_over(job: EnricherDeps, msg: Enrich) {
-    let Enrich { container, claim } = msg;
+    let Enrich {
+        container,
+        claim,
+        probe,
+    } = msg;
     let id = &job.config.id;
     let mut backoff = Backoff::new(job.config.backoff_min, job.config.backoff_max);
     let enriched = loop {
@@ -116,6 +120,10 @@ async fn enrich_and_hand_over(job: EnricherDeps, msg: Enrich) {
     {
         log::info!("conn={id} enrichment succeeding again");
     }
+    if !claim.delivering() {
+        // A restart voided the claim: the new generation dispatches the container again.
+        return;
+    }
     let origin = Origin {
         connection: id,
         base_url: &job.config.base_url,
@@ -127,7 +135,6 @@ async fn enrich_and_hand_over(job: EnricherDeps, msg: Enrich) {
         &enriched.missing,
         &origin,
     );
-    claim.delivering();
     let failed = job.failed;
     if job
         .deliver
@@ -135,6 +142,7 @@ async fn enrich_and_hand_over(job: EnricherDeps, msg: Enrich) {
             notification,
             claim,
             failed,
+            probe,
         })
         .await
         .is_err()

@@ -1,7 +1,9 @@
 //! `HeartbeatActor`: one per connection with `heartbeat_secs`, started and stopped with its
 //! `ConnectionActor`. When the connection has delivered nothing for that long, it sends one
 //! signed `courier.heartbeat` to the destination (see [`crate::delivery::heartbeat`]); while
-//! notifications flow, it sends none.
+//! notifications flow, it sends none, and while the destination is failing or paused it sends
+//! none either (a paused destination is sent nothing; a failing one is probed with real
+//! notifications, and a heartbeat's outcome does not count towards its health).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +15,7 @@ use super::claims::Claims;
 use super::connection::ConnectionDeps;
 use super::messages::StopPolling;
 use crate::config::{ConnectionConfig, DestinationConfig};
+use crate::delivery::gate::DestinationGate;
 use crate::delivery::heartbeat::{heartbeat, until_due};
 use crate::delivery::sender::{attempt, destination_client, AttemptOutcome};
 use crate::store::Store;
@@ -24,6 +27,8 @@ pub struct HeartbeatActor {
     store: Store,
     /// Where the connection's deliveries note their time.
     claims: Arc<Claims>,
+    /// The destination's health: no heartbeat unless it accepts notifications.
+    gate: Arc<DestinationGate>,
     every: Duration,
     /// When this actor started or last sent a heartbeat: the connection is quiet since the
     /// later of this and its last delivery.
@@ -33,12 +38,13 @@ pub struct HeartbeatActor {
 }
 
 impl HeartbeatActor {
-    /// Heartbeats for `connection` every `every` of quiet, to `destination`.
+    /// Heartbeats for `connection` every `every` of quiet, to `destination` (its health in
+    /// `gate`).
     pub fn new(
         connection: Arc<ConnectionConfig>,
         destination: Arc<DestinationConfig>,
         store: Store,
-        claims: Arc<Claims>,
+        (claims, gate): (Arc<Claims>, Arc<DestinationGate>),
         every: Duration,
     ) -> Self {
         Self {
@@ -46,6 +52,7 @@ impl HeartbeatActor {
             destination,
             store,
             claims,
+            gate,
             every,
             last_beat: Utc::now(),
             http: None,
@@ -56,8 +63,9 @@ impl HeartbeatActor {
     pub fn for_connection(deps: &ConnectionDeps) -> Option<Addr<Self>> {
         let every = deps.config.heartbeat?;
         let (config, destination) = (Arc::clone(&deps.config), Arc::clone(&deps.destination));
-        let (store, claims) = (deps.store.clone(), Arc::clone(&deps.claims));
-        Some(Self::new(config, destination, store, claims, every).start())
+        let store = deps.store.clone();
+        let health = (Arc::clone(&deps.claims), Arc::clone(&deps.gate));
+        Some(Self::new(config, destination, store, health, every).start())
     }
 
     /// Sends a heartbeat if one is due, else waits until it would be and looks again (a
@@ -73,6 +81,11 @@ impl HeartbeatActor {
             return;
         }
         self.last_beat = Utc::now();
+        if !self.gate.accepts() {
+            // Failing or paused: skipped, not queued; the next is due `every` from now.
+            ctx.run_later(self.every, |act, ctx| act.check(ctx));
+            return;
+        }
         let id = &self.connection.id;
         let last_sequence = match self
             .store

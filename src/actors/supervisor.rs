@@ -13,9 +13,11 @@ use super::claims::Claims;
 use super::connection::{ConnectionActor, ConnectionDeps, PollHook};
 use super::control::{Command, ControlError, Liveness, ToConnection};
 use super::delivery::DeliveryActor;
-use super::messages::{Redispatch, StopPolling};
+use super::messages::{DestinationChanged, Redispatch, StopPolling};
 use super::retention::RetentionSweeper;
 use crate::config::Config;
+use crate::delivery::gate::DestinationGate;
+use crate::delivery::gates::Gates;
 use crate::status::StatusBoard;
 use crate::store::Store;
 
@@ -35,6 +37,11 @@ pub struct Supervisor {
     config: Config,
     store: Store,
     board: StatusBoard,
+    /// Each destination's health; kept in line with the configuration at a reload.
+    gates: Gates,
+    /// Each connection's claims, kept across a reload's restart of the connection while its
+    /// destination and ordering stay the same (see [`Supervisor::claims_for`]).
+    claims: BTreeMap<String, Arc<Claims>>,
     poll_hook: Option<PollHook>,
     workers: Vec<Arbiter>,
     /// Per worker: the delivery actor of each destination.
@@ -47,17 +54,21 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    /// A supervisor for `config`; nothing runs until it is started.
+    /// A supervisor for `config`, whose destinations' health is kept in `gates` (one per
+    /// destination); nothing runs until it is started.
     pub fn new(
         config: Config,
         store: Store,
         board: StatusBoard,
+        gates: Gates,
         poll_hook: Option<PollHook>,
     ) -> Self {
         Self {
             config,
             store,
             board,
+            gates,
+            claims: BTreeMap::new(),
             poll_hook,
             workers: Vec::new(),
             deliveries: Vec::new(),
@@ -68,28 +79,63 @@ impl Supervisor {
     }
 
     /// Starts connection `id` with its settings from the current configuration, on the next
-    /// worker in turn, with fresh claims.
+    /// worker in turn, registered with its destination's gate (which tells it when the
+    /// destination accepts notifications again).
     fn start_connection(&mut self, id: &str) {
-        let config = &self.config.connections[id];
+        let config = self.config.connections[id].clone();
         let worker = self.next_worker % self.workers.len();
         self.next_worker += 1;
         self.board.connection(id, |_| ());
+        let destination = self.config.destinations[&config.destination].clone();
+        let gate = self
+            .gates
+            .get(&config.destination)
+            .expect("every configured destination has a gate");
+        let claims = self.claims_for(id, &destination.order, &gate);
         let deps = ConnectionDeps {
-            config: Arc::new(config.clone()),
             store: self.store.clone(),
             board: self.board.clone(),
             deliver: self.deliveries[worker][&config.destination]
                 .clone()
                 .recipient(),
-            destination: Arc::new(self.config.destinations[&config.destination].clone()),
-            format: self.config.destinations[&config.destination].format,
-            claims: Arc::new(Claims::default()),
+            format: destination.format,
+            destination: Arc::new(destination),
+            config: Arc::new(config),
+            claims,
+            gate: Arc::clone(&gate),
             poll_hook: self.poll_hook.clone(),
         };
         let addr = actix::Supervisor::start_in_arbiter(&self.workers[worker].handle(), move |_| {
             ConnectionActor::new(deps)
         });
+        let listener = addr.clone();
+        gate.listen(id, Box::new(move || listener.do_send(DestinationChanged)));
         self.connections.insert(id.to_owned(), addr);
+    }
+
+    /// Connection `id`'s claims: those of its previous actor when it feeds the same gate with
+    /// the same order (deliveries of the old actor still in flight keep their keys, so the new
+    /// actor never overtakes them), fresh ones otherwise.
+    fn claims_for(
+        &mut self,
+        id: &str,
+        order: &crate::config::DeliveryOrder,
+        gate: &Arc<DestinationGate>,
+    ) -> Arc<Claims> {
+        let claims = match self.claims.get(id) {
+            Some(claims) if claims.serves(order, gate) => Arc::clone(claims),
+            _ => Arc::new(Claims::new(order.clone(), Arc::clone(gate))),
+        };
+        self.claims.insert(id.to_owned(), Arc::clone(&claims));
+        claims
+    }
+
+    /// Connection `id` is gone (removed at a reload): its gate forgets it, and its claims go.
+    fn forget_connection(&mut self, id: &str, destination: &str) {
+        if let Some(gate) = self.gates.get(destination) {
+            gate.forget(id);
+        }
+        self.claims.remove(id);
     }
 
     /// (Re)starts the retention sweeper with the destinations' current `retain_hours`.
@@ -121,8 +167,9 @@ impl Supervisor {
                         let (store, board) = (self.store.clone(), self.board.clone());
                         let (destination, room) =
                             (Arc::new(destination.clone()), Arc::clone(&rooms[id]));
+                        let gate = self.gates.get(id).expect("a gate per destination");
                         let addr = DeliveryActor::start_in_arbiter(&worker.handle(), move |_| {
-                            DeliveryActor::new(destination, store, board, room)
+                            DeliveryActor::new(destination, store, board, room, gate)
                         });
                         (id.clone(), addr)
                     })
@@ -186,7 +233,8 @@ impl Handler<CurrentConfig> for Supervisor {
     }
 }
 
-/// Dispatch pending containers of `connection` again (dead letters sent back to pending);
+/// Containers of `connection` went back to pending (dead letters sent back): it walks its
+/// store again, in sequence order, through its key order and its destination's gate;
 /// answered with whether that connection is running here. When it is not, the containers
 /// wait in the store for its next start.
 #[derive(Message)]
@@ -194,8 +242,6 @@ impl Handler<CurrentConfig> for Supervisor {
 pub struct RedispatchTo {
     /// The connection id.
     pub connection: String,
-    /// The containers' sequence numbers.
-    pub sequences: Vec<u64>,
 }
 
 impl Handler<RedispatchTo> for Supervisor {
@@ -205,9 +251,7 @@ impl Handler<RedispatchTo> for Supervisor {
         let Some(addr) = self.connections.get(&msg.connection) else {
             return false;
         };
-        addr.do_send(Redispatch {
-            sequences: msg.sequences,
-        });
+        addr.do_send(Redispatch);
         true
     }
 }

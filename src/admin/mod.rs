@@ -8,6 +8,7 @@ pub mod auth;
 pub mod client;
 pub mod connections;
 pub mod dead_letters;
+pub mod destinations;
 pub mod error;
 pub mod health;
 pub mod metrics;
@@ -50,6 +51,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(health::routes)
         .configure(status::routes)
         .configure(connections::routes)
+        .configure(destinations::routes)
         .configure(metrics::routes)
         .configure(reload::routes)
         .configure(dead_letters::routes)

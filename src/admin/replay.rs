@@ -46,6 +46,7 @@ fn refused(err: ReplayError) -> ApiError {
         ReplayError::EmptyRange | ReplayError::NothingRetained(_) => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
+        ReplayError::Paused(_) => StatusCode::CONFLICT,
         ReplayError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
     };
     ApiError::new(status, err.to_string())

@@ -1,5 +1,6 @@
-//! `GET /status`: the status board as JSON, with each connection's backlog (containers
-//! stored and not yet delivered) read from the store.
+//! `GET /status`: the status board as JSON, with each connection's and each destination's
+//! backlog (containers stored and not yet delivered) read from the store, and each
+//! destination's state (healthy, failing, paused) with its reason and since when.
 
 use actix_web::{web, HttpResponse};
 use serde_json::Value;
@@ -15,9 +16,11 @@ async fn status(state: web::Data<AdminState>) -> HttpResponse {
     HttpResponse::Ok().json(status_json(&state))
 }
 
-/// The board's snapshot with `backlog` added to every connection.
+/// The board's snapshot with `backlog` added to every connection and filled in for every
+/// destination (with the age of its oldest pending container).
 pub fn status_json(state: &AdminState) -> Value {
-    let snapshot = state.board.snapshot();
+    let mut snapshot = state.board.snapshot();
+    state.control.fill_backlogs(&mut snapshot, &state.store);
     let mut json = serde_json::to_value(&snapshot).expect("the status board serializes");
     if let Some(connections) = json["connections"].as_object_mut() {
         for (id, connection) in connections.iter_mut() {

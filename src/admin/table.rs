@@ -20,9 +20,11 @@ const CONNECTION_COLUMNS: [&str; 7] = [
     "ERROR",
 ];
 /// Headers of the destinations table.
-const DESTINATION_COLUMNS: [&str; 7] = [
+const DESTINATION_COLUMNS: [&str; 9] = [
     "DESTINATION",
     "STATE",
+    "BACKLOG",
+    "OLDEST",
     "DELIVERED",
     "IN FLIGHT",
     "FAILED",
@@ -58,26 +60,37 @@ fn connection_row(id: &str, c: &Value, now: DateTime<Utc>) -> Vec<Cell> {
 }
 
 /// A destination's row; its `state` is shown when the API reports one, else derived from
-/// whether it has an error.
+/// whether it has an error. The error column says why it is paused when it is.
 fn destination_row(id: &str, d: &Value) -> Vec<Cell> {
     let state = match d["state"].as_str() {
         Some(state) => state.to_owned(),
         None if !d["last_error"].is_null() => "failing".to_owned(),
         None => "ok".to_owned(),
     };
-    let tone = if state == "healthy" || state == "ok" {
-        GREEN
-    } else {
-        RED
+    let tone = match state.as_str() {
+        "healthy" | "ok" => GREEN,
+        "paused" => YELLOW,
+        _ => RED,
+    };
+    let oldest = d["oldest_pending_age_secs"]
+        .as_f64()
+        .map_or("-".into(), |secs| {
+            span(chrono::Duration::seconds(secs as i64))
+        });
+    let error = match (&d["last_error"], &d["state_reason"]) {
+        (Value::String(e), _) => e.clone(),
+        (_, reason) => text(reason),
     };
     vec![
         Cell::plain(id),
         Cell::toned(state, tone),
+        Cell::plain(text(&d["backlog"])),
+        Cell::plain(oldest),
         Cell::plain(text(&d["delivered"])),
         Cell::plain(text(&d["in_flight"])),
         Cell::plain(text(&d["failed_attempts"])),
         Cell::plain(text(&d["dead_lettered"])),
-        Cell::plain(text(&d["last_error"])),
+        Cell::plain(error),
     ]
 }
 
@@ -206,6 +219,27 @@ mod tests {
         assert!(lines[1].contains("never"), "{text}");
         assert!(lines[4].starts_with("app          ok"), "{text}");
         assert!(!text.contains('\x1b'), "no colour codes: {text:?}");
+        assert!(render(&status, true).contains("\x1b[33mpaused\x1b[0m"));
+    }
+
+    #[test]
+    fn a_paused_destination_shows_its_state_backlog_oldest_age_and_reason() {
+        let status = json!({
+            "connections": {},
+            "destinations": {"app": {"state": "paused", "state_reason": "410 Gone",
+                                     "backlog": 12, "oldest_pending_age_secs": 185.4,
+                                     "delivered": 7, "in_flight": 0, "failed_attempts": 1,
+                                     "dead_lettered": 0, "last_error": null}}
+        });
+        let text = render(&status, false);
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("app"))
+            .expect("a row for app");
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(&cells[..5], ["app", "paused", "12", "3m", "7"], "{text}");
+        assert!(row.ends_with("410 Gone"), "{text}");
+        assert!(text.contains("BACKLOG  OLDEST"), "{text}");
         assert!(render(&status, true).contains("\x1b[33mpaused\x1b[0m"));
     }
 }

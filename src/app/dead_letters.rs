@@ -6,7 +6,7 @@
 //! notifications that never reached their destination, on purpose, which is not a fault to
 //! act on (so not error) but must stand out when someone later asks where one went.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use serde::Serialize;
 
@@ -56,25 +56,21 @@ impl Operations {
     }
 
     /// Sends the selected dead letters back to pending with their original id and sequence,
-    /// and has each owning connection dispatch them (through enrichment and delivery again).
+    /// and has each owning connection walk its store again, so they go out in sequence order,
+    /// behind earlier containers of their key, once their destination accepts notifications.
     pub async fn retry_dead_letters(
         &self,
         selection: &DeadLetterSelection,
     ) -> Result<RetryOutcome, StoreError> {
         let moved = self.store.retry_dead_letters(selection).await?;
-        let mut by_connection: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-        for letter in &moved {
-            let sequences = by_connection.entry(letter.connection.clone()).or_default();
-            sequences.push(letter.sequence);
-        }
+        let connections: BTreeSet<&String> = moved.iter().map(|l| &l.connection).collect();
         let mut waiting = Vec::new();
-        for (connection, sequences) in by_connection {
+        for connection in connections {
             let message = RedispatchTo {
                 connection: connection.clone(),
-                sequences,
             };
             if !self.supervisor.send(message).await.unwrap_or(false) {
-                waiting.push(connection);
+                waiting.push(connection.clone());
             }
         }
         let ids = ids(&moved);

@@ -5,6 +5,7 @@ use actix::prelude::*;
 
 use super::replay::Jobs;
 use crate::actors::supervisor::Supervisor;
+use crate::delivery::gates::Gates;
 use crate::store::Store;
 
 /// A handle on the running app for dead-letter and replay actions; cheap to clone. Its
@@ -19,14 +20,17 @@ pub struct Operations {
     pub(super) arbiter: actix_rt::ArbiterHandle,
     /// Replay jobs started, running or ended.
     pub(super) replays: Jobs,
+    /// Each destination's health: no replay goes to a paused one.
+    pub(super) gates: Gates,
 }
 
 impl Operations {
     /// The handle of the app whose root is `supervisor`; call on the app's own thread.
-    pub(super) fn new(supervisor: Addr<Supervisor>, store: Store) -> Self {
+    pub(super) fn new(supervisor: Addr<Supervisor>, store: Store, gates: Gates) -> Self {
         Self {
             supervisor,
             store,
+            gates,
             arbiter: actix_rt::Arbiter::current(),
             replays: Jobs::default(),
         }

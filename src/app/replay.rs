@@ -54,6 +54,10 @@ pub enum ReplayError {
     /// The destination keeps no delivered notifications.
     #[error("destination {0} keeps no delivered notifications (retain_hours = 0)")]
     NothingRetained(String),
+    /// The destination is paused (by an operator or a `410 Gone`): it is sent nothing, replays
+    /// included.
+    #[error("destination {0} is paused; resume it first")]
+    Paused(String),
     /// The actor tree is gone (shutting down).
     #[error("Courier is shutting down")]
     ShuttingDown,
@@ -93,6 +97,13 @@ impl Operations {
             .await
             .map_err(|_| ReplayError::ShuttingDown)?;
         let (destination, range) = checked(&config, &request)?;
+        if self
+            .gates
+            .get(&destination.id)
+            .is_some_and(|g| g.is_paused())
+        {
+            return Err(ReplayError::Paused(destination.id.clone()));
+        }
         let total = self.store.retained(&range).count() as u64;
         let handle = ReplayHandle::new(&destination.id, total);
         let job = self.replays.add(handle.clone());

@@ -14,6 +14,7 @@ mod format;
 mod headers;
 mod load;
 mod locate;
+mod ordering;
 mod raw;
 mod requests;
 mod secret;
@@ -117,6 +118,25 @@ pub struct DestinationConfig {
     /// The shape of the bodies sent (`format`, and `payload` for `fhir-subscription`);
     /// `fhir-subscription` destinations are only fed by FHIR sources.
     pub format: NotificationFormat,
+    /// Whether notifications that share a key wait for each other (`ordering`).
+    pub order: DeliveryOrder,
+    /// Consecutive failed attempts, across all notifications, after which the destination is
+    /// failing and only probed; 1 to 100 000.
+    pub failure_threshold: u32,
+}
+
+/// `ordering` (and `ordering_key`) of a destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOrder {
+    /// Notifications of one connection that share a key are delivered one at a time, in
+    /// sequence order; other keys flow past a key that is waiting.
+    PerKey {
+        /// JSON pointer into the change item whose value is the key (such as `/patientId`);
+        /// `None`: the record key. An item without a value there is ordered by its record key.
+        key_pointer: Option<String>,
+    },
+    /// Up to `max_in_flight` notifications at once, in no particular order.
+    None,
 }
 
 /// Which kind of "what changed" API a connection polls.

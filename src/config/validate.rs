@@ -180,6 +180,7 @@ fn destination(
     let headers =
         super::headers::headers_env(check, &path.key("headers_env"), raw.headers_env.as_ref());
     let schedule_path = path.key("retry_schedule_secs");
+    let behaviour = super::ordering::behaviour(check, path, &raw);
     let retry_schedule = retry_schedule(check, &schedule_path, raw.retry_schedule_secs);
     let retain_hours = raw.retain_hours.unwrap_or(DEFAULT_RETAIN_HOURS);
     // `delay_secs` checks finiteness, sign and bound in the key's own unit (hours here).
@@ -191,6 +192,7 @@ fn destination(
         )
         .map(|hours| hours.mul_f64(3_600.0));
     let format = super::format::format(check, path, raw.format.as_deref(), raw.payload.as_deref());
+    let behaviour = behaviour?;
     Some(DestinationConfig {
         id,
         url: url?,
@@ -204,6 +206,8 @@ fn destination(
         headers: headers?,
         retain: retain?,
         format: format?,
+        order: behaviour.order,
+        failure_threshold: behaviour.failure_threshold,
     })
 }
 

@@ -61,6 +61,26 @@ pub fn next_delivery_delay(
     })
 }
 
+/// The longest wait between two probes of a failing destination, whatever its schedule says:
+/// a receiver that is back should not wait hours to be noticed.
+pub const PROBE_DELAY_AT_MOST: Duration = Duration::from_secs(300);
+
+/// The delay before the next probe of a failing destination after `failed_probes` failed:
+/// the retry schedule's step of that number (its last step once past the end), jittered,
+/// `Retry-After` honoured as for a retry, and never more than [`PROBE_DELAY_AT_MOST`].
+/// Probes never exhaust anything: a destination that is down dead-letters nothing.
+pub fn probe_delay(
+    schedule: &[Duration],
+    failed_probes: usize,
+    retry_after: Option<Duration>,
+    jitter: f64,
+) -> Duration {
+    let step = failed_probes.clamp(1, schedule.len().max(1));
+    next_delivery_delay(schedule, step, retry_after, jitter)
+        .unwrap_or(PROBE_DELAY_AT_MOST)
+        .min(PROBE_DELAY_AT_MOST)
+}
+
 /// The backoff of one EHR connection: each consecutive failure doubles the wait from `min` up
 /// to `max`, so a struggling EHR is not hammered, and a success resets it so recovery is quick.
 #[derive(Debug, Clone)]
@@ -251,6 +271,21 @@ mod tests {
             next_delivery_delay(&schedule(), 3, Some(secs(3600)), 1.0),
             Some(secs(360))
         );
+    }
+
+    #[test]
+    fn probes_follow_the_schedule_stay_at_its_last_step_and_never_exceed_the_cap() {
+        let s = schedule();
+        assert_eq!(probe_delay(&s, 1, None, 0.0), secs(10));
+        assert_eq!(probe_delay(&s, 2, None, 0.0), secs(60));
+        assert_eq!(probe_delay(&s, 3, None, 0.0), secs(300));
+        assert_eq!(probe_delay(&s, 50, None, 0.0), secs(300), "never exhausted");
+        assert_eq!(probe_delay(&s, 3, None, 1.0), PROBE_DELAY_AT_MOST);
+        assert_eq!(
+            probe_delay(&[secs(7200)], 1, None, 0.0),
+            PROBE_DELAY_AT_MOST
+        );
+        assert_eq!(probe_delay(&s, 1, Some(secs(30)), 0.0), secs(30));
     }
 
     #[test]

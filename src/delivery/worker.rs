@@ -1,11 +1,25 @@
 //! Seeing one notification through: attempts per the retry schedule until the destination
 //! acknowledges it (the container is then forgotten) or the schedule runs out (the container
-//! becomes a dead letter, with every attempt).
+//! becomes a dead letter, with every attempt), unless the destination stops accepting
+//! notifications meanwhile: then it is let go (the container stays pending), or it becomes the
+//! probe of a failing destination.
+//!
+//! The rule between failing and dead letters: a notification's schedule runs only while its
+//! destination is healthy. When the destination turns failing or paused, every notification
+//! in flight but the probe is let go at its next attempt (or at once, when waiting for one)
+//! and forgets its attempts; it starts its schedule afresh when dispatched again. One
+//! notification at a time probes the destination; after a failed probe it waits
+//! [`super::retry::probe_delay`], is let go, and a connection sends the next probe (another
+//! notification, in turn), so probes rotate and none is ever dead-lettered. So a dead letter
+//! means the destination kept accepting other notifications while refusing this one, never
+//! that the destination was down.
 
 use std::sync::Arc;
 
 use chrono::Utc;
 
+use super::gate::{DestinationGate, Probe};
+use super::order::key_hash;
 use super::retry::{jitter_sample, next_delivery_delay};
 use super::sender::{attempt, AttemptOutcome};
 use crate::config::DestinationConfig;
@@ -24,6 +38,9 @@ pub enum Final {
     /// Given up, but the dead letter could not be written: the container is still pending
     /// and must be dispatched again.
     StillPending,
+    /// Let go because the destination is failing or paused: the container stays pending and
+    /// its connection dispatches it again once the destination accepts notifications.
+    LetGo,
 }
 
 /// What a delivery needs, shared by every notification of one destination on one worker.
@@ -37,34 +54,42 @@ pub struct DeliveryContext {
     pub store: Store,
     /// Where progress is shown.
     pub board: StatusBoard,
+    /// The destination's health.
+    pub gate: Arc<DestinationGate>,
 }
 
 /// Delivers `notification`, retrying per the destination's schedule (±20% jitter,
-/// `Retry-After` honoured up to the next step), then completes or dead-letters its container.
-pub async fn deliver(ctx: &DeliveryContext, notification: &Notification) -> Final {
+/// `Retry-After` honoured up to the next step), then completes or dead-letters its container;
+/// or lets it go, or probes with it once, when the destination fails (see the module doc).
+pub async fn deliver(
+    ctx: &DeliveryContext,
+    notification: &Notification,
+    mut probe: Option<Probe>,
+) -> Final {
     let dest = &ctx.destination;
-    let meters = ctx.board.meters().destination(&dest.id);
+    let gate = &ctx.gate;
     let mut attempts = Vec::new();
     loop {
+        if !gate.may_attempt(probe.is_some()) {
+            return Final::LetGo;
+        }
         let at = Utc::now();
-        let started = std::time::Instant::now();
-        let outcome = {
-            let _on_the_wire = Sending::start(&ctx.board, &dest.id);
-            attempt(&ctx.http, dest, notification).await
+        let Some((status, retry_after, error)) = attempt_once(ctx, notification).await else {
+            return Final::Delivered;
         };
-        meters.attempt(&outcome, started.elapsed());
-        let (status, retry_after, error) = match outcome {
-            AttemptOutcome::Delivered { .. } => {
-                record_success(ctx, notification);
-                return Final::Delivered;
+        if status == Some(410) {
+            gate.gone();
+            return Final::LetGo;
+        }
+        gate.failed(key_hash(&notification.id), &error);
+        if !gate.may_attempt(false) {
+            // Failing: a probe (this one, or the first to fail once the destination turned
+            // failing) waits, then hands the slot on to another notification; the rest let go.
+            if let Some(probe) = probe.take().or_else(|| gate.take_probe()) {
+                probe.failed(&dest.retry_schedule, retry_after).await;
             }
-            AttemptOutcome::Failed {
-                status,
-                retry_after,
-                error,
-            } => (status, retry_after, error),
-        };
-        record_failure(ctx, notification, &error);
+            return Final::LetGo;
+        }
         attempts.push(AttemptRecord {
             at,
             status,
@@ -76,8 +101,40 @@ pub async fn deliver(ctx: &DeliveryContext, notification: &Notification) -> Fina
             retry_after,
             jitter_sample(),
         ) {
-            Some(delay) => actix_rt::time::sleep(delay).await,
+            // Woken early when the destination's state changes, to let go at once.
+            Some(delay) => gate.wait(delay).await,
             None => return dead_letter(ctx, notification, attempts),
+        }
+    }
+}
+
+/// One attempt, recorded: `None` when it was delivered, otherwise its status, `Retry-After`
+/// and error.
+async fn attempt_once(
+    ctx: &DeliveryContext,
+    notification: &Notification,
+) -> Option<(Option<u16>, Option<std::time::Duration>, String)> {
+    let dest = &ctx.destination;
+    let started = std::time::Instant::now();
+    let outcome = {
+        let _on_the_wire = Sending::start(&ctx.board, &dest.id);
+        attempt(&ctx.http, dest, notification).await
+    };
+    let meters = ctx.board.meters().destination(&dest.id);
+    meters.attempt(&outcome, started.elapsed());
+    match outcome {
+        AttemptOutcome::Delivered { .. } => {
+            record_success(ctx, notification);
+            ctx.gate.succeeded();
+            None
+        }
+        AttemptOutcome::Failed {
+            status,
+            retry_after,
+            error,
+        } => {
+            record_failure(ctx, notification, &error);
+            Some((status, retry_after, error))
         }
     }
 }
@@ -96,32 +153,24 @@ fn record_success(ctx: &DeliveryContext, notification: &Notification) {
             notification.id
         );
     }
-    let recovered = ctx.board.destination(dest, |d| {
+    ctx.board.destination(dest, |d| {
         d.delivered += 1;
-        d.last_error.take().is_some()
+        d.last_error = None;
     });
-    if recovered {
-        log::info!("dest={dest} delivering again");
-    }
 }
 
+/// Counts a failed attempt; the destination's state changes are logged by its gate, so a
+/// failing attempt itself logs only at debug level (no line per retry).
 fn record_failure(ctx: &DeliveryContext, notification: &Notification, error: &str) {
     let dest = &ctx.destination.id;
-    let first = ctx.board.destination(dest, |d| {
+    ctx.board.destination(dest, |d| {
         d.failed_attempts += 1;
-        d.last_error.replace(error.to_owned()).is_none()
+        d.last_error = Some(error.to_owned());
     });
-    if first {
-        log::warn!(
-            "dest={dest} notif={} delivery failing: {error}; retrying per schedule",
-            notification.id
-        );
-    } else {
-        log::debug!(
-            "dest={dest} notif={} attempt failed: {error}",
-            notification.id
-        );
-    }
+    log::debug!(
+        "dest={dest} notif={} attempt failed: {error}",
+        notification.id
+    );
 }
 
 fn dead_letter(

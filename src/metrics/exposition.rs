@@ -6,7 +6,9 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 
 use super::{Histogram, Meters, LATENCY_BUCKETS};
-use crate::status::{ConnectionState, ConnectionStatus, DestinationStatus, StatusSnapshot};
+use crate::status::{
+    ConnectionState, ConnectionStatus, DestinationState, DestinationStatus, StatusSnapshot,
+};
 
 /// A family read per connection: name, type, help, reader (id, status, scrape).
 type ConnectionFamily = (
@@ -152,6 +154,7 @@ fn destination_metrics(out: &mut Exposition, status: &StatusSnapshot, meters: &M
             out.sample(name, &[("destination", id)], value(d) as f64);
         }
     }
+    destination_states(out, status);
     let all = meters.destinations();
     out.family(
         "courier_delivery_attempts_total",
@@ -176,6 +179,28 @@ fn destination_metrics(out: &mut Exposition, status: &StatusSnapshot, meters: &M
             id,
             &m.latency,
         );
+    }
+}
+
+/// `courier_destination_state`: one sample per destination and state, 1 for the state it is
+/// in, so an alert can fire on `courier_destination_state{state="failing"} == 1`.
+fn destination_states(out: &mut Exposition, status: &StatusSnapshot) {
+    const STATES: [(DestinationState, &str); 3] = [
+        (DestinationState::Healthy, "healthy"),
+        (DestinationState::Failing, "failing"),
+        (DestinationState::Paused, "paused"),
+    ];
+    let name = "courier_destination_state";
+    out.family(
+        name,
+        "gauge",
+        "1 for the state each destination is in (healthy, failing, paused), 0 for the others.",
+    );
+    for (id, d) in &status.destinations {
+        for (state, label) in STATES {
+            let value = f64::from(u8::from(d.state == state));
+            out.sample(name, &[("destination", id), ("state", label)], value);
+        }
     }
 }
 

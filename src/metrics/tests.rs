@@ -50,6 +50,9 @@ fn the_exposition_has_cumulative_buckets_and_counts_per_label() {
         c.last_success = Some(Utc::now());
     });
     board.destination("app", |d| d.delivered = 4);
+    board.destination("crm", |d| {
+        d.state = crate::status::DestinationState::Failing
+    });
     let meters: &Meters = board.meters();
     let dest = meters.destination("app");
     dest.attempt(
@@ -79,6 +82,10 @@ fn the_exposition_has_cumulative_buckets_and_counts_per_label() {
         "courier_delivery_latency_seconds_bucket{destination=\"app\",le=\"+Inf\"} 2",
         "courier_delivery_latency_seconds_count{destination=\"app\"} 2",
         "# TYPE courier_delivery_latency_seconds histogram",
+        "courier_destination_state{destination=\"app\",state=\"healthy\"} 1",
+        "courier_destination_state{destination=\"app\",state=\"failing\"} 0",
+        "courier_destination_state{destination=\"crm\",state=\"failing\"} 1",
+        "courier_destination_state{destination=\"crm\",state=\"paused\"} 0",
     ] {
         assert!(
             text.lines().any(|l| l == line),

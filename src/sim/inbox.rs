@@ -95,6 +95,8 @@ struct ReceiverState {
     always: Option<u16>,
     /// Chance that an answer that would be a success is a 500 instead.
     failure_rate: f64,
+    /// Record keys (`data.key`) refused with a status, whatever else is scripted.
+    refused_keys: Vec<(String, u16)>,
 }
 
 /// A handle on what the receiver got and how it answers; cheap to clone, usable from any
@@ -120,6 +122,7 @@ impl ReceiverControl {
             script: VecDeque::new(),
             always: None,
             failure_rate: 0.0,
+            refused_keys: Vec::new(),
         };
         Self {
             state: Arc::new(Mutex::new(state)),
@@ -208,6 +211,16 @@ impl ReceiverControl {
         state.always = Some(status);
     }
 
+    /// Answers every notification about record `key` (its `data.key`) with `status`, before
+    /// any script: a receiver that chokes on one record. `status` 200 lifts the refusal.
+    pub fn refuse_key(&self, key: &str, status: u16) {
+        let mut state = self.lock();
+        state.refused_keys.retain(|(k, _)| k != key);
+        if !is_success(status) {
+            state.refused_keys.push((key.to_owned(), status));
+        }
+    }
+
     /// Waits until at least `n` requests were answered 2xx, or `timeout` passes; returns
     /// whether the count was reached.
     pub async fn wait_for_accepted(&self, n: usize, timeout: Duration) -> bool {
@@ -243,8 +256,8 @@ impl ReceiverControl {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The answer for a request whose signature did (or did not) verify.
-    pub(super) fn next_answer(&self, verified: bool) -> Answer {
+    /// The answer for a request whose signature did (or did not) verify, with body `json`.
+    pub(super) fn next_answer(&self, verified: bool, json: &Value) -> Answer {
         if !verified {
             return Answer {
                 status: 401,
@@ -252,6 +265,18 @@ impl ReceiverControl {
             };
         }
         let mut state = self.lock();
+        let key = json["data"]["key"].as_str();
+        if let Some((_, status)) = state
+            .refused_keys
+            .iter()
+            .find(|(k, _)| Some(k.as_str()) == key)
+        {
+            let status = *status;
+            return Answer {
+                status,
+                retry_after_secs: None,
+            };
+        }
         if let Some(scripted) = state.script.pop_front() {
             return scripted;
         }
@@ -301,99 +326,4 @@ impl Received {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn received(id: &str, answered: u16, verified: bool) -> Received {
-        Received::sample(id, answered, verified)
-    }
-
-    fn control_with(requests: Vec<Received>) -> ReceiverControl {
-        let control = ReceiverControl::new(true);
-        for request in requests {
-            control.record(request);
-        }
-        control
-    }
-
-    #[test]
-    fn summary_counts_unique_deliveries_duplicates_and_failures() {
-        let control = control_with(vec![
-            received("a", 503, true),
-            received("a", 200, true),
-            received("b", 204, true),
-            received("a", 200, true),
-            received("c", 401, false),
-        ]);
-        let summary = control.summary();
-        assert_eq!(
-            summary,
-            Summary {
-                delivered: 2,
-                duplicates: 1,
-                failures: 2,
-                all_verified: false,
-            }
-        );
-        assert_eq!(summary.to_string(), "delivered=2 duplicates=1 failures=2");
-        assert_eq!(control.unique_accepted_ids(), 2);
-        assert_eq!(control.accepted().len(), 3);
-    }
-
-    #[test]
-    fn script_answers_in_order_then_falls_back_to_always_or_200() {
-        let control = control_with(Vec::new());
-        control.respond_with(vec![500, 503]);
-        control.respond_with_retry_after(429, 5, 1);
-        let statuses: Vec<u16> = (0..4).map(|_| control.next_answer(true).status).collect();
-        assert_eq!(statuses, [500, 503, 429, 200]);
-        control.respond_with(vec![502]);
-        control.always(410);
-        assert_eq!(control.next_answer(true).status, 410);
-        assert_eq!(control.next_answer(false).status, 401);
-    }
-
-    #[test]
-    fn random_failures_replace_successes_only_at_about_the_rate() {
-        let control = control_with(Vec::new());
-        control.fail_randomly(0.25);
-        control.respond_with(vec![201]);
-        assert_eq!(
-            control.next_answer(true).status,
-            201,
-            "the script comes first"
-        );
-        let failed = (0..4000)
-            .filter(|_| control.next_answer(true).status == 500)
-            .count();
-        assert!((800..1200).contains(&failed), "{failed} of 4000 failed");
-        control.always(503);
-        assert!((0..100).all(|_| control.next_answer(true).status == 503));
-        control.fail_randomly(0.0);
-        control.always(200);
-        assert!((0..100).all(|_| control.next_answer(true).status == 200));
-    }
-
-    #[test]
-    fn without_keep_requests_only_the_counts_and_the_ledger_are_kept() {
-        let control = ReceiverControl::new(false);
-        for request in [
-            received("a", 200, true),
-            received("a", 200, true),
-            received("b", 500, true),
-        ] {
-            control.record(request);
-        }
-        assert!(control.received().is_empty());
-        assert_eq!(
-            control.summary(),
-            Summary {
-                delivered: 1,
-                duplicates: 1,
-                failures: 1,
-                all_verified: true,
-            }
-        );
-        assert_eq!(control.with_ledger(|ledger| ledger.distinct()), 1);
-    }
-}
+mod tests;

@@ -154,14 +154,15 @@ async fn hook(endpoint: web::Data<Endpoint>, request: HttpRequest, body: Bytes) 
         .key
         .verify(&id, &timestamp, &signature, &body, now, TOLERANCE_SECS)
         .is_ok();
-    let answer = endpoint.control.next_answer(verified);
+    let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let answer = endpoint.control.next_answer(verified, &json);
     let authorization = Some(header("authorization")).filter(|value| !value.is_empty());
     let received = Received {
         id,
         timestamp,
         signature,
         authorization,
-        json: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        json,
         body: body.to_vec(),
         verified,
         answered: answer.status,

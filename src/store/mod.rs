@@ -246,6 +246,38 @@ impl Store {
             .contains_key(keys::container(connection, sequence))?)
     }
 
+    /// One pending container, if it is still pending.
+    pub fn container(
+        &self,
+        connection: &str,
+        sequence: u64,
+    ) -> Result<Option<Container>, StoreError> {
+        let key = keys::container(connection, sequence);
+        match self.containers.get(&key)? {
+            Some(bytes) => decode(&keys::describe(&key), &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// How many containers of one connection are pending, and when the oldest was detected.
+    /// Counts keys without decoding them; only the oldest is read.
+    pub fn backlog(&self, connection: &str) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
+        let start = keys::container(connection, 0);
+        let end = keys::container_prefix_end(connection);
+        let mut range = self.containers.range(start..end);
+        let Some(first) = range.next() else {
+            return Ok((0, None));
+        };
+        let (key, value) = first?;
+        let oldest: Container = decode(&keys::describe(&key), &value)?;
+        let mut count = 1;
+        for entry in range {
+            entry?;
+            count += 1;
+        }
+        Ok((count, Some(oldest.detected_at)))
+    }
+
     /// Reads from the database, so readiness can tell an answering store from a broken one.
     pub fn check(&self) -> Result<(), StoreError> {
         self.connections.first()?;

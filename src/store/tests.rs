@@ -134,6 +134,23 @@ async fn state_survives_reopening_the_directory() {
 }
 
 #[actix_rt::test]
+async fn backlog_counts_one_connections_pending_containers_and_reads_the_oldest() {
+    let store = Store::temporary().unwrap();
+    assert_eq!(store.backlog("a").unwrap(), (0, None));
+    let first = commit(&store, "a", &[item("x", 1), item("y", 2)])
+        .await
+        .unwrap();
+    commit(&store, "b", &[item("z", 3)]).await.unwrap();
+    let delivered = Notification::build(&first[0], &serde_json::Map::new(), &[]);
+    store.complete(&delivered, None).unwrap();
+    let (count, oldest) = store.backlog("a").unwrap();
+    assert_eq!((count, oldest), (1, Some(first[1].detected_at)));
+    let second = store.container("a", 2).unwrap().expect("still pending");
+    assert_eq!(second.key, "y");
+    assert!(store.container("a", 1).unwrap().is_none(), "delivered");
+}
+
+#[actix_rt::test]
 async fn a_fhir_page_commits_its_containers_versions_and_cursor_together_or_not_at_all() {
     use super::fhir::{FhirChange, FhirCommit, FhirCursor, Seen, Track};
     let store = Store::temporary().unwrap();

@@ -11,8 +11,10 @@ use serde_json::Value;
 use crate::support::admin::{call, courier_cli, get, post, start_admin};
 use crate::support::app::{eventually, spawn_app_with, ConnectionSpec, TestApp, PATIENCE};
 
-/// One retry 50 ms after the first attempt, then the dead letters.
-const SHORT_SCHEDULE: &str = "retry_schedule_secs = [0.05]\n";
+/// One retry 50 ms after the first attempt, then the dead letters; and a failure threshold
+/// the test never reaches: a receiver that refuses every notification is otherwise judged
+/// down (failing), and a failing destination is probed, never dead-lettered.
+const SHORT_SCHEDULE: &str = "retry_schedule_secs = [0.05]\nfailure_threshold = 100000\n";
 
 /// Courier (with its admin API) whose receiver refuses everything permanently (400).
 async fn refusing_receiver() -> (TestApp, AdminServer) {
@@ -191,4 +193,51 @@ async fn a_purged_dead_letter_is_gone_and_never_sent() {
         ["appt-4"],
         "only the new change"
     );
+}
+
+#[actix_rt::test]
+async fn a_dead_letter_retried_while_its_destination_is_paused_waits_then_goes_out_before_the_later_change_of_its_key(
+) {
+    let (t, admin) = refusing_receiver().await;
+    let url = admin.url();
+    t.ehr.touch("appt-1");
+    let letters = listed(&t, &url, 1).await;
+    let sequence = letters[0]["sequence"].as_u64().unwrap();
+    let paused = post(&url, "/destinations/app/pause").await;
+    assert_eq!(paused.status, StatusCode::OK, "{}", paused.text);
+    t.receiver.always(200);
+    // A later change of the same record, stored while the destination is paused.
+    t.ehr.touch("appt-1");
+    eventually("the later change stored", PATIENCE, || {
+        t.destination().backlog == 1
+    })
+    .await;
+    let retried = post(&url, "/dead-letters/retry?all=true").await;
+    assert_eq!(retried.json()["retried"], 1, "{}", retried.text);
+    eventually(
+        "the retried dead letter back in the backlog",
+        PATIENCE,
+        || t.destination().backlog == 2,
+    )
+    .await;
+    assert!(
+        t.receiver.accepted().is_empty(),
+        "nothing goes to a paused destination"
+    );
+
+    let resumed = post(&url, "/destinations/app/resume").await;
+    assert_eq!(resumed.status, StatusCode::OK, "{}", resumed.text);
+    assert!(t.receiver.wait_for_accepted(2, PATIENCE).await);
+    let sequences: Vec<u64> = t
+        .receiver
+        .accepted()
+        .iter()
+        .map(|r| r.json["data"]["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        sequences,
+        [sequence, sequence + 1],
+        "the retried one first: per-key order holds for retried dead letters"
+    );
+    assert_eq!(keys(&t.receiver.accepted()), ["appt-1", "appt-1"]);
 }

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use courier::config::Config;
+use courier::delivery::gate::DestinationGate;
 use courier::delivery::sender::destination_client;
 use courier::delivery::worker::{deliver, DeliveryContext, Final};
 use courier::fhir::subscription::Origin;
@@ -96,13 +97,19 @@ async fn deliver_to(config: &Config, id: &str, store: &Store, container: &Contai
     };
     let body = destination.format.render(body, &origin);
     let notification = Notification::from_body(container, &body);
+    let board = StatusBoard::default();
+    let gate = DestinationGate::new(id, destination.failure_threshold, board.clone());
     let context = DeliveryContext {
         http: destination_client(&destination),
         destination,
         store: store.clone(),
-        board: StatusBoard::default(),
+        board,
+        gate: Arc::new(gate),
     };
-    assert_eq!(deliver(&context, &notification).await, Final::Delivered);
+    assert_eq!(
+        deliver(&context, &notification, None).await,
+        Final::Delivered
+    );
 }
 
 fn signed(received: &Received) -> SignedMessage {

@@ -2,10 +2,12 @@
 
 mod admin;
 mod admin_cli;
+mod admin_destinations;
 mod admin_reload;
 mod auth_retry;
 mod cli;
 mod dead_letters;
+mod destination_health;
 mod fhir_end_to_end;
 mod fhir_probe;
 mod fhir_sekmet;
@@ -15,6 +17,7 @@ mod heartbeats;
 mod hostile;
 mod isolation;
 mod logs;
+mod ordering;
 mod pacing;
 mod pipeline;
 mod replay;

@@ -259,8 +259,13 @@ async fn sigterm_stops_cleanly_and_the_next_start_delivers_everything() {
 async fn notifications_for_a_destination_that_is_down_survive_sigkill() {
     let started = Instant::now();
     // Quick first retries, then a long wait: at the kill every notification has failed and is
-    // waiting in the store, none dead-lettered.
-    let mut rig = Rig::new(backlog(20), "retry_schedule_secs = [0.05, 0.1, 60]");
+    // waiting in the store, none dead-lettered. A high failure threshold keeps the destination
+    // healthy and no ordering lets every notification go, so each is attempted (a failing
+    // destination is only probed; a record's later changes wait for its first).
+    let mut rig = Rig::new(
+        backlog(20),
+        "retry_schedule_secs = [0.05, 0.1, 60]\nfailure_threshold = 100\nordering = \"none\"",
+    );
     rig.receiver.always(503);
 
     let first = rig.start();

@@ -16,7 +16,8 @@ impl ConnectionActor {
             .connection(self.id(), |c| c.state = ConnectionState::Paused);
     }
 
-    fn cancel_timer(&mut self, ctx: &mut Context<Self>) -> Option<Step> {
+    /// Cancels the armed timer, answering the step it would have run.
+    pub(super) fn cancel_timer(&mut self, ctx: &mut Context<Self>) -> Option<Step> {
         let (handle, step) = self.timer.take()?;
         ctx.cancel_future(handle);
         Some(step)

@@ -96,11 +96,13 @@ impl Supervisor {
         for id in ids {
             let destination = Arc::new(self.config.destinations[id].clone());
             let room = Arc::new(Semaphore::new(destination.max_in_flight));
+            let gate = self.gates.get(id).expect("a gate per destination");
             for (worker, deliveries) in self.workers.iter().zip(&mut self.deliveries) {
                 let (store, board) = (self.store.clone(), self.board.clone());
                 let (destination, room) = (Arc::clone(&destination), Arc::clone(&room));
+                let gate = Arc::clone(&gate);
                 let addr = DeliveryActor::start_in_arbiter(&worker.handle(), move |_| {
-                    DeliveryActor::new(destination, store, board, room)
+                    DeliveryActor::new(destination, store, board, room, gate)
                 });
                 deliveries.insert(id.clone(), addr);
             }
@@ -127,12 +129,27 @@ impl Supervisor {
                 let forget = report.removed.contains(id);
                 addr.do_send(Retire { forget });
             }
+            // No promotions to the retiring actor; the new one's start takes the claims over.
+            if let Some(claims) = self.claims.get(id) {
+                claims.end_generation();
+            }
+            // Moved to another destination or removed: the old gate no longer tells it.
+            let before = self.config.connections[id].destination.clone();
+            if new
+                .connections
+                .get(id)
+                .is_none_or(|c| c.destination != before)
+            {
+                self.forget_connection(id, &before);
+            }
         }
         self.config = Config {
             runtime: self.config.runtime.clone(),
             admin: self.config.admin.clone(),
             ..new
         };
+        // Gates of kept destinations stay (with their state and new threshold); see Gates.
+        self.gates.configure(&self.config);
         for id in &plan.drop_destinations {
             for deliveries in &mut self.deliveries {
                 deliveries.remove(id);

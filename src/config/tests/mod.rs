@@ -8,6 +8,7 @@ mod cursor;
 mod fhir;
 mod format;
 mod operations;
+mod ordering;
 mod semantic;
 mod structural;
 mod transport;

@@ -8,7 +8,7 @@ use courier::app::{App, AppOptions};
 use courier::config::{self, Config};
 use courier::delivery::signing::SigningKey;
 use courier::sim::{ReceiverOptions, SimEhr, SimEhrOptions, SimReceiver};
-use courier::status::ConnectionStatus;
+use courier::status::{ConnectionStatus, DestinationStatus};
 use courier::store::Store;
 
 /// The environment variable the test configurations name for the destination secret.
@@ -200,6 +200,11 @@ pub async fn spawn_app_with(
 }
 
 impl TestApp {
+    /// The destination `app`'s status.
+    pub fn destination(&self) -> DestinationStatus {
+        self.app.status().destinations["app"].clone()
+    }
+
     /// One connection's status.
     pub fn connection(&self, id: &str) -> ConnectionStatus {
         self.app

@@ -1,0 +1,38 @@
+//! `POST /destinations/{id}/pause|resume`: an operator's hand on one destination. A paused
+//! destination is sent nothing (its connections keep polling and storing); resuming it
+//! dispatches the stored backlog in sequence order.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use super::{AdminState, ApiError};
+use crate::app::UnknownDestination;
+
+/// Adds the destination routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/destinations/{id}/pause", web::post().to(pause))
+        .route("/destinations/{id}/resume", web::post().to(resume));
+}
+
+async fn pause(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    state.control.pause_destination(&id)?;
+    Ok(HttpResponse::Ok().json(json!({ "destination": *id, "result": "paused" })))
+}
+
+async fn resume(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    state.control.resume_destination(&id)?;
+    Ok(HttpResponse::Ok().json(json!({ "destination": *id, "result": "resumed" })))
+}
+
+impl From<UnknownDestination> for ApiError {
+    fn from(err: UnknownDestination) -> Self {
+        Self::new(StatusCode::NOT_FOUND, err.to_string())
+    }
+}

@@ -1,0 +1,339 @@
+//! `DestinationGate`: one destination's [`Health`], shared by its delivery actors on every
+//! worker and by the connections that feed it. It says whether notifications may go out,
+//! hands out the one probe of a failing destination, wakes deliveries waiting for a retry when
+//! the state changes, tells the connections, shows the state and logs each change once.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+
+use super::health::{Health, HealthState, PauseCause, Transition};
+use super::retry::{jitter_sample, probe_delay};
+use crate::status::{DestinationState, StatusBoard};
+
+/// Told after every change of state (which it reads from the gate: listeners of two changes
+/// in quick succession may run in either order).
+pub type Listener = Box<dyn Fn() + Send + Sync>;
+
+/// See the module doc.
+pub struct DestinationGate {
+    id: String,
+    health: Mutex<Health>,
+    /// The number of changes so far, shifted left by one, with bit 0 set while `health` is
+    /// healthy; read without the lock on every dispatch, written under it.
+    epoch: AtomicU64,
+    /// Set (under the lock) by a failed attempt, cleared by the next success: while clear, a
+    /// success has nothing to reset and takes no lock, which keeps the hot path of a healthy
+    /// destination free of a lock shared by every worker.
+    failures_pending: AtomicBool,
+    /// Woken at every change, so a delivery waiting for its retry lets go at once.
+    changed: Notify,
+    /// By connection id: a restarted connection replaces its listener, a removed one drops it.
+    listeners: Mutex<BTreeMap<String, Listener>>,
+    board: StatusBoard,
+}
+
+impl std::fmt::Debug for DestinationGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DestinationGate")
+            .field("id", &self.id)
+            .field("health", &*self.lock())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The probe slot of a failing destination, given back when dropped. It travels with the
+/// notification chosen to probe, from the connection through enrichment to delivery.
+#[derive(Debug)]
+pub struct Probe {
+    gate: Arc<DestinationGate>,
+}
+
+impl Probe {
+    /// This probe failed: waits the probe delay (less if the state changes meanwhile), then
+    /// gives the slot back and tells the connections, one of which sends the next probe, so
+    /// probes rotate over the backlog and one notification the receiver refuses for its own
+    /// content cannot keep the destination failing.
+    pub async fn failed(self, schedule: &[Duration], retry_after: Option<Duration>) {
+        let failures = self.gate.lock().probe_failed();
+        let delay = probe_delay(schedule, failures, retry_after, jitter_sample());
+        self.gate.wait(delay).await;
+        let gate = Arc::clone(&self.gate);
+        drop(self);
+        gate.tell_listeners();
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.gate.lock().release_probe();
+    }
+}
+
+impl DestinationGate {
+    /// A healthy destination `id` that fails after `threshold` failed notifications in a row.
+    pub fn new(id: &str, threshold: u32, board: StatusBoard) -> Self {
+        let gate = Self {
+            id: id.to_owned(),
+            health: Mutex::new(Health::new(threshold, Utc::now())),
+            epoch: AtomicU64::new(1),
+            failures_pending: AtomicBool::new(false),
+            changed: Notify::new(),
+            listeners: Mutex::new(BTreeMap::new()),
+            board,
+        };
+        gate.show();
+        gate
+    }
+
+    /// Whether notifications may go out now (the destination is healthy).
+    pub fn accepts(&self) -> bool {
+        self.epoch.load(Ordering::Acquire) & 1 == 1
+    }
+
+    /// While the destination is healthy, a number that changes at every change of state: a
+    /// connection that dispatched everything stored during one healthy period knows, by
+    /// comparing it, whether a notification may have been let go since.
+    pub fn open_epoch(&self) -> Option<u64> {
+        let epoch = self.epoch.load(Ordering::Acquire);
+        (epoch & 1 == 1).then_some(epoch >> 1)
+    }
+
+    /// Adds connection `id`'s listener, told after every change of state (replacing the
+    /// listener of its previous actor, after a reload restarted it).
+    pub fn listen(&self, id: &str, listener: Listener) {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_owned(), listener);
+    }
+
+    /// Connection `id` no longer feeds this destination (removed, or moved at a reload).
+    pub fn forget(&self, id: &str) {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
+    /// A reload changed `failure_threshold` (see [`Health::set_threshold`]).
+    pub fn set_threshold(&self, threshold: u32) {
+        self.lock().set_threshold(threshold);
+    }
+
+    /// Whether the destination is paused (by an operator or a `410 Gone`).
+    pub fn is_paused(&self) -> bool {
+        self.lock().state() == HealthState::Paused
+    }
+
+    /// Whether an attempt may be made now, by the probe or by anyone.
+    pub fn may_attempt(&self, probe: bool) -> bool {
+        match probe {
+            false => self.accepts(),
+            true => self.lock().may_attempt(true),
+        }
+    }
+
+    /// An attempt succeeded.
+    pub fn succeeded(&self) {
+        if self.failures_pending.swap(false, Ordering::AcqRel) {
+            self.change(|health, now| health.succeeded(now), None);
+        }
+    }
+
+    /// An attempt of the notification `notification` (a hash of its id) failed with `error`.
+    pub fn failed(&self, notification: u64, error: &str) {
+        let failed = |health: &mut Health, now| {
+            self.failures_pending.store(true, Ordering::Release);
+            health.failed(notification, now)
+        };
+        self.change(failed, Some(error));
+    }
+
+    /// The receiver answered `410 Gone`.
+    pub fn gone(&self) {
+        let gone = |health: &mut Health, now| health.pause(PauseCause::Gone, now);
+        self.change(gone, Some("HTTP 410 Gone"));
+    }
+
+    /// An operator pauses the destination.
+    pub fn pause(&self) {
+        self.change(|health, now| health.pause(PauseCause::Operator, now), None);
+    }
+
+    /// An operator resumes the destination.
+    pub fn resume(&self) {
+        self.change(|health, now| health.resume(now), None);
+    }
+
+    /// Takes the one probe slot of a failing destination, if free.
+    pub fn take_probe(self: &Arc<Self>) -> Option<Probe> {
+        // Not `then_some`: a `Probe` built and dropped on refusal would give the slot back.
+        let taken = self.lock().take_probe();
+        taken.then(|| Probe {
+            gate: Arc::clone(self),
+        })
+    }
+
+    /// Whether the destination is failing with its probe slot free: a connection with
+    /// something stored should offer a probe.
+    pub fn wants_probe(&self) -> bool {
+        let health = self.lock();
+        health.state() == HealthState::Failing && !health.probe_out()
+    }
+
+    /// Waits `delay`, or less when the state changes meanwhile.
+    pub async fn wait(&self, delay: Duration) {
+        let changed = self.changed.notified();
+        let _ = actix_rt::time::timeout(delay, changed).await;
+    }
+
+    /// Runs `event` on the state machine and, when the state changed, moves the epoch under
+    /// the same lock (so the flag always matches the state), then tells everyone.
+    fn change(
+        &self,
+        event: impl FnOnce(&mut Health, DateTime<Utc>) -> Option<Transition>,
+        error: Option<&str>,
+    ) {
+        let change = {
+            let mut health = self.lock();
+            let change = event(&mut health, Utc::now());
+            if change.is_some() {
+                let open = u64::from(health.state() == HealthState::Healthy);
+                let epoch = (self.epoch.load(Ordering::Relaxed) >> 1) + 1;
+                self.epoch.store(epoch << 1 | open, Ordering::Release);
+            }
+            change
+        };
+        if let Some(change) = change {
+            self.announce(change, error);
+        }
+    }
+
+    fn announce(&self, change: Transition, error: Option<&str>) {
+        let dest = &self.id;
+        let error = error.unwrap_or("");
+        match change {
+            Transition::Failing => log::warn!(
+                "dest={dest} failing ({error}); probing with one notification, the rest waits in the store"
+            ),
+            Transition::Healthy => log::info!("dest={dest} healthy again; delivering the backlog"),
+            Transition::Paused(PauseCause::Gone) => log::error!(
+                "dest={dest} paused: the receiver answered 410 Gone; nothing is sent until an operator resumes it"
+            ),
+            Transition::Paused(PauseCause::Operator) => {
+                log::info!("dest={dest} paused by an operator")
+            }
+        }
+        self.show();
+        self.changed.notify_waiters();
+        self.tell_listeners();
+    }
+
+    fn tell_listeners(&self) {
+        for listener in self
+            .listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
+            listener();
+        }
+    }
+
+    /// Writes the state to the status board.
+    fn show(&self) {
+        let (state, since, cause) = {
+            let health = self.lock();
+            (health.state(), health.since(), health.cause())
+        };
+        let reason = match (state, cause) {
+            (HealthState::Paused, Some(PauseCause::Gone)) => Some("410 Gone".to_owned()),
+            (HealthState::Paused, _) => Some("paused by an operator".to_owned()),
+            (HealthState::Failing, _) => None,
+            (HealthState::Healthy, _) => None,
+        };
+        self.board.destination(&self.id, |d| {
+            d.state = match state {
+                HealthState::Healthy => DestinationState::Healthy,
+                HealthState::Failing => DestinationState::Failing,
+                HealthState::Paused => DestinationState::Paused,
+            };
+            d.state_since = Some(since);
+            d.state_reason = reason.or_else(|| {
+                (state == HealthState::Failing).then(|| d.last_error.clone().unwrap_or_default())
+            });
+        });
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_probe_slot_is_held_until_its_probe_ends_and_a_refusal_does_not_free_it() {
+        let board = StatusBoard::default();
+        let gate = DestinationGate::new("app", 1, board.clone());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        let gate = Arc::new(gate);
+        let watched = Arc::downgrade(&gate);
+        gate.listen(
+            "c",
+            Box::new(move || {
+                let open = watched.upgrade().map(|gate| gate.open_epoch());
+                log.lock().unwrap().push(open.flatten());
+            }),
+        );
+        assert!(gate.take_probe().is_none(), "no probe while healthy");
+        gate.failed(1, "HTTP 503");
+        assert!(!gate.accepts() && gate.wants_probe());
+        let probe = gate.take_probe().expect("the slot is free");
+        assert!(!gate.wants_probe());
+        assert!(gate.take_probe().is_none());
+        assert!(gate.take_probe().is_none(), "a refusal left the slot taken");
+        drop(probe);
+        let probe = gate.take_probe().expect("given back");
+        assert_eq!(
+            board.snapshot().destinations["app"].state,
+            DestinationState::Failing
+        );
+        gate.succeeded();
+        drop(probe);
+        assert!(gate.accepts());
+        gate.gone();
+        gate.resume();
+        assert_eq!(*seen.lock().unwrap(), [None, Some(2), None, Some(4)]);
+    }
+
+    #[actix_rt::test]
+    async fn a_failed_probe_waits_then_frees_the_slot_and_asks_for_the_next() {
+        let gate = Arc::new(DestinationGate::new("app", 1, StatusBoard::default()));
+        let told = Arc::new(Mutex::new(0));
+        let count = Arc::clone(&told);
+        gate.listen("c", Box::new(move || *count.lock().unwrap() += 1));
+        gate.failed(1, "HTTP 503");
+        let probe = gate.take_probe().unwrap();
+        let started = std::time::Instant::now();
+        probe.failed(&[Duration::from_millis(30)], None).await;
+        assert!(
+            started.elapsed() >= Duration::from_millis(20),
+            "waited the delay"
+        );
+        assert!(gate.wants_probe(), "the slot is free for the next probe");
+        assert_eq!(
+            *told.lock().unwrap(),
+            2,
+            "the change, then the call for a probe"
+        );
+    }
+}

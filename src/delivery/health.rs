@@ -1,0 +1,277 @@
+//! A destination's health, as a pure state machine: `healthy` until `failure_threshold`
+//! attempts in a row failed, then `failing` (one probe at a time goes out, a different
+//! notification each time) until an attempt succeeds; `paused` by a `410 Gone` or an operator until an operator resumes it.
+//!
+//! Failures are counted per notification: the retries of the notification that failed last
+//! do not count again, so one notification the receiver refuses for its own content (a
+//! poisoned key) is retried on its schedule and dead-lettered, while a receiver that refuses
+//! everything (many notifications failing, none succeeding) is soon `failing`.
+
+use chrono::{DateTime, Utc};
+
+/// Where a destination stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthState {
+    /// Notifications go out, up to `max_in_flight`, and are retried on their schedule.
+    Healthy,
+    /// Only one probe goes out at a time; everything else stays pending in the store.
+    Failing,
+    /// Nothing goes out until an operator resumes the destination.
+    Paused,
+}
+
+/// Why a destination is paused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PauseCause {
+    /// The receiver answered `410 Gone`: it says it is gone for good.
+    Gone,
+    /// An operator paused it.
+    Operator,
+}
+
+/// A change of state, for the caller to log and show once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// Healthy to failing.
+    Failing,
+    /// Failing (or paused) to healthy.
+    Healthy,
+    /// Paused, for this cause.
+    Paused(PauseCause),
+}
+
+/// The state machine of one destination.
+#[derive(Debug, Clone)]
+pub struct Health {
+    threshold: u32,
+    state: HealthState,
+    since: DateTime<Utc>,
+    cause: Option<PauseCause>,
+    /// Failed notifications in a row since the last success.
+    failures: u32,
+    /// Which notification failed last (a hash of its id), so its retries count once.
+    last_failed: Option<u64>,
+    /// Whether a probe holds the one slot of a failing destination.
+    probe_out: bool,
+    /// Probes that failed since the destination turned failing; they set the next wait.
+    probe_failures: usize,
+}
+
+impl Health {
+    /// A reload changed `failure_threshold`: it applies from the next failed attempt on (the
+    /// failures counted so far stay counted; the state does not change by itself).
+    pub fn set_threshold(&mut self, threshold: u32) {
+        self.threshold = threshold.max(1);
+    }
+
+    /// A healthy destination that fails after `threshold` failed notifications in a row.
+    pub fn new(threshold: u32, now: DateTime<Utc>) -> Self {
+        Self {
+            threshold: threshold.max(1),
+            state: HealthState::Healthy,
+            since: now,
+            cause: None,
+            failures: 0,
+            last_failed: None,
+            probe_out: false,
+            probe_failures: 0,
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> HealthState {
+        self.state
+    }
+
+    /// Since when the destination is in its state.
+    pub fn since(&self) -> DateTime<Utc> {
+        self.since
+    }
+
+    /// Why it is paused, while paused.
+    pub fn cause(&self) -> Option<PauseCause> {
+        self.cause
+    }
+
+    fn enter(&mut self, state: HealthState, now: DateTime<Utc>) {
+        self.state = state;
+        self.since = now;
+        self.failures = 0;
+        self.last_failed = None;
+        self.probe_out = false;
+        self.probe_failures = 0;
+        if state != HealthState::Paused {
+            self.cause = None;
+        }
+    }
+
+    /// An attempt succeeded: a failing destination is healthy again.
+    pub fn succeeded(&mut self, now: DateTime<Utc>) -> Option<Transition> {
+        self.failures = 0;
+        self.last_failed = None;
+        if self.state != HealthState::Failing {
+            return None;
+        }
+        self.enter(HealthState::Healthy, now);
+        Some(Transition::Healthy)
+    }
+
+    /// An attempt of notification `notification` (a hash of its id) failed.
+    pub fn failed(&mut self, notification: u64, now: DateTime<Utc>) -> Option<Transition> {
+        if self.last_failed != Some(notification) {
+            self.last_failed = Some(notification);
+            self.failures = self.failures.saturating_add(1);
+        }
+        if self.state != HealthState::Healthy || self.failures < self.threshold {
+            return None;
+        }
+        self.enter(HealthState::Failing, now);
+        Some(Transition::Failing)
+    }
+
+    /// Pauses the destination (from any state but paused).
+    pub fn pause(&mut self, cause: PauseCause, now: DateTime<Utc>) -> Option<Transition> {
+        if self.state == HealthState::Paused {
+            return None;
+        }
+        self.enter(HealthState::Paused, now);
+        self.cause = Some(cause);
+        Some(Transition::Paused(cause))
+    }
+
+    /// Resumes a paused destination, as healthy: the next failures decide again.
+    pub fn resume(&mut self, now: DateTime<Utc>) -> Option<Transition> {
+        if self.state != HealthState::Paused {
+            return None;
+        }
+        self.enter(HealthState::Healthy, now);
+        Some(Transition::Healthy)
+    }
+
+    /// Takes the probe slot of a failing destination: `true` for exactly one taker until
+    /// [`Health::release_probe`].
+    pub fn take_probe(&mut self) -> bool {
+        let free = self.state == HealthState::Failing && !self.probe_out;
+        self.probe_out |= free;
+        free
+    }
+
+    /// The probe ended (delivered, or let go).
+    pub fn release_probe(&mut self) {
+        self.probe_out = false;
+    }
+
+    /// Whether a probe holds the slot.
+    pub fn probe_out(&self) -> bool {
+        self.probe_out
+    }
+
+    /// A probe failed; returns how many have failed since the destination turned failing.
+    pub fn probe_failed(&mut self) -> usize {
+        self.probe_failures += 1;
+        self.probe_failures
+    }
+
+    /// Whether a notification may be attempted: any while healthy, the probe while failing.
+    pub fn may_attempt(&self, probe: bool) -> bool {
+        match self.state {
+            HealthState::Healthy => true,
+            HealthState::Failing => probe,
+            HealthState::Paused => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    #[test]
+    fn threshold_failed_notifications_in_a_row_make_it_failing_and_a_success_heals_it() {
+        let mut health = Health::new(3, at(0));
+        assert_eq!(health.failed(1, at(1)), None);
+        assert_eq!(health.failed(2, at(2)), None);
+        assert_eq!(health.failed(3, at(3)), Some(Transition::Failing));
+        assert_eq!(
+            (health.state(), health.since()),
+            (HealthState::Failing, at(3))
+        );
+        assert_eq!(health.failed(4, at(4)), None, "one line per change");
+        assert_eq!(health.succeeded(at(5)), Some(Transition::Healthy));
+        assert_eq!(health.succeeded(at(6)), None);
+        assert_eq!(health.state(), HealthState::Healthy);
+    }
+
+    #[test]
+    fn a_success_in_between_starts_the_count_again() {
+        let mut health = Health::new(2, at(0));
+        health.failed(1, at(1));
+        health.succeeded(at(2));
+        assert_eq!(health.failed(2, at(3)), None);
+        assert_eq!(health.failed(3, at(4)), Some(Transition::Failing));
+    }
+
+    #[test]
+    fn retries_of_one_notification_count_once() {
+        let mut health = Health::new(2, at(0));
+        for t in 0..10 {
+            assert_eq!(
+                health.failed(7, at(t)),
+                None,
+                "a poisoned notification alone"
+            );
+        }
+        assert_eq!(health.failed(8, at(11)), Some(Transition::Failing));
+    }
+
+    #[test]
+    fn a_failing_destination_has_one_probe_slot() {
+        let mut health = Health::new(1, at(0));
+        assert!(!health.take_probe(), "no probe while healthy");
+        assert!(health.may_attempt(false));
+        health.failed(1, at(1));
+        assert!(!health.may_attempt(false));
+        assert!(health.take_probe());
+        assert!(!health.take_probe());
+        assert!(health.may_attempt(true));
+        health.release_probe();
+        assert!(health.take_probe());
+        assert_eq!((health.probe_failed(), health.probe_failed()), (1, 2));
+        health.succeeded(at(2));
+        health.failed(2, at(3));
+        assert_eq!(
+            health.probe_failed(),
+            1,
+            "counted afresh in each failing spell"
+        );
+    }
+
+    #[test]
+    fn paused_until_resumed_whatever_succeeds_meanwhile() {
+        let mut health = Health::new(1, at(0));
+        health.failed(1, at(1));
+        assert_eq!(
+            health.pause(PauseCause::Gone, at(2)),
+            Some(Transition::Paused(PauseCause::Gone))
+        );
+        assert_eq!(health.pause(PauseCause::Operator, at(3)), None);
+        assert_eq!(health.cause(), Some(PauseCause::Gone));
+        assert!(!health.take_probe() && !health.may_attempt(true));
+        assert_eq!(
+            health.succeeded(at(4)),
+            None,
+            "a late success does not resume"
+        );
+        assert_eq!(health.failed(2, at(5)), None);
+        assert_eq!(health.resume(at(6)), Some(Transition::Healthy));
+        assert_eq!(
+            (health.state(), health.cause()),
+            (HealthState::Healthy, None)
+        );
+        assert_eq!(health.resume(at(7)), None);
+    }
+}
