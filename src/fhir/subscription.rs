@@ -247,7 +247,29 @@ fn status_entry(body: &Value, event: &Event<'_>, origin: &Origin<'_>) -> Value {
             .iter()
             .map(|r| json!({"name": "additional-context", "valueReference": r.reference()})),
     );
-    let topic = topic_url(body["type"].as_str().unwrap_or_default());
+    let mut entry = subscription_status(
+        &id,
+        &subscription,
+        &topic_url(body["type"].as_str().unwrap_or_default()),
+        "event-notification",
+        &sequence,
+    );
+    let parameters = entry["resource"]["parameter"]
+        .as_array_mut()
+        .expect("subscription_status lists parameters");
+    parameters.push(json!({"name": "notification-event", "part": parts}));
+    entry
+}
+
+/// A SubscriptionStatus entry (a `Parameters` resource, as the `$status` operation answers)
+/// of `notification_type` (`event-notification`, `heartbeat`), without events.
+fn subscription_status(
+    id: &str,
+    subscription: &str,
+    topic: &str,
+    notification_type: &str,
+    events_since_start: &str,
+) -> Value {
     json!({
         "fullUrl": format!("urn:uuid:{id}"),
         "resource": {
@@ -258,9 +280,8 @@ fn status_entry(body: &Value, event: &Event<'_>, origin: &Origin<'_>) -> Value {
                 {"name": "subscription", "valueReference": {"reference": subscription}},
                 {"name": "topic", "valueCanonical": topic},
                 {"name": "status", "valueCode": "active"},
-                {"name": "type", "valueCode": "event-notification"},
-                {"name": "events-since-subscription-start", "valueString": sequence},
-                {"name": "notification-event", "part": parts},
+                {"name": "type", "valueCode": notification_type},
+                {"name": "events-since-subscription-start", "valueString": events_since_start},
             ],
         },
         "request": {"method": "GET", "url": format!("{subscription}/$status")},
@@ -281,23 +302,13 @@ pub fn heartbeat_bundle(id: &str, connection: &str, last_sequence: u64, timestam
         "meta": {"profile": [BUNDLE_PROFILE]},
         "type": "history",
         "timestamp": timestamp,
-        "entry": [{
-            "fullUrl": format!("urn:uuid:{status}"),
-            "resource": {
-                "resourceType": "Parameters",
-                "id": status,
-                "meta": {"profile": [STATUS_PROFILE]},
-                "parameter": [
-                    {"name": "subscription", "valueReference": {"reference": subscription}},
-                    {"name": "topic", "valueCanonical": topic_url("courier.heartbeat")},
-                    {"name": "status", "valueCode": "active"},
-                    {"name": "type", "valueCode": "heartbeat"},
-                    {"name": "events-since-subscription-start", "valueString": last_sequence.to_string()},
-                ],
-            },
-            "request": {"method": "GET", "url": format!("{subscription}/$status")},
-            "response": {"status": "200"},
-        }],
+        "entry": [subscription_status(
+            &status,
+            &subscription,
+            &topic_url("courier.heartbeat"),
+            "heartbeat",
+            &last_sequence.to_string(),
+        )],
     })
 }
 
@@ -312,6 +323,11 @@ fn derived_uuid(label: &str, id: &str) -> String {
     let mut bytes: [u8; 16] = digest[..16].try_into().expect("SHA-256 has 32 bytes");
     bytes[6] = (bytes[6] & 0x0f) | 0x80;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    uuid_text(bytes)
+}
+
+/// The usual text of a UUID: 32 hex digits in groups of 8-4-4-4-12.
+pub(crate) fn uuid_text(bytes: [u8; 16]) -> String {
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     format!(
         "{}-{}-{}-{}-{}",

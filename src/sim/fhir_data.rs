@@ -98,15 +98,7 @@ impl FhirData {
                 (count + 1).to_string()
             }
             VersionIds::Uuid => {
-                let hex = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
-                format!(
-                    "{}-{}-{}-{}-{}",
-                    &hex[..8],
-                    &hex[8..12],
-                    &hex[12..16],
-                    &hex[16..20],
-                    &hex[20..]
-                )
+                crate::fhir::subscription::uuid_text(fastrand::u128(..).to_be_bytes())
             }
         }
     }

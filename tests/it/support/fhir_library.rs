@@ -1,9 +1,6 @@
 //! Parses notification Bundles with a FHIR library (`fhir.resources`, pydantic models of every
 //! resource and datatype), so a receiver built on one is known to read what Courier sends.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use serde_json::Value;
 
 use super::venv::Venv;
@@ -20,26 +17,6 @@ const SCRIPT: &str = concat!(
 /// Per Bundle, what the library parsed (`type`, `resources` by entry, status `parameters`) or
 /// `{"error": …}` when its models refuse the Bundle.
 pub fn parse_bundles(bundles: &[Value]) -> Vec<Value> {
-    let mut child = Command::new(Venv::of(LIBRARY).python())
-        .arg(SCRIPT)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the virtualenv's python starts");
-    let input = serde_json::to_vec(bundles).expect("JSON values serialize");
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    // Write from another thread so a large request cannot deadlock against a full stdout pipe.
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let output = child.wait_with_output().expect("the script runs");
-    writer
-        .join()
-        .expect("the writer thread does not panic")
-        .expect("the script reads its whole request");
-    assert!(
-        output.status.success(),
-        "the FHIR library script failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("the script prints JSON")
+    let parsed = Venv::of(LIBRARY).run_json_script(SCRIPT, &bundles, "FHIR library");
+    serde_json::from_value(parsed).expect("the script prints one verdict per Bundle")
 }

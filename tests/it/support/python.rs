@@ -4,11 +4,6 @@
 //! The library is installed once per target directory into a virtualenv (see [`Venv`] for how
 //! concurrent tests and processes share it).
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::thread;
-
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{json, Value};
@@ -68,31 +63,5 @@ pub fn reference_sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> St
 /// Runs the script with `request` on stdin and returns its JSON answer; panics with the
 /// script's stderr when it fails.
 fn run_script(request: Value) -> Value {
-    let mut child = Command::new(python())
-        .arg(SCRIPT)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the virtualenv's python starts");
-    let input = serde_json::to_vec(&request).expect("a JSON value serializes");
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    // Write from another thread so a large request cannot deadlock against a full stdout pipe.
-    let writer = thread::spawn(move || stdin.write_all(&input));
-    let output = child.wait_with_output().expect("the script runs");
-    writer
-        .join()
-        .expect("the writer thread does not panic")
-        .expect("the script reads its whole request");
-    assert!(
-        output.status.success(),
-        "the Standard Webhooks reference script failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("the script prints JSON")
-}
-
-/// The interpreter of the virtualenv holding the pinned library.
-fn python() -> PathBuf {
-    Venv::of(LIBRARY).python()
+    Venv::of(LIBRARY).run_json_script(SCRIPT, &request, "Standard Webhooks reference")
 }

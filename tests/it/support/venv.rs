@@ -9,8 +9,9 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -48,6 +49,39 @@ impl Venv {
         } else {
             self.dir.join("bin").join("python")
         }
+    }
+
+    /// Runs `script` with this env's interpreter, `request` as JSON on its stdin, and returns
+    /// the JSON it prints; panics naming `what` with the script's stderr when it fails.
+    pub fn run_json_script(
+        &self,
+        script: &str,
+        request: &impl serde::Serialize,
+        what: &str,
+    ) -> serde_json::Value {
+        let mut child = Command::new(self.python())
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the virtualenv's python starts");
+        let input = serde_json::to_vec(request).expect("the request serializes");
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        // Write from another thread so a large request cannot deadlock against a full stdout
+        // pipe.
+        let writer = std::thread::spawn(move || stdin.write_all(&input));
+        let output = child.wait_with_output().expect("the script runs");
+        writer
+            .join()
+            .expect("the writer thread does not panic")
+            .expect("the script reads its whole request");
+        assert!(
+            output.status.success(),
+            "the {what} script failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("the script prints JSON")
     }
 }
 
