@@ -6,7 +6,7 @@
 //! the poller then moves on (deletions, search, next type) and reports `more` until it went
 //! round every type, so the connection's poll loop (shared with the changes feed) paces it.
 
-mod bundle;
+pub(crate) mod bundle;
 pub mod enrich;
 mod history;
 pub mod metadata;
@@ -309,6 +309,13 @@ impl FhirPoller {
             .insert(type_name.to_owned(), supported);
         Ok(supported)
     }
+}
+
+/// Entry points for the fuzz targets in `fuzz/`, which cannot reach the private Bundle
+/// reader; not part of Courier's API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::bundle::{deletion, found, parse, reference_id, BundleKind, Deletion, Found};
 }
 
 #[cfg(test)]
