@@ -14,6 +14,7 @@ mod fhir_subscription;
 mod heartbeats;
 mod hostile;
 mod isolation;
+mod load_fhir;
 mod logs;
 mod pacing;
 mod pipeline;

@@ -1,6 +1,6 @@
 //! The FHIR load EHR's pages, read back with Courier's own Bundle reader.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::*;
 use crate::ehr::fhir::bundle::{found, parse, BundleKind, Found};
@@ -137,4 +137,47 @@ fn search_parameters_are_read_and_unsupported_ones_refused() {
     assert_eq!(search_query("_lastUpdated=ge2020-01-01"), None);
     assert_eq!(search_query("_sort=-_lastUpdated"), None);
     assert_eq!(search_query("_count=many"), None);
+}
+
+#[actix_rt::test]
+async fn the_server_answers_searches_reads_and_metadata_with_a_date() {
+    let ehr = crate::sim::LoadEhr::start(LoadEhrOptions::default()).unwrap();
+    let base = ehr.fhir_base_url();
+    let client = awc::Client::default();
+    let get = |path: String| {
+        let request = client.get(format!("{base}{path}"));
+        async move {
+            let mut response = request.send().await.unwrap();
+            let body = response.body().await.unwrap();
+            let date = response
+                .headers()
+                .get("date")
+                .map(|d| d.to_str().unwrap().to_owned());
+            (response.status().as_u16(), date, body)
+        }
+    };
+    let (status, date, body) =
+        get("/Appointment?_lastUpdated=ge2019-12-31T00:00:00Z&_count=2".into()).await;
+    assert_eq!(status, 200);
+    let date = chrono::DateTime::parse_from_rfc2822(&date.expect("a Date header")).unwrap();
+    assert!((chrono::Utc::now() - date.to_utc()).num_seconds().abs() <= 2);
+    let page = matches(std::str::from_utf8(&body).unwrap());
+    assert_eq!(ids(&page), ["a-1", "a-2"]);
+    let bundle: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        bundle["entry"][0]["fullUrl"],
+        format!("{base}/Appointment/a-1")
+    );
+    let (status, _, body) = get("/Patient/p-2".into()).await;
+    let patient: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (status, &patient["resourceType"], &patient["id"]),
+        (200, &json!("Patient"), &json!("p-2"))
+    );
+    let (_, _, body) = get("/metadata".into()).await;
+    let statement: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(statement["rest"][0]["resource"][0]["type"], APPOINTMENT);
+    assert_eq!(get("/Observation".into()).await.0, 404);
+    assert_eq!(get("/Appointment?_sort=-_lastUpdated".into()).await.0, 400);
+    ehr.stop().await;
 }
