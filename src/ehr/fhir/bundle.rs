@@ -117,6 +117,13 @@ pub fn found(path: &str, entry: &Value, type_name: &str) -> Result<Found, EhrErr
     let id = resource["id"]
         .as_str()
         .ok_or_else(|| shape("a match has no id"))?;
+    if !is_fhir_id(id) {
+        // `Type/id` is the notification's focus and a store key: an id that is not one path
+        // segment (`/x`, `a#b`, `a?b`, empty) would name another resource, or none.
+        return Err(shape(
+            "a match's id is not a FHIR id (1 to 64 of A-Z a-z 0-9 - .)",
+        ));
+    }
     let at_text = resource["meta"]["lastUpdated"]
         .as_str()
         .ok_or_else(|| shape("a match has no meta.lastUpdated, which paging needs"))?;
@@ -156,6 +163,14 @@ pub fn deletion(path: &str, entry: &Value, type_name: &str) -> Result<Option<Del
         None => format!("deleted@{}", at.to_rfc3339()),
     };
     Ok(Some(Deletion { id, version, at }))
+}
+
+/// Whether `id` is a FHIR resource id (or version id): 1 to 64 of `A-Z a-z 0-9 - .`.
+pub fn is_fhir_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
 }
 
 /// The id in `Type/id`, `…/Type/id` or `…/Type/id/_history/v`, when the type is `type_name`.
@@ -266,5 +281,28 @@ mod tests {
             "response": {"etag": "W/\"3\"", "lastModified": "2026-11-26T04:14:11.323Z"}});
         let d = deletion("/h", &entry, "Appointment").unwrap().unwrap();
         assert_eq!((d.id.as_str(), d.version.as_str()), ("a2", "3"));
+    }
+
+    /// Found by the `fhir_bundle` fuzz target (`fuzz/corpus/fhir_bundle/seed-id-*`): a match
+    /// whose id was not one path segment was taken, so its focus `Patient//example` named no
+    /// resource and `Patient/e#amdivple` named `Patient/e`.
+    #[test]
+    fn a_match_whose_id_is_not_a_fhir_id_is_refused() {
+        for id in [
+            "/example",
+            "e#amdivple",
+            "exampl?:",
+            "",
+            "a b",
+            &"x".repeat(65),
+        ] {
+            let entry = json!({"resource": {"resourceType": "Patient", "id": id,
+                "meta": {"lastUpdated": "2026-11-26T04:14:11.323Z"}}});
+            let err = found("/Patient", &entry, "Patient").unwrap_err();
+            assert!(err.to_string().contains("not a FHIR id"), "{id:?}: {err}");
+        }
+        let entry = json!({"resource": {"resourceType": "Patient", "id": "Ab-1.2",
+            "meta": {"lastUpdated": "2026-11-26T04:14:11.323Z"}}});
+        assert_eq!(found("/Patient", &entry, "Patient").unwrap().id, "Ab-1.2");
     }
 }
