@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo bench --bench courier-bench                 # all scenarios
 //! cargo bench --bench courier-bench -- run --only latency
+//! cargo bench --bench courier-bench -- run --only fhir --measure-secs 10
 //! cargo bench --bench courier-bench -- run --only throughput --admin-scrape-ms 100
 //! ```
 //!
@@ -11,6 +12,7 @@
 //! `run` subcommand starts as processes of their own next to `courier run`, so Courier's CPU
 //! time and memory are its own. Benchmarks write results; they assert nothing.
 
+mod fhir;
 mod procs;
 mod scenarios;
 
@@ -63,7 +65,7 @@ struct ConfigArgs {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Only these scenarios: throughput, latency, scale, recovery (repeatable).
+    /// Only these scenarios: throughput, fhir, latency, scale, recovery (repeatable).
     #[arg(long)]
     only: Vec<String>,
     /// Where the Markdown results go.
@@ -192,6 +194,10 @@ fn run(args: RunArgs) {
             ));
         }
         scenarios::peak_memory(&peaks, &mut results);
+    }
+    if wanted("fhir") {
+        eprintln!("courier-bench: throughput, FHIR search, 1 connection");
+        fhir::throughput(&bench, &mut results);
     }
     if wanted("latency") {
         eprintln!("courier-bench: latency");

@@ -34,9 +34,19 @@ pub struct Bench {
     pub admin_scrape: Option<Duration>,
 }
 
+/// Which of Courier's sources a scenario polls.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Source {
+    /// A changes feed with two enrichment GETs per change.
+    Changes,
+    /// A FHIR `_lastUpdated` search of Appointments with one `enrich` reference (Patient).
+    Fhir,
+}
+
 /// How Courier is configured for a scenario.
 #[derive(Clone)]
 pub struct Setup {
+    pub source: Source,
     pub connections: usize,
     pub interval_secs: f64,
     pub page_size: usize,
@@ -48,6 +58,7 @@ impl Setup {
     /// The settings for draining a backlog as fast as possible (throughput and recovery).
     pub fn draining(connections: usize) -> Self {
         Self {
+            source: Source::Changes,
             connections,
             interval_secs: 1.0,
             page_size: 1000,
@@ -233,56 +244,79 @@ fn per_second_range(report: &TallyReport, from_us: u64, to_us: u64) -> Option<(u
 
 /// Scenarios 1 and 4: an endless backlog, `connections` connections.
 pub fn throughput(bench: &Bench, connections: usize, results: &mut Results) -> u64 {
-    let name = format!("throughput-{connections}");
-    let setup = Setup::draining(connections);
-    let rig = bench.rig(
-        &name,
-        &setup,
-        &["--feed", "backlog", "--payload", "256"],
-        None,
-    );
-    std::thread::sleep(Duration::from_secs(5));
-    let (before, start_us) = (rig.tally(), now_us());
-    let cpu_before = rig.samples();
-    let scraper = bench
-        .admin_scrape
-        .map(|every| Scraper::start(&rig.admin, every));
-    std::thread::sleep(Duration::from_secs(bench.measure_secs));
-    let scrapes = scraper.map(Scraper::stop);
-    let (after, end_us) = (rig.tally(), now_us());
-    let cpu_after = rig.samples();
-    let secs = (end_us - start_us) as f64 / 1e6;
-    let rate = (after.unique - before.unique) as f64 / secs;
-    let peak = cpu_after[0].peak_rss_kb;
-    let range = per_second_range(&after, start_us, end_us).unwrap_or_default();
-    let exit = rig.stop();
-    results.rows.push(Row {
+    let run = ThroughputRun {
+        name: format!("throughput-{connections}"),
+        setup: Setup::draining(connections),
         scenario: format!("1. Throughput, endless backlog, {connections} connection(s)"),
-        measured: format!("{rate:.0} notifications/s"),
-        target: "≥ 20,000/s".into(),
-        met: Some(rate >= 20_000.0),
-    });
-    results.details.push(format!(
-        "**1. Throughput, {connections} connection(s)** (page 1000, 2 enrichment GETs of \
-         256-byte-padded records, max_concurrent_enrichments 32, max_in_flight 256): {rate:.0}/s \
-         over {secs:.0} s after a 5 s warm-up (per-second min {} / max {}); {} delivered in all, \
-         {} duplicates, {} unverified. {}. Peak RSS {:.0} MB.{exit}",
-        range.0,
-        range.1,
-        after.unique,
-        after.duplicates,
-        after.unverified,
-        cpu_note(&cpu_before, &cpu_after),
-        mb(peak),
-    ));
-    if let (Some(every), Some(scrapes)) = (bench.admin_scrape, scrapes) {
+        settings: "page 1000, 2 enrichment GETs of 256-byte-padded records, \
+                   max_concurrent_enrichments 32, max_in_flight 256"
+            .into(),
+    };
+    run.measure(bench, results)
+}
+
+/// One throughput measurement against an endless backlog: what differs between flavours.
+pub struct ThroughputRun {
+    /// Names the store, configuration and log files.
+    pub name: String,
+    pub setup: Setup,
+    /// The results table's row name; its bold part in the notes too.
+    pub scenario: String,
+    /// Courier's settings, for the notes.
+    pub settings: String,
+}
+
+impl ThroughputRun {
+    /// Measures `bench.measure_secs` after a 5 s warm-up; Courier's peak RSS (kB).
+    pub fn measure(self, bench: &Bench, results: &mut Results) -> u64 {
+        let ehr_args = ["--feed", "backlog", "--payload", "256"];
+        let rig = bench.rig(&self.name, &self.setup, &ehr_args, None);
+        std::thread::sleep(Duration::from_secs(5));
+        let (before, start_us) = (rig.tally(), now_us());
+        let cpu_before = rig.samples();
+        let scraper = bench
+            .admin_scrape
+            .map(|every| Scraper::start(&rig.admin, every));
+        std::thread::sleep(Duration::from_secs(bench.measure_secs));
+        let scrapes = scraper.map(Scraper::stop);
+        let (after, end_us) = (rig.tally(), now_us());
+        let cpu_after = rig.samples();
+        let secs = (end_us - start_us) as f64 / 1e6;
+        let rate = (after.unique - before.unique) as f64 / secs;
+        let peak = cpu_after[0].peak_rss_kb;
+        let range = per_second_range(&after, start_us, end_us).unwrap_or_default();
+        let exit = rig.stop();
+        results.rows.push(Row {
+            scenario: self.scenario.clone(),
+            measured: format!("{rate:.0} notifications/s"),
+            target: "≥ 20,000/s".into(),
+            met: Some(rate >= 20_000.0),
+        });
         results.details.push(format!(
-            "Admin API scraped during the measurement above: GET /metrics and GET /status \
-             every {every:?}, {scrapes} scrapes (compare with a run without \
-             --admin-scrape-ms)."
+            "**{}** ({}): {rate:.0}/s over {secs:.0} s after a 5 s warm-up (per-second min {} / \
+             max {}); {} delivered in all, {} duplicates, {} unverified; latency from change to \
+             receipt p50 {} ms, p99 {} ms. {}. Peak RSS {:.0} MB.{exit}",
+            self.scenario,
+            self.settings,
+            range.0,
+            range.1,
+            after.unique,
+            after.duplicates,
+            after.unverified,
+            after.latency_p50_ms.unwrap_or(0),
+            after.latency_p99_ms.unwrap_or(0),
+            cpu_note(&cpu_before, &cpu_after),
+            mb(peak),
         ));
+        if let (Some(every), Some(scrapes)) = (bench.admin_scrape, scrapes) {
+            results.details.push(format!(
+                "Admin API scraped during the measurement above: GET /metrics and GET /status \
+                 every {every:?}, {scrapes} scrapes (compare with a run without \
+                 --admin-scrape-ms)."
+            ));
+        }
+        peak
     }
-    peak
 }
 
 /// A free loopback address for Courier's admin API (bound, read, released).
@@ -344,6 +378,7 @@ pub fn peak_memory(peaks: &[(usize, u64)], results: &mut Results) {
 /// Scenario 2: a steady 2,000 changes/s, EHR latency 20 ms ± 10 ms.
 pub fn latency(bench: &Bench, results: &mut Results) {
     let setup = Setup {
+        source: Source::Changes,
         connections: 1,
         interval_secs: 1.0,
         page_size: 1000,
@@ -398,6 +433,7 @@ pub fn latency(bench: &Bench, results: &mut Results) {
 /// Scenario 3: 10,000 connections polling idle feeds every 60 s.
 pub fn scale(bench: &Bench, connections: usize, results: &mut Results) {
     let setup = Setup {
+        source: Source::Changes,
         connections,
         interval_secs: 60.0,
         page_size: 1000,
@@ -555,6 +591,10 @@ pub fn config_toml(store: &Path, ehr: &str, receiver: &str, setup: &Setup) -> St
     );
     for n in 1..=setup.connections {
         let id = connection_id(n);
+        if setup.source == Source::Fhir {
+            text.push_str(&crate::fhir::connection_toml(&id, ehr, setup));
+            continue;
+        }
         let _ = write!(
             text,
             "[connections.{id}]\ndestination = \"hooks\"\nsource = \"changes\"\n\

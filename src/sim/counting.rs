@@ -5,7 +5,8 @@
 //! `POST /hooks` takes a notification; `GET /stats` answers the [`TallyReport`] as JSON;
 //! `POST /stats/reset-latency` starts a new latency window (after a warm-up, say). The
 //! latency of a notification is from the `created_us` of its change item (see
-//! [`super::load`]) to its receipt, on the one clock of the machine.
+//! [`super::load`]), or of its focus resource for a FHIR notification (see its `created` module), to
+//! its receipt, on the one clock of the machine.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io;
@@ -19,6 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use super::load::now_us;
 use crate::delivery::signing::SigningKey;
+
+mod created;
 
 /// Latencies are counted in 1 ms buckets up to this many; longer ones share the last.
 const LATENCY_BUCKETS_MS: usize = 600_000;
@@ -168,22 +171,6 @@ fn id_bits(id: &str) -> u128 {
         })
 }
 
-/// What the receiver reads of a notification body; serde skips the rest.
-#[derive(Deserialize)]
-struct Body {
-    data: Data,
-}
-
-#[derive(Deserialize)]
-struct Data {
-    change: Change,
-}
-
-#[derive(Deserialize)]
-struct Change {
-    created_us: Option<u64>,
-}
-
 /// What every handler shares.
 struct Endpoint {
     key: SigningKey,
@@ -272,9 +259,7 @@ async fn hook(endpoint: web::Data<Endpoint>, request: HttpRequest, body: Bytes) 
         lock(&endpoint.tally).refuse();
         return HttpResponse::Unauthorized().finish();
     }
-    let created = serde_json::from_slice::<Body>(&body)
-        .ok()
-        .and_then(|b| b.data.change.created_us);
+    let created = created::created_us(&body);
     lock(&endpoint.tally).accept(id, at, created);
     HttpResponse::NoContent().finish()
 }

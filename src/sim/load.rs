@@ -11,6 +11,9 @@
 //! - `GET /api/appointments/{id}` and `GET /api/patients/{id}`: small FHIR-like records padded
 //!   to [`LoadEhrOptions::payload_bytes`].
 //! - `GET /api/_stats`: requests served so far, `{"feed": n, "details": n, "errors": n}`.
+//! - Under `/fhir`, the same changes as a FHIR R4 server: a `_lastUpdated` search of
+//!   Appointments, Patient reads and `/metadata` (see [`fhir`]); its searches count as feed
+//!   requests, its reads as details.
 //!
 //! Every request waits [`LoadEhrOptions::latency`] ± [`LoadEhrOptions::jitter`] and fails
 //! with a 503 with probability [`LoadEhrOptions::error_rate`].
@@ -24,6 +27,8 @@ use actix_web::dev::ServerHandle;
 use actix_web::http::header::ContentType;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::json;
+
+pub mod fhir;
 
 /// Page size when the request gives no `limit`.
 const DEFAULT_LIMIT: u64 = 1000;
@@ -123,13 +128,22 @@ impl LoadEhr {
             counters: Counters::default(),
         });
         let server = HttpServer::new(move || {
-            App::new().app_data(shared.clone()).service(
-                web::scope("/api")
-                    .route("/changes", web::get().to(changes))
-                    .route("/appointments/{id}", web::get().to(appointment))
-                    .route("/patients/{id}", web::get().to(patient))
-                    .route("/_stats", web::get().to(stats)),
-            )
+            App::new()
+                .app_data(shared.clone())
+                .service(
+                    web::scope("/api")
+                        .route("/changes", web::get().to(changes))
+                        .route("/appointments/{id}", web::get().to(appointment))
+                        .route("/patients/{id}", web::get().to(patient))
+                        .route("/_stats", web::get().to(stats)),
+                )
+                .service(
+                    web::scope("/fhir")
+                        .route("/metadata", web::get().to(fhir::metadata))
+                        .route("/_stats", web::get().to(stats))
+                        .route("/Patient/{id}", web::get().to(fhir::patient))
+                        .route("/{type}", web::get().to(fhir::search)),
+                )
         })
         .workers(workers)
         .backlog(4096)
@@ -146,6 +160,11 @@ impl LoadEhr {
     /// The base URL a connection is configured with, like `http://127.0.0.1:PORT/api`.
     pub fn base_url(&self) -> String {
         format!("http://{}/api", self.addr)
+    }
+
+    /// The base URL of the FHIR flavour, like `http://127.0.0.1:PORT/fhir`.
+    pub fn fhir_base_url(&self) -> String {
+        format!("http://{}/fhir", self.addr)
     }
 
     /// Stops the server.

@@ -16,6 +16,7 @@ mod fhir_subscription;
 mod heartbeats;
 mod hostile;
 mod isolation;
+mod load_fhir;
 mod logs;
 mod ordering;
 mod pacing;

@@ -117,12 +117,22 @@ pub fn found(path: &str, entry: &Value, type_name: &str) -> Result<Found, EhrErr
     let id = resource["id"]
         .as_str()
         .ok_or_else(|| shape("a match has no id"))?;
+    if !is_fhir_id(id) {
+        // `Type/id` is the notification's focus and a store key: an id that is not one path
+        // segment (`/x`, `a#b`, `a?b`, empty) would name another resource, or none.
+        return Err(shape(
+            "a match's id is not a FHIR id (1 to 64 of A-Z a-z 0-9 - .)",
+        ));
+    }
     let at_text = resource["meta"]["lastUpdated"]
         .as_str()
         .ok_or_else(|| shape("a match has no meta.lastUpdated, which paging needs"))?;
     let at = DateTime::parse_from_rfc3339(at_text)
         .map_err(|_| shape("a match has a meta.lastUpdated that is not an instant"))?;
-    let version = resource["meta"]["versionId"].as_str().unwrap_or(at_text);
+    let version = resource["meta"]["versionId"]
+        .as_str()
+        .filter(|v| !v.is_empty())
+        .unwrap_or(at_text);
     Ok(Found {
         id: id.to_owned(),
         version: version.to_owned(),
@@ -151,11 +161,24 @@ pub fn deletion(path: &str, entry: &Value, type_name: &str) -> Result<Option<Del
         .as_str()
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .ok_or_else(|| shape("a DELETE entry has no valid response.lastModified"))?;
-    let version = match entry["response"]["etag"].as_str() {
-        Some(etag) => etag.trim_start_matches("W/").trim_matches('"').to_owned(),
+    // An empty etag (`""`, `W/""`) names no version: two such deletions would look alike.
+    let etag = entry["response"]["etag"]
+        .as_str()
+        .map(|etag| etag.trim_start_matches("W/").trim_matches('"'))
+        .filter(|etag| !etag.is_empty());
+    let version = match etag {
+        Some(etag) => etag.to_owned(),
         None => format!("deleted@{}", at.to_rfc3339()),
     };
     Ok(Some(Deletion { id, version, at }))
+}
+
+/// Whether `id` is a FHIR resource id (or version id): 1 to 64 of `A-Z a-z 0-9 - .`.
+pub fn is_fhir_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
 }
 
 /// The id in `Type/id`, `…/Type/id` or `…/Type/id/_history/v`, when the type is `type_name`.
@@ -266,5 +289,47 @@ mod tests {
             "response": {"etag": "W/\"3\"", "lastModified": "2026-11-26T04:14:11.323Z"}});
         let d = deletion("/h", &entry, "Appointment").unwrap().unwrap();
         assert_eq!((d.id.as_str(), d.version.as_str()), ("a2", "3"));
+    }
+
+    /// Found by the `fhir_bundle` fuzz target (`fuzz/corpus/fhir_bundle/seed-id-*`): a match
+    /// whose id was not one path segment was taken, so its focus `Patient//example` named no
+    /// resource and `Patient/e#amdivple` named `Patient/e`.
+    #[test]
+    fn a_match_whose_id_is_not_a_fhir_id_is_refused() {
+        for id in [
+            "/example",
+            "e#amdivple",
+            "exampl?:",
+            "",
+            "a b",
+            &"x".repeat(65),
+        ] {
+            let entry = json!({"resource": {"resourceType": "Patient", "id": id,
+                "meta": {"lastUpdated": "2026-11-26T04:14:11.323Z"}}});
+            let err = found("/Patient", &entry, "Patient").unwrap_err();
+            assert!(err.to_string().contains("not a FHIR id"), "{id:?}: {err}");
+        }
+        let entry = json!({"resource": {"resourceType": "Patient", "id": "Ab-1.2",
+            "meta": {"lastUpdated": "2026-11-26T04:14:11.323Z"}}});
+        assert_eq!(found("/Patient", &entry, "Patient").unwrap().id, "Ab-1.2");
+    }
+
+    /// Found by the `fhir_bundle` fuzz target (`fuzz/corpus/fhir_bundle/seed-deletion-empty-etag`):
+    /// a DELETE entry with `etag: ""` gave a deletion with an empty version, which any other
+    /// such deletion of the resource would have repeated. A match's empty `versionId` is the
+    /// same case.
+    #[test]
+    fn an_empty_etag_or_version_id_falls_back_to_the_instant() {
+        for etag in ["", "W/\"\"", "\"\""] {
+            let entry = json!({"request": {"method": "DELETE", "url": "Appointment/a2/_history/3?x#y"},
+                "response": {"etag": etag, "lastModified": "2026-11-26T04:14:11Z"}});
+            let d = deletion("/h", &entry, "Appointment").unwrap().unwrap();
+            assert_eq!(d.id, "a2");
+            assert_eq!(d.version, "deleted@2026-11-26T04:14:11+00:00", "{etag:?}");
+        }
+        let entry = json!({"resource": {"resourceType": "Patient", "id": "p1",
+            "meta": {"versionId": "", "lastUpdated": "2026-11-26T04:14:11.323Z"}}});
+        let found = found("/Patient", &entry, "Patient").unwrap();
+        assert_eq!(found.version, "2026-11-26T04:14:11.323Z");
     }
 }

@@ -103,12 +103,7 @@ fn resolve(reference: &str, base: &str, path: &ReferencePath) -> Option<(String,
         None => reference,
     };
     let parts: Vec<&str> = relative.split('/').collect();
-    let valid_id = |id: &str| {
-        (1..=64).contains(&id.len())
-            && id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-    };
+    let valid_id = super::bundle::is_fhir_id;
     let ok = match parts.as_slice() {
         [kind, id] => crate::config::is_fhir_type(kind) && valid_id(id),
         [kind, id, "_history", v] => {

@@ -6,7 +6,7 @@
 //! the poller then moves on (deletions, search, next type) and reports `more` until it went
 //! round every type, so the connection's poll loop (shared with the changes feed) paces it.
 
-mod bundle;
+pub(crate) mod bundle;
 pub mod enrich;
 mod history;
 pub mod metadata;
@@ -209,6 +209,18 @@ fn round(resources: &[FhirResource]) -> Vec<(usize, Read)> {
         .collect()
 }
 
+/// Where a round goes after its read at `at` (of `len`): the next read, and whether it is due
+/// at once. A read with more pages waiting is read again at once, even when it is the only
+/// read of the round; otherwise the round moves on, and ends (the next read is due at the next
+/// interval) when it wraps.
+fn after_read(at: usize, len: usize, more: bool) -> (usize, bool) {
+    if more {
+        return (at, true);
+    }
+    let next = (at + 1) % len;
+    (next, next != 0)
+}
+
 /// A FHIR connection's polling state between pages; lives as long as the connection's
 /// generation (what must survive restarts is in the store).
 #[derive(Debug)]
@@ -270,11 +282,7 @@ impl FhirPoller {
             Read::Search => search::search_page(&ctx, resource).await?,
             Read::Deletes => history::deletions(&ctx, resource).await?,
         };
-        let next = if step.more {
-            at
-        } else {
-            (at + 1) % round.len()
-        };
+        let (next, due) = after_read(at, round.len(), step.more);
         self.next.set(next);
         Ok(PageResult {
             created: step.containers.len(),
@@ -285,7 +293,7 @@ impl FhirPoller {
             cursor_moved: step.moved,
             // Versions at the inclusive cursor are read again by design: not a coarse `since`.
             behind: 0,
-            more: next != 0,
+            more: due,
         })
     }
 
@@ -311,6 +319,13 @@ impl FhirPoller {
     }
 }
 
+/// Entry points for the fuzz targets in `fuzz/`, which cannot reach the private Bundle
+/// reader; not part of Courier's API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::bundle::{deletion, found, parse, reference_id, BundleKind, Deletion, Found};
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,6 +335,19 @@ mod tests {
             since: since.into(),
             past,
         }
+    }
+
+    /// Found by the FHIR throughput benchmark: with one resource type and no deletions, a
+    /// full page said "nothing more" (the round's next read was index 0 again), so a backlog
+    /// drained one page per interval (~1,000/s with `_count` 1000 and a 1 s interval).
+    #[test]
+    fn a_read_with_more_pages_is_due_at_once_even_alone_in_its_round() {
+        assert_eq!(after_read(0, 1, true), (0, true));
+        assert_eq!(after_read(0, 1, false), (0, false));
+        assert_eq!(after_read(0, 3, true), (0, true));
+        assert_eq!(after_read(0, 3, false), (1, true));
+        assert_eq!(after_read(2, 3, true), (2, true));
+        assert_eq!(after_read(2, 3, false), (0, false));
     }
 
     #[test]
