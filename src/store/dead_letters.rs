@@ -146,7 +146,7 @@ impl Store {
                 moved.push(letter);
             }
         }
-        self.db.flush_async().await?;
+        self.flush_durably().await?;
         Ok(moved)
     }
 
@@ -169,7 +169,7 @@ impl Store {
                 purged.push(letter);
             }
         }
-        self.db.flush_async().await?;
+        self.flush_durably().await?;
         Ok(purged)
     }
 

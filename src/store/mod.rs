@@ -40,6 +40,11 @@ use crate::model::{notification_id, ChangeItem, Container, CursorState, DeadLett
 /// same ids; shorter costs more fsyncs while idle-ish, longer means more duplicates.
 const BACKGROUND_FLUSH_MS: u64 = 100;
 
+/// sled's page cache. Its default (1 GiB) let the cache of retained notifications grow the
+/// process to ~600 MB under sustained load; pages beyond this are read back from disk (a
+/// replay or a large recovery), which costs far less than the memory.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Why the store could not do what was asked; always an operator matter (disk, corruption).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -93,6 +98,7 @@ impl Store {
             sled::Config::new()
                 .path(path)
                 .flush_every_ms(Some(BACKGROUND_FLUSH_MS))
+                .cache_capacity(CACHE_BYTES)
                 .open()?,
         )
     }
@@ -220,7 +226,7 @@ impl Store {
                 TransactionError::Abort(()) => StoreError::Conflict(connection.to_owned()),
                 TransactionError::Storage(e) => StoreError::Sled(e),
             })?;
-        self.db.flush_async().await?;
+        self.flush_durably().await?;
         Ok(containers)
     }
 
@@ -317,13 +323,14 @@ impl Store {
             notification.sequence,
         );
         let kept = retention::encode(notification);
-        (&self.containers, &self.retained)
-            .transaction(|(pending, retained)| {
-                pending.remove(key.as_slice())?;
-                retained.insert(kept_key.as_slice(), kept.as_slice())?;
-                Ok(())
-            })
-            .map_err(never_aborts)
+        // Two plain writes, not a transaction: a sled transaction takes a process-wide write
+        // lock, and one per delivered notification (beside the pages' own transactions and
+        // their flushes) deadlocked sled 0.34 under load. Kept first, then forgotten: a crash
+        // between the two leaves the container pending (delivered again, same id) and its
+        // retained copy, which a replay sends once more under the same id.
+        self.retained.insert(kept_key, kept)?;
+        self.containers.remove(key)?;
+        Ok(())
     }
 
     /// Moves a container whose retry schedule ran out to the dead letters, in one transaction.
@@ -345,8 +352,22 @@ impl Store {
 
     /// Writes everything to disk; called at shutdown.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
-        Ok(())
+        self.flush_durably().await
+    }
+
+    /// Flushes on a blocking thread of the runtime instead of with `flush_async`, which runs
+    /// the flush on sled's own I/O threads: a flush holds sled's read lock while it waits for
+    /// an I/O buffer to be written by one of those same threads, so with enough concurrent
+    /// flushes (one per page of each connection) and a transaction waiting for the write
+    /// lock, every I/O thread waited on a lock and the process hung (sled 0.34).
+    pub(crate) async fn flush_durably(&self) -> Result<(), StoreError> {
+        let db = self.db.clone();
+        match actix_rt::task::spawn_blocking(move || db.flush()).await {
+            Ok(flushed) => flushed.map(drop).map_err(StoreError::from),
+            Err(_) => Err(StoreError::Sled(sled::Error::ReportableBug(
+                "the flushing thread panicked".into(),
+            ))),
+        }
     }
 }
 
