@@ -141,7 +141,7 @@ async fn attempt_once(
 
 fn record_success(ctx: &DeliveryContext, notification: &Notification) {
     let dest = &ctx.destination.id;
-    // Kept for replay in the same transaction that forgets the container.
+    // Kept for replay just before the container is forgotten.
     let retain = (!ctx.destination.retain.is_zero()).then(|| Retain {
         destination: dest,
         delivered_at: Utc::now(),

@@ -303,9 +303,9 @@ impl Store {
         self.containers.len()
     }
 
-    /// Forgets a delivered container and, with `retain`, keeps the exact notification that
-    /// was delivered for replay, in the same transaction. Not flushed on its own: after a
-    /// crash, an unflushed removal only means one more (same-id) delivery.
+    /// Forgets a delivered container and, with `retain`, first keeps the exact notification
+    /// that was delivered, for replay. Not flushed on its own: after a crash, an unflushed
+    /// removal only means one more (same-id) delivery.
     pub fn complete(
         &self,
         notification: &Notification,
