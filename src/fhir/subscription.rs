@@ -81,6 +81,12 @@ pub fn notification_bundle(body: &Value, origin: &Origin<'_>, payload: Payload) 
                 .map(|related| related.entry(Action::Read)),
         );
     }
+    history_bundle(id, timestamp, entries)
+}
+
+/// The notification Bundle around `entries`: a `history` Bundle whose id derives from the
+/// notification (or heartbeat) id `id`, so a resend is byte-identical.
+fn history_bundle(id: &str, timestamp: &Value, entries: Vec<Value>) -> Value {
     json!({
         "resourceType": "Bundle",
         "id": derived_uuid("bundle", id),
@@ -296,20 +302,14 @@ fn subscription_status(
 pub fn heartbeat_bundle(id: &str, connection: &str, last_sequence: u64, timestamp: &str) -> Value {
     let status = derived_uuid("status", id);
     let subscription = subscription_reference(connection);
-    json!({
-        "resourceType": "Bundle",
-        "id": derived_uuid("bundle", id),
-        "meta": {"profile": [BUNDLE_PROFILE]},
-        "type": "history",
-        "timestamp": timestamp,
-        "entry": [subscription_status(
-            &status,
-            &subscription,
-            &topic_url("courier.heartbeat"),
-            "heartbeat",
-            &last_sequence.to_string(),
-        )],
-    })
+    let status_entry = subscription_status(
+        &status,
+        &subscription,
+        &topic_url("courier.heartbeat"),
+        "heartbeat",
+        &last_sequence.to_string(),
+    );
+    history_bundle(id, &json!(timestamp), vec![status_entry])
 }
 
 /// A UUID (RFC 9562 version 8, name-based on SHA-256) for `label` of notification `id`: the
