@@ -115,9 +115,14 @@ impl Control {
         self.gates.resume(id)
     }
 
-    /// Fills in each destination's backlog in `snapshot` (see [`Gates::fill_backlogs`]).
-    pub fn fill_backlogs(&self, snapshot: &mut StatusSnapshot, store: &Store) {
-        self.gates.fill_backlogs(snapshot, store);
+    /// Fills in each destination's backlog in `snapshot` and answers each connection's (see
+    /// [`Gates::fill_backlogs`]).
+    pub fn fill_backlogs(
+        &self,
+        snapshot: &mut StatusSnapshot,
+        store: &Store,
+    ) -> std::collections::BTreeMap<String, u64> {
+        self.gates.fill_backlogs(snapshot, store)
     }
 
     /// Sends `command` to connection `id`; answers what happened, in words.

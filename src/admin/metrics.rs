@@ -18,7 +18,7 @@ async fn metrics(state: web::Data<AdminState>) -> HttpResponse {
     let text = render(
         &Scrape {
             status: &status,
-            pending: &|id| store.pending_count_of(id),
+            pending: &|id| store.backlog(id).map_or(0, |(count, _)| count as usize),
             now: Utc::now(),
         },
         state.board.meters(),

@@ -20,11 +20,11 @@ async fn status(state: web::Data<AdminState>) -> HttpResponse {
 /// destination (with the age of its oldest pending container).
 pub fn status_json(state: &AdminState) -> Value {
     let mut snapshot = state.board.snapshot();
-    state.control.fill_backlogs(&mut snapshot, &state.store);
+    let backlogs = state.control.fill_backlogs(&mut snapshot, &state.store);
     let mut json = serde_json::to_value(&snapshot).expect("the status board serializes");
     if let Some(connections) = json["connections"].as_object_mut() {
         for (id, connection) in connections.iter_mut() {
-            connection["backlog"] = state.store.pending_count_of(id).into();
+            connection["backlog"] = backlogs.get(id).copied().unwrap_or(0).into();
         }
     }
     json

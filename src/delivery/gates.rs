@@ -87,15 +87,23 @@ impl Gates {
     }
 
     /// Fills in each destination's `backlog` and `oldest_pending_age_secs` of `snapshot`
-    /// from the store (the board cannot know them: they are what is stored, not what moves).
-    pub fn fill_backlogs(&self, snapshot: &mut StatusSnapshot, store: &Store) {
+    /// from the store (the board cannot know them: they are what is stored, not what moves),
+    /// and answers each connection's own backlog, read on the way, so a caller showing it
+    /// does not read the store a second time.
+    pub fn fill_backlogs(
+        &self,
+        snapshot: &mut StatusSnapshot,
+        store: &Store,
+    ) -> BTreeMap<String, u64> {
         let now = Utc::now();
+        let mut by_connection = BTreeMap::new();
         for (id, destination) in &mut snapshot.destinations {
             let (mut backlog, mut oldest) = (0, None::<DateTime<Utc>>);
             for connection in self.feeds(id) {
                 match store.backlog(&connection) {
                     Ok((count, first)) => {
                         backlog += count;
+                        by_connection.insert(connection, count);
                         oldest = match (oldest, first) {
                             (Some(a), Some(b)) => Some(a.min(b)),
                             (a, b) => a.or(b),
@@ -108,6 +116,7 @@ impl Gates {
             destination.oldest_pending_age_secs =
                 oldest.map(|at| (now - at).num_milliseconds().max(0) as f64 / 1000.0);
         }
+        by_connection
     }
 
     fn known(&self, id: &str) -> Result<Arc<DestinationGate>, UnknownDestination> {

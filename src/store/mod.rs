@@ -290,14 +290,6 @@ impl Store {
         Ok(())
     }
 
-    /// Pending containers of one connection (a count over its key range: proportional to
-    /// its backlog).
-    pub fn pending_count_of(&self, connection: &str) -> usize {
-        let start = keys::container(connection, 0);
-        let end = keys::container_prefix_end(connection);
-        self.containers.range(start..end).count()
-    }
-
     /// Number of containers waiting for enrichment or delivery, all connections together.
     pub fn pending_count(&self) -> usize {
         self.containers.len()
