@@ -8,6 +8,7 @@
 #   COURIER=path      the courier binary (default target/release/courier), for A/B runs
 #   PERF_RECORD_OPTS  extra `perf record` options, e.g. "--call-graph dwarf,32768 -F 800"
 #   COST_REPORT       where the profile summary goes (default /tmp/courier-cost-report.txt)
+#   DESTINATION_EXTRA a line added to the destination's table, e.g. "retain_hours = 0"
 # Needs: the bench binary (cargo bench --bench courier-bench --no-run), perf, curl.
 set -euo pipefail
 connections=${1:-1}
@@ -34,19 +35,25 @@ ready() { # $1 = log file: waits for its READY line and prints the URL
     echo "no READY in $1" >&2; exit 1
 }
 "$harness" ehr --feed backlog --payload 256 >"$work/ehr.out" & pids+=($!)
+ehr_pid=$!
 "$harness" receiver >"$work/receiver.out" & pids+=($!)
+receiver_pid=$!
 ehr=$(ready "$work/ehr.out")
 receiver=$(ready "$work/receiver.out")
 
 "$harness" config --ehr "$ehr" --receiver "$receiver" --store "$work/store" \
     --connections "$connections" >"$work/courier.toml"
+if [ -n "${DESTINATION_EXTRA:-}" ]; then
+    sed -i "/^\[destinations\.hooks\]/a $DESTINATION_EXTRA" "$work/courier.toml"
+fi
 
 RUST_LOG=warn "$courier" run --config "$work/courier.toml" 2>"$work/courier.log" & pids+=($!)
 courier_pid=$!
 sleep 5
 unique() { curl -s "${receiver%/hooks}/stats" | sed 's/.*"unique":\([0-9]*\).*/\1/'; }
 stat_ticks() { awk '{print $14 + $15, $14}' "/proc/$courier_pid/stat"; }
-before=$(unique); read -r ticks_before user_before <<<"$(stat_ticks)"
+harness_ticks() { cat "/proc/$ehr_pid/stat" "/proc/$receiver_pid/stat" | awk '{t += $14 + $15} END {print t}'; }
+before=$(unique); read -r ticks_before user_before <<<"$(stat_ticks)"; harness_before=$(harness_ticks)
 if [ "$record" = 1 ]; then
     perf record -F 999 ${PERF_RECORD_OPTS:-} -o "$work/perf.data" -p "$courier_pid" -- sleep "$secs" 2>"$work/perf.err"
 else
@@ -54,7 +61,7 @@ else
         printf ',syscalls:sys_enter_%s' sendto recvfrom write writev read epoll_wait futex)" -p "$courier_pid" \
         -o "$work/perf.txt" -- sleep "$secs"
 fi
-after=$(unique); read -r ticks_after user_after <<<"$(stat_ticks)"
+after=$(unique); read -r ticks_after user_after <<<"$(stat_ticks)"; harness_after=$(harness_ticks)
 delivered=$((after - before))
 hz=$(getconf CLK_TCK)
 cpu_ms=$(( (ticks_after - ticks_before) * 1000 / hz ))
@@ -63,6 +70,9 @@ echo "connections=$connections window=${secs}s delivered=$delivered ($((delivere
 echo "courier cpu (utime+stime) ${cpu_ms} ms => $(awk -v c="$cpu_ms" -v d="$delivered" 'BEGIN{printf "%.1f", c*1000/d}') us/notification" \
     "(user $(awk -v c="$user_ms" -v d="$delivered" 'BEGIN{printf "%.1f", c*1000/d}'), system $(
         awk -v c="$((cpu_ms - user_ms))" -v d="$delivered" 'BEGIN{printf "%.1f", c*1000/d}'))"
+harness_ms=$(( (harness_after - harness_before) * 1000 / hz ))
+echo "courier peak RSS (VmHWM) $(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$courier_pid/status") MB"
+echo "harness cpu (load EHR + receiver) ${harness_ms} ms => $(awk -v c="$harness_ms" -v d="$delivered" 'BEGIN{printf "%.1f", c*1000/d}') us/notification"
 if [ -f "$work/perf.txt" ]; then
     awk -v d="$delivered" '
         /task-clock/ { gsub(",", "", $1); printf "  task-clock %.0f ms => %.1f us/notification\n", $1, $1*1000/d }

@@ -66,8 +66,12 @@ impl RetentionSweeper {
         ctx.spawn(sweep.into_actor(self).map(|outcome, act, _| {
             act.sweeping = false;
             match outcome {
-                Ok(Ok(removed)) if removed > 0 => {
-                    log::debug!("retention: removed {removed} expired notifications");
+                Ok(Ok(swept)) if swept.segments > 0 => {
+                    log::debug!(
+                        "retention: removed {} expired segments ({} bytes)",
+                        swept.segments,
+                        swept.bytes
+                    );
                 }
                 Ok(Ok(_)) => {}
                 Ok(Err(err)) => log::warn!("retention sweep failed: {err}; retrying later"),

@@ -145,6 +145,7 @@ fn record_success(ctx: &DeliveryContext, notification: &Notification) {
     let retain = (!ctx.destination.retain.is_zero()).then(|| Retain {
         destination: dest,
         delivered_at: Utc::now(),
+        keep: ctx.destination.retain,
     });
     if let Err(err) = ctx.store.complete(notification, retain) {
         // The receiver has it; the worst outcome is one more same-id delivery after a restart.

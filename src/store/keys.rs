@@ -1,8 +1,8 @@
 //! Key layouts. Containers and dead letters: `<connection>\0<sequence as 8 big-endian
 //! bytes>`, so one connection's containers are contiguous and iterate in sequence order.
-//! Retained (delivered) notifications: `<destination>\0<delivered at, unix ms as 8
-//! big-endian bytes><connection>\0<sequence>`, so one destination's deliveries in a time
-//! range are one range scan, oldest first. Ids never contain NUL (see `Checker::id`).
+//! Retained (delivered) notifications of stores written before the segment log (read once, to
+//! move them into it): `<destination>\0<delivered at, unix ms as 8 big-endian
+//! bytes><connection>\0<sequence>`. Ids never contain NUL (see `Checker::id`).
 
 use chrono::{DateTime, Utc};
 
@@ -24,6 +24,7 @@ pub fn container_prefix_end(connection: &str) -> Vec<u8> {
 }
 
 /// Where one destination's retained notifications delivered at or after `at` start.
+#[cfg(test)]
 pub fn retained_from(destination: &str, at: DateTime<Utc>) -> Vec<u8> {
     let mut key = Vec::with_capacity(destination.len() + 9);
     key.extend_from_slice(destination.as_bytes());
@@ -38,6 +39,7 @@ pub fn retained_from(destination: &str, at: DateTime<Utc>) -> Vec<u8> {
 }
 
 /// The key of a notification delivered to `destination` at `at`.
+#[cfg(test)]
 pub fn retained(destination: &str, at: DateTime<Utc>, connection: &str, sequence: u64) -> Vec<u8> {
     let mut key = retained_from(destination, at);
     key.extend_from_slice(&container(connection, sequence));
@@ -45,6 +47,7 @@ pub fn retained(destination: &str, at: DateTime<Utc>, connection: &str, sequence
 }
 
 /// The first key after every retained notification of `destination`.
+#[cfg(test)]
 pub fn retained_end(destination: &str) -> Vec<u8> {
     container_prefix_end(destination)
 }

@@ -12,26 +12,31 @@
 //! - A container leaves `containers` only by [`Store::complete`] (delivered) or
 //!   [`Store::dead_letter`] (moved, in one transaction, to `dead_letters`); it comes back
 //!   only by [`Store::retry_dead_letters`], under the same key (same id and sequence).
-//! - A delivered notification is retained (when its destination keeps any) in the same
-//!   transaction that forgets its container, so replay sends exactly what was delivered.
+//! - A delivered notification is retained (when its destination keeps any) in the segment
+//!   log just before its container is forgotten, so replay sends exactly what was delivered
+//!   and a crash between the two only means one more same-id delivery.
 
 mod dead_letters;
 pub mod fhir;
 mod keys;
 mod retention;
+mod segments;
 
 pub use dead_letters::{DeadLetterFilter, DeadLetterPage, DeadLetterSelection};
 pub use keys::RetainedKey;
-pub use retention::{Retain, Retained, RetainedRange};
+pub use retention::{Retain, Retained, RetainedRange, Swept};
 
 use fhir::{Extra, ExtraTree};
 
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
+
+use segments::SegmentLog;
 
 use crate::model::{notification_id, ChangeItem, Container, CursorState, DeadLetter, Notification};
 
@@ -45,12 +50,19 @@ const BACKGROUND_FLUSH_MS: u64 = 100;
 /// replay or a large recovery), which costs far less than the memory.
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The directory inside the store's path that holds the retained notifications' segments
+/// (sled leaves entries it does not know alone).
+const RETAINED_DIR: &str = "retained";
+
 /// Why the store could not do what was asked; always an operator matter (disk, corruption).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// sled failed.
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
+    /// The retained notifications' files could not be read or written.
+    #[error("store: retained notifications: {0}")]
+    Retained(#[from] std::io::Error),
     /// A stored record could not be read back. The reason gives the parser's position only:
     /// serde's own message can quote the stored value, which may be patient data.
     #[error("store: unreadable record under {key}: {reason}")]
@@ -83,8 +95,8 @@ pub struct Store {
     dead_letters: sled::Tree,
     /// The container of each dead letter, under the same key, for a retry.
     dead_containers: sled::Tree,
-    /// Delivered notifications kept for replay, keyed by destination and delivery time.
-    retained: sled::Tree,
+    /// Delivered notifications kept for replay, by destination and delivery time.
+    retained: Arc<SegmentLog>,
     /// FHIR search and history cursors, per connection, resource type and track.
     fhir_cursors: sled::Tree,
     /// The last version seen of each FHIR resource, per connection (see [`fhir::Seen`]).
@@ -94,27 +106,30 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store in `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::from_db(
-            sled::Config::new()
-                .path(path)
-                .flush_every_ms(Some(BACKGROUND_FLUSH_MS))
-                .cache_capacity(CACHE_BYTES)
-                .open()?,
-        )
+        let db = sled::Config::new()
+            .path(path)
+            .flush_every_ms(Some(BACKGROUND_FLUSH_MS))
+            .cache_capacity(CACHE_BYTES)
+            .open()?;
+        Self::from_parts(db, SegmentLog::open(path.join(RETAINED_DIR))?)
     }
 
     /// A store that disappears when dropped, for `courier demo`.
     pub fn temporary() -> Result<Self, StoreError> {
-        Self::from_db(sled::Config::new().temporary(true).open()?)
+        Self::from_parts(
+            sled::Config::new().temporary(true).open()?,
+            SegmentLog::temporary()?,
+        )
     }
 
-    fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+    fn from_parts(db: sled::Db, retained: SegmentLog) -> Result<Self, StoreError> {
+        retention::migrate_legacy(&db, &retained)?;
         Ok(Self {
             connections: db.open_tree("connections")?,
             containers: db.open_tree("containers")?,
             dead_letters: db.open_tree("dead_letters")?,
             dead_containers: db.open_tree("dead_letter_containers")?,
-            retained: db.open_tree("retained")?,
+            retained: Arc::new(retained),
             fhir_cursors: db.open_tree("fhir_cursors")?,
             fhir_seen: db.open_tree("fhir_seen")?,
             db,
@@ -308,19 +323,13 @@ impl Store {
             self.containers.remove(key)?;
             return Ok(());
         };
-        let kept_key = keys::retained(
-            retain.destination,
-            retain.delivered_at,
-            &notification.connection,
-            notification.sequence,
-        );
-        let kept = retention::encode(notification);
-        // Two plain writes, not a transaction: a sled transaction takes a process-wide write
-        // lock, and one per delivered notification (beside the pages' own transactions and
-        // their flushes) deadlocked sled 0.34 under load. Kept first, then forgotten: a crash
-        // between the two leaves the container pending (delivered again, same id) and its
-        // retained copy, which a replay sends once more under the same id.
-        self.retained.insert(kept_key, kept)?;
+        // Kept first, then forgotten: a crash between the two leaves the container pending
+        // (delivered again, same id) and its retained copy, which a replay sends once more
+        // under the same id. (Not a sled transaction either way: one per delivered
+        // notification, beside the pages' own, deadlocked sled 0.34 under load.)
+        let span = segments::span_for(retain.keep);
+        self.retained
+            .append(retain.destination, retain.delivered_at, span, notification)?;
         self.containers.remove(key)?;
         Ok(())
     }
@@ -353,9 +362,14 @@ impl Store {
     /// flushes (one per page of each connection) and a transaction waiting for the write
     /// lock, every I/O thread waited on a lock and the process hung (sled 0.34).
     pub(crate) async fn flush_durably(&self) -> Result<(), StoreError> {
-        let db = self.db.clone();
-        match actix_rt::task::spawn_blocking(move || db.flush()).await {
-            Ok(flushed) => flushed.map(drop).map_err(StoreError::from),
+        let (db, retained) = (self.db.clone(), Arc::clone(&self.retained));
+        let flush = move || -> Result<(), StoreError> {
+            retained.sync()?;
+            db.flush()?;
+            Ok(())
+        };
+        match actix_rt::task::spawn_blocking(flush).await {
+            Ok(flushed) => flushed,
             Err(_) => Err(StoreError::Sled(sled::Error::ReportableBug(
                 "the flushing thread panicked".into(),
             ))),

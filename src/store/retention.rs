@@ -1,17 +1,21 @@
-//! Delivered notifications kept for replay: written by [`Store::complete`], read by time range
-//! per destination, removed by a periodic sweep once older than their destination keeps them.
+//! Delivered notifications kept for replay: written by [`Store::complete`] into the segment
+//! log ([`super::segments`]), read by time range per destination, deleted a segment at a time
+//! by a periodic sweep once older than their destination keeps them.
 //!
 //! A record holds the notification exactly as it was delivered (id, record key and body
-//! bytes), so a replay signs and sends the same bytes under the same `webhook-id`. The value
-//! is `<id length: u32 BE><id><key length: u32 BE><key><body>`: no JSON re-encoding of the
-//! body on the delivery path.
+//! bytes), so a replay signs and sends the same bytes under the same `webhook-id`.
+//!
+//! Stores written before the segment log kept retained notifications in a sled tree; they are
+//! moved into the log when the store opens ([`migrate_legacy`]).
 
-use std::ops::Bound;
+use std::time::Duration;
 
 use actix_web::web::Bytes;
 use chrono::{DateTime, Utc};
 
 use super::keys::{self, RetainedKey};
+pub use super::segments::Swept;
+use super::segments::{span_for, SegmentLog};
 use super::{Store, StoreError};
 use crate::model::Notification;
 
@@ -23,6 +27,8 @@ pub struct Retain<'a> {
     pub destination: &'a str,
     /// When the destination acknowledged it.
     pub delivered_at: DateTime<Utc>,
+    /// How long the destination keeps notifications (`retain_hours`).
+    pub keep: Duration,
 }
 
 /// One retained notification, as replay reads it.
@@ -48,21 +54,48 @@ pub struct RetainedRange {
     pub connection: Option<String>,
 }
 
-/// The stored form of a delivered notification (see the module doc).
-pub(super) fn encode(notification: &Notification) -> Vec<u8> {
-    let (id, key) = (notification.id.as_bytes(), notification.key.as_bytes());
-    let mut value = Vec::with_capacity(8 + id.len() + key.len() + notification.body.len());
-    for part in [id, key] {
-        let len = u32::try_from(part.len()).expect("ids and keys are far below 4 GiB");
-        value.extend_from_slice(&len.to_be_bytes());
-        value.extend_from_slice(part);
+/// The sled tree retained notifications were kept in before the segment log.
+const LEGACY_TREE: &str = "retained";
+/// The retention moved notifications are filed under (the default `retain_hours`): it only
+/// sets how finely their segments are cut.
+const LEGACY_KEEP: Duration = Duration::from_secs(72 * 3600);
+
+/// Moves what an older store retained in sled into the segment log, then drops the tree; a
+/// crash midway moves it again at the next start (replay may then send a few twice, with
+/// their ids). Returns how many were moved.
+pub(super) fn migrate_legacy(db: &sled::Db, log: &SegmentLog) -> Result<usize, StoreError> {
+    if !db
+        .tree_names()
+        .iter()
+        .any(|name| name.as_ref() == LEGACY_TREE.as_bytes())
+    {
+        return Ok(0);
     }
-    value.extend_from_slice(&notification.body);
-    value
+    let tree = db.open_tree(LEGACY_TREE)?;
+    let mut moved = 0;
+    for entry in tree.iter() {
+        let (key, value) = entry?;
+        let parsed = keys::parse_retained(&key).and_then(|key| legacy_decode(key, &value));
+        let Some(Retained { key, notification }) = parsed else {
+            return Err(StoreError::Corrupt {
+                key: keys::describe(&key),
+                reason: "not a retained notification".into(),
+            });
+        };
+        let span = span_for(LEGACY_KEEP);
+        log.append(&key.destination, key.delivered_at, span, &notification)?;
+        moved += 1;
+    }
+    log.sync()?;
+    db.drop_tree(LEGACY_TREE)?;
+    if moved > 0 {
+        log::info!("store: moved {moved} retained notifications into segment files");
+    }
+    Ok(moved)
 }
 
-/// Reads a retained notification back; `None` for a value of another layout.
-fn decode(key: RetainedKey, value: &[u8]) -> Option<Retained> {
+/// Reads a value of the legacy tree: `<id length: u32 BE><id><key length: u32 BE><key><body>`.
+fn legacy_decode(key: RetainedKey, value: &[u8]) -> Option<Retained> {
     let (id, rest) = split_part(value)?;
     let (record_key, body) = split_part(rest)?;
     Some(Retained {
@@ -84,72 +117,52 @@ fn split_part(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 impl Store {
-    /// The retained notifications in `range`, oldest delivery first, read lazily.
+    /// The retained notifications in `range`, in the order they were delivered, read lazily.
     pub fn retained<'a>(
         &'a self,
         range: &'a RetainedRange,
     ) -> impl Iterator<Item = Result<Retained, StoreError>> + 'a {
-        let start = keys::retained_from(&range.destination, range.since);
-        let end = match range.until {
-            Some(until) => Bound::Excluded(keys::retained_from(&range.destination, until)),
-            None => Bound::Excluded(keys::retained_end(&range.destination)),
+        let reader = self
+            .retained
+            .read(&range.destination, range.since, range.until);
+        let (records, failed) = match reader {
+            Ok(reader) => (Some(reader), None),
+            Err(err) => (None, Some(Err(StoreError::from(err)))),
         };
-        self.retained
-            .range((Bound::Included(start), end))
-            .filter_map(move |entry| {
-                let (key, value) = match entry {
-                    Ok(entry) => entry,
-                    Err(err) => return Some(Err(err.into())),
-                };
-                let parsed = keys::parse_retained(&key);
-                if let (Some(wanted), Some(parsed)) = (&range.connection, &parsed) {
-                    if *wanted != parsed.connection {
-                        return None;
-                    }
-                }
-                Some(
-                    parsed
-                        .and_then(|parsed| decode(parsed, &value))
-                        .ok_or_else(|| StoreError::Corrupt {
-                            key: keys::describe(&key),
-                            reason: "not a retained notification".into(),
-                        }),
-                )
-            })
+        failed.into_iter().chain(
+            records
+                .into_iter()
+                .flatten()
+                .filter(move |record| match (record, &range.connection) {
+                    (Ok(record), Some(wanted)) => record.key.connection == *wanted,
+                    _ => true,
+                })
+                .map(|record| record.map_err(StoreError::from)),
+        )
     }
 
-    /// Number of retained notifications, every destination together.
-    pub fn retained_count(&self) -> usize {
-        self.retained.len()
+    /// Number of retained notifications, every destination together. Reads every segment:
+    /// for tests and diagnostics, not for a metric.
+    pub fn retained_count(&self) -> Result<usize, StoreError> {
+        let mut count = 0;
+        for destination in self.retained.destinations()? {
+            for record in self
+                .retained
+                .read(&destination, DateTime::UNIX_EPOCH, None)?
+            {
+                record?;
+                count += 1;
+            }
+        }
+        Ok(count)
     }
 
-    /// Removes the retained notifications delivered before `cutoff(destination)`, for every
-    /// destination that has any; returns how many were removed. Each destination's expired
-    /// notifications are one range at the start of its key space.
+    /// Deletes the retained notifications of every destination whose segment ended before
+    /// `cutoff(destination)`.
     pub fn sweep_retained(
         &self,
         cutoff: impl Fn(&str) -> DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
-        let mut removed = 0;
-        let mut from = Vec::new();
-        while let Some((key, _)) = self.retained.range(from.as_slice()..).next().transpose()? {
-            let Some(parsed) = keys::parse_retained(&key) else {
-                // Not ours: leave it, and move past it.
-                from = key.to_vec();
-                from.push(0);
-                continue;
-            };
-            let destination = parsed.destination;
-            let expired = keys::retained_from(&destination, DateTime::UNIX_EPOCH)
-                ..keys::retained_from(&destination, cutoff(&destination));
-            let mut batch = sled::Batch::default();
-            for entry in self.retained.range(expired).keys() {
-                batch.remove(entry?);
-                removed += 1;
-            }
-            self.retained.apply_batch(batch)?;
-            from = keys::retained_end(&destination);
-        }
-        Ok(removed)
+    ) -> Result<Swept, StoreError> {
+        Ok(self.retained.sweep(cutoff)?)
     }
 }

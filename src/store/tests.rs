@@ -28,6 +28,21 @@ async fn commit(
         .await
 }
 
+/// Opens the store in `path` again after a drop: sled's background flusher lets go of the
+/// directory's lock a moment after it.
+async fn reopen(path: &Path) -> Store {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match Store::open(path) {
+            Ok(store) => return store,
+            Err(_) if std::time::Instant::now() < deadline => {
+                actix_rt::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(err) => panic!("the store does not reopen: {err}"),
+        }
+    }
+}
+
 #[actix_rt::test]
 async fn commit_assigns_gap_free_sequences_and_moves_the_cursor() {
     let store = Store::temporary().unwrap();
@@ -117,18 +132,7 @@ async fn state_survives_reopening_the_directory() {
             .await
             .unwrap();
     }
-    // sled's background flusher lets go of the directory's lock a moment after the drop.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let store = loop {
-        match Store::open(dir.path()) {
-            Ok(store) => break store,
-            Err(err) if std::time::Instant::now() < deadline => {
-                let _ = err;
-                actix_rt::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-            Err(err) => panic!("the store does not reopen: {err}"),
-        }
-    };
+    let store = reopen(dir.path()).await;
     assert_eq!(store.connection_state("a", "0").unwrap().next_sequence, 3);
     assert_eq!(store.pending("a", 0).count(), 2);
 }

@@ -1,0 +1,474 @@
+//! Delivered notifications kept for replay, as append-only segment files beside the sled
+//! database: `<dir>/<destination>/<segment start>-<span>-<run>.seg`, one file per destination,
+//! per span of delivery time (see [`span_for`]) and per process run.
+//!
+//! Why files and not sled: retention writes every delivered body once and reads it back only
+//! for a replay, which is what an append-only log does best. In sled the same writes cost
+//! 6–10 µs of CPU per notification and their pages held ~75 MB of the process's memory under
+//! load (BENCHMARKS.md, "Retention as segment files"); an append here is one `write` to the
+//! page cache, and expiry deletes whole files instead of removing records one by one.
+//!
+//! Layout of a record (integers little-endian):
+//! `<payload length: u32><CRC-32 of payload: u32><payload>`, the payload being
+//! `<delivered at, unix ms: i64><sequence: u64>`, then connection, notification id and record
+//! key, each as `<length: u32><bytes>`, then the body to the end.
+//!
+//! Crash safety: each record is written with one `write` call before the container it
+//! copies is forgotten, so a killed process leaves at most the record it was writing torn,
+//! at the end of its own file; no run appends to a file of an earlier run (the run number is
+//! in the name), so a torn tail is never followed by good records. A reader stops at a torn
+//! or corrupt record (it logs where, never what). Segments are synced with the store's own
+//! flushes (see [`SegmentLog::sync`]).
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+use chrono::{DateTime, Utc};
+
+use super::keys::RetainedKey;
+use super::retention::Retained;
+use crate::model::Notification;
+
+/// The longest delivery time one segment file spans: a 72-hour retention is 4,320 files.
+const MAX_SPAN_SECS: i64 = 60;
+
+/// The delivery time one segment file spans for a destination keeping notifications for
+/// `retain`: an eighth of it, from 1 second to a minute. A sweep deletes whole segments, so a
+/// notification is removed at most one span after its retention ends (and replay never sends
+/// one older than the retention).
+pub fn span_for(retain: Duration) -> i64 {
+    i64::try_from(retain.as_secs() / 8)
+        .unwrap_or(MAX_SPAN_SECS)
+        .clamp(1, MAX_SPAN_SECS)
+}
+
+/// Records longer than this are taken for corruption (a body is far smaller).
+const MAX_RECORD: usize = 1 << 30;
+
+/// Bytes of a record before its payload: length and checksum.
+const HEADER: usize = 8;
+
+/// The segment files of one store.
+pub struct SegmentLog {
+    dir: PathBuf,
+    /// This process's run number, in the name of every file it writes: its start time in
+    /// nanoseconds, so the files of one segment sort in the order they were written.
+    run: u64,
+    /// The segment each destination appends to, and segments left since the last sync.
+    writers: Mutex<Writers>,
+    /// Set by every append, cleared by a sync.
+    unsynced: AtomicBool,
+    /// Keeps a temporary store's directory alive; deleted with the log.
+    _temporary: Option<tempfile::TempDir>,
+}
+
+#[derive(Default)]
+struct Writers {
+    open: HashMap<String, Segment>,
+    /// Segments rotated away from, to be synced (then closed) by the next sync.
+    rotated: Vec<File>,
+}
+
+struct Segment {
+    start: i64,
+    span: i64,
+    file: File,
+}
+
+/// One segment file, as named.
+struct SegmentFile {
+    start: i64,
+    span: i64,
+    run: u64,
+    path: PathBuf,
+}
+
+impl SegmentFile {
+    /// Unix milliseconds just after the last delivery time the file can hold.
+    fn end_ms(&self) -> i64 {
+        self.start.saturating_add(self.span).saturating_mul(1000)
+    }
+}
+
+/// What a sweep deleted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    /// Segment files deleted.
+    pub segments: usize,
+    /// Their size.
+    pub bytes: u64,
+}
+
+impl SegmentLog {
+    /// The log in `dir` (created when missing).
+    pub fn open(dir: PathBuf) -> io::Result<Self> {
+        fs::create_dir_all(&dir)?;
+        Ok(Self::new(dir, None))
+    }
+
+    /// A log in a fresh temporary directory, deleted when the log is dropped.
+    pub fn temporary() -> io::Result<Self> {
+        let temporary = tempfile::Builder::new()
+            .prefix("courier-retained-")
+            .tempdir()?;
+        Ok(Self::new(temporary.path().to_owned(), Some(temporary)))
+    }
+
+    fn new(dir: PathBuf, temporary: Option<tempfile::TempDir>) -> Self {
+        let run = Utc::now()
+            .timestamp_nanos_opt()
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or_default();
+        Self {
+            dir,
+            run,
+            writers: Mutex::default(),
+            unsynced: AtomicBool::new(false),
+            _temporary: temporary,
+        }
+    }
+
+    /// Appends `notification` as delivered to `destination` at `delivered_at`, in one write,
+    /// to a segment of `span` seconds (see [`span_for`]).
+    pub fn append(
+        &self,
+        destination: &str,
+        delivered_at: DateTime<Utc>,
+        span: i64,
+        notification: &Notification,
+    ) -> io::Result<()> {
+        let record = encode(delivered_at, notification);
+        let span = span.max(1);
+        let start = delivered_at.timestamp().max(0).div_euclid(span) * span;
+        let mut writers = self.writers();
+        let segment = match writers.open.get_mut(destination) {
+            Some(segment) if (segment.start, segment.span) == (start, span) => segment,
+            _ => {
+                let file = self.create(destination, start, span)?;
+                let segment = Segment { start, span, file };
+                let previous = writers.open.insert(destination.to_owned(), segment);
+                if let Some(previous) = previous {
+                    writers.rotated.push(previous.file);
+                }
+                writers.open.get_mut(destination).expect("just inserted")
+            }
+        };
+        segment.file.write_all(&record)?;
+        self.unsynced.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn create(&self, destination: &str, start: i64, span: i64) -> io::Result<File> {
+        let dir = self.dir.join(destination);
+        fs::create_dir_all(&dir)?;
+        let name = format!("{start:012}-{span:05}-{:020}.seg", self.run);
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(name))
+    }
+
+    /// Makes every record appended so far durable; nothing to do when none was. The files are
+    /// synced through handles of their own, so appends are not held up by the disk.
+    pub fn sync(&self) -> io::Result<()> {
+        if !self.unsynced.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let (open, rotated) = {
+            let mut writers = self.writers();
+            let open = writers
+                .open
+                .values()
+                .map(|segment| segment.file.try_clone())
+                .collect::<io::Result<Vec<_>>>();
+            (open, std::mem::take(&mut writers.rotated))
+        };
+        let result = open.and_then(|open| {
+            open.iter()
+                .chain(&rotated)
+                .try_for_each(|file| file.sync_data())
+        });
+        if result.is_err() {
+            // Synced again next time.
+            self.unsynced.store(true, Ordering::Release);
+        }
+        result
+    }
+
+    /// The notifications delivered to `destination` from `since` (and before `until`), in the
+    /// order they were appended, read lazily one record at a time.
+    pub fn read(
+        &self,
+        destination: &str,
+        since: DateTime<Utc>,
+        until: Option<DateTime<Utc>>,
+    ) -> io::Result<SegmentReader> {
+        let (since_ms, until_ms) = (
+            since.timestamp_millis(),
+            until.map_or(i64::MAX, |u| u.timestamp_millis()),
+        );
+        let mut files: Vec<SegmentFile> = segments(&self.dir.join(destination))?
+            .into_iter()
+            .filter(|file| file.end_ms() > since_ms && file.start.saturating_mul(1000) < until_ms)
+            .collect();
+        files.sort_by_key(|file| (file.start, file.run));
+        Ok(SegmentReader {
+            destination: destination.to_owned(),
+            since_ms,
+            until_ms,
+            files: files.into_iter().map(|file| file.path).collect(),
+            current: None,
+        })
+    }
+
+    /// The destinations that have segment files.
+    pub fn destinations(&self) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                if let Some(name) = entry.file_name().to_str() {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Deletes the segments whose whole span is before `cutoff(destination)`.
+    pub fn sweep(&self, cutoff: impl Fn(&str) -> DateTime<Utc>) -> io::Result<Swept> {
+        let mut swept = Swept::default();
+        for destination in self.destinations()? {
+            let cutoff_ms = cutoff(&destination).timestamp_millis();
+            for file in segments(&self.dir.join(&destination))? {
+                if file.end_ms() > cutoff_ms {
+                    continue;
+                }
+                let bytes = fs::metadata(&file.path).map_or(0, |m| m.len());
+                match fs::remove_file(&file.path) {
+                    Ok(()) => {}
+                    Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                    Err(err) => return Err(err),
+                }
+                swept.segments += 1;
+                swept.bytes += bytes;
+                // Appends to a deleted segment would go nowhere: the next one starts a file.
+                let mut writers = self.writers();
+                let open = writers.open.get(&destination);
+                if open.is_some_and(|s| (s.start, s.span) == (file.start, file.span)) {
+                    writers.open.remove(&destination);
+                }
+            }
+        }
+        Ok(swept)
+    }
+
+    fn writers(&self) -> MutexGuard<'_, Writers> {
+        // The map stays consistent whatever panicked while holding it.
+        self.writers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The segment files in `dir`; none when `dir` does not exist. Files of another name are not
+/// ours and are left alone.
+fn segments(dir: &Path) -> io::Result<Vec<SegmentFile>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(err),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        let parsed = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .and_then(|name| name.strip_suffix(".seg"))
+            .and_then(parse_segment_name);
+        if let Some((start, span, run)) = parsed {
+            found.push(SegmentFile {
+                start,
+                span,
+                run,
+                path,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// `<start>-<span>-<run>` as numbers.
+fn parse_segment_name(stem: &str) -> Option<(i64, i64, u64)> {
+    let mut parts = stem.split('-');
+    let start = parts.next()?.parse().ok()?;
+    let span = parts.next()?.parse::<i64>().ok()?.max(1);
+    let run = parts.next()?.parse().ok()?;
+    parts.next().is_none().then_some((start, span, run))
+}
+
+fn encode(delivered_at: DateTime<Utc>, notification: &Notification) -> Vec<u8> {
+    let parts = [
+        notification.connection.as_bytes(),
+        notification.id.as_bytes(),
+        notification.key.as_bytes(),
+    ];
+    let payload_len =
+        16 + parts.iter().map(|p| 4 + p.len()).sum::<usize>() + notification.body.len();
+    let mut record = Vec::with_capacity(HEADER + payload_len);
+    record.extend_from_slice(&u32::try_from(payload_len).unwrap_or(u32::MAX).to_le_bytes());
+    record.extend_from_slice(&[0; 4]);
+    record.extend_from_slice(&delivered_at.timestamp_millis().to_le_bytes());
+    record.extend_from_slice(&notification.sequence.to_le_bytes());
+    for part in parts {
+        let len = u32::try_from(part.len()).expect("ids and keys are far below 4 GiB");
+        record.extend_from_slice(&len.to_le_bytes());
+        record.extend_from_slice(part);
+    }
+    record.extend_from_slice(&notification.body);
+    let crc = crc32fast::hash(&record[HEADER..]);
+    record[4..HEADER].copy_from_slice(&crc.to_le_bytes());
+    record
+}
+
+/// A payload read back; `None` when its layout is not a record's.
+fn decode(destination: &str, payload: Bytes) -> Option<Retained> {
+    let delivered_ms = i64::from_le_bytes(payload.get(..8)?.try_into().ok()?);
+    let sequence = u64::from_le_bytes(payload.get(8..16)?.try_into().ok()?);
+    let mut at = 16;
+    let mut text = || -> Option<String> {
+        let len = u32::from_le_bytes(payload.get(at..at + 4)?.try_into().ok()?) as usize;
+        let bytes = payload.get(at + 4..at + 4 + len)?;
+        at += 4 + len;
+        String::from_utf8(bytes.to_vec()).ok()
+    };
+    let (connection, id, key) = (text()?, text()?, text()?);
+    Some(Retained {
+        key: RetainedKey {
+            destination: destination.to_owned(),
+            delivered_at: DateTime::from_timestamp_millis(delivered_ms)?,
+            connection: connection.clone(),
+            sequence,
+        },
+        notification: Notification {
+            id,
+            connection,
+            sequence,
+            key,
+            body: payload.slice(at..),
+        },
+    })
+}
+
+/// Reads segment files one record at a time; see [`SegmentLog::read`].
+pub struct SegmentReader {
+    destination: String,
+    since_ms: i64,
+    until_ms: i64,
+    files: VecDeque<PathBuf>,
+    current: Option<OpenSegment>,
+}
+
+struct OpenSegment {
+    path: PathBuf,
+    reader: BufReader<File>,
+    offset: u64,
+}
+
+impl OpenSegment {
+    /// The next record's payload; `None` at the end of the file or at a torn or corrupt
+    /// record (the rest of the file is not readable as records).
+    fn next_payload(&mut self) -> io::Result<Option<Bytes>> {
+        let mut header = [0u8; HEADER];
+        if !read_full(&mut self.reader, &mut header)? {
+            return Ok(None);
+        }
+        let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
+        if len > MAX_RECORD {
+            return Ok(self.unreadable("a record length out of range"));
+        }
+        let mut payload = vec![0; len];
+        if !read_full(&mut self.reader, &mut payload)? {
+            return Ok(self.unreadable("a torn record (written when the process stopped)"));
+        }
+        if crc32fast::hash(&payload) != crc {
+            return Ok(self.unreadable("a record that fails its checksum"));
+        }
+        self.offset += (HEADER + len) as u64;
+        Ok(Some(Bytes::from(payload)))
+    }
+
+    fn unreadable<T>(&self, what: &str) -> Option<T> {
+        log::warn!(
+            "retained notifications: {} has {what} at byte {}; the rest of that file is skipped",
+            self.path.display(),
+            self.offset
+        );
+        None
+    }
+}
+
+/// Fills `buf`; `false` when the file ended first (cleanly or in the middle).
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
+    match reader.read_exact(buf) {
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+impl Iterator for SegmentReader {
+    type Item = io::Result<Retained>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let segment = match &mut self.current {
+                Some(segment) => segment,
+                None => {
+                    let path = self.files.pop_front()?;
+                    let file = match File::open(&path) {
+                        Ok(file) => file,
+                        // Swept since it was listed.
+                        Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                        Err(err) => return Some(Err(err)),
+                    };
+                    self.current.insert(OpenSegment {
+                        path,
+                        reader: BufReader::with_capacity(256 * 1024, file),
+                        offset: 0,
+                    })
+                }
+            };
+            let payload = match segment.next_payload() {
+                Ok(Some(payload)) => payload,
+                Ok(None) => {
+                    self.current = None;
+                    continue;
+                }
+                Err(err) => {
+                    self.current = None;
+                    return Some(Err(err));
+                }
+            };
+            let Some(retained) = decode(&self.destination, payload) else {
+                let _ = segment.unreadable::<()>("a record of another layout");
+                self.current = None;
+                continue;
+            };
+            let at = retained.key.delivered_at.timestamp_millis();
+            if (self.since_ms..self.until_ms).contains(&at) {
+                return Some(Ok(retained));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
