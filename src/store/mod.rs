@@ -18,6 +18,7 @@
 
 mod dead_letters;
 pub mod fhir;
+mod flusher;
 mod keys;
 mod retention;
 mod segments;
@@ -36,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
+use flusher::Flusher;
 use segments::SegmentLog;
 
 use crate::model::{notification_id, ChangeItem, Container, CursorState, DeadLetter, Notification};
@@ -60,6 +62,9 @@ pub enum StoreError {
     /// sled failed.
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
+    /// Writes could not be made durable (the disk refused a write or an fsync).
+    #[error("store: flushing to disk failed: {0}")]
+    Flush(String),
     /// The retained notifications' files could not be read or written.
     #[error("store: retained notifications: {0}")]
     Retained(#[from] std::io::Error),
@@ -89,7 +94,6 @@ pub struct ConnectionState {
 /// Handle to the sled database; cheap to clone and shared by every actor.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
     connections: sled::Tree,
     containers: sled::Tree,
     dead_letters: sled::Tree,
@@ -97,6 +101,8 @@ pub struct Store {
     dead_containers: sled::Tree,
     /// Delivered notifications kept for replay, by destination and delivery time.
     retained: Arc<SegmentLog>,
+    /// Makes writes durable, one flush for every caller waiting at the time.
+    flusher: Arc<Flusher>,
     /// FHIR search and history cursors, per connection, resource type and track.
     fhir_cursors: sled::Tree,
     /// The last version seen of each FHIR resource, per connection (see [`fhir::Seen`]).
@@ -124,15 +130,18 @@ impl Store {
 
     fn from_parts(db: sled::Db, retained: SegmentLog) -> Result<Self, StoreError> {
         retention::migrate_legacy(&db, &retained)?;
+        let retained = Arc::new(retained);
+        let flusher =
+            Flusher::start(db.clone(), Arc::clone(&retained)).map_err(StoreError::from)?;
         Ok(Self {
+            flusher: Arc::new(flusher),
             connections: db.open_tree("connections")?,
             containers: db.open_tree("containers")?,
             dead_letters: db.open_tree("dead_letters")?,
             dead_containers: db.open_tree("dead_letter_containers")?,
-            retained: Arc::new(retained),
+            retained,
             fhir_cursors: db.open_tree("fhir_cursors")?,
             fhir_seen: db.open_tree("fhir_seen")?,
-            db,
         })
     }
 
@@ -356,24 +365,16 @@ impl Store {
         self.flush_durably().await
     }
 
-    /// Flushes on a blocking thread of the runtime instead of with `flush_async`, which runs
+    /// Flushes on a thread of the store's own instead of with `flush_async`, which runs
     /// the flush on sled's own I/O threads: a flush holds sled's read lock while it waits for
     /// an I/O buffer to be written by one of those same threads, so with enough concurrent
     /// flushes (one per page of each connection) and a transaction waiting for the write
     /// lock, every I/O thread waited on a lock and the process hung (sled 0.34).
+    ///
+    /// The flush itself is the store's group commit ([`flusher`]): callers waiting at the same
+    /// time share one flush.
     pub(crate) async fn flush_durably(&self) -> Result<(), StoreError> {
-        let (db, retained) = (self.db.clone(), Arc::clone(&self.retained));
-        let flush = move || -> Result<(), StoreError> {
-            retained.sync()?;
-            db.flush()?;
-            Ok(())
-        };
-        match actix_rt::task::spawn_blocking(flush).await {
-            Ok(flushed) => flushed,
-            Err(_) => Err(StoreError::Sled(sled::Error::ReportableBug(
-                "the flushing thread panicked".into(),
-            ))),
-        }
+        self.flusher.flush().await.map_err(StoreError::Flush)
     }
 }
 

@@ -1,0 +1,79 @@
+//! Group commit: one thread makes the store durable for every writer waiting on it.
+//!
+//! Each committed page waits for a flush (sled's, and the retained notifications' segments).
+//! Flushed one caller at a time, concurrent connections each sealed one of sled's 512 KiB I/O
+//! buffers and paid for an fsync of their own: with 16 connections busy, sled held ~55 MB of
+//! sealed buffers waiting to be written (BENCHMARKS.md, "Group commit"). Here a request that
+//! arrives while a flush runs waits for the next one, which covers every request queued
+//! behind it: at most one flush runs, and one more is due.
+
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread;
+
+use tokio::sync::oneshot;
+
+use super::segments::SegmentLog;
+
+/// What a flush answers: the error is text, since every waiter gets a copy.
+type Flushed = Result<(), String>;
+
+/// Hands flush requests to the store's flushing thread; the thread ends when the last handle
+/// (the last clone of the store) is dropped.
+pub struct Flusher {
+    requests: mpsc::Sender<oneshot::Sender<Flushed>>,
+}
+
+impl Flusher {
+    /// Starts the flushing thread for `db` and `retained`.
+    pub fn start(db: sled::Db, retained: Arc<SegmentLog>) -> std::io::Result<Self> {
+        let (requests, queue) = mpsc::channel::<oneshot::Sender<Flushed>>();
+        thread::Builder::new()
+            .name("store flusher".into())
+            .spawn(move || {
+                while let Ok(first) = queue.recv() {
+                    let mut waiting = vec![first];
+                    waiting.extend(queue.try_iter());
+                    let flushed = flush(&db, &retained);
+                    for waiter in waiting {
+                        // A waiter that went away (its actor stopped) needs no answer.
+                        let _ = waiter.send(flushed.clone());
+                    }
+                }
+            })?;
+        Ok(Self { requests })
+    }
+
+    /// Waits until everything written before the call is on disk.
+    pub async fn flush(&self) -> Flushed {
+        let (answer, answered) = oneshot::channel();
+        self.requests
+            .send(answer)
+            .map_err(|_| "the flushing thread stopped".to_owned())?;
+        answered
+            .await
+            .map_err(|_| "the flushing thread stopped".to_owned())?
+    }
+}
+
+/// Segments first: a retained copy is on disk no later than the removal of its container.
+fn flush(db: &sled::Db, retained: &SegmentLog) -> Flushed {
+    retained.sync().map_err(|err| err.to_string())?;
+    db.flush().map(drop).map_err(|err| err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix_rt::test]
+    async fn concurrent_requests_are_all_answered_after_a_flush() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let retained = Arc::new(SegmentLog::temporary().unwrap());
+        let flusher = Flusher::start(db.clone(), retained).unwrap();
+        db.insert("k", "v").unwrap();
+        let answers = futures_util::future::join_all((0..32).map(|_| flusher.flush())).await;
+        assert!(answers.iter().all(Result::is_ok));
+        assert_eq!(db.flush().unwrap(), 0, "nothing was left to flush");
+    }
+}
