@@ -18,17 +18,20 @@ use super::segments::SegmentLog;
 /// What a flush answers: the error is text, since every waiter gets a copy.
 type Flushed = Result<(), String>;
 
-/// Hands flush requests to the store's flushing thread; the thread ends when the last handle
-/// (the last clone of the store) is dropped.
+/// Hands flush requests to the store's flushing thread. Dropping it (with the last clone of
+/// the store) ends the thread and waits for it, so the database is closed, and its directory
+/// lock released, by the time the drop returns: the next open of the same store (a restart in
+/// the same process, a CLI command after a test) finds it free.
 pub struct Flusher {
-    requests: mpsc::Sender<oneshot::Sender<Flushed>>,
+    requests: Option<mpsc::Sender<oneshot::Sender<Flushed>>>,
+    thread: Option<thread::JoinHandle<()>>,
 }
 
 impl Flusher {
     /// Starts the flushing thread for `db` and `retained`.
     pub fn start(db: sled::Db, retained: Arc<SegmentLog>) -> std::io::Result<Self> {
         let (requests, queue) = mpsc::channel::<oneshot::Sender<Flushed>>();
-        thread::Builder::new()
+        let thread = thread::Builder::new()
             .name("store flusher".into())
             .spawn(move || {
                 while let Ok(first) = queue.recv() {
@@ -41,18 +44,33 @@ impl Flusher {
                     }
                 }
             })?;
-        Ok(Self { requests })
+        Ok(Self {
+            requests: Some(requests),
+            thread: Some(thread),
+        })
     }
 
     /// Waits until everything written before the call is on disk.
     pub async fn flush(&self) -> Flushed {
         let (answer, answered) = oneshot::channel();
         self.requests
+            .as_ref()
+            .expect("only taken by drop")
             .send(answer)
             .map_err(|_| "the flushing thread stopped".to_owned())?;
         answered
             .await
             .map_err(|_| "the flushing thread stopped".to_owned())?
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        // Ends the thread's queue; a flush in progress finishes first.
+        drop(self.requests.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -75,5 +93,14 @@ mod tests {
         let answers = futures_util::future::join_all((0..32).map(|_| flusher.flush())).await;
         assert!(answers.iter().all(Result::is_ok));
         assert_eq!(db.flush().unwrap(), 0, "nothing was left to flush");
+    }
+
+    #[actix_rt::test]
+    async fn a_dropped_store_can_be_opened_again_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        for _ in 0..3 {
+            let store = crate::store::Store::open(dir.path()).unwrap();
+            store.flush().await.unwrap();
+        }
     }
 }
