@@ -54,6 +54,11 @@ impl Proc {
         }
     }
 
+    /// Whether the process has ended (a Courier that could not start, for instance).
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

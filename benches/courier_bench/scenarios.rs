@@ -491,8 +491,13 @@ pub fn recovery(bench: &Bench, connections: usize, total: usize, results: &mut R
     );
     let bound = Duration::from_secs(600);
     let started = Instant::now();
+    let mut rig = rig;
     let mut tally = rig.tally();
     while tally.unique < total as u64 && started.elapsed() < bound {
+        assert!(
+            !rig.courier.has_exited(),
+            "Courier exited during recovery: see recovery.log in the bench's work directory"
+        );
         std::thread::sleep(Duration::from_millis(100));
         tally = rig.tally();
     }

@@ -23,6 +23,9 @@ use crate::Settings;
 const CONNECTION: &str = "clinic-a";
 /// No new delivery for this long, outside an outage, is reported as a stall.
 const STALL: Duration = Duration::from_secs(30);
+/// Exits on its own, in all, after which the run fails instead of restarting again: a store
+/// that cannot be opened makes every start exit at once.
+const MAX_UNEXPECTED_EXITS: usize = 20;
 /// An outage counts as going on for this long after it ends, while retries and backoffs
 /// catch up.
 const OUTAGE_TAIL: Duration = Duration::from_secs(15);
@@ -328,6 +331,17 @@ impl Torture {
                 self.clock.secs()
             ));
             self.courier = None;
+            if self.unexpected_exits.len() >= MAX_UNEXPECTED_EXITS {
+                // A Courier that cannot start (an unreadable store) would be restarted forever.
+                return Err(format!(
+                    "courier exited on its own {MAX_UNEXPECTED_EXITS} times; the last run's log \
+                     is {}",
+                    self.launcher
+                        .logs
+                        .last()
+                        .map_or(String::new(), |l| l.display().to_string())
+                ));
+            }
             self.restart()?;
         }
         Ok(())

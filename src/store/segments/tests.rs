@@ -18,6 +18,12 @@ fn notification(sequence: u64) -> Notification {
     }
 }
 
+/// Appends notification `sequence` as delivered at `time` (RFC 3339) into five-minute segments.
+fn append(log: &SegmentLog, time: &str, sequence: u64) {
+    log.append("d", at(time), FIVE_MINUTES, &notification(sequence))
+        .unwrap();
+}
+
 fn sequences(log: &SegmentLog, since: &str, until: Option<&str>) -> Vec<u64> {
     log.read("d", at(since), until.map(at))
         .unwrap()
@@ -128,20 +134,8 @@ fn a_corrupt_record_ends_its_file_but_not_the_others() {
 #[test]
 fn the_sweep_deletes_whole_segments_and_later_appends_start_a_new_one() {
     let log = SegmentLog::temporary().unwrap();
-    log.append(
-        "d",
-        at("2026-11-26T10:01:00Z"),
-        FIVE_MINUTES,
-        &notification(1),
-    )
-    .unwrap();
-    log.append(
-        "d",
-        at("2026-11-26T10:06:00Z"),
-        FIVE_MINUTES,
-        &notification(2),
-    )
-    .unwrap();
+    append(&log, "2026-11-26T10:01:00Z", 1);
+    append(&log, "2026-11-26T10:06:00Z", 2);
     // 10:06 is inside the second segment: only the first one ended before it.
     let swept = log.sweep(|_| at("2026-11-26T10:06:00Z")).unwrap();
     assert_eq!(swept.segments, 1);
@@ -153,13 +147,7 @@ fn the_sweep_deletes_whole_segments_and_later_appends_start_a_new_one() {
     );
     assert!(files(&log).is_empty());
     // ...so the next append to that segment creates its file again.
-    log.append(
-        "d",
-        at("2026-11-26T10:07:00Z"),
-        FIVE_MINUTES,
-        &notification(3),
-    )
-    .unwrap();
+    append(&log, "2026-11-26T10:07:00Z", 3);
     assert_eq!(sequences(&log, "2026-11-26T10:00:00Z", None), [3]);
 }
 
@@ -167,20 +155,8 @@ fn the_sweep_deletes_whole_segments_and_later_appends_start_a_new_one() {
 fn sync_makes_every_appended_segment_durable_and_is_free_when_nothing_was() {
     let log = SegmentLog::temporary().unwrap();
     log.sync().unwrap();
-    log.append(
-        "d",
-        at("2026-11-26T10:01:00Z"),
-        FIVE_MINUTES,
-        &notification(1),
-    )
-    .unwrap();
-    log.append(
-        "d",
-        at("2026-11-26T10:06:00Z"),
-        FIVE_MINUTES,
-        &notification(2),
-    )
-    .unwrap();
+    append(&log, "2026-11-26T10:01:00Z", 1);
+    append(&log, "2026-11-26T10:06:00Z", 2);
     assert!(log.unsynced.load(Ordering::Acquire));
     assert_eq!(
         log.writers().rotated.len(),
