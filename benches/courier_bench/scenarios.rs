@@ -483,7 +483,7 @@ pub fn recovery(bench: &Bench, connections: usize, total: usize, results: &mut R
     prefill(&store, connections, total);
     let prefill_secs = filled.elapsed().as_secs_f64();
     let setup = Setup::draining(connections);
-    let rig = bench.rig(
+    let mut rig = bench.rig(
         "recovery",
         &setup,
         &["--feed", "idle", "--payload", "256"],
@@ -491,7 +491,6 @@ pub fn recovery(bench: &Bench, connections: usize, total: usize, results: &mut R
     );
     let bound = Duration::from_secs(600);
     let started = Instant::now();
-    let mut rig = rig;
     let mut tally = rig.tally();
     while tally.unique < total as u64 && started.elapsed() < bound {
         assert!(

@@ -133,8 +133,7 @@ impl Store {
     fn from_parts(db: sled::Db, retained: SegmentLog) -> Result<Self, StoreError> {
         retention::migrate_legacy(&db, &retained)?;
         let retained = Arc::new(retained);
-        let flusher =
-            Flusher::start(db.clone(), Arc::clone(&retained)).map_err(StoreError::from)?;
+        let flusher = Flusher::start(db.clone(), Arc::clone(&retained))?;
         Ok(Self {
             flusher: Arc::new(flusher),
             connections: db.open_tree("connections")?,

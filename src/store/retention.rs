@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use super::keys::{self, RetainedKey};
 pub use super::segments::Swept;
-use super::segments::{span_for, SegmentLog};
+use super::segments::{SegmentLog, MAX_SPAN_SECS};
 use super::{Store, StoreError};
 use crate::model::Notification;
 
@@ -56,9 +56,6 @@ pub struct RetainedRange {
 
 /// The sled tree retained notifications were kept in before the segment log.
 const LEGACY_TREE: &str = "retained";
-/// The retention moved notifications are filed under (the default `retain_hours`): it only
-/// sets how finely their segments are cut.
-const LEGACY_KEEP: Duration = Duration::from_secs(72 * 3600);
 
 /// Moves what an older store retained in sled into the segment log, then drops the tree; a
 /// crash midway moves it again at the next start (replay may then send a few twice, with
@@ -82,8 +79,13 @@ pub(super) fn migrate_legacy(db: &sled::Db, log: &SegmentLog) -> Result<usize, S
                 reason: "not a retained notification".into(),
             });
         };
-        let span = span_for(LEGACY_KEEP);
-        log.append(&key.destination, key.delivered_at, span, &notification)?;
+        // Their retention is not known here: the longest span, the fewest files.
+        log.append(
+            &key.destination,
+            key.delivered_at,
+            MAX_SPAN_SECS,
+            &notification,
+        )?;
         moved += 1;
     }
     log.sync()?;
@@ -122,23 +124,14 @@ impl Store {
         &'a self,
         range: &'a RetainedRange,
     ) -> impl Iterator<Item = Result<Retained, StoreError>> + 'a {
-        let reader = self
-            .retained
-            .read(&range.destination, range.since, range.until);
-        let (records, failed) = match reader {
-            Ok(reader) => (Some(reader), None),
-            Err(err) => (None, Some(Err(StoreError::from(err)))),
-        };
-        failed.into_iter().chain(
-            records
-                .into_iter()
-                .flatten()
-                .filter(move |record| match (record, &range.connection) {
-                    (Ok(record), Some(wanted)) => record.key.connection == *wanted,
-                    _ => true,
-                })
-                .map(|record| record.map_err(StoreError::from)),
-        )
+        let wanted = range.connection.as_deref();
+        self.retained
+            .read(&range.destination, range.since, range.until)
+            .filter(move |record| match (record, wanted) {
+                (Ok(record), Some(wanted)) => record.key.connection == wanted,
+                _ => true,
+            })
+            .map(|record| record.map_err(StoreError::from))
     }
 
     /// Number of retained notifications, every destination together. Reads every segment:
@@ -146,10 +139,7 @@ impl Store {
     pub fn retained_count(&self) -> Result<usize, StoreError> {
         let mut count = 0;
         for destination in self.retained.destinations()? {
-            for record in self
-                .retained
-                .read(&destination, DateTime::UNIX_EPOCH, None)?
-            {
+            for record in self.retained.read(&destination, DateTime::UNIX_EPOCH, None) {
                 record?;
                 count += 1;
             }

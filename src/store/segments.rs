@@ -36,7 +36,7 @@ use super::retention::Retained;
 use crate::model::Notification;
 
 /// The longest delivery time one segment file spans: a 72-hour retention is 4,320 files.
-const MAX_SPAN_SECS: i64 = 60;
+pub const MAX_SPAN_SECS: i64 = 60;
 
 /// The delivery time one segment file spans for a destination keeping notifications for
 /// `retain`: an eighth of it, from 1 second to a minute. A sweep deletes whole segments, so a
@@ -202,29 +202,32 @@ impl SegmentLog {
     }
 
     /// The notifications delivered to `destination` from `since` (and before `until`), in the
-    /// order they were appended, read lazily one record at a time.
+    /// order they were appended, read lazily one record at a time. A directory that cannot be
+    /// listed is the reader's first (and only) item.
     pub fn read(
         &self,
         destination: &str,
         since: DateTime<Utc>,
         until: Option<DateTime<Utc>>,
-    ) -> io::Result<SegmentReader> {
+    ) -> SegmentReader {
         let (since_ms, until_ms) = (
             since.timestamp_millis(),
             until.map_or(i64::MAX, |u| u.timestamp_millis()),
         );
-        let mut files: Vec<SegmentFile> = segments(&self.dir.join(destination))?
-            .into_iter()
-            .filter(|file| file.end_ms() > since_ms && file.start.saturating_mul(1000) < until_ms)
-            .collect();
+        let (mut files, failed) = match segments(&self.dir.join(destination)) {
+            Ok(files) => (files, None),
+            Err(err) => (Vec::new(), Some(err)),
+        };
+        files.retain(|file| file.end_ms() > since_ms && file.start.saturating_mul(1000) < until_ms);
         files.sort_by_key(|file| (file.start, file.run));
-        Ok(SegmentReader {
+        SegmentReader {
             destination: destination.to_owned(),
             since_ms,
             until_ms,
+            failed,
             files: files.into_iter().map(|file| file.path).collect(),
             current: None,
-        })
+        }
     }
 
     /// The destinations that have segment files.
@@ -371,6 +374,8 @@ pub struct SegmentReader {
     destination: String,
     since_ms: i64,
     until_ms: i64,
+    /// Why the segments could not be listed, answered once.
+    failed: Option<io::Error>,
     files: VecDeque<PathBuf>,
     current: Option<OpenSegment>,
 }
@@ -428,6 +433,9 @@ impl Iterator for SegmentReader {
     type Item = io::Result<Retained>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(err) = self.failed.take() {
+            return Some(Err(err));
+        }
         loop {
             let segment = match &mut self.current {
                 Some(segment) => segment,
