@@ -197,6 +197,8 @@ fn dead_letter(
         );
         return Final::StillPending;
     }
+    // Counted as soon as it is stored, before the (slower) log line: status and store agree.
+    ctx.board.destination(dest, |d| d.dead_lettered += 1);
     log::error!(
         "dest={dest} conn={} notif={} seq={} dead-lettered: {}",
         letter.connection,
@@ -204,7 +206,6 @@ fn dead_letter(
         letter.sequence,
         letter.reason
     );
-    ctx.board.destination(dest, |d| d.dead_lettered += 1);
     Final::DeadLettered
 }
 
