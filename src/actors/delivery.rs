@@ -7,6 +7,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use tokio::sync::Semaphore;
 
+use super::completions::Completions;
 use super::messages::{ConnectionFailed, Deliver};
 use super::{admit, contain_panic};
 use crate::config::DestinationConfig;
@@ -25,8 +26,9 @@ pub struct DeliveryActor {
     room: Arc<Semaphore>,
     /// The destination's health, shared with its other workers and its connections.
     gate: Arc<DestinationGate>,
-    /// Built in `started`: awc clients belong to the thread that runs them.
-    context: Option<DeliveryContext>,
+    /// Built in `started`: awc clients and the batch of completions belong to the thread
+    /// that runs them.
+    context: Option<(DeliveryContext, Completions)>,
 }
 
 impl DeliveryActor {
@@ -53,13 +55,15 @@ impl Actor for DeliveryActor {
     type Context = Context<Self>;
 
     fn started(&mut self, _ctx: &mut Context<Self>) {
-        self.context = Some(DeliveryContext {
+        let delivery = DeliveryContext {
             http: destination_client(&self.destination),
             destination: Arc::clone(&self.destination),
             store: self.store.clone(),
             board: self.board.clone(),
             gate: Arc::clone(&self.gate),
-        });
+        };
+        let completions = Completions::new(self.store.clone(), Arc::clone(&self.destination));
+        self.context = Some((delivery, completions));
     }
 }
 
@@ -73,7 +77,7 @@ impl Handler<Deliver> for DeliveryActor {
             return Box::pin(actix::fut::ready(()));
         }
         admit(&self.room, move |act: &mut Self| {
-            let delivery = act
+            let (delivery, completions) = act
                 .context
                 .clone()
                 .expect("started before handling messages");
@@ -90,12 +94,10 @@ impl Handler<Deliver> for DeliveryActor {
                 let outcome = contain_panic(delivered).await;
                 delivery.board.destination(&dest, |d| d.in_flight -= 1);
                 let unfinished = match outcome {
-                    // Out of the store: the next container of its key may go; a delivery
-                    // also tells the connection's heartbeat it is not idle.
+                    // Its claim is released once its container has left the store.
                     Ok(Final::Delivered) => {
-                        claim.delivered();
-                        claim.finish();
-                        None
+                        completions.complete(notification, claim);
+                        return;
                     }
                     Ok(Final::DeadLettered) => {
                         claim.finish();

@@ -11,6 +11,7 @@
 //! a stop, which actix's `Supervisor` answers with a restart; other connections never notice.
 
 pub mod claims;
+pub mod completions;
 pub mod connection;
 pub mod control;
 pub mod delivery;

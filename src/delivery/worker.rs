@@ -1,5 +1,6 @@
 //! Seeing one notification through: attempts per the retry schedule until the destination
-//! acknowledges it (the container is then forgotten) or the schedule runs out (the container
+//! acknowledges it (the caller then completes its container, see
+//! [`crate::actors::completions`]) or the schedule runs out (the container
 //! becomes a dead letter, with every attempt), unless the destination stops accepting
 //! notifications meanwhile: then it is let go (the container stays pending), or it becomes the
 //! probe of a failing destination.
@@ -26,12 +27,12 @@ use crate::config::DestinationConfig;
 use crate::model::notification::AttemptRecord;
 use crate::model::{DeadLetter, Notification};
 use crate::status::StatusBoard;
-use crate::store::{Retain, Store};
+use crate::store::Store;
 
 /// How a notification's delivery ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Final {
-    /// Acknowledged with 2xx.
+    /// Acknowledged with 2xx: the caller completes its container.
     Delivered,
     /// Moved to the dead letters.
     DeadLettered,
@@ -59,7 +60,7 @@ pub struct DeliveryContext {
 }
 
 /// Delivers `notification`, retrying per the destination's schedule (±20% jitter,
-/// `Retry-After` honoured up to the next step), then completes or dead-letters its container;
+/// `Retry-After` honoured up to the next step), then says it was delivered (its caller completes it) or dead-letters its container;
 /// or lets it go, or probes with it once, when the destination fails (see the module doc).
 pub async fn deliver(
     ctx: &DeliveryContext,
@@ -124,7 +125,7 @@ async fn attempt_once(
     meters.attempt(&outcome, started.elapsed());
     match outcome {
         AttemptOutcome::Delivered { .. } => {
-            record_success(ctx, notification);
+            record_success(ctx);
             ctx.gate.succeeded();
             None
         }
@@ -139,22 +140,10 @@ async fn attempt_once(
     }
 }
 
-fn record_success(ctx: &DeliveryContext, notification: &Notification) {
-    let dest = &ctx.destination.id;
-    // Kept for replay just before the container is forgotten.
-    let retain = (!ctx.destination.retain.is_zero()).then(|| Retain {
-        destination: dest,
-        delivered_at: Utc::now(),
-        keep: ctx.destination.retain,
-    });
-    if let Err(err) = ctx.store.complete(notification, retain) {
-        // The receiver has it; the worst outcome is one more same-id delivery after a restart.
-        log::warn!(
-            "dest={dest} notif={} could not be marked delivered: {err}",
-            notification.id
-        );
-    }
-    ctx.board.destination(dest, |d| {
+/// Counts a delivery; its container is completed by the caller, which holds its claim (see
+/// [`crate::actors::completions`]).
+fn record_success(ctx: &DeliveryContext) {
+    ctx.board.destination(&ctx.destination.id, |d| {
         d.delivered += 1;
         d.last_error = None;
     });

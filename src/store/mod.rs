@@ -25,7 +25,7 @@ mod segments;
 
 pub use dead_letters::{DeadLetterFilter, DeadLetterPage, DeadLetterSelection};
 pub use keys::RetainedKey;
-pub use retention::{Retain, Retained, RetainedRange, Swept};
+pub use retention::{Delivered, Retain, Retained, RetainedRange, Swept};
 
 use fhir::{Extra, ExtraTree};
 
@@ -40,7 +40,7 @@ use sled::Transactional;
 use flusher::Flusher;
 use segments::SegmentLog;
 
-use crate::model::{notification_id, ChangeItem, Container, CursorState, DeadLetter, Notification};
+use crate::model::{notification_id, ChangeItem, Container, CursorState, DeadLetter};
 
 /// How often writes that are not flushed on the spot (a delivered container's removal) reach
 /// the disk. A crash can re-send what was acknowledged in this window before it, with the
@@ -320,27 +320,30 @@ impl Store {
         self.containers.len()
     }
 
-    /// Forgets a delivered container and, with `retain`, first keeps the exact notification
-    /// that was delivered, for replay. Not flushed on its own: after a crash, an unflushed
-    /// removal only means one more (same-id) delivery.
+    /// Forgets delivered containers and, with `retain`, first keeps the exact notifications
+    /// that were delivered, for replay: all of them in one write, which is why deliveries are
+    /// completed in batches (see [`crate::actors::completions`]). Not flushed on its own: after
+    /// a crash, an unflushed removal only means one more (same-id) delivery.
     pub fn complete(
         &self,
-        notification: &Notification,
+        delivered: &[Delivered<'_>],
         retain: Option<Retain<'_>>,
     ) -> Result<(), StoreError> {
-        let key = keys::container(&notification.connection, notification.sequence);
-        let Some(retain) = retain else {
-            self.containers.remove(key)?;
-            return Ok(());
-        };
-        // Kept first, then forgotten: a crash between the two leaves the container pending
-        // (delivered again, same id) and its retained copy, which a replay sends once more
+        // Kept first, then forgotten: a crash between the two leaves containers pending
+        // (delivered again, same id) and their retained copies, which a replay sends once more
         // under the same id. (Not a sled transaction either way: one per delivered
         // notification, beside the pages' own, deadlocked sled 0.34 under load.)
-        let span = segments::span_for(retain.keep);
-        self.retained
-            .append(retain.destination, retain.delivered_at, span, notification)?;
-        self.containers.remove(key)?;
+        if let Some(retain) = retain {
+            let span = segments::span_for(retain.keep);
+            self.retained.append(retain.destination, span, delivered)?;
+        }
+        for delivered in delivered {
+            let notification = delivered.notification;
+            self.containers.remove(keys::container(
+                &notification.connection,
+                notification.sequence,
+            ))?;
+        }
         Ok(())
     }
 

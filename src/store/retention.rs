@@ -19,16 +19,24 @@ use super::segments::{SegmentLog, MAX_SPAN_SECS};
 use super::{Store, StoreError};
 use crate::model::Notification;
 
-/// Where and when a delivered notification is kept: given to [`Store::complete`] when its
+/// Where delivered notifications are kept: given to [`Store::complete`] when their
 /// destination retains notifications.
 #[derive(Debug, Clone, Copy)]
 pub struct Retain<'a> {
-    /// The destination it was delivered to.
+    /// The destination they were delivered to.
     pub destination: &'a str,
-    /// When the destination acknowledged it.
-    pub delivered_at: DateTime<Utc>,
     /// How long the destination keeps notifications (`retain_hours`).
     pub keep: Duration,
+}
+
+/// A notification its destination acknowledged, as [`Store::complete`] takes it: the delivery
+/// time is what a replay's range selects on.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivered<'a> {
+    /// The notification exactly as it was delivered.
+    pub notification: &'a Notification,
+    /// When the destination acknowledged it.
+    pub at: DateTime<Utc>,
 }
 
 /// One retained notification, as replay reads it.
@@ -80,12 +88,11 @@ pub(super) fn migrate_legacy(db: &sled::Db, log: &SegmentLog) -> Result<usize, S
             });
         };
         // Their retention is not known here: the longest span, the fewest files.
-        log.append(
-            &key.destination,
-            key.delivered_at,
-            MAX_SPAN_SECS,
-            &notification,
-        )?;
+        let delivered = Delivered {
+            notification: &notification,
+            at: key.delivered_at,
+        };
+        log.append(&key.destination, MAX_SPAN_SECS, &[delivered])?;
         moved += 1;
     }
     log.sync()?;

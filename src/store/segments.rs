@@ -13,9 +13,9 @@
 //! `<delivered at, unix ms: i64><sequence: u64>`, then connection, notification id and record
 //! key, each as `<length: u32><bytes>`, then the body to the end.
 //!
-//! Crash safety: each record is written with one `write` call before the container it
-//! copies is forgotten, so a killed process leaves at most the record it was writing torn,
-//! at the end of its own file; no run appends to a file of an earlier run (the run number is
+//! Crash safety: records are written (a batch of deliveries in one `write` call) before the
+//! containers they copy are forgotten, so a killed process leaves at most the records it was
+//! writing torn, at the end of its own file; no run appends to a file of an earlier run (the run number is
 //! in the name), so a torn tail is never followed by good records. A reader stops at a torn
 //! or corrupt record (it logs where, never what). Segments are synced with the store's own
 //! flushes (see [`SegmentLog::sync`]).
@@ -32,7 +32,7 @@ use actix_web::web::Bytes;
 use chrono::{DateTime, Utc};
 
 use super::keys::RetainedKey;
-use super::retention::Retained;
+use super::retention::{Delivered, Retained};
 use crate::model::Notification;
 
 /// The longest delivery time one segment file spans: a 72-hour retention is 4,320 files.
@@ -134,19 +134,43 @@ impl SegmentLog {
         }
     }
 
-    /// Appends `notification` as delivered to `destination` at `delivered_at`, in one write,
-    /// to a segment of `span` seconds (see [`span_for`]).
+    /// Appends `delivered` to `destination`'s segments of `span` seconds (see [`span_for`]),
+    /// with one write per segment they fall in (one, but at a segment's end).
     pub fn append(
         &self,
         destination: &str,
-        delivered_at: DateTime<Utc>,
         span: i64,
-        notification: &Notification,
+        delivered: &[Delivered<'_>],
     ) -> io::Result<()> {
-        let record = encode(delivered_at, notification);
         let span = span.max(1);
-        let start = delivered_at.timestamp().max(0).div_euclid(span) * span;
         let mut writers = self.writers();
+        let mut records = Vec::new();
+        let mut segment_start = None;
+        for delivered in delivered {
+            let start = delivered.at.timestamp().max(0).div_euclid(span) * span;
+            if let Some(previous) = segment_start.filter(|previous| *previous != start) {
+                self.write(&mut writers, destination, previous, span, &records)?;
+                records.clear();
+            }
+            segment_start = Some(start);
+            encode_into(&mut records, delivered.at, delivered.notification);
+        }
+        if let Some(start) = segment_start {
+            self.write(&mut writers, destination, start, span, &records)?;
+        }
+        Ok(())
+    }
+
+    /// Writes `records` to `destination`'s segment starting at `start`, opening it (and
+    /// rotating away from the previous one) when it is not the open one.
+    fn write(
+        &self,
+        writers: &mut Writers,
+        destination: &str,
+        start: i64,
+        span: i64,
+        records: &[u8],
+    ) -> io::Result<()> {
         let segment = match writers.open.get_mut(destination) {
             Some(segment) if (segment.start, segment.span) == (start, span) => segment,
             _ => {
@@ -159,7 +183,7 @@ impl SegmentLog {
                 writers.open.get_mut(destination).expect("just inserted")
             }
         };
-        segment.file.write_all(&record)?;
+        segment.file.write_all(records)?;
         self.unsynced.store(true, Ordering::Release);
         Ok(())
     }
@@ -316,7 +340,8 @@ fn parse_segment_name(stem: &str) -> Option<(i64, i64, u64)> {
     parts.next().is_none().then_some((start, span, run))
 }
 
-fn encode(delivered_at: DateTime<Utc>, notification: &Notification) -> Vec<u8> {
+/// Appends `notification`'s record to `out`.
+fn encode_into(out: &mut Vec<u8>, delivered_at: DateTime<Utc>, notification: &Notification) {
     let parts = [
         notification.connection.as_bytes(),
         notification.id.as_bytes(),
@@ -324,20 +349,20 @@ fn encode(delivered_at: DateTime<Utc>, notification: &Notification) -> Vec<u8> {
     ];
     let payload_len =
         16 + parts.iter().map(|p| 4 + p.len()).sum::<usize>() + notification.body.len();
-    let mut record = Vec::with_capacity(HEADER + payload_len);
-    record.extend_from_slice(&u32::try_from(payload_len).unwrap_or(u32::MAX).to_le_bytes());
-    record.extend_from_slice(&[0; 4]);
-    record.extend_from_slice(&delivered_at.timestamp_millis().to_le_bytes());
-    record.extend_from_slice(&notification.sequence.to_le_bytes());
+    let begin = out.len();
+    out.reserve(HEADER + payload_len);
+    out.extend_from_slice(&u32::try_from(payload_len).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&delivered_at.timestamp_millis().to_le_bytes());
+    out.extend_from_slice(&notification.sequence.to_le_bytes());
     for part in parts {
         let len = u32::try_from(part.len()).expect("ids and keys are far below 4 GiB");
-        record.extend_from_slice(&len.to_le_bytes());
-        record.extend_from_slice(part);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(part);
     }
-    record.extend_from_slice(&notification.body);
-    let crc = crc32fast::hash(&record[HEADER..]);
-    record[4..HEADER].copy_from_slice(&crc.to_le_bytes());
-    record
+    out.extend_from_slice(&notification.body);
+    let crc = crc32fast::hash(&out[begin + HEADER..]);
+    out[begin + 4..begin + HEADER].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// A payload read back; `None` when its layout is not a record's.

@@ -20,8 +20,15 @@ fn notification(sequence: u64) -> Notification {
 
 /// Appends notification `sequence` as delivered at `time` (RFC 3339) into five-minute segments.
 fn append(log: &SegmentLog, time: &str, sequence: u64) {
-    log.append("d", at(time), FIVE_MINUTES, &notification(sequence))
-        .unwrap();
+    log.append(
+        "d",
+        FIVE_MINUTES,
+        &[Delivered {
+            notification: &notification(sequence),
+            at: at(time),
+        }],
+    )
+    .unwrap();
 }
 
 fn sequences(log: &SegmentLog, since: &str, until: Option<&str>) -> Vec<u64> {
@@ -46,8 +53,15 @@ fn records_read_back_exactly_in_append_order_across_segments() {
     let times = ["10:04:59.999", "10:05:00.000", "10:04:59.500", "10:12:00"];
     for (i, time) in times.iter().enumerate() {
         let n = notification(i as u64 + 1);
-        log.append("d", at(&format!("2026-11-26T{time}Z")), FIVE_MINUTES, &n)
-            .unwrap();
+        log.append(
+            "d",
+            FIVE_MINUTES,
+            &[Delivered {
+                notification: &n,
+                at: at(&format!("2026-11-26T{time}Z")),
+            }],
+        )
+        .unwrap();
     }
     assert_eq!(files(&log).len(), 3, "one file per 5-minute segment");
     // Segment order first, then the order of appends within a segment.
@@ -81,8 +95,15 @@ fn a_torn_last_record_is_skipped_and_the_next_run_writes_a_file_of_its_own() {
     let when = at("2026-11-26T10:00:01Z");
     let log = SegmentLog::open(dir.path().to_owned()).unwrap();
     for sequence in 1..=3 {
-        log.append("d", when, FIVE_MINUTES, &notification(sequence))
-            .unwrap();
+        log.append(
+            "d",
+            FIVE_MINUTES,
+            &[Delivered {
+                notification: &notification(sequence),
+                at: when,
+            }],
+        )
+        .unwrap();
     }
     drop(log);
     // A process killed in the middle of writing record 3.
@@ -102,8 +123,15 @@ fn a_torn_last_record_is_skipped_and_the_next_run_writes_a_file_of_its_own() {
 
     let log = SegmentLog::open(dir.path().to_owned()).unwrap();
     assert_eq!(sequences(&log, "2026-11-26T10:00:00Z", None), [1, 2]);
-    log.append("d", when, FIVE_MINUTES, &notification(3))
-        .unwrap();
+    log.append(
+        "d",
+        FIVE_MINUTES,
+        &[Delivered {
+            notification: &notification(3),
+            at: when,
+        }],
+    )
+    .unwrap();
     assert_eq!(
         files(&log).len(),
         2,
@@ -117,8 +145,15 @@ fn a_corrupt_record_ends_its_file_but_not_the_others() {
     let log = SegmentLog::temporary().unwrap();
     for (sequence, time) in [(1, "10:00:01"), (2, "10:00:02"), (3, "10:06:00")] {
         let n = notification(sequence);
-        log.append("d", at(&format!("2026-11-26T{time}Z")), FIVE_MINUTES, &n)
-            .unwrap();
+        log.append(
+            "d",
+            FIVE_MINUTES,
+            &[Delivered {
+                notification: &n,
+                at: at(&format!("2026-11-26T{time}Z")),
+            }],
+        )
+        .unwrap();
     }
     let first = files(&log).remove(0);
     let mut bytes = fs::read(&first).unwrap();
@@ -172,10 +207,24 @@ fn segments_are_an_eighth_of_the_retention_from_a_second_to_a_minute() {
     assert_eq!(span_for(Duration::from_secs(80)), 10);
     assert_eq!(span_for(Duration::from_millis(1800)), 1);
     let log = SegmentLog::temporary().unwrap();
-    log.append("d", at("2026-11-26T10:00:00.5Z"), 1, &notification(1))
-        .unwrap();
-    log.append("d", at("2026-11-26T10:00:01.5Z"), 1, &notification(2))
-        .unwrap();
+    log.append(
+        "d",
+        1,
+        &[Delivered {
+            notification: &notification(1),
+            at: at("2026-11-26T10:00:00.5Z"),
+        }],
+    )
+    .unwrap();
+    log.append(
+        "d",
+        1,
+        &[Delivered {
+            notification: &notification(2),
+            at: at("2026-11-26T10:00:01.5Z"),
+        }],
+    )
+    .unwrap();
     assert_eq!(files(&log).len(), 2);
     let swept = log.sweep(|_| at("2026-11-26T10:00:01Z")).unwrap();
     assert_eq!(
@@ -183,4 +232,33 @@ fn segments_are_an_eighth_of_the_retention_from_a_second_to_a_minute() {
         "the first second is over, the next is not"
     );
     assert_eq!(sequences(&log, "2026-11-26T10:00:00Z", None), [2]);
+}
+
+#[test]
+fn a_batch_is_written_to_each_segment_it_falls_in_in_its_order() {
+    let log = SegmentLog::temporary().unwrap();
+    let batch: Vec<(Notification, DateTime<Utc>)> = [
+        (1, "10:04:59.998"),
+        (2, "10:04:59.999"),
+        (3, "10:05:00.000"),
+        (4, "10:05:00.001"),
+    ]
+    .into_iter()
+    .map(|(sequence, time)| (notification(sequence), at(&format!("2026-11-26T{time}Z"))))
+    .collect();
+    let delivered: Vec<Delivered<'_>> = batch
+        .iter()
+        .map(|(notification, at)| Delivered {
+            notification,
+            at: *at,
+        })
+        .collect();
+    log.append("d", FIVE_MINUTES, &delivered).unwrap();
+    assert_eq!(files(&log).len(), 2, "split at the segment boundary");
+    assert_eq!(sequences(&log, "2026-11-26T10:00:00Z", None), [1, 2, 3, 4]);
+    assert_eq!(
+        sequences(&log, "2026-11-26T10:05:00Z", None),
+        [3, 4],
+        "the later segment holds the later half"
+    );
 }

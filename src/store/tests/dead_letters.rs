@@ -140,7 +140,7 @@ async fn a_dead_letter_without_its_container_is_retried_from_its_standard_body()
         .unwrap()
         .remove(0);
     let notification = Notification::build(&container, &serde_json::Map::new(), &[]);
-    store.complete(&notification, None).unwrap();
+    complete_unretained(&store, &notification);
     store.dead_letter(&letter(&container, "d")).unwrap();
     let all = DeadLetterSelection::Matching(DeadLetterFilter::default());
     assert_eq!(store.retry_dead_letters(&all).await.unwrap().len(), 1);

@@ -28,10 +28,13 @@ async fn complete_keeps_the_delivered_bytes_for_replay_by_time_and_connection() 
         let at = t0 + chrono::Duration::minutes(i as i64);
         let retain = Retain {
             destination: "d",
-            delivered_at: at,
             keep: KEEP,
         };
-        store.complete(&notification, Some(retain)).unwrap();
+        let acknowledged = Delivered {
+            notification: &notification,
+            at,
+        };
+        store.complete(&[acknowledged], Some(retain)).unwrap();
         delivered.push(notification);
     }
     assert_eq!(
@@ -74,7 +77,7 @@ async fn complete_keeps_the_delivered_bytes_for_replay_by_time_and_connection() 
         .unwrap()
         .remove(0);
     let notification = Notification::build(&container, &serde_json::Map::new(), &[]);
-    store.complete(&notification, None).unwrap();
+    complete_unretained(&store, &notification);
     assert_eq!(
         (store.pending_count(), store.retained_count().unwrap()),
         (0, 3)
@@ -94,10 +97,13 @@ async fn the_sweep_removes_only_what_each_destination_no_longer_keeps() {
         let at = t0 + chrono::Duration::hours(i as i64 % 2);
         let retain = Retain {
             destination: dest,
-            delivered_at: at,
             keep: KEEP,
         };
-        store.complete(&notification, Some(retain)).unwrap();
+        let acknowledged = Delivered {
+            notification: &notification,
+            at,
+        };
+        store.complete(&[acknowledged], Some(retain)).unwrap();
     }
     // d keeps what was delivered from t0 + 30 min on; e keeps nothing. Whole segments go:
     // d's first, e's two.
@@ -134,10 +140,13 @@ async fn retained_notifications_survive_a_restart_beside_the_database() {
         let notification = Notification::build(&container, &serde_json::Map::new(), &[]);
         let retain = Retain {
             destination: "d",
-            delivered_at: at,
             keep: KEEP,
         };
-        store.complete(&notification, Some(retain)).unwrap();
+        let acknowledged = Delivered {
+            notification: &notification,
+            at,
+        };
+        store.complete(&[acknowledged], Some(retain)).unwrap();
         store.flush().await.unwrap();
         notification
     };
