@@ -9,6 +9,7 @@
 #   PERF_RECORD_OPTS  extra `perf record` options, e.g. "--call-graph dwarf,32768 -F 800"
 #   COST_REPORT       where the profile summary goes (default /tmp/courier-cost-report.txt)
 #   DESTINATION_EXTRA a line added to the destination's table, e.g. "retain_hours = 0"
+#   SOURCE            changes (default: the feed, two enrichment GETs) or fhir (the search)
 # Needs: the bench binary (cargo bench --bench courier-bench --no-run), perf, curl.
 set -euo pipefail
 connections=${1:-1}
@@ -42,7 +43,7 @@ ehr=$(ready "$work/ehr.out")
 receiver=$(ready "$work/receiver.out")
 
 "$harness" config --ehr "$ehr" --receiver "$receiver" --store "$work/store" \
-    --connections "$connections" >"$work/courier.toml"
+    --connections "$connections" --source "${SOURCE:-changes}" >"$work/courier.toml"
 if [ -n "${DESTINATION_EXTRA:-}" ]; then
     sed -i "/^\[destinations\.hooks\]/a $DESTINATION_EXTRA" "$work/courier.toml"
 fi

@@ -61,6 +61,9 @@ struct ConfigArgs {
     store: PathBuf,
     #[arg(long, default_value_t = 1)]
     connections: usize,
+    /// The source scenario 1 polls: `changes` (the feed) or `fhir` (the search).
+    #[arg(long, default_value = "changes")]
+    source: String,
 }
 
 #[derive(clap::Args)]
@@ -122,7 +125,15 @@ fn main() {
         Cmd::Ehr(args) => serve_ehr(args),
         Cmd::Receiver { workers } => serve_receiver(workers),
         Cmd::Config(args) => {
-            let setup = scenarios::Setup::draining(args.connections);
+            let source = match args.source.as_str() {
+                "changes" => scenarios::Source::Changes,
+                "fhir" => scenarios::Source::Fhir,
+                other => panic!("--source is changes or fhir, not {other:?}"),
+            };
+            let setup = scenarios::Setup {
+                source,
+                ..scenarios::Setup::draining(args.connections)
+            };
             print!(
                 "{}",
                 scenarios::config_toml(&args.store, &args.ehr, &args.receiver, &setup)

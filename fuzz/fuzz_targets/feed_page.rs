@@ -33,6 +33,7 @@ fn connection(shape: u8) -> ConnectionConfig {
         backoff_min: Duration::from_millis(10),
         backoff_max: Duration::from_millis(100),
         max_response_bytes: 1 << 20,
+        fhir: None,
         changes_path: "/changes".into(),
         since_param: "since".into(),
         initial_cursor: "0".into(),
@@ -71,6 +72,7 @@ fn connection(shape: u8) -> ConnectionConfig {
         max_requests_per_sec: None,
         max_concurrent_requests: None,
         tls: courier::tls::ClientTls::webpki_roots(),
+        heartbeat: None,
     }
 }
 

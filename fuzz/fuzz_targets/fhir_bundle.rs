@@ -79,7 +79,7 @@ fuzz_target!(|data: &[u8]| {
         BundleKind::History
     };
     let type_name = TYPES[usize::from(flags >> 1) % TYPES.len()];
-    let page = match bundle::parse(PATH, &body, kind) {
+    let page = match bundle::parse(PATH, body.clone(), kind) {
         Ok(page) => page,
         Err(error) => {
             let text = error.to_string();
@@ -94,7 +94,7 @@ fuzz_target!(|data: &[u8]| {
         check_fingerprint(type_name, resource);
     }
     for entry in &page.entries {
-        if let Ok(found) = bundle::found(PATH, entry, type_name) {
+        if let Ok(found) = bundle::found(PATH, entry.clone(), type_name) {
             let focus = format!("{type_name}/{}", found.id);
             assert_eq!(
                 bundle::reference_id(&focus, type_name).as_deref(),

@@ -33,7 +33,7 @@ pub(super) async fn deletions(ctx: &Ctx<'_>, resource: &FhirResource) -> Result<
     let (mut returned, mut pages) = (0, 0);
     let mut page_path = path;
     loop {
-        let page = bundle::parse(&page_path, &response.body, BundleKind::History)?;
+        let page = bundle::parse(&page_path, response.body, BundleKind::History)?;
         returned += page.entries.len();
         for entry in &page.entries {
             match bundle::deletion(&page_path, entry, type_name)? {

@@ -145,10 +145,10 @@ async fn search(
     );
     let response = ctx.client.get_json(&path, &query).await?;
     let cap = ctx.clock.observe(response.date, ctx.fhir().lag, &path)?;
-    let page = bundle::parse(&path, &response.body, BundleKind::Searchset)?;
+    let page = bundle::parse(&path, response.body, BundleKind::Searchset)?;
     let found = page
         .entries
-        .iter()
+        .into_iter()
         .map(|entry| bundle::found(&path, entry, &resource.type_name))
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(at) = found.windows(2).position(|w| w[1].at < w[0].at) {
@@ -207,8 +207,8 @@ async fn walk(
     let (mut next, mut pages) = (first, 0);
     while let Some(url) = next {
         let (path, response) = ctx.follow(&url, &mut pages).await?;
-        let page = bundle::parse(&path, &response.body, BundleKind::Searchset)?;
-        for entry in &page.entries {
+        let page = bundle::parse(&path, response.body, BundleKind::Searchset)?;
+        for entry in page.entries {
             found.push(bundle::found(&path, entry, &resource.type_name)?);
         }
         included.extend(page.included);

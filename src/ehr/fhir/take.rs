@@ -30,8 +30,9 @@ pub struct Taker<'a> {
     store: &'a Store,
     connection: &'a str,
     type_name: &'a str,
-    /// Versions taken in this page, which win over the store's.
-    latest: HashMap<String, Seen>,
+    /// Where each resource taken in this page has its last version in `taken.seen`: those
+    /// win over the store's.
+    latest: HashMap<String, usize>,
     taken: Taken,
 }
 
@@ -49,7 +50,7 @@ impl<'a> Taker<'a> {
 
     fn last_seen(&self, id: &str) -> Result<Option<Seen>, StoreError> {
         match self.latest.get(id) {
-            Some(seen) => Ok(Some(seen.clone())),
+            Some(at) => Ok(Some(self.taken.seen[*at].1.clone())),
             None => self.store.fhir_seen(self.connection, self.type_name, id),
         }
     }
@@ -121,9 +122,14 @@ impl<'a> Taker<'a> {
         Ok(())
     }
 
+    /// Keeps `seen` as the last version of `id`, replacing one taken earlier in the page (in
+    /// place: a page of a thousand resources used to scan the list for each).
     fn remember(&mut self, id: String, seen: Seen) {
-        self.latest.insert(id.clone(), seen.clone());
-        self.taken.seen.retain(|(other, _)| *other != id);
+        if let Some(at) = self.latest.get(&id) {
+            self.taken.seen[*at].1 = seen;
+            return;
+        }
+        self.latest.insert(id.clone(), self.taken.seen.len());
         self.taken.seen.push((id, seen));
     }
 

@@ -22,9 +22,9 @@ fn shared(feed: LoadFeed) -> Shared {
 /// The matches of a page as Courier's FHIR source reads them.
 fn matches(body: &str) -> Vec<Found> {
     let body: Value = serde_json::from_str(body).unwrap();
-    let page = parse("/Appointment", &body, BundleKind::Searchset).unwrap();
+    let page = parse("/Appointment", body, BundleKind::Searchset).unwrap();
     page.entries
-        .iter()
+        .into_iter()
         .map(|entry| found("/Appointment", entry, APPOINTMENT).unwrap())
         .collect()
 }
