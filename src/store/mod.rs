@@ -51,8 +51,10 @@ const BACKGROUND_FLUSH_MS: u64 = 20;
 
 /// sled's page cache. Its default (1 GiB) let the cache of retained notifications grow the
 /// process to ~600 MB under sustained load; pages beyond this are read back from disk (a
-/// replay or a large recovery), which costs far less than the memory.
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// large recovery, a FHIR resource not seen for a while), which costs far less than the
+/// memory. At 64 MiB a FHIR connection's versions seen (one record per resource, a tree that
+/// only grows) held ~60 MB more than at 16 MiB, for the same CPU (BENCHMARKS.md).
+const CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The directory inside the store's path that holds the retained notifications' segments
 /// (sled leaves entries it does not know alone).
