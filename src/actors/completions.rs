@@ -102,9 +102,11 @@ impl Shared {
         if let Err(err) = self.store.complete(&delivered, retain) {
             // The receivers have them; the worst outcome is one more same-id delivery each.
             log::warn!(
-                "dest={} {} delivered notifications could not be marked delivered: {err}",
+                "dest={} {} delivered notifications (first notif={}) could not be marked \
+                 delivered: {err}",
                 dest.id,
-                batch.len()
+                batch.len(),
+                batch[0].notification.id
             );
         }
         drop(delivered);
@@ -183,7 +185,7 @@ event_type = "appointment.updated"
     }
 
     #[actix_rt::test]
-    async fn a_turns_deliveries_are_completed_together_and_released_only_after() {
+    async fn a_turns_deliveries_are_completed_together_once_the_turn_is_over() {
         let store = Store::temporary().unwrap();
         let completions = Completions::new(store.clone(), destination());
         let (claims, claimed) = delivered(&store, 3).await;

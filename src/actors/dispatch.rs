@@ -185,6 +185,11 @@ pub async fn offer_probe(
     let Admission::Go(claim) = deps.claims.admit(&container) else {
         return Ok(false);
     };
+    // Read before the claim: a delivery may have completed it in between.
+    if !deps.store.is_pending(id, container.sequence)? {
+        claim.finish();
+        return Ok(false);
+    }
     let probe = Some(probe);
     Ok(enricher
         .send(Enrich {

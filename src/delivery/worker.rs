@@ -60,8 +60,9 @@ pub struct DeliveryContext {
 }
 
 /// Delivers `notification`, retrying per the destination's schedule (±20% jitter,
-/// `Retry-After` honoured up to the next step), then says it was delivered (its caller completes it) or dead-letters its container;
-/// or lets it go, or probes with it once, when the destination fails (see the module doc).
+/// `Retry-After` honoured up to the next step), then says it was delivered (its caller
+/// completes it) or dead-letters its container; or lets it go, or probes with it once, when
+/// the destination fails (see the module doc).
 pub async fn deliver(
     ctx: &DeliveryContext,
     notification: &Notification,

@@ -339,14 +339,16 @@ impl Store {
             let span = segments::span_for(retain.keep);
             self.retained.append(retain.destination, span, delivered)?;
         }
+        // Every removal is tried: one that fails leaves only its own container pending.
+        let mut first_error = None;
         for delivered in delivered {
             let notification = delivered.notification;
-            self.containers.remove(keys::container(
-                &notification.connection,
-                notification.sequence,
-            ))?;
+            let key = keys::container(&notification.connection, notification.sequence);
+            if let Err(err) = self.containers.remove(key) {
+                first_error.get_or_insert(err);
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), |err| Err(err.into()))
     }
 
     /// Moves a container whose retry schedule ran out to the dead letters, in one transaction.

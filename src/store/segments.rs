@@ -6,7 +6,8 @@
 //! for a replay, which is what an append-only log does best. In sled the same writes cost
 //! 6–10 µs of CPU per notification and their pages held ~75 MB of the process's memory under
 //! load (BENCHMARKS.md, "Retention as segment files"); an append here is one `write` to the
-//! page cache, and expiry deletes whole files instead of removing records one by one.
+//! page cache for a whole batch of deliveries, and expiry deletes whole files instead of
+//! removing records one by one.
 //!
 //! Layout of a record (integers little-endian):
 //! `<payload length: u32><CRC-32 of payload: u32><payload>`, the payload being
@@ -15,8 +16,8 @@
 //!
 //! Crash safety: records are written (a batch of deliveries in one `write` call) before the
 //! containers they copy are forgotten, so a killed process leaves at most the records it was
-//! writing torn, at the end of its own file; no run appends to a file of an earlier run (the run number is
-//! in the name), so a torn tail is never followed by good records. A reader stops at a torn
+//! writing torn, at the end of its own file; no run appends to a file of an earlier run (the
+//! run number is in the name), so a torn tail is never followed by good records. A reader stops at a torn
 //! or corrupt record (it logs where, never what). Segments are synced with the store's own
 //! flushes (see [`SegmentLog::sync`]).
 

@@ -108,7 +108,11 @@ pub fn parse(path: &str, mut body: Value, kind: BundleKind) -> Result<Page, EhrE
 /// The version a search entry holds, moved out of it; `type_name` is what the search asked
 /// for.
 pub fn found(path: &str, mut entry: Value, type_name: &str) -> Result<Found, EhrError> {
-    let resource = entry["resource"].take();
+    // Not `entry["resource"]`: indexing to write panics on an entry that is not an object.
+    let resource = entry
+        .get_mut("resource")
+        .map(Value::take)
+        .unwrap_or_default();
     let shape = |reason: &str| EhrError::Shape {
         path: path.to_owned(),
         reason: reason.to_owned(),
@@ -292,6 +296,22 @@ mod tests {
             "response": {"etag": "W/\"3\"", "lastModified": "2026-11-26T04:14:11.323Z"}});
         let d = deletion("/h", &entry, "Appointment").unwrap().unwrap();
         assert_eq!((d.id.as_str(), d.version.as_str()), ("a2", "3"));
+    }
+
+    /// Entries that are not objects are refused like any other malformed match (moving the
+    /// resource out of an entry must not index into a number or a string).
+    #[test]
+    fn an_entry_that_is_not_an_object_is_a_shape_error() {
+        for entry in [json!(1), json!("x"), json!([]), json!(true), json!(null)] {
+            let err = found("/Patient", entry.clone(), "Patient").unwrap_err();
+            assert!(
+                err.to_string().contains("not of the searched"),
+                "{entry}: {err}"
+            );
+        }
+        let body = json!({"resourceType": "Bundle", "type": "searchset", "entry": [1, "x"]});
+        let page = parse("/Patient", body, BundleKind::Searchset).unwrap();
+        assert_eq!(page.entries.len(), 2, "left for `found` to refuse");
     }
 
     /// Found by the `fhir_bundle` fuzz target (`fuzz/corpus/fhir_bundle/seed-id-*`): a match
