@@ -18,17 +18,18 @@ fn notification(sequence: u64) -> Notification {
     }
 }
 
+/// Appends notification `sequence`, alone, as delivered at `when` into segments of `span`.
+fn append_at(log: &SegmentLog, when: DateTime<Utc>, span: i64, sequence: u64) {
+    let delivered = Delivered {
+        notification: &notification(sequence),
+        at: when,
+    };
+    log.append("d", span, &[delivered]).unwrap();
+}
+
 /// Appends notification `sequence` as delivered at `time` (RFC 3339) into five-minute segments.
 fn append(log: &SegmentLog, time: &str, sequence: u64) {
-    log.append(
-        "d",
-        FIVE_MINUTES,
-        &[Delivered {
-            notification: &notification(sequence),
-            at: at(time),
-        }],
-    )
-    .unwrap();
+    append_at(log, at(time), FIVE_MINUTES, sequence);
 }
 
 fn sequences(log: &SegmentLog, since: &str, until: Option<&str>) -> Vec<u64> {
@@ -52,16 +53,12 @@ fn records_read_back_exactly_in_append_order_across_segments() {
     let log = SegmentLog::temporary().unwrap();
     let times = ["10:04:59.999", "10:05:00.000", "10:04:59.500", "10:12:00"];
     for (i, time) in times.iter().enumerate() {
-        let n = notification(i as u64 + 1);
-        log.append(
-            "d",
+        append_at(
+            &log,
+            at(&format!("2026-11-26T{time}Z")),
             FIVE_MINUTES,
-            &[Delivered {
-                notification: &n,
-                at: at(&format!("2026-11-26T{time}Z")),
-            }],
-        )
-        .unwrap();
+            i as u64 + 1,
+        );
     }
     assert_eq!(files(&log).len(), 3, "one file per 5-minute segment");
     // Segment order first, then the order of appends within a segment.
@@ -95,15 +92,7 @@ fn a_torn_last_record_is_skipped_and_the_next_run_writes_a_file_of_its_own() {
     let when = at("2026-11-26T10:00:01Z");
     let log = SegmentLog::open(dir.path().to_owned()).unwrap();
     for sequence in 1..=3 {
-        log.append(
-            "d",
-            FIVE_MINUTES,
-            &[Delivered {
-                notification: &notification(sequence),
-                at: when,
-            }],
-        )
-        .unwrap();
+        append_at(&log, when, FIVE_MINUTES, sequence);
     }
     drop(log);
     // A process killed in the middle of writing record 3.
@@ -123,15 +112,7 @@ fn a_torn_last_record_is_skipped_and_the_next_run_writes_a_file_of_its_own() {
 
     let log = SegmentLog::open(dir.path().to_owned()).unwrap();
     assert_eq!(sequences(&log, "2026-11-26T10:00:00Z", None), [1, 2]);
-    log.append(
-        "d",
-        FIVE_MINUTES,
-        &[Delivered {
-            notification: &notification(3),
-            at: when,
-        }],
-    )
-    .unwrap();
+    append_at(&log, when, FIVE_MINUTES, 3);
     assert_eq!(
         files(&log).len(),
         2,
@@ -144,16 +125,12 @@ fn a_torn_last_record_is_skipped_and_the_next_run_writes_a_file_of_its_own() {
 fn a_corrupt_record_ends_its_file_but_not_the_others() {
     let log = SegmentLog::temporary().unwrap();
     for (sequence, time) in [(1, "10:00:01"), (2, "10:00:02"), (3, "10:06:00")] {
-        let n = notification(sequence);
-        log.append(
-            "d",
+        append_at(
+            &log,
+            at(&format!("2026-11-26T{time}Z")),
             FIVE_MINUTES,
-            &[Delivered {
-                notification: &n,
-                at: at(&format!("2026-11-26T{time}Z")),
-            }],
-        )
-        .unwrap();
+            sequence,
+        );
     }
     let first = files(&log).remove(0);
     let mut bytes = fs::read(&first).unwrap();
@@ -207,24 +184,8 @@ fn segments_are_an_eighth_of_the_retention_from_a_second_to_a_minute() {
     assert_eq!(span_for(Duration::from_secs(80)), 10);
     assert_eq!(span_for(Duration::from_millis(1800)), 1);
     let log = SegmentLog::temporary().unwrap();
-    log.append(
-        "d",
-        1,
-        &[Delivered {
-            notification: &notification(1),
-            at: at("2026-11-26T10:00:00.5Z"),
-        }],
-    )
-    .unwrap();
-    log.append(
-        "d",
-        1,
-        &[Delivered {
-            notification: &notification(2),
-            at: at("2026-11-26T10:00:01.5Z"),
-        }],
-    )
-    .unwrap();
+    append_at(&log, at("2026-11-26T10:00:00.5Z"), 1, 1);
+    append_at(&log, at("2026-11-26T10:00:01.5Z"), 1, 2);
     assert_eq!(files(&log).len(), 2);
     let swept = log.sweep(|_| at("2026-11-26T10:00:01Z")).unwrap();
     assert_eq!(
