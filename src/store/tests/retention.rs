@@ -5,6 +5,21 @@ use super::*;
 /// A 72-hour retention: one-minute segments.
 const KEEP: std::time::Duration = std::time::Duration::from_secs(72 * 3600);
 
+/// Completes `notification` as delivered to `destination` at `at`, keeping it for `KEEP`.
+fn complete_retained(
+    store: &Store,
+    notification: &Notification,
+    destination: &str,
+    at: DateTime<Utc>,
+) {
+    let retain = Retain {
+        destination,
+        keep: KEEP,
+    };
+    let delivered = Delivered { notification, at };
+    store.complete(&[delivered], Some(retain)).unwrap();
+}
+
 fn retained_range(since: DateTime<Utc>, until: Option<DateTime<Utc>>) -> RetainedRange {
     RetainedRange {
         destination: "d".into(),
@@ -26,15 +41,7 @@ async fn complete_keeps_the_delivered_bytes_for_replay_by_time_and_connection() 
             .remove(0);
         let notification = Notification::build(&container, &serde_json::Map::new(), &[]);
         let at = t0 + chrono::Duration::minutes(i as i64);
-        let retain = Retain {
-            destination: "d",
-            keep: KEEP,
-        };
-        let acknowledged = Delivered {
-            notification: &notification,
-            at,
-        };
-        store.complete(&[acknowledged], Some(retain)).unwrap();
+        complete_retained(&store, &notification, "d", at);
         delivered.push(notification);
     }
     assert_eq!(
@@ -95,15 +102,7 @@ async fn the_sweep_removes_only_what_each_destination_no_longer_keeps() {
             .remove(0);
         let notification = Notification::build(&container, &serde_json::Map::new(), &[]);
         let at = t0 + chrono::Duration::hours(i as i64 % 2);
-        let retain = Retain {
-            destination: dest,
-            keep: KEEP,
-        };
-        let acknowledged = Delivered {
-            notification: &notification,
-            at,
-        };
-        store.complete(&[acknowledged], Some(retain)).unwrap();
+        complete_retained(&store, &notification, dest, at);
     }
     // d keeps what was delivered from t0 + 30 min on; e keeps nothing. Whole segments go:
     // d's first, e's two.
@@ -138,15 +137,7 @@ async fn retained_notifications_survive_a_restart_beside_the_database() {
             .unwrap()
             .remove(0);
         let notification = Notification::build(&container, &serde_json::Map::new(), &[]);
-        let retain = Retain {
-            destination: "d",
-            keep: KEEP,
-        };
-        let acknowledged = Delivered {
-            notification: &notification,
-            at,
-        };
-        store.complete(&[acknowledged], Some(retain)).unwrap();
+        complete_retained(&store, &notification, "d", at);
         store.flush().await.unwrap();
         notification
     };
