@@ -123,6 +123,7 @@ impl Shared {
 mod tests {
     use super::*;
     use crate::actors::claims::{Admission, Claims};
+    use crate::actors::messages::Released;
     use crate::config::DeliveryOrder;
     use crate::delivery::gate::DestinationGate;
     use crate::model::{ChangeItem, Container, CursorValue};
@@ -153,35 +154,103 @@ event_type = "appointment.updated"
         Arc::new(config.destinations["app"].clone())
     }
 
-    /// Commits `count` changes of connection `c` and claims each container.
-    async fn delivered(store: &Store, count: u64) -> (Arc<Claims>, Vec<(Notification, Claim)>) {
-        let items: Vec<ChangeItem> = (1..=count)
-            .map(|seq| ChangeItem {
-                key: format!("k{seq}"),
-                version: "1".into(),
+    /// Commits one change of connection `c` per key, sequences from 1.
+    async fn commit(store: &Store, keys: &[&str]) -> Vec<Container> {
+        let items: Vec<ChangeItem> = (1..)
+            .zip(keys)
+            .map(|(seq, key)| ChangeItem {
+                key: (*key).to_owned(),
+                version: seq.to_string(),
                 cursor: CursorValue(seq.to_string()),
-                raw: serde_json::json!({"id": format!("k{seq}"), "seq": seq}),
+                raw: serde_json::json!({"id": key, "seq": seq}),
             })
             .collect();
         let state = store.connection_state("c", "0").unwrap();
         let cursor = state.cursor.advanced_by(&items, false);
-        let containers: Vec<Container> = store
+        store
             .commit_page("c", &state, &items, cursor, "t", Utc::now())
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    fn claims(order: DeliveryOrder) -> Arc<Claims> {
         let gate = DestinationGate::new("app", 5, StatusBoard::default());
-        let claims = Arc::new(Claims::new(DeliveryOrder::None, Arc::new(gate)));
-        let claimed = containers
+        Arc::new(Claims::new(order, Arc::new(gate)))
+    }
+
+    fn claim(claims: &Arc<Claims>, container: &Container) -> Claim {
+        let Admission::Go(claim) = claims.admit(container) else {
+            panic!("container {} is not free", container.sequence);
+        };
+        claim
+    }
+
+    fn notification(container: &Container) -> Notification {
+        Notification::build(container, &serde_json::Map::new(), &[])
+    }
+
+    /// Commits `count` changes of connection `c` (keys of their own) and claims each.
+    async fn delivered(store: &Store, count: u64) -> (Arc<Claims>, Vec<(Notification, Claim)>) {
+        let keys: Vec<String> = (1..=count).map(|seq| format!("k{seq}")).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let claims = claims(DeliveryOrder::None);
+        let claimed = commit(store, &keys)
+            .await
             .iter()
-            .map(|container| {
-                let Admission::Go(claim) = claims.admit(container) else {
-                    panic!("a fresh container is free");
-                };
-                let notification = Notification::build(container, &serde_json::Map::new(), &[]);
-                (notification, claim)
-            })
+            .map(|container| (notification(container), claim(&claims, container)))
             .collect();
         (claims, claimed)
+    }
+
+    /// A connection that notes, for each container it is told to dispatch next, whether
+    /// container 1 was still pending at that moment.
+    struct Connection {
+        store: Store,
+        told: Rc<RefCell<Vec<(u64, bool)>>>,
+    }
+
+    impl actix::Actor for Connection {
+        type Context = actix::Context<Self>;
+    }
+
+    impl actix::Handler<Released> for Connection {
+        type Result = ();
+        fn handle(&mut self, msg: Released, _: &mut actix::Context<Self>) {
+            if let Released::Next(claim) = msg {
+                let first_pending = self.store.is_pending("c", 1).unwrap();
+                self.told
+                    .borrow_mut()
+                    .push((claim.sequence(), first_pending));
+                claim.finish();
+            }
+        }
+    }
+
+    #[actix_rt::test]
+    async fn the_next_of_a_key_is_dispatched_once_the_one_before_left_the_store() {
+        use actix::Actor;
+        let store = Store::temporary().unwrap();
+        let completions = Completions::new(store.clone(), destination());
+        let containers = commit(&store, &["k", "k"]).await;
+        let claims = claims(DeliveryOrder::PerKey { key_pointer: None });
+        let told = Rc::default();
+        let connection = Connection {
+            store: store.clone(),
+            told: Rc::clone(&told),
+        };
+        claims.begin_generation(connection.start().recipient());
+        let first = claim(&claims, &containers[0]);
+        assert!(matches!(claims.admit(&containers[1]), Admission::Waits));
+
+        completions.complete(notification(&containers[0]), first);
+        for _ in 0..100 {
+            if !told.borrow().is_empty() {
+                break;
+            }
+            actix_rt::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(*told.borrow(), [(2, false)], "told of 2 once 1 was gone");
+        assert!(store.is_pending("c", 2).unwrap());
     }
 
     #[actix_rt::test]
