@@ -90,6 +90,10 @@ struct RunArgs {
     /// this many milliseconds (the admin API's overhead under load).
     #[arg(long)]
     admin_scrape_ms: Option<u64>,
+    /// Runs of each throughput scenario (1 connection, 16, FHIR); the table gives the median
+    /// of the runs and the notes each run.
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
 }
 
 #[derive(clap::Args)]
@@ -192,6 +196,7 @@ fn run(args: RunArgs) {
         secret: SigningKey::generate_secret(),
         measure_secs: args.measure_secs,
         admin_scrape: args.admin_scrape_ms.map(Duration::from_millis),
+        repeat: args.repeat,
     };
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let mut results = Results::default();
