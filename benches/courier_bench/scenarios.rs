@@ -314,10 +314,9 @@ impl ThroughputRun {
             target: "≥ 20,000/s".into(),
             met: Some(median >= TARGET_RATE),
         });
-        results
-            .details
-            .extend(runs.iter().map(|run| run.note.clone()));
-        runs.iter().map(|run| run.peak_kb).max().unwrap_or(0)
+        let peak_kb = runs.iter().map(|run| run.peak_kb).max().unwrap_or(0);
+        results.details.extend(runs.into_iter().map(|run| run.note));
+        peak_kb
     }
 
     /// One run: `bench.measure_secs` after a 5 s warm-up.

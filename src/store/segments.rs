@@ -17,9 +17,9 @@
 //! Crash safety: records are written (a batch of deliveries in one `write` call) before the
 //! containers they copy are forgotten, so a killed process leaves at most the records it was
 //! writing torn, at the end of its own file; no run appends to a file of an earlier run (the
-//! run number is in the name), so a torn tail is never followed by good records. A reader stops at a torn
-//! or corrupt record (it logs where, never what). Segments are synced with the store's own
-//! flushes (see [`SegmentLog::sync`]).
+//! run number is in the name), so a torn tail is never followed by good records. A reader
+//! stops at a torn or corrupt record (it logs where, never what). Segments are synced with the
+//! store's own flushes (see [`SegmentLog::sync`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File, OpenOptions};

@@ -248,7 +248,7 @@ mod tests {
     #[test]
     fn an_operation_outcome_is_an_error_not_an_empty_page() {
         let body = json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "too-costly", "diagnostics": "Patient Smith"}]});
-        let err = parse("/Appointment", body.clone(), BundleKind::Searchset).unwrap_err();
+        let err = parse("/Appointment", body, BundleKind::Searchset).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("error too-costly"), "{text}");
         assert!(!text.contains("Smith"), "diagnostics stay out: {text}");
@@ -257,7 +257,7 @@ mod tests {
     #[test]
     fn a_bundle_of_another_type_is_an_error() {
         let body = json!({"resourceType": "Bundle", "type": "batch-response", "entry": []});
-        let err = parse("/Appointment", body.clone(), BundleKind::Searchset).unwrap_err();
+        let err = parse("/Appointment", body, BundleKind::Searchset).unwrap_err();
         assert!(err
             .to_string()
             .contains("expected a Bundle of type searchset, got batch-response"));
@@ -272,7 +272,7 @@ mod tests {
             {"resource": {"resourceType": "Patient", "id": "p"}, "search": {"mode": "include"}},
             {"resource": {"resourceType": "OperationOutcome", "issue": [{"severity": "warning", "code": "not-supported"}]}, "search": {"mode": "outcome"}}
         ]});
-        let page = parse("/Appointment", body.clone(), BundleKind::Searchset).unwrap();
+        let page = parse("/Appointment", body, BundleKind::Searchset).unwrap();
         assert_eq!(page.entries.len(), 1);
         assert_eq!(page.included[0]["id"], "p");
         assert_eq!(page.next.as_deref(), Some("http://x/Appointment?_offset=2"));
@@ -329,15 +329,12 @@ mod tests {
         ] {
             let entry = json!({"resource": {"resourceType": "Patient", "id": id,
                 "meta": {"lastUpdated": "2026-11-26T04:14:11.323Z"}}});
-            let err = found("/Patient", entry.clone(), "Patient").unwrap_err();
+            let err = found("/Patient", entry, "Patient").unwrap_err();
             assert!(err.to_string().contains("not a FHIR id"), "{id:?}: {err}");
         }
         let entry = json!({"resource": {"resourceType": "Patient", "id": "Ab-1.2",
             "meta": {"lastUpdated": "2026-11-26T04:14:11.323Z"}}});
-        assert_eq!(
-            found("/Patient", entry.clone(), "Patient").unwrap().id,
-            "Ab-1.2"
-        );
+        assert_eq!(found("/Patient", entry, "Patient").unwrap().id, "Ab-1.2");
     }
 
     /// Found by the `fhir_bundle` fuzz target (`fuzz/corpus/fhir_bundle/seed-deletion-empty-etag`):
@@ -355,7 +352,7 @@ mod tests {
         }
         let entry = json!({"resource": {"resourceType": "Patient", "id": "p1",
             "meta": {"versionId": "", "lastUpdated": "2026-11-26T04:14:11.323Z"}}});
-        let found = found("/Patient", entry.clone(), "Patient").unwrap();
+        let found = found("/Patient", entry, "Patient").unwrap();
         assert_eq!(found.version, "2026-11-26T04:14:11.323Z");
     }
 }
