@@ -19,7 +19,7 @@ use crate::actors::supervisor::{Shutdown, Supervisor};
 use crate::config::Config;
 use crate::delivery::gates::Gates;
 use crate::status::{StatusBoard, StatusSnapshot};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Options that are not part of the configuration file.
 #[derive(Default, Clone)]
@@ -108,8 +108,9 @@ impl App {
 
     /// Stops polling, waits up to `grace` for in-flight requests, stops and joins the worker
     /// threads, then flushes the store. Whatever is still pending is delivered after the next
-    /// start.
-    pub async fn shutdown(self, grace: Duration) {
+    /// start. Answers the final flush's failure (a full disk), which `courier run` turns into
+    /// a non-zero exit: what was written since the last flush may be lost to a crash.
+    pub async fn shutdown(self, grace: Duration) -> Result<(), StoreError> {
         let workers = self
             .supervisor
             .send(Shutdown { grace })
@@ -127,9 +128,11 @@ impl App {
         if joined.await.is_err() {
             log::warn!("a worker thread did not stop cleanly");
         }
-        if let Err(err) = self.store.flush().await {
+        let flushed = self.store.flush().await;
+        if let Err(err) = &flushed {
             log::error!("flushing the store at shutdown failed: {err}");
         }
+        flushed
     }
 }
 

@@ -100,7 +100,8 @@ async fn run_demo(args: DemoArgs) -> Result<ExitCode, String> {
             true
         }
     };
-    app.shutdown(grace).await;
+    // The demo's store is temporary: nothing outlives it either way.
+    let _ = app.shutdown(grace).await;
     let summary = receiver.summary();
     let verified = summary.all_verified && summary.delivered > 0;
     println!(

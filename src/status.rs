@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::store::StoreHealth;
+
 /// What a connection is doing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -110,8 +112,9 @@ pub struct DestinationStatus {
     pub state_reason: Option<String>,
     /// Since when it is in its state.
     pub state_since: Option<DateTime<Utc>>,
-    /// Containers of its connections waiting in the store (filled in by `App::status`).
-    pub backlog: u64,
+    /// Containers of its connections waiting in the store (filled in by `App::status`);
+    /// `None` (shown as unknown) while the store cannot be read, never a false 0.
+    pub backlog: Option<u64>,
     /// Age of the oldest of them, in seconds (filled in by `App::status`).
     pub oldest_pending_age_secs: Option<f64>,
     /// Notifications acknowledged with 2xx.
@@ -135,6 +138,8 @@ pub struct StatusSnapshot {
     pub connections: BTreeMap<String, ConnectionStatus>,
     /// By destination id.
     pub destinations: BTreeMap<String, DestinationStatus>,
+    /// Whether the store answers (filled in by `App::status` and the admin API).
+    pub store: StoreHealth,
 }
 
 /// The shared, thread-safe board; cheap to clone.

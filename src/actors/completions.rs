@@ -9,16 +9,24 @@
 //! the batch is written leaves the containers pending: delivered again after the restart,
 //! under the same id, like any delivery acknowledged in the moment before a crash.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use super::claims::Claim;
 use crate::config::DestinationConfig;
+use crate::delivery::retry::Backoff;
 use crate::model::Notification;
-use crate::store::{Delivered, Retain, Store};
+use crate::store::{Delivered, Retain, Store, StoreError};
+
+/// A batch whose write failed is written again after this long at first, doubling up to
+/// [`RETRY_MAX`]; its claims are held meanwhile, so none of its notifications goes out again.
+/// The store re-opens itself within 5 s of the disk having room again (`store::reopen`).
+const RETRY_MIN: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// The batch of one destination on one worker; cheap to clone (one batch, shared).
 #[derive(Clone)]
@@ -30,6 +38,13 @@ struct Shared {
     store: Store,
     destination: Arc<DestinationConfig>,
     batch: RefCell<Vec<Acknowledged>>,
+    /// Deliveries whose completion could not be written, held with their claims until a
+    /// retry writes them.
+    unwritten: RefCell<Vec<Acknowledged>>,
+    /// Spaces out the retries of `unwritten`; its failure count says whether one is due.
+    backoff: RefCell<Backoff>,
+    /// Set while a retry is scheduled, so there is one at a time.
+    retry_scheduled: Cell<bool>,
 }
 
 /// A delivery acknowledged by its destination, waiting for its batch to be written.
@@ -37,6 +52,9 @@ struct Acknowledged {
     notification: Notification,
     at: DateTime<Utc>,
     claim: Claim,
+    /// Its retained copy is written already (only the removal of its container failed), so
+    /// a retry does not keep a second copy.
+    retained: bool,
 }
 
 impl Completions {
@@ -47,6 +65,9 @@ impl Completions {
                 store,
                 destination,
                 batch: RefCell::default(),
+                unwritten: RefCell::default(),
+                backoff: RefCell::new(Backoff::new(RETRY_MIN, RETRY_MAX)),
+                retry_scheduled: Cell::new(false),
             }),
         }
     }
@@ -61,6 +82,7 @@ impl Completions {
                 notification,
                 at: Utc::now(),
                 claim,
+                retained: false,
             });
             batch.len() == 1
         };
@@ -77,44 +99,93 @@ struct WriteOnDrop(Rc<Shared>);
 
 impl Drop for WriteOnDrop {
     fn drop(&mut self) {
-        self.0.write();
+        let batch = std::mem::take(&mut *self.0.batch.borrow_mut());
+        self.0.write(batch);
     }
 }
 
 impl Shared {
-    fn write(&self) {
-        let batch = std::mem::take(&mut *self.batch.borrow_mut());
+    /// Writes `batch`; on success releases its claims, on failure holds them and schedules a
+    /// retry.
+    fn write(self: &Rc<Self>, mut batch: Vec<Acknowledged>) {
         if batch.is_empty() {
             return;
         }
-        let dest = &self.destination;
-        let delivered: Vec<Delivered<'_>> = batch
-            .iter()
-            .map(|acknowledged| Delivered {
-                notification: &acknowledged.notification,
-                at: acknowledged.at,
-            })
-            .collect();
-        let retain = (!dest.retain.is_zero()).then_some(Retain {
-            destination: &dest.id,
-            keep: dest.retain,
-        });
-        if let Err(err) = self.store.complete(&delivered, retain) {
-            // The receivers have them; the worst outcome is one more same-id delivery each.
+        if let Err(err) = self.store_batch(&mut batch) {
+            return self.hold(batch, &err);
+        }
+        let failures = self.backoff.borrow().failures();
+        if failures > 0 && self.unwritten.borrow().is_empty() {
+            self.backoff.borrow_mut().reset();
             log::warn!(
-                "dest={} {} delivered notifications (first notif={}) could not be marked \
-                 delivered: {err}",
-                dest.id,
-                batch.len(),
-                batch[0].notification.id
+                "dest={} deliveries are marked delivered again, after {failures} failed writes",
+                self.destination.id
             );
         }
-        drop(delivered);
         for Acknowledged { claim, .. } in batch {
             // Out of the store: the next container of its key may go; a delivery also tells
             // the connection's heartbeat it is not idle.
             claim.delivered();
             claim.finish();
+        }
+    }
+
+    /// Keeps the retained copies of `batch`, then forgets its containers; notes the copies
+    /// kept so a retry after a failed removal does not keep them twice.
+    fn store_batch(&self, batch: &mut [Acknowledged]) -> Result<(), StoreError> {
+        let dest = &self.destination;
+        let to_retain: Vec<Delivered<'_>> = batch
+            .iter()
+            .filter(|acknowledged| !acknowledged.retained)
+            .map(Acknowledged::delivered)
+            .collect();
+        if !dest.retain.is_zero() && !to_retain.is_empty() {
+            let retain = Retain {
+                destination: &dest.id,
+                keep: dest.retain,
+            };
+            self.store.retain_delivered(&to_retain, retain)?;
+        }
+        drop(to_retain);
+        batch.iter_mut().for_each(|a| a.retained = true);
+        let delivered: Vec<Delivered<'_>> = batch.iter().map(Acknowledged::delivered).collect();
+        self.store.forget_delivered(&delivered)
+    }
+
+    /// Holds `batch` and its claims (so none of it is sent again) until a retry writes it.
+    fn hold(self: &Rc<Self>, batch: Vec<Acknowledged>, err: &StoreError) {
+        let dest = &self.destination.id;
+        let delay = self.backoff.borrow_mut().fail(None);
+        let first_notif = &batch[0].notification.id;
+        if self.backoff.borrow().failures() == 1 {
+            // Once per failing period, not per batch: the store's own fault is logged as an
+            // ERROR where it happens.
+            log::warn!(
+                "dest={dest} {} delivered notifications (first notif={first_notif}) could not be                  marked delivered: {err}; held, not sent again, and written again with backoff",
+                batch.len()
+            );
+        } else {
+            log::debug!("dest={dest} marking delivered failed again; next try in {delay:?}");
+        }
+        self.unwritten.borrow_mut().extend(batch);
+        if self.retry_scheduled.replace(true) {
+            return;
+        }
+        let shared = Rc::clone(self);
+        actix_rt::spawn(async move {
+            actix_rt::time::sleep(delay).await;
+            shared.retry_scheduled.set(false);
+            let unwritten = std::mem::take(&mut *shared.unwritten.borrow_mut());
+            shared.write(unwritten);
+        });
+    }
+}
+
+impl Acknowledged {
+    fn delivered(&self) -> Delivered<'_> {
+        Delivered {
+            notification: &self.notification,
+            at: self.at,
         }
     }
 }
@@ -281,6 +352,32 @@ event_type = "appointment.updated"
             .map(|r| r.unwrap().notification.id)
             .collect();
         assert_eq!(retained, ids, "kept in delivery order");
+    }
+
+    #[actix_rt::test]
+    async fn a_batch_that_cannot_be_written_keeps_its_claims_until_a_retry_writes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let completions = Completions::new(store.clone(), destination());
+        let (claims, claimed) = delivered(&store, 2).await;
+        store.fail_for_test();
+        for (notification, claim) in claimed {
+            completions.complete(notification, claim);
+        }
+        actix_rt::task::yield_now().await;
+        assert!(
+            (1..=2).all(|seq| !claims.is_free(seq)),
+            "held: a walk of the store must not send them again"
+        );
+
+        // The store re-opens itself; a retry then writes the batch and lets the claims go.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while !(1..=2).all(|seq| claims.is_free(seq)) {
+            assert!(std::time::Instant::now() < deadline, "never written");
+            actix_rt::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(store.pending_count(), 0);
+        assert_eq!(store.retained_count().unwrap(), 2, "kept once each");
     }
 
     #[test]

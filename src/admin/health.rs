@@ -20,7 +20,8 @@ async fn healthz() -> HttpResponse {
 async fn readyz(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
     let mut reasons = Vec::new();
     if let Err(err) = state.store.check() {
-        reasons.push(format!("store: {err}"));
+        // Its text starts with "store:".
+        reasons.push(err.to_string());
     }
     let alive = state.control.liveness().await?;
     let snapshot = state.board.snapshot();

@@ -13,12 +13,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 async fn metrics(state: web::Data<AdminState>) -> HttpResponse {
-    let status = state.board.snapshot();
+    let mut status = state.board.snapshot();
     let store = state.store.clone();
+    status.store = store.health();
     let text = render(
         &Scrape {
             status: &status,
-            pending: &|id| store.backlog(id).map_or(0, |(count, _)| count as usize),
+            pending: &|id| store.backlog(id).ok().map(|(count, _)| count as usize),
             now: Utc::now(),
         },
         state.board.meters(),

@@ -24,7 +24,7 @@ pub fn status_json(state: &AdminState) -> Value {
     let mut json = serde_json::to_value(&snapshot).expect("the status board serializes");
     if let Some(connections) = json["connections"].as_object_mut() {
         for (id, connection) in connections.iter_mut() {
-            connection["backlog"] = backlogs.get(id).copied().unwrap_or(0).into();
+            connection["backlog"] = backlogs.get(id).copied().into();
         }
     }
     json

@@ -41,7 +41,8 @@ pub fn render(status: &Value, color: bool) -> String {
     let destinations: Vec<Vec<Cell>> = entries(&status["destinations"])
         .map(|(id, d)| destination_row(id, d))
         .collect();
-    let mut out = table(&CONNECTION_COLUMNS, &connections, color);
+    let mut out = store_line(&status["store"], color);
+    out.push_str(&table(&CONNECTION_COLUMNS, &connections, color));
     out.push('\n');
     out.push_str(&table(&DESTINATION_COLUMNS, &destinations, color));
     out
@@ -53,7 +54,7 @@ fn connection_row(id: &str, c: &Value, now: DateTime<Utc>) -> Vec<Cell> {
         connection_state(c, now),
         Cell::plain(text(&c["cursor"])),
         Cell::plain(age(&c["last_success"], now)),
-        Cell::plain(text(&c["backlog"])),
+        Cell::plain(backlog(&c["backlog"])),
         Cell::plain(text(&c["changes"])),
         Cell::plain(error(c)),
     ]
@@ -84,7 +85,7 @@ fn destination_row(id: &str, d: &Value) -> Vec<Cell> {
     vec![
         Cell::plain(id),
         Cell::toned(state, tone),
-        Cell::plain(text(&d["backlog"])),
+        Cell::plain(backlog(&d["backlog"])),
         Cell::plain(oldest),
         Cell::plain(text(&d["delivered"])),
         Cell::plain(text(&d["in_flight"])),
@@ -142,6 +143,42 @@ fn error(c: &Value) -> String {
 }
 
 /// A value as text; `-` for nothing.
+/// A line above the tables while the store is out of service (a full disk): everything
+/// below is then as of the fault, and backlogs are unknown.
+fn store_line(store: &Value, color: bool) -> String {
+    let fault = &store["fault"];
+    if fault.is_null() {
+        return String::new();
+    }
+    let word = if color {
+        format!("{RED}out of service{RESET}")
+    } else {
+        "out of service".to_owned()
+    };
+    let mut line = format!(
+        "STORE {word} since {}: {}",
+        text(&fault["since"]),
+        text(&fault["error"])
+    );
+    if let Some(attempts) = fault["reopen_attempts"].as_u64().filter(|n| *n > 0) {
+        line.push_str(&format!(" ({attempts} re-opens tried"));
+        if let Value::String(last) = &fault["last_reopen_error"] {
+            line.push_str(&format!(", last: {last}"));
+        }
+        line.push(')');
+    }
+    line.push_str("\n\n");
+    line
+}
+
+/// A backlog the store could not read is unknown, not none.
+fn backlog(value: &Value) -> String {
+    match value {
+        Value::Null => "unknown".into(),
+        other => text(other),
+    }
+}
+
 fn text(value: &Value) -> String {
     match value {
         Value::Null => "-".into(),

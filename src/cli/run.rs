@@ -23,8 +23,11 @@ pub struct RunArgs {
     config: PathBuf,
 }
 
+/// The exit code when the store's final flush at shutdown failed (README, "Exit codes").
+const EXIT_FINAL_FLUSH_FAILED: u8 = 74;
+
 /// Runs until SIGINT or SIGTERM; exit 2 for an invalid configuration, 1 when the store or
-/// the admin address cannot be opened.
+/// the admin address cannot be opened, 74 when the final flush failed.
 pub fn run(args: &RunArgs) -> ExitCode {
     let config = match super::load_or_report(&args.config) {
         Ok(config) => config,
@@ -58,7 +61,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         let server = match listener.map(|l| start_admin(l, &app, &admin, &reloader)) {
             Some(Err(err)) => {
                 log::error!("the admin API cannot start on {}: {err}", admin.listen);
-                app.shutdown(grace).await;
+                let _ = app.shutdown(grace).await;
                 return ExitCode::from(1);
             }
             Some(Ok(server)) => Some(server),
@@ -68,8 +71,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
         if let Some(server) = server {
             server.stop().await;
         }
-        app.shutdown(grace).await;
-        ExitCode::SUCCESS
+        match app.shutdown(grace).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::from(EXIT_FINAL_FLUSH_FAILED),
+        }
     });
     log::info!("stopped");
     code

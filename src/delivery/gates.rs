@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::gate::DestinationGate;
 use crate::config::Config;
 use crate::status::{StatusBoard, StatusSnapshot};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// An operator named a destination the configuration does not have.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -88,28 +88,36 @@ impl Gates {
 
     /// Fills in each destination's `backlog` and `oldest_pending_age_secs` of `snapshot`
     /// from the store (the board cannot know them: they are what is stored, not what moves),
-    /// and answers each connection's own backlog, read on the way, so a caller showing it
-    /// does not read the store a second time.
+    /// and the store's health; answers each connection's own backlog, read on the way, so a
+    /// caller showing it does not read the store a second time. A backlog the store cannot
+    /// read is left out (unknown), never counted as 0.
     pub fn fill_backlogs(
         &self,
         snapshot: &mut StatusSnapshot,
         store: &Store,
     ) -> BTreeMap<String, u64> {
         let now = Utc::now();
+        snapshot.store = store.health();
         let mut by_connection = BTreeMap::new();
         for (id, destination) in &mut snapshot.destinations {
-            let (mut backlog, mut oldest) = (0, None::<DateTime<Utc>>);
+            let (mut backlog, mut oldest) = (Some(0), None::<DateTime<Utc>>);
             for connection in self.feeds(id) {
                 match store.backlog(&connection) {
                     Ok((count, first)) => {
-                        backlog += count;
+                        backlog = backlog.map(|sum| sum + count);
                         by_connection.insert(connection, count);
                         oldest = match (oldest, first) {
                             (Some(a), Some(b)) => Some(a.min(b)),
                             (a, b) => a.or(b),
                         };
                     }
-                    Err(err) => log::warn!("conn={connection} backlog unreadable: {err}"),
+                    Err(err) => {
+                        backlog = None;
+                        // A store out of service is logged (and shown) as such already.
+                        if !matches!(err, StoreError::Unavailable(_)) {
+                            log::warn!("conn={connection} backlog unreadable: {err}");
+                        }
+                    }
                 }
             }
             destination.backlog = backlog;

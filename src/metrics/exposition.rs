@@ -32,8 +32,9 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub struct Scrape<'a> {
     /// The board's snapshot.
     pub status: &'a StatusSnapshot,
-    /// Pending containers by connection id.
-    pub pending: &'a dyn Fn(&str) -> usize,
+    /// Pending containers by connection id; `None` when the store cannot say (no sample, so
+    /// a dashboard shows a gap, never a false 0).
+    pub pending: &'a dyn Fn(&str) -> Option<usize>,
     /// The moment of the scrape, for ages and lags.
     pub now: DateTime<Utc>,
 }
@@ -43,6 +44,7 @@ pub fn render(scrape: &Scrape<'_>, meters: &Meters) -> String {
     let mut out = Exposition::default();
     connection_metrics(&mut out, scrape);
     destination_metrics(&mut out, scrape.status, meters);
+    store_metrics(&mut out, scrape.status);
     out.family(
         "courier_ehr_request_seconds",
         "histogram",
@@ -78,7 +80,7 @@ const CONNECTION_FAMILIES: [ConnectionFamily; 6] = [
         "courier_containers_pending",
         "gauge",
         "Changes stored and not yet delivered nor dead-lettered.",
-        |id, _, scrape| Some((scrape.pending)(id) as f64),
+        |id, _, scrape| (scrape.pending)(id).map(|count| count as f64),
     ),
     (
         "courier_last_successful_poll_age_seconds",
@@ -124,6 +126,28 @@ fn connection_metrics(out: &mut Exposition, scrape: &Scrape<'_>) {
             }
         }
     }
+}
+
+/// Whether the store answers: an alert on `courier_store_up == 0` catches a full disk
+/// before a backlog alert could (backlogs are unknown meanwhile).
+fn store_metrics(out: &mut Exposition, status: &StatusSnapshot) {
+    let store = &status.store;
+    out.family(
+        "courier_store_up",
+        "gauge",
+        "1 while the store answers; 0 from a write fault (a full disk) until it is re-opened.",
+    );
+    out.sample("courier_store_up", &[], f64::from(u8::from(store.is_ok())));
+    out.family(
+        "courier_store_write_faults_total",
+        "counter",
+        "Write faults that took the store out of service (each followed by a re-open).",
+    );
+    out.sample(
+        "courier_store_write_faults_total",
+        &[],
+        store.faults_total as f64,
+    );
 }
 
 fn destination_metrics(out: &mut Exposition, status: &StatusSnapshot, meters: &Meters) {

@@ -64,7 +64,7 @@ fn the_exposition_has_cumulative_buckets_and_counts_per_label() {
     let text = render(
         &Scrape {
             status: &status,
-            pending: &|_| 2,
+            pending: &|_| Some(2),
             now: Utc::now(),
         },
         meters,

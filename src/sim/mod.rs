@@ -13,11 +13,13 @@
 //! - [`inbox`]: what the receiver recorded, its scripted answers and the run's [`Summary`].
 //! - [`ledger`]: the identity of every acknowledged notification, without bodies, and the
 //!   [`Audit`] that proves a run gap-free and its ids consistent (the crash torture's check).
+//! - [`disk`]: a tmpfs to fill under the store, for the full-disk tests and the torture.
 //! - [`load`] and [`counting`]: a load EHR (endless backlog or steady rate, payload size,
 //!   latency, errors) and a receiver that counts instead of recording, for the benchmarks.
 
 mod bodies;
 pub mod counting;
+pub mod disk;
 pub mod ehr;
 pub mod faults;
 pub mod fhir;

@@ -114,13 +114,18 @@ impl Store {
         &self,
         selection: &DeadLetterSelection,
     ) -> Result<Vec<DeadLetter>, StoreError> {
+        let engine = self.engine()?;
         let mut moved = Vec::new();
         for letter in self.selected(selection).collect::<Result<Vec<_>, _>>()? {
             let key = keys::container(&letter.connection, letter.sequence);
             // Dead letters written before their container was kept carry a standard body,
             // which describes the container.
             let described = Container::from_notification_body(&letter.body).map(|c| encode(&c));
-            let was_dead = (&self.dead_letters, &self.dead_containers, &self.containers)
+            let was_dead = (
+                &engine.dead_letters,
+                &engine.dead_containers,
+                &engine.containers,
+            )
                 .transaction(|(dead, kept, pending)| {
                     if dead.remove(key.as_slice())?.is_none() {
                         return Ok(false);
@@ -141,12 +146,12 @@ impl Store {
                         reason: "the dead letter kept no container to retry".into(),
                     },
                     TransactionError::Storage(e) => StoreError::Sled(e),
-                })?;
-            if was_dead {
+                });
+            if self.observe(&engine, was_dead)? {
                 moved.push(letter);
             }
         }
-        self.flush_durably().await?;
+        self.flush_engine(&engine).await?;
         Ok(moved)
     }
 
@@ -156,20 +161,21 @@ impl Store {
         &self,
         selection: &DeadLetterSelection,
     ) -> Result<Vec<DeadLetter>, StoreError> {
+        let engine = self.engine()?;
         let mut purged = Vec::new();
         for letter in self.selected(selection).collect::<Result<Vec<_>, _>>()? {
             let key = keys::container(&letter.connection, letter.sequence);
-            let removed = (&self.dead_letters, &self.dead_containers)
+            let removed = (&engine.dead_letters, &engine.dead_containers)
                 .transaction(|(dead, kept)| {
                     kept.remove(key.as_slice())?;
                     Ok(dead.remove(key.as_slice())?.is_some())
                 })
-                .map_err(never_aborts)?;
-            if removed {
+                .map_err(never_aborts);
+            if self.observe(&engine, removed)? {
                 purged.push(letter);
             }
         }
-        self.flush_durably().await?;
+        self.flush_engine(&engine).await?;
         Ok(purged)
     }
 
@@ -216,13 +222,13 @@ impl Store {
                 _ => Bound::Excluded(after),
             };
         }
-        self.dead_letters
-            .range((start, end))
-            .map(|entry| {
+        self.iterate(|engine| {
+            engine.dead_letters.range((start, end)).map(|entry| {
                 let (key, value) = entry?;
                 decode::<DeadLetter>(&keys::describe(&key), &value)
             })
-            .filter(move |letter| letter.as_ref().map_or(true, |l| filter.matches(l)))
+        })
+        .filter(move |letter| letter.as_ref().map_or(true, |l| filter.matches(l)))
     }
 }
 

@@ -119,7 +119,8 @@ impl Store {
         track: Track,
     ) -> Result<Option<FhirCursor>, StoreError> {
         let key = key(connection, type_name, track.name());
-        self.fhir_cursors
+        self.engine()?
+            .fhir_cursors
             .get(&key)?
             .map(|bytes| {
                 decode(
@@ -137,7 +138,8 @@ impl Store {
         type_name: &str,
         id: &str,
     ) -> Result<Option<Seen>, StoreError> {
-        self.fhir_seen
+        self.engine()?
+            .fhir_seen
             .get(key(connection, type_name, id))?
             .map(|bytes| decode(&format!("{connection}/{type_name}/{id}"), &bytes))
             .transpose()

@@ -17,48 +17,33 @@
 //!   and a crash between the two only means one more same-id delivery.
 
 mod dead_letters;
+mod engine;
 pub mod fhir;
 mod flusher;
 mod keys;
+mod reopen;
 mod retention;
 mod segments;
 
 pub use dead_letters::{DeadLetterFilter, DeadLetterPage, DeadLetterSelection};
 pub use keys::RetainedKey;
+pub use reopen::{StoreFault, StoreHealth, EXIT_STORE_LOST};
 pub use retention::{Delivered, Retain, Retained, RetainedRange, Swept};
 
 use fhir::{Extra, ExtraTree};
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockWriteGuard};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
-use flusher::Flusher;
-use segments::SegmentLog;
+use engine::Engine;
+use reopen::FaultState;
 
 use crate::model::{notification_id, ChangeItem, Container, CursorState, DeadLetter};
-
-/// How often writes that are not flushed on the spot (a delivered container's removal) reach
-/// the disk. A crash can re-send what was acknowledged in this window before it, with the
-/// same ids. At 100 ms, the crash torture saw up to 870 duplicates per kill while a backlog
-/// drained after an outage (seeds 1, 3, 7: 509–1,342 in all); at 20 ms, 82–236, for no
-/// measurable CPU under load (`benches/cost.sh`) and 1.5 ms more CPU per idle second.
-const BACKGROUND_FLUSH_MS: u64 = 20;
-
-/// sled's page cache. Its default (1 GiB) let the cache of retained notifications grow the
-/// process to ~600 MB under sustained load; pages beyond this are read back from disk (a
-/// large recovery, a FHIR resource not seen for a while), which costs far less than the
-/// memory. At 64 MiB a FHIR connection's versions seen (one record per resource, a tree that
-/// only grows) held ~60 MB more than at 16 MiB, for the same CPU (BENCHMARKS.md).
-const CACHE_BYTES: u64 = 16 * 1024 * 1024;
-
-/// The directory inside the store's path that holds the retained notifications' segments
-/// (sled leaves entries it does not know alone).
-const RETAINED_DIR: &str = "retained";
 
 /// Why the store could not do what was asked; always an operator matter (disk, corruption).
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +69,22 @@ pub enum StoreError {
     /// The connection's stored state changed under a commit (two writers for one connection).
     #[error("store: the state of connection {0} changed during a commit")]
     Conflict(String),
+    /// A write fault took the store out of service until it is re-opened (see
+    /// [`reopen`](self)); the text is that fault's.
+    #[error("store: unavailable until it is re-opened after: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// Whether this is the disk failing a write (full, or an I/O error), which leaves the open
+    /// files unusable (sled keeps failing after one), as opposed to a record or a caller's
+    /// problem.
+    fn is_write_fault(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sled(sled::Error::Io(_)) | StoreError::Flush(_) | StoreError::Retained(_)
+        )
+    }
 }
 
 /// What the store remembers about one connection between polls.
@@ -95,57 +96,98 @@ pub struct ConnectionState {
     pub next_sequence: u64,
 }
 
-/// Handle to the sled database; cheap to clone and shared by every actor.
+/// Handle to the store; cheap to clone and shared by every actor. Every call goes to the
+/// files open now; after a write fault there are none until they are re-opened (see
+/// [`reopen`](self)), and calls fail with [`StoreError::Unavailable`] meanwhile.
 #[derive(Clone)]
 pub struct Store {
-    connections: sled::Tree,
-    containers: sled::Tree,
-    dead_letters: sled::Tree,
-    /// The container of each dead letter, under the same key, for a retry.
-    dead_containers: sled::Tree,
-    /// Delivered notifications kept for replay, by destination and delivery time.
-    retained: Arc<SegmentLog>,
-    /// Makes writes durable, one flush for every caller waiting at the time.
-    flusher: Arc<Flusher>,
-    /// FHIR search and history cursors, per connection, resource type and track.
-    fhir_cursors: sled::Tree,
-    /// The last version seen of each FHIR resource, per connection (see [`fhir::Seen`]).
-    fhir_seen: sled::Tree,
+    shared: Arc<Shared>,
+}
+
+/// What every handle shares.
+struct Shared {
+    /// Where the files are; `None` for a temporary store, which cannot be re-opened.
+    path: Option<PathBuf>,
+    /// The open files; `None` from a write fault until they are re-opened.
+    engine: RwLock<Option<Arc<Engine>>>,
+    faults: Mutex<FaultState>,
+}
+
+impl Shared {
+    fn write_engine(&self) -> RwLockWriteGuard<'_, Option<Arc<Engine>>> {
+        self.engine.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn faults(&self) -> MutexGuard<'_, FaultState> {
+        self.faults.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl Store {
     /// Opens (or creates) the store in `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(path)
-            .flush_every_ms(Some(BACKGROUND_FLUSH_MS))
-            .cache_capacity(CACHE_BYTES)
-            .open()?;
-        Self::from_parts(db, SegmentLog::open(path.join(RETAINED_DIR))?)
+        Ok(Self::with(Engine::open(path)?, Some(path.to_owned())))
     }
 
     /// A store that disappears when dropped, for `courier demo`.
     pub fn temporary() -> Result<Self, StoreError> {
-        Self::from_parts(
-            sled::Config::new().temporary(true).open()?,
-            SegmentLog::temporary()?,
-        )
+        Ok(Self::with(Engine::temporary()?, None))
     }
 
-    fn from_parts(db: sled::Db, retained: SegmentLog) -> Result<Self, StoreError> {
-        retention::migrate_legacy(&db, &retained)?;
-        let retained = Arc::new(retained);
-        let flusher = Flusher::start(db.clone(), Arc::clone(&retained))?;
-        Ok(Self {
-            flusher: Arc::new(flusher),
-            connections: db.open_tree("connections")?,
-            containers: db.open_tree("containers")?,
-            dead_letters: db.open_tree("dead_letters")?,
-            dead_containers: db.open_tree("dead_letter_containers")?,
-            retained,
-            fhir_cursors: db.open_tree("fhir_cursors")?,
-            fhir_seen: db.open_tree("fhir_seen")?,
+    fn with(engine: Engine, path: Option<PathBuf>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                path,
+                engine: RwLock::new(Some(Arc::new(engine))),
+                faults: Mutex::default(),
+            }),
+        }
+    }
+
+    /// The files open now, or why there are none.
+    fn engine(&self) -> Result<Arc<Engine>, StoreError> {
+        let engine = self
+            .shared
+            .engine
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        engine.ok_or_else(|| {
+            let faults = self.shared.faults();
+            let error = faults.health.fault.as_ref().map(|f| f.error.clone());
+            StoreError::Unavailable(error.unwrap_or_else(|| "an earlier write fault".into()))
         })
+    }
+
+    /// Passes on what a write to `engine` answered; a write fault takes those files out of
+    /// service first, so nothing reads on from memory that may be ahead of the disk.
+    fn observe<T>(
+        &self,
+        engine: &Arc<Engine>,
+        result: Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if let Err(err) = &result {
+            if err.is_write_fault() {
+                self.shared.fail(engine, err);
+            }
+        }
+        result
+    }
+
+    /// Takes the open files out of service as a write fault would, for tests of what callers
+    /// do meanwhile (a real full disk needs a filesystem of the test's own: tests/it).
+    #[cfg(test)]
+    pub(crate) fn fail_for_test(&self) {
+        let engine = self.engine().expect("the store is open");
+        self.shared.fail(
+            &engine,
+            &StoreError::Flush("No space left on device (test)".into()),
+        );
+    }
+
+    /// Whether the store answers, and the write fault that stopped it if not.
+    pub fn health(&self) -> StoreHealth {
+        self.shared.faults().health.clone()
     }
 
     /// The connection's stored state, or its starting state when it never committed a page.
@@ -154,7 +196,7 @@ impl Store {
         connection: &str,
         initial_cursor: &str,
     ) -> Result<ConnectionState, StoreError> {
-        match self.connections.get(connection.as_bytes())? {
+        match self.engine()?.connections.get(connection.as_bytes())? {
             Some(bytes) => decode(connection, &bytes),
             None => Ok(ConnectionState {
                 cursor: CursorState::initial(initial_cursor),
@@ -215,13 +257,14 @@ impl Store {
             .map(|c| (keys::container(connection, c.sequence), encode(c)))
             .collect();
         let next_bytes = encode(&next);
+        let engine = self.engine()?;
         let trees = (
-            &self.connections,
-            &self.containers,
-            &self.fhir_cursors,
-            &self.fhir_seen,
+            &engine.connections,
+            &engine.containers,
+            &engine.fhir_cursors,
+            &engine.fhir_seen,
         );
-        trees
+        let written = trees
             .transaction(|(states, pending, cursors, seen)| {
                 let stored = states.get(connection.as_bytes())?;
                 let unchanged = match &stored {
@@ -252,8 +295,9 @@ impl Store {
             .map_err(|err| match err {
                 TransactionError::Abort(()) => StoreError::Conflict(connection.to_owned()),
                 TransactionError::Storage(e) => StoreError::Sled(e),
-            })?;
-        self.flush_durably().await?;
+            });
+        self.observe(&engine, written)?;
+        self.flush_engine(&engine).await?;
         Ok(containers)
     }
 
@@ -266,15 +310,33 @@ impl Store {
     ) -> impl Iterator<Item = Result<Container, StoreError>> {
         let start = keys::container(connection, from);
         let end = keys::container_prefix_end(connection);
-        self.containers.range(start..end).map(|entry| {
-            let (key, value) = entry?;
-            decode(&keys::describe(&key), &value)
+        self.iterate(|engine| {
+            engine.containers.range(start..end).map(|entry| {
+                let (key, value) = entry?;
+                decode(&keys::describe(&key), &value)
+            })
         })
+    }
+
+    /// The items `read` finds in the open files, or one error when there are none.
+    fn iterate<T, I>(
+        &self,
+        read: impl FnOnce(&Engine) -> I,
+    ) -> impl Iterator<Item = Result<T, StoreError>>
+    where
+        I: Iterator<Item = Result<T, StoreError>>,
+    {
+        let (items, unavailable) = match self.engine() {
+            Ok(engine) => (Some(read(&engine)), None),
+            Err(err) => (None, Some(Err(err))),
+        };
+        items.into_iter().flatten().chain(unavailable)
     }
 
     /// Whether a container is still waiting (not delivered nor dead-lettered).
     pub fn is_pending(&self, connection: &str, sequence: u64) -> Result<bool, StoreError> {
         Ok(self
+            .engine()?
             .containers
             .contains_key(keys::container(connection, sequence))?)
     }
@@ -286,7 +348,7 @@ impl Store {
         sequence: u64,
     ) -> Result<Option<Container>, StoreError> {
         let key = keys::container(connection, sequence);
-        match self.containers.get(&key)? {
+        match self.engine()?.containers.get(&key)? {
             Some(bytes) => decode(&keys::describe(&key), &bytes).map(Some),
             None => Ok(None),
         }
@@ -297,7 +359,7 @@ impl Store {
     pub fn backlog(&self, connection: &str) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
         let start = keys::container(connection, 0);
         let end = keys::container_prefix_end(connection);
-        let mut range = self.containers.range(start..end);
+        let mut range = self.engine()?.containers.range(start..end);
         let Some(first) = range.next() else {
             return Ok((0, None));
         };
@@ -311,44 +373,68 @@ impl Store {
         Ok((count, Some(oldest.detected_at)))
     }
 
-    /// Reads from the database, so readiness can tell an answering store from a broken one.
+    /// Reads from the database, so readiness can tell an answering store from a broken one
+    /// (and one out of service after a write fault).
     pub fn check(&self) -> Result<(), StoreError> {
-        self.connections.first()?;
+        self.engine()?.connections.first()?;
         Ok(())
     }
 
-    /// Number of containers waiting for enrichment or delivery, all connections together.
+    /// Number of containers waiting for enrichment or delivery, all connections together;
+    /// for tests and the torture (0 while the store is out of service).
     pub fn pending_count(&self) -> usize {
-        self.containers.len()
+        self.engine().map_or(0, |engine| engine.containers.len())
     }
 
     /// Forgets delivered containers and, with `retain`, first keeps the exact notifications
-    /// that were delivered, for replay: all of them in one write, which is why deliveries are
-    /// completed in batches (see [`crate::actors::completions`]). Not flushed on its own: after
-    /// a crash, an unflushed removal only means one more (same-id) delivery.
+    /// that were delivered, for replay: [`Store::retain_delivered`], then
+    /// [`Store::forget_delivered`].
     pub fn complete(
         &self,
         delivered: &[Delivered<'_>],
         retain: Option<Retain<'_>>,
     ) -> Result<(), StoreError> {
-        // Kept first, then forgotten: a crash between the two leaves containers pending
-        // (delivered again, same id) and their retained copies, which a replay sends once more
-        // under the same id. (Not a sled transaction either way: one per delivered
-        // notification, beside the pages' own, deadlocked sled 0.34 under load.)
         if let Some(retain) = retain {
-            let span = segments::span_for(retain.keep);
-            self.retained.append(retain.destination, span, delivered)?;
+            self.retain_delivered(delivered, retain)?;
         }
+        self.forget_delivered(delivered)
+    }
+
+    /// Keeps the exact notifications that were delivered, for replay: all of them in one
+    /// write, which is why deliveries are completed in batches (see
+    /// [`crate::actors::completions`]). Called before their containers are forgotten: a crash
+    /// between the two leaves containers pending (delivered again, same id) and their retained
+    /// copies, which a replay sends once more under the same id. Synced with the next flush.
+    pub fn retain_delivered(
+        &self,
+        delivered: &[Delivered<'_>],
+        retain: Retain<'_>,
+    ) -> Result<(), StoreError> {
+        let engine = self.engine()?;
+        let span = segments::span_for(retain.keep);
+        let appended = engine
+            .retained
+            .append(retain.destination, span, delivered)
+            .map_err(StoreError::from);
+        self.observe(&engine, appended)
+    }
+
+    /// Forgets delivered containers. Not flushed on its own: after a crash, an unflushed
+    /// removal only means one more (same-id) delivery. (Not a sled transaction: one per
+    /// delivered notification, beside the pages' own, deadlocked sled 0.34 under load.)
+    pub fn forget_delivered(&self, delivered: &[Delivered<'_>]) -> Result<(), StoreError> {
+        let engine = self.engine()?;
         // Every removal is tried: one that fails leaves only its own container pending.
         let mut first_error = None;
         for delivered in delivered {
             let notification = delivered.notification;
             let key = keys::container(&notification.connection, notification.sequence);
-            if let Err(err) = self.containers.remove(key) {
+            if let Err(err) = engine.containers.remove(key) {
                 first_error.get_or_insert(err);
             }
         }
-        first_error.map_or(Ok(()), |err| Err(err.into()))
+        let forgotten = first_error.map_or(Ok(()), |err| Err(err.into()));
+        self.observe(&engine, forgotten)
     }
 
     /// Moves a container whose retry schedule ran out to the dead letters, in one transaction.
@@ -357,7 +443,12 @@ impl Store {
     pub fn dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError> {
         let key = keys::container(&letter.connection, letter.sequence);
         let value = encode(letter);
-        (&self.containers, &self.dead_letters, &self.dead_containers)
+        let engine = self.engine()?;
+        let moved = (
+            &engine.containers,
+            &engine.dead_letters,
+            &engine.dead_containers,
+        )
             .transaction(|(pending, dead, kept)| {
                 if let Some(container) = pending.remove(key.as_slice())? {
                     kept.insert(key.as_slice(), container)?;
@@ -365,7 +456,8 @@ impl Store {
                 dead.insert(key.as_slice(), value.as_slice())?;
                 Ok(())
             })
-            .map_err(never_aborts)
+            .map_err(never_aborts);
+        self.observe(&engine, moved)
     }
 
     /// Writes everything to disk; called at shutdown.
@@ -382,7 +474,14 @@ impl Store {
     /// The flush itself is the store's group commit ([`flusher`]): callers waiting at the same
     /// time share one flush.
     pub(crate) async fn flush_durably(&self) -> Result<(), StoreError> {
-        self.flusher.flush().await.map_err(StoreError::Flush)
+        self.flush_engine(&self.engine()?).await
+    }
+
+    /// Flushes `engine`, the files a caller just wrote to: a flush of files re-opened since
+    /// would not cover those writes.
+    async fn flush_engine(&self, engine: &Arc<Engine>) -> Result<(), StoreError> {
+        let flushed = engine.flusher.flush().await.map_err(StoreError::Flush);
+        self.observe(engine, flushed)
     }
 }
 

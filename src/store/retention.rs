@@ -132,21 +132,28 @@ impl Store {
         range: &'a RetainedRange,
     ) -> impl Iterator<Item = Result<Retained, StoreError>> + 'a {
         let wanted = range.connection.as_deref();
-        self.retained
-            .read(&range.destination, range.since, range.until)
-            .filter(move |record| match (record, wanted) {
-                (Ok(record), Some(wanted)) => record.key.connection == wanted,
-                _ => true,
-            })
-            .map(|record| record.map_err(StoreError::from))
+        self.iterate(|engine| {
+            engine
+                .retained
+                .read(&range.destination, range.since, range.until)
+                .map(|record| record.map_err(StoreError::from))
+        })
+        .filter(move |record| match (record, wanted) {
+            (Ok(record), Some(wanted)) => record.key.connection == wanted,
+            _ => true,
+        })
     }
 
     /// Number of retained notifications, every destination together. Reads every segment:
     /// for tests and diagnostics, not for a metric.
     pub fn retained_count(&self) -> Result<usize, StoreError> {
+        let engine = self.engine()?;
         let mut count = 0;
-        for destination in self.retained.destinations()? {
-            for record in self.retained.read(&destination, DateTime::UNIX_EPOCH, None) {
+        for destination in engine.retained.destinations()? {
+            for record in engine
+                .retained
+                .read(&destination, DateTime::UNIX_EPOCH, None)
+            {
                 record?;
                 count += 1;
             }
@@ -160,6 +167,6 @@ impl Store {
         &self,
         cutoff: impl Fn(&str) -> DateTime<Utc>,
     ) -> Result<Swept, StoreError> {
-        Ok(self.retained.sweep(cutoff)?)
+        Ok(self.engine()?.retained.sweep(cutoff)?)
     }
 }

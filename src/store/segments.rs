@@ -80,6 +80,9 @@ struct Segment {
     start: i64,
     span: i64,
     file: File,
+    /// The file's length after its last whole write: a write that fails part-way (a full
+    /// disk) is cut back to it, so good records written later never follow a torn one.
+    len: u64,
 }
 
 /// One segment file, as named.
@@ -176,7 +179,13 @@ impl SegmentLog {
             Some(segment) if (segment.start, segment.span) == (start, span) => segment,
             _ => {
                 let file = self.create(destination, start, span)?;
-                let segment = Segment { start, span, file };
+                let len = file.metadata()?.len();
+                let segment = Segment {
+                    start,
+                    span,
+                    file,
+                    len,
+                };
                 let previous = writers.open.insert(destination.to_owned(), segment);
                 if let Some(previous) = previous {
                     writers.rotated.push(previous.file);
@@ -184,7 +193,13 @@ impl SegmentLog {
                 writers.open.get_mut(destination).expect("just inserted")
             }
         };
-        segment.file.write_all(records)?;
+        if let Err(err) = segment.file.write_all(records) {
+            // Cutting back frees space, so it works on a full disk too; if even that fails,
+            // a reader stops at the torn record, as after a crash.
+            let _ = segment.file.set_len(segment.len);
+            return Err(err);
+        }
+        segment.len += records.len() as u64;
         self.unsynced.store(true, Ordering::Release);
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Unit tests of the store's invariants.
 
 mod dead_letters;
+mod reopen;
 mod retention;
 
 use super::*;

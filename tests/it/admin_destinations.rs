@@ -52,7 +52,7 @@ async fn a_destination_paused_over_http_gets_nothing_while_polls_store_then_gets
     // Poll now while the destination is paused: the connection polls and stores.
     changes_polled(&test, &url, 5).await;
     eventually("5 containers stored", PATIENCE, || {
-        test.destination().backlog == 5
+        test.destination().backlog == Some(5)
     })
     .await;
     let status = get(&url, "/status").await.json();
@@ -100,7 +100,7 @@ async fn a_destination_paused_over_http_gets_nothing_while_polls_store_then_gets
     .await;
     eventually("status: healthy, nothing pending", PATIENCE, || {
         let d = test.destination();
-        d.state == DestinationState::Healthy && d.backlog == 0
+        d.state == DestinationState::Healthy && d.backlog == Some(0)
     })
     .await;
     assert_eq!(
@@ -145,7 +145,7 @@ async fn a_paused_destination_stays_paused_across_a_reload_that_changes_it() {
 
     changes_polled(&test, &url, 3).await;
     eventually("3 containers stored", PATIENCE, || {
-        test.destination().backlog == 3
+        test.destination().backlog == Some(3)
     })
     .await;
     assert_eq!(test.receiver.unique_accepted_ids(), 0, "still paused");

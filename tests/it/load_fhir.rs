@@ -51,6 +51,9 @@ async fn a_steady_rate_of_fhir_changes_arrives_once_each_with_its_patient_and_cr
     focuses.sort_unstable();
     focuses.dedup();
     assert_eq!(focuses.len(), count, "each change once");
-    t.app.shutdown(std::time::Duration::from_secs(2)).await;
+    t.app
+        .shutdown(std::time::Duration::from_secs(2))
+        .await
+        .unwrap();
     ehr.stop().await;
 }

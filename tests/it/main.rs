@@ -8,6 +8,7 @@ mod auth_retry;
 mod cli;
 mod dead_letters;
 mod destination_health;
+mod disk_full;
 mod fhir_end_to_end;
 mod fhir_probe;
 mod fhir_sekmet;

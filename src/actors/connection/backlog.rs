@@ -7,6 +7,7 @@ use actix::prelude::*;
 use super::{ConnectionActor, Step};
 use crate::actors::dispatch::{mark, offer_probe, promoted};
 use crate::actors::messages::{DestinationChanged, Released};
+use crate::store::StoreError;
 
 impl Handler<DestinationChanged> for ConnectionActor {
     type Result = ();
@@ -79,14 +80,33 @@ impl ConnectionActor {
         };
         let (deps, turn) = (self.deps.clone(), self.probe_turn);
         self.probe_turn = self.probe_turn.wrapping_add(1);
+        let retry_in = self.deps.config.backoff_min;
         ctx.spawn(
             async move {
-                if let Err(err) = offer_probe(&deps, &enricher, probe, turn).await {
-                    let id = &deps.config.id;
-                    log::error!("conn={id} reading pending containers for a probe failed: {err}");
+                let offered = offer_probe(&deps, &enricher, probe, turn).await;
+                let id = &deps.config.id;
+                match &offered {
+                    // The store's fault is logged where it happened.
+                    Err(err @ StoreError::Unavailable(_)) => {
+                        log::debug!("conn={id} no probe while the store is out: {err}");
+                    }
+                    Err(err) => log::warn!(
+                        "conn={id} reading pending containers for a probe failed: {err}; \
+                         trying again in {retry_in:?}"
+                    ),
+                    Ok(_) => {}
                 }
+                offered.is_err()
             }
-            .into_actor(self),
+            .into_actor(self)
+            .map(move |failed, _act, ctx| {
+                // The probe slot is free again (the probe was dropped), but nothing else
+                // offers it while polls fail too: without this, a store fault left the
+                // destination unprobed, and so failing, for good.
+                if failed {
+                    ctx.run_later(retry_in, |act, ctx| act.offer_probe(ctx));
+                }
+            }),
         );
     }
 }

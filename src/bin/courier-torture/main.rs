@@ -43,6 +43,10 @@ pub struct Args {
     /// How long the EHR answers 503 to everything [default: 30, quick: 3].
     #[arg(long)]
     pub ehr_down_secs: Option<f64>,
+    /// How long the disk under the store is full (a tmpfs the torture mounts and fills; it
+    /// needs root, and the phase is skipped, saying so, without) [default: 20, quick: 3].
+    #[arg(long)]
+    pub disk_full_secs: Option<f64>,
     /// A smaller, shorter run: 20000 changes, 500 a second, outages a tenth as long.
     #[arg(long)]
     pub quick: bool,
@@ -71,6 +75,7 @@ pub struct Settings {
     pub failure_rate: f64,
     pub destination_down: Duration,
     pub ehr_down: Duration,
+    pub disk_full: Duration,
     pub timeout: Duration,
     pub seed: u64,
     pub courier: PathBuf,
@@ -81,10 +86,10 @@ pub struct Settings {
 
 impl Settings {
     fn from_args(args: Args) -> Result<Self, String> {
-        let (changes, rate, dest, ehr) = if args.quick {
-            (20_000, 500.0, 6.0, 3.0)
+        let (changes, rate, dest, ehr, disk) = if args.quick {
+            (20_000, 500.0, 6.0, 3.0, 3.0)
         } else {
-            (200_000, 2_000.0, 60.0, 30.0)
+            (200_000, 2_000.0, 60.0, 30.0, 20.0)
         };
         let rate = args.rate.unwrap_or(rate);
         let changes = args.changes.unwrap_or(changes);
@@ -120,6 +125,7 @@ impl Settings {
             failure_rate: args.failure_rate,
             destination_down: secs(args.destination_down_secs, dest)?,
             ehr_down: secs(args.ehr_down_secs, ehr)?,
+            disk_full: secs(args.disk_full_secs, disk)?,
             timeout: Duration::from_secs(args.timeout_secs),
             seed: args.seed.unwrap_or_else(|| fastrand::u64(..)),
             courier,

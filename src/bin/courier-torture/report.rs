@@ -27,6 +27,8 @@ pub struct OutageRecord {
     pub from_secs: f64,
     /// When it ended (the planned length after `from_secs`).
     pub to_secs: f64,
+    /// What followed it, where the torture measures that (how long healing took).
+    pub note: Option<String>,
 }
 
 /// Everything the run measured.
@@ -232,11 +234,15 @@ impl Figures {
         for outage in &self.outages {
             writeln!(
                 out,
-                "outage                {} from {:.1} s to {:.1} s ({:.0} s)",
+                "outage                {} from {:.1} s to {:.1} s ({:.0} s){}",
                 outage.what,
                 outage.from_secs,
                 outage.to_secs,
-                outage.to_secs - outage.from_secs
+                outage.to_secs - outage.from_secs,
+                outage
+                    .note
+                    .as_ref()
+                    .map_or(String::new(), |note| format!("; {note}"))
             )?;
         }
         writeln!(out, "stalls                {}", self.stalls.len())?;

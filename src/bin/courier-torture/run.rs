@@ -8,6 +8,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use courier::delivery::signing::SigningKey;
+use courier::sim::disk::Tmpfs;
 use courier::sim::{
     EhrControl, Fault, Problems, ReceiverControl, ReceiverOptions, SimEhr, SimEhrOptions,
     SimReceiver,
@@ -32,6 +33,10 @@ const OUTAGE_TAIL: Duration = Duration::from_secs(15);
 /// The outages start at these shares of the changes delivered.
 const DESTINATION_DOWN_AT: f64 = 0.3;
 const EHR_DOWN_AT: f64 = 0.6;
+const DISK_FULL_AT: f64 = 0.8;
+/// The tmpfs the store lives on for the disk-full phase; tmpfs takes memory only for what
+/// is written, and a run's store stays far below this.
+const STORE_DISK_MB: u32 = 2048;
 /// How often the wait loops look at the receiver and the process.
 const TICK: Duration = Duration::from_millis(10);
 /// How long the final SIGTERM may take.
@@ -45,6 +50,7 @@ const KILL_ANYWAY: Duration = Duration::from_secs(300);
 pub async fn torture(settings: Settings) -> Result<Figures, String> {
     let s = &settings;
     prepare_dir(&s.dir)?;
+    let disk = store_disk(s).map(Rc::new);
     let ehr = SimEhr::start(SimEhrOptions {
         patients: 1_000,
         appointments: 5_000,
@@ -84,6 +90,7 @@ pub async fn torture(settings: Settings) -> Result<Figures, String> {
         s.clone(),
         clock,
         Rc::clone(&outages),
+        disk.clone(),
     ));
     let kills_done = Rc::new(Cell::new(0));
     let progress = actix_rt::spawn(print_progress(
@@ -219,8 +226,8 @@ struct Outages {
     records: RefCell<Vec<OutageRecord>>,
     /// Whether an outage is going on now (its tail excluded).
     active: Cell<bool>,
-    /// When each planned outage (destination, EHR) began.
-    began: RefCell<[Option<Instant>; 2]>,
+    /// When each outage (destination, EHR, disk) began.
+    began: RefCell<[Option<Instant>; 3]>,
     /// Until when progress may stand still without counting as a stall.
     excused_until: Cell<Option<Instant>>,
 }
@@ -408,6 +415,21 @@ impl Torture {
     }
 }
 
+/// A tmpfs mounted where the store goes, for the disk-full phase; `None`, saying why, where
+/// the phase is off or no tmpfs can be mounted (not root).
+fn store_disk(s: &Settings) -> Option<Tmpfs> {
+    if s.disk_full.is_zero() {
+        return None;
+    }
+    match Tmpfs::mount_on(&s.dir.join("store"), STORE_DISK_MB) {
+        Ok(disk) => Some(disk),
+        Err(err) => {
+            eprintln!("courier-torture: no disk-full phase: the store's tmpfs: {err}");
+            None
+        }
+    }
+}
+
 fn prepare_dir(dir: &Path) -> Result<(), String> {
     if dir.join("store").exists() {
         return Err(format!(
@@ -496,6 +518,7 @@ async fn run_outages(
     s: Settings,
     clock: Clock,
     outages: Rc<Outages>,
+    disk: Option<Rc<Tmpfs>>,
 ) {
     let share = |x: f64| (s.changes as f64 * x) as usize;
     let begin = |index: usize, what: &'static str, length: Duration| {
@@ -507,13 +530,14 @@ async fn run_outages(
             .set(Some(Instant::now() + length + OUTAGE_TAIL));
         clock.secs()
     };
-    let end = |what: &'static str, from_secs: f64| {
+    let end = |what: &'static str, from_secs: f64, note: Option<String>| {
         eprintln!("[{:7.1} s] {what} over", clock.secs());
         outages.active.set(false);
         outages.records.borrow_mut().push(OutageRecord {
             what,
             from_secs,
             to_secs: clock.secs(),
+            note,
         });
     };
     if !s.destination_down.is_zero() {
@@ -525,7 +549,7 @@ async fn run_outages(
         receiver.always(503);
         actix_rt::time::sleep(s.destination_down).await;
         receiver.always(200);
-        end(what, from);
+        end(what, from, None);
     }
     if !s.ehr_down.is_zero() {
         receiver
@@ -536,8 +560,49 @@ async fn run_outages(
         ehr.set_outage(Some(Fault::Status(503)));
         actix_rt::time::sleep(s.ehr_down).await;
         ehr.set_outage(None);
-        end(what, from);
+        end(what, from, None);
     }
+    if let Some(disk) = disk {
+        receiver
+            .wait_for_distinct(share(DISK_FULL_AT), Duration::MAX / 4)
+            .await;
+        let what = "disk full under the store";
+        let from = begin(2, what, s.disk_full);
+        let duplicates = receiver.summary().duplicates;
+        let note = match disk.fill() {
+            Ok(filler) => {
+                actix_rt::time::sleep(s.disk_full).await;
+                let removed = filler.remove();
+                let healed = first_delivery_after(&receiver, s.changes as usize).await;
+                let more = receiver.summary().duplicates - duplicates;
+                removed.err().map_or_else(
+                    || {
+                        format!(
+                            "first new delivery {:.1} s after the disk had room; {more} duplicates \
+                             from the fill to then",
+                            healed.map_or(f64::NAN, |took| took.as_secs_f64())
+                        )
+                    },
+                    |err| format!("the filler could not be removed: {err}"),
+                )
+            }
+            Err(err) => format!("the disk could not be filled: {err}"),
+        };
+        end(what, from, Some(note));
+    }
+}
+
+/// How long until the receiver accepts a notification it had not, if any is left to deliver.
+async fn first_delivery_after(receiver: &ReceiverControl, changes: usize) -> Option<Duration> {
+    let start = Instant::now();
+    let before = receiver.unique_accepted_ids();
+    while before < changes && start.elapsed() < KILL_ANYWAY {
+        if receiver.unique_accepted_ids() > before {
+            return Some(start.elapsed());
+        }
+        actix_rt::time::sleep(TICK).await;
+    }
+    None
 }
 
 /// One line every 5 s on stderr.

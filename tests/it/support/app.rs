@@ -179,15 +179,28 @@ pub async fn spawn_app_with(
     destination_extra: &str,
     connections: impl FnOnce(&SimEhr) -> Vec<ConnectionSpec>,
 ) -> TestApp {
+    spawn_app_storing_in(None, ehr_options, options, destination_extra, connections).await
+}
+
+/// [`spawn_app_with`], with the store in `store` (a filesystem of the test's own) instead of
+/// the test's temporary directory.
+pub async fn spawn_app_storing_in(
+    store: Option<&Path>,
+    ehr_options: SimEhrOptions,
+    options: AppOptions,
+    destination_extra: &str,
+    connections: impl FnOnce(&SimEhr) -> Vec<ConnectionSpec>,
+) -> TestApp {
     let ehr = SimEhr::start(ehr_options).expect("simulated EHR starts");
     let (receiver, secret) = start_receiver();
     let dir = tempfile::tempdir().unwrap();
+    let store_path = store.unwrap_or(dir.path());
     let specs = connections(&ehr);
-    let text = config_text(dir.path(), &receiver.url(), destination_extra, &specs);
+    let text = config_text(store_path, &receiver.url(), destination_extra, &specs);
     let config = parse_config(&text, &secret);
     let config_path = dir.path().join("courier.toml");
     std::fs::write(&config_path, &text).unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open(store_path).unwrap();
     let app = App::start(config, store, options);
     TestApp {
         app,

@@ -122,7 +122,7 @@ impl FhirApp {
             config,
             dir,
         } = self;
-        app.shutdown(Duration::from_secs(2)).await;
+        app.shutdown(Duration::from_secs(2)).await.unwrap();
         // The stopped workers drop their handles on the store a moment after shutdown.
         let mut store = None;
         eventually("the store to be free", PATIENCE, || {

@@ -1,0 +1,83 @@
+//! One opening of the store's files: the sled database, its trees, the retained
+//! notifications' segment log and the group-commit thread. A [`super::Store`] holds one at a
+//! time and replaces it when a write fault left it unusable (see [`super::reopen`]).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::flusher::Flusher;
+use super::segments::SegmentLog;
+use super::{retention, StoreError};
+
+/// How often writes that are not flushed on the spot (a delivered container's removal) reach
+/// the disk. A crash can re-send what was acknowledged in this window before it, with the
+/// same ids. At 100 ms, the crash torture saw up to 870 duplicates per kill while a backlog
+/// drained after an outage (seeds 1, 3, 7: 509–1,342 in all); at 20 ms, 82–236, for no
+/// measurable CPU under load (`benches/cost.sh`) and 1.5 ms more CPU per idle second.
+const BACKGROUND_FLUSH_MS: u64 = 20;
+
+/// sled's page cache. Its default (1 GiB) let the cache of retained notifications grow the
+/// process to ~600 MB under sustained load; pages beyond this are read back from disk (a
+/// large recovery, a FHIR resource not seen for a while), which costs far less than the
+/// memory. At 64 MiB a FHIR connection's versions seen (one record per resource, a tree that
+/// only grows) held ~60 MB more than at 16 MiB, for the same CPU (BENCHMARKS.md).
+const CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The directory inside the store's path that holds the retained notifications' segments
+/// (sled leaves entries it does not know alone).
+const RETAINED_DIR: &str = "retained";
+
+/// The open files. Dropping the last handle closes them and releases sled's directory lock
+/// (the flusher thread is joined first), so the same path can be opened again.
+pub(super) struct Engine {
+    pub(super) connections: sled::Tree,
+    pub(super) containers: sled::Tree,
+    pub(super) dead_letters: sled::Tree,
+    /// The container of each dead letter, under the same key, for a retry.
+    pub(super) dead_containers: sled::Tree,
+    /// Delivered notifications kept for replay, by destination and delivery time.
+    pub(super) retained: Arc<SegmentLog>,
+    /// Makes writes durable, one flush for every caller waiting at the time.
+    pub(super) flusher: Flusher,
+    /// FHIR search and history cursors, per connection, resource type and track.
+    pub(super) fhir_cursors: sled::Tree,
+    /// The last version seen of each FHIR resource, per connection (see
+    /// [`super::fhir::Seen`]).
+    pub(super) fhir_seen: sled::Tree,
+}
+
+impl Engine {
+    /// Opens (or creates) the files in `path`.
+    pub(super) fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .flush_every_ms(Some(BACKGROUND_FLUSH_MS))
+            .cache_capacity(CACHE_BYTES)
+            .open()?;
+        Self::from_parts(db, SegmentLog::open(path.join(RETAINED_DIR))?)
+    }
+
+    /// Files that disappear when dropped, for `courier demo`.
+    pub(super) fn temporary() -> Result<Self, StoreError> {
+        Self::from_parts(
+            sled::Config::new().temporary(true).open()?,
+            SegmentLog::temporary()?,
+        )
+    }
+
+    fn from_parts(db: sled::Db, retained: SegmentLog) -> Result<Self, StoreError> {
+        retention::migrate_legacy(&db, &retained)?;
+        let retained = Arc::new(retained);
+        let flusher = Flusher::start(db.clone(), Arc::clone(&retained))?;
+        Ok(Self {
+            flusher,
+            connections: db.open_tree("connections")?,
+            containers: db.open_tree("containers")?,
+            dead_letters: db.open_tree("dead_letters")?,
+            dead_containers: db.open_tree("dead_letter_containers")?,
+            retained,
+            fhir_cursors: db.open_tree("fhir_cursors")?,
+            fhir_seen: db.open_tree("fhir_seen")?,
+        })
+    }
+}

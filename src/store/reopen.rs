@@ -1,0 +1,195 @@
+//! What the store does after a write fault (a full disk, an I/O error): it stops answering
+//! from the files it had open and re-opens them in the background until that works.
+//!
+//! Why re-open rather than retry: sled 0.34 remembers the first I/O error of a write and
+//! fails every later write with it, for as long as the database stays open, so a disk that
+//! has room again never heals an open store. Worse, a transaction whose flush failed is still
+//! applied in sled's memory: reading on would show a cursor and containers that are not on
+//! disk. So on the first write fault the store takes its files out of service (every call
+//! fails at once with [`StoreError::Unavailable`]), and a thread of its own re-opens them,
+//! which reads back exactly what is durable, once the last user of the old files let go
+//! (sled holds a lock on its directory until then).
+
+use std::panic::{self, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::engine::Engine;
+use super::{Shared, StoreError};
+
+/// The first re-open is tried this long after the fault; the delay doubles up to
+/// [`REOPEN_DELAY_MAX`], so Courier heals within 5 seconds of the disk having room again.
+const REOPEN_DELAY_MIN: Duration = Duration::from_millis(250);
+const REOPEN_DELAY_MAX: Duration = Duration::from_secs(5);
+
+/// The process's exit code when the store's files cannot be re-opened after a write fault
+/// for a reason waiting will not mend (sled refuses them as damaged): a process supervisor
+/// restarts Courier, which then reports what it finds at start (README, "Exit codes").
+pub const EXIT_STORE_LOST: i32 = 75;
+
+/// Whether the store answers, for status, metrics and readiness.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StoreHealth {
+    /// `None` while the store answers; otherwise the write fault that stopped it.
+    pub fault: Option<StoreFault>,
+    /// Write faults since the process started (each one healed, but the current).
+    pub faults_total: u64,
+}
+
+/// A write fault the store has not healed from yet.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoreFault {
+    /// The error that stopped the store.
+    pub error: String,
+    /// When it happened.
+    pub since: DateTime<Utc>,
+    /// Re-opens tried so far.
+    pub reopen_attempts: u64,
+    /// Why the last re-open failed, if one was tried.
+    pub last_reopen_error: Option<String>,
+}
+
+impl StoreHealth {
+    /// Whether the store answers.
+    pub fn is_ok(&self) -> bool {
+        self.fault.is_none()
+    }
+}
+
+/// The fault bookkeeping behind [`StoreHealth`].
+#[derive(Default)]
+pub(super) struct FaultState {
+    pub(super) health: StoreHealth,
+    /// Set while a re-opening thread runs, so a fault starts at most one.
+    healing: bool,
+}
+
+impl Shared {
+    /// Takes `engine` out of service for `err` (unless it was already replaced) and starts
+    /// re-opening the store's files.
+    pub(super) fn fail(self: &Arc<Self>, engine: &Arc<Engine>, err: &StoreError) {
+        let taken = {
+            let mut current = self.write_engine();
+            match current.as_ref() {
+                Some(open) if Arc::ptr_eq(open, engine) => current.take(),
+                // Replaced already: the error concerns files that are closed.
+                _ => return,
+            }
+        };
+        let start_healing = {
+            let mut faults = self.faults();
+            faults.health.faults_total += 1;
+            faults.health.fault = Some(StoreFault {
+                error: err.to_string(),
+                since: Utc::now(),
+                reopen_attempts: 0,
+                last_reopen_error: None,
+            });
+            !std::mem::replace(&mut faults.healing, true)
+        };
+        let Some(path) = self.path.clone() else {
+            log::error!(
+                "the temporary store failed: {err}; it cannot be re-opened (its files are \
+                 gone), so nothing more is stored until Courier restarts"
+            );
+            return;
+        };
+        log::error!(
+            "store {} failed: {err}; nothing is polled, completed or dead-lettered until it \
+             is re-opened, tried every {}–{} s",
+            path.display(),
+            REOPEN_DELAY_MIN.as_secs_f64(),
+            REOPEN_DELAY_MAX.as_secs()
+        );
+        if start_healing {
+            let shared = Arc::downgrade(self);
+            let spawned = thread::Builder::new()
+                .name("store reopen".into())
+                .spawn(move || heal(shared, path, taken));
+            if let Err(err) = spawned {
+                log::error!("the store's re-opening thread did not start: {err}");
+                self.faults().healing = false;
+            }
+        }
+    }
+}
+
+/// Re-opens the store at `path` until it works, dropping the failed `old` files first.
+fn heal(shared: Weak<Shared>, path: PathBuf, old: Option<Arc<Engine>>) {
+    // The old files close once every call still using them returns.
+    drop(old);
+    let started = Instant::now();
+    let mut delay = REOPEN_DELAY_MIN;
+    loop {
+        thread::sleep(delay);
+        let Some(alive) = shared.upgrade() else {
+            return;
+        };
+        match open(&path) {
+            Ok(engine) => return alive.reopened(engine, started.elapsed()),
+            Err(Reopen::Later(reason)) => alive.reopen_failed(reason),
+            Err(Reopen::Never(reason)) => {
+                log::error!(
+                    "store {} cannot be re-opened: {reason}; exiting with code \
+                     {EXIT_STORE_LOST} so that a supervisor restarts Courier",
+                    path.display()
+                );
+                std::process::exit(EXIT_STORE_LOST);
+            }
+        }
+        delay = (delay * 2).min(REOPEN_DELAY_MAX);
+    }
+}
+
+/// Why a re-open failed: worth trying again (the disk, the lock of files still closing), or
+/// not (sled refused or panicked on what it read).
+enum Reopen {
+    Later(String),
+    Never(String),
+}
+
+fn open(path: &std::path::Path) -> Result<Engine, Reopen> {
+    match panic::catch_unwind(AssertUnwindSafe(|| Engine::open(path))) {
+        Ok(Ok(engine)) => Ok(engine),
+        Ok(Err(err)) if err.is_write_fault() => Err(Reopen::Later(err.to_string())),
+        Ok(Err(err)) => Err(Reopen::Never(err.to_string())),
+        Err(_) => Err(Reopen::Never("sled panicked reading it".into())),
+    }
+}
+
+impl Shared {
+    fn reopened(&self, engine: Engine, took: Duration) {
+        *self.write_engine() = Some(Arc::new(engine));
+        let attempts = {
+            let mut faults = self.faults();
+            faults.healing = false;
+            faults
+                .health
+                .fault
+                .take()
+                .map_or(0, |fault| fault.reopen_attempts + 1)
+        };
+        log::warn!(
+            "store re-opened after {:.1} s ({attempts} attempts); polling and deliveries go on \
+             from what is on disk",
+            took.as_secs_f64()
+        );
+    }
+
+    fn reopen_failed(&self, reason: String) {
+        let mut faults = self.faults();
+        if let Some(fault) = faults.health.fault.as_mut() {
+            fault.reopen_attempts += 1;
+            log::debug!(
+                "store re-open attempt {} failed: {reason}",
+                fault.reopen_attempts
+            );
+            fault.last_reopen_error = Some(reason);
+        }
+    }
+}
