@@ -45,6 +45,10 @@
 //! - **A down destination.** After `failure_threshold` failures in a row it is only probed;
 //!   polling goes on and the backlog waits in the store, dead-lettering nothing, until the
 //!   first success. See [`delivery::worker`] and [`delivery::health`].
+//! - **A full disk.** The first write the disk refuses takes the store's files out of service
+//!   (sled would serve pages that never reached the disk) until a background re-open works;
+//!   meanwhile nothing is polled, and an acknowledged delivery whose completion cannot be
+//!   written keeps its claim, so it is not sent again. See [`store`] (`reopen`).
 
 pub mod actors;
 pub mod admin;

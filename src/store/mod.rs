@@ -12,6 +12,9 @@
 //! - A container leaves `containers` only by [`Store::complete`] (delivered) or
 //!   [`Store::dead_letter`] (moved, in one transaction, to `dead_letters`); it comes back
 //!   only by [`Store::retry_dead_letters`], under the same key (same id and sequence).
+//! - After a write fault (a full disk) no call reads or writes the files open at the time:
+//!   they are re-opened from disk first, so nothing in memory runs ahead of what is durable
+//!   (see `reopen.rs`).
 //! - A delivered notification is retained (when its destination keeps any) in the segment
 //!   log just before its container is forgotten, so replay sends exactly what was delivered
 //!   and a crash between the two only means one more same-id delivery.
@@ -70,7 +73,7 @@ pub enum StoreError {
     #[error("store: the state of connection {0} changed during a commit")]
     Conflict(String),
     /// A write fault took the store out of service until it is re-opened (see
-    /// [`reopen`](self)); the text is that fault's.
+    /// `reopen.rs`); the text is that fault's.
     #[error("store: unavailable until it is re-opened after: {0}")]
     Unavailable(String),
 }
@@ -98,7 +101,7 @@ pub struct ConnectionState {
 
 /// Handle to the store; cheap to clone and shared by every actor. Every call goes to the
 /// files open now; after a write fault there are none until they are re-opened (see
-/// [`reopen`](self)), and calls fail with [`StoreError::Unavailable`] meanwhile.
+/// `reopen.rs`), and calls fail with [`StoreError::Unavailable`] meanwhile.
 #[derive(Clone)]
 pub struct Store {
     shared: Arc<Shared>,
