@@ -164,7 +164,8 @@ fn open(path: &std::path::Path) -> Result<Engine, Reopen> {
 
 impl Shared {
     fn reopened(&self, engine: Engine, took: Duration) {
-        *self.write_engine() = Some(Arc::new(engine));
+        // Healing ends before the files go back in service, so a fault of the new files
+        // always starts a re-open of its own.
         let attempts = {
             let mut faults = self.faults();
             faults.healing = false;
@@ -174,6 +175,7 @@ impl Shared {
                 .take()
                 .map_or(0, |fault| fault.reopen_attempts + 1)
         };
+        *self.write_engine() = Some(Arc::new(engine));
         log::warn!(
             "store re-opened after {:.1} s ({attempts} attempts); polling and deliveries go on \
              from what is on disk",
