@@ -5,13 +5,14 @@ pub mod cursor;
 pub mod cursor_state;
 pub mod fhir;
 pub mod notification;
+pub mod positions;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-pub use cursor::CursorValue;
+pub use cursor::{CursorKind, CursorValue};
 pub use cursor_state::CursorState;
 pub use fhir::FhirContext;
 pub use notification::{DeadLetter, Notification, NotificationFormat};
