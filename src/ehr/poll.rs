@@ -50,6 +50,24 @@ impl PageResult {
     pub fn is_stuck(&self) -> bool {
         self.filled_page() && self.created == 0 && !self.cursor_moved
     }
+
+    /// Why a page is still stuck at the widest page allowed (`page_size`). Items before the
+    /// cursor mean the page *starts* before it: the feed ignores `since_param` (or reads it
+    /// coarser than its positions), which a crowded position only looks like.
+    pub fn stuck_reason(&self, page_size: usize, since_param: &str) -> String {
+        if self.behind == 0 {
+            return format!(
+                "{} items share cursor position {}; raise page_size above {page_size}",
+                self.returned, self.cursor
+            );
+        }
+        format!(
+            "the feed's page starts before the cursor: {} of its {} items are before cursor \
+             position {}, so the feed ignores {since_param:?} or reads it coarser than its \
+             positions; make it honour {since_param:?}, or raise page_size above {page_size}",
+            self.behind, self.returned, self.cursor
+        )
+    }
 }
 
 /// Why a poll failed; the cursor did not move.

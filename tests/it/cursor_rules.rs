@@ -1,6 +1,7 @@
 //! The cursor rules of issue 12 as an operator sees them: a feed page whose positions mix
 //! kinds and a `Date` header from a clock far ahead are each refused and shown in status and
-//! metrics, the cursor never jumps, and every later change still arrives.
+//! metrics, the cursor never jumps, and every later change still arrives; a feed that ignores
+//! `since` is named as such.
 
 use chrono::{DateTime, Utc};
 use courier::sim::{Fault, SimEhrOptions};
@@ -108,4 +109,24 @@ async fn a_date_header_from_a_clock_far_ahead_is_refused_and_never_becomes_the_c
     t.ehr.set_outage(None);
     t.ehr.touch("appt-2");
     delivered(&t, 2).await;
+}
+
+#[actix_rt::test]
+async fn a_feed_that_ignores_since_is_named_as_such_not_as_a_crowded_position() {
+    let options = SimEhrOptions {
+        initial_changes: 200,
+        ..SimEhrOptions::default()
+    };
+    let t = spawn_app(options, |c| c.with("page_size", "5")).await;
+    t.ehr.set_ignore_since(true);
+    eventually("the stuck page given up", PATIENCE, || {
+        failures(&t, "stuck_page") >= 1
+    })
+    .await;
+    let error = last_error(&t);
+    assert!(
+        error.starts_with("the feed's page starts before the cursor: ")
+            && error.contains("so the feed ignores \"since\" or reads it coarser"),
+        "{error}"
+    );
 }
