@@ -30,6 +30,17 @@ pub struct ChangeItem {
     pub raw: Value,
 }
 
+/// A change of `key` at `position` (version 1), for the tests of the cursor rules.
+#[cfg(test)]
+pub(crate) fn change_at(key: &str, position: &str) -> ChangeItem {
+    ChangeItem {
+        key: key.into(),
+        version: "1".into(),
+        cursor: CursorValue::from(position),
+        raw: Value::Null,
+    }
+}
+
 impl ChangeItem {
     /// The identity used to drop an item that a re-read returns again.
     pub fn identity(&self) -> String {

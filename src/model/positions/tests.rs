@@ -2,16 +2,7 @@
 //! page after an initial cursor, and times beyond Courier's clock.
 
 use super::*;
-use serde_json::Value;
-
-fn item(key: &str, position: &str) -> ChangeItem {
-    ChangeItem {
-        key: key.into(),
-        version: "1".into(),
-        cursor: CursorValue::from(position),
-        raw: Value::Null,
-    }
-}
+use crate::model::change_at as item;
 
 fn clock() -> Clock {
     Clock {
