@@ -53,6 +53,10 @@ pub struct ConnectionStatus {
     pub polls_ok: u64,
     /// Failed polls.
     pub polls_failed: u64,
+    /// Failed polls by kind of failure (`timeout`, `cursor_kind`, `clock_skew`…), so a feed
+    /// whose positions Courier refuses is told apart from an EHR that is down.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub poll_failures: BTreeMap<String, u64>,
     /// Containers created (changes seen).
     pub changes: u64,
     /// Failed enrichment attempts (each retried).
@@ -80,6 +84,7 @@ impl Default for ConnectionStatus {
             consecutive_failures: 0,
             polls_ok: 0,
             polls_failed: 0,
+            poll_failures: BTreeMap::new(),
             changes: 0,
             enrich_failures: 0,
             enrich_error: None,

@@ -54,6 +54,7 @@ fn connection(shape: u8) -> ConnectionConfig {
                 lag: Duration::from_secs(5),
             }
         },
+        max_clock_skew: Duration::from_secs(300),
         event_type: "fuzz.changed".into(),
         enrich: vec![
             EnrichStep {

@@ -296,10 +296,8 @@ impl ConnectionActor {
         let configured = self.deps.config.page_size.unwrap_or(1);
         let current = self.page_size.unwrap_or(configured);
         if current >= configured.saturating_mul(MAX_PAGE_WIDENING) {
-            let reason = StuckPage(format!(
-                "{} items share cursor position {}; raise page_size above {current}",
-                page.returned, page.cursor
-            ));
+            let since_param = &self.deps.config.since_param;
+            let reason = StuckPage(page.stuck_reason(current, since_param));
             return self.after_failure(Step::Poll, &reason, ctx);
         }
         self.page_size = Some(current * 2);

@@ -121,6 +121,29 @@ impl Checker<'_> {
         self.delay_secs(path, secs, max)
     }
 
+    /// A number of seconds from `min` (more than 0) to `max`, fractions allowed, or `default`
+    /// when absent: for timers that must not spin (a poll interval of a nanosecond is a busy
+    /// loop against someone else's server).
+    pub fn secs_at_least(
+        &mut self,
+        path: &KeyPath,
+        value: Option<f64>,
+        default: f64,
+        (min, max): (f64, Max),
+    ) -> Option<Duration> {
+        let secs = value.unwrap_or(default);
+        if secs.is_finite() && secs < min {
+            let message = format!(
+                "must be at least {} seconds (got {})",
+                toml_float(min),
+                toml_float(secs)
+            );
+            self.report(path, message);
+            return None;
+        }
+        self.delay_secs(path, secs, max)
+    }
+
     /// A number of seconds (or of the unit `max` is in) from 0 to `max`, fractions allowed.
     ///
     /// TOML allows `nan` and `inf`, and `Duration::from_secs_f64` panics on both, so they are

@@ -28,6 +28,11 @@ const DEFAULT_SINCE_PARAM: &str = "since";
 const DEFAULT_INITIAL_CURSOR: &str = "0";
 /// A heartbeat less often than daily tells a receiver nothing a day of silence would not.
 const HEARTBEAT_SECS_AT_MOST: Max = Max::secs(86_400, "1 day");
+/// Heartbeats more often than ten a second would flood a receiver with nothing to say.
+const HEARTBEAT_SECS_AT_LEAST: f64 = 0.1;
+/// Polling more often than 20 times a second is a busy loop against the EHR: a poll is a
+/// request and, when it finds changes, a flushed commit, each taking milliseconds.
+const INTERVAL_SECS_AT_LEAST: f64 = 0.05;
 /// Containers enriched at once per connection, unless configured.
 const DEFAULT_MAX_CONCURRENT_ENRICHMENTS: i64 = 32;
 
@@ -104,14 +109,20 @@ pub(super) fn connection(
     let enrich = enrich_steps(check, &path.key("enrich"), raw.enrich);
     let heartbeat = match raw.heartbeat_secs {
         Some(secs) => check
-            .positive_secs(
+            .secs_at_least(
                 &path.key("heartbeat_secs"),
                 Some(secs),
                 secs,
-                HEARTBEAT_SECS_AT_MOST,
+                (HEARTBEAT_SECS_AT_LEAST, HEARTBEAT_SECS_AT_MOST),
             )
             .map(Some),
         None => Some(None),
+    };
+    let max_clock_skew = match source {
+        Some(SourceKind::Changes) => {
+            super::cursor::max_clock_skew(check, path, raw.max_clock_skew_secs)
+        }
+        _ => Some(super::cursor::DEFAULT_MAX_CLOCK_SKEW),
     };
     let (limits, requests, flavour) = (limits?, requests?, flavour?);
     Some(ConnectionConfig {
@@ -141,6 +152,7 @@ pub(super) fn connection(
         version_pointer: raw.version_pointer,
         cursor_pointer: raw.cursor_pointer,
         cursor_from: flavour.cursor_from,
+        max_clock_skew: max_clock_skew?,
         event_type: raw.event_type.unwrap_or_default(),
         enrich: enrich?,
         max_concurrent_enrichments: limits.max_concurrent_enrichments,
@@ -194,11 +206,11 @@ fn base_url(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) -> Opt
 }
 
 fn limits(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) -> Option<Limits> {
-    let interval = check.positive_secs(
+    let interval = check.secs_at_least(
         &path.key("interval_secs"),
         raw.interval_secs,
         DEFAULT_INTERVAL_SECS,
-        INTERVAL_SECS_AT_MOST,
+        (INTERVAL_SECS_AT_LEAST, INTERVAL_SECS_AT_MOST),
     );
     let request_timeout = check.millis(
         &path.key("request_timeout_ms"),

@@ -13,6 +13,13 @@ use super::CursorFrom;
 const DEFAULT_LAG_SECS: f64 = 5.0;
 /// The largest `lag_secs` accepted.
 const LAG_SECS_AT_MOST: Max = Max::secs(3_600, "1 hour");
+/// Default `max_clock_skew_secs`: NTP keeps clocks far closer; five minutes is what Kerberos
+/// and most token validators tolerate.
+pub(super) const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
+/// The smallest `max_clock_skew_secs`: a `Date` header has whole seconds.
+const MAX_CLOCK_SKEW_SECS_AT_LEAST: f64 = 1.0;
+/// The largest `max_clock_skew_secs`: an EHR clock a day ahead is broken, not skewed.
+const MAX_CLOCK_SKEW_SECS_AT_MOST: Max = Max::secs(86_400, "1 day");
 
 /// Checks `cursor_from` and the keys that depend on it; `None` once reported.
 pub(super) fn cursor_from(
@@ -78,4 +85,19 @@ fn date_header(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) -> 
     );
     let lag = lag?;
     valid.then_some(CursorFrom::DateHeader { lag })
+}
+
+/// Checks `max_clock_skew_secs`, which bounds how far a time cursor may run ahead of
+/// Courier's clock; `None` once reported.
+pub(super) fn max_clock_skew(
+    check: &mut Checker<'_>,
+    path: &KeyPath,
+    secs: Option<f64>,
+) -> Option<Duration> {
+    check.secs_at_least(
+        &path.key("max_clock_skew_secs"),
+        secs,
+        DEFAULT_MAX_CLOCK_SKEW.as_secs_f64(),
+        (MAX_CLOCK_SKEW_SECS_AT_LEAST, MAX_CLOCK_SKEW_SECS_AT_MOST),
+    )
 }

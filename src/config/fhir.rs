@@ -130,6 +130,7 @@ fn refuse_feed_keys(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection
         ("version_pointer", raw.version_pointer.is_some()),
         ("cursor_pointer", raw.cursor_pointer.is_some()),
         ("cursor_from", raw.cursor_from.is_some()),
+        ("max_clock_skew_secs", raw.max_clock_skew_secs.is_some()),
         ("event_type", raw.event_type.is_some()),
         ("enrich", !raw.enrich.is_empty()),
     ];

@@ -260,6 +260,10 @@ pub struct ConnectionConfig {
     pub cursor_pointer: Option<String>,
     /// Where the cursor comes from.
     pub cursor_from: CursorFrom,
+    /// How far ahead of Courier's clock an item's time position or the EHR's `Date` may be
+    /// (clocks drift): a page beyond it is refused, so a time cursor never passes Courier's
+    /// clock plus this, where every later change would be behind it. 1 s to 1 day.
+    pub max_clock_skew: Duration,
     /// `type` of the notifications this connection emits.
     pub event_type: String,
     /// Detail requests made for every change, in order.

@@ -102,6 +102,7 @@ pub(super) struct RawConnection {
     pub cursor_pointer: Option<String>,
     pub cursor_from: Option<String>,
     pub lag_secs: Option<f64>,
+    pub max_clock_skew_secs: Option<f64>,
     pub event_type: Option<String>,
     pub max_concurrent_enrichments: Option<i64>,
     pub max_requests_per_sec: Option<f64>,

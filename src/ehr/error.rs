@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::delivery::retry::is_retriable_ehr_status;
+use crate::model::positions::PositionError;
 
 /// One failed EHR request or unusable answer. Every kind is retried with backoff by the
 /// connection that saw it; none moves a cursor.
@@ -93,6 +94,16 @@ pub enum EhrError {
         /// What is missing where.
         reason: String,
     },
+    /// The answer's positions cannot be followed (kinds mixed or changed, a time beyond
+    /// Courier's clock plus the allowed skew): the page is refused whole, so the cursor
+    /// cannot jump past changes it has not read.
+    #[error("the answer of {path} was refused: {source}")]
+    Position {
+        /// Path of the request.
+        path: String,
+        /// Which rule the answer broke (boxed: it is large, and rare).
+        source: Box<PositionError>,
+    },
 }
 
 impl EhrError {
@@ -121,13 +132,14 @@ impl EhrError {
     /// Whether waiting alone will not help: the EHR refuses the request itself (400, 401,
     /// 403, 404 on the feed…), or its token endpoint refuses our credentials (400, 401,
     /// 403), which means credentials or configuration to fix. A certificate problem and a
-    /// body over the size limit do not go away by themselves either. Courier still retries
-    /// with backoff, so nothing is lost once it is fixed.
+    /// body over the size limit do not go away by themselves either, nor does a feed whose
+    /// positions change kind or whose clock runs ahead. Courier still retries with backoff,
+    /// so nothing is lost once it is fixed.
     pub fn needs_operator(&self) -> bool {
         match self {
             EhrError::Status { status, .. } => !is_retriable_ehr_status(*status),
             EhrError::Auth { status, .. } => matches!(status, Some(400 | 401 | 403)),
-            EhrError::Tls { .. } | EhrError::TooLarge { .. } => true,
+            EhrError::Tls { .. } | EhrError::TooLarge { .. } | EhrError::Position { .. } => true,
             _ => false,
         }
     }
@@ -150,6 +162,7 @@ impl EhrError {
             EhrError::Json { .. } => "malformed_json",
             EhrError::Shape { .. } => "malformed_response",
             EhrError::Auth { .. } => "auth",
+            EhrError::Position { source, .. } => source.kind(),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::template::{scalar_text, Placeholder};
+use super::template::scalar_text;
 use super::EhrError;
 use crate::config::ConnectionConfig;
 use crate::model::{ChangeItem, CursorValue};
@@ -99,15 +99,11 @@ fn parse_item(
         None => cursor.0.clone(),
     };
     for step in config.enrich.iter().filter(|step| !step.optional) {
-        for placeholder in step.path.placeholders() {
-            if let Placeholder::Change(pointer) = placeholder {
-                if raw.pointer(pointer).and_then(scalar_text).is_none() {
-                    return Err(format!(
-                        "key {key}: no string or number at {pointer:?}, needed by enrich step {:?}",
-                        step.name
-                    ));
-                }
-            }
+        if let Err(problem) = step.path.check_change(raw) {
+            return Err(format!(
+                "key {key}: {problem}, needed by enrich step {:?}",
+                step.name
+            ));
         }
     }
     Ok(ChangeItem {
@@ -181,6 +177,21 @@ mod tests {
                 .contains("needed by enrich step \"patient\""),
             "{err}"
         );
+    }
+
+    /// Issue 12: ids `.` and `..` were stored, then delivered as if the EHR had answered 404
+    /// (`missing: [appointment, patient]`).
+    #[test]
+    fn refuses_a_page_whose_item_has_a_dot_segment_id() {
+        for (id, patient) in [("..", "p"), ("a", "."), (".", "p")] {
+            let body = json!([{"seq": 1, "id": id, "patientId": patient, "ts": "t"}]);
+            let err = parse_page(&connection(), "/f", &body, &since()).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("which would change the path, needed by enrich step"),
+                "{id} {patient}: {err}"
+            );
+        }
     }
 
     #[test]

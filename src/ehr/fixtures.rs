@@ -31,6 +31,7 @@ pub fn connection() -> ConnectionConfig {
         version_pointer: Some("/ts".into()),
         cursor_pointer: Some("/seq".into()),
         cursor_from: crate::config::CursorFrom::Items,
+        max_clock_skew: Duration::from_secs(300),
         event_type: "appointment.updated".into(),
         enrich: vec![
             EnrichStep {

@@ -9,7 +9,8 @@ use super::feed::{ensure_ascending, page_query, parse_page};
 use super::fhir::FhirPoller;
 use super::{EhrClient, EhrError};
 use crate::config::{ConnectionConfig, CursorFrom, SourceKind};
-use crate::model::{Container, CursorValue};
+use crate::model::positions::{check_page, Clock};
+use crate::model::{ChangeItem, Container, CursorState, CursorValue};
 use crate::store::{Store, StoreError};
 
 /// What one page brought.
@@ -48,6 +49,24 @@ impl PageResult {
     /// the cursor's position, and only a larger page can get past it.
     pub fn is_stuck(&self) -> bool {
         self.filled_page() && self.created == 0 && !self.cursor_moved
+    }
+
+    /// Why a page is still stuck at the widest page allowed (`page_size`). Items before the
+    /// cursor mean the page *starts* before it: the feed ignores `since_param` (or reads it
+    /// coarser than its positions), which a crowded position only looks like.
+    pub fn stuck_reason(&self, page_size: usize, since_param: &str) -> String {
+        if self.behind == 0 {
+            return format!(
+                "{} items share cursor position {}; raise page_size above {page_size}",
+                self.returned, self.cursor
+            );
+        }
+        format!(
+            "the feed's page starts before the cursor: {} of its {} items are before cursor \
+             position {}, so the feed ignores {since_param:?} or reads it coarser than its \
+             positions; make it honour {since_param:?}, or raise page_size above {page_size}",
+            self.behind, self.returned, self.cursor
+        )
     }
 }
 
@@ -144,16 +163,7 @@ pub async fn poll_page(
     )?;
     let returned = page.len();
     let full = page_size.is_some_and(|size| returned >= size);
-    if full {
-        ensure_ascending(&page, &config.changes_path)?;
-    }
-    let cursor = match config.cursor_from {
-        CursorFrom::Items => state.cursor.advanced_by(&page, full),
-        CursorFrom::DateHeader { lag } => {
-            let upper = window_end(response.date, lag, &config.changes_path)?;
-            state.cursor.after_window(&page, upper)
-        }
-    };
+    let cursor = next_cursor(config, &state.cursor, &page, full, response.date)?;
     let sorted = state.cursor.sort(page);
     let cursor_moved = !cursor.value.same_as(&state.cursor.value);
     let containers = if sorted.fresh.is_empty() && cursor == state.cursor {
@@ -183,19 +193,57 @@ pub async fn poll_page(
     })
 }
 
+/// The cursor after `page`, once the page passed the checks that keep a cursor from jumping
+/// past changes it has not read: one kind of position, no time beyond Courier's clock plus
+/// `max_clock_skew_secs` (see [`crate::model::positions`]), and, for a full page, ascending
+/// positions.
+fn next_cursor(
+    config: &ConnectionConfig,
+    cursor: &CursorState,
+    page: &[ChangeItem],
+    full: bool,
+    date: Option<DateTime<Utc>>,
+) -> Result<CursorState, EhrError> {
+    let path = &config.changes_path;
+    let refused = |source| EhrError::Position {
+        path: path.clone(),
+        source: Box::new(source),
+    };
+    let clock = Clock {
+        now: Utc::now(),
+        skew: chrono::Duration::from_std(config.max_clock_skew).unwrap_or_default(),
+    };
+    // A cursor stored ahead of the clock (by an older version, or a future initial_cursor)
+    // would silently skip everything until the clock caught up.
+    if let Some(stored) = cursor.value.instant() {
+        let what = || format!("the stored cursor {}", cursor.value);
+        clock
+            .check(stored.with_timezone(&Utc), what)
+            .map_err(refused)?;
+    }
+    let at_initial = cursor.value.as_str() == config.initial_cursor;
+    check_page(&cursor.value, at_initial, page, &clock).map_err(refused)?;
+    if full {
+        ensure_ascending(page, path)?;
+    }
+    Ok(match config.cursor_from {
+        CursorFrom::Items => cursor.advanced_by(page, full),
+        CursorFrom::DateHeader { lag } => {
+            let date = date.ok_or_else(|| EhrError::Shape {
+                path: path.to_owned(),
+                reason: "no valid Date header, which cursor_from = \"date_header\" needs"
+                    .to_owned(),
+            })?;
+            let what = || format!("the Date header {}", date.to_rfc2822());
+            clock.check(date, what).map_err(refused)?;
+            cursor.after_window(page, window_end(date, lag))
+        }
+    })
+}
+
 /// The end of the window a `date_header` poll has read completely: the EHR's clock at the
 /// request, minus the lag left for changes committed late with an earlier time.
-fn window_end(
-    date: Option<DateTime<Utc>>,
-    lag: Duration,
-    path: &str,
-) -> Result<CursorValue, EhrError> {
-    let date = date.ok_or_else(|| EhrError::Shape {
-        path: path.to_owned(),
-        reason: "no valid Date header, which cursor_from = \"date_header\" needs".to_owned(),
-    })?;
+fn window_end(date: DateTime<Utc>, lag: Duration) -> CursorValue {
     let lag = chrono::Duration::from_std(lag).unwrap_or_default();
-    Ok(CursorValue(
-        (date - lag).to_rfc3339_opts(SecondsFormat::Secs, true),
-    ))
+    CursorValue((date - lag).to_rfc3339_opts(SecondsFormat::Secs, true))
 }

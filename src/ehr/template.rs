@@ -162,6 +162,27 @@ impl Template {
         Ok(out)
     }
 
+    /// Checks, before a change is stored, what its rendering needs from the change item
+    /// alone: a value for every change placeholder and, when the template needs nothing else,
+    /// a path that keeps its shape (an id `.` or `..` would request another path). A change
+    /// that fails this can never be enriched, so its page is refused like any malformed item.
+    pub fn check_change(&self, change: &Value) -> Result<(), RenderError> {
+        let mut change_only = true;
+        for placeholder in self.placeholders() {
+            let Placeholder::Change(pointer) = placeholder else {
+                change_only = false;
+                continue;
+            };
+            if change.pointer(pointer).and_then(scalar_text).is_none() {
+                return Err(RenderError::Missing(placeholder.to_string()));
+            }
+        }
+        if change_only {
+            self.render(change, &Map::new())?;
+        }
+        Ok(())
+    }
+
     /// The template as written in the configuration.
     pub fn as_str(&self) -> &str {
         &self.source

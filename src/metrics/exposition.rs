@@ -118,6 +118,17 @@ fn connection_metrics(out: &mut Exposition, scrape: &Scrape<'_>) {
             out.sample("courier_polls_total", &labels, count as f64);
         }
     }
+    out.family(
+        "courier_poll_failures_total",
+        "counter",
+        "Failed polls by connection and kind of failure (as in status).",
+    );
+    for (id, c) in connections {
+        for (kind, count) in &c.poll_failures {
+            let labels = [("connection", id.as_str()), ("kind", kind.as_str())];
+            out.sample("courier_poll_failures_total", &labels, *count as f64);
+        }
+    }
     for (name, kind, help, value) in CONNECTION_FAMILIES {
         out.family(name, kind, help);
         for (id, c) in connections {

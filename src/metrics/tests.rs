@@ -45,6 +45,7 @@ fn the_exposition_has_cumulative_buckets_and_counts_per_label() {
     let board = StatusBoard::default();
     board.connection("clinic-a", |c| {
         c.polls_ok = 3;
+        c.poll_failures.insert("clock_skew".into(), 2);
         c.changes = 5;
         c.cursor = Some("2026-11-26T10:00:00Z".into());
         c.last_success = Some(Utc::now());
@@ -71,6 +72,7 @@ fn the_exposition_has_cumulative_buckets_and_counts_per_label() {
     );
     for line in [
         "courier_polls_total{connection=\"clinic-a\",outcome=\"ok\"} 3",
+        "courier_poll_failures_total{connection=\"clinic-a\",kind=\"clock_skew\"} 2",
         "courier_changes_total{connection=\"clinic-a\"} 5",
         "courier_containers_pending{connection=\"clinic-a\"} 2",
         "courier_notifications_delivered_total{destination=\"app\"} 4",

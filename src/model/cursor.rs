@@ -40,6 +40,25 @@ impl CursorValue {
         self.compare(other) == Ordering::Equal
     }
 
+    /// The kind of position this is. A connection's positions must all have one kind: across
+    /// kinds the order is by kind alone, so one time among numbers would outrank every later
+    /// number.
+    pub fn kind(&self) -> CursorKind {
+        match self.position() {
+            Position::Number(_) => CursorKind::Number,
+            Position::Instant(_) => CursorKind::Time,
+            Position::Text => CursorKind::Text,
+        }
+    }
+
+    /// The instant, when the value is an RFC 3339 time, so it can be held against a clock.
+    pub fn instant(&self) -> Option<DateTime<FixedOffset>> {
+        match self.position() {
+            Position::Instant(instant) => Some(instant),
+            _ => None,
+        }
+    }
+
     fn position(&self) -> Position {
         if let Ok(integer) = self.0.parse::<i128>() {
             return Position::Number(Number::Integer(integer));
@@ -53,6 +72,27 @@ impl CursorValue {
             Ok(instant) => Position::Instant(instant),
             Err(_) => Position::Text,
         }
+    }
+}
+
+/// What kind of position a cursor value is, for messages and for the one-kind rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CursorKind {
+    /// An integer or a finite decimal number (a sequence number).
+    Number,
+    /// An RFC 3339 time.
+    Time,
+    /// Anything else (an opaque token, a date without a time), compared as text.
+    Text,
+}
+
+impl fmt::Display for CursorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CursorKind::Number => "a number",
+            CursorKind::Time => "a time",
+            CursorKind::Text => "text",
+        })
     }
 }
 
@@ -195,6 +235,16 @@ mod tests {
         assert_eq!(cmp("1e39", &i128::MAX.to_string()), Ordering::Greater);
         assert_eq!(cmp("inf", "nan"), Ordering::Less, "not numbers: text");
         assert_eq!(cmp("9", "inf"), Ordering::Less);
+    }
+
+    #[test]
+    fn each_value_has_one_kind() {
+        let kind = |value: &str| CursorValue::from(value).kind();
+        assert_eq!(kind("12"), CursorKind::Number);
+        assert_eq!(kind("1.5"), CursorKind::Number);
+        assert_eq!(kind("2026-12-01T00:00:00Z"), CursorKind::Time);
+        assert_eq!(kind("2026-12-01"), CursorKind::Text);
+        assert_eq!(kind("inf"), CursorKind::Text);
     }
 
     #[test]

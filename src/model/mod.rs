@@ -5,13 +5,14 @@ pub mod cursor;
 pub mod cursor_state;
 pub mod fhir;
 pub mod notification;
+pub mod positions;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-pub use cursor::CursorValue;
+pub use cursor::{CursorKind, CursorValue};
 pub use cursor_state::CursorState;
 pub use fhir::FhirContext;
 pub use notification::{DeadLetter, Notification, NotificationFormat};
@@ -27,6 +28,17 @@ pub struct ChangeItem {
     pub cursor: CursorValue,
     /// The item exactly as the EHR sent it.
     pub raw: Value,
+}
+
+/// A change of `key` at `position` (version 1), for the tests of the cursor rules.
+#[cfg(test)]
+pub(crate) fn change_at(key: &str, position: &str) -> ChangeItem {
+    ChangeItem {
+        key: key.into(),
+        version: "1".into(),
+        cursor: CursorValue::from(position),
+        raw: Value::Null,
+    }
 }
 
 impl ChangeItem {

@@ -81,6 +81,8 @@ struct EhrState {
     observer: Option<Observer>,
     /// Suffered by every request that has no queued fault, until cleared: an outage.
     outage: Option<Fault>,
+    /// The feed answers from the start of the log whatever `since` says.
+    ignore_since: bool,
 }
 
 /// A [`RequestObserver`] that `EhrState` can derive `Debug` with.
@@ -170,6 +172,12 @@ impl EhrControl {
         self.lock().outage = fault;
     }
 
+    /// Makes the feed answer from the start of its log whatever `since` says (still honouring
+    /// `limit`), as a feed that ignores the cursor parameter does, until called with `false`.
+    pub fn set_ignore_since(&self, ignore: bool) {
+        self.lock().ignore_since = ignore;
+    }
+
     /// Faults queued for `route` that no request has consumed yet.
     pub fn pending_faults(&self, route: Route) -> usize {
         self.lock().faults.pending(route)
@@ -253,6 +261,7 @@ impl SimEhr {
                 latency: Duration::ZERO,
                 observer: None,
                 outage: None,
+                ignore_since: false,
             })),
         };
         let data = web::Data::new(control.clone());
@@ -384,7 +393,9 @@ fn feed_page(control: &EhrControl, query: &str) -> Result<Value, &'static str> {
             .parse()
             .map_err(|_| "limit must be a non-negative integer")?,
     };
-    Ok(Value::Array(control.lock().records.changed(since, limit)))
+    let state = control.lock();
+    let since = since.filter(|_| !state.ignore_since);
+    Ok(Value::Array(state.records.changed(since, limit)))
 }
 
 fn finish(

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use actix_web::http::header::{ContentType, LOCATION, RETRY_AFTER};
+use actix_web::http::header::{ContentType, DATE, LOCATION, RETRY_AFTER};
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use serde_json::{json, Value};
@@ -79,6 +79,12 @@ pub enum Fault {
     /// a client that does not follow redirects, a loop for one that does. Each hop is a request
     /// of its own, so queue the fault once per hop the loop should last.
     RedirectLoop,
+    /// Answer 200 with this JSON instead: a page a test writes item by item, such as one
+    /// whose positions mix kinds.
+    Page(Value),
+    /// Answer normally, with this `Date` header instead of the server's clock: an EHR whose
+    /// clock jumped.
+    Date(String),
 }
 
 /// The pending faults and request counts of each route.
@@ -176,6 +182,17 @@ pub fn answer(
         Fault::HalfBody => with_body(normal, bodies::half_then_close),
         Fault::Stall => with_body(normal, bodies::half_then_stall),
         Fault::HugeBody { bytes } => with_body(normal, |json| bodies::padded(json, bytes)),
+        Fault::Page(body) => HttpResponse::Ok().json(body),
+        Fault::Date(date) => {
+            let mut response = match normal {
+                Ok(body) => HttpResponse::Ok().json(body),
+                Err(response) => response,
+            };
+            if let Ok(value) = date.parse() {
+                response.headers_mut().insert(DATE, value);
+            }
+            response
+        }
     }
 }
 

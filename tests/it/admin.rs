@@ -56,7 +56,7 @@ async fn a_configured_token_is_required_on_every_route() {
 
 #[actix_rt::test]
 async fn a_paused_connection_stops_polling_until_resumed_and_unknown_ids_are_404() {
-    let test = spawn_app(quiet_ehr(), |c| c.with("interval_secs", "0.02")).await;
+    let test = spawn_app(quiet_ehr(), |c| c.with("interval_secs", "0.05")).await;
     let admin = start_admin(&test, None);
     let url = admin.url();
     let paused = post(&url, "/connections/clinic-a/pause").await;

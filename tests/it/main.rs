@@ -6,6 +6,7 @@ mod admin_destinations;
 mod admin_reload;
 mod auth_retry;
 mod cli;
+mod cursor_rules;
 mod dead_letters;
 mod destination_health;
 mod disk_full;

@@ -22,6 +22,7 @@ impl ConnectionActor {
         let until = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
         // A paused connection shows as paused, not as waiting for a poll it will not make.
         let paused = self.paused && matches!(step, Step::Poll);
+        let kind = err.kind();
         let first = self.deps.board.connection(self.id(), |c| {
             if !paused {
                 c.state = ConnectionState::BackingOff { until };
@@ -29,9 +30,10 @@ impl ConnectionActor {
             c.last_error = Some(err.to_string());
             c.consecutive_failures += 1;
             c.polls_failed += 1;
+            *c.poll_failures.entry(kind.to_owned()).or_default() += 1;
             c.consecutive_failures == 1
         });
-        let (id, kind) = (self.id(), err.kind());
+        let id = self.id();
         match (first, err.needs_operator()) {
             (true, true) => log::error!("conn={id} {step} failed ({kind}): {err}; this needs an operator; retrying with backoff"),
             (true, false) => log::warn!("conn={id} {step} failed ({kind}): {err}; backing off"),

@@ -171,3 +171,20 @@ fn backoff_max_shorter_than_backoff_min_is_refused() {
          must not be shorter than backoff_min_ms (5000 ms)"
     );
 }
+
+/// Issue 12: `interval_secs = 1e-9` and `heartbeat_secs = 1e-6` were accepted (120 polls a
+/// second).
+#[test]
+fn timers_shorter_than_their_lower_bound_are_refused() {
+    let text = valid_with_keys("", "interval_secs = 1e-9\nheartbeat_secs = 1e-6\n", "");
+    let expected = [
+        "config/courier.toml:19: connections.clinic-a.interval_secs: must be at least 0.05 seconds (got 0.000000001)",
+        "config/courier.toml:20: connections.clinic-a.heartbeat_secs: must be at least 0.1 seconds (got 0.000001)",
+    ];
+    assert_eq!(errors(&text), expected.join("\n"));
+    let at_least = valid_with_keys("", "interval_secs = 0.05\nheartbeat_secs = 0.1\n", "");
+    let config = parse_ok(&at_least);
+    let conn = &config.connections["clinic-a"];
+    assert_eq!(conn.interval, Duration::from_millis(50));
+    assert_eq!(conn.heartbeat, Some(Duration::from_millis(100)));
+}

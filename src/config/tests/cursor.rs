@@ -87,3 +87,25 @@ fn an_unknown_cursor_source_is_refused() {
          (expected \"items\" or \"date_header\")"
     );
 }
+
+#[test]
+fn the_clock_skew_allowed_is_five_minutes_by_default_and_between_1_second_and_1_day() {
+    let skew = |text: &str| parse_ok(text).connections["clinic-a"].max_clock_skew;
+    assert_eq!(skew(VALID), Duration::from_secs(300));
+    let with = |value: &str| {
+        valid_with(
+            "cursor_pointer = \"/seq\"",
+            &format!("cursor_pointer = \"/seq\"\nmax_clock_skew_secs = {value}"),
+        )
+    };
+    assert_eq!(skew(&with("1")), Duration::from_secs(1));
+    assert_eq!(skew(&with("86400")), Duration::from_secs(86_400));
+    assert!(
+        errors(&with("0.5")).ends_with(
+            "connections.clinic-a.max_clock_skew_secs: must be at least 1 seconds (got 0.5)"
+        ),
+        "{}",
+        errors(&with("0.5"))
+    );
+    assert!(errors(&with("86401")).ends_with("must be at most 86400 seconds, 1 day (got 86401)"));
+}

@@ -46,8 +46,8 @@ fn retention_and_heartbeat_out_of_bounds_are_refused_at_their_lines() {
         errors(&text),
         "config/courier.toml:7: destinations.app.retain_hours: must be at most 8760 hours, \
          1 year (got 9000)\n\
-         config/courier.toml:20: connections.clinic-a.heartbeat_secs: must be greater than 0 \
-         (got 0)"
+         config/courier.toml:20: connections.clinic-a.heartbeat_secs: must be at least 0.1 \
+         seconds (got 0)"
     );
     let text = with_keys("retain_hours = -1\n", "heartbeat_secs = 86401\n");
     assert_eq!(

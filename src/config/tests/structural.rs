@@ -13,7 +13,7 @@ fn unknown_key_is_reported_at_its_line_with_the_keys_expected_there() {
          `request_timeout_ms`, `body_timeout_ms`, `backoff_min_ms`, `backoff_max_secs`, \
          `max_response_bytes`, `changes_path`, `since_param`, `initial_cursor`, \
          `page_size_param`, `page_size`, `items_pointer`, `key_pointer`, `version_pointer`, \
-         `cursor_pointer`, `cursor_from`, `lag_secs`, `event_type`, \
+         `cursor_pointer`, `cursor_from`, `lag_secs`, `max_clock_skew_secs`, `event_type`, \
          `max_concurrent_enrichments`, `max_requests_per_sec`, `max_concurrent_requests`, \
          `heartbeat_secs`, `enrich`, `auth`, `initial_since`, `resources`)"
     );

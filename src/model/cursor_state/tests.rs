@@ -2,16 +2,7 @@
 //! with `CursorState` exactly as a connection does and checks what was taken.
 
 use super::*;
-use serde_json::Value;
-
-fn item(key: &str, position: &str) -> ChangeItem {
-    ChangeItem {
-        key: key.into(),
-        version: "1".into(),
-        cursor: CursorValue::from(position),
-        raw: Value::Null,
-    }
-}
+use crate::model::change_at as item;
 
 /// A feed: items in position order, with an inclusive or exclusive `since`.
 struct Feed {
