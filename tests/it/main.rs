@@ -9,6 +9,7 @@ mod cli;
 mod dead_letters;
 mod destination_health;
 mod fhir_end_to_end;
+mod fhir_history;
 mod fhir_probe;
 mod fhir_sekmet;
 mod fhir_source;
