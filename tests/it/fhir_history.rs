@@ -2,7 +2,7 @@
 //! when the server's `next` links drop `_since`, and a history that fails holds up neither
 //! the type's search nor the deletions once it answers again.
 
-use courier::sim::{SimFhir, VersionIds};
+use courier::sim::{FhirFault, SimFhir, VersionIds};
 use serde_json::{json, Value};
 
 use crate::support::app::{eventually, PATIENCE};
@@ -64,4 +64,45 @@ async fn history_links_without_since_are_read_only_back_to_the_cursor() {
         .map(|c| c.focus)
         .collect();
     assert_eq!(deleted, ["Appointment/a10"]);
+}
+
+/// Found on sekmet (issue 12): a history read that failed failed the poll, and deletions are
+/// read first, so the type's search never ran: 0 notifications for 75 s.
+#[actix_rt::test]
+async fn a_failing_history_holds_up_neither_the_search_nor_the_deletions_after_it() {
+    let fhir = SimFhir::start(VersionIds::Counter).unwrap();
+    fhir.put(&appointment("a1", "booked"));
+    fhir.put(&appointment("a2", "booked"));
+    fhir.set_history_fault(Some(FhirFault::Status(500)));
+    let mut spec = FhirSpec::new(&fhir.base_url());
+    spec.resources = vec![DELETES.to_owned()];
+    let t = spawn_fhir_app(&spec);
+    wait_for(&t, 2).await;
+    let warned = |t: &FhirApp| {
+        t.status()
+            .warnings
+            .iter()
+            .any(|w| w.contains("deletions of Appointment could not be read"))
+    };
+    eventually("the history problem in status", PATIENCE, || warned(&t)).await;
+    fhir.delete("Appointment", "a1");
+    fhir.put(&appointment("a3", "booked"));
+    wait_for(&t, 3).await;
+    let status = t.status();
+    assert_eq!(status.polls_failed, 0, "{status:?}");
+    assert_eq!(status.last_error, None);
+    fhir.set_history_fault(None);
+    wait_for(&t, 4).await;
+    eventually("the warning to go", PATIENCE, || !warned(&t)).await;
+    let events: Vec<(String, String)> = t
+        .changes()
+        .into_iter()
+        .map(|c| (c.event_type, c.focus))
+        .collect();
+    let deleted = (
+        "Appointment.deleted".to_owned(),
+        "Appointment/a1".to_owned(),
+    );
+    assert_eq!(events.len(), 4, "{events:?}");
+    assert_eq!(events[3], deleted, "told once history answers: {events:?}");
 }
