@@ -77,11 +77,14 @@ pub async fn poll(
     deps.board
         .connection(&deps.config.id, |c| c.state = ConnectionState::Polling);
     let id = &deps.config.id;
-    // Each warning is logged when it appears, not at every poll while it lasts.
+    // Each warning is logged when it appears and when it goes, not at every poll.
     let warn = |now: &[String]| {
         deps.board.connection(id, |c| {
             for message in now.iter().filter(|m| !c.warnings.contains(m)) {
                 log::warn!("conn={id} {message}");
+            }
+            for message in c.warnings.iter().filter(|m| !now.contains(m)) {
+                log::info!("conn={id} no longer: {message}");
             }
             if c.warnings != now {
                 c.warnings = now.to_vec();
