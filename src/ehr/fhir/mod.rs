@@ -257,8 +257,8 @@ impl FhirPoller {
 
     /// Reads and commits one page; `more` in the result says whether another read is due at
     /// once (a type with more, or reads not done yet in this round). `warn` hears the lasting
-    /// conditions of the connection's types after each deletions read (each call replacing
-    /// the last).
+    /// conditions of the connection's types at every poll (each call replacing the last, so
+    /// a generation started by a reload also clears what no longer holds).
     pub async fn poll(
         &self,
         client: &EhrClient,
@@ -278,13 +278,12 @@ impl FhirPoller {
         let mut at = self.next.get() % round.len();
         let resource = &resources[round[at].0];
         let is_deletes = round[at].1 == Read::Deletes;
-        let deletions = if is_deletes {
-            let read = self.deletions(&ctx, resource).await;
-            warn(&self.warnings.list());
-            read?
-        } else {
-            None
+        let deletions = match is_deletes {
+            true => self.deletions(&ctx, resource).await,
+            false => Ok(None),
         };
+        warn(&self.warnings.list());
+        let deletions = deletions?;
         let step = match deletions {
             Some(step) => step,
             None => {
