@@ -14,7 +14,6 @@ use super::connection::ConnectionDeps;
 use super::enricher::EnricherActor;
 use super::messages::Enrich;
 use crate::delivery::gate::Probe;
-use crate::ehr::fhir::metadata::unsupported_message;
 use crate::ehr::poll::{PageResult, PollError, Source};
 use crate::ehr::EhrClient;
 use crate::model::Container;
@@ -78,12 +77,17 @@ pub async fn poll(
     deps.board
         .connection(&deps.config.id, |c| c.state = ConnectionState::Polling);
     let id = &deps.config.id;
-    let warn = |type_name: &str| {
-        let message = unsupported_message(type_name);
-        log::warn!("conn={id} {message}");
+    // Each warning is logged when it appears and when it goes, not at every poll.
+    let warn = |now: &[String]| {
         deps.board.connection(id, |c| {
-            if !c.warnings.contains(&message) {
-                c.warnings.push(message.clone());
+            for message in now.iter().filter(|m| !c.warnings.contains(m)) {
+                log::warn!("conn={id} {message}");
+            }
+            for message in c.warnings.iter().filter(|m| !now.contains(m)) {
+                log::info!("conn={id} no longer: {message}");
+            }
+            if c.warnings != now {
+                c.warnings = now.to_vec();
             }
         });
     };

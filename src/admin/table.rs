@@ -1,5 +1,7 @@
 //! `courier status` output: the `/status` JSON as two aligned tables a person reads in a
-//! terminal, with colour (state words only) when asked for.
+//! terminal, with colour (state words only) when asked for. A connection's warnings (lasting
+//! conditions that do not stop it, such as deletions it cannot read) follow its table, one
+//! per line: too long for a column, and too important to leave to `--json`.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -43,9 +45,30 @@ pub fn render(status: &Value, color: bool) -> String {
         .collect();
     let mut out = store_line(&status["store"], color);
     out.push_str(&table(&CONNECTION_COLUMNS, &connections, color));
+    out.push_str(&warnings(&status["connections"], color));
     out.push('\n');
     out.push_str(&table(&DESTINATION_COLUMNS, &destinations, color));
     out
+}
+
+/// `WARNINGS` and one `connection: warning` line per warning, or nothing when there is none.
+fn warnings(connections: &Value, color: bool) -> String {
+    let lines: Vec<String> = entries(connections)
+        .flat_map(|(id, c)| {
+            let list = c["warnings"].as_array().map(Vec::as_slice);
+            list.unwrap_or_default()
+                .iter()
+                .map(move |w| format!("{id}: {}", text(w)))
+        })
+        .collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let header = match color {
+        true => format!("{YELLOW}WARNINGS{RESET}"),
+        false => "WARNINGS".to_owned(),
+    };
+    format!("\n{header}\n{}\n", lines.join("\n"))
 }
 
 fn connection_row(id: &str, c: &Value, now: DateTime<Utc>) -> Vec<Cell> {
@@ -257,6 +280,26 @@ mod tests {
         assert!(lines[4].starts_with("app          ok"), "{text}");
         assert!(!text.contains('\x1b'), "no colour codes: {text:?}");
         assert!(render(&status, true).contains("\x1b[33mpaused\x1b[0m"));
+    }
+
+    /// Issue 12: warnings were only in `--json`, so a connection whose deletions went unseen
+    /// looked healthy in the table.
+    #[test]
+    fn a_connections_warnings_follow_its_table() {
+        let warning = "the server's /metadata does not declare history-type for Appointment";
+        let status = json!({
+            "connections": {"hospital-b": {"state": "idle", "warnings": [warning]},
+                            "clinic-a": {"state": "idle"}},
+            "destinations": {"app": {"delivered": 0}}
+        });
+        let text = render(&status, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[3], "", "{text}");
+        assert_eq!(lines[4], "WARNINGS", "{text}");
+        assert_eq!(lines[5], format!("hospital-b: {warning}"), "{text}");
+        assert!(lines[7].starts_with("DESTINATION"), "{text}");
+        let quiet = json!({"connections": {"clinic-a": {"state": "idle"}}, "destinations": {}});
+        assert!(!render(&quiet, false).contains("WARNINGS"));
     }
 
     #[test]

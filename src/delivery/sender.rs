@@ -14,7 +14,6 @@ use crate::tls::{http_client, tls_failure};
 static WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
 static WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
 static WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
-static APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// How one attempt ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,7 +61,7 @@ pub async fn attempt(
         request = request.insert_header((name.clone(), value.clone()));
     }
     let request = request
-        .insert_header((header::CONTENT_TYPE, APPLICATION_JSON.clone()))
+        .insert_header((header::CONTENT_TYPE, destination.format.media_type()))
         .insert_header((WEBHOOK_ID.clone(), notification.id.as_str()))
         .insert_header((WEBHOOK_TIMESTAMP.clone(), HeaderValue::from(timestamp)))
         .insert_header((WEBHOOK_SIGNATURE.clone(), signature))

@@ -127,14 +127,15 @@ impl Source {
     }
 
     /// Reads and commits one page. `page_size` is the changes feed's (possibly widened)
-    /// page size; `warn` hears of lasting conditions that do not stop polling.
+    /// page size; `warn` hears the source's lasting conditions that do not stop polling
+    /// (each call replacing the last).
     pub async fn poll_page(
         &self,
         client: &EhrClient,
         config: &ConnectionConfig,
         store: &Store,
         page_size: Option<usize>,
-        warn: &dyn Fn(&str),
+        warn: &dyn Fn(&[String]),
     ) -> Result<PageResult, PollError> {
         match self {
             Source::Changes => poll_page(client, config, store, page_size).await,

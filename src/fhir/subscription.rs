@@ -15,11 +15,15 @@
 //!   and one `additional-context` per related resource).
 //! - `full-resource`: then the focus (`request` POST for a first-seen resource, DELETE for a
 //!   delete, PUT otherwise) and each related resource (`request` GET), each with its absolute
-//!   `fullUrl`. `id-only`: nothing else; the references are in the status entry.
+//!   `fullUrl`. `id-only`: nothing else; the references are in the status entry, and the
+//!   focus names the version that changed (`…/Appointment/a1/_history/3`, from
+//!   `data.version` when it is a FHIR id), as the receiver has no other way to know it.
 
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use url::Url;
+
+use crate::ehr::fhir::bundle::is_fhir_id;
 
 /// Profile of the notification Bundle, declared in `meta.profile`.
 const BUNDLE_PROFILE: &str =
@@ -71,7 +75,7 @@ pub fn notification_bundle(body: &Value, origin: &Origin<'_>, payload: Payload) 
     let id = body["id"].as_str().unwrap_or_default();
     let timestamp = &body["timestamp"];
     let event = Event::read(body, origin);
-    let mut entries = vec![status_entry(body, &event, origin)];
+    let mut entries = vec![status_entry(body, &event, origin, payload)];
     if payload == Payload::FullResource {
         entries.extend(event.focus.as_ref().map(|focus| focus.entry(event.action)));
         entries.extend(
@@ -133,6 +137,9 @@ struct Named<'a> {
 struct Event<'a> {
     action: Action,
     focus: Option<Named<'a>>,
+    /// The focus's version (`data.version`) when it is a FHIR version id: not the instant
+    /// or `deleted@…` that stand in for a version a server did not give.
+    version: Option<&'a str>,
     related: Vec<Named<'a>>,
 }
 
@@ -165,9 +172,11 @@ impl<'a> Event<'a> {
                 _ => related.push(Named::new(kind, id, Some(resource), origin)),
             }
         }
+        let version = data["version"].as_str().filter(|v| is_fhir_id(v));
         Self {
             action,
             focus,
+            version,
             related,
         }
     }
@@ -196,6 +205,14 @@ impl<'a> Named<'a> {
 
     fn reference(&self) -> Value {
         json!({"reference": self.url})
+    }
+
+    /// Its reference naming `version` (`{url}/_history/{version}`), or the plain one.
+    fn version_reference(&self, version: Option<&str>) -> Value {
+        match version {
+            Some(version) => json!({"reference": format!("{}/_history/{version}", self.url)}),
+            None => self.reference(),
+        }
     }
 
     /// Its history entry: what happened to it, as a request and the server's response.
@@ -229,8 +246,9 @@ impl<'a> Named<'a> {
 }
 
 /// The first entry: the subscription's status with this one event, as the `$status`
-/// operation would answer.
-fn status_entry(body: &Value, event: &Event<'_>, origin: &Origin<'_>) -> Value {
+/// operation would answer. With `id-only` the focus names its version: the receiver has no
+/// entry to read it from.
+fn status_entry(body: &Value, event: &Event<'_>, origin: &Origin<'_>, payload: Payload) -> Value {
     let id = derived_uuid("status", body["id"].as_str().unwrap_or_default());
     let subscription = subscription_reference(origin.connection);
     let sequence = body["data"]["sequence"]
@@ -241,11 +259,12 @@ fn status_entry(body: &Value, event: &Event<'_>, origin: &Origin<'_>) -> Value {
         json!({"name": "event-number", "valueString": sequence}),
         json!({"name": "timestamp", "valueInstant": body["timestamp"]}),
     ];
+    let version = event.version.filter(|_| payload == Payload::IdOnly);
     parts.extend(
         event
             .focus
             .iter()
-            .map(|f| json!({"name": "focus", "valueReference": f.reference()})),
+            .map(|f| json!({"name": "focus", "valueReference": f.version_reference(version)})),
     );
     parts.extend(
         event

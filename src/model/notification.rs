@@ -185,6 +185,15 @@ pub enum NotificationFormat {
 }
 
 impl NotificationFormat {
+    /// The media type of the bodies this format sends (`Content-Type`): FHIR's own for a
+    /// FHIR Bundle, so a FHIR receiver or library reads it as FHIR.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Self::Standard => "application/json",
+            Self::FhirSubscription(_) => "application/fhir+json",
+        }
+    }
+
     /// The body this format sends for a notification whose standard body is `body`, from the
     /// connection `origin`.
     pub fn render(self, body: Value, origin: &Origin<'_>) -> Value {

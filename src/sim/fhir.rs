@@ -2,7 +2,8 @@
 //! with offset-based `next` links, type history with deletions, `/metadata`, a `Date` header
 //! on every answer, writes at chosen instants (a late-committing transaction) with chosen or
 //! UUID version ids, a hook between two searches (to update a resource between page 1 and
-//! page 2), and faulty search answers (an `OperationOutcome`, another Bundle type, a status).
+//! page 2), faulty search and history answers (an `OperationOutcome`, another Bundle type, a
+//! status), and history `next` links that drop `_since`, as some servers write them.
 //!
 //! Routes, under `/fhir`: `GET /metadata`, `GET /{type}`, `GET /{type}/_history`,
 //! `GET /{type}/{id}`.
@@ -31,13 +32,27 @@ pub enum FhirFault {
     Status(u16),
 }
 
+/// History reads a [`SimFhir`] answered, told apart by whether they followed a link.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HistoryReads {
+    /// Reads without `_offset`: the first page of a read.
+    pub first: u64,
+    /// Reads with `_offset`: a `next` link followed.
+    pub linked: u64,
+}
+
 /// Called before each search is answered, with its 1-based number.
 pub type SearchHook = Arc<dyn Fn(u64) + Send + Sync>;
 
 struct FhirState {
     data: FhirData,
     faults: Vec<FhirFault>,
+    /// The fault every history read answers while it is set.
+    history_fault: Option<FhirFault>,
     searches: u64,
+    /// History reads (`GET /{type}/_history`) answered so far: first pages, and links
+    /// (those with `_offset`).
+    history_reads: HistoryReads,
     reads: u64,
     /// Whether `/metadata` declares `history-type`.
     type_history: bool,
@@ -83,6 +98,22 @@ impl FhirControl {
         self.lock().faults.extend(std::iter::repeat_n(fault, times));
     }
 
+    /// Every history read answers `fault` from now on, or its page again with `None`.
+    pub fn set_history_fault(&self, fault: Option<FhirFault>) {
+        self.lock().history_fault = fault;
+    }
+
+    /// Whether history `next` links leave `_since` out (as sekmet's do), so that following
+    /// them pages through the type's whole history.
+    pub fn set_history_links_drop_since(&self, drop: bool) {
+        self.lock().data.history_links_drop_since = drop;
+    }
+
+    /// History reads answered so far, faults included.
+    pub fn history_reads(&self) -> HistoryReads {
+        self.lock().history_reads
+    }
+
     /// Caps the `_count` a search honours (1000 unless told otherwise), as real servers do.
     pub fn set_max_count(&self, max: usize) {
         self.lock().data.max_count = max;
@@ -125,7 +156,9 @@ impl SimFhir {
             state: Arc::new(Mutex::new(FhirState {
                 data: FhirData::new(format!("http://{addr}/fhir"), version_ids),
                 faults: Vec::new(),
+                history_fault: None,
                 searches: 0,
+                history_reads: HistoryReads::default(),
                 reads: 0,
                 type_history: true,
                 hook: None,
@@ -229,7 +262,16 @@ async fn history(
     kind: web::Path<String>,
     request: HttpRequest,
 ) -> HttpResponse {
-    answer(control.lock().data.history(&kind, &params(&request)))
+    let params = params(&request);
+    let mut state = control.lock();
+    match params.iter().any(|(k, _)| k == "_offset") {
+        true => state.history_reads.linked += 1,
+        false => state.history_reads.first += 1,
+    }
+    if let Some(fault) = state.history_fault {
+        return self::fault(fault);
+    }
+    answer(state.data.history(&kind, &params))
 }
 
 async fn read(control: web::Data<FhirControl>, path: web::Path<(String, String)>) -> HttpResponse {

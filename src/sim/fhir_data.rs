@@ -36,6 +36,9 @@ pub struct FhirData {
     base: String,
     /// The largest `_count` honoured, as real servers cap it.
     pub max_count: usize,
+    /// Whether history `next` links leave `_since` out (sekmet's do): the offset then runs
+    /// over the whole history, which is newest first, so it still lands on the same entry.
+    pub history_links_drop_since: bool,
 }
 
 /// An instant as the server writes it: milliseconds and `Z`.
@@ -51,6 +54,7 @@ impl FhirData {
             version_ids,
             base,
             max_count: 1000,
+            history_links_drop_since: false,
         }
     }
 
@@ -199,10 +203,15 @@ impl FhirData {
             .collect();
         let more = versions.len() > offset + count;
         let path = format!("{type_name}/_history");
+        let kept: Vec<(String, String)> = params
+            .iter()
+            .filter(|(k, _)| !(self.history_links_drop_since && k == "_since"))
+            .cloned()
+            .collect();
         Ok(self.bundle(
             "history",
             &path,
-            params,
+            &kept,
             entries,
             more.then_some(offset + count),
         ))

@@ -24,6 +24,8 @@ pub struct Received {
     pub signature: String,
     /// The `Authorization` header, which a receiver behind a gateway checks.
     pub authorization: Option<String>,
+    /// The `Content-Type` header (empty when missing), which says the body's format.
+    pub content_type: String,
     /// The body exactly as received, which is what the signature covers.
     pub body: Vec<u8>,
     /// The body parsed, or `Null` when it is not JSON.
@@ -316,6 +318,7 @@ impl Received {
             timestamp: String::new(),
             signature: String::new(),
             authorization: None,
+            content_type: String::new(),
             body: Vec::new(),
             json: Value::Null,
             verified,

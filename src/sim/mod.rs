@@ -41,7 +41,7 @@ use std::net::SocketAddr;
 pub use counting::{CountingReceiver, TallyReport};
 pub use ehr::{EhrControl, RequestObserver, SimEhr, SimEhrOptions};
 pub use faults::{Fault, Route};
-pub use fhir::{FhirControl, FhirFault, SimFhir, VersionIds};
+pub use fhir::{FhirControl, FhirFault, HistoryReads, SimFhir, VersionIds};
 pub use inbox::{Received, ReceiverControl, Summary};
 pub use ledger::{Audit, Identity, Ledger, Problems};
 pub use load::{LoadEhr, LoadEhrOptions, LoadFeed};

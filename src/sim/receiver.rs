@@ -162,6 +162,7 @@ async fn hook(endpoint: web::Data<Endpoint>, request: HttpRequest, body: Bytes) 
         timestamp,
         signature,
         authorization,
+        content_type: header("content-type"),
         json,
         body: body.to_vec(),
         verified,

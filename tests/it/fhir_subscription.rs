@@ -79,6 +79,7 @@ fn cancellation(sequence: u64) -> (Container, Value) {
         "data": {
             "connection": CONNECTION,
             "sequence": sequence,
+            "version": sequence.to_string(),
             "focus": key,
             "changed_elements": ["status"],
             "resources": {"Appointment": appointment, "Patient": example("Patient")},
@@ -160,6 +161,7 @@ async fn a_fhir_subscription_receiver_gets_a_signed_full_resource_bundle() {
     assert_eq!(received.len(), 1);
     let got = &received[0];
     assert!(got.verified, "the receiver verified the signature");
+    assert_eq!(got.content_type, "application/fhir+json");
     assert_eq!(
         got.id, container.notification_id,
         "webhook-id is the notification id"
@@ -223,8 +225,10 @@ async fn an_id_only_receiver_gets_references_and_no_resource() {
             "{detail} sent with payload = id-only"
         );
     }
-    assert!(text.contains(&format!("{BASE_URL}/Appointment/example")));
+    let focus = format!("{BASE_URL}/Appointment/example/_history/8");
+    assert!(text.contains(&focus), "the focus names its version: {text}");
     assert!(text.contains(&format!("{BASE_URL}/Patient/example")));
+    assert_eq!(received[0].content_type, "application/fhir+json");
 }
 
 #[actix_rt::test]

@@ -11,6 +11,7 @@ mod dead_letters;
 mod destination_health;
 mod disk_full;
 mod fhir_end_to_end;
+mod fhir_history;
 mod fhir_probe;
 mod fhir_sekmet;
 mod fhir_source;

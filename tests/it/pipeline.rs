@@ -182,6 +182,12 @@ async fn a_destination_failing_then_recovering_gets_the_notification_with_the_sa
         received.iter().all(|r| r.verified),
         "each attempt is signed afresh"
     );
+    assert!(
+        received
+            .iter()
+            .all(|r| r.content_type == "application/json"),
+        "the standard format is plain JSON"
+    );
     eventually("the failures counted", PATIENCE, || {
         t.app.status().destinations["app"].failed_attempts == 2
     })

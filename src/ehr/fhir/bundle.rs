@@ -180,6 +180,14 @@ pub fn deletion(path: &str, entry: &Value, type_name: &str) -> Result<Option<Del
     Ok(Some(Deletion { id, version, at }))
 }
 
+/// When a history entry was written: its resource's `meta.lastUpdated` (history is ordered
+/// by it), else `response.lastModified` (a DELETE entry has no resource).
+pub fn history_instant(entry: &Value) -> Option<DateTime<FixedOffset>> {
+    let resource = entry["resource"]["meta"]["lastUpdated"].as_str();
+    let response = entry["response"]["lastModified"].as_str();
+    DateTime::parse_from_rfc3339(resource.or(response)?).ok()
+}
+
 /// Whether `id` is a FHIR resource id (or version id): 1 to 64 of `A-Z a-z 0-9 - .`.
 pub fn is_fhir_id(id: &str) -> bool {
     (1..=64).contains(&id.len())

@@ -5,8 +5,11 @@
 //! One call of [`FhirPoller::poll`] reads one page of one resource type's history or search;
 //! the poller then moves on (deletions, search, next type) and reports `more` until it went
 //! round every type, so the connection's poll loop (shared with the changes feed) paces it.
+//! A type's deletions read that cannot be done does not hold up its search (see
+//! [`deletions`]).
 
 pub(crate) mod bundle;
+mod deletions;
 pub mod enrich;
 mod history;
 pub mod metadata;
@@ -231,6 +234,8 @@ pub struct FhirPoller {
     /// Per type with `deletes = true`: whether the server supports type-level history,
     /// once `/metadata` said so.
     history: RefCell<HashMap<String, bool>>,
+    /// What keeps a type's deletions from being read, while it lasts.
+    warnings: deletions::TypeWarnings,
 }
 
 impl Default for FhirPoller {
@@ -246,17 +251,20 @@ impl FhirPoller {
             clock: Clock::default(),
             next: Cell::new(0),
             history: RefCell::new(HashMap::new()),
+            warnings: deletions::TypeWarnings::default(),
         }
     }
 
     /// Reads and commits one page; `more` in the result says whether another read is due at
-    /// once (a type with more, or reads not done yet in this round).
+    /// once (a type with more, or reads not done yet in this round). `warn` hears the lasting
+    /// conditions of the connection's types at every poll (each call replacing the last, so
+    /// a generation started by a reload also clears what no longer holds).
     pub async fn poll(
         &self,
         client: &EhrClient,
         config: &ConnectionConfig,
         store: &Store,
-        on_unsupported: &dyn Fn(&str),
+        warn: &dyn Fn(&[String]),
     ) -> Result<PageResult, PollError> {
         let ctx = Ctx {
             client,
@@ -268,19 +276,21 @@ impl FhirPoller {
         let resources = &ctx.fhir().resources;
         let round = round(resources);
         let mut at = self.next.get() % round.len();
-        let (index, read) = round[at];
-        let resource = &resources[index];
-        if read == Read::Deletes
-            && !self
-                .supports_history(&ctx, &resource.type_name, on_unsupported)
-                .await?
-        {
-            // Its search is next in the round.
-            at += 1;
-        }
-        let step = match round[at].1 {
-            Read::Search => search::search_page(&ctx, resource).await?,
-            Read::Deletes => history::deletions(&ctx, resource).await?,
+        let resource = &resources[round[at].0];
+        let is_deletes = round[at].1 == Read::Deletes;
+        let deletions = match is_deletes {
+            true => self.deletions(&ctx, resource).await,
+            false => Ok(None),
+        };
+        warn(&self.warnings.list());
+        let deletions = deletions?;
+        let step = match deletions {
+            Some(step) => step,
+            None => {
+                // Without deletions to read this round, its search is next in the round.
+                at += usize::from(is_deletes);
+                search::search_page(&ctx, resource).await?
+            }
         };
         let (next, due) = after_read(at, round.len(), step.more);
         self.next.set(next);
@@ -295,27 +305,6 @@ impl FhirPoller {
             behind: 0,
             more: due,
         })
-    }
-
-    /// Asks `/metadata` once per type whether `{type}/_history` is supported.
-    async fn supports_history(
-        &self,
-        ctx: &Ctx<'_>,
-        type_name: &str,
-        on_unsupported: &dyn Fn(&str),
-    ) -> Result<bool, EhrError> {
-        if let Some(known) = self.history.borrow().get(type_name) {
-            return Ok(*known);
-        }
-        let statement = metadata::read(ctx.client).await?;
-        let supported = metadata::supports_type_history(&statement, type_name);
-        if !supported {
-            on_unsupported(type_name);
-        }
-        self.history
-            .borrow_mut()
-            .insert(type_name.to_owned(), supported);
-        Ok(supported)
     }
 }
 

@@ -24,6 +24,7 @@ fn body(event_type: &str, focus: &str, resources: Value) -> Value {
         "data": {
             "connection": "hospital-b",
             "sequence": 42,
+            "version": "3",
             "focus": focus,
             "resources": resources,
             "changed_elements": ["start", "end"],
@@ -110,15 +111,16 @@ fn bundle_is_a_history_bundle_opening_with_the_subscription_status() {
 
 #[test]
 fn the_event_names_its_number_time_focus_and_related_resources() {
-    for payload in [Payload::FullResource, Payload::IdOnly] {
+    let focus = format!("{BASE}/Appointment/example");
+    for (payload, focus) in [
+        (Payload::FullResource, focus.clone()),
+        (Payload::IdOnly, format!("{focus}/_history/3")),
+    ] {
         let parts = event_parts(&bundle(&rescheduled(), payload));
         let expected = [
             ("event-number", json!("42")),
             ("timestamp", json!("2026-11-26T10:00:00.000Z")),
-            (
-                "focus",
-                json!({"reference": format!("{BASE}/Appointment/example")}),
-            ),
+            ("focus", json!({ "reference": focus })),
             (
                 "additional-context",
                 json!({"reference": format!("{BASE}/Patient/example")}),
@@ -129,6 +131,28 @@ fn the_event_names_its_number_time_focus_and_related_resources() {
             .map(|(n, v)| (n.to_owned(), v))
             .collect();
         assert_eq!(parts, expected, "{payload:?}");
+    }
+}
+
+/// Issue 12: an `id-only` notification did not say which version changed, so a receiver
+/// reading the focus later could get a newer one and never know.
+#[test]
+fn id_only_names_the_focus_version_when_it_is_a_version_id() {
+    let focus = |body: &Value| {
+        let parts = event_parts(&bundle(body, Payload::IdOnly));
+        let (_, focus) = parts.into_iter().find(|(n, _)| n == "focus").unwrap();
+        focus["reference"].as_str().unwrap().to_owned()
+    };
+    let plain = format!("{BASE}/Appointment/example");
+    assert_eq!(focus(&rescheduled()), format!("{plain}/_history/3"));
+    // What stands in for a version a server did not give is no version id.
+    for stand_in in [
+        "2026-11-26T09:59:58.120Z",
+        "deleted@2026-11-26T09:59:58+00:00",
+    ] {
+        let mut body = rescheduled();
+        body["data"]["version"] = json!(stand_in);
+        assert_eq!(focus(&body), plain, "{stand_in}");
     }
 }
 
