@@ -28,3 +28,4 @@ mod sekmet_smoke;
 mod signature_reference;
 mod support;
 mod tls;
+mod token_echo;
