@@ -3,6 +3,7 @@
 mod admin;
 mod admin_cli;
 mod admin_destinations;
+mod admin_errors;
 mod admin_reload;
 mod auth_retry;
 mod cli;
