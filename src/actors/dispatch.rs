@@ -17,6 +17,7 @@ use crate::delivery::gate::Probe;
 use crate::ehr::fhir::metadata::unsupported_message;
 use crate::ehr::poll::{PageResult, PollError, Source};
 use crate::ehr::EhrClient;
+use crate::escape::escaped;
 use crate::model::Container;
 use crate::status::ConnectionState;
 use crate::store::StoreError;
@@ -42,7 +43,7 @@ pub async fn recover(
         let container = match entry {
             Ok(container) => container,
             Err(err @ StoreError::Corrupt { .. }) => {
-                log::error!("conn={id} skipping a pending container: {err}");
+                log::error!("conn={id} skipping a pending container: {}", escaped(&err));
                 unreadable += 1;
                 continue;
             }
@@ -80,7 +81,7 @@ pub async fn poll(
     let id = &deps.config.id;
     let warn = |type_name: &str| {
         let message = unsupported_message(type_name);
-        log::warn!("conn={id} {message}");
+        log::warn!("conn={id} {}", escaped(&message));
         deps.board.connection(id, |c| {
             if !c.warnings.contains(&message) {
                 c.warnings.push(message.clone());

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::gate::DestinationGate;
 use crate::config::Config;
+use crate::escape::escaped;
 use crate::status::{StatusBoard, StatusSnapshot};
 use crate::store::Store;
 
@@ -109,7 +110,9 @@ impl Gates {
                             (a, b) => a.or(b),
                         };
                     }
-                    Err(err) => log::warn!("conn={connection} backlog unreadable: {err}"),
+                    Err(err) => {
+                        log::warn!("conn={connection} backlog unreadable: {}", escaped(&err))
+                    }
                 }
             }
             destination.backlog = backlog;

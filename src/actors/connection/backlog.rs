@@ -7,6 +7,7 @@ use actix::prelude::*;
 use super::{ConnectionActor, Step};
 use crate::actors::dispatch::{mark, offer_probe, promoted};
 use crate::actors::messages::{DestinationChanged, Released};
+use crate::escape::escaped;
 
 impl Handler<DestinationChanged> for ConnectionActor {
     type Result = ();
@@ -44,7 +45,10 @@ impl Handler<Released> for ConnectionActor {
             async move {
                 if let Err(err) = promoted(&deps, &enricher, claim).await {
                     let id = &deps.config.id;
-                    log::error!("conn={id} reading a pending container failed: {err}");
+                    log::error!(
+                        "conn={id} reading a pending container failed: {}",
+                        escaped(&err)
+                    );
                 }
             }
             .into_actor(self),
@@ -83,7 +87,10 @@ impl ConnectionActor {
             async move {
                 if let Err(err) = offer_probe(&deps, &enricher, probe, turn).await {
                     let id = &deps.config.id;
-                    log::error!("conn={id} reading pending containers for a probe failed: {err}");
+                    log::error!(
+                        "conn={id} reading pending containers for a probe failed: {}",
+                        escaped(&err)
+                    );
                 }
             }
             .into_actor(self),
