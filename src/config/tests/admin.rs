@@ -68,8 +68,7 @@ fn an_admin_token_shorter_than_sixteen_characters_is_refused() {
         }
     };
     let refused = crate::config::parse(&text, Path::new(ORIGIN), &with_token("x"))
-        .err()
-        .expect("a one-character token is refused");
+        .expect_err("a one-character token is refused");
     assert_eq!(
         refused.to_string(),
         "config/courier.toml:5: admin.token_env: the token is too short to resist guessing: \
