@@ -21,6 +21,7 @@
 //!   `Operations` act on dead letters and run replays.
 //! - [`admin`]: the admin HTTP API beside a running app: health, metrics, status, control.
 //! - [`metrics`]: lock-free meters and the Prometheus text exposition.
+//! - [`escape`]: outside text (record keys, ids, URLs, error texts) escaped for log lines.
 //! - [`reload`]: re-reading the configuration of a running app (SIGHUP, `POST /reload`).
 //! - [`demo`]: `courier demo`, the real pipeline between the simulated EHR and receiver.
 //! - [`sim`]: a simulated EHR and webhook receiver, for `courier demo` and the tests.
@@ -57,6 +58,7 @@ pub mod config;
 pub mod delivery;
 pub mod demo;
 pub mod ehr;
+pub mod escape;
 pub mod fhir;
 pub mod metrics;
 pub mod model;

@@ -14,6 +14,7 @@ use crate::config::DestinationConfig;
 use crate::delivery::gate::DestinationGate;
 use crate::delivery::sender::destination_client;
 use crate::delivery::worker::{deliver, DeliveryContext, Final};
+use crate::escape::escaped;
 use crate::status::StatusBoard;
 use crate::store::Store;
 
@@ -116,7 +117,7 @@ impl Handler<Deliver> for DeliveryActor {
                 if let Some(reason) = unfinished {
                     // The container is still pending: the connection's restart dispatches it
                     // again (its claim, dropped with the match above, let it go).
-                    log::error!("dest={dest} notif={} {reason}", notification.id);
+                    log::error!("dest={dest} notif={} {}", notification.id, escaped(&reason));
                     failed.do_send(ConnectionFailed {
                         generation: None,
                         reason,

@@ -16,6 +16,7 @@ use super::messages::Enrich;
 use crate::delivery::gate::Probe;
 use crate::ehr::poll::{PageResult, PollError, Source};
 use crate::ehr::EhrClient;
+use crate::escape::escaped;
 use crate::model::Container;
 use crate::status::ConnectionState;
 use crate::store::StoreError;
@@ -41,7 +42,7 @@ pub async fn recover(
         let container = match entry {
             Ok(container) => container,
             Err(err @ StoreError::Corrupt { .. }) => {
-                log::error!("conn={id} skipping a pending container: {err}");
+                log::error!("conn={id} skipping a pending container: {}", escaped(&err));
                 unreadable += 1;
                 continue;
             }
@@ -81,10 +82,10 @@ pub async fn poll(
     let warn = |now: &[String]| {
         deps.board.connection(id, |c| {
             for message in now.iter().filter(|m| !c.warnings.contains(m)) {
-                log::warn!("conn={id} {message}");
+                log::warn!("conn={id} {}", escaped(message));
             }
             for message in c.warnings.iter().filter(|m| !now.contains(m)) {
-                log::info!("conn={id} no longer: {message}");
+                log::info!("conn={id} no longer: {}", escaped(message));
             }
             if c.warnings != now {
                 c.warnings = now.to_vec();

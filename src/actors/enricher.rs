@@ -13,6 +13,7 @@ use crate::config::ConnectionConfig;
 use crate::delivery::retry::Backoff;
 use crate::ehr::enrich::enrich_container;
 use crate::ehr::EhrClient;
+use crate::escape::escaped;
 use crate::fhir::subscription::Origin;
 use crate::model::{Notification, NotificationFormat};
 use crate::status::StatusBoard;
@@ -105,9 +106,10 @@ async fn enrich_and_hand_over(job: EnricherDeps, msg: Enrich) {
                 });
                 if first {
                     log::warn!(
-                        "conn={id} notif={} enrichment failing ({}): {err}; retrying with backoff",
+                        "conn={id} notif={} enrichment failing ({}): {}; retrying with backoff",
                         container.notification_id,
-                        err.kind()
+                        err.kind(),
+                        escaped(&err)
                     );
                 }
                 actix_rt::time::sleep(backoff.fail(err.retry_after())).await;

@@ -18,6 +18,7 @@ use crate::config::{ConnectionConfig, DestinationConfig};
 use crate::delivery::gate::DestinationGate;
 use crate::delivery::heartbeat::{heartbeat, until_due};
 use crate::delivery::sender::{attempt, destination_client, AttemptOutcome};
+use crate::escape::escaped;
 use crate::store::Store;
 
 /// The actor; see the module doc.
@@ -93,7 +94,7 @@ impl HeartbeatActor {
         {
             Ok(state) => state.next_sequence - 1,
             Err(err) => {
-                log::warn!("conn={id} no heartbeat: {err}");
+                log::warn!("conn={id} no heartbeat: {}", escaped(&err));
                 ctx.run_later(self.every, |act, ctx| act.check(ctx));
                 return;
             }
@@ -109,7 +110,10 @@ impl HeartbeatActor {
             // whether it is failing.
             if let AttemptOutcome::Failed { error, .. } = outcome {
                 let (conn, dest) = (&act.connection.id, &act.destination.id);
-                log::debug!("conn={conn} dest={dest} heartbeat {beat} failed: {error}");
+                log::debug!(
+                    "conn={conn} dest={dest} heartbeat {beat} failed: {}",
+                    escaped(&error)
+                );
             }
             act.check(ctx);
         }));

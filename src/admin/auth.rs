@@ -1,5 +1,6 @@
 //! The bearer-token guard: when a token is configured, every request must carry
-//! `Authorization: Bearer <token>`; otherwise it is answered 401 before reaching a handler.
+//! `Authorization: Bearer <token>` (the scheme in any case); otherwise it is answered 401
+//! before reaching a handler.
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -23,8 +24,8 @@ pub async fn require_token(
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "));
-        sent.is_some_and(|sent| same_token(sent.trim().as_bytes(), token.expose().as_bytes()))
+            .and_then(bearer_token);
+        sent.is_some_and(|sent| same_token(sent.as_bytes(), token.expose().as_bytes()))
     });
     if allowed {
         return Ok(next.call(req).await?.map_into_left_body());
@@ -41,6 +42,15 @@ pub async fn require_token(
     Ok(req.into_response(response).map_into_right_body())
 }
 
+/// The token of an `Authorization: Bearer <token>` value; the scheme is case-insensitive
+/// (RFC 9110 §11.1), so `bearer` and `BEARER` are as good as `Bearer`.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
 /// Compares without stopping at the first difference, so timing does not tell how much of a
 /// guessed token was right.
 fn same_token(sent: &[u8], expected: &[u8]) -> bool {
@@ -54,7 +64,7 @@ fn same_token(sent: &[u8], expected: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::same_token;
+    use super::{bearer_token, same_token};
 
     #[test]
     fn tokens_match_only_when_identical() {
@@ -62,5 +72,15 @@ mod tests {
         assert!(!same_token(b"s3cret", b"s3creT"));
         assert!(!same_token(b"s3cre", b"s3cret"));
         assert!(!same_token(b"", b"s3cret"));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_read_in_any_case() {
+        for value in ["Bearer tok", "bearer tok", "BEARER  tok ", "bEaReR tok"] {
+            assert_eq!(bearer_token(value), Some("tok"), "{value:?}");
+        }
+        for value in ["Basic tok", "Bearertok", "tok", "Bear tok"] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
     }
 }

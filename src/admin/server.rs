@@ -31,6 +31,8 @@ impl AdminServer {
             actix_web::App::new()
                 .app_data(state.clone())
                 .wrap(middleware::from_fn(auth::require_token))
+                .wrap(middleware::from_fn(error::json_errors))
+                .configure(error::extractors)
                 .configure(routes)
                 .default_service(web::to(error::not_found))
         })

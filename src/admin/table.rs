@@ -6,6 +6,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::escape::escaped;
+
 const RED: &str = "\x1b[31m";
 const YELLOW: &str = "\x1b[33m";
 const GREEN: &str = "\x1b[32m";
@@ -120,6 +122,8 @@ fn destination_row(id: &str, d: &Value) -> Vec<Cell> {
 
 /// One cell: its text and, optionally, a colour for terminals.
 struct Cell {
+    /// Escaped: a newline or an ANSI sequence in an error text from outside must neither
+    /// break the table nor reach the terminal.
     text: String,
     tone: Option<&'static str>,
 }
@@ -127,15 +131,15 @@ struct Cell {
 impl Cell {
     fn plain(text: impl Into<String>) -> Self {
         Self {
-            text: text.into(),
+            text: escaped(text.into()).to_string(),
             tone: None,
         }
     }
 
     fn toned(text: impl Into<String>, tone: &'static str) -> Self {
         Self {
-            text: text.into(),
             tone: Some(tone),
+            ..Self::plain(text)
         }
     }
 }
@@ -321,5 +325,22 @@ mod tests {
         assert!(row.ends_with("410 Gone"), "{text}");
         assert!(text.contains("BACKLOG  OLDEST"), "{text}");
         assert!(render(&status, true).contains("\x1b[33mpaused\x1b[0m"));
+    }
+
+    #[test]
+    fn an_error_text_from_outside_stays_on_its_row_and_out_of_the_terminal() {
+        let status = json!({
+            "connections": {"clinic-a": {"state": "backing_off", "cursor": null,
+                                         "last_error": "key appt-1\nclinic-b ok\u{1b}[2J"}},
+            "destinations": {}
+        });
+        let text = render(&status, false);
+        let row = text.lines().nth(1).expect("a row for clinic-a");
+        assert!(
+            row.ends_with("key appt-1\\nclinic-b ok\\u{1b}[2J"),
+            "{text}"
+        );
+        assert!(!text.contains('\x1b'), "{text:?}");
+        assert_eq!(text.lines().count(), 4, "{text}");
     }
 }

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::Operations;
 use crate::actors::supervisor::RedispatchTo;
+use crate::escape::escaped;
 use crate::model::DeadLetter;
 use crate::store::{DeadLetterFilter, DeadLetterPage, DeadLetterSelection, StoreError};
 
@@ -76,14 +77,14 @@ impl Operations {
         let ids = ids(&moved);
         log::info!(
             "dlq retry by an operator ({}): {} dead letters back to pending{}; {}",
-            describe(selection),
+            escaped(describe(selection)),
             moved.len(),
             if waiting.is_empty() {
                 String::new()
             } else {
                 format!(", waiting for conn={}", waiting.join(","))
             },
-            logged_ids(&ids)
+            escaped(logged_ids(&ids))
         );
         Ok(RetryOutcome {
             retried: moved.len(),
@@ -101,9 +102,9 @@ impl Operations {
         let ids = ids(&purged);
         log::warn!(
             "dlq purge by an operator ({}): {} dead letters deleted, never delivered; {}",
-            describe(selection),
+            escaped(describe(selection)),
             purged.len(),
-            logged_ids(&ids)
+            escaped(logged_ids(&ids))
         );
         Ok(PurgeOutcome {
             purged: purged.len(),

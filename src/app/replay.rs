@@ -12,6 +12,7 @@ use super::Operations;
 use crate::actors::supervisor::CurrentConfig;
 use crate::config::{Config, DestinationConfig};
 use crate::delivery::replay::{replay, ReplayHandle, ReplayProgress, ReplayState};
+use crate::escape::escaped;
 use crate::store::RetainedRange;
 
 /// Finished jobs remembered, at most; the oldest are forgotten first.
@@ -112,7 +113,7 @@ impl Operations {
             destination.id,
             range.since.to_rfc3339(),
             range.until.map_or("now".into(), |t| t.to_rfc3339()),
-            range.connection.as_ref().map_or(String::new(), |c| format!(" by conn={c}"))
+            range.connection.as_ref().map_or(String::new(), |c| format!(" by conn={}", escaped(c)))
         );
         let store = self.store.clone();
         self.arbiter.spawn_fn(move || {
@@ -172,7 +173,7 @@ fn log_end(job: u64, progress: &ReplayProgress) {
     );
     match (&progress.state, &progress.error) {
         (ReplayState::Aborted, Some(error)) => {
-            log::warn!("replay {job} to dest={dest} stopped after {sent} sent, {failed} failed of {total}: {error}");
+            log::warn!("replay {job} to dest={dest} stopped after {sent} sent, {failed} failed of {total}: {}", escaped(error));
         }
         _ => log::info!(
             "replay {job} to dest={dest} finished: {sent} sent, {failed} failed of {total}"

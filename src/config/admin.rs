@@ -11,6 +11,10 @@ use super::AdminConfig;
 /// Where the admin API listens unless configured: loopback only, a port of its own.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9464";
 
+/// Fewest characters of an admin token: a shorter one is within reach of guessing, and the
+/// API can pause connections, replay notifications and purge dead letters.
+pub const TOKEN_AT_LEAST: usize = 16;
+
 /// Checks `[admin]`; `None` after a problem was reported.
 pub(super) fn admin(check: &mut Checker<'_>, path: &KeyPath, raw: RawAdmin) -> Option<AdminConfig> {
     let listen_path = path.key("listen");
@@ -30,6 +34,16 @@ pub(super) fn admin(check: &mut Checker<'_>, path: &KeyPath, raw: RawAdmin) -> O
         Some(var) => Some(check.env_secret(&token_path, var)?),
         None => None,
     };
+    if let Some(length) = token.as_ref().map(|token| token.expose().chars().count()) {
+        if length < TOKEN_AT_LEAST {
+            let reason = format!(
+                "the token is too short to resist guessing: {TOKEN_AT_LEAST} characters \
+                 at least, it has {length}"
+            );
+            check.report(&token_path, reason);
+            return None;
+        }
+    }
     let enabled = raw.enabled.unwrap_or(true);
     let listen = listen?;
     if enabled && token.is_none() && !listen.ip().is_loopback() {

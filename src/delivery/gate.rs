@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 
 use super::health::{Health, HealthState, PauseCause, Transition};
 use super::retry::{jitter_sample, probe_delay};
+use crate::escape::escaped;
 use crate::status::{DestinationState, StatusBoard};
 
 /// Told after every change of state (which it reads from the gate: listeners of two changes
@@ -219,7 +220,8 @@ impl DestinationGate {
         let error = error.unwrap_or("");
         match change {
             Transition::Failing => log::warn!(
-                "dest={dest} failing ({error}); probing with one notification, the rest waits in the store"
+                "dest={dest} failing ({}); probing with one notification, the rest waits in the store",
+                escaped(&error)
             ),
             Transition::Healthy => log::info!("dest={dest} healthy again; delivering the backlog"),
             Transition::Paused(PauseCause::Gone) => log::error!(

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::gate::DestinationGate;
 use crate::config::Config;
+use crate::escape::escaped;
 use crate::status::{StatusBoard, StatusSnapshot};
 use crate::store::{Store, StoreError};
 
@@ -115,7 +116,7 @@ impl Gates {
                         backlog = None;
                         // A store out of service is logged (and shown) as such already.
                         if !matches!(err, StoreError::Unavailable(_)) {
-                            log::warn!("conn={connection} backlog unreadable: {err}");
+                            log::warn!("conn={connection} backlog unreadable: {}", escaped(&err));
                         }
                     }
                 }

@@ -24,6 +24,7 @@ use super::order::key_hash;
 use super::retry::{jitter_sample, next_delivery_delay};
 use super::sender::{attempt, AttemptOutcome};
 use crate::config::DestinationConfig;
+use crate::escape::escaped;
 use crate::model::notification::AttemptRecord;
 use crate::model::{DeadLetter, Notification};
 use crate::status::StatusBoard;
@@ -159,8 +160,9 @@ fn record_failure(ctx: &DeliveryContext, notification: &Notification, error: &st
         d.last_error = Some(error.to_owned());
     });
     log::debug!(
-        "dest={dest} notif={} attempt failed: {error}",
-        notification.id
+        "dest={dest} notif={} attempt failed: {}",
+        notification.id,
+        escaped(&error)
     );
 }
 
@@ -182,8 +184,9 @@ fn dead_letter(
     };
     if let Err(err) = ctx.store.dead_letter(&letter) {
         log::error!(
-            "dest={dest} notif={} could not be dead-lettered: {err}",
-            letter.notification_id
+            "dest={dest} notif={} could not be dead-lettered: {}",
+            letter.notification_id,
+            escaped(&err)
         );
         return Final::StillPending;
     }
@@ -194,7 +197,7 @@ fn dead_letter(
         letter.connection,
         letter.notification_id,
         letter.sequence,
-        letter.reason
+        escaped(&letter.reason)
     );
     Final::DeadLettered
 }

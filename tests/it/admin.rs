@@ -42,15 +42,21 @@ async fn healthz_answers_and_readyz_reports_every_connection_running() {
 #[actix_rt::test]
 async fn a_configured_token_is_required_on_every_route() {
     let test = spawn_app(quiet_ehr(), |c| c).await;
-    let admin = start_admin(&test, Some("let-me-in"));
+    let admin = start_admin(&test, Some("let-me-in-please-0123"));
     for path in ["/healthz", "/status", "/metrics"] {
         let refused = get(&admin.url(), path).await;
         assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{path}");
         assert!(refused.json()["error"].as_str().unwrap().contains("Bearer"));
-        let wrong = call(&admin.url(), "GET", path, Some("let-me-out")).await;
+        let wrong = call(&admin.url(), "GET", path, Some("let-me-out-please-0123")).await;
         assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{path}");
     }
-    let allowed = call(&admin.url(), "GET", "/healthz", Some("let-me-in")).await;
+    let allowed = call(
+        &admin.url(),
+        "GET",
+        "/healthz",
+        Some("let-me-in-please-0123"),
+    )
+    .await;
     assert_eq!(allowed.status, StatusCode::OK);
 }
 

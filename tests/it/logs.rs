@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use courier::sim::{Fault, Route, SimEhrOptions};
 
+use crate::support::admin::post;
 use crate::support::app::{eventually, PATIENCE};
 use crate::support::process::Rig;
 
@@ -94,4 +95,31 @@ async fn logs_name_ids_but_never_patient_details_even_at_debug_level() {
         );
     }
     assert!(!logs.contains(&rig.secret), "the logs contain the secret");
+}
+
+/// A line an attacker would like an operator to read, sent inside ids of admin requests.
+const FORGED: &str = "ERROR conn=clinic-a the admin token is hunter2";
+
+#[actix_rt::test]
+async fn ids_from_admin_requests_cannot_forge_or_hide_log_lines() {
+    let mut rig = Rig::new(SimEhrOptions::default(), "");
+    rig.log_filter = "courier=info,warn";
+    let courier = rig.start();
+    let admin = rig.admin_url().await;
+    let id = "x%0D%0AERROR%20conn=clinic-a%20the%20admin%20token%20is%20hunter2%1B%5B2K";
+    let retried = post(&admin, &format!("/dead-letters/{id}/retry")).await;
+    assert_eq!(retried.status, 404, "{}", retried.text);
+    let bulk = post(&admin, &format!("/dead-letters/retry?connection={id}")).await;
+    assert_eq!(bulk.status, 200, "{}", bulk.text);
+    eventually("both retries logged", PATIENCE, || {
+        rig.log_text().matches("dlq retry by an operator").count() == 2
+    })
+    .await;
+    courier.stop().await;
+    let logs = rig.log_text();
+    let forged: Vec<&str> = logs.lines().filter(|l| l.starts_with(FORGED)).collect();
+    assert!(forged.is_empty(), "forged log lines: {forged:#?}");
+    assert!(!logs.contains('\x1b'), "a terminal escape reached the log");
+    let escaped = format!("x\\r\\n{FORGED}\\u{{1b}}[2K");
+    assert_eq!(logs.matches(&escaped).count(), 2, "{logs}");
 }

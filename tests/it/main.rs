@@ -3,6 +3,7 @@
 mod admin;
 mod admin_cli;
 mod admin_destinations;
+mod admin_errors;
 mod admin_reload;
 mod auth_retry;
 mod cli;
@@ -31,3 +32,4 @@ mod sekmet_smoke;
 mod signature_reference;
 mod support;
 mod tls;
+mod token_echo;

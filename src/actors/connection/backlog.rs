@@ -7,6 +7,7 @@ use actix::prelude::*;
 use super::{ConnectionActor, Step};
 use crate::actors::dispatch::{mark, offer_probe, promoted};
 use crate::actors::messages::{DestinationChanged, Released};
+use crate::escape::escaped;
 use crate::store::StoreError;
 
 impl Handler<DestinationChanged> for ConnectionActor {
@@ -45,7 +46,10 @@ impl Handler<Released> for ConnectionActor {
             async move {
                 if let Err(err) = promoted(&deps, &enricher, claim).await {
                     let id = &deps.config.id;
-                    log::error!("conn={id} reading a pending container failed: {err}");
+                    log::error!(
+                        "conn={id} reading a pending container failed: {}",
+                        escaped(&err)
+                    );
                 }
             }
             .into_actor(self),
@@ -91,8 +95,9 @@ impl ConnectionActor {
                         log::debug!("conn={id} no probe while the store is out: {err}");
                     }
                     Err(err) => log::warn!(
-                        "conn={id} reading pending containers for a probe failed: {err}; \
-                         trying again in {retry_in:?}"
+                        "conn={id} reading pending containers for a probe failed: {}; \
+                         trying again in {retry_in:?}",
+                        escaped(err)
                     ),
                     Ok(_) => {}
                 }

@@ -9,6 +9,7 @@ use chrono::Utc;
 
 use super::{ConnectionActor, Step, RESTART_BACKOFF_RESET};
 use crate::ehr::poll::PollError;
+use crate::escape::escaped;
 use crate::status::ConnectionState;
 
 impl ConnectionActor {
@@ -35,8 +36,8 @@ impl ConnectionActor {
         });
         let id = self.id();
         match (first, err.needs_operator()) {
-            (true, true) => log::error!("conn={id} {step} failed ({kind}): {err}; this needs an operator; retrying with backoff"),
-            (true, false) => log::warn!("conn={id} {step} failed ({kind}): {err}; backing off"),
+            (true, true) => log::error!("conn={id} {step} failed ({kind}): {}; this needs an operator; retrying with backoff", escaped(err)),
+            (true, false) => log::warn!("conn={id} {step} failed ({kind}): {}; backing off", escaped(err)),
             (false, _) => log::debug!("conn={id} {step} failed again ({kind}); next in {delay:?}"),
         }
         self.schedule(step, delay, ctx);
@@ -59,8 +60,9 @@ impl ConnectionActor {
         self.last_restart = Some(Instant::now());
         let delay = self.restart_backoff.fail(None);
         log::error!(
-            "conn={} failed: {reason}; restarting the connection in {delay:?}",
-            self.id()
+            "conn={} failed: {}; restarting the connection in {delay:?}",
+            self.id(),
+            escaped(reason)
         );
         self.deps.board.connection(self.id(), |c| {
             c.state = ConnectionState::Restarting;

@@ -1,6 +1,8 @@
 //! `[admin]`: its defaults, and the token that anything but loopback requires.
 
-use super::{errors, parse_ok, valid_with, VALID};
+use std::path::Path;
+
+use super::{errors, parse_ok, valid_with, ORIGIN, VALID};
 
 /// `VALID` with an `[admin]` table after `[store]`, at line 4.
 fn with_admin(table: &str) -> String {
@@ -54,4 +56,27 @@ fn an_unset_token_variable_and_a_malformed_address_are_reported() {
 fn a_disabled_admin_api_needs_no_token_anywhere() {
     let config = parse_ok(&with_admin("enabled = false\nlisten = \"0.0.0.0:1\""));
     assert!(!config.admin.enabled);
+}
+
+#[test]
+fn an_admin_token_shorter_than_sixteen_characters_is_refused() {
+    let text = with_admin("token_env = \"COURIER_ADMIN_TOKEN\"");
+    let with_token = |token: &'static str| {
+        move |name: &str| match name {
+            "COURIER_ADMIN_TOKEN" => Some(token.to_owned()),
+            _ => super::env(name),
+        }
+    };
+    let refused = crate::config::parse(&text, Path::new(ORIGIN), &with_token("x"))
+        .expect_err("a one-character token is refused");
+    assert_eq!(
+        refused.to_string(),
+        "config/courier.toml:5: admin.token_env: the token is too short to resist guessing: \
+         16 characters at least, it has 1"
+    );
+    let fifteen = crate::config::parse(&text, Path::new(ORIGIN), &with_token("fifteen-chars-x"));
+    assert!(fifteen.is_err());
+    let sixteen = crate::config::parse(&text, Path::new(ORIGIN), &with_token("sixteen-chars-xy"));
+    let token = sixteen.expect("sixteen characters are enough").admin.token;
+    assert_eq!(token.unwrap().expose(), "sixteen-chars-xy");
 }

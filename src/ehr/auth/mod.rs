@@ -4,12 +4,14 @@
 //!   sends its requests; static credentials, or OAuth 2.0 tokens fetched and cached.
 //! - `token`: the token request, the cache and its refresh schedule.
 //! - `response`: reading the token endpoint's answer without repeating secrets.
+//! - `echo`: whether an answer's text repeats a secret of the request, in any encoding.
 //! - `jwt`: the SMART Backend Services client assertion.
 //! - [`key`]: the client's private key, read from PEM at load.
 //!
 //! Tokens, secrets, assertions and keys never appear in an error, a log line or a `Debug`
 //! output: header values are marked sensitive, secrets are [`crate::config::Secret`]s.
 
+mod echo;
 mod jwt;
 pub mod key;
 mod response;

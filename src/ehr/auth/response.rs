@@ -6,6 +6,7 @@ use std::time::Duration;
 use actix_web::http::header::HeaderValue;
 use serde_json::Value;
 
+use super::echo::Secrets;
 use crate::ehr::EhrError;
 
 /// Lifetime assumed when the endpoint does not say (`expires_in` is only RECOMMENDED):
@@ -28,7 +29,8 @@ pub(super) struct Issued {
 }
 
 /// Reads an answer of HTTP `status` with `body`. `sent` are the secrets of the request (the
-/// client secret, the assertion): an `error_description` repeating one is left out.
+/// client secret, the Basic credentials, the assertion): a text of the answer that repeats
+/// one, in any encoding or in part, is left out (see [`Secrets`]).
 pub(super) fn issued(
     status: u16,
     retry_after: Option<Duration>,
@@ -36,6 +38,7 @@ pub(super) fn issued(
     sent: &[&str],
 ) -> Result<Issued, EhrError> {
     let json = serde_json::from_slice::<Value>(body);
+    let sent = &Secrets::new(sent);
     if !(200..300).contains(&status) {
         let details = json.ok().and_then(|json| oauth_error(&json, sent));
         let reason = match details {
@@ -61,7 +64,7 @@ pub(super) fn issued(
             let reason = format!(
                 "the token endpoint issued a token of type {}; only Bearer tokens are supported",
                 code(kind)
-                    .filter(|kind| !echoes(kind, sent))
+                    .filter(|kind| !sent.repeated_in(kind))
                     .unwrap_or("(unreadable)")
             );
             return Err(failure(None, None, reason));
@@ -106,8 +109,8 @@ pub(super) fn lifetime(expires_in: Option<&Value>) -> Duration {
 }
 
 /// `invalid_client: <description>` from an OAuth error answer, as far as it is safe to show.
-fn oauth_error(json: &Value, sent: &[&str]) -> Option<String> {
-    let error = code(json.get("error")?.as_str()?).filter(|error| !echoes(error, sent))?;
+fn oauth_error(json: &Value, sent: &Secrets) -> Option<String> {
+    let error = code(json.get("error")?.as_str()?).filter(|error| !sent.repeated_in(error))?;
     let description = json
         .get("error_description")
         .and_then(Value::as_str)
@@ -129,10 +132,10 @@ fn code(text: &str) -> Option<&str> {
 
 /// An `error_description` fit to repeat: printable ASCII on one line, shortened, and left out
 /// entirely when it repeats a secret we sent (a server echoing the request).
-fn description(text: &str, sent: &[&str]) -> Option<String> {
+fn description(text: &str, sent: &Secrets) -> Option<String> {
     let text = text.trim();
     let printable = !text.is_empty() && text.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
-    if !printable || echoes(text, sent) {
+    if !printable || sent.repeated_in(text) {
         return None;
     }
     if text.len() <= DESCRIPTION_AT_MOST {
@@ -140,12 +143,6 @@ fn description(text: &str, sent: &[&str]) -> Option<String> {
     } else {
         Some(format!("{}…", &text[..DESCRIPTION_AT_MOST]))
     }
-}
-
-/// Whether `text` from the endpoint repeats a secret we sent (a server echoing the request).
-fn echoes(text: &str, sent: &[&str]) -> bool {
-    sent.iter()
-        .any(|secret| !secret.is_empty() && text.contains(secret))
 }
 
 pub(super) fn failure(
@@ -212,6 +209,33 @@ mod tests {
         assert!(text.ends_with("HTTP 401 (invalid_client)"), "{text}");
         let odd = br#"{"error":"<script>","error_description":"x"}"#;
         assert!(reason(issued(400, None, odd, &[])).ends_with("HTTP 400"));
+    }
+
+    /// Issue 12: only a verbatim copy of the secret was left out, so its percent-encoded
+    /// form, the Basic credentials and half of it reached the log and the status.
+    #[test]
+    fn a_description_that_echoes_a_secret_encoded_or_in_part_is_left_out() {
+        let sent = [
+            "Sp3c+al/=&secret-42",
+            "Y291cmllcjpTcDNjJTJCYWwlMkYlM0QlMjZzZWNyZXQtNDI",
+        ];
+        for echo in [
+            "Sp3c%2Bal%2F%3D%26secret-42",
+            "Basic Y291cmllcjpTcDNjJTJCYWwlMkYlM0QlMjZzZWNyZXQtNDI",
+            "courier:Sp3c%2Bal%2F%3D%26secret-42",
+            "Sp3c+al/=",
+            "&secret-42",
+        ] {
+            let body = json!({
+                "error": "invalid_client",
+                "error_description": format!("bad credentials [{echo}]"),
+            });
+            let text = reason(issued(400, None, body.to_string().as_bytes(), &sent));
+            assert!(
+                text.ends_with("HTTP 400 (invalid_client)"),
+                "{echo}: {text}"
+            );
+        }
     }
 
     /// Found by the `token_response` fuzz target: only `error_description` was checked for

@@ -196,15 +196,22 @@ impl TokenSource {
                     form.append_pair("scope", scope);
                 }
                 let secret = auth.client_secret.expose();
+                let mut secrets = vec![secret.to_owned()];
                 let basic = match auth.client_auth {
-                    ClientAuth::Basic => Some(basic_credentials(&auth.client_id, secret)),
+                    ClientAuth::Basic => {
+                        let header = basic_credentials(&auth.client_id, secret);
+                        // The credentials too: their base64 mixes the id into the secret's.
+                        let value = header.to_str().unwrap_or_default();
+                        secrets.push(value.trim_start_matches("Basic ").to_owned());
+                        Some(header)
+                    }
                     ClientAuth::Post => {
                         form.append_pair("client_id", &auth.client_id);
                         form.append_pair("client_secret", secret);
                         None
                     }
                 };
-                (basic, vec![secret.to_owned()])
+                (basic, secrets)
             }
             Grant::SmartBackend(auth) => {
                 let assertion = jwt::client_assertion(auth, Utc::now(), &self.rng)

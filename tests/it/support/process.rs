@@ -27,6 +27,8 @@ pub struct Rig {
     pub dir: tempfile::TempDir,
     /// `RUST_LOG` of the runs.
     pub log_filter: &'static str,
+    /// More environment variables of the runs (secrets the configuration names).
+    pub env: Vec<(&'static str, String)>,
     /// The log files of every run so far; printed when the test fails.
     logs: Vec<PathBuf>,
 }
@@ -53,6 +55,7 @@ impl Rig {
             dir,
             logs: Vec::new(),
             log_filter: "warn",
+            env: Vec::new(),
         }
     }
 
@@ -69,6 +72,7 @@ impl Rig {
             .env_clear()
             .env(SECRET_ENV, &self.secret)
             .env("RUST_LOG", self.log_filter)
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
             .env("RUST_BACKTRACE", "1")
             .stdin(Stdio::null())
             .stdout(File::create(&out).unwrap())
