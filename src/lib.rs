@@ -44,7 +44,8 @@
 //!   (use `sequence`). See [`delivery::order`].
 //! - **A down destination.** After `failure_threshold` failures in a row it is only probed;
 //!   polling goes on and the backlog waits in the store, dead-lettering nothing, until the
-//!   first success. See [`delivery::worker`] and [`delivery::health`].
+//!   first success. A schedule that runs out while nothing succeeded (a low-volume
+//!   destination) makes it failing too, instead of a dead letter. See [`delivery::worker`] and [`delivery::health`].
 
 pub mod actors;
 pub mod admin;
