@@ -399,7 +399,15 @@ mod tests {
         for status in [400, 401, 403, 404, 413, 422] {
             assert!(refuses_content(Some(status)), "{status}");
         }
-        for status in [None, Some(302), Some(408), Some(425), Some(429), Some(500), Some(503)] {
+        for status in [
+            None,
+            Some(302),
+            Some(408),
+            Some(425),
+            Some(429),
+            Some(500),
+            Some(503),
+        ] {
             assert!(!refuses_content(status), "{status:?}");
         }
     }

@@ -99,7 +99,11 @@ async fn the_end_of_a_retry_after_pause_keeps_the_rate_instead_of_releasing_a_bu
         t.receiver.unique_accepted_ids() == 15
     })
     .await;
-    assert_eq!(t.ehr.pending_faults(Route::Details), 0, "the pause happened");
+    assert_eq!(
+        t.ehr.pending_faults(Route::Details),
+        0,
+        "the pause happened"
+    );
     let times = seen.lock().unwrap().clone();
     // Five a second, spaced evenly: a window can hold one more at its edge, and one for the
     // server seeing two requests closer than they left.
