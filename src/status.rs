@@ -40,7 +40,8 @@ pub struct ConnectionStatus {
     /// Current activity.
     #[serde(flatten)]
     pub state: ConnectionState,
-    /// The stored cursor after the last successful poll.
+    /// The stored cursor, shown as soon as a page is committed (before its containers are
+    /// dispatched).
     pub cursor: Option<String>,
     /// When a poll last succeeded.
     pub last_success: Option<DateTime<Utc>>,
@@ -52,7 +53,7 @@ pub struct ConnectionStatus {
     pub polls_ok: u64,
     /// Failed polls.
     pub polls_failed: u64,
-    /// Containers created (changes seen).
+    /// Containers created (changes seen), counted as soon as their page is committed.
     pub changes: u64,
     /// Failed enrichment attempts (each retried).
     pub enrich_failures: u64,

@@ -331,3 +331,34 @@ async fn headers_from_the_environment_reach_a_receiver_behind_a_gateway() {
     );
     assert!(accepted[0].verified, "the signature is unaffected");
 }
+
+#[actix_rt::test]
+async fn status_shows_a_large_first_page_as_stored_while_it_is_still_being_dispatched() {
+    let ehr = SimEhrOptions {
+        initial_changes: 200,
+        ..SimEhrOptions::default()
+    };
+    let spec = |ehr: &courier::sim::SimEhr| {
+        vec![crate::support::app::ConnectionSpec::new("clinic-a", ehr)
+            .with("page_size", "500")
+            .with("max_concurrent_enrichments", "1")]
+    };
+    let options = courier::app::AppOptions::default();
+    // No per-key wait: every container of the page goes through the one enrichment slot.
+    let t = crate::support::app::spawn_app_with(ehr, options, "ordering = \"none\"\n", spec).await;
+    t.ehr.set_latency(std::time::Duration::from_millis(5));
+    eventually("the page's 200 changes shown", PATIENCE, || {
+        t.connection("clinic-a").changes == 200
+    })
+    .await;
+    let delivered = t.receiver.unique_accepted_ids();
+    assert!(
+        delivered < 100,
+        "shown only once {delivered} were delivered"
+    );
+    assert!(t.connection("clinic-a").cursor.is_some());
+    eventually("every change delivered", PATIENCE, || {
+        t.receiver.unique_accepted_ids() == 200
+    })
+    .await;
+}
