@@ -76,9 +76,7 @@ pub async fn deliver(
     let gate = &ctx.gate;
     let hash = key_hash(&notification.id);
     let mut attempts = Vec::new();
-    // Whether the receiver judged this notification's content, and the gate's success mark
-    // at its first failure: what lets its schedule end in a dead letter (see `settle`).
-    let (mut judged, mut mark) = (false, None);
+    let mut evidence = Evidence::default();
     loop {
         if !gate.may_attempt(probe.is_some()) {
             return Final::LetGo;
@@ -92,8 +90,8 @@ pub async fn deliver(
             return Final::LetGo;
         }
         gate.failed(hash, &error);
-        judged |= refuses_content(status);
-        let mark = *mark.get_or_insert_with(|| gate.successes());
+        evidence.judged |= refuses_content(status);
+        evidence.mark.get_or_insert_with(|| gate.successes());
         if !gate.may_attempt(false) {
             return probe_or_let_go(ctx, probe, retry_after).await;
         }
@@ -108,23 +106,47 @@ pub async fn deliver(
             retry_after,
             jitter_sample(),
         );
-        let reason = match delay {
-            _ if gate.proven_refused(hash) => format!(
-                "refused again after an earlier retry schedule ran out, while others were delivered ({} attempts this time)",
-                attempts.len()
-            ),
+        match delay.filter(|_| !gate.proven_refused(hash)) {
             // Woken early when the destination's state changes, to let go at once.
-            Some(delay) => {
-                gate.wait(delay).await;
-                continue;
+            Some(delay) => gate.wait(delay).await,
+            None => {
+                return ran_out(ctx, notification, probe, attempts, evidence, retry_after).await
             }
-            None => format!("retry schedule exhausted after {} attempts", attempts.len()),
-        };
-        if !judged && gate.settle(hash, mark, last_error(&attempts)) == Verdict::Keep {
-            return probe_or_let_go(ctx, probe, retry_after).await;
         }
-        return dead_letter(ctx, notification, attempts, reason);
     }
+}
+
+/// What a notification's failures showed about its destination: what lets its schedule end
+/// in a dead letter (see [`DestinationGate::settle`]).
+#[derive(Default)]
+struct Evidence {
+    /// The receiver judged the content (see [`refuses_content`]).
+    judged: bool,
+    /// The gate's success mark at the first failure.
+    mark: Option<u64>,
+}
+
+/// The schedule of `notification` ran out, or it was refused again after an earlier one ran
+/// out: a dead letter if the destination showed it takes others; otherwise the destination
+/// turns failing and the notification stays pending.
+async fn ran_out(
+    ctx: &DeliveryContext,
+    notification: &Notification,
+    probe: Option<Probe>,
+    attempts: Vec<AttemptRecord>,
+    evidence: Evidence,
+    retry_after: Option<std::time::Duration>,
+) -> Final {
+    let (gate, hash, count) = (&ctx.gate, key_hash(&notification.id), attempts.len());
+    let reason = match gate.proven_refused(hash) {
+        true => format!("refused again after an earlier retry schedule ran out, while others were delivered ({count} attempts this time)"),
+        false => format!("retry schedule exhausted after {count} attempts"),
+    };
+    let mark = evidence.mark.unwrap_or_default();
+    if !evidence.judged && gate.settle(hash, mark, last_error(&attempts)) == Verdict::Keep {
+        return probe_or_let_go(ctx, probe, retry_after).await;
+    }
+    dead_letter(ctx, notification, attempts, reason)
 }
 
 /// The destination is failing: a probe (this one, or the first to fail once the destination

@@ -211,6 +211,18 @@ async fn reload_restarts_a_connection_whose_settings_or_destination_changed() {
     assert!(test.app.status().connections["clinic-a"].polls_ok > 0);
 }
 
+/// Waits until status shows `changes` changes for clinic-b.
+async fn changes_of_b(test: &TestApp, changes: u64) {
+    eventually(&format!("clinic-b's {changes} changes"), PATIENCE, || {
+        let status = test.app.status();
+        status
+            .connections
+            .get("clinic-b")
+            .is_some_and(|b| b.changes == changes)
+    })
+    .await;
+}
+
 #[actix_rt::test]
 async fn a_connection_removed_and_added_back_by_reloads_keeps_counting_its_changes() {
     let test = spawn_app(SimEhrOptions::default(), |c| c).await;
@@ -229,14 +241,7 @@ async fn a_connection_removed_and_added_back_by_reloads_keeps_counting_its_chang
         post(&admin.url(), "/reload").await.json()["added"],
         serde_json::json!(["clinic-b"])
     );
-    eventually("clinic-b's 4 changes", PATIENCE, || {
-        test.app
-            .status()
-            .connections
-            .get("clinic-b")
-            .is_some_and(|b| b.changes == 4)
-    })
-    .await;
+    changes_of_b(&test, 4).await;
     rewrite(&test, &both[..1]);
     assert_eq!(
         post(&admin.url(), "/reload").await.json()["removed"],
@@ -254,12 +259,5 @@ async fn a_connection_removed_and_added_back_by_reloads_keeps_counting_its_chang
     );
     second.control().touch("appt-1");
     // Counters never go backwards within a process: 4 before, 1 more since.
-    eventually("clinic-b's 5th change counted", PATIENCE, || {
-        test.app
-            .status()
-            .connections
-            .get("clinic-b")
-            .is_some_and(|b| b.changes == 5)
-    })
-    .await;
+    changes_of_b(&test, 5).await;
 }

@@ -47,6 +47,19 @@ async fn deliver(t: &TestApp, records: &[&str], total: usize) {
     .await;
 }
 
+/// `courier replay` of everything delivered to `app` since `start`, through the API at `url`.
+fn replay_args<'a>(url: &'a str, start: &'a str) -> [&'a str; 7] {
+    [
+        "replay",
+        "--admin",
+        url,
+        "--destination",
+        "app",
+        "--since",
+        start,
+    ]
+}
+
 /// Starts a replay through the API and waits for it to end; returns its final progress.
 async fn replay(url: &str, request: Value) -> Value {
     let started = courier::admin::client::AdminClient::new(url, None)
@@ -146,15 +159,7 @@ async fn courier_replay_prints_progress_and_a_summary() {
     deliver(&t, &["appt-1", "appt-2"], 4).await;
     let seen = t.receiver.received().len();
     let url = admin.url();
-    let args = [
-        "replay",
-        "--admin",
-        &url,
-        "--destination",
-        "app",
-        "--since",
-        &start,
-    ];
+    let args = replay_args(&url, &start);
     let run = courier_cli(&[&args[..], &["--connection", "clinic-a"]].concat()).await;
     let said = String::from_utf8_lossy(&run.stdout);
     assert!(
@@ -264,15 +269,7 @@ async fn courier_replay_over_a_damaged_segment_reports_what_it_skipped_and_exits
     std::fs::write(&largest, bytes).unwrap();
 
     let url = admin.url();
-    let args = [
-        "replay",
-        "--admin",
-        &url,
-        "--destination",
-        "app",
-        "--since",
-        &start,
-    ];
+    let args = replay_args(&url, &start);
     let run = courier_cli(&args).await;
     let said = String::from_utf8_lossy(&run.stdout);
     assert_eq!(run.status.code(), Some(3), "{said}");
