@@ -45,7 +45,9 @@
 //!   (use `sequence`). See [`delivery::order`].
 //! - **A down destination.** After `failure_threshold` failures in a row it is only probed;
 //!   polling goes on and the backlog waits in the store, dead-lettering nothing, until the
-//!   first success. See [`delivery::worker`] and [`delivery::health`].
+//!   first success. A schedule that runs out while nothing succeeded (a low-volume
+//!   destination) makes it failing too, instead of a dead letter. See [`delivery::worker`]
+//!   and [`delivery::health`].
 //! - **A full disk.** The first write the disk refuses takes the store's files out of service
 //!   (sled would serve pages that never reached the disk) until a background re-open works;
 //!   meanwhile nothing is polled, and an acknowledged delivery whose completion cannot be

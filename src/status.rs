@@ -4,8 +4,9 @@
 //! Actors write here as things happen; readers take a [`StatusSnapshot`]. Nothing here holds
 //! patient data: only ids, counts, times and error texts built from statuses and pointers.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -41,7 +42,8 @@ pub struct ConnectionStatus {
     /// Current activity.
     #[serde(flatten)]
     pub state: ConnectionState,
-    /// The stored cursor after the last successful poll.
+    /// The stored cursor, shown as soon as a page is committed (before its containers are
+    /// dispatched).
     pub cursor: Option<String>,
     /// When a poll last succeeded.
     pub last_success: Option<DateTime<Utc>>,
@@ -57,7 +59,7 @@ pub struct ConnectionStatus {
     /// whose positions Courier refuses is told apart from an EHR that is down.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub poll_failures: BTreeMap<String, u64>,
-    /// Containers created (changes seen).
+    /// Containers created (changes seen), counted as soon as their page is committed.
     pub changes: u64,
     /// Failed enrichment attempts (each retried).
     pub enrich_failures: u64,
@@ -151,6 +153,10 @@ pub struct StatusSnapshot {
 #[derive(Debug, Clone, Default)]
 pub struct StatusBoard {
     inner: Arc<Mutex<StatusSnapshot>>,
+    /// The entries of connections a reload removed, by id: one added back later in this
+    /// process carries on counting from them, so a counter such as `courier_changes_total`
+    /// never goes backwards within a process. Locked after `inner`, never before.
+    retired: Arc<Mutex<BTreeMap<String, ConnectionStatus>>>,
     /// Counters and histograms recorded without the board's lock (see [`crate::metrics`]).
     meters: crate::metrics::Meters,
 }
@@ -159,7 +165,34 @@ impl StatusBoard {
     /// Updates one connection's entry (created on first use), returning what `update` returns
     /// so a caller can log only state changes.
     pub fn connection<R>(&self, id: &str, update: impl FnOnce(&mut ConnectionStatus) -> R) -> R {
-        update(self.lock().connections.entry(id.to_owned()).or_default())
+        let mut board = self.lock();
+        let entry = match board.connections.entry(id.to_owned()) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => entry.insert(self.revived(id)),
+        };
+        update(entry)
+    }
+
+    /// A new entry for connection `id`: its counters from before a reload removed it, if it
+    /// ran in this process before; its state and errors start afresh.
+    fn revived(&self, id: &str) -> ConnectionStatus {
+        let retired = self
+            .retired
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
+        let Some(old) = retired else {
+            return ConnectionStatus::default();
+        };
+        ConnectionStatus {
+            polls_ok: old.polls_ok,
+            polls_failed: old.polls_failed,
+            changes: old.changes,
+            enrich_failures: old.enrich_failures,
+            items_behind_cursor: old.items_behind_cursor,
+            restarts: old.restarts,
+            ..ConnectionStatus::default()
+        }
     }
 
     /// Updates one destination's entry (created on first use), returning what `update` returns.
@@ -167,9 +200,15 @@ impl StatusBoard {
         update(self.lock().destinations.entry(id.to_owned()).or_default())
     }
 
-    /// Removes a connection that a reload stopped, so status and metrics stop showing it.
+    /// Removes a connection that a reload stopped, so status and metrics stop showing it;
+    /// its counters are kept for when a reload adds it back.
     pub fn forget_connection(&self, id: &str) {
-        self.lock().connections.remove(id);
+        let mut board = self.lock();
+        if let Some(old) = board.connections.remove(id) {
+            let mut retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
+            retired.insert(id.to_owned(), old);
+        }
+        drop(board);
         self.meters.forget_connection(id);
     }
 
@@ -194,5 +233,36 @@ impl StatusBoard {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_connection_removed_and_added_back_keeps_its_counters_but_not_its_state() {
+        let board = StatusBoard::default();
+        board.connection("c", |c| {
+            c.changes = 200;
+            c.polls_ok = 7;
+            c.state = ConnectionState::Idle;
+            c.cursor = Some("200".into());
+        });
+        let meters = board.meters().connection("c");
+        meters.ehr_request.observe(Duration::from_millis(3));
+        board.forget_connection("c");
+        assert!(!board.snapshot().connections.contains_key("c"));
+        assert!(!board.meters().connections().contains_key("c"));
+
+        board.connection("c", |c| c.changes += 50);
+        let back = &board.snapshot().connections["c"];
+        assert_eq!((back.changes, back.polls_ok), (250, 7));
+        assert_eq!(back.state, ConnectionState::Starting);
+        assert_eq!(back.cursor, None);
+        let (counts, _) = board.meters().connection("c").ehr_request.read();
+        assert_eq!(counts.last(), Some(&1), "the histogram carries on too");
     }
 }

@@ -258,14 +258,12 @@ impl ConnectionActor {
             );
         }
         self.backoff.reset();
+        // The cursor and changes were shown as soon as the page was stored (see `dispatch`).
         self.deps.board.connection(self.id(), |c| {
-            c.cursor = Some(page.cursor.to_string());
             c.last_success = Some(Utc::now());
             c.last_error = None;
             c.consecutive_failures = 0;
             c.polls_ok += 1;
-            c.changes += page.created as u64;
-            c.items_behind_cursor += page.behind as u64;
         });
         if page.is_stuck() {
             return self.widen_page(&page, ctx);

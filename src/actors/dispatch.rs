@@ -95,6 +95,7 @@ pub async fn poll(
     let mut page = source
         .poll_page(client, &deps.config, &deps.store, page_size, &warn)
         .await?;
+    show_stored(deps, &page);
     // The containers move on to the enricher; the page keeps only their count.
     let containers = std::mem::take(&mut page.containers);
     if caught_up.is_none() {
@@ -111,6 +112,17 @@ pub async fn poll(
         }
     }
     Ok((page, true))
+}
+
+/// Shows what a page stored as soon as it is durable, before its containers are handed over:
+/// handing over a large page waits for the enricher, and meanwhile status must not say
+/// `changes 0`, `cursor null` while tens of thousands are stored.
+fn show_stored(deps: &ConnectionDeps, page: &PageResult) {
+    deps.board.connection(&deps.config.id, |c| {
+        c.cursor = Some(page.cursor.to_string());
+        c.changes += page.created as u64;
+        c.items_behind_cursor += page.behind as u64;
+    });
 }
 
 /// Dispatches the container that `claim` promoted (next of its key), if still pending.

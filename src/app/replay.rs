@@ -165,16 +165,20 @@ fn checked(
 }
 
 fn log_end(job: u64, progress: &ReplayProgress) {
-    let (dest, sent, failed, total) = (
+    let (dest, sent, failed, total, skipped) = (
         &progress.destination,
         progress.sent,
         progress.failed,
         progress.total,
+        progress.skipped,
     );
     match (&progress.state, &progress.error) {
         (ReplayState::Aborted, Some(error)) => {
-            log::warn!("replay {job} to dest={dest} stopped after {sent} sent, {failed} failed of {total}: {}", escaped(error));
+            log::warn!("replay {job} to dest={dest} stopped after {sent} sent, {failed} failed of {total}, {skipped} damaged stretches skipped: {}", escaped(error));
         }
+        _ if skipped > 0 => log::warn!(
+            "replay {job} to dest={dest} finished: {sent} sent, {failed} failed of {total}; {skipped} damaged stretches of retained records skipped"
+        ),
         _ => log::info!(
             "replay {job} to dest={dest} finished: {sent} sent, {failed} failed of {total}"
         ),

@@ -32,7 +32,12 @@ pub struct ReplayArgs {
     connection: Option<String>,
 }
 
-/// Runs a replay to its end; exit 0 when every notification was accepted, 1 otherwise.
+/// Exit code of a replay that sent everything it could read, all accepted, but skipped
+/// damaged retained records: they were not sent, and an operator should know.
+const SKIPPED_DAMAGED: u8 = 3;
+
+/// Runs a replay to its end; exit 0 when every notification was accepted, 1 when some failed
+/// or the replay stopped early, [`SKIPPED_DAMAGED`] when damaged records were skipped.
 pub fn run(args: &ReplayArgs) -> ExitCode {
     let client = match args.admin.client() {
         Ok(client) => client,
@@ -54,6 +59,12 @@ pub fn run(args: &ReplayArgs) -> ExitCode {
                 progress["failed"],
                 progress["total"]
             );
+            let skipped = progress["skipped"].as_u64().unwrap_or(0);
+            if skipped > 0 {
+                println!(
+                    "  skipped {skipped} damaged stretch(es) of retained records (each one notification or more, not sent; the log says where)"
+                );
+            }
             for failure in progress["failures"].as_array().into_iter().flatten() {
                 println!(
                     "  failed {}: {}",
@@ -65,10 +76,10 @@ pub fn run(args: &ReplayArgs) -> ExitCode {
                 println!("  stopped early: {error}");
             }
             let clean = progress["state"] == "finished" && progress["failed"] == 0;
-            if clean {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
+            match (clean, skipped) {
+                (false, _) => ExitCode::from(1),
+                (true, 0) => ExitCode::SUCCESS,
+                (true, _) => ExitCode::from(SKIPPED_DAMAGED),
             }
         }
         Err(err) => {

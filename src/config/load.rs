@@ -1,5 +1,8 @@
-//! Reading a configuration file: structure first (first error only), then every semantic
-//! problem at once, each located at its line.
+//! Reading a configuration file: structure first, then every semantic problem, all reported
+//! at once (see [`repair`] for how structural problems past serde's first are found), each
+//! located at its line.
+
+mod repair;
 
 use std::path::Path;
 
@@ -29,6 +32,9 @@ const AUTH_ENV_KEYS: [(&str, &str); 3] = [
     ("client_secret_env", "client_credentials"),
 ];
 
+/// The message of a required key left out.
+const MISSING_KEY: &str = "missing required key";
+
 /// Reads and validates the configuration file at `path`; secrets come from `env`.
 ///
 /// An unreadable file is reported as an error naming the file, like any other problem.
@@ -57,9 +63,36 @@ pub fn parse(
     // to place (for 10,000 connections it is ~100 MB that a valid file never needs).
     let raw = deserialize(text).map_err(|error| {
         let locator = Locator::new(text);
-        render(origin, &locator, vec![error.locate(&locator)])
+        let problems = match error {
+            StructuralError::Syntax(_) => vec![error.locate(&locator)],
+            StructuralError::Shape(_) => every_problem(text, &locator, env),
+        };
+        render(origin, &locator, problems)
     })?;
     validate(raw, env).map_err(|problems| render(origin, &Locator::new(text), problems))
+}
+
+/// Every structural problem of `text`, and the semantic ones of the keys they leave alone.
+fn every_problem(
+    text: &str,
+    locator: &Locator<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Vec<Problem> {
+    let mut repaired = repair::repair(text, locator);
+    let semantic = match repaired.raw.take().map(|raw| validate(raw, env)) {
+        Some(Err(problems)) => problems,
+        _ => Vec::new(),
+    };
+    let follows: Vec<bool> = semantic.iter().map(|p| repaired.follows(p)).collect();
+    let mut problems = repaired.problems;
+    problems.extend(
+        semantic
+            .into_iter()
+            .zip(follows)
+            .filter(|(_, f)| !f)
+            .map(|(p, _)| p),
+    );
+    problems
 }
 
 /// Looks a variable up in the real process environment, for the `courier` binary.
@@ -107,7 +140,7 @@ fn structural(
         return Problem {
             line: locator.line_of_nearest(&path),
             path: path.key(field),
-            message: "missing required key".into(),
+            message: MISSING_KEY.into(),
         };
     }
     if let Some(field) = quoted_field(message, "unknown field `") {

@@ -56,6 +56,16 @@ impl KeyPath {
         Self(segments.collect())
     }
 
+    /// The steps of the path, from the root.
+    pub fn segments(&self) -> &[Segment] {
+        &self.0
+    }
+
+    /// Whether this path is `prefix` or lies inside it.
+    pub fn starts_with(&self, prefix: &KeyPath) -> bool {
+        self.0.starts_with(&prefix.0)
+    }
+
     /// The first key of the path, which says which kind of table it is in.
     pub fn first_key(&self) -> Option<&str> {
         match self.0.first() {

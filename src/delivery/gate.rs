@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
-use super::health::{Health, HealthState, PauseCause, Transition};
+use super::health::{Health, HealthState, PauseCause, Transition, Verdict};
 use super::retry::{jitter_sample, probe_delay};
 use crate::escape::escaped;
 use crate::status::{DestinationState, StatusBoard};
@@ -153,6 +153,31 @@ impl DestinationGate {
             health.failed(notification, now)
         };
         self.change(failed, Some(error));
+    }
+
+    /// A mark to pass to [`DestinationGate::settle`], read after a notification's first
+    /// failed attempt (see [`Health::successes`]).
+    pub fn successes(&self) -> u64 {
+        self.lock().successes()
+    }
+
+    /// The schedule of `notification` ran out with `error` last (see [`Health::settle`]): a
+    /// [`Verdict::Keep`] may have turned the destination failing.
+    pub fn settle(&self, notification: u64, mark: u64, error: &str) -> Verdict {
+        let mut verdict = Verdict::DeadLetter;
+        let settle = |health: &mut Health, now| {
+            let (decided, change) = health.settle(notification, mark, now);
+            verdict = decided;
+            change
+        };
+        self.change(settle, Some(error));
+        verdict
+    }
+
+    /// Whether `notification` ran out a schedule while nothing got through, and something got
+    /// through since: refused again, it is refused for itself.
+    pub fn proven_refused(&self, notification: u64) -> bool {
+        self.lock().proven_refused(notification)
     }
 
     /// The receiver answered `410 Gone`.

@@ -6,8 +6,30 @@
 //! do not count again, so one notification the receiver refuses for its own content (a
 //! poisoned key) is retried on its schedule and dead-lettered, while a receiver that refuses
 //! everything (many notifications failing, none succeeding) is soon `failing`.
+//!
+//! A low-volume destination (one change pending, one key, `max_in_flight = 1`) sees too few
+//! notifications for that count, so the end of a schedule decides too ([`Health::settle`]): a
+//! notification refused to the end of its schedule is dead-lettered only when some attempt
+//! succeeded since its first failure; otherwise nothing tells a down destination from a
+//! poisoned record, the destination turns `failing`, and the notification is kept as a
+//! suspect, dead-lettered at its next refusal once another notification got through.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+
+/// The most suspects remembered; past it they are forgotten (each then gets a whole schedule
+/// again), which costs time, never a notification.
+const SUSPECTS_AT_MOST: usize = 1024;
+
+/// What to do with a notification whose retry schedule ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The destination took other notifications meanwhile: this one is refused for itself.
+    DeadLetter,
+    /// Nothing succeeded meanwhile: the destination may be down, so it is kept pending.
+    Keep,
+}
 
 /// Where a destination stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +77,13 @@ pub struct Health {
     probe_out: bool,
     /// Probes that failed since the destination turned failing; they set the next wait.
     probe_failures: usize,
+    /// Attempts that succeeded after a failure (a success with no failure before it is not
+    /// counted: the gate skips the lock then); it only grows, so a changed value proves a
+    /// success since it was read.
+    successes: u64,
+    /// Notifications (hashes of their ids) refused to the end of a schedule while nothing
+    /// succeeded, with `successes` at that moment.
+    suspects: HashMap<u64, u64>,
 }
 
 impl Health {
@@ -75,6 +104,8 @@ impl Health {
             last_failed: None,
             probe_out: false,
             probe_failures: 0,
+            successes: 0,
+            suspects: HashMap::new(),
         }
     }
 
@@ -107,6 +138,7 @@ impl Health {
 
     /// An attempt succeeded: a failing destination is healthy again.
     pub fn succeeded(&mut self, now: DateTime<Utc>) -> Option<Transition> {
+        self.successes += 1;
         self.failures = 0;
         self.last_failed = None;
         if self.state != HealthState::Failing {
@@ -127,6 +159,44 @@ impl Health {
         }
         self.enter(HealthState::Failing, now);
         Some(Transition::Failing)
+    }
+
+    /// How many attempts succeeded after a failure so far: a mark for [`Health::settle`].
+    pub fn successes(&self) -> u64 {
+        self.successes
+    }
+
+    /// The schedule of notification `notification` ran out; its first attempt failed when
+    /// [`Health::successes`] was `mark`. A success since then, or an earlier schedule of its
+    /// own that ran out before one, shows the destination takes others: dead-letter it.
+    /// Otherwise it becomes a suspect and a healthy destination turns failing.
+    pub fn settle(
+        &mut self,
+        notification: u64,
+        mark: u64,
+        now: DateTime<Utc>,
+    ) -> (Verdict, Option<Transition>) {
+        if self.successes != mark || self.proven_refused(notification) {
+            self.suspects.remove(&notification);
+            return (Verdict::DeadLetter, None);
+        }
+        if self.suspects.len() >= SUSPECTS_AT_MOST {
+            self.suspects.clear();
+        }
+        self.suspects.insert(notification, self.successes);
+        if self.state != HealthState::Healthy {
+            return (Verdict::Keep, None);
+        }
+        self.enter(HealthState::Failing, now);
+        (Verdict::Keep, Some(Transition::Failing))
+    }
+
+    /// Whether `notification` is a suspect and some attempt succeeded since its schedule ran
+    /// out: refused again, it is refused for itself.
+    pub fn proven_refused(&self, notification: u64) -> bool {
+        self.suspects
+            .get(&notification)
+            .is_some_and(|at| *at != self.successes)
     }
 
     /// Pauses the destination (from any state but paused).
@@ -273,5 +343,37 @@ mod tests {
             (HealthState::Healthy, None)
         );
         assert_eq!(health.resume(at(7)), None);
+    }
+
+    #[test]
+    fn a_schedule_that_ran_out_with_no_success_anywhere_makes_it_failing_not_a_dead_letter() {
+        let mut health = Health::new(5, at(0));
+        let mark = health.successes();
+        for t in 0..6 {
+            health.failed(7, at(t));
+        }
+        assert_eq!(
+            health.settle(7, mark, at(6)),
+            (Verdict::Keep, Some(Transition::Failing))
+        );
+        assert!(!health.proven_refused(7), "nothing got through yet");
+        assert_eq!(health.settle(7, mark, at(7)), (Verdict::Keep, None));
+        // Another notification gets through: the suspect, refused again, is refused for itself.
+        health.succeeded(at(8));
+        assert!(health.proven_refused(7));
+        let mark = health.successes();
+        assert_eq!(health.settle(7, mark, at(9)), (Verdict::DeadLetter, None));
+        assert!(!health.proven_refused(7), "forgotten once settled");
+    }
+
+    #[test]
+    fn a_success_during_the_schedule_lets_a_refused_notification_be_dead_lettered() {
+        let mut health = Health::new(5, at(0));
+        health.failed(1, at(1));
+        let mark = health.successes();
+        health.succeeded(at(2));
+        health.failed(1, at(3));
+        assert_eq!(health.settle(1, mark, at(4)), (Verdict::DeadLetter, None));
+        assert_eq!(health.state(), HealthState::Healthy);
     }
 }

@@ -58,6 +58,9 @@ pub struct ReplayProgress {
     pub sent: u64,
     /// Refused or unreachable.
     pub failed: u64,
+    /// Damaged stretches of the retained files skipped, each one notification or more that
+    /// could not be read back (the log says which file and byte).
+    pub skipped: u64,
     /// The first failures, by id.
     pub failures: Vec<ReplayFailure>,
     /// Why the replay stopped early, when it did.
@@ -81,6 +84,7 @@ impl ReplayHandle {
             total,
             sent: 0,
             failed: 0,
+            skipped: 0,
             failures: Vec::new(),
             error: None,
             started_at: Utc::now(),
@@ -105,6 +109,10 @@ impl ReplayHandle {
                 }
             }
         }
+    }
+
+    fn skipped(&self, skipped: u64) {
+        self.lock().skipped = skipped;
     }
 
     fn finish(&self, error: Option<String>) {
@@ -135,14 +143,16 @@ pub async fn replay(
 ) {
     let http = destination_client(destination);
     let width = REPLAY_CONCURRENCY.min(destination.max_in_flight).max(1);
-    let mut retained = store.retained(range);
+    let (mut retained, skipped) = store.retained_skipping(range);
     let result: Result<(), StoreError> = async {
         loop {
             let batch = retained
                 .by_ref()
                 .take(width)
                 .map(|r| r.map(|r| r.notification))
-                .collect::<Result<Vec<_>, _>>()?;
+                .collect::<Result<Vec<_>, _>>();
+            progress.skipped(skipped.count());
+            let batch = batch?;
             if batch.is_empty() {
                 return Ok(());
             }

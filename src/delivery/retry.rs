@@ -193,6 +193,14 @@ pub fn is_retriable_ehr_status(status: u16) -> bool {
     }
 }
 
+/// Whether a destination's failed answer `status` proves it up and judging this
+/// notification: a 4xx other than the passing ones (408, 425, 429). A 5xx, a timeout or a
+/// refused connection says nothing about the notification, only that the destination is not
+/// taking anything right now, so it can never be the sole ground for a dead letter.
+pub fn refuses_content(status: Option<u16>) -> bool {
+    matches!(status, Some(s) if (400..=499).contains(&s) && !is_retriable_ehr_status(s))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,6 +391,24 @@ mod tests {
         }
         for status in [200, 301, 400, 401, 403, 404, 410, 422, 501, 505] {
             assert!(!is_retriable_ehr_status(status), "{status}");
+        }
+    }
+
+    #[test]
+    fn only_a_lasting_4xx_says_the_destination_refused_the_content() {
+        for status in [400, 401, 403, 404, 413, 422] {
+            assert!(refuses_content(Some(status)), "{status}");
+        }
+        for status in [
+            None,
+            Some(302),
+            Some(408),
+            Some(425),
+            Some(429),
+            Some(500),
+            Some(503),
+        ] {
+            assert!(!refuses_content(status), "{status:?}");
         }
     }
 }

@@ -11,17 +11,21 @@
 //! and forgets its attempts; it starts its schedule afresh when dispatched again. One
 //! notification at a time probes the destination; after a failed probe it waits
 //! [`super::retry::probe_delay`], is let go, and a connection sends the next probe (another
-//! notification, in turn), so probes rotate and none is ever dead-lettered. So a dead letter
-//! means the destination kept accepting other notifications while refusing this one, never
-//! that the destination was down.
+//! notification, in turn), so probes rotate and none is ever dead-lettered. A schedule that
+//! runs out is a dead letter only when the receiver judged the notification (a lasting 4xx,
+//! see [`super::retry::refuses_content`]) or another attempt succeeded since its first
+//! failure; otherwise the destination turns failing and the notification stays pending (see
+//! [`super::health::Health::settle`]). So a dead letter means the destination kept accepting
+//! other notifications while refusing this one, never that the destination was down.
 
 use std::sync::Arc;
 
 use chrono::Utc;
 
 use super::gate::{DestinationGate, Probe};
+use super::health::Verdict;
 use super::order::key_hash;
-use super::retry::{jitter_sample, next_delivery_delay};
+use super::retry::{jitter_sample, next_delivery_delay, refuses_content};
 use super::sender::{attempt, AttemptOutcome};
 use crate::config::DestinationConfig;
 use crate::escape::escaped;
@@ -67,11 +71,13 @@ pub struct DeliveryContext {
 pub async fn deliver(
     ctx: &DeliveryContext,
     notification: &Notification,
-    mut probe: Option<Probe>,
+    probe: Option<Probe>,
 ) -> Final {
     let dest = &ctx.destination;
     let gate = &ctx.gate;
+    let hash = key_hash(&notification.id);
     let mut attempts = Vec::new();
+    let mut evidence = Evidence::default();
     loop {
         if !gate.may_attempt(probe.is_some()) {
             return Final::LetGo;
@@ -84,31 +90,86 @@ pub async fn deliver(
             gate.gone();
             return Final::LetGo;
         }
-        gate.failed(key_hash(&notification.id), &error);
+        gate.failed(hash, &error);
+        evidence.judged |= refuses_content(status);
+        evidence.mark.get_or_insert_with(|| gate.successes());
         if !gate.may_attempt(false) {
-            // Failing: a probe (this one, or the first to fail once the destination turned
-            // failing) waits, then hands the slot on to another notification; the rest let go.
-            if let Some(probe) = probe.take().or_else(|| gate.take_probe()) {
-                probe.failed(&dest.retry_schedule, retry_after).await;
-            }
-            return Final::LetGo;
+            return probe_or_let_go(ctx, probe, retry_after).await;
         }
         attempts.push(AttemptRecord {
             at,
             status,
             error: Some(error),
         });
-        match next_delivery_delay(
+        let delay = next_delivery_delay(
             &dest.retry_schedule,
             attempts.len(),
             retry_after,
             jitter_sample(),
-        ) {
+        );
+        match delay.filter(|_| !gate.proven_refused(hash)) {
             // Woken early when the destination's state changes, to let go at once.
             Some(delay) => gate.wait(delay).await,
-            None => return dead_letter(ctx, notification, attempts),
+            None => {
+                return ran_out(ctx, notification, probe, attempts, evidence, retry_after).await
+            }
         }
     }
+}
+
+/// What a notification's failures showed about its destination: what lets its schedule end
+/// in a dead letter (see [`DestinationGate::settle`]).
+#[derive(Default)]
+struct Evidence {
+    /// The receiver judged the content (see [`refuses_content`]).
+    judged: bool,
+    /// The gate's success mark at the first failure.
+    mark: Option<u64>,
+}
+
+/// The schedule of `notification` ran out, or it was refused again after an earlier one ran
+/// out: a dead letter if the destination showed it takes others; otherwise the destination
+/// turns failing and the notification stays pending.
+async fn ran_out(
+    ctx: &DeliveryContext,
+    notification: &Notification,
+    probe: Option<Probe>,
+    attempts: Vec<AttemptRecord>,
+    evidence: Evidence,
+    retry_after: Option<std::time::Duration>,
+) -> Final {
+    let (gate, hash, count) = (&ctx.gate, key_hash(&notification.id), attempts.len());
+    let reason = match gate.proven_refused(hash) {
+        true => format!("refused again after an earlier retry schedule ran out, while others were delivered ({count} attempts this time)"),
+        false => format!("retry schedule exhausted after {count} attempts"),
+    };
+    let mark = evidence.mark.unwrap_or_default();
+    if !evidence.judged && gate.settle(hash, mark, last_error(&attempts)) == Verdict::Keep {
+        return probe_or_let_go(ctx, probe, retry_after).await;
+    }
+    dead_letter(ctx, notification, attempts, reason)
+}
+
+/// The destination is failing: a probe (this one, or the first to fail once the destination
+/// turned failing) waits, then hands the slot on to another notification; the rest let go.
+async fn probe_or_let_go(
+    ctx: &DeliveryContext,
+    probe: Option<Probe>,
+    retry_after: Option<std::time::Duration>,
+) -> Final {
+    if let Some(probe) = probe.or_else(|| ctx.gate.take_probe()) {
+        probe
+            .failed(&ctx.destination.retry_schedule, retry_after)
+            .await;
+    }
+    Final::LetGo
+}
+
+fn last_error(attempts: &[AttemptRecord]) -> &str {
+    attempts
+        .last()
+        .and_then(|a| a.error.as_deref())
+        .unwrap_or_default()
 }
 
 /// One attempt, recorded: `None` when it was delivered, otherwise its status, `Retry-After`
@@ -170,6 +231,7 @@ fn dead_letter(
     ctx: &DeliveryContext,
     notification: &Notification,
     attempts: Vec<AttemptRecord>,
+    reason: String,
 ) -> Final {
     let dest = &ctx.destination.id;
     let letter = DeadLetter {
@@ -177,7 +239,7 @@ fn dead_letter(
         connection: notification.connection.clone(),
         sequence: notification.sequence,
         destination: dest.clone(),
-        reason: format!("retry schedule exhausted after {} attempts", attempts.len()),
+        reason,
         attempts,
         dead_at: Utc::now(),
         body: serde_json::from_slice(&notification.body).unwrap_or_default(),

@@ -175,6 +175,9 @@ pub struct Meters {
 #[derive(Debug, Default)]
 struct Registry {
     connections: RwLock<BTreeMap<String, Arc<ConnectionMeters>>>,
+    /// The meters of connections a reload removed: one added back carries on from them, so
+    /// its counters never go backwards within a process.
+    retired: RwLock<BTreeMap<String, Arc<ConnectionMeters>>>,
     destinations: RwLock<BTreeMap<String, Arc<DestinationMeters>>>,
 }
 
@@ -182,7 +185,12 @@ impl Meters {
     /// Connection `id`'s meters (created on first use); hold on to them where recording is
     /// frequent.
     pub fn connection(&self, id: &str) -> Arc<ConnectionMeters> {
-        entry(&self.inner.connections, id)
+        if let Some(found) = read(&self.inner.connections).get(id) {
+            return Arc::clone(found);
+        }
+        let mut connections = write(&self.inner.connections);
+        let revived = || write(&self.inner.retired).remove(id).unwrap_or_default();
+        Arc::clone(connections.entry(id.to_owned()).or_insert_with(revived))
     }
 
     /// Destination `id`'s meters (created on first use).
@@ -200,9 +208,12 @@ impl Meters {
         read(&self.inner.destinations).clone()
     }
 
-    /// Drops a connection a reload removed.
+    /// Drops a connection a reload removed, keeping its meters for its return.
     pub fn forget_connection(&self, id: &str) {
-        write(&self.inner.connections).remove(id);
+        let mut connections = write(&self.inner.connections);
+        if let Some(meters) = connections.remove(id) {
+            write(&self.inner.retired).insert(id.to_owned(), meters);
+        }
     }
 
     /// Drops a destination a reload removed.

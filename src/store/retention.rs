@@ -14,8 +14,8 @@ use actix_web::web::Bytes;
 use chrono::{DateTime, Utc};
 
 use super::keys::{self, RetainedKey};
-pub use super::segments::Swept;
 use super::segments::{SegmentLog, MAX_SPAN_SECS};
+pub use super::segments::{Skipped, Swept};
 use super::{Store, StoreError};
 use crate::model::Notification;
 
@@ -131,17 +131,40 @@ impl Store {
         &'a self,
         range: &'a RetainedRange,
     ) -> impl Iterator<Item = Result<Retained, StoreError>> + 'a {
+        self.retained_skipping(range).0
+    }
+
+    /// As [`Store::retained`], with the count of damaged stretches of segment files the
+    /// reading skipped (each one notification or more; the log says where), for a replay to
+    /// report.
+    pub fn retained_skipping<'a>(
+        &'a self,
+        range: &'a RetainedRange,
+    ) -> (
+        impl Iterator<Item = Result<Retained, StoreError>> + 'a,
+        Skipped,
+    ) {
         let wanted = range.connection.as_deref();
-        self.iterate(|engine| {
-            engine
-                .retained
-                .read(&range.destination, range.since, range.until)
-                .map(|record| record.map_err(StoreError::from))
-        })
-        .filter(move |record| match (record, wanted) {
-            (Ok(record), Some(wanted)) => record.key.connection == wanted,
-            _ => true,
-        })
+        let (reader, skipped, unavailable) = match self.engine() {
+            Ok(engine) => {
+                let reader = engine
+                    .retained
+                    .read(&range.destination, range.since, range.until);
+                let skipped = reader.skipped();
+                (Some(reader), skipped, None)
+            }
+            Err(err) => (None, Skipped::default(), Some(Err(err))),
+        };
+        let records = reader
+            .into_iter()
+            .flatten()
+            .map(|record| record.map_err(StoreError::from))
+            .chain(unavailable)
+            .filter(move |record| match (record, wanted) {
+                (Ok(record), Some(wanted)) => record.key.connection == wanted,
+                _ => true,
+            });
+        (records, skipped)
     }
 
     /// Number of retained notifications, every destination together. Reads every segment:

@@ -18,12 +18,14 @@
 //! containers they copy are forgotten, so a killed process leaves at most the records it was
 //! writing torn, at the end of its own file; no run appends to a file of an earlier run (the
 //! run number is in the name), so a torn tail is never followed by good records. A reader
-//! stops at a torn or corrupt record (it logs where, never what). Segments are synced with the
-//! store's own flushes (see [`SegmentLog::sync`]).
+//! skips a torn tail, and counts and skips damaged stretches elsewhere (see [`reader`]).
+//! Segments are synced with the store's own flushes (see [`SegmentLog::sync`]).
 
-use std::collections::{HashMap, VecDeque};
+mod reader;
+
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -35,6 +37,8 @@ use chrono::{DateTime, Utc};
 use super::keys::RetainedKey;
 use super::retention::{Delivered, Retained};
 use crate::model::Notification;
+
+pub use reader::{SegmentReader, Skipped};
 
 /// The longest delivery time one segment file spans: a 72-hour retention is 4,320 files.
 pub const MAX_SPAN_SECS: i64 = 60;
@@ -260,14 +264,8 @@ impl SegmentLog {
         };
         files.retain(|file| file.end_ms() > since_ms && file.start.saturating_mul(1000) < until_ms);
         files.sort_by_key(|file| (file.start, file.run));
-        SegmentReader {
-            destination: destination.to_owned(),
-            since_ms,
-            until_ms,
-            failed,
-            files: files.into_iter().map(|file| file.path).collect(),
-            current: None,
-        }
+        let files = files.into_iter().map(|file| file.path).collect();
+        SegmentReader::new(destination, (since_ms, until_ms), files, failed)
     }
 
     /// The destinations that have segment files.
@@ -408,115 +406,6 @@ fn decode(destination: &str, payload: Bytes) -> Option<Retained> {
             body: payload.slice(at..),
         },
     })
-}
-
-/// Reads segment files one record at a time; see [`SegmentLog::read`].
-pub struct SegmentReader {
-    destination: String,
-    since_ms: i64,
-    until_ms: i64,
-    /// Why the segments could not be listed, answered once.
-    failed: Option<io::Error>,
-    files: VecDeque<PathBuf>,
-    current: Option<OpenSegment>,
-}
-
-struct OpenSegment {
-    path: PathBuf,
-    reader: BufReader<File>,
-    offset: u64,
-}
-
-impl OpenSegment {
-    /// The next record's payload; `None` at the end of the file or at a torn or corrupt
-    /// record (the rest of the file is not readable as records).
-    fn next_payload(&mut self) -> io::Result<Option<Bytes>> {
-        let mut header = [0u8; HEADER];
-        if !read_full(&mut self.reader, &mut header)? {
-            return Ok(None);
-        }
-        let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
-        let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
-        if len > MAX_RECORD {
-            return Ok(self.unreadable("a record length out of range"));
-        }
-        let mut payload = vec![0; len];
-        if !read_full(&mut self.reader, &mut payload)? {
-            return Ok(self.unreadable("a torn record (written when the process stopped)"));
-        }
-        if crc32fast::hash(&payload) != crc {
-            return Ok(self.unreadable("a record that fails its checksum"));
-        }
-        self.offset += (HEADER + len) as u64;
-        Ok(Some(Bytes::from(payload)))
-    }
-
-    fn unreadable<T>(&self, what: &str) -> Option<T> {
-        log::warn!(
-            "retained notifications: {} has {what} at byte {}; the rest of that file is skipped",
-            self.path.display(),
-            self.offset
-        );
-        None
-    }
-}
-
-/// Fills `buf`; `false` when the file ended first (cleanly or in the middle).
-fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
-    match reader.read_exact(buf) {
-        Ok(()) => Ok(true),
-        Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
-        Err(err) => Err(err),
-    }
-}
-
-impl Iterator for SegmentReader {
-    type Item = io::Result<Retained>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if let Some(err) = self.failed.take() {
-            return Some(Err(err));
-        }
-        loop {
-            let segment = match &mut self.current {
-                Some(segment) => segment,
-                None => {
-                    let path = self.files.pop_front()?;
-                    let file = match File::open(&path) {
-                        Ok(file) => file,
-                        // Swept since it was listed.
-                        Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
-                        Err(err) => return Some(Err(err)),
-                    };
-                    self.current.insert(OpenSegment {
-                        path,
-                        reader: BufReader::with_capacity(256 * 1024, file),
-                        offset: 0,
-                    })
-                }
-            };
-            let payload = match segment.next_payload() {
-                Ok(Some(payload)) => payload,
-                Ok(None) => {
-                    self.current = None;
-                    continue;
-                }
-                Err(err) => {
-                    self.current = None;
-                    return Some(Err(err));
-                }
-            };
-            let Some(retained) = decode(&self.destination, payload) else {
-                let _ = segment.unreadable::<()>("a record of another layout");
-                self.current = None;
-                continue;
-            };
-            let at = retained.key.delivered_at.timestamp_millis();
-            if (self.since_ms..self.until_ms).contains(&at) {
-                return Some(Ok(retained));
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -210,3 +210,54 @@ async fn reload_restarts_a_connection_whose_settings_or_destination_changed() {
     assert_eq!(test.receiver.summary().delivered, 1);
     assert!(test.app.status().connections["clinic-a"].polls_ok > 0);
 }
+
+/// Waits until status shows `changes` changes for clinic-b.
+async fn changes_of_b(test: &TestApp, changes: u64) {
+    eventually(&format!("clinic-b's {changes} changes"), PATIENCE, || {
+        let status = test.app.status();
+        status
+            .connections
+            .get("clinic-b")
+            .is_some_and(|b| b.changes == changes)
+    })
+    .await;
+}
+
+#[actix_rt::test]
+async fn a_connection_removed_and_added_back_by_reloads_keeps_counting_its_changes() {
+    let test = spawn_app(SimEhrOptions::default(), |c| c).await;
+    let admin = start_admin(&test, None);
+    let second = SimEhr::start(SimEhrOptions {
+        initial_changes: 4,
+        ..SimEhrOptions::default()
+    })
+    .unwrap();
+    let both = [
+        ConnectionSpec::new("clinic-a", &test.ehr),
+        ConnectionSpec::new("clinic-b", &second),
+    ];
+    rewrite(&test, &both);
+    assert_eq!(
+        post(&admin.url(), "/reload").await.json()["added"],
+        serde_json::json!(["clinic-b"])
+    );
+    changes_of_b(&test, 4).await;
+    rewrite(&test, &both[..1]);
+    assert_eq!(
+        post(&admin.url(), "/reload").await.json()["removed"],
+        serde_json::json!(["clinic-b"])
+    );
+    eventually("clinic-b gone from status", PATIENCE, || {
+        !test.app.status().connections.contains_key("clinic-b")
+    })
+    .await;
+
+    rewrite(&test, &both);
+    assert_eq!(
+        post(&admin.url(), "/reload").await.json()["added"],
+        serde_json::json!(["clinic-b"])
+    );
+    second.control().touch("appt-1");
+    // Counters never go backwards within a process: 4 before, 1 more since.
+    changes_of_b(&test, 5).await;
+}

@@ -221,3 +221,83 @@ async fn probes_rotate_so_records_a_receiver_refuses_cannot_keep_the_destination
     assert!(refused.iter().all(|key| key == "appt-1" || key == "appt-2"));
     assert!(t.app.store().dead_letters().unwrap().is_empty());
 }
+
+/// Starts one connection with `extra` destination settings and a receiver answering 503 to
+/// everything.
+async fn refusing_everything(extra: &str) -> TestApp {
+    let t = spawn_app_with(ehr(), AppOptions::default(), extra, |ehr| {
+        vec![ConnectionSpec::new("clinic-a", ehr)]
+    })
+    .await;
+    t.receiver.always(503);
+    t
+}
+
+/// Waits until the destination failed `attempts` attempts, checks that it is failing and
+/// nothing was dead-lettered, then lets the receiver take everything.
+async fn assert_held_while_down_then_delivered(t: &TestApp, attempts: usize, changes: usize) {
+    wait_for_state(t, DestinationState::Failing).await;
+    eventually("probes after the schedule ran out", PATIENCE, || {
+        t.receiver.summary().failures >= attempts
+    })
+    .await;
+    assert_eq!(t.destination().state, DestinationState::Failing);
+    assert_eq!(t.destination().dead_lettered, 0);
+    assert!(t.app.store().dead_letters().unwrap().is_empty());
+    t.receiver.always(200);
+    assert_all_delivered_in_order(t, changes).await;
+}
+
+#[actix_rt::test]
+async fn a_lone_change_refused_with_503_to_the_end_of_its_schedule_makes_the_destination_failing_not_a_dead_letter(
+) {
+    // Retries of one notification count once towards the threshold: only the end of its
+    // schedule, with nothing delivered meanwhile, can tell that the destination is down.
+    let t = refusing_everything(&format!("failure_threshold = 5\n{}", schedule(3, 0.05))).await;
+    t.ehr.touch("appt-1");
+    // The first attempt and three retries, then probes.
+    assert_held_while_down_then_delivered(&t, 4 + 3, 1).await;
+}
+
+#[actix_rt::test]
+async fn one_busy_key_sent_one_at_a_time_to_a_down_destination_dead_letters_nothing() {
+    let extra = format!(
+        "max_in_flight = 1\nfailure_threshold = 5\n{}",
+        schedule(3, 0.05)
+    );
+    let t = refusing_everything(&extra).await;
+    for _ in 0..10 {
+        t.ehr.touch("appt-1");
+    }
+    wait_for_stored(&t, 10, 10).await;
+    assert_held_while_down_then_delivered(&t, 4 + 3, 10).await;
+}
+
+#[actix_rt::test]
+async fn a_record_refused_with_503_while_sent_one_at_a_time_is_dead_lettered_once_others_get_through(
+) {
+    let extra = format!(
+        "max_in_flight = 1\nfailure_threshold = 5\n{}",
+        schedule(3, 0.05)
+    );
+    let t = spawn_app_with(ehr(), AppOptions::default(), &extra, |ehr| {
+        vec![ConnectionSpec::new("clinic-a", ehr)]
+    })
+    .await;
+    t.receiver.refuse_key("appt-1", 503);
+    for key in ["appt-1", "appt-2", "appt-3"] {
+        t.ehr.touch(key);
+    }
+    eventually("appt-1 dead-lettered", PATIENCE, || {
+        t.destination().dead_lettered == 1
+    })
+    .await;
+    eventually("the others delivered", PATIENCE, || {
+        t.receiver.unique_accepted_ids() == 2
+    })
+    .await;
+    let letters = t.app.store().dead_letters().unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].body["data"]["key"], "appt-1");
+    assert_eq!(t.destination().state, DestinationState::Healthy);
+}

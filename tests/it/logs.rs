@@ -57,8 +57,8 @@ async fn logs_name_ids_but_never_patient_details_even_at_debug_level() {
     rig.receiver.respond_with(vec![500, 503]);
     let courier = rig.start();
     eventually("every change delivered", PATIENCE, || rig.delivered() == 30).await;
-    // One more change, refused until its schedule runs out: a dead letter.
-    rig.receiver.always(500);
+    // One more change, rejected (422) until its schedule runs out: a dead letter.
+    rig.receiver.always(422);
     rig.ehr.touch("appt-1");
     eventually("three refused attempts", PATIENCE, || {
         rig.receiver.summary().failures >= 2 + 3

@@ -200,9 +200,10 @@ async fn a_destination_failing_then_recovering_gets_the_notification_with_the_sa
 }
 
 #[actix_rt::test]
-async fn a_destination_that_always_fails_ends_in_the_dead_letters_with_every_attempt() {
+async fn a_notification_the_receiver_always_rejects_ends_in_the_dead_letters_with_every_attempt() {
     let t = spawn_app(SimEhrOptions::default(), |c| c).await;
-    t.receiver.always(500);
+    // A 422 judges the notification: the destination is up, so its schedule can run out.
+    t.receiver.always(422);
     t.ehr.touch("appt-5");
     eventually("a dead letter", PATIENCE, || {
         t.app.store().dead_letters().unwrap().len() == 1
@@ -214,7 +215,7 @@ async fn a_destination_that_always_fails_ends_in_the_dead_letters_with_every_att
     assert_eq!(letter.destination, "app");
     // One first attempt and one per step of the four-step test schedule.
     assert_eq!(letter.attempts.len(), 5);
-    assert!(letter.attempts.iter().all(|a| a.status == Some(500)));
+    assert!(letter.attempts.iter().all(|a| a.status == Some(422)));
     assert_eq!(letter.body["data"]["key"], "appt-5");
     assert_eq!(t.receiver.received().len(), 5);
     assert_eq!(t.app.store().pending_count(), 0, "moved, not copied");
@@ -335,4 +336,35 @@ async fn headers_from_the_environment_reach_a_receiver_behind_a_gateway() {
         Some("Bearer gw-t0ken")
     );
     assert!(accepted[0].verified, "the signature is unaffected");
+}
+
+#[actix_rt::test]
+async fn status_shows_a_large_first_page_as_stored_while_it_is_still_being_dispatched() {
+    let ehr = SimEhrOptions {
+        initial_changes: 200,
+        ..SimEhrOptions::default()
+    };
+    let spec = |ehr: &courier::sim::SimEhr| {
+        vec![crate::support::app::ConnectionSpec::new("clinic-a", ehr)
+            .with("page_size", "500")
+            .with("max_concurrent_enrichments", "1")]
+    };
+    let options = courier::app::AppOptions::default();
+    // No per-key wait: every container of the page goes through the one enrichment slot.
+    let t = crate::support::app::spawn_app_with(ehr, options, "ordering = \"none\"\n", spec).await;
+    t.ehr.set_latency(std::time::Duration::from_millis(5));
+    eventually("the page's 200 changes shown", PATIENCE, || {
+        t.connection("clinic-a").changes == 200
+    })
+    .await;
+    let delivered = t.receiver.unique_accepted_ids();
+    assert!(
+        delivered < 100,
+        "shown only once {delivered} were delivered"
+    );
+    assert!(t.connection("clinic-a").cursor.is_some());
+    eventually("every change delivered", PATIENCE, || {
+        t.receiver.unique_accepted_ids() == 200
+    })
+    .await;
 }

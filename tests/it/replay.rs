@@ -47,6 +47,19 @@ async fn deliver(t: &TestApp, records: &[&str], total: usize) {
     .await;
 }
 
+/// `courier replay` of everything delivered to `app` since `start`, through the API at `url`.
+fn replay_args<'a>(url: &'a str, start: &'a str) -> [&'a str; 7] {
+    [
+        "replay",
+        "--admin",
+        url,
+        "--destination",
+        "app",
+        "--since",
+        start,
+    ]
+}
+
 /// Starts a replay through the API and waits for it to end; returns its final progress.
 async fn replay(url: &str, request: Value) -> Value {
     let started = courier::admin::client::AdminClient::new(url, None)
@@ -146,15 +159,7 @@ async fn courier_replay_prints_progress_and_a_summary() {
     deliver(&t, &["appt-1", "appt-2"], 4).await;
     let seen = t.receiver.received().len();
     let url = admin.url();
-    let args = [
-        "replay",
-        "--admin",
-        &url,
-        "--destination",
-        "app",
-        "--since",
-        &start,
-    ];
+    let args = replay_args(&url, &start);
     let run = courier_cli(&[&args[..], &["--connection", "clinic-a"]].concat()).await;
     let said = String::from_utf8_lossy(&run.stdout);
     assert!(
@@ -228,4 +233,52 @@ async fn a_destination_that_keeps_nothing_retains_nothing_and_refuses_a_replay()
     );
     let missing = get(&admin.url(), "/replay/99").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+/// The retained segment files under `dir`, at any depth.
+fn segment_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(segment_files(&path));
+        } else if path.extension().is_some_and(|e| e == "seg") {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[actix_rt::test]
+async fn courier_replay_over_a_damaged_segment_reports_what_it_skipped_and_exits_3() {
+    let (t, admin) = two_connections("").await;
+    let start = Utc::now().to_rfc3339();
+    let records = ["appt-1", "appt-2", "appt-3", "appt-4", "appt-5", "appt-6"];
+    deliver(&t, &records, 12).await;
+    let store_dir = t.config_path.parent().unwrap();
+    let largest = segment_files(store_dir)
+        .into_iter()
+        .max_by_key(|path| std::fs::metadata(path).unwrap().len())
+        .expect("a segment file");
+    // Garbage in the middle of the file, not a torn tail.
+    let mut bytes = std::fs::read(&largest).unwrap();
+    let middle = bytes.len() / 2;
+    for (i, byte) in bytes[middle - 8..middle + 8].iter_mut().enumerate() {
+        *byte = (i * 37 + 11) as u8;
+    }
+    std::fs::write(&largest, bytes).unwrap();
+
+    let url = admin.url();
+    let args = replay_args(&url, &start);
+    let run = courier_cli(&args).await;
+    let said = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(3), "{said}");
+    assert!(said.contains("skipped 1 damaged stretch"), "{said}");
+    let progress = replay(&url, json!({"destination": "app", "since": start})).await;
+    assert_eq!(progress["skipped"], 1, "{progress}");
+    let sent = progress["sent"].as_u64().unwrap();
+    assert!(
+        (10..12).contains(&sent),
+        "only the damaged ones are missing: {progress}"
+    );
 }

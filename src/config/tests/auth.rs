@@ -230,7 +230,9 @@ fn a_secret_written_in_the_auth_table_is_refused_with_the_key_to_use() {
     ];
     for (line, key, message) in cases {
         let rendered = errors(&format!("type = \"basic\"\n{line}"));
-        assert_eq!(rendered, at(AUTH_LINE + 2, key, message));
+        // Beside the keys this table lacks for its type (username…), reported in the same run.
+        let advice = at(AUTH_LINE + 2, key, message);
+        assert!(rendered.lines().any(|l| l == advice), "{rendered}");
         assert!(!rendered.contains("hunter2"));
     }
 }

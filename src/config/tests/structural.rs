@@ -1,4 +1,5 @@
-//! Structural errors: syntax, unknown keys, wrong types and missing keys (first one only).
+//! Structural errors: syntax (the first only), unknown keys, wrong types and missing keys
+//! (all of them, with the semantic problems of the other keys, in one run).
 
 use super::{errors, valid_with, VALID};
 
@@ -128,5 +129,41 @@ fn a_malformed_file_that_tripped_the_key_locator_is_refused_not_a_panic() {
     assert!(
         rendered.starts_with("config/courier.toml:1: invalid TOML: "),
         "{rendered}"
+    );
+}
+
+#[test]
+fn every_wrong_type_unknown_and_missing_key_is_reported_in_one_run_with_the_other_problems() {
+    let text = valid_with(
+        "[store]\npath = \"var/courier\"\n",
+        "[store]\npath = \"var/courier\"\n\n[runtime]\nworkers = 2.5\n",
+    )
+    .replace(
+        "secret_env = \"COURIER_APP_SECRET\"\n",
+        "secret_env = \"COURIER_APP_SECRET\"\nmax_in_flight = nan\nfailure_threshold = 0\n",
+    )
+    .replace("page_size = 500", "page_size = 1e3\ninterval_secs = \"5\"")
+    .replace(
+        "key_pointer = \"/id\"",
+        "key_pointer = \"/id\"\npage_limit = 5",
+    )
+    .replace("name = \"patient\"\n", "");
+    let rendered = errors(&text);
+    // The unknown key's list of expected keys is left out here.
+    let lines: Vec<&str> = rendered
+        .lines()
+        .map(|l| l.split(" (expected one of").next().unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "config/courier.toml:5: runtime.workers: expected an integer, found a float",
+            "config/courier.toml:10: destinations.app.max_in_flight: expected an integer, found a float",
+            "config/courier.toml:11: destinations.app.failure_threshold: must be greater than 0 (got 0)",
+            "config/courier.toml:19: connections.clinic-a.page_size: expected an integer, found a float",
+            "config/courier.toml:20: connections.clinic-a.interval_secs: expected a number, found a string",
+            "config/courier.toml:22: connections.clinic-a.page_limit: unknown key",
+            "config/courier.toml:31: connections.clinic-a.enrich[1].name: missing required key",
+        ]
     );
 }

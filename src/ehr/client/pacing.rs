@@ -21,6 +21,9 @@ pub(super) struct Pacing {
     bucket: Option<RefCell<TokenBucket>>,
     /// No request is sent before this instant; only ever moved later.
     not_before: Cell<Option<Instant>>,
+    /// Counts the pauses begun: a request whose reserved slot was voided by one (it started
+    /// while the request waited) reserves a new one after the pause.
+    pauses: Cell<u64>,
     /// The longest pause honoured (`backoff_max`): a hostile `Retry-After` cannot stall the
     /// connection for days.
     pause_cap: Duration,
@@ -37,6 +40,7 @@ impl Pacing {
                 .max_requests_per_sec
                 .map(|rate| RefCell::new(TokenBucket::new(rate, 1.0, Instant::now()))),
             not_before: Cell::new(None),
+            pauses: Cell::new(0),
             pause_cap: config.backoff_max,
         }
     }
@@ -54,15 +58,23 @@ impl Pacing {
             None => None,
         };
         self.wait_out_pause().await;
-        if let Some(bucket) = &self.bucket {
+        let Some(bucket) = &self.bucket else {
+            return permit;
+        };
+        loop {
+            let pauses = self.pauses.get();
             let wait = bucket.borrow_mut().take(Instant::now());
-            if !wait.is_zero() {
-                actix_rt::time::sleep(wait).await;
-                // A pause may have begun while this request waited for its turn.
-                self.wait_out_pause().await;
+            if wait.is_zero() {
+                return permit;
             }
+            actix_rt::time::sleep(wait).await;
+            if self.pauses.get() == pauses {
+                return permit;
+            }
+            // A pause began while this request waited for its slot: every slot reserved
+            // before it is void, and the requests take new ones, one by one, after it.
+            self.wait_out_pause().await;
         }
-        permit
     }
 
     /// Pauses every request of the connection for `retry_after` (at most the cap), counted
@@ -71,6 +83,10 @@ impl Pacing {
         let until = Instant::now() + retry_after.min(self.pause_cap);
         if self.not_before.get().is_none_or(|current| current < until) {
             self.not_before.set(Some(until));
+            self.pauses.set(self.pauses.get() + 1);
+            if let Some(bucket) = &self.bucket {
+                bucket.borrow_mut().restart_at(until);
+            }
         }
     }
 
@@ -113,6 +129,13 @@ impl TokenBucket {
             tokens: capacity,
             updated: now,
         }
+    }
+
+    /// Forgets every reservation and holds one token at `at`, the end of a pause: the rate
+    /// counts from there, so the slots that fell inside the pause are not released at once.
+    pub fn restart_at(&mut self, at: Instant) {
+        self.tokens = 1.0_f64.min(self.capacity);
+        self.updated = at;
     }
 
     /// Takes a token at `now` and returns how long to wait before using it: zero when one was
@@ -189,5 +212,20 @@ mod tests {
         // A caller whose `now` is older than the bucket's does not get tokens back.
         let earlier = bucket.take(start - Duration::from_secs(5));
         assert_eq!(earlier, Duration::from_secs(4));
+    }
+
+    #[test]
+    fn a_restart_at_the_end_of_a_pause_spaces_requests_from_there() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(5.0, 1.0, start);
+        // Fifteen queued: the last one's slot is 2.8 s away.
+        let queued = waits(&mut bucket, start, &[0; 15]);
+        assert_eq!(queued[14], 2800);
+        bucket.restart_at(start + ms(3000));
+        // Taken again when it ends (requests wait a pause out first): 200 ms apart from there.
+        assert_eq!(
+            waits(&mut bucket, start, &[3000, 3000, 3000]),
+            [0, 200, 400]
+        );
     }
 }

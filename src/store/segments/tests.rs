@@ -111,7 +111,11 @@ fn a_torn_last_record_is_skipped_and_the_next_run_writes_a_file_of_its_own() {
         .unwrap();
 
     let log = SegmentLog::open(dir.path().to_owned()).unwrap();
-    assert_eq!(sequences(&log, "2026-11-26T10:00:00Z", None), [1, 2]);
+    assert_eq!(
+        read_counting_skips(&log),
+        (vec![1, 2], 0),
+        "a torn tail is no damage"
+    );
     append_at(&log, when, FIVE_MINUTES, 3);
     assert_eq!(
         files(&log).len(),
@@ -137,7 +141,38 @@ fn a_corrupt_record_ends_its_file_but_not_the_others() {
     let last = bytes.len() - 2;
     bytes[last] ^= 0xff; // inside record 2's body
     fs::write(&first, bytes).unwrap();
-    assert_eq!(sequences(&log, "2026-11-26T10:00:00Z", None), [1, 3]);
+    assert_eq!(read_counting_skips(&log), (vec![1, 3], 1));
+}
+
+/// Every sequence readable from 10:00, and the damaged stretches skipped on the way.
+fn read_counting_skips(log: &SegmentLog) -> (Vec<u64>, u64) {
+    let reader = log.read("d", at("2026-11-26T10:00:00Z"), None);
+    let skipped = reader.skipped();
+    let read = reader.map(|r| r.unwrap().notification.sequence).collect();
+    (read, skipped.count())
+}
+
+#[test]
+fn garbage_in_the_middle_of_a_file_costs_only_the_records_it_covers_and_is_counted() {
+    let log = SegmentLog::temporary().unwrap();
+    for sequence in 1..=9 {
+        append(&log, "2026-11-26T10:01:00Z", sequence);
+    }
+    let file = files(&log).remove(0);
+    let mut bytes = fs::read(&file).unwrap();
+    let record = bytes.len() / 9;
+    // Record 4 overwritten from its header on, as a bad disk block or a stray write would.
+    for (i, byte) in bytes[3 * record..4 * record].iter_mut().enumerate() {
+        *byte = (i * 37 + 11) as u8;
+    }
+    // Record 7's body garbled: its checksum fails.
+    bytes[7 * record - 3] ^= 0x5a;
+    fs::write(&file, bytes).unwrap();
+    assert_eq!(
+        read_counting_skips(&log),
+        (vec![1, 2, 3, 5, 6, 8, 9], 2),
+        "read on past each damaged stretch, counting it"
+    );
 }
 
 #[test]
