@@ -49,6 +49,7 @@ pub(super) struct Engine {
 impl Engine {
     /// Opens (or creates) the files in `path`.
     pub(super) fn open(path: &Path) -> Result<Self, StoreError> {
+        remove_unfinished_snapshots(path)?;
         let db = sled::Config::new()
             .path(path)
             .flush_every_ms(Some(BACKGROUND_FLUSH_MS))
@@ -80,4 +81,32 @@ impl Engine {
             fhir_seen: db.open_tree("fhir_seen")?,
         })
     }
+}
+
+/// Deletes the snapshot files sled 0.34 did not finish writing. sled writes a snapshot (at
+/// open, and every so many operations) to `snap.<lsn>.generating`, then renames it; when the
+/// disk refuses the write, the unfinished file stays, and every later open takes it for the
+/// newest snapshot and refuses the store as corrupt, for good (the crash torture's disk-full
+/// phase found it: a restart on a full disk left one). Deleting it is always safe: it is the
+/// state sled sees after a crash before the write, and it rebuilds the snapshot from its log.
+fn remove_unfinished_snapshots(path: &Path) -> Result<(), StoreError> {
+    let entries = match std::fs::read_dir(path) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(err.into()),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            std::fs::remove_file(entry.path())?;
+            log::warn!(
+                "store {}: removed {name}, a snapshot sled did not finish writing (the disk \
+                 refused it); sled rebuilds it from its log",
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }

@@ -79,6 +79,17 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the disk is full (or the quota used up): waiting for room is the way out.
+    pub fn is_disk_full(&self) -> bool {
+        const ENOSPC: i32 = 28;
+        const EDQUOT: i32 = 122;
+        let io = match self {
+            StoreError::Sled(sled::Error::Io(err)) | StoreError::Retained(err) => err,
+            _ => return false,
+        };
+        matches!(io.raw_os_error(), Some(ENOSPC | EDQUOT))
+    }
+
     /// Whether this is the disk failing a write (full, or an I/O error), which leaves the open
     /// files unusable (sled keeps failing after one), as opposed to a record or a caller's
     /// problem.

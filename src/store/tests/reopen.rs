@@ -60,3 +60,20 @@ async fn a_temporary_store_stays_out_of_service_after_a_fault() {
     assert!(matches!(store.check(), Err(StoreError::Unavailable(_))));
     assert!(!store.health().is_ok());
 }
+
+#[actix_rt::test]
+async fn a_snapshot_left_unfinished_by_a_full_disk_does_not_make_the_store_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        commit(&store, "a", &[item("x", 1), item("y", 2)])
+            .await
+            .unwrap();
+    }
+    // What sled leaves when the disk refuses a snapshot: the file it writes before renaming,
+    // empty or cut short, named after a later position than any finished snapshot.
+    std::fs::write(dir.path().join("snap.00000000FFFFFFFF.generating"), b"").unwrap();
+    let store = reopen(dir.path()).await;
+    assert_eq!(store.connection_state("a", "0").unwrap().next_sequence, 3);
+    assert_eq!(store.pending("a", 0).count(), 2);
+}
