@@ -6,6 +6,9 @@
 //! sealed buffers waiting to be written (BENCHMARKS.md, "Group commit"). Here a request that
 //! arrives while a flush runs waits for the next one, which covers every request queued
 //! behind it: at most one flush runs, and one more is due.
+//!
+//! It also keeps the store's high-water marks ([`super::marks`]): it knows when a flush
+//! succeeded, and so what is durable.
 
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -13,6 +16,7 @@ use std::thread;
 
 use tokio::sync::oneshot;
 
+use super::marks::MarksFile;
 use super::segments::SegmentLog;
 
 /// What a flush answers: the error is text, since every waiter gets a copy.
@@ -28,8 +32,13 @@ pub struct Flusher {
 }
 
 impl Flusher {
-    /// Starts the flushing thread for `db` and `retained`.
-    pub fn start(db: sled::Db, retained: Arc<SegmentLog>) -> std::io::Result<Self> {
+    /// Starts the flushing thread for `db` and `retained`, keeping `marks` (if any) after
+    /// each flush.
+    pub fn start(
+        db: sled::Db,
+        retained: Arc<SegmentLog>,
+        mut marks: Option<MarksFile>,
+    ) -> std::io::Result<Self> {
         let (requests, queue) = mpsc::channel::<oneshot::Sender<Flushed>>();
         let thread = thread::Builder::new()
             .name("store flusher".into())
@@ -37,11 +46,14 @@ impl Flusher {
                 while let Ok(first) = queue.recv() {
                     let mut waiting = vec![first];
                     waiting.extend(queue.try_iter());
-                    let flushed = flush(&db, &retained);
+                    let flushed = flush_marked(&db, &retained, marks.as_mut());
                     for waiter in waiting {
                         // A waiter that went away (its actor stopped) needs no answer.
                         let _ = waiter.send(flushed.clone());
                     }
+                }
+                if let Some(marks) = marks.as_mut() {
+                    marks.finish();
                 }
             })?;
         Ok(Self {
@@ -74,6 +86,17 @@ impl Drop for Flusher {
     }
 }
 
+/// Flushes, and then moves the marks up to the commits recorded before the flush started:
+/// those are on disk now.
+fn flush_marked(db: &sled::Db, retained: &SegmentLog, marks: Option<&mut MarksFile>) -> Flushed {
+    let staged = marks.as_ref().map(|marks| marks.stage());
+    flush(db, retained)?;
+    if let (Some(marks), Some(staged)) = (marks, staged) {
+        marks.flushed(staged);
+    }
+    Ok(())
+}
+
 /// Segments first: a retained copy is on disk no later than the removal of its container.
 fn flush(db: &sled::Db, retained: &SegmentLog) -> Flushed {
     retained.sync().map_err(|err| err.to_string())?;
@@ -88,7 +111,7 @@ mod tests {
     async fn concurrent_requests_are_all_answered_after_a_flush() {
         let db = sled::Config::new().temporary(true).open().unwrap();
         let retained = Arc::new(SegmentLog::temporary().unwrap());
-        let flusher = Flusher::start(db.clone(), retained).unwrap();
+        let flusher = Flusher::start(db.clone(), retained, None).unwrap();
         db.insert("k", "v").unwrap();
         let answers = futures_util::future::join_all((0..32).map(|_| flusher.flush())).await;
         assert!(answers.iter().all(Result::is_ok));

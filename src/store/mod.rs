@@ -15,21 +15,26 @@
 //! - A delivered notification is retained (when its destination keeps any) in the segment
 //!   log just before its container is forgotten, so replay sends exactly what was delivered
 //!   and a crash between the two only means one more same-id delivery.
+//! - A store never opens behind its high-water marks ([`marks`]) unless the operator accepts
+//!   it, and a damaged sled file is an error naming the store, not a panic ([`open`]).
 
 mod dead_letters;
 pub mod fhir;
 mod flusher;
 mod keys;
+pub mod marks;
+mod open;
 mod retention;
 mod segments;
 
 pub use dead_letters::{DeadLetterFilter, DeadLetterPage, DeadLetterSelection};
 pub use keys::RetainedKey;
+pub use marks::{Regressions, Rollback};
 pub use retention::{Delivered, Retain, Retained, RetainedRange, Swept};
 
 use fhir::{Extra, ExtraTree};
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -38,6 +43,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
 use flusher::Flusher;
+use marks::{Committed, MarksFile};
 use segments::SegmentLog;
 
 use crate::model::{notification_id, ChangeItem, Container, CursorState, DeadLetter};
@@ -59,6 +65,9 @@ const CACHE_BYTES: u64 = 16 * 1024 * 1024;
 /// The directory inside the store's path that holds the retained notifications' segments
 /// (sled leaves entries it does not know alone).
 const RETAINED_DIR: &str = "retained";
+
+/// The tree of each connection's [`ConnectionState`].
+const CONNECTIONS_TREE: &str = "connections";
 
 /// Why the store could not do what was asked; always an operator matter (disk, corruption).
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +93,36 @@ pub enum StoreError {
     /// The connection's stored state changed under a commit (two writers for one connection).
     #[error("store: the state of connection {0} changed during a commit")]
     Conflict(String),
+    /// sled cannot open the store's files (it panicked, or reported a corruption).
+    #[error(
+        "store {} is damaged: {reason}. Courier will not start on it. Restore the directory \
+         from a backup, or move it aside to start with an empty store, which loses every \
+         pending notification, dead letter and retained notification in it and makes each \
+         connection poll again from its initial cursor, numbering from sequence 1 again",
+        path.display()
+    )]
+    Damaged {
+        /// The store's directory.
+        path: PathBuf,
+        /// What sled said (its panic message, or its error).
+        reason: String,
+    },
+    /// The store's state is older than its high-water marks (see [`marks`]).
+    #[error(
+        "store {} went backwards: {regressions}. Courier will not start on it. Restore a newer \
+         copy of the directory, or start with `courier run --accept-store-rollback` to go on \
+         from this older state: what was stored after it (pending notifications, dead \
+         letters) is lost, and each connection above polls again from its older cursor, \
+         giving the changes the EHR still serves their old ids but sequence numbers that \
+         were already sent",
+        path.display()
+    )]
+    WentBackwards {
+        /// The store's directory.
+        path: PathBuf,
+        /// Each connection that went backwards, from what to what.
+        regressions: Regressions,
+    },
 }
 
 /// What the store remembers about one connection between polls.
@@ -111,17 +150,31 @@ pub struct Store {
     fhir_cursors: sled::Tree,
     /// The last version seen of each FHIR resource, per connection (see [`fhir::Seen`]).
     fhir_seen: sled::Tree,
+    /// Where each committed page's connection state is recorded for the high-water marks;
+    /// `None` for a temporary store, which has none.
+    marks: Option<Arc<Committed>>,
 }
 
 impl Store {
-    /// Opens (or creates) the store in `path`.
+    /// Opens (or creates) the store in `path`, refusing one that went backwards.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(path)
-            .flush_every_ms(Some(BACKGROUND_FLUSH_MS))
-            .cache_capacity(CACHE_BYTES)
-            .open()?;
-        Self::from_parts(db, SegmentLog::open(path.join(RETAINED_DIR))?)
+        Self::open_with(path, Rollback::Refuse)
+    }
+
+    /// Opens (or creates) the store in `path`; `rollback` says whether a store whose state
+    /// is behind its high-water marks may open (an operator's decision: it lost data).
+    pub fn open_with(path: &Path, rollback: Rollback) -> Result<Self, StoreError> {
+        let (db, stored) = open::contained(path, || {
+            let db = sled::Config::new()
+                .path(path)
+                .flush_every_ms(Some(BACKGROUND_FLUSH_MS))
+                .cache_capacity(CACHE_BYTES)
+                .open()?;
+            let stored = marks::stored(&db.open_tree(CONNECTIONS_TREE)?)?;
+            Ok((db, stored))
+        })?;
+        let marks = marks::check(path, stored, rollback)?;
+        Self::from_parts(db, SegmentLog::open(path.join(RETAINED_DIR))?, Some(marks))
     }
 
     /// A store that disappears when dropped, for `courier demo`.
@@ -129,16 +182,23 @@ impl Store {
         Self::from_parts(
             sled::Config::new().temporary(true).open()?,
             SegmentLog::temporary()?,
+            None,
         )
     }
 
-    fn from_parts(db: sled::Db, retained: SegmentLog) -> Result<Self, StoreError> {
+    fn from_parts(
+        db: sled::Db,
+        retained: SegmentLog,
+        marks: Option<MarksFile>,
+    ) -> Result<Self, StoreError> {
         retention::migrate_legacy(&db, &retained)?;
         let retained = Arc::new(retained);
-        let flusher = Flusher::start(db.clone(), Arc::clone(&retained))?;
+        let committed = marks.as_ref().map(MarksFile::committed);
+        let flusher = Flusher::start(db.clone(), Arc::clone(&retained), marks)?;
         Ok(Self {
             flusher: Arc::new(flusher),
-            connections: db.open_tree("connections")?,
+            marks: committed,
+            connections: db.open_tree(CONNECTIONS_TREE)?,
             containers: db.open_tree("containers")?,
             dead_letters: db.open_tree("dead_letters")?,
             dead_containers: db.open_tree("dead_letter_containers")?,
@@ -253,6 +313,9 @@ impl Store {
                 TransactionError::Abort(()) => StoreError::Conflict(connection.to_owned()),
                 TransactionError::Storage(e) => StoreError::Sled(e),
             })?;
+        if let Some(marks) = &self.marks {
+            marks.record(connection, &next);
+        }
         self.flush_durably().await?;
         Ok(containers)
     }
