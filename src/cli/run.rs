@@ -12,7 +12,7 @@ use courier::admin::{AdminServer, AdminState};
 use courier::app::{App, AppOptions};
 use courier::config;
 use courier::reload::Reloader;
-use courier::store::Store;
+use courier::store::{Rollback, Store, StoreError};
 use futures_util::future::{select, Either};
 
 /// Arguments of `courier run`.
@@ -21,21 +21,33 @@ pub struct RunArgs {
     /// The configuration file.
     #[arg(long, short)]
     config: PathBuf,
+    /// Start on a store whose state went backwards (exit 4 without it): what it lost stays
+    /// lost, is logged as an ERROR, and the store's high-water marks are reset to it.
+    #[arg(long)]
+    accept_store_rollback: bool,
 }
 
-/// Runs until SIGINT or SIGTERM; exit 2 for an invalid configuration, 1 when the store or
-/// the admin address cannot be opened.
+/// The exit code when sled cannot open the store's files: restore or move it aside.
+const EXIT_STORE_DAMAGED: u8 = 3;
+/// The exit code when the store is behind its high-water marks: restore a newer copy, or
+/// run with `--accept-store-rollback`.
+const EXIT_STORE_WENT_BACKWARDS: u8 = 4;
+
+/// Runs until SIGINT or SIGTERM; exit 2 for an invalid configuration, 3 for a damaged store,
+/// 4 for a store that went backwards, 1 when the store or the admin address cannot be
+/// opened for another reason.
 pub fn run(args: &RunArgs) -> ExitCode {
     let config = match super::load_or_report(&args.config) {
         Ok(config) => config,
         Err(code) => return code,
     };
-    let store = match Store::open(&config.store.path) {
+    let rollback = match args.accept_store_rollback {
+        true => Rollback::Accept,
+        false => Rollback::Refuse,
+    };
+    let store = match Store::open_with(&config.store.path, rollback) {
         Ok(store) => store,
-        Err(err) => {
-            eprintln!("{}: {err}", config.store.path.display());
-            return ExitCode::from(1);
-        }
+        Err(err) => return refused(&config.store.path, &err),
     };
     let grace = config.runtime.shutdown_grace;
     let path = args.config.clone();
@@ -73,6 +85,21 @@ pub fn run(args: &RunArgs) -> ExitCode {
     });
     log::info!("stopped");
     code
+}
+
+/// Prints why the store did not open; the exit code tells a script which way out applies.
+fn refused(path: &std::path::Path, err: &StoreError) -> ExitCode {
+    // These two name the store themselves.
+    let code = match err {
+        StoreError::Damaged { .. } => EXIT_STORE_DAMAGED,
+        StoreError::WentBackwards { .. } => EXIT_STORE_WENT_BACKWARDS,
+        _ => {
+            eprintln!("{}: {err}", path.display());
+            return ExitCode::from(1);
+        }
+    };
+    eprintln!("{err}");
+    ExitCode::from(code)
 }
 
 fn start_admin(

@@ -6,6 +6,7 @@ mod admin_destinations;
 mod admin_reload;
 mod auth_retry;
 mod cli;
+mod damaged_store;
 mod dead_letters;
 mod destination_health;
 mod fhir_end_to_end;
