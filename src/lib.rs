@@ -45,6 +45,9 @@
 //! - **A down destination.** After `failure_threshold` failures in a row it is only probed;
 //!   polling goes on and the backlog waits in the store, dead-lettering nothing, until the
 //!   first success. See [`delivery::worker`] and [`delivery::health`].
+//! - **A damaged store** is refused at start, never reset quietly: a file sled cannot open is
+//!   an error naming the store, and a store behind its high-water marks (state it had
+//!   confirmed, now gone) needs the operator's explicit acceptance. See [`store::marks`].
 
 pub mod actors;
 pub mod admin;
