@@ -7,25 +7,14 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use courier::sim::SimEhrOptions;
-
 use crate::support::app::{eventually, PATIENCE};
-use crate::support::process::Rig;
+use crate::support::process::{backlog, Rig};
 
 /// The longest a refused start may take: it only opens the store.
 const REFUSED_WITHIN: Duration = Duration::from_secs(20);
 
 /// The high-water marks' file in the store's directory.
 const MARKS: &str = "marks.json";
-
-fn ehr_with(changes: usize) -> SimEhrOptions {
-    SimEhrOptions {
-        patients: 10,
-        appointments: 50,
-        initial_changes: changes,
-        ..SimEhrOptions::default()
-    }
-}
 
 /// Runs courier on `rig` with `options` until the receiver got `requests` requests, then
 /// stops it gracefully.
@@ -53,7 +42,7 @@ fn copy_without_marks(from: &Path, to: &Path) {
 
 #[actix_rt::test]
 async fn a_store_with_flipped_bytes_stops_courier_with_exit_3_naming_the_store_and_the_way_out() {
-    let mut rig = Rig::new(ehr_with(2000), "");
+    let mut rig = Rig::new(backlog(2000), "");
     run_until(&mut rig, 2000, &[]).await;
     let store = rig.dir.path().join("store");
     let db = store.join("db");
@@ -75,7 +64,7 @@ async fn a_store_with_flipped_bytes_stops_courier_with_exit_3_naming_the_store_a
 
 #[actix_rt::test]
 async fn an_older_copy_of_the_store_is_refused_with_exit_4_until_the_operator_accepts_it() {
-    let mut rig = Rig::new(ehr_with(100), "");
+    let mut rig = Rig::new(backlog(100), "");
     rig.log_filter = "error";
     run_until(&mut rig, 100, &[]).await;
     let (store, early) = (rig.dir.path().join("store"), rig.dir.path().join("early"));

@@ -15,6 +15,16 @@ use super::app::{config_text, start_receiver, ConnectionSpec, SECRET_ENV};
 /// start-up and flushing.
 pub const STOP_WITHIN: Duration = Duration::from_secs(5);
 
+/// An EHR with `changes` already waiting when Courier first starts.
+pub fn backlog(changes: usize) -> SimEhrOptions {
+    SimEhrOptions {
+        patients: 10,
+        appointments: 50,
+        initial_changes: changes,
+        ..SimEhrOptions::default()
+    }
+}
+
 /// The simulated EHR and receiver of one test, and the files `courier run` is started with.
 pub struct Rig {
     /// The simulated EHR.
