@@ -91,8 +91,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
 fn refused(path: &std::path::Path, err: &StoreError) -> ExitCode {
     // These two name the store themselves.
     let code = match err {
-        StoreError::Damaged { .. } => EXIT_STORE_DAMAGED,
-        StoreError::WentBackwards { .. } => EXIT_STORE_WENT_BACKWARDS,
+        StoreError::Damaged(_) => EXIT_STORE_DAMAGED,
+        StoreError::WentBackwards(_) => EXIT_STORE_WENT_BACKWARDS,
         _ => {
             eprintln!("{}: {err}", path.display());
             return ExitCode::from(1);

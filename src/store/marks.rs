@@ -110,6 +110,24 @@ impl fmt::Display for Regressions {
     }
 }
 
+/// The store's state is older than its marks: the operator restores a newer copy, or
+/// accepts the loss.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "store {} went backwards: {regressions}. Courier will not start on it. Restore a newer copy \
+     of the directory, or start with `courier run --accept-store-rollback` to go on from this \
+     older state: what was stored after it (pending notifications, dead letters) is lost, and \
+     each connection above polls again from its older cursor, giving the changes the EHR \
+     still serves their old ids but sequence numbers that were already sent",
+    path.display()
+)]
+pub struct WentBackwards {
+    /// The store's directory.
+    pub path: PathBuf,
+    /// Each connection that went backwards, from what to what.
+    pub regressions: Regressions,
+}
+
 /// The connections that went backwards: missing from `stored`, or with a lower next
 /// sequence, or with the same next sequence and an earlier cursor. A store *ahead* of its
 /// marks is normal (the marks lag it).
@@ -159,10 +177,12 @@ pub(super) fn check(
         let lost = regressions(&marked, &stored);
         if !lost.0.is_empty() {
             if rollback == Rollback::Refuse {
-                return Err(StoreError::WentBackwards {
-                    path: dir.to_owned(),
+                let path = dir.to_owned();
+                return Err(WentBackwards {
+                    path,
                     regressions: lost,
-                });
+                }
+                .into());
             }
             log::error!(
                 "store {} went backwards, accepted (--accept-store-rollback): {lost}; what was \

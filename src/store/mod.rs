@@ -29,12 +29,13 @@ mod segments;
 
 pub use dead_letters::{DeadLetterFilter, DeadLetterPage, DeadLetterSelection};
 pub use keys::RetainedKey;
-pub use marks::{Regressions, Rollback};
+pub use marks::{Regressions, Rollback, WentBackwards};
+pub use open::Damaged;
 pub use retention::{Delivered, Retain, Retained, RetainedRange, Swept};
 
 use fhir::{Extra, ExtraTree};
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -94,35 +95,11 @@ pub enum StoreError {
     #[error("store: the state of connection {0} changed during a commit")]
     Conflict(String),
     /// sled cannot open the store's files (it panicked, or reported a corruption).
-    #[error(
-        "store {} is damaged: {reason}. Courier will not start on it. Restore the directory \
-         from a backup, or move it aside to start with an empty store, which loses every \
-         pending notification, dead letter and retained notification in it and makes each \
-         connection poll again from its initial cursor, numbering from sequence 1 again",
-        path.display()
-    )]
-    Damaged {
-        /// The store's directory.
-        path: PathBuf,
-        /// What sled said (its panic message, or its error).
-        reason: String,
-    },
+    #[error(transparent)]
+    Damaged(#[from] Damaged),
     /// The store's state is older than its high-water marks (see [`marks`]).
-    #[error(
-        "store {} went backwards: {regressions}. Courier will not start on it. Restore a newer \
-         copy of the directory, or start with `courier run --accept-store-rollback` to go on \
-         from this older state: what was stored after it (pending notifications, dead \
-         letters) is lost, and each connection above polls again from its older cursor, \
-         giving the changes the EHR still serves their old ids but sequence numbers that \
-         were already sent",
-        path.display()
-    )]
-    WentBackwards {
-        /// The store's directory.
-        path: PathBuf,
-        /// Each connection that went backwards, from what to what.
-        regressions: Regressions,
-    },
+    #[error(transparent)]
+    WentBackwards(#[from] WentBackwards),
 }
 
 /// What the store remembers about one connection between polls.
@@ -164,16 +141,7 @@ impl Store {
     /// Opens (or creates) the store in `path`; `rollback` says whether a store whose state
     /// is behind its high-water marks may open (an operator's decision: it lost data).
     pub fn open_with(path: &Path, rollback: Rollback) -> Result<Self, StoreError> {
-        let (db, stored) = open::contained(path, || {
-            let db = sled::Config::new()
-                .path(path)
-                .flush_every_ms(Some(BACKGROUND_FLUSH_MS))
-                .cache_capacity(CACHE_BYTES)
-                .open()?;
-            let stored = marks::stored(&db.open_tree(CONNECTIONS_TREE)?)?;
-            Ok((db, stored))
-        })?;
-        let marks = marks::check(path, stored, rollback)?;
+        let (db, marks) = open::checked(path, rollback)?;
         Self::from_parts(db, SegmentLog::open(path.join(RETAINED_DIR))?, Some(marks))
     }
 

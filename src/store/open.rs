@@ -6,14 +6,17 @@
 //! returns `Corruption` on others. Both become [`StoreError::Damaged`]. The panic is caught
 //! with `catch_unwind`; the panic hook stays the process's own, only told to keep quiet for
 //! a panic on the thread that is opening a store, since the error says it better.
+//!
+//! Then the store's state is checked against its high-water marks ([`super::marks`]).
 
 use std::any::Any;
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-use super::StoreError;
+use super::marks::{self, MarksFile, Rollback};
+use super::{StoreError, BACKGROUND_FLUSH_MS, CACHE_BYTES, CONNECTIONS_TREE};
 
 thread_local! {
     /// True while this thread runs sled's open: a panic there is reported as an error.
@@ -22,6 +25,41 @@ thread_local! {
 
 /// The longest part of a panic message an error repeats: sled's are one short line.
 const REASON_CHARS: usize = 200;
+
+/// sled cannot open the store's files: the operator restores them or starts afresh.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "store {} is damaged: {reason}. Courier will not start on it. Restore the directory from \
+     a backup, or move it aside to start with an empty store, which loses every pending \
+     notification, dead letter and retained notification in it and makes each connection \
+     poll again from its initial cursor, numbering from sequence 1 again",
+    path.display()
+)]
+pub struct Damaged {
+    /// The store's directory.
+    pub path: PathBuf,
+    /// What sled said (its panic message, or its error), at most [`REASON_CHARS`] long.
+    pub reason: String,
+}
+
+/// Opens sled's database in `path` and checks what it recovered against the store's marks,
+/// which it returns to be kept from now on.
+pub(super) fn checked(
+    path: &Path,
+    rollback: Rollback,
+) -> Result<(sled::Db, MarksFile), StoreError> {
+    let (db, stored) = contained(path, || {
+        let db = sled::Config::new()
+            .path(path)
+            .flush_every_ms(Some(BACKGROUND_FLUSH_MS))
+            .cache_capacity(CACHE_BYTES)
+            .open()?;
+        let stored = marks::stored(&db.open_tree(CONNECTIONS_TREE)?)?;
+        Ok((db, stored))
+    })?;
+    let marks = marks::check(path, stored, rollback)?;
+    Ok((db, marks))
+}
 
 /// Runs `open` (sled's open, and the first reads of what it recovered), turning a panic or a
 /// corruption sled reports into [`StoreError::Damaged`] naming `path`.
@@ -52,10 +90,10 @@ fn is_damage(err: &sled::Error) -> bool {
 }
 
 fn damaged(path: &Path, reason: String) -> StoreError {
-    StoreError::Damaged {
+    StoreError::Damaged(Damaged {
         path: path.to_owned(),
         reason: reason.chars().take(REASON_CHARS).collect(),
-    }
+    })
 }
 
 /// The text of a panic's payload.
@@ -93,7 +131,7 @@ mod tests {
         })
         .unwrap_err();
         let text = err.to_string();
-        assert!(matches!(err, StoreError::Damaged { .. }), "{err:?}");
+        assert!(matches!(err, StoreError::Damaged(_)), "{err:?}");
         assert!(text.contains("/var/lib/courier"), "{text}");
         assert!(text.contains("tried to serialize Uninitialized"), "{text}");
         assert!(
@@ -107,7 +145,7 @@ mod tests {
         let corrupt = contained::<()>(Path::new("/s"), || {
             Err(sled::Error::ReportableBug("bad page".into()).into())
         });
-        assert!(matches!(corrupt, Err(StoreError::Damaged { .. })));
+        assert!(matches!(corrupt, Err(StoreError::Damaged(_))));
         let locked = contained::<()>(Path::new("/s"), || {
             Err(sled::Error::Io(std::io::ErrorKind::WouldBlock.into()).into())
         });

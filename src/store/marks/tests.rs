@@ -74,7 +74,7 @@ fn the_check_refuses_a_store_behind_its_marks_unless_accepted_and_then_rewrites_
     check(dir.path(), marks(&[("a", mark(10, "9"))]), Rollback::Refuse).unwrap();
     let older = marks(&[("a", mark(4, "3"))]);
     match check(dir.path(), older.clone(), Rollback::Refuse) {
-        Err(StoreError::WentBackwards { path, regressions }) => {
+        Err(StoreError::WentBackwards(WentBackwards { path, regressions })) => {
             assert_eq!(path, dir.path());
             assert_eq!(regressions.0[0].stored, Some(mark(4, "3")));
         }

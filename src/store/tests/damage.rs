@@ -38,7 +38,7 @@ async fn a_store_with_flipped_bytes_is_reported_damaged_not_a_panic() {
     fill(dir.path(), 1500).await;
     flip_bytes(&dir.path().join("db"), 300, 1);
     match Store::open(dir.path()) {
-        Err(StoreError::Damaged { path, .. }) => assert_eq!(path, dir.path()),
+        Err(StoreError::Damaged(Damaged { path, .. })) => assert_eq!(path, dir.path()),
         Err(other) => panic!("not reported as damaged: {other}"),
         Ok(_) => panic!("a damaged store opened"),
     }
