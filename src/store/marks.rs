@@ -129,16 +129,19 @@ pub struct WentBackwards {
 }
 
 /// The connections that went backwards: missing from `stored`, or with a lower next
-/// sequence, or with the same next sequence and an earlier cursor. A store *ahead* of its
-/// marks is normal (the marks lag it).
+/// sequence (so containers it had stored are gone, and their numbers will be given again).
+/// A store *ahead* of its marks is normal (the marks lag it).
+///
+/// The cursor alone is not compared: at the same next sequence, an older cursor (with the
+/// identities taken at it, restored with it) only reads again pages that made no
+/// containers, so nothing is lost or sent twice; and comparing would rest on cursor order,
+/// which an opaque cursor does not have, so a healthy store could be refused. The cursor is
+/// kept to say where the connection goes back to.
 pub fn regressions(
     marked: &BTreeMap<String, Mark>,
     stored: &BTreeMap<String, Mark>,
 ) -> Regressions {
-    let behind = |mark: &Mark, now: &Mark| {
-        now.next_sequence < mark.next_sequence
-            || (now.next_sequence == mark.next_sequence && now.cursor.compare(&mark.cursor).is_lt())
-    };
+    let behind = |mark: &Mark, now: &Mark| now.next_sequence < mark.next_sequence;
     Regressions(
         marked
             .iter()
