@@ -10,7 +10,7 @@
 //! It also keeps the store's high-water marks ([`super::marks`]): it knows when a flush
 //! succeeded, and so what is durable.
 
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread;
 
@@ -22,12 +22,15 @@ use super::segments::SegmentLog;
 /// What a flush answers: the error is text, since every waiter gets a copy.
 type Flushed = Result<(), String>;
 
+/// A caller waiting for the next flush.
+type Request = oneshot::Sender<Flushed>;
+
 /// Hands flush requests to the store's flushing thread. Dropping it (with the last clone of
 /// the store) ends the thread and waits for it, so the database is closed, and its directory
 /// lock released, by the time the drop returns: the next open of the same store (a restart in
 /// the same process, a CLI command after a test) finds it free.
 pub struct Flusher {
-    requests: Option<mpsc::Sender<oneshot::Sender<Flushed>>>,
+    requests: Option<mpsc::Sender<Request>>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
@@ -39,11 +42,11 @@ impl Flusher {
         retained: Arc<SegmentLog>,
         mut marks: Option<MarksFile>,
     ) -> std::io::Result<Self> {
-        let (requests, queue) = mpsc::channel::<oneshot::Sender<Flushed>>();
+        let (requests, queue) = mpsc::channel::<Request>();
         let thread = thread::Builder::new()
             .name("store flusher".into())
             .spawn(move || {
-                while let Ok(first) = queue.recv() {
+                while let Some(first) = next_request(&queue, &mut marks) {
                     let mut waiting = vec![first];
                     waiting.extend(queue.try_iter());
                     let flushed = flush_marked(&db, &retained, marks.as_mut());
@@ -82,6 +85,21 @@ impl Drop for Flusher {
         drop(self.requests.take());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+    }
+}
+
+/// The next flush request, or `None` once the store is dropped; meanwhile writes marks that
+/// wait to be written when they are due.
+fn next_request(queue: &mpsc::Receiver<Request>, marks: &mut Option<MarksFile>) -> Option<Request> {
+    loop {
+        let Some(wait) = marks.as_ref().and_then(MarksFile::due_in) else {
+            return queue.recv().ok();
+        };
+        match queue.recv_timeout(wait) {
+            Ok(request) => return Some(request),
+            Err(RecvTimeoutError::Timeout) => marks.as_mut()?.write_if_due(),
+            Err(RecvTimeoutError::Disconnected) => return None,
         }
     }
 }

@@ -11,8 +11,9 @@
 //! would refuse a healthy store.
 //!
 //! The file is replaced by writing a temporary file and renaming it, at most every
-//! [`WRITE_EVERY`] and at the store's close, never fsynced: after a power loss it can only be
-//! older (lower) than sled, which the check accepts.
+//! [`WRITE_EVERY`] (and that long after the last change at the latest) and at the store's
+//! close, never fsynced: after a power loss it can only be older (lower) than sled, which the
+//! check accepts.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -269,12 +270,24 @@ impl MarksFile {
 
     /// The flush that started after `staged` was taken succeeded: they are durable.
     pub fn flushed(&mut self, staged: Staged) {
-        if staged.0.is_empty() {
-            return;
+        if !staged.0.is_empty() {
+            self.durable.extend(staged.0);
+            self.dirty = true;
         }
-        self.durable.extend(staged.0);
-        self.dirty = true;
-        if self.written_at.is_none_or(|at| at.elapsed() >= WRITE_EVERY) {
+        self.write_if_due();
+    }
+
+    /// How long until unwritten marks are due to be written; `None` when all are written.
+    /// The flusher waits no longer than this for its next request, so marks that changed
+    /// in a burst followed by silence are written [`WRITE_EVERY`] later, not at the close.
+    pub fn due_in(&self) -> Option<Duration> {
+        let since = self.written_at.map_or(WRITE_EVERY, |at| at.elapsed());
+        self.dirty.then(|| WRITE_EVERY.saturating_sub(since))
+    }
+
+    /// Writes unwritten marks if the last write is [`WRITE_EVERY`] old.
+    pub fn write_if_due(&mut self) {
+        if self.due_in() == Some(Duration::ZERO) {
             self.write();
         }
     }

@@ -57,6 +57,25 @@ async fn marks_hold_the_connection_state_of_the_last_flush() {
     assert_eq!(marks["connections"]["a"]["cursor"], "6", "{text}");
 }
 
+/// Pages committed in a burst and then nothing: the marks reach the file without waiting
+/// for another flush or the store's close.
+#[actix_rt::test]
+async fn marks_of_a_burst_reach_the_file_while_the_store_stays_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for at in [1, 3, 5] {
+        commit(&store, "a", &[item("x", at), item("y", at + 1)])
+            .await
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let marks = dir.path().join(MARKS_FILE);
+    while !fs::read_to_string(&marks).unwrap().contains("\"next_sequence\":7") {
+        assert!(std::time::Instant::now() < deadline, "marks not written");
+        actix_rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// A store with the marks of a later state of itself, as when an older copy is put back.
 #[actix_rt::test]
 async fn a_store_behind_its_marks_is_refused_until_accepted() {
