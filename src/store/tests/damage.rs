@@ -70,7 +70,10 @@ async fn marks_of_a_burst_reach_the_file_while_the_store_stays_open() {
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let marks = dir.path().join(MARKS_FILE);
-    while !fs::read_to_string(&marks).unwrap().contains("\"next_sequence\":7") {
+    while !fs::read_to_string(&marks)
+        .unwrap()
+        .contains("\"next_sequence\":7")
+    {
         assert!(std::time::Instant::now() < deadline, "marks not written");
         actix_rt::time::sleep(std::time::Duration::from_millis(20)).await;
     }
