@@ -52,6 +52,9 @@
 //!   (sled would serve pages that never reached the disk) until a background re-open works;
 //!   meanwhile nothing is polled, and an acknowledged delivery whose completion cannot be
 //!   written keeps its claim, so it is not sent again. See [`store`] (`reopen`).
+//! - **A damaged store** is refused at start, never reset quietly: a file sled cannot open is
+//!   an error naming the store, and a store behind its high-water marks (state it had
+//!   confirmed, now gone) needs the operator's explicit acceptance. See [`store::marks`].
 
 pub mod actors;
 pub mod admin;

@@ -12,7 +12,7 @@ use courier::admin::{AdminServer, AdminState};
 use courier::app::{App, AppOptions};
 use courier::config;
 use courier::reload::Reloader;
-use courier::store::Store;
+use courier::store::{Rollback, Store, StoreError, EXIT_STORE_DAMAGED, EXIT_STORE_WENT_BACKWARDS};
 use futures_util::future::{select, Either};
 
 /// Arguments of `courier run`.
@@ -21,24 +21,30 @@ pub struct RunArgs {
     /// The configuration file.
     #[arg(long, short)]
     config: PathBuf,
+    /// Start on a store whose state went backwards (exit 4 without it): what it lost stays
+    /// lost, is logged as an ERROR, and the store's high-water marks are reset to it.
+    #[arg(long)]
+    accept_store_rollback: bool,
 }
 
-/// The exit code when the store's final flush at shutdown failed (README, "Exit codes").
+/// The exit code when the store's final flush at shutdown failed (README, "A full disk").
 const EXIT_FINAL_FLUSH_FAILED: u8 = 74;
 
-/// Runs until SIGINT or SIGTERM; exit 2 for an invalid configuration, 1 when the store or
-/// the admin address cannot be opened, 74 when the final flush failed.
+/// Runs until SIGINT or SIGTERM; exit 2 for an invalid configuration, 3 for a damaged store,
+/// 4 for a store that went backwards, 74 when the final flush failed, 1 when the store or the
+/// admin address cannot be opened for another reason. A full disk at start is waited out.
 pub fn run(args: &RunArgs) -> ExitCode {
     let config = match super::load_or_report(&args.config) {
         Ok(config) => config,
         Err(code) => return code,
     };
-    let store = match Store::open(&config.store.path) {
+    let rollback = match args.accept_store_rollback {
+        true => Rollback::Accept,
+        false => Rollback::Refuse,
+    };
+    let store = match open_store(&config.store.path, rollback) {
         Ok(store) => store,
-        Err(err) => {
-            eprintln!("{}: {err}", config.store.path.display());
-            return ExitCode::from(1);
-        }
+        Err(err) => return refused(&config.store.path, &err),
     };
     let grace = config.runtime.shutdown_grace;
     let path = args.config.clone();
@@ -78,6 +84,44 @@ pub fn run(args: &RunArgs) -> ExitCode {
     });
     log::info!("stopped");
     code
+}
+
+/// The store at `path`, once the disk has room for it: sled writes at open (a snapshot), and
+/// a process supervisor restarting Courier on a full disk would otherwise spin. Waits as
+/// the running store does (`store::reopen`): 0.25 s, doubling up to 5 s; SIGTERM ends it.
+fn open_store(path: &std::path::Path, rollback: Rollback) -> Result<Store, StoreError> {
+    let mut delay = std::time::Duration::from_millis(250);
+    let mut logged = false;
+    loop {
+        match Store::open_with(path, rollback) {
+            Err(err) if err.is_disk_full() => {
+                if !std::mem::replace(&mut logged, true) {
+                    log::error!(
+                        "store {}: {err}; waiting for the disk to have room before starting",
+                        path.display()
+                    );
+                }
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(std::time::Duration::from_secs(5));
+            }
+            opened => return opened,
+        }
+    }
+}
+
+/// Prints why the store did not open; the exit code tells a script which way out applies.
+fn refused(path: &std::path::Path, err: &StoreError) -> ExitCode {
+    // These two name the store themselves.
+    let code = match err {
+        StoreError::Damaged(_) => EXIT_STORE_DAMAGED,
+        StoreError::WentBackwards(_) => EXIT_STORE_WENT_BACKWARDS,
+        _ => {
+            eprintln!("{}: {err}", path.display());
+            return ExitCode::from(1);
+        }
+    };
+    eprintln!("{err}");
+    ExitCode::from(code)
 }
 
 fn start_admin(

@@ -6,26 +6,30 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::flusher::Flusher;
+use super::marks::{Committed, MarksFile, Rollback};
 use super::segments::SegmentLog;
-use super::{retention, StoreError};
+use super::{open, retention, StoreError};
 
 /// How often writes that are not flushed on the spot (a delivered container's removal) reach
 /// the disk. A crash can re-send what was acknowledged in this window before it, with the
 /// same ids. At 100 ms, the crash torture saw up to 870 duplicates per kill while a backlog
 /// drained after an outage (seeds 1, 3, 7: 509–1,342 in all); at 20 ms, 82–236, for no
 /// measurable CPU under load (`benches/cost.sh`) and 1.5 ms more CPU per idle second.
-const BACKGROUND_FLUSH_MS: u64 = 20;
+pub(super) const BACKGROUND_FLUSH_MS: u64 = 20;
 
 /// sled's page cache. Its default (1 GiB) let the cache of retained notifications grow the
 /// process to ~600 MB under sustained load; pages beyond this are read back from disk (a
 /// large recovery, a FHIR resource not seen for a while), which costs far less than the
 /// memory. At 64 MiB a FHIR connection's versions seen (one record per resource, a tree that
 /// only grows) held ~60 MB more than at 16 MiB, for the same CPU (BENCHMARKS.md).
-const CACHE_BYTES: u64 = 16 * 1024 * 1024;
+pub(super) const CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The directory inside the store's path that holds the retained notifications' segments
 /// (sled leaves entries it does not know alone).
 const RETAINED_DIR: &str = "retained";
+
+/// The tree of each connection's [`super::ConnectionState`].
+pub(super) const CONNECTIONS_TREE: &str = "connections";
 
 /// The open files. Dropping the last handle closes them and releases sled's directory lock
 /// (the flusher thread is joined first), so the same path can be opened again.
@@ -44,18 +48,18 @@ pub(super) struct Engine {
     /// The last version seen of each FHIR resource, per connection (see
     /// [`super::fhir::Seen`]).
     pub(super) fhir_seen: sled::Tree,
+    /// Where each committed page's connection state is recorded for the high-water marks;
+    /// `None` for a temporary store, which has none.
+    pub(super) marks: Option<Arc<Committed>>,
 }
 
 impl Engine {
-    /// Opens (or creates) the files in `path`.
-    pub(super) fn open(path: &Path) -> Result<Self, StoreError> {
+    /// Opens (or creates) the files in `path`, checked against their high-water marks
+    /// ([`open::checked`]).
+    pub(super) fn open(path: &Path, rollback: Rollback) -> Result<Self, StoreError> {
         remove_unfinished_snapshots(path)?;
-        let db = sled::Config::new()
-            .path(path)
-            .flush_every_ms(Some(BACKGROUND_FLUSH_MS))
-            .cache_capacity(CACHE_BYTES)
-            .open()?;
-        Self::from_parts(db, SegmentLog::open(path.join(RETAINED_DIR))?)
+        let (db, marks) = open::checked(path, rollback)?;
+        Self::from_parts(db, SegmentLog::open(path.join(RETAINED_DIR))?, Some(marks))
     }
 
     /// Files that disappear when dropped, for `courier demo`.
@@ -63,16 +67,23 @@ impl Engine {
         Self::from_parts(
             sled::Config::new().temporary(true).open()?,
             SegmentLog::temporary()?,
+            None,
         )
     }
 
-    fn from_parts(db: sled::Db, retained: SegmentLog) -> Result<Self, StoreError> {
+    fn from_parts(
+        db: sled::Db,
+        retained: SegmentLog,
+        marks: Option<MarksFile>,
+    ) -> Result<Self, StoreError> {
         retention::migrate_legacy(&db, &retained)?;
         let retained = Arc::new(retained);
-        let flusher = Flusher::start(db.clone(), Arc::clone(&retained))?;
+        let committed = marks.as_ref().map(MarksFile::committed);
+        let flusher = Flusher::start(db.clone(), Arc::clone(&retained), marks)?;
         Ok(Self {
             flusher,
-            connections: db.open_tree("connections")?,
+            marks: committed,
+            connections: db.open_tree(CONNECTIONS_TREE)?,
             containers: db.open_tree("containers")?,
             dead_letters: db.open_tree("dead_letters")?,
             dead_containers: db.open_tree("dead_letter_containers")?,

@@ -6,42 +6,57 @@
 //! sealed buffers waiting to be written (BENCHMARKS.md, "Group commit"). Here a request that
 //! arrives while a flush runs waits for the next one, which covers every request queued
 //! behind it: at most one flush runs, and one more is due.
+//!
+//! It also keeps the store's high-water marks ([`super::marks`]): it knows when a flush
+//! succeeded, and so what is durable.
 
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread;
 
 use tokio::sync::oneshot;
 
+use super::marks::MarksFile;
 use super::segments::SegmentLog;
 
 /// What a flush answers: the error is text, since every waiter gets a copy.
 type Flushed = Result<(), String>;
+
+/// A caller waiting for the next flush.
+type Request = oneshot::Sender<Flushed>;
 
 /// Hands flush requests to the store's flushing thread. Dropping it (with the last clone of
 /// the store) ends the thread and waits for it, so the database is closed, and its directory
 /// lock released, by the time the drop returns: the next open of the same store (a restart in
 /// the same process, a CLI command after a test) finds it free.
 pub struct Flusher {
-    requests: Option<mpsc::Sender<oneshot::Sender<Flushed>>>,
+    requests: Option<mpsc::Sender<Request>>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
 impl Flusher {
-    /// Starts the flushing thread for `db` and `retained`.
-    pub fn start(db: sled::Db, retained: Arc<SegmentLog>) -> std::io::Result<Self> {
-        let (requests, queue) = mpsc::channel::<oneshot::Sender<Flushed>>();
+    /// Starts the flushing thread for `db` and `retained`, keeping `marks` (if any) after
+    /// each flush.
+    pub fn start(
+        db: sled::Db,
+        retained: Arc<SegmentLog>,
+        mut marks: Option<MarksFile>,
+    ) -> std::io::Result<Self> {
+        let (requests, queue) = mpsc::channel::<Request>();
         let thread = thread::Builder::new()
             .name("store flusher".into())
             .spawn(move || {
-                while let Ok(first) = queue.recv() {
+                while let Some(first) = next_request(&queue, &mut marks) {
                     let mut waiting = vec![first];
                     waiting.extend(queue.try_iter());
-                    let flushed = flush(&db, &retained);
+                    let flushed = flush_marked(&db, &retained, marks.as_mut());
                     for waiter in waiting {
                         // A waiter that went away (its actor stopped) needs no answer.
                         let _ = waiter.send(flushed.clone());
                     }
+                }
+                if let Some(marks) = marks.as_mut() {
+                    marks.finish();
                 }
             })?;
         Ok(Self {
@@ -74,6 +89,32 @@ impl Drop for Flusher {
     }
 }
 
+/// The next flush request, or `None` once the store is dropped; meanwhile writes marks that
+/// wait to be written when they are due.
+fn next_request(queue: &mpsc::Receiver<Request>, marks: &mut Option<MarksFile>) -> Option<Request> {
+    loop {
+        let Some(wait) = marks.as_ref().and_then(MarksFile::due_in) else {
+            return queue.recv().ok();
+        };
+        match queue.recv_timeout(wait) {
+            Ok(request) => return Some(request),
+            Err(RecvTimeoutError::Timeout) => marks.as_mut()?.write_if_due(),
+            Err(RecvTimeoutError::Disconnected) => return None,
+        }
+    }
+}
+
+/// Flushes, and then moves the marks up to the commits recorded before the flush started:
+/// those are on disk now.
+fn flush_marked(db: &sled::Db, retained: &SegmentLog, marks: Option<&mut MarksFile>) -> Flushed {
+    let staged = marks.as_ref().map(|marks| marks.stage());
+    flush(db, retained)?;
+    if let (Some(marks), Some(staged)) = (marks, staged) {
+        marks.flushed(staged);
+    }
+    Ok(())
+}
+
 /// Segments first: a retained copy is on disk no later than the removal of its container.
 fn flush(db: &sled::Db, retained: &SegmentLog) -> Flushed {
     retained.sync().map_err(|err| err.to_string())?;
@@ -88,7 +129,7 @@ mod tests {
     async fn concurrent_requests_are_all_answered_after_a_flush() {
         let db = sled::Config::new().temporary(true).open().unwrap();
         let retained = Arc::new(SegmentLog::temporary().unwrap());
-        let flusher = Flusher::start(db.clone(), retained).unwrap();
+        let flusher = Flusher::start(db.clone(), retained, None).unwrap();
         db.insert("k", "v").unwrap();
         let answers = futures_util::future::join_all((0..32).map(|_| flusher.flush())).await;
         assert!(answers.iter().all(Result::is_ok));

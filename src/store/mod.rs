@@ -18,19 +18,25 @@
 //! - A delivered notification is retained (when its destination keeps any) in the segment
 //!   log just before its container is forgotten, so replay sends exactly what was delivered
 //!   and a crash between the two only means one more same-id delivery.
+//! - A store never opens behind its high-water marks ([`marks`]) unless the operator accepts
+//!   it, and a damaged sled file is an error naming the store, not a panic ([`open`]).
 
 mod dead_letters;
 mod engine;
 pub mod fhir;
 mod flusher;
 mod keys;
+pub mod marks;
+mod open;
 mod reopen;
 mod retention;
 mod segments;
 
 pub use dead_letters::{DeadLetterFilter, DeadLetterPage, DeadLetterSelection};
 pub use keys::RetainedKey;
-pub use reopen::{StoreFault, StoreHealth, EXIT_STORE_LOST};
+pub use marks::{Regressions, Rollback, WentBackwards};
+pub use open::Damaged;
+pub use reopen::{StoreFault, StoreHealth};
 pub use retention::{Delivered, Retain, Retained, RetainedRange, Swept};
 
 use fhir::{Extra, ExtraTree};
@@ -47,6 +53,13 @@ use engine::Engine;
 use reopen::FaultState;
 
 use crate::model::{notification_id, ChangeItem, Container, CursorState, DeadLetter};
+
+/// `courier run`'s exit code when sled cannot open the store's files (at start, or at a
+/// re-open after a write fault): restore them, or move them aside.
+pub const EXIT_STORE_DAMAGED: u8 = 3;
+/// `courier run`'s exit code when the store is behind its high-water marks: restore a newer
+/// copy, or run with `--accept-store-rollback`.
+pub const EXIT_STORE_WENT_BACKWARDS: u8 = 4;
 
 /// Why the store could not do what was asked; always an operator matter (disk, corruption).
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +89,12 @@ pub enum StoreError {
     /// `reopen.rs`); the text is that fault's.
     #[error("store: unavailable until it is re-opened after: {0}")]
     Unavailable(String),
+    /// sled cannot open the store's files (it panicked, or reported a corruption).
+    #[error(transparent)]
+    Damaged(#[from] Damaged),
+    /// The store's state is older than its high-water marks (see [`marks`]).
+    #[error(transparent)]
+    WentBackwards(#[from] WentBackwards),
 }
 
 impl StoreError {
@@ -138,9 +157,18 @@ impl Shared {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `path`.
+    /// Opens (or creates) the store in `path`, refusing one that went backwards.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Ok(Self::with(Engine::open(path)?, Some(path.to_owned())))
+        Self::open_with(path, Rollback::Refuse)
+    }
+
+    /// Opens (or creates) the store in `path`; `rollback` says whether a store whose state
+    /// is behind its high-water marks may open (an operator's decision: it lost data).
+    pub fn open_with(path: &Path, rollback: Rollback) -> Result<Self, StoreError> {
+        Ok(Self::with(
+            Engine::open(path, rollback)?,
+            Some(path.to_owned()),
+        ))
     }
 
     /// A store that disappears when dropped, for `courier demo`.
@@ -311,6 +339,9 @@ impl Store {
                 TransactionError::Storage(e) => StoreError::Sled(e),
             });
         self.observe(&engine, written)?;
+        if let Some(marks) = &engine.marks {
+            marks.record(connection, &next);
+        }
         self.flush_engine(&engine).await?;
         Ok(containers)
     }

@@ -10,7 +10,6 @@
 //! which reads back exactly what is durable, once the last user of the old files let go
 //! (sled holds a lock on its directory until then).
 
-use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::thread;
@@ -20,17 +19,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::engine::Engine;
-use super::{Shared, StoreError};
+use super::marks::Rollback;
+use super::{Shared, StoreError, EXIT_STORE_DAMAGED, EXIT_STORE_WENT_BACKWARDS};
 
 /// The first re-open is tried this long after the fault; the delay doubles up to
 /// [`REOPEN_DELAY_MAX`], so Courier heals within 5 seconds of the disk having room again.
 const REOPEN_DELAY_MIN: Duration = Duration::from_millis(250);
 const REOPEN_DELAY_MAX: Duration = Duration::from_secs(5);
-
-/// The process's exit code when the store's files cannot be re-opened after a write fault
-/// for a reason waiting will not mend (sled refuses them as damaged): a process supervisor
-/// restarts Courier, which then reports what it finds at start (README, "Exit codes").
-pub const EXIT_STORE_LOST: i32 = 75;
 
 /// Whether the store answers, for status, metrics and readiness.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -133,13 +128,19 @@ fn heal(shared: Weak<Shared>, path: PathBuf, old: Option<Arc<Engine>>) {
         match open(&path) {
             Ok(engine) => return alive.reopened(engine, started.elapsed()),
             Err(Reopen::Later(reason)) => alive.reopen_failed(reason),
-            Err(Reopen::Never(reason)) => {
+            Err(Reopen::Never(err)) => {
+                // What a start would refuse: exit as a start would, so that a supervisor
+                // restarts Courier and the operator sees the same message and code.
+                let code = match err {
+                    StoreError::WentBackwards(_) => EXIT_STORE_WENT_BACKWARDS,
+                    _ => EXIT_STORE_DAMAGED,
+                };
                 log::error!(
-                    "store {} cannot be re-opened: {reason}; exiting with code \
-                     {EXIT_STORE_LOST} so that a supervisor restarts Courier",
+                    "store {} cannot be re-opened after the write fault: {err}; exiting with \
+                     code {code}",
                     path.display()
                 );
-                std::process::exit(EXIT_STORE_LOST);
+                std::process::exit(i32::from(code));
             }
         }
         delay = (delay * 2).min(REOPEN_DELAY_MAX);
@@ -147,19 +148,17 @@ fn heal(shared: Weak<Shared>, path: PathBuf, old: Option<Arc<Engine>>) {
 }
 
 /// Why a re-open failed: worth trying again (the disk, the lock of files still closing), or
-/// not (sled refused or panicked on what it read).
+/// not (the files are damaged, or behind their high-water marks).
 enum Reopen {
     Later(String),
-    Never(String),
+    Never(StoreError),
 }
 
 fn open(path: &std::path::Path) -> Result<Engine, Reopen> {
-    match panic::catch_unwind(AssertUnwindSafe(|| Engine::open(path))) {
-        Ok(Ok(engine)) => Ok(engine),
-        Ok(Err(err)) if err.is_write_fault() => Err(Reopen::Later(err.to_string())),
-        Ok(Err(err)) => Err(Reopen::Never(err.to_string())),
-        Err(_) => Err(Reopen::Never("sled panicked reading it".into())),
-    }
+    Engine::open(path, Rollback::Refuse).map_err(|err| match err.is_write_fault() {
+        true => Reopen::Later(err.to_string()),
+        false => Reopen::Never(err),
+    })
 }
 
 impl Shared {

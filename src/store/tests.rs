@@ -1,5 +1,6 @@
 //! Unit tests of the store's invariants.
 
+mod damage;
 mod dead_letters;
 mod reopen;
 mod retention;

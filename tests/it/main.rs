@@ -8,6 +8,7 @@ mod admin_reload;
 mod auth_retry;
 mod cli;
 mod cursor_rules;
+mod damaged_store;
 mod dead_letters;
 mod destination_health;
 mod disk_full;

@@ -7,10 +7,8 @@
 use std::collections::{hash_map::Entry, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use courier::sim::SimEhrOptions;
-
 use crate::support::app::{eventually, PATIENCE};
-use crate::support::process::Rig;
+use crate::support::process::{backlog, Rig};
 
 /// The most duplicates one SIGKILL may cause with the harness's windows. A notification is
 /// sent again after a kill when the receiver acknowledged it but its removal from the store
@@ -127,16 +125,6 @@ fn assert_secret_not_logged(rig: &Rig) {
         !rig.log_text().contains(&rig.secret),
         "a run logged the secret"
     );
-}
-
-/// An EHR with `changes` already waiting when Courier first starts.
-fn backlog(changes: usize) -> SimEhrOptions {
-    SimEhrOptions {
-        patients: 10,
-        appointments: 50,
-        initial_changes: changes,
-        ..SimEhrOptions::default()
-    }
 }
 
 #[actix_rt::test]

@@ -15,6 +15,16 @@ use super::app::{config_text, start_receiver, ConnectionSpec, SECRET_ENV};
 /// start-up and flushing.
 pub const STOP_WITHIN: Duration = Duration::from_secs(5);
 
+/// An EHR with `changes` already waiting when Courier first starts.
+pub fn backlog(changes: usize) -> SimEhrOptions {
+    SimEhrOptions {
+        patients: 10,
+        appointments: 50,
+        initial_changes: changes,
+        ..SimEhrOptions::default()
+    }
+}
+
 /// The simulated EHR and receiver of one test, and the files `courier run` is started with.
 pub struct Rig {
     /// The simulated EHR.
@@ -61,6 +71,11 @@ impl Rig {
 
     /// Starts `courier run` on this rig's configuration and store, logging to files.
     pub fn start(&mut self) -> Courier {
+        self.start_with(&[])
+    }
+
+    /// Starts `courier run` with `options` after its configuration, logging to files.
+    pub fn start_with(&mut self, options: &[&str]) -> Courier {
         let run = self.logs.len() / 2 + 1;
         let out = self.dir.path().join(format!("run-{run}.stdout"));
         let err = self.dir.path().join(format!("run-{run}.stderr"));
@@ -68,6 +83,7 @@ impl Rig {
             .arg("run")
             .arg("--config")
             .arg(self.dir.path().join("courier.toml"))
+            .args(options)
             .current_dir(self.dir.path())
             .env_clear()
             .env(SECRET_ENV, &self.secret)
@@ -168,13 +184,24 @@ impl Courier {
             .status()
             .expect("kill(1) runs");
         assert!(sent.success(), "kill -TERM {pid} failed");
+        let status = self.exit_within(STOP_WITHIN, "SIGTERM").await;
+        (status, start.elapsed())
+    }
+
+    /// Waits for a process that stops by itself (a refused start); fails after `limit`.
+    pub async fn exited(mut self, limit: Duration) -> ExitStatus {
+        self.exit_within(limit, "its start").await
+    }
+
+    async fn exit_within(&mut self, limit: Duration, since: &str) -> ExitStatus {
+        let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("waiting for courier") {
-                return (status, start.elapsed());
+                return status;
             }
             assert!(
-                start.elapsed() < STOP_WITHIN,
-                "courier did not exit within {STOP_WITHIN:?} of SIGTERM"
+                start.elapsed() < limit,
+                "courier did not exit within {limit:?} of {since}"
             );
             actix_rt::time::sleep(Duration::from_millis(10)).await;
         }
