@@ -52,9 +52,6 @@ struct Acknowledged {
     notification: Notification,
     at: DateTime<Utc>,
     claim: Claim,
-    /// Its retained copy is written already (only the removal of its container failed), so
-    /// a retry does not keep a second copy.
-    retained: bool,
 }
 
 impl Completions {
@@ -82,7 +79,6 @@ impl Completions {
                 notification,
                 at: Utc::now(),
                 claim,
-                retained: false,
             });
             batch.len() == 1
         };
@@ -107,11 +103,11 @@ impl Drop for WriteOnDrop {
 impl Shared {
     /// Writes `batch`; on success releases its claims, on failure holds them and schedules a
     /// retry.
-    fn write(self: &Rc<Self>, mut batch: Vec<Acknowledged>) {
+    fn write(self: &Rc<Self>, batch: Vec<Acknowledged>) {
         if batch.is_empty() {
             return;
         }
-        if let Err(err) = self.store_batch(&mut batch) {
+        if let Err(err) = self.store_batch(&batch) {
             return self.hold(batch, &err);
         }
         let failures = self.backoff.borrow().failures();
@@ -130,26 +126,17 @@ impl Shared {
         }
     }
 
-    /// Keeps the retained copies of `batch`, then forgets its containers; notes the copies
-    /// kept so a retry after a failed removal does not keep them twice.
-    fn store_batch(&self, batch: &mut [Acknowledged]) -> Result<(), StoreError> {
+    /// Keeps the retained copies of `batch`, then forgets its containers. A retry after a
+    /// failed removal keeps them again (a replay may send one twice, same id): a copy
+    /// written to files that a write fault then took out of service may never reach the disk.
+    fn store_batch(&self, batch: &[Acknowledged]) -> Result<(), StoreError> {
         let dest = &self.destination;
-        let to_retain: Vec<Delivered<'_>> = batch
-            .iter()
-            .filter(|acknowledged| !acknowledged.retained)
-            .map(Acknowledged::delivered)
-            .collect();
-        if !dest.retain.is_zero() && !to_retain.is_empty() {
-            let retain = Retain {
-                destination: &dest.id,
-                keep: dest.retain,
-            };
-            self.store.retain_delivered(&to_retain, retain)?;
-        }
-        drop(to_retain);
-        batch.iter_mut().for_each(|a| a.retained = true);
         let delivered: Vec<Delivered<'_>> = batch.iter().map(Acknowledged::delivered).collect();
-        self.store.forget_delivered(&delivered)
+        let retain = (!dest.retain.is_zero()).then_some(Retain {
+            destination: &dest.id,
+            keep: dest.retain,
+        });
+        self.store.complete(&delivered, retain)
     }
 
     /// Holds `batch` and its claims (so none of it is sent again) until a retry writes it.
@@ -161,7 +148,7 @@ impl Shared {
             // Once per failing period, not per batch: the store's own fault is logged as an
             // ERROR where it happens.
             log::warn!(
-                "dest={dest} {} delivered notifications (first notif={first_notif}) could not be                  marked delivered: {err}; held, not sent again, and written again with backoff",
+                "dest={dest} {} delivered notifications (first notif={first_notif}) could not be marked delivered: {err}; held, not sent again, and written again with backoff",
                 batch.len()
             );
         } else {

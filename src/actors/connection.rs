@@ -13,7 +13,7 @@ use chrono::Utc;
 
 use super::claims::Claims;
 use super::contain_panic;
-use super::dispatch::{poll, recover, Mark};
+use super::dispatch::{mark, poll, recover, Mark};
 use super::enricher::{EnricherActor, EnricherDeps};
 use super::heartbeat::HeartbeatActor;
 use super::messages::{ConnectionFailed, Deliver, StopPolling};
@@ -179,8 +179,11 @@ impl ConnectionActor {
         ) else {
             return;
         };
+        // Not caught up with the store at its current mark (a walk was cut short, the store
+        // was re-opened): walk it before dispatching from a page again.
+        let behind = self.caught_up.is_none() || self.caught_up != mark(&self.deps);
         let step = match step {
-            Step::Poll if self.walk_due && self.deps.gate.accepts() => Step::Recover,
+            Step::Poll if (self.walk_due || behind) && self.deps.gate.accepts() => Step::Recover,
             step => step,
         };
         if step == Step::Poll && self.paused {

@@ -154,13 +154,22 @@ pub struct Mark {
     epoch: u64,
     /// The claims' count of containers let go.
     let_go: u64,
+    /// The store's count of re-opens after a write fault: the files re-opened can hold what
+    /// memory had already let go (a removal that never reached the disk) or a page whose
+    /// flush failed after it was written, neither of them dispatched.
+    reopens: u64,
 }
 
 /// The mark now, if the destination accepts notifications.
 pub fn mark(deps: &ConnectionDeps) -> Option<Mark> {
     let let_go = deps.claims.let_go_count();
     let epoch = deps.gate.open_epoch()?;
-    Some(Mark { epoch, let_go })
+    let reopens = deps.store.reopens();
+    Some(Mark {
+        epoch,
+        let_go,
+        reopens,
+    })
 }
 
 /// How many stored containers are read, oldest first, to choose a probe among.

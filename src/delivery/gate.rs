@@ -147,18 +147,17 @@ impl DestinationGate {
     }
 
     /// An attempt of the notification `notification` (a hash of its id) failed with `error`.
-    pub fn failed(&self, notification: u64, error: &str) {
+    /// Answers the mark to pass to [`DestinationGate::settle`], read under the same lock as
+    /// the failure, so a success landing just after it is never taken for one before it.
+    pub fn failed(&self, notification: u64, error: &str) -> u64 {
+        let mut mark = 0;
         let failed = |health: &mut Health, now| {
             self.failures_pending.store(true, Ordering::Release);
+            mark = health.successes();
             health.failed(notification, now)
         };
         self.change(failed, Some(error));
-    }
-
-    /// A mark to pass to [`DestinationGate::settle`], read after a notification's first
-    /// failed attempt (see [`Health::successes`]).
-    pub fn successes(&self) -> u64 {
-        self.lock().successes()
+        mark
     }
 
     /// The schedule of `notification` ran out with `error` last (see [`Health::settle`]): a

@@ -90,9 +90,9 @@ pub async fn deliver(
             gate.gone();
             return Final::LetGo;
         }
-        gate.failed(hash, &error);
+        let mark = gate.failed(hash, &error);
         evidence.judged |= refuses_content(status);
-        evidence.mark.get_or_insert_with(|| gate.successes());
+        evidence.mark.get_or_insert(mark);
         if !gate.may_attempt(false) {
             return probe_or_let_go(ctx, probe, retry_after).await;
         }

@@ -57,8 +57,14 @@ impl Engine {
     /// Opens (or creates) the files in `path`, checked against their high-water marks
     /// ([`open::checked`]).
     pub(super) fn open(path: &Path, rollback: Rollback) -> Result<Self, StoreError> {
-        remove_unfinished_snapshots(path)?;
-        let (db, marks) = open::checked(path, rollback)?;
+        let (db, marks) = match open::checked(path, rollback) {
+            // Only after sled itself refused them, so never under a running store's feet.
+            Err(StoreError::Damaged(damaged)) => match remove_unfinished_snapshots(path)? {
+                0 => return Err(damaged.into()),
+                _ => open::checked(path, rollback)?,
+            },
+            opened => opened?,
+        };
         Self::from_parts(db, SegmentLog::open(path.join(RETAINED_DIR))?, Some(marks))
     }
 
@@ -100,18 +106,16 @@ impl Engine {
 /// newest snapshot and refuses the store as corrupt, for good (the crash torture's disk-full
 /// phase found it: a restart on a full disk left one). Deleting it is always safe: it is the
 /// state sled sees after a crash before the write, and it rebuilds the snapshot from its log.
-fn remove_unfinished_snapshots(path: &Path) -> Result<(), StoreError> {
-    let entries = match std::fs::read_dir(path) {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(err) => return Err(err.into()),
-    };
-    for entry in entries {
+/// Answers how many it deleted.
+fn remove_unfinished_snapshots(path: &Path) -> Result<usize, StoreError> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(path)? {
         let entry = entry?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if name.starts_with("snap.") && name.ends_with(".generating") {
             std::fs::remove_file(entry.path())?;
+            removed += 1;
             log::warn!(
                 "store {}: removed {name}, a snapshot sled did not finish writing (the disk \
                  refused it); sled rebuilds it from its log",
@@ -119,5 +123,5 @@ fn remove_unfinished_snapshots(path: &Path) -> Result<(), StoreError> {
             );
         }
     }
-    Ok(())
+    Ok(removed)
 }

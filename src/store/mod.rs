@@ -21,6 +21,7 @@
 //! - A store never opens behind its high-water marks ([`marks`]) unless the operator accepts
 //!   it, and a damaged sled file is an error naming the store, not a panic ([`open`]).
 
+mod current;
 mod dead_letters;
 mod engine;
 pub mod fhir;
@@ -42,6 +43,7 @@ pub use retention::{Delivered, Retain, Retained, RetainedRange, Swept};
 use fhir::{Extra, ExtraTree};
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockWriteGuard};
 
 use chrono::{DateTime, Utc};
@@ -49,6 +51,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
+use current::Current;
 use engine::Engine;
 use reopen::FaultState;
 
@@ -144,6 +147,8 @@ struct Shared {
     /// The open files; `None` from a write fault until they are re-opened.
     engine: RwLock<Option<Arc<Engine>>>,
     faults: Mutex<FaultState>,
+    /// Re-opens after write faults so far (see [`Store::reopens`]).
+    reopens: AtomicU64,
 }
 
 impl Shared {
@@ -182,6 +187,7 @@ impl Store {
                 path,
                 engine: RwLock::new(Some(Arc::new(engine))),
                 faults: Mutex::default(),
+                reopens: AtomicU64::new(0),
             }),
         }
     }
@@ -225,6 +231,13 @@ impl Store {
             &engine,
             &StoreError::Flush("No space left on device (test)".into()),
         );
+    }
+
+    /// How many times the files were re-opened after a write fault. What was read before a
+    /// re-open may no longer be what is stored: a connection caught up with the store walks
+    /// it again, and a completion checks that it removes the container it delivered.
+    pub fn reopens(&self) -> u64 {
+        self.shared.reopens.load(Ordering::Acquire)
     }
 
     /// Whether the store answers, and the write fault that stopped it if not.
@@ -372,7 +385,13 @@ impl Store {
         I: Iterator<Item = Result<T, StoreError>>,
     {
         let (items, unavailable) = match self.engine() {
-            Ok(engine) => (Some(read(&engine)), None),
+            Ok(engine) => {
+                let items = read(&engine);
+                (
+                    Some(Current::new(Arc::clone(&self.shared), &engine, items)),
+                    None,
+                )
+            }
             Err(err) => (None, Some(Err(err))),
         };
         items.into_iter().flatten().chain(unavailable)
@@ -450,7 +469,7 @@ impl Store {
     /// [`crate::actors::completions`]). Called before their containers are forgotten: a crash
     /// between the two leaves containers pending (delivered again, same id) and their retained
     /// copies, which a replay sends once more under the same id. Synced with the next flush.
-    pub fn retain_delivered(
+    fn retain_delivered(
         &self,
         delivered: &[Delivered<'_>],
         retain: Retain<'_>,
@@ -467,14 +486,24 @@ impl Store {
     /// Forgets delivered containers. Not flushed on its own: after a crash, an unflushed
     /// removal only means one more (same-id) delivery. (Not a sled transaction: one per
     /// delivered notification, beside the pages' own, deadlocked sled 0.34 under load.)
-    pub fn forget_delivered(&self, delivered: &[Delivered<'_>]) -> Result<(), StoreError> {
+    fn forget_delivered(&self, delivered: &[Delivered<'_>]) -> Result<(), StoreError> {
         let engine = self.engine()?;
+        // After a re-open the key may hold another change than the one delivered (a page
+        // read again): removed only if it is still the delivered one. Before, the plain
+        // removal keeps the hot path to one write.
+        let check = self.reopens() > 0;
         // Every removal is tried: one that fails leaves only its own container pending.
         let mut first_error = None;
         for delivered in delivered {
             let notification = delivered.notification;
             let key = keys::container(&notification.connection, notification.sequence);
-            if let Err(err) = engine.containers.remove(key) {
+            let removed = match check {
+                true => {
+                    current::remove_if_holds(&engine.containers, &key, &notification.id).map(drop)
+                }
+                false => engine.containers.remove(key).map(drop),
+            };
+            if let Err(err) = removed {
                 first_error.get_or_insert(err);
             }
         }
@@ -482,7 +511,8 @@ impl Store {
         self.observe(&engine, forgotten)
     }
 
-    /// Moves a container whose retry schedule ran out to the dead letters, in one transaction.
+    /// Moves a container whose retry schedule ran out to the dead letters, in one transaction
+    /// (nothing, when its key holds another change since a re-open of the store).
     /// The container itself is kept beside its dead letter, so a retry restores it exactly,
     /// whatever format the body was rendered in.
     pub fn dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError> {
@@ -496,6 +526,11 @@ impl Store {
         )
             .transaction(|(pending, dead, kept)| {
                 if let Some(container) = pending.remove(key.as_slice())? {
+                    if !current::holds(&container, &letter.notification_id) {
+                        // Read again after a re-open: that change is not this one's.
+                        pending.insert(key.as_slice(), container)?;
+                        return Ok(());
+                    }
                     kept.insert(key.as_slice(), container)?;
                 }
                 dead.insert(key.as_slice(), value.as_slice())?;

@@ -11,6 +11,7 @@
 //! (sled holds a lock on its directory until then).
 
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -107,8 +108,9 @@ impl Shared {
                 .name("store reopen".into())
                 .spawn(move || heal(shared, path, taken));
             if let Err(err) = spawned {
-                log::error!("the store's re-opening thread did not start: {err}");
-                self.faults().healing = false;
+                // Without it the store would stay out of service for good: a restart heals.
+                log::error!("the store's re-opening thread did not start: {err}; exiting");
+                std::process::exit(1);
             }
         }
     }
@@ -116,8 +118,7 @@ impl Shared {
 
 /// Re-opens the store at `path` until it works, dropping the failed `old` files first.
 fn heal(shared: Weak<Shared>, path: PathBuf, old: Option<Arc<Engine>>) {
-    // The old files close once every call still using them returns.
-    drop(old);
+    close(old);
     let started = Instant::now();
     let mut delay = REOPEN_DELAY_MIN;
     loop {
@@ -147,6 +148,23 @@ fn heal(shared: Weak<Shared>, path: PathBuf, old: Option<Arc<Engine>>) {
     }
 }
 
+/// How long the re-opening thread waits for calls still using the failed files to return, so
+/// that it, not an async worker, closes them (closing joins the files' flushing thread).
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// Closes the failed files here once no call uses them any more (at most [`CLOSE_WAIT`];
+/// then the last call to return closes them).
+fn close(old: Option<Arc<Engine>>) {
+    let Some(old) = old else {
+        return;
+    };
+    let deadline = Instant::now() + CLOSE_WAIT;
+    while Arc::strong_count(&old) > 1 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    drop(old);
+}
+
 /// Why a re-open failed: worth trying again (the disk, the lock of files still closing), or
 /// not (the files are damaged, or behind their high-water marks).
 enum Reopen {
@@ -174,6 +192,7 @@ impl Shared {
                 .take()
                 .map_or(0, |fault| fault.reopen_attempts + 1)
         };
+        self.reopens.fetch_add(1, Ordering::AcqRel);
         *self.write_engine() = Some(Arc::new(engine));
         log::warn!(
             "store re-opened after {:.1} s ({attempts} attempts); polling and deliveries go on \

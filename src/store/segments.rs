@@ -239,7 +239,8 @@ impl SegmentLog {
                 .try_for_each(|file| file.sync_data())
         });
         if result.is_err() {
-            // Synced again next time.
+            // Synced again next time, rotated files too.
+            self.writers().rotated.extend(rotated);
             self.unsynced.store(true, Ordering::Release);
         }
         result

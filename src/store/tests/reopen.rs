@@ -77,3 +77,46 @@ async fn a_snapshot_left_unfinished_by_a_full_disk_does_not_make_the_store_corru
     assert_eq!(store.connection_state("a", "0").unwrap().next_sequence, 3);
     assert_eq!(store.pending("a", 0).count(), 2);
 }
+
+#[actix_rt::test]
+async fn a_walk_under_way_stops_at_a_fault_and_lets_the_files_be_reopened() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    commit(&store, "a", &[item("x", 1), item("y", 2), item("z", 3)])
+        .await
+        .unwrap();
+    let mut walk = store.pending("a", 0);
+    assert!(walk.next().unwrap().is_ok());
+
+    store.fail_for_test();
+    assert!(matches!(walk.next(), Some(Err(StoreError::Unavailable(_)))));
+    assert!(walk.next().is_none(), "nothing read on from the old files");
+    // The walk is still in scope: it no longer holds the files (nor sled's lock).
+    until_reopened(&store).await;
+    assert_eq!(store.pending("a", 0).count(), 3);
+    drop(walk);
+}
+
+#[actix_rt::test]
+async fn after_a_reopen_a_completion_removes_only_the_container_it_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let stored = commit(&store, "a", &[item("x", 1)]).await.unwrap();
+    store.fail_for_test();
+    until_reopened(&store).await;
+
+    // Delivered before the re-open: another change under the same sequence.
+    let mut other = stored[0].clone();
+    other.key = "w".into();
+    other.notification_id = notification_id("a", "w", "9");
+    let delivered = Notification::build(&other, &serde_json::Map::new(), &[]);
+    complete_unretained(&store, &delivered);
+    assert!(
+        store.is_pending("a", 1).unwrap(),
+        "x is still to be delivered"
+    );
+
+    let delivered = Notification::build(&stored[0], &serde_json::Map::new(), &[]);
+    complete_unretained(&store, &delivered);
+    assert!(!store.is_pending("a", 1).unwrap());
+}
