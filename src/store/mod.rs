@@ -23,7 +23,9 @@
 
 mod current;
 mod dead_letters;
+mod delivered;
 mod engine;
+mod error;
 pub mod fhir;
 mod flusher;
 mod keys;
@@ -34,6 +36,7 @@ mod retention;
 mod segments;
 
 pub use dead_letters::{DeadLetterFilter, DeadLetterPage, DeadLetterSelection};
+pub use error::{StoreError, EXIT_STORE_DAMAGED, EXIT_STORE_WENT_BACKWARDS};
 pub use keys::RetainedKey;
 pub use marks::{Regressions, Rollback, WentBackwards};
 pub use open::Damaged;
@@ -55,73 +58,7 @@ use current::Current;
 use engine::Engine;
 use reopen::FaultState;
 
-use crate::model::{notification_id, ChangeItem, Container, CursorState, DeadLetter};
-
-/// `courier run`'s exit code when sled cannot open the store's files (at start, or at a
-/// re-open after a write fault): restore them, or move them aside.
-pub const EXIT_STORE_DAMAGED: u8 = 3;
-/// `courier run`'s exit code when the store is behind its high-water marks: restore a newer
-/// copy, or run with `--accept-store-rollback`.
-pub const EXIT_STORE_WENT_BACKWARDS: u8 = 4;
-
-/// Why the store could not do what was asked; always an operator matter (disk, corruption).
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// sled failed.
-    #[error("store: {0}")]
-    Sled(#[from] sled::Error),
-    /// Writes could not be made durable (the disk refused a write or an fsync).
-    #[error("store: flushing to disk failed: {0}")]
-    Flush(String),
-    /// The retained notifications' files could not be read or written.
-    #[error("store: retained notifications: {0}")]
-    Retained(#[from] std::io::Error),
-    /// A stored record could not be read back. The reason gives the parser's position only:
-    /// serde's own message can quote the stored value, which may be patient data.
-    #[error("store: unreadable record under {key}: {reason}")]
-    Corrupt {
-        /// The key whose value failed to decode.
-        key: String,
-        /// What kind of decoding error, and where.
-        reason: String,
-    },
-    /// The connection's stored state changed under a commit (two writers for one connection).
-    #[error("store: the state of connection {0} changed during a commit")]
-    Conflict(String),
-    /// A write fault took the store out of service until it is re-opened (see
-    /// `reopen.rs`); the text is that fault's.
-    #[error("store: unavailable until it is re-opened after: {0}")]
-    Unavailable(String),
-    /// sled cannot open the store's files (it panicked, or reported a corruption).
-    #[error(transparent)]
-    Damaged(#[from] Damaged),
-    /// The store's state is older than its high-water marks (see [`marks`]).
-    #[error(transparent)]
-    WentBackwards(#[from] WentBackwards),
-}
-
-impl StoreError {
-    /// Whether the disk is full (or the quota used up): waiting for room is the way out.
-    pub fn is_disk_full(&self) -> bool {
-        const ENOSPC: i32 = 28;
-        const EDQUOT: i32 = 122;
-        let io = match self {
-            StoreError::Sled(sled::Error::Io(err)) | StoreError::Retained(err) => err,
-            _ => return false,
-        };
-        matches!(io.raw_os_error(), Some(ENOSPC | EDQUOT))
-    }
-
-    /// Whether this is the disk failing a write (full, or an I/O error), which leaves the open
-    /// files unusable (sled keeps failing after one), as opposed to a record or a caller's
-    /// problem.
-    fn is_write_fault(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Sled(sled::Error::Io(_)) | StoreError::Flush(_) | StoreError::Retained(_)
-        )
-    }
-}
+use crate::model::{notification_id, ChangeItem, Container, CursorState};
 
 /// What the store remembers about one connection between polls.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -448,96 +385,6 @@ impl Store {
     /// for tests and the torture (0 while the store is out of service).
     pub fn pending_count(&self) -> usize {
         self.engine().map_or(0, |engine| engine.containers.len())
-    }
-
-    /// Forgets delivered containers and, with `retain`, first keeps the exact notifications
-    /// that were delivered, for replay: [`Store::retain_delivered`], then
-    /// [`Store::forget_delivered`].
-    pub fn complete(
-        &self,
-        delivered: &[Delivered<'_>],
-        retain: Option<Retain<'_>>,
-    ) -> Result<(), StoreError> {
-        if let Some(retain) = retain {
-            self.retain_delivered(delivered, retain)?;
-        }
-        self.forget_delivered(delivered)
-    }
-
-    /// Keeps the exact notifications that were delivered, for replay: all of them in one
-    /// write, which is why deliveries are completed in batches (see
-    /// [`crate::actors::completions`]). Called before their containers are forgotten: a crash
-    /// between the two leaves containers pending (delivered again, same id) and their retained
-    /// copies, which a replay sends once more under the same id. Synced with the next flush.
-    fn retain_delivered(
-        &self,
-        delivered: &[Delivered<'_>],
-        retain: Retain<'_>,
-    ) -> Result<(), StoreError> {
-        let engine = self.engine()?;
-        let span = segments::span_for(retain.keep);
-        let appended = engine
-            .retained
-            .append(retain.destination, span, delivered)
-            .map_err(StoreError::from);
-        self.observe(&engine, appended)
-    }
-
-    /// Forgets delivered containers. Not flushed on its own: after a crash, an unflushed
-    /// removal only means one more (same-id) delivery. (Not a sled transaction: one per
-    /// delivered notification, beside the pages' own, deadlocked sled 0.34 under load.)
-    fn forget_delivered(&self, delivered: &[Delivered<'_>]) -> Result<(), StoreError> {
-        let engine = self.engine()?;
-        // After a re-open the key may hold another change than the one delivered (a page
-        // read again): removed only if it is still the delivered one. Before, the plain
-        // removal keeps the hot path to one write.
-        let check = self.reopens() > 0;
-        // Every removal is tried: one that fails leaves only its own container pending.
-        let mut first_error = None;
-        for delivered in delivered {
-            let notification = delivered.notification;
-            let key = keys::container(&notification.connection, notification.sequence);
-            let removed = match check {
-                true => {
-                    current::remove_if_holds(&engine.containers, &key, &notification.id).map(drop)
-                }
-                false => engine.containers.remove(key).map(drop),
-            };
-            if let Err(err) = removed {
-                first_error.get_or_insert(err);
-            }
-        }
-        let forgotten = first_error.map_or(Ok(()), |err| Err(err.into()));
-        self.observe(&engine, forgotten)
-    }
-
-    /// Moves a container whose retry schedule ran out to the dead letters, in one transaction
-    /// (nothing, when its key holds another change since a re-open of the store).
-    /// The container itself is kept beside its dead letter, so a retry restores it exactly,
-    /// whatever format the body was rendered in.
-    pub fn dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError> {
-        let key = keys::container(&letter.connection, letter.sequence);
-        let value = encode(letter);
-        let engine = self.engine()?;
-        let moved = (
-            &engine.containers,
-            &engine.dead_letters,
-            &engine.dead_containers,
-        )
-            .transaction(|(pending, dead, kept)| {
-                if let Some(container) = pending.remove(key.as_slice())? {
-                    if !current::holds(&container, &letter.notification_id) {
-                        // Read again after a re-open: that change is not this one's.
-                        pending.insert(key.as_slice(), container)?;
-                        return Ok(());
-                    }
-                    kept.insert(key.as_slice(), container)?;
-                }
-                dead.insert(key.as_slice(), value.as_slice())?;
-                Ok(())
-            })
-            .map_err(never_aborts);
-        self.observe(&engine, moved)
     }
 
     /// Writes everything to disk; called at shutdown.

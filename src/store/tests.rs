@@ -6,7 +6,7 @@ mod reopen;
 mod retention;
 
 use super::*;
-use crate::model::{notification_id, CursorValue, Notification};
+use crate::model::{notification_id, CursorValue, DeadLetter, Notification};
 use serde_json::json;
 
 fn item(key: &str, seq: u64) -> ChangeItem {
