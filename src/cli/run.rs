@@ -42,7 +42,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         true => Rollback::Accept,
         false => Rollback::Refuse,
     };
-    let store = match open_store(&config.store.path, rollback) {
+    let store = match Store::open_when_room(&config.store.path, rollback) {
         Ok(store) => store,
         Err(err) => return refused(&config.store.path, &err),
     };
@@ -84,29 +84,6 @@ pub fn run(args: &RunArgs) -> ExitCode {
     });
     log::info!("stopped");
     code
-}
-
-/// The store at `path`, once the disk has room for it: sled writes at open (a snapshot), and
-/// a process supervisor restarting Courier on a full disk would otherwise spin. Waits as
-/// the running store does (`store::reopen`): 0.25 s, doubling up to 5 s; SIGTERM ends it.
-fn open_store(path: &std::path::Path, rollback: Rollback) -> Result<Store, StoreError> {
-    let mut delay = std::time::Duration::from_millis(250);
-    let mut logged = false;
-    loop {
-        match Store::open_with(path, rollback) {
-            Err(err) if err.is_disk_full() => {
-                if !std::mem::replace(&mut logged, true) {
-                    log::error!(
-                        "store {}: {err}; waiting for the disk to have room before starting",
-                        path.display()
-                    );
-                }
-                std::thread::sleep(delay);
-                delay = (delay * 2).min(std::time::Duration::from_secs(5));
-            }
-            opened => return opened,
-        }
-    }
 }
 
 /// Prints why the store did not open; the exit code tells a script which way out applies.

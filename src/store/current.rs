@@ -32,9 +32,9 @@ impl<I> Current<I> {
     }
 
     fn still_open(&self) -> bool {
-        let open = self.shared.engine.read();
-        let open = open.unwrap_or_else(std::sync::PoisonError::into_inner);
-        open.as_ref()
+        self.shared
+            .read_engine()
+            .as_ref()
             .is_some_and(|engine| std::ptr::eq(Arc::as_ptr(engine), self.engine.as_ptr()))
     }
 }

@@ -47,7 +47,7 @@ use fhir::{Extra, ExtraTree};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -89,6 +89,10 @@ struct Shared {
 }
 
 impl Shared {
+    fn read_engine(&self) -> RwLockReadGuard<'_, Option<Arc<Engine>>> {
+        self.engine.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn write_engine(&self) -> RwLockWriteGuard<'_, Option<Arc<Engine>>> {
         self.engine.write().unwrap_or_else(PoisonError::into_inner)
     }
@@ -131,12 +135,7 @@ impl Store {
 
     /// The files open now, or why there are none.
     fn engine(&self) -> Result<Arc<Engine>, StoreError> {
-        let engine = self
-            .shared
-            .engine
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let engine = self.shared.read_engine().clone();
         engine.ok_or_else(|| {
             let faults = self.shared.faults();
             let error = faults.health.fault.as_ref().map(|f| f.error.clone());

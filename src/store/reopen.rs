@@ -10,7 +10,7 @@
 //! which reads back exactly what is durable, once the last user of the old files let go
 //! (sled holds a lock on its directory until then).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::thread;
@@ -21,12 +21,20 @@ use serde::Serialize;
 
 use super::engine::Engine;
 use super::marks::Rollback;
-use super::{Shared, StoreError, EXIT_STORE_DAMAGED, EXIT_STORE_WENT_BACKWARDS};
+use super::{Shared, Store, StoreError, EXIT_STORE_DAMAGED, EXIT_STORE_WENT_BACKWARDS};
 
 /// The first re-open is tried this long after the fault; the delay doubles up to
 /// [`REOPEN_DELAY_MAX`], so Courier heals within 5 seconds of the disk having room again.
 const REOPEN_DELAY_MIN: Duration = Duration::from_millis(250);
 const REOPEN_DELAY_MAX: Duration = Duration::from_secs(5);
+
+/// The waits before successive re-open attempts: [`REOPEN_DELAY_MIN`], doubling up to
+/// [`REOPEN_DELAY_MAX`], for ever.
+fn reopen_delays() -> impl Iterator<Item = Duration> {
+    std::iter::successors(Some(REOPEN_DELAY_MIN), |delay| {
+        Some((*delay * 2).min(REOPEN_DELAY_MAX))
+    })
+}
 
 /// Whether the store answers, for status, metrics and readiness.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -120,8 +128,7 @@ impl Shared {
 fn heal(shared: Weak<Shared>, path: PathBuf, old: Option<Arc<Engine>>) {
     close(old);
     let started = Instant::now();
-    let mut delay = REOPEN_DELAY_MIN;
-    loop {
+    for delay in reopen_delays() {
         thread::sleep(delay);
         let Some(alive) = shared.upgrade() else {
             return;
@@ -144,7 +151,31 @@ fn heal(shared: Weak<Shared>, path: PathBuf, old: Option<Arc<Engine>>) {
                 std::process::exit(i32::from(code));
             }
         }
-        delay = (delay * 2).min(REOPEN_DELAY_MAX);
+    }
+}
+
+impl Store {
+    /// [`Store::open_with`], waiting out a full disk: sled writes at open (a snapshot), and a
+    /// process supervisor restarting Courier on a full disk would otherwise spin. Tries as a
+    /// running store re-opens, one ERROR line first; SIGTERM ends the wait.
+    pub fn open_when_room(path: &Path, rollback: Rollback) -> Result<Store, StoreError> {
+        let mut delays = reopen_delays();
+        loop {
+            match Store::open_with(path, rollback) {
+                Err(err) if err.is_disk_full() => {
+                    let delay = delays.next().unwrap_or(REOPEN_DELAY_MAX);
+                    if delay == REOPEN_DELAY_MIN {
+                        log::error!(
+                            "store {}: {err}; waiting for the disk to have room before \
+                             starting",
+                            path.display()
+                        );
+                    }
+                    thread::sleep(delay);
+                }
+                opened => return opened,
+            }
+        }
     }
 }
 
