@@ -39,6 +39,15 @@ fn complete_unretained(store: &Store, notification: &Notification) {
     store.complete(&[delivered], None).unwrap();
 }
 
+/// A store in a fresh directory, with connection `a`'s `items` committed: the directory
+/// lives as long as the returned guard.
+async fn on_disk(items: &[ChangeItem]) -> (tempfile::TempDir, Store, Vec<Container>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let stored = commit(&store, "a", items).await.unwrap();
+    (dir, store, stored)
+}
+
 /// Opens the store in `path` again after a drop: sled's background flusher lets go of the
 /// directory's lock a moment after it.
 async fn reopen(path: &Path) -> Store {
@@ -136,13 +145,8 @@ async fn dead_letter_moves_the_container_out_of_pending() {
 
 #[actix_rt::test]
 async fn state_survives_reopening_the_directory() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let store = Store::open(dir.path()).unwrap();
-        commit(&store, "a", &[item("x", 1), item("y", 2)])
-            .await
-            .unwrap();
-    }
+    let (dir, store, _) = on_disk(&[item("x", 1), item("y", 2)]).await;
+    drop(store);
     let store = reopen(dir.path()).await;
     assert_eq!(store.connection_state("a", "0").unwrap().next_sequence, 3);
     assert_eq!(store.pending("a", 0).count(), 2);

@@ -19,11 +19,7 @@ async fn until_reopened(store: &Store) {
 
 #[actix_rt::test]
 async fn a_write_fault_stops_every_call_until_the_files_are_reopened() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    commit(&store, "a", &[item("x", 1), item("y", 2)])
-        .await
-        .unwrap();
+    let (_dir, store, _) = on_disk(&[item("x", 1), item("y", 2)]).await;
 
     store.fail_for_test();
     let fault = store.health().fault.expect("the fault shows");
@@ -63,13 +59,8 @@ async fn a_temporary_store_stays_out_of_service_after_a_fault() {
 
 #[actix_rt::test]
 async fn a_snapshot_left_unfinished_by_a_full_disk_does_not_make_the_store_corrupt() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let store = Store::open(dir.path()).unwrap();
-        commit(&store, "a", &[item("x", 1), item("y", 2)])
-            .await
-            .unwrap();
-    }
+    let (dir, store, _) = on_disk(&[item("x", 1), item("y", 2)]).await;
+    drop(store);
     // What sled leaves when the disk refuses a snapshot: the file it writes before renaming,
     // empty or cut short, named after a later position than any finished snapshot.
     std::fs::write(dir.path().join("snap.00000000FFFFFFFF.generating"), b"").unwrap();
@@ -80,11 +71,7 @@ async fn a_snapshot_left_unfinished_by_a_full_disk_does_not_make_the_store_corru
 
 #[actix_rt::test]
 async fn a_walk_under_way_stops_at_a_fault_and_lets_the_files_be_reopened() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    commit(&store, "a", &[item("x", 1), item("y", 2), item("z", 3)])
-        .await
-        .unwrap();
+    let (_dir, store, _) = on_disk(&[item("x", 1), item("y", 2), item("z", 3)]).await;
     let mut walk = store.pending("a", 0);
     assert!(walk.next().unwrap().is_ok());
 
@@ -99,9 +86,7 @@ async fn a_walk_under_way_stops_at_a_fault_and_lets_the_files_be_reopened() {
 
 #[actix_rt::test]
 async fn after_a_reopen_a_completion_removes_only_the_container_it_delivered() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let stored = commit(&store, "a", &[item("x", 1)]).await.unwrap();
+    let (_dir, store, stored) = on_disk(&[item("x", 1)]).await;
     store.fail_for_test();
     until_reopened(&store).await;
 

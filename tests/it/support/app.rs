@@ -43,6 +43,17 @@ impl ConnectionSpec {
         self
     }
 
+    /// The connection reading whole windows with `cursor_from = "date_header"` and `lag_secs`,
+    /// from 2000 on, instead of paging by item positions.
+    pub fn date_header(self, lag_secs: &str) -> Self {
+        self.without("page_size")
+            .without("page_size_param")
+            .without("cursor_pointer")
+            .with("cursor_from", "\"date_header\"")
+            .with("lag_secs", lag_secs)
+            .with("initial_cursor", "\"2000-01-01T00:00:00Z\"")
+    }
+
     /// Replaces one key's default (the value is TOML: quote strings).
     pub fn with(mut self, key: &'static str, value: impl Into<String>) -> Self {
         self.overrides.push((key, value.into()));
