@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use futures_util::future::{select, Either};
 
-use crate::app::{stop_signal, App, AppOptions};
-use crate::config;
-use crate::delivery::signing::SigningKey;
-use crate::sim::{ReceiverOptions, SimEhr, SimEhrOptions, SimReceiver};
-use crate::store::Store;
+use courier::app::{stop_signal, App, AppOptions};
+use courier::config;
+use courier::delivery::signing::SigningKey;
+use courier::store::Store;
+use courier_sim::{ReceiverOptions, SimEhr, SimEhrOptions, SimReceiver};
 
 /// The demo's configuration, embedded so the binary needs no file to run it.
-pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
+pub const DEMO_CONFIG: &str = include_str!("../../config/demo.toml");
 /// The environment variable the demo configuration names; the demo supplies its value.
 const DEMO_SECRET_ENV: &str = "COURIER_DEMO_SECRET";
 /// The fastest change rate the simulated EHR is asked for (one change per 10 µs).

@@ -1,6 +1,7 @@
 //! The subcommands, one module each: a new command is one file and one [`Command`] variant.
 
 mod check;
+mod demo;
 mod dlq;
 mod replay;
 mod run;
@@ -26,7 +27,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// See it work: a simulated EHR and a local webhook receiver, in this process.
-    Demo(courier::demo::DemoArgs),
+    Demo(demo::DemoArgs),
     /// Validate a configuration file and exit.
     Check(check::CheckArgs),
     /// Run until SIGINT or SIGTERM; SIGHUP reloads the configuration.
@@ -52,7 +53,7 @@ impl Command {
     /// Runs the command; the exit code says how it went.
     pub fn run(self) -> ExitCode {
         match self {
-            Command::Demo(args) => courier::demo::run(args),
+            Command::Demo(args) => demo::run(args),
             Command::Check(args) => check::run(&args),
             Command::Run(args) => run::run(&args),
             Command::Status(args) => status::run(&args),

@@ -10,5 +10,7 @@ pub mod order;
 pub mod replay;
 pub mod retry;
 pub mod sender;
-pub mod signing;
 pub mod worker;
+
+/// Standard Webhooks signing, shared with the simulated receivers (`courier-wire`).
+pub use courier_wire::signing;

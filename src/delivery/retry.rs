@@ -170,12 +170,8 @@ fn parse_http_date(value: &str) -> Option<DateTime<Utc>> {
         .map(|naive| naive.and_utc())
 }
 
-/// Whether a destination accepted a notification. Only 2xx counts: a 3xx is a failure because
-/// the sender does not follow redirects (following one would send signed patient-related data
-/// to a place the operator never configured).
-pub fn is_success(status: u16) -> bool {
-    (200..=299).contains(&status)
-}
+/// The receivers of the tests and benchmarks apply the same rule, so it lives in `courier-wire`.
+pub use courier_wire::is_success;
 
 /// Whether an EHR error status is worth retrying with backoff, or needs an operator instead.
 ///
@@ -375,13 +371,6 @@ mod tests {
             parse_retry_after("Sat, 05 Nov 1994 08:49:37 GMT", now()),
             Some(Duration::ZERO)
         );
-    }
-
-    #[test]
-    fn only_2xx_is_success_and_redirects_are_failures() {
-        assert!(is_success(200) && is_success(204) && is_success(299));
-        assert!(!is_success(199) && !is_success(301) && !is_success(304));
-        assert!(!is_success(400) && !is_success(500));
     }
 
     #[test]

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::ehr::fhir::bundle::is_fhir_id;
+use courier_wire::uuid_text;
 
 /// Profile of the notification Bundle, declared in `meta.profile`.
 const BUNDLE_PROFILE: &str =
@@ -343,19 +344,6 @@ fn derived_uuid(label: &str, id: &str) -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x80;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     uuid_text(bytes)
-}
-
-/// The usual text of a UUID: 32 hex digits in groups of 8-4-4-4-12.
-pub(crate) fn uuid_text(bytes: [u8; 16]) -> String {
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
 }
 
 #[cfg(test)]

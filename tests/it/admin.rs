@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use courier::app::AppOptions;
-use courier::sim::{Route, SimEhrOptions};
+use courier_sim::{Route, SimEhrOptions};
 
 use courier::status::ConnectionState;
 

@@ -3,7 +3,7 @@
 
 use std::process::{Command, Output};
 
-use courier::sim::{Route, SimEhr, SimEhrOptions};
+use courier_sim::{Route, SimEhr, SimEhrOptions};
 
 use crate::support::admin::get;
 use crate::support::app::{config_text, eventually, ConnectionSpec, PATIENCE};

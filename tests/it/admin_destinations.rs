@@ -4,8 +4,8 @@
 
 use actix_web::http::StatusCode;
 use courier::admin::client::AdminClient;
-use courier::sim::SimEhrOptions;
 use courier::status::{ConnectionState, DestinationState};
+use courier_sim::SimEhrOptions;
 use serde_json::json;
 
 use crate::support::admin::{get, post, start_admin};

@@ -2,7 +2,7 @@
 //! whatever refused the request, and the bearer scheme read in any case.
 
 use actix_web::http::StatusCode;
-use courier::sim::SimEhrOptions;
+use courier_sim::SimEhrOptions;
 
 use crate::support::admin::{call, get, post, start_admin, Answer};
 use crate::support::app::spawn_app;

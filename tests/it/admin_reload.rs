@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
-use courier::sim::{Route, SimEhr, SimEhrOptions};
+use courier_sim::{Route, SimEhr, SimEhrOptions};
 
 use crate::support::admin::{post, start_admin};
 use crate::support::app::{config_text, eventually, spawn_app, ConnectionSpec, TestApp, PATIENCE};

@@ -4,7 +4,7 @@
 //! `since` is named as such.
 
 use chrono::{DateTime, Utc};
-use courier::sim::{Fault, SimEhrOptions};
+use courier_sim::{Fault, SimEhrOptions};
 use serde_json::json;
 
 use crate::support::app::{eventually, spawn_app, TestApp, PATIENCE};

@@ -5,7 +5,7 @@
 use actix_web::http::StatusCode;
 use courier::admin::AdminServer;
 use courier::app::AppOptions;
-use courier::sim::SimEhrOptions;
+use courier_sim::SimEhrOptions;
 use serde_json::Value;
 
 use crate::support::admin::{call, courier_cli, get, post, start_admin};
@@ -47,7 +47,7 @@ async fn listed(t: &TestApp, url: &str, n: usize) -> Vec<Value> {
     }
 }
 
-fn keys(received: &[courier::sim::Received]) -> Vec<String> {
+fn keys(received: &[courier_sim::Received]) -> Vec<String> {
     received
         .iter()
         .map(|r| r.json["data"]["key"].as_str().unwrap().to_owned())

@@ -4,8 +4,8 @@
 
 use courier::app::AppOptions;
 use courier::app::UnknownDestination;
-use courier::sim::SimEhrOptions;
 use courier::status::DestinationState;
+use courier_sim::SimEhrOptions;
 
 use crate::ordering::{assert_one_at_a_time_per_key, schedule};
 use crate::support::app::{eventually, spawn_app_with, ConnectionSpec, TestApp, PATIENCE};

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use courier::app::AppOptions;
-use courier::sim::disk::Tmpfs;
-use courier::sim::{Route, SimEhrOptions};
+use courier_sim::disk::Tmpfs;
+use courier_sim::{Route, SimEhrOptions};
 
 use crate::support::admin::{get, start_admin};
 use crate::support::app::{eventually, spawn_app_storing_in, TestApp, PATIENCE};

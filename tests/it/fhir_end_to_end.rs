@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use courier::sim::{SimFhir, VersionIds};
+use courier_sim::{SimFhir, VersionIds};
 
 use crate::support::app::{eventually, PATIENCE};
 use crate::support::fhir::{spawn_fhir_app, FhirSpec};

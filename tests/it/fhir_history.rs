@@ -2,7 +2,7 @@
 //! when the server's `next` links drop `_since`, and a history that fails holds up neither
 //! the type's search nor the deletions once it answers again.
 
-use courier::sim::{FhirFault, SimFhir, VersionIds};
+use courier_sim::{FhirFault, SimFhir, VersionIds};
 use serde_json::{json, Value};
 
 use crate::support::app::{eventually, PATIENCE};

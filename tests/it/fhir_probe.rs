@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use courier::delivery::signing::SigningKey;
-use courier::sim::{SimFhir, VersionIds};
+use courier_sim::{SimFhir, VersionIds};
 
 fn connection(id: &str, base_url: &str) -> String {
     format!(

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
-use courier::sim::{FhirFault, SimFhir, VersionIds};
+use courier_sim::{FhirFault, SimFhir, VersionIds};
 use serde_json::{json, Value};
 
 use crate::support::app::{eventually, PATIENCE};

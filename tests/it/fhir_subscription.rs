@@ -14,9 +14,9 @@ use courier::delivery::sender::destination_client;
 use courier::delivery::worker::{deliver, DeliveryContext, Final};
 use courier::fhir::subscription::Origin;
 use courier::model::{notification_id, Container, Notification};
-use courier::sim::{Received, SimReceiver};
 use courier::status::StatusBoard;
 use courier::store::Store;
+use courier_sim::{Received, SimReceiver};
 use serde_json::{json, Value};
 
 use crate::support::app::{config_text, parse_config, start_receiver, SECRET_ENV};

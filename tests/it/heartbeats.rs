@@ -1,7 +1,7 @@
 //! Heartbeats as a receiver sees them: signed `courier.heartbeat` events while a connection
 //! delivers nothing, carrying its last sequence number, and none while notifications flow.
 
-use courier::sim::{Received, SimEhrOptions};
+use courier_sim::{Received, SimEhrOptions};
 
 use crate::support::app::{eventually, spawn_app, TestApp, PATIENCE};
 

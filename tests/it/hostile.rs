@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use courier::app::{App, AppOptions};
-use courier::sim::{EhrControl, Fault, ReceiverControl, Route, SimEhr, SimEhrOptions, SimReceiver};
 use courier::store::Store;
+use courier_sim::{EhrControl, Fault, ReceiverControl, Route, SimEhr, SimEhrOptions, SimReceiver};
 
 use checks::{changes, delivered_by, Seen};
 

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use courier::app::{App, AppOptions};
-use courier::sim::{Fault, Route, SimEhr, SimEhrOptions, SimReceiver};
 use courier::store::Store;
+use courier_sim::{Fault, Route, SimEhr, SimEhrOptions, SimReceiver};
 
 use crate::support::app::{
     config_text, eventually, parse_config, start_receiver, ConnectionSpec, PATIENCE,

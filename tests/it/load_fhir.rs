@@ -1,9 +1,9 @@
-//! Courier's FHIR source against the benchmark's load EHR (`courier::sim::load`'s `/fhir`
+//! Courier's FHIR source against the benchmark's load EHR (`courier_sim::load`'s `/fhir`
 //! flavour): the steady-rate changes arrive once each, in order, with their Patient and the
 //! `created_us` extension the counting receiver measures latency from.
 
-use courier::sim::load::fhir::CREATED_US_URL;
-use courier::sim::{LoadEhr, LoadEhrOptions, LoadFeed};
+use courier_sim::load::fhir::CREATED_US_URL;
+use courier_sim::{LoadEhr, LoadEhrOptions, LoadFeed};
 
 use crate::support::app::{eventually, PATIENCE};
 use crate::support::fhir::{spawn_fhir_app, FhirSpec};

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use courier::sim::{Fault, Route, SimEhrOptions};
+use courier_sim::{Fault, Route, SimEhrOptions};
 
 use crate::support::admin::post;
 use crate::support::app::{eventually, PATIENCE};

@@ -22,6 +22,7 @@ mod heartbeats;
 mod hostile;
 mod isolation;
 mod load_fhir;
+mod load_fhir_search;
 mod logs;
 mod ordering;
 mod pacing;

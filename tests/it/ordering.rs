@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use courier::app::AppOptions;
-use courier::sim::{Fault, Received, Route, SimEhrOptions};
+use courier_sim::{Fault, Received, Route, SimEhrOptions};
 
 use crate::support::app::{eventually, spawn_app_with, ConnectionSpec, TestApp, PATIENCE};
 use crate::support::process::Rig;

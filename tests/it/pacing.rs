@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use courier::sim::{Fault, Route, SimEhrOptions};
+use courier_sim::{Fault, Route, SimEhrOptions};
 
 use crate::support::app::{eventually, spawn_app, PATIENCE};
 

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use courier::sim::{Fault, Received, Route, SimEhrOptions};
+use courier_sim::{Fault, Received, Route, SimEhrOptions};
 use serde_json::Value;
 
 use crate::support::app::{eventually, spawn_app, PATIENCE};
@@ -303,7 +303,7 @@ async fn a_date_header_cursor_delivers_each_change_once_including_late_commits_w
 #[actix_rt::test]
 async fn headers_from_the_environment_reach_a_receiver_behind_a_gateway() {
     use crate::support::app::{config_text, parse_config_with, start_receiver, ConnectionSpec};
-    let ehr = courier::sim::SimEhr::start(SimEhrOptions::default()).unwrap();
+    let ehr = courier_sim::SimEhr::start(SimEhrOptions::default()).unwrap();
     let (receiver, secret) = start_receiver();
     let dir = tempfile::tempdir().unwrap();
     let extra = "retry_schedule_secs = [0.05]\n[destinations.app.headers_env]\nAuthorization = \"GATEWAY_AUTH\"";
@@ -336,7 +336,7 @@ async fn status_shows_a_large_first_page_as_stored_while_it_is_still_being_dispa
         initial_changes: 200,
         ..SimEhrOptions::default()
     };
-    let spec = |ehr: &courier::sim::SimEhr| {
+    let spec = |ehr: &courier_sim::SimEhr| {
         vec![crate::support::app::ConnectionSpec::new("clinic-a", ehr)
             .with("page_size", "500")
             .with("max_concurrent_enrichments", "1")]

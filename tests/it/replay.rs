@@ -9,7 +9,7 @@ use actix_web::http::StatusCode;
 use chrono::{DateTime, Utc};
 use courier::admin::AdminServer;
 use courier::app::AppOptions;
-use courier::sim::{Received, SimEhrOptions};
+use courier_sim::{Received, SimEhrOptions};
 use serde_json::{json, Value};
 
 use crate::support::admin::{courier_cli, get, start_admin};

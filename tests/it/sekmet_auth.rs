@@ -2,8 +2,8 @@
 //! Courier's changes source polling its Appointment history.
 
 use courier::app::{App, AppOptions};
-use courier::sim::SimReceiver;
 use courier::store::Store;
+use courier_sim::SimReceiver;
 
 use crate::support::app::{config_text, eventually, parse_config_with, start_receiver, PATIENCE};
 use crate::support::sekmet::{

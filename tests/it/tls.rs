@@ -156,7 +156,7 @@ async fn an_ehr_requiring_a_client_certificate_refuses_a_client_without_one() {
 #[actix_rt::test]
 async fn a_receiver_behind_a_private_ca_is_delivered_to_once_the_destination_names_it() {
     let pki = Pki::new();
-    let ehr = courier::sim::SimEhr::start(Default::default()).unwrap();
+    let ehr = courier_sim::SimEhr::start(Default::default()).unwrap();
     ehr.touch("appt-1");
     let secret = SigningKey::generate_secret();
 

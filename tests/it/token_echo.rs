@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use courier::sim::SimEhrOptions;
+use courier_sim::SimEhrOptions;
 use serde_json::json;
 use url::form_urlencoded;
 

@@ -20,8 +20,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use courier::delivery::signing::SigningKey;
-use courier::sim::{CountingReceiver, LoadEhr, LoadEhrOptions, LoadFeed};
+use courier_sim::{CountingReceiver, LoadEhr, LoadEhrOptions, LoadFeed};
+use courier_wire::SigningKey;
 
 use procs::first_line_with;
 use scenarios::{Bench, Results};
@@ -83,7 +83,7 @@ struct RunArgs {
     /// Pending containers of the recovery scenario.
     #[arg(long, default_value_t = 1_000_000)]
     recovery_containers: usize,
-    /// The courier binary (by default the one cargo built with this benchmark).
+    /// The courier binary (by default `courier` beside this binary: the same cargo build).
     #[arg(long)]
     courier: Option<PathBuf>,
     /// During the throughput measurement, scrape the admin API's /metrics and /status every
@@ -183,10 +183,11 @@ fn serve_receiver(workers: usize) {
 }
 
 fn run(args: RunArgs) {
-    let courier = args
-        .courier
-        .or_else(|| option_env!("CARGO_BIN_EXE_courier").map(PathBuf::from))
-        .expect("--courier: the courier binary");
+    let courier = args.courier.unwrap_or_else(|| {
+        std::env::current_exe()
+            .expect("this binary")
+            .with_file_name("courier")
+    });
     let work = std::env::temp_dir().join(format!("courier-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work).expect("a work directory");
     let bench = Bench {

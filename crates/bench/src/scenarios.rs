@@ -8,9 +8,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use courier::model::{ChangeItem, CursorState, CursorValue};
-use courier::sim::load::now_us;
-use courier::sim::TallyReport;
 use courier::store::{ConnectionState, Store};
+use courier_sim::load::now_us;
+use courier_sim::TallyReport;
 use serde_json::json;
 
 use crate::procs::{http, machine_busy_secs, Proc, Sample};

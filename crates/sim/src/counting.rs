@@ -19,7 +19,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
 use serde::{Deserialize, Serialize};
 
 use super::load::now_us;
-use crate::delivery::signing::SigningKey;
+use courier_wire::SigningKey;
 
 mod created;
 

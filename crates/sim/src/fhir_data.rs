@@ -101,9 +101,7 @@ impl FhirData {
                 let count = self.history_of(type_name, id).count();
                 (count + 1).to_string()
             }
-            VersionIds::Uuid => {
-                crate::fhir::subscription::uuid_text(fastrand::u128(..).to_be_bytes())
-            }
+            VersionIds::Uuid => courier_wire::uuid_text(fastrand::u128(..).to_be_bytes()),
         }
     }
 

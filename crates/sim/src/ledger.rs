@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
-use crate::model::notification_id;
+use courier_wire::notification_id;
 
 /// Problems kept with their description; beyond this many only the count grows.
 const EXAMPLES: usize = 10;

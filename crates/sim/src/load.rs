@@ -102,6 +102,19 @@ struct Shared {
     counters: Counters,
 }
 
+impl Shared {
+    /// What the handlers of a load EHR with `options` share, change 0 having happened at
+    /// `start_us`.
+    fn new(options: LoadEhrOptions, start_us: u64) -> Self {
+        Self {
+            padding: "x".repeat(options.payload_bytes),
+            start_us,
+            options,
+            counters: Counters::default(),
+        }
+    }
+}
+
 /// A running load EHR. Dropping it stops the server.
 #[derive(Debug)]
 pub struct LoadEhr {
@@ -121,12 +134,7 @@ impl LoadEhr {
             return Err(invalid("patients must be >= 1 and error_rate within 0..=1"));
         }
         let workers = options.workers.max(1);
-        let shared = web::Data::new(Shared {
-            padding: "x".repeat(options.payload_bytes),
-            start_us: now_us(),
-            options,
-            counters: Counters::default(),
-        });
+        let shared = web::Data::new(Shared::new(options, now_us()));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(shared.clone())
@@ -324,16 +332,13 @@ mod tests {
     use serde_json::Value;
 
     fn shared(feed: LoadFeed) -> Shared {
-        Shared {
-            options: LoadEhrOptions {
-                feed,
-                patients: 3,
-                ..LoadEhrOptions::default()
-            },
-            start_us: 1_000_000,
-            padding: String::new(),
-            counters: Counters::default(),
-        }
+        let options = LoadEhrOptions {
+            feed,
+            patients: 3,
+            payload_bytes: 0,
+            ..LoadEhrOptions::default()
+        };
+        Shared::new(options, 1_000_000)
     }
 
     fn seqs(body: &str) -> Vec<u64> {

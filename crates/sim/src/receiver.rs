@@ -16,7 +16,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::Value;
 
 use super::inbox::{Answer, Received, ReceiverControl};
-use crate::delivery::signing::SigningKey;
+use courier_wire::SigningKey;
 
 /// How far a `webhook-timestamp` may be from now, as the Standard Webhooks libraries allow.
 const TOLERANCE_SECS: i64 = 300;

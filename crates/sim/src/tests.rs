@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::delivery::signing::SigningKey;
+use courier_wire::SigningKey;
 
 async fn get(url: &str) -> (StatusCode, awc::http::header::HeaderMap, Vec<u8>) {
     let mut response = awc::Client::default().get(url).send().await.unwrap();

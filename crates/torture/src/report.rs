@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use courier::sim::{Audit, Problems, Summary};
+use courier_sim::{Audit, Problems, Summary};
 
 /// One SIGKILL as it happened.
 #[derive(Debug, Clone)]

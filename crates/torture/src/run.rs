@@ -7,13 +7,13 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use courier::delivery::signing::SigningKey;
-use courier::sim::disk::Tmpfs;
-use courier::sim::{
+use courier::store::Store;
+use courier_sim::disk::Tmpfs;
+use courier_sim::{
     EhrControl, Fault, Problems, ReceiverControl, ReceiverOptions, SimEhr, SimEhrOptions,
     SimReceiver,
 };
-use courier::store::Store;
+use courier_wire::SigningKey;
 
 use crate::child::{scan_logs, Courier, Launcher, SECRET_ENV};
 use crate::plan::{plan, Kill, Moment, PlannedOutage};

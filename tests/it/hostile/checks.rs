@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use courier::sim::faults::HTML_ERROR_PAGE;
-use courier::sim::{Fault, ReceiverControl, Route, SimEhrOptions};
 use courier::status::ConnectionStatus;
+use courier_sim::faults::HTML_ERROR_PAGE;
+use courier_sim::{Fault, ReceiverControl, Route, SimEhrOptions};
 use serde_json::Value;
 
 use super::{faults, Verdict, BACKOFF_MAX, BACKOFF_MIN, HANG, TIMEOUT};

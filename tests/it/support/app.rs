@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use courier::app::{App, AppOptions};
 use courier::config::{self, Config};
 use courier::delivery::signing::SigningKey;
-use courier::sim::{ReceiverOptions, SimEhr, SimEhrOptions, SimReceiver};
 use courier::status::{ConnectionStatus, DestinationStatus};
 use courier::store::Store;
+use courier_sim::{ReceiverOptions, SimEhr, SimEhrOptions, SimReceiver};
 
 /// The environment variable the test configurations name for the destination secret.
 pub const SECRET_ENV: &str = "COURIER_TEST_SECRET";

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use courier::app::{App, AppOptions};
 use courier::config::Config;
-use courier::sim::SimReceiver;
 use courier::status::ConnectionStatus;
 use courier::store::Store;
+use courier_sim::SimReceiver;
 use serde_json::Value;
 
 use super::app::{config_text, eventually, parse_config_with, start_receiver, PATIENCE};

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use courier::sim::{SimEhr, SimEhrOptions, SimReceiver};
 use courier::store::Store;
+use courier_sim::{SimEhr, SimEhrOptions, SimReceiver};
 
 use super::app::{config_text, start_receiver, ConnectionSpec, SECRET_ENV};
 

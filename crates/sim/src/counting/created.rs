@@ -1,11 +1,11 @@
 //! When the change behind a notification was created, read from its body: a changes-feed
 //! notification's `data.change.created_us`, or the `created_us` extension of a FHIR
-//! notification's focus resource in `data.resources` (see [`crate::sim::load::fhir`]).
+//! notification's focus resource in `data.resources` (see [`crate::load::fhir`]).
 
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use crate::sim::load::fhir::CREATED_US_URL;
+use crate::load::fhir::CREATED_US_URL;
 
 /// When the change behind the notification `body` was created (µs since the epoch), if the
 /// body says.

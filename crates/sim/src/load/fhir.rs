@@ -35,7 +35,7 @@ use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 
-use super::{begin, created_us, last_change, now_us, LoadFeed, Shared, MAX_LIMIT};
+use super::{begin, created_us, last_change, now_us, LoadEhrOptions, LoadFeed, Shared, MAX_LIMIT};
 
 /// The extension of an appointment that holds its change's `created_us`.
 pub const CREATED_US_URL: &str = "urn:courier:bench:created-us";
@@ -197,13 +197,39 @@ pub(super) async fn search(
     if resource.as_str() != APPOINTMENT {
         return HttpResponse::NotFound().finish();
     }
-    let Some(search) = search_query(request.query_string()) else {
-        return HttpResponse::BadRequest().finish();
-    };
     let now = now_us();
-    let last = last_change(shared.options.feed, shared.start_us, now);
     let base = format!("http://{}/fhir", request.connection_info().host());
-    answer(now).body(search_page(&shared, &search, last, now, &base))
+    match searchset(&shared, request.query_string(), now, &base) {
+        Some(page) => answer(now).body(page),
+        None => HttpResponse::BadRequest().finish(),
+    }
+}
+
+/// The searchset Bundle that an Appointment search with `query` answers at `now` (`fullUrl`s
+/// under `base`); `None` for a query the server refuses.
+fn searchset(shared: &Shared, query: &str, now: u64, base: &str) -> Option<String> {
+    let search = search_query(query)?;
+    let last = last_change(shared.options.feed, shared.start_us, now);
+    Some(search_page(shared, &search, last, now, base))
+}
+
+/// The FHIR flavour's searches answered without a server, at instants the caller picks: what
+/// lets a test read the load EHR's pages with Courier's own Bundle reader at a steady rate's
+/// exact moments.
+pub struct SearchPages(Shared);
+
+impl SearchPages {
+    /// The answers of a load EHR with `options` whose change 0 happened at `start_us` (µs
+    /// since the epoch).
+    pub fn new(options: LoadEhrOptions, start_us: u64) -> Self {
+        Self(Shared::new(options, start_us))
+    }
+
+    /// The body of `GET /fhir/Appointment?{query}` at `now_us`, its `fullUrl`s under `base`;
+    /// `None` for a query the server answers 400.
+    pub fn page(&self, query: &str, now_us: u64, base: &str) -> Option<String> {
+        searchset(&self.0, query, now_us, base)
+    }
 }
 
 /// `GET /fhir/Patient/{id}`.
