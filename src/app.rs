@@ -4,6 +4,8 @@
 mod dead_letters;
 mod operations;
 mod replay;
+#[cfg(test)]
+pub(crate) mod rig;
 
 pub use crate::delivery::gates::UnknownDestination;
 pub use dead_letters::{PurgeOutcome, RetryOutcome};
@@ -14,19 +16,17 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::actors::connection::PollHook;
 use crate::actors::supervisor::{Shutdown, Supervisor};
 use crate::config::Config;
 use crate::delivery::gates::Gates;
 use crate::status::{StatusBoard, StatusSnapshot};
 use crate::store::{Store, StoreError};
 
-/// Options that are not part of the configuration file.
+/// Options that are not part of the configuration file. None today: kept so that callers of
+/// [`App::start`] need not change when one is added (the test hook that was here is gone;
+/// faults come from the simulated EHR, and panics from the crate's own unit tests).
 #[derive(Default, Clone)]
-pub struct AppOptions {
-    /// Called at the start of every poll with the connection id; tests inject faults here.
-    pub poll_hook: Option<PollHook>,
-}
+pub struct AppOptions {}
 
 /// A started Courier: every connection polling, every destination delivering.
 pub struct App {
@@ -41,7 +41,7 @@ pub struct App {
 
 impl App {
     /// Starts the actor tree. Must be called inside a running actix `System`.
-    pub fn start(config: Config, store: Store, options: AppOptions) -> Self {
+    pub fn start(config: Config, store: Store, _options: AppOptions) -> Self {
         let board = StatusBoard::default();
         // Every connection and destination shows in status from the first moment.
         for (id, connection) in &config.connections {
@@ -49,14 +49,8 @@ impl App {
             board.destination(&connection.destination, |_| ());
         }
         let gates = Gates::new(&config, board.clone());
-        let supervisor = Supervisor::new(
-            config,
-            store.clone(),
-            board.clone(),
-            gates.clone(),
-            options.poll_hook,
-        )
-        .start();
+        let supervisor =
+            Supervisor::new(config, store.clone(), board.clone(), gates.clone()).start();
         Self {
             operations: Operations::new(supervisor.clone(), store.clone(), gates.clone()),
             supervisor,

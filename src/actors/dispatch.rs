@@ -60,7 +60,7 @@ pub async fn recover(
     Ok(mark(deps).filter(|now| *now == start))
 }
 
-/// One poll: the test hook, one page made durable, then its containers handed over while the
+/// One poll: one page made durable, then its containers handed over while the
 /// connection is still caught up at `caught_up`. Also says whether every container of the
 /// page was handed over: when not, the connection must walk the store before dispatching
 /// from a page again.
@@ -72,9 +72,6 @@ pub async fn poll(
     page_size: Option<usize>,
     caught_up: Option<Mark>,
 ) -> Result<(PageResult, bool), PollError> {
-    if let Some(hook) = &deps.poll_hook {
-        hook(&deps.config.id);
-    }
     deps.board
         .connection(&deps.config.id, |c| c.state = ConnectionState::Polling);
     let id = &deps.config.id;

@@ -22,6 +22,9 @@ pub mod messages;
 pub mod retention;
 pub mod supervisor;
 
+#[cfg(test)]
+pub(crate) mod faults;
+
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;

@@ -10,7 +10,7 @@ use actix::prelude::*;
 use tokio::sync::Semaphore;
 
 use super::claims::Claims;
-use super::connection::{ConnectionActor, ConnectionDeps, PollHook};
+use super::connection::{ConnectionActor, ConnectionDeps};
 use super::control::{Command, ControlError, Liveness, ToConnection};
 use super::delivery::DeliveryActor;
 use super::messages::{DestinationChanged, Redispatch, StopPolling};
@@ -42,7 +42,6 @@ pub struct Supervisor {
     /// Each connection's claims, kept across a reload's restart of the connection while its
     /// destination and ordering stay the same (see [`Supervisor::claims_for`]).
     claims: BTreeMap<String, Arc<Claims>>,
-    poll_hook: Option<PollHook>,
     workers: Vec<Arbiter>,
     /// Per worker: the delivery actor of each destination.
     deliveries: Vec<BTreeMap<String, Addr<DeliveryActor>>>,
@@ -56,20 +55,13 @@ pub struct Supervisor {
 impl Supervisor {
     /// A supervisor for `config`, whose destinations' health is kept in `gates` (one per
     /// destination); nothing runs until it is started.
-    pub fn new(
-        config: Config,
-        store: Store,
-        board: StatusBoard,
-        gates: Gates,
-        poll_hook: Option<PollHook>,
-    ) -> Self {
+    pub fn new(config: Config, store: Store, board: StatusBoard, gates: Gates) -> Self {
         Self {
             config,
             store,
             board,
             gates,
             claims: BTreeMap::new(),
-            poll_hook,
             workers: Vec::new(),
             deliveries: Vec::new(),
             connections: BTreeMap::new(),
@@ -103,7 +95,6 @@ impl Supervisor {
             config: Arc::new(config),
             claims,
             gate: Arc::clone(&gate),
-            poll_hook: self.poll_hook.clone(),
         };
         let addr = actix::Supervisor::start_in_arbiter(&self.workers[worker].handle(), move |_| {
             ConnectionActor::new(deps)
@@ -302,3 +293,6 @@ async fn wait_for_requests(board: &StatusBoard, grace: Duration) {
         log::warn!("shutdown grace of {grace:?} ran out with requests in flight; they will be retried after restart");
     }
 }
+
+#[cfg(test)]
+mod tests;

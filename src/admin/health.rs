@@ -47,3 +47,6 @@ fn state_word(state: Option<&ConnectionState>) -> &'static str {
         _ => "not running",
     }
 }
+
+#[cfg(test)]
+mod tests;

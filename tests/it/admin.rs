@@ -1,17 +1,13 @@
 //! The admin API as an operator meets it: health, readiness, status, metrics, control of a
 //! connection, the bearer token, and configuration reloads.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-
 use actix_web::http::StatusCode;
-use courier::app::AppOptions;
 use courier_sim::{Route, SimEhrOptions};
 
 use courier::status::ConnectionState;
 
 use crate::support::admin::{call, get, post, start_admin};
-use crate::support::app::{eventually, spawn_app, spawn_app_with, ConnectionSpec, PATIENCE};
+use crate::support::app::{eventually, spawn_app, PATIENCE};
 
 fn quiet_ehr() -> SimEhrOptions {
     SimEhrOptions {
@@ -206,47 +202,6 @@ async fn metrics_and_status_report_the_traffic_the_receiver_saw() {
     );
     assert_eq!(status["destinations"]["app"]["delivered"], 6);
     assert_eq!(status["destinations"]["app"]["failed_attempts"], 1);
-}
-
-#[actix_rt::test]
-async fn readyz_answers_503_with_the_reason_while_a_connection_restarts() {
-    let failing = Arc::new(AtomicBool::new(false));
-    let hook = Arc::clone(&failing);
-    let options = AppOptions {
-        poll_hook: Some(Arc::new(move |_: &str| {
-            assert!(!hook.load(Ordering::Relaxed), "injected failure");
-        })),
-    };
-    let test = spawn_app_with(quiet_ehr(), options, "", |ehr| {
-        vec![ConnectionSpec::new("clinic-a", ehr)]
-    })
-    .await;
-    let admin = start_admin(&test, None);
-    eventually("the first poll", PATIENCE, || {
-        test.connection("clinic-a").polls_ok > 0
-    })
-    .await;
-    failing.store(true, Ordering::Relaxed);
-    let deadline = std::time::Instant::now() + PATIENCE;
-    let refused = loop {
-        let answer = get(&admin.url(), "/readyz").await;
-        if answer.status == StatusCode::SERVICE_UNAVAILABLE {
-            break answer.json();
-        }
-        assert!(std::time::Instant::now() < deadline, "never unready");
-        actix_rt::time::sleep(std::time::Duration::from_millis(5)).await;
-    };
-    assert_eq!(refused["ready"], false);
-    assert_eq!(
-        refused["reasons"],
-        serde_json::json!(["connection clinic-a: restarting after a failure"])
-    );
-    failing.store(false, Ordering::Relaxed);
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while get(&admin.url(), "/readyz").await.status != StatusCode::OK {
-        assert!(std::time::Instant::now() < deadline, "never ready again");
-        actix_rt::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
 }
 
 #[actix_rt::test]

@@ -19,7 +19,7 @@
 //! Tests queue [`Fault`]s per route with [`EhrControl::inject`], and can look at the client
 //! between two requests with [`EhrControl::on_request`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -118,6 +118,18 @@ impl EhrControl {
             .records
             .touch(appointment_id, None)
             .unwrap_or_else(|| panic!("sim EHR has no appointment {appointment_id}"))
+    }
+
+    /// Changes `appt-1` to `appt-{count}` once each; the (id, version) pairs a receiver
+    /// should get for them (see [`ReceiverControl::delivered_of`](super::ReceiverControl)).
+    pub fn touch_each(&self, count: usize) -> BTreeSet<(String, String)> {
+        (1..=count)
+            .map(|n| {
+                let id = format!("appt-{n}");
+                let seq = self.touch(&id);
+                (id, seq.to_string())
+            })
+            .collect()
     }
 
     /// Changes an appointment with an explicit change timestamp, so a test can make several

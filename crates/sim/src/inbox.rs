@@ -2,7 +2,7 @@
 //! scripted statuses, and the counts that tell whether a run delivered everything exactly once.
 //! Kept apart from the HTTP server so the bookkeeping is tested without one.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -148,6 +148,26 @@ impl ReceiverControl {
             .filter(|r| r.accepted())
             .cloned()
             .collect()
+    }
+
+    /// The distinct (key, version) pairs accepted for `connection`, and their sequences: what
+    /// a test compares with the changes it made (a duplicate counts once in each).
+    ///
+    /// # Panics
+    /// If an accepted notification of `connection` lacks its key, version or sequence.
+    pub fn delivered_of(&self, connection: &str) -> (BTreeSet<(String, String)>, BTreeSet<u64>) {
+        let mut changes = BTreeSet::new();
+        let mut sequences = BTreeSet::new();
+        for accepted in self.accepted() {
+            let data = &accepted.json["data"];
+            if data["connection"] != connection {
+                continue;
+            }
+            let text = |field: &str| data[field].as_str().expect(field).to_owned();
+            changes.insert((text("key"), text("version")));
+            sequences.insert(data["sequence"].as_u64().expect("sequence"));
+        }
+        (changes, sequences)
     }
 
     /// Distinct notification ids acknowledged.
