@@ -10,14 +10,15 @@
 #   COST_REPORT       where the profile summary goes (default /tmp/courier-cost-report.txt)
 #   DESTINATION_EXTRA a line added to the destination's table, e.g. "retain_hours = 0"
 #   SOURCE            changes (default: the feed, two enrichment GETs) or fhir (the search)
-# Needs: the bench binary (cargo bench --bench courier-bench --no-run), perf, curl.
+# Needs: the bench binary (cargo build --release --bin courier --bin courier-bench, or
+# benches/run.sh once), perf, curl.
 set -euo pipefail
 connections=${1:-1}
 secs=${2:-20}
 record=${3:-0}
 cd "$(dirname "$0")/.."
 courier=${COURIER:-target/release/courier}
-harness=$(ls -t target/release/deps/courier_bench-* | grep -v '\.d$' | head -1)
+harness=target/release/courier-bench
 work=$(mktemp -d /tmp/courier-cost.XXXXXX)
 pids=()
 cleanup() {

@@ -12,7 +12,7 @@
 //! - [`store`]: the sled store: cursors, sequence numbers, pending containers, dead letters,
 //!   delivered notifications retained for replay.
 //! - [`model`]: change items, containers, notifications, cursor order, notification ids.
-//! - [`delivery`]: Standard Webhooks signing, the retry schedule, the HTTP sender, per-key
+//! - [`delivery`]: Standard Webhooks signing (from `courier-wire`), the retry schedule, the HTTP sender, per-key
 //!   order, each destination's health (its gate), heartbeats and replays.
 //! - [`actors`]: the supervised actor tree that schedules and routes the work above.
 //! - [`tls`]: the HTTP clients of both sides: TLS roots, private CAs and client certificates.
@@ -23,8 +23,18 @@
 //! - [`metrics`]: lock-free meters and the Prometheus text exposition.
 //! - [`escape`]: outside text (record keys, ids, URLs, error texts) escaped for log lines.
 //! - [`reload`]: re-reading the configuration of a running app (SIGHUP, `POST /reload`).
-//! - [`demo`]: `courier demo`, the real pipeline between the simulated EHR and receiver.
-//! - [`sim`]: a simulated EHR and webhook receiver, for `courier demo` and the tests.
+//!
+//! # The workspace
+//! This library and the `courier` binary (`src/cli/`, whose `courier demo` runs the pipeline
+//! between a simulated EHR and receiver) are the product; the rigs are crates of their own,
+//! which the library's code never uses (only its unit tests that inject a panic, through
+//! `app::rig`, run the simulators):
+//! - `courier-wire` (`crates/wire`): what Courier and the simulators agree on, importing
+//!   nothing from Courier: Standard Webhooks signing, notification ids, accepted statuses.
+//! - `courier-sim` (`crates/sim`): simulated EHRs, FHIR server and receivers, the load EHR
+//!   and counting receiver, the torture's ledger; for the demo, the tests and the bench.
+//! - `courier-bench` (`crates/bench`): the benchmark suite (BENCHMARKS.md).
+//! - `courier-torture` (`crates/torture`): the crash torture (bench/TORTURE.md).
 //!
 //! # Delivery semantics
 //! - **At least once.** A poll's containers and its cursor advance are written in one sled

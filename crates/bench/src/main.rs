@@ -1,11 +1,11 @@
-//! `courier-bench`: the benchmark suite of issue 6 (see BENCHMARKS.md). One command runs every
-//! scenario in release mode and writes a Markdown table:
+//! `courier-bench`: the benchmark suite of issue 6 (see BENCHMARKS.md). One command builds it
+//! and `courier` in release, runs every scenario and writes a Markdown table:
 //!
 //! ```sh
-//! cargo bench --bench courier-bench                 # all scenarios
-//! cargo bench --bench courier-bench -- run --only latency
-//! cargo bench --bench courier-bench -- run --only fhir --measure-secs 10
-//! cargo bench --bench courier-bench -- run --only throughput --admin-scrape-ms 100
+//! benches/run.sh                 # all scenarios
+//! benches/run.sh run --only latency
+//! benches/run.sh run --only fhir --measure-secs 10
+//! benches/run.sh run --only throughput --admin-scrape-ms 100
 //! ```
 //!
 //! The same binary is the load EHR (`ehr`) and the counting receiver (`receiver`), which the

@@ -1,4 +1,6 @@
-//! A simulated EHR and webhook receiver on loopback, for `courier demo` and the tests.
+//! `courier-sim`: a simulated EHR and webhook receiver on loopback, for `courier demo`, the
+//! tests, the bench and the torture. It depends on `courier-wire` (signatures, ids, accepted
+//! statuses), never on Courier, so it can check Courier from the outside.
 //!
 //! Both are real actix-web servers on `127.0.0.1:0` running on the current actix System, so
 //! Courier talks to them over HTTP exactly as it talks to a real EHR and a real destination.

@@ -2,8 +2,8 @@
 //! and a flaky receiver (both in this process, on loopback), SIGKILLed and restarted at random
 //! moments, with the destination and the EHR down for a while mid-run. At the end it proves
 //! that every change arrived, sequences are gap-free and every duplicate kept its id, prints
-//! the figures, and exits 1 if any guarantee broke. Built only with `--features torture`;
-//! `bench/torture.sh` builds and runs it in release.
+//! the figures, and exits 1 if any guarantee broke. A crate of its own (`courier-torture`),
+//! outside the product; `bench/torture.sh` builds and runs it in release.
 
 mod child;
 mod plan;

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The benchmark suite (BENCHMARKS.md): builds `courier` and `courier-bench` in release (both,
+# so the suite never measures a stale courier), then runs the suite with these arguments.
+#
+#   benches/run.sh                                  # every scenario, ~6 minutes
+#   benches/run.sh run --only latency               # one scenario (repeatable flag)
+#   benches/run.sh run --help                       # durations, sizes, output file
+#
+# Honours CARGO_TARGET_DIR. The results table goes to target/courier-bench/results.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --locked --bin courier --bin courier-bench
+target="$(realpath "${CARGO_TARGET_DIR:-target}")/release"
+exec "$target/courier-bench" "$@"
