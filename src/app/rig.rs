@@ -3,8 +3,9 @@
 //! every other end-to-end test lives in `tests/it` with its richer rig.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+pub(crate) use courier_sim::eventually;
 use courier_sim::{ReceiverOptions, SimEhr, SimEhrOptions, SimReceiver};
 
 use super::{App, AppOptions};
@@ -94,16 +95,4 @@ fn config_text(store: &Path, receiver_url: &str, ids: &[&str], ehrs: &[SimEhr]) 
         ));
     }
     text
-}
-
-/// Waits until `condition` holds, checking every 10 ms; panics naming `what` after `timeout`.
-pub(crate) async fn eventually(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !condition() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        actix_rt::time::sleep(Duration::from_millis(10)).await;
-    }
 }

@@ -2,7 +2,7 @@
 //! ports, with a temporary store and short, test-sized timings.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use courier::app::{App, AppOptions};
 use courier::config::{self, Config};
@@ -240,17 +240,8 @@ impl TestApp {
     }
 }
 
-/// Waits until `condition` holds, checking every 10 ms; panics naming `what` after `timeout`.
-pub async fn eventually(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !condition() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        actix_rt::time::sleep(Duration::from_millis(10)).await;
-    }
-}
+/// Waits on a condition with a deadline (the simulators' own, shared with the unit tests).
+pub use courier_sim::eventually;
 
 /// Ten seconds: generous for loopback, short enough to fail fast.
 pub const PATIENCE: Duration = Duration::from_secs(10);

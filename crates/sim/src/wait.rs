@@ -1,0 +1,16 @@
+//! Waiting on a condition with a deadline instead of sleeping a fixed time: how tests that
+//! drive Courier against the simulators wait for what they expect.
+
+use std::time::{Duration, Instant};
+
+/// Waits until `condition` holds, checking every 10 ms; panics naming `what` after `timeout`.
+pub async fn eventually(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+}
