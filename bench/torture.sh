@@ -11,7 +11,7 @@
 # inconsistency, panic, dead letter), 2 the torture could not run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked --bin courier --bin courier-torture
+cargo build --release --locked -p courier -p courier-torture --bin courier --bin courier-torture
 # Absolute: the torture starts courier from its own working directory.
 target="$(realpath "${CARGO_TARGET_DIR:-target}")/release"
 exec "$target/courier-torture" --courier "$target/courier" "$@"

@@ -10,8 +10,8 @@
 #   COST_REPORT       where the profile summary goes (default /tmp/courier-cost-report.txt)
 #   DESTINATION_EXTRA a line added to the destination's table, e.g. "retain_hours = 0"
 #   SOURCE            changes (default: the feed, two enrichment GETs) or fhir (the search)
-# Needs: the bench binary (cargo build --release --bin courier --bin courier-bench, or
-# benches/run.sh once), perf, curl.
+# Needs: the bench binary (benches/run.sh builds it with courier; or cargo build --release
+# -p courier -p courier-bench --bin courier --bin courier-bench), perf, curl.
 set -euo pipefail
 connections=${1:-1}
 secs=${2:-20}

@@ -9,6 +9,6 @@
 # Honours CARGO_TARGET_DIR. The results table goes to target/courier-bench/results.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked --bin courier --bin courier-bench
+cargo build --release --locked -p courier -p courier-bench --bin courier --bin courier-bench
 target="$(realpath "${CARGO_TARGET_DIR:-target}")/release"
 exec "$target/courier-bench" "$@"
