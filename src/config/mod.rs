@@ -31,11 +31,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::delivery::signing::SigningKey;
 use crate::ehr::auth::{ClientKey, JwtAlgorithm};
 use crate::ehr::template::Template;
 use crate::model::NotificationFormat;
 use crate::tls::ClientTls;
+use courier_wire::SigningKey;
 
 /// The whole, validated configuration of one Courier process.
 #[derive(Debug, Clone)]

@@ -16,7 +16,7 @@ use super::raw::{RawConfig, RawDestination, RawRuntime};
 use super::requests;
 use super::tls::TlsKeys;
 use super::{Config, DestinationConfig, RuntimeConfig, Secret, StoreConfig};
-use crate::delivery::signing::SigningKey;
+use courier_wire::SigningKey;
 
 /// Seconds `run` waits for in-flight work after SIGTERM, unless configured.
 const DEFAULT_SHUTDOWN_GRACE_SECS: f64 = 10.0;
