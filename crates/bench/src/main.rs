@@ -116,9 +116,7 @@ struct EhrArgs {
 }
 
 fn main() {
-    // `cargo bench` appends `--bench`; a harness-less benchmark ignores it.
-    let args = std::env::args().filter(|a| a != "--bench");
-    let cli = Cli::parse_from(args);
+    let cli = Cli::parse();
     let command = cli.command.unwrap_or_else(|| {
         Cli::parse_from(["courier-bench", "run"])
             .command
