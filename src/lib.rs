@@ -68,6 +68,7 @@ pub mod fhir;
 pub mod metrics;
 pub mod model;
 pub mod reload;
+pub mod retry;
 pub mod sim;
 pub mod status;
 pub mod store;

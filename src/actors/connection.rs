@@ -19,10 +19,10 @@ use super::heartbeat::HeartbeatActor;
 use super::messages::{ConnectionFailed, Deliver, StopPolling};
 use crate::config::{ConnectionConfig, DestinationConfig};
 use crate::delivery::gate::DestinationGate;
-use crate::delivery::retry::Backoff;
 use crate::ehr::poll::{PageResult, PollError, Source};
 use crate::ehr::EhrClient;
 use crate::model::NotificationFormat;
+use crate::retry::Backoff;
 use crate::status::{ConnectionState, StatusBoard};
 use crate::store::Store;
 
