@@ -12,8 +12,11 @@
 //! - [`store`]: the sled store: cursors, sequence numbers, pending containers, dead letters,
 //!   delivered notifications retained for replay.
 //! - [`model`]: change items, containers, notifications, cursor order, notification ids.
-//! - [`delivery`]: Standard Webhooks signing, the retry schedule, the HTTP sender, per-key
-//!   order, each destination's health (its gate), heartbeats and replays.
+//! - [`retry`]: when to try again, on either side: the delivery schedule, the EHR backoff,
+//!   `Retry-After` and which statuses are worth retrying. Pure, and imports nothing of the
+//!   crate.
+//! - [`delivery`]: Standard Webhooks signing, what counts as delivered, the HTTP sender,
+//!   per-key order, each destination's health (its gate), heartbeats and replays.
 //! - [`actors`]: the supervised actor tree that schedules and routes the work above.
 //! - [`tls`]: the HTTP clients of both sides: TLS roots, private CAs and client certificates.
 //! - [`status`]: what each connection and destination is doing, for people and tests.

@@ -8,6 +8,7 @@ pub mod health;
 pub mod heartbeat;
 pub mod order;
 pub mod replay;
+pub mod retry;
 pub mod sender;
 pub mod signing;
 pub mod worker;

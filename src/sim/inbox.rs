@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use super::ledger::{Audit, Ledger};
-use crate::retry::is_success;
+use crate::delivery::retry::is_success;
 
 /// One request as the receiver saw it and answered it.
 #[derive(Debug, Clone)]
