@@ -5,13 +5,16 @@
 //! The pipeline reads top to bottom:
 //! - [`config`]: typed, validated settings (`courier check` prints their errors).
 //! - [`ehr`]: talking to an EHR: authentication (static credentials, OAuth 2.0 and SMART
-//!   backend tokens), the HTTP client, parsing a changes-feed page, filling path templates,
-//!   enriching a container. Plain async code, no actors.
+//!   backend tokens), the HTTP client, parsing a changes-feed page, enriching a container.
+//!   Plain async code, no actors.
 //! - [`fhir`]: FHIR R4 semantics: resource fingerprints, semantic event types, and the
 //!   FHIR-native shapes Courier delivers. Pure code, no actors.
 //! - [`store`]: the sled store: cursors, sequence numbers, pending containers, dead letters,
 //!   delivered notifications retained for replay.
 //! - [`model`]: change items, containers, notifications, cursor order, notification ids.
+//! - [`template`], [`client_key`]: an enrichment path template, a SMART client's private
+//!   key and its JWS algorithm. Parsed at load by [`config`], used by [`ehr`]; they import
+//!   nothing of the crate, so the configuration does not depend on the EHR layer.
 //! - [`retry`]: when to try again, on either side: the delivery schedule, the EHR backoff,
 //!   `Retry-After` and which statuses are worth retrying. Pure, and imports nothing of the
 //!   crate.
@@ -62,6 +65,7 @@
 pub mod actors;
 pub mod admin;
 pub mod app;
+pub mod client_key;
 pub mod config;
 pub mod delivery;
 pub mod demo;
@@ -75,4 +79,5 @@ pub mod retry;
 pub mod sim;
 pub mod status;
 pub mod store;
+pub mod template;
 pub mod tls;

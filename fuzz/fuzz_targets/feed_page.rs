@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use courier::config::{ConnectionConfig, CursorFrom, EnrichStep, SourceKind};
 use courier::ehr::feed::{ensure_ascending, parse_page};
-use courier::ehr::template::Template;
+use courier::template::Template;
 use courier::model::{CursorState, CursorValue};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;

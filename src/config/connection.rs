@@ -10,7 +10,7 @@ use super::requests::request_limits;
 use super::tls::TlsKeys;
 use super::validate::{pointer_problem, Checker};
 use super::{ConnectionConfig, EnrichStep, SourceKind};
-use crate::ehr::template::{Placeholder, Template};
+use crate::template::{Placeholder, Template};
 
 /// Seconds between polls, unless configured.
 const DEFAULT_INTERVAL_SECS: f64 = 60.0;

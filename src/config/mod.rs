@@ -31,10 +31,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::client_key::{ClientKey, JwtAlgorithm};
 use crate::delivery::signing::SigningKey;
-use crate::ehr::auth::{ClientKey, JwtAlgorithm};
-use crate::ehr::template::Template;
 use crate::model::NotificationFormat;
+use crate::template::Template;
 use crate::tls::ClientTls;
 
 /// The whole, validated configuration of one Courier process.

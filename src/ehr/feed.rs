@@ -3,10 +3,10 @@
 
 use serde_json::Value;
 
-use super::template::scalar_text;
 use super::EhrError;
 use crate::config::ConnectionConfig;
 use crate::model::{ChangeItem, CursorValue};
+use crate::template::scalar_text;
 
 /// The query of one feed request: the cursor, and the page size when the feed pages.
 pub fn page_query<'a>(

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::config::{ConnectionConfig, EnrichStep, SourceKind};
-use crate::ehr::template::Template;
+use crate::template::Template;
 
 /// The `clinic-a` example: appointments changes feed, enriched with appointment and patient.
 pub fn connection() -> ConnectionConfig {
