@@ -30,9 +30,8 @@ pub async fn enrich(
         focus_type,
         container.change.clone(),
     );
-    let paths = config
-        .fhir
-        .iter()
+    let paths = (config.source.fhir())
+        .into_iter()
         .flat_map(|f| &f.resources)
         .filter(|r| r.type_name == focus_type)
         .flat_map(|r| &r.enrich);
