@@ -102,7 +102,7 @@ fn resolve(reference: &str, base: &str, path: &ReferencePath) -> Option<(String,
         None => reference,
     };
     let parts: Vec<&str> = relative.split('/').collect();
-    let valid_id = super::bundle::is_fhir_id;
+    let valid_id = crate::fhir::is_fhir_id;
     let ok = match parts.as_slice() {
         [kind, id] => crate::config::is_fhir_type(kind) && valid_id(id),
         [kind, id, "_history", v] => {
