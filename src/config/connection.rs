@@ -102,21 +102,12 @@ pub(super) fn connection(
         None => Some(None),
     };
     let enrich = enrich_steps(check, &path.key("enrich"), std::mem::take(&mut raw.enrich));
-    let heartbeat = match raw.heartbeat_secs {
-        Some(secs) => check
-            .secs_at_least(
-                &path.key("heartbeat_secs"),
-                Some(secs),
-                secs,
-                (HEARTBEAT_SECS_AT_LEAST, HEARTBEAT_SECS_AT_MOST),
-            )
-            .map(Some),
-        None => Some(None),
-    };
+    let heartbeat = heartbeat(check, path, raw.heartbeat_secs);
     let max_clock_skew = match source {
         Some(SourceKind::Changes) => {
             super::cursor::max_clock_skew(check, path, raw.max_clock_skew_secs)
         }
+        // A FHIR source has no such key; the value is dropped with the other feed keys.
         _ => Some(super::cursor::DEFAULT_MAX_CLOCK_SKEW),
     };
     let (limits, requests, flavour) = (limits?, requests?, flavour?);
@@ -174,6 +165,25 @@ impl ConnectionConfig {
             source,
         }
     }
+}
+
+/// `heartbeat_secs`: `Some(None)` when it is not set, `None` once a bad value was reported.
+fn heartbeat(
+    check: &mut Checker<'_>,
+    path: &KeyPath,
+    secs: Option<f64>,
+) -> Option<Option<Duration>> {
+    let Some(secs) = secs else {
+        return Some(None);
+    };
+    check
+        .secs_at_least(
+            &path.key("heartbeat_secs"),
+            Some(secs),
+            secs,
+            (HEARTBEAT_SECS_AT_LEAST, HEARTBEAT_SECS_AT_MOST),
+        )
+        .map(Some)
 }
 
 fn destination(check: &mut Checker<'_>, path: &KeyPath, name: &str, ids: &BTreeSet<String>) {

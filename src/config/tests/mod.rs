@@ -16,7 +16,10 @@ mod transport;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{load, parse, Config, ConfigErrors, CursorFrom, SourceKind};
+use super::{
+    load, parse, ChangesSource, Config, ConfigErrors, ConnectionConfig, CursorFrom, Source,
+    SourceKind,
+};
 
 /// A valid Standard Webhooks secret (the spec's example key, 24 bytes).
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -202,6 +205,27 @@ fn demo_file_parses_once_its_placeholders_are_filled() {
     assert_eq!(conn.backoff_max, Duration::from_secs(5));
     assert_eq!(feed.version_pointer.as_deref(), Some("/seq"));
     assert_eq!(feed.enrich.len(), 2);
+}
+
+/// The constructors that tests and fuzz targets use must build what a file with only the
+/// required keys loads as, or code tested with them would run with settings no file gives.
+#[test]
+fn a_connection_built_in_code_has_the_defaults_a_file_gets() {
+    let required_only = VALID
+        .replace("page_size_param = \"limit\"\npage_size = 500\n", "")
+        .replace("version_pointer = \"/ts\"\n", "");
+    let required_only = &required_only[..required_only.find("[[connections").unwrap()];
+    let config = parse_ok(required_only);
+    let loaded = &config.connections["clinic-a"];
+    let feed = ChangesSource::new(
+        "/appointments/changed",
+        "/id",
+        "/seq",
+        "appointment.updated",
+    );
+    let url = "https://ehr.example.org/api".parse().unwrap();
+    let built = ConnectionConfig::new("clinic-a", "app", url, Source::Changes(Box::new(feed)));
+    assert_eq!(format!("{built:?}"), format!("{loaded:?}"));
 }
 
 #[test]
