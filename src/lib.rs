@@ -3,7 +3,8 @@
 //!
 //! # Module map
 //! The pipeline reads top to bottom:
-//! - [`config`]: typed, validated settings (`courier check` prints their errors).
+//! - [`config`]: typed, validated settings (`courier check` prints their errors); a
+//!   connection's source is a [`config::Source`], a changes feed or a FHIR server.
 //! - [`ehr`]: talking to an EHR: authentication (static credentials, OAuth 2.0 and SMART
 //!   backend tokens), the HTTP client, parsing a changes-feed page, enriching a container.
 //!   Plain async code, no actors.

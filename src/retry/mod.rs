@@ -6,8 +6,8 @@
 //! operator sees it). An EHR is polled forever, so its failures only stretch the poll interval
 //! with an exponential [`Backoff`] that success resets.
 //!
-//! Nothing here imports from the rest of the crate, so both sides (and the configuration)
-//! can use these rules without depending on each other.
+//! Nothing here imports from the rest of the crate, so both sides use these rules without
+//! depending on each other.
 
 mod backoff;
 mod classify;
