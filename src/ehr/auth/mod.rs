@@ -5,7 +5,8 @@
 //! - `token`: the token request, the cache and its refresh schedule.
 //! - `response`: reading the token endpoint's answer without repeating secrets.
 //! - `echo`: whether an answer's text repeats a secret of the request, in any encoding.
-//! - `jwt`: the SMART Backend Services client assertion.
+//! - `jwt`: the SMART Backend Services client assertion, signed with the client's
+//!   [`crate::client_key::ClientKey`] (read from PEM at load).
 //!
 //! Tokens, secrets, assertions and keys never appear in an error, a log line or a `Debug`
 //! output: header values are marked sensitive, secrets are [`crate::config::Secret`]s.
