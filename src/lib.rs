@@ -3,17 +3,24 @@
 //!
 //! # Module map
 //! The pipeline reads top to bottom:
-//! - [`config`]: typed, validated settings (`courier check` prints their errors).
+//! - [`config`]: typed, validated settings (`courier check` prints their errors); a
+//!   connection's source is a [`config::Source`], a changes feed or a FHIR server.
 //! - [`ehr`]: talking to an EHR: authentication (static credentials, OAuth 2.0 and SMART
-//!   backend tokens), the HTTP client, parsing a changes-feed page, filling path templates,
-//!   enriching a container. Plain async code, no actors.
+//!   backend tokens), the HTTP client, parsing a changes-feed page, enriching a container.
+//!   Plain async code, no actors.
 //! - [`fhir`]: FHIR R4 semantics: resource fingerprints, semantic event types, and the
 //!   FHIR-native shapes Courier delivers. Pure code, no actors.
 //! - [`store`]: the sled store: cursors, sequence numbers, pending containers, dead letters,
 //!   delivered notifications retained for replay.
 //! - [`model`]: change items, containers, notifications, cursor order, notification ids.
-//! - [`delivery`]: Standard Webhooks signing (from `courier-wire`), the retry schedule, the HTTP sender, per-key
-//!   order, each destination's health (its gate), heartbeats and replays.
+//! - [`template`], [`client_key`]: an enrichment path template, a SMART client's private
+//!   key and its JWS algorithm. Parsed at load by [`config`], used by [`ehr`]; they import
+//!   nothing of the crate, so the configuration does not depend on the EHR layer.
+//! - [`retry`]: when to try again, on either side: the delivery schedule, the EHR backoff,
+//!   `Retry-After` and which statuses are worth retrying. Pure, and imports nothing of the
+//!   crate.
+//! - [`delivery`]: Standard Webhooks signing (from `courier-wire`), what counts as delivered, the HTTP sender,
+//!   per-key order, each destination's health (its gate), heartbeats and replays.
 //! - [`actors`]: the supervised actor tree that schedules and routes the work above.
 //! - [`tls`]: the HTTP clients of both sides: TLS roots, private CAs and client certificates.
 //! - [`status`]: what each connection and destination is doing, for people and tests.
@@ -69,6 +76,7 @@
 pub mod actors;
 pub mod admin;
 pub mod app;
+pub mod client_key;
 pub mod config;
 pub mod delivery;
 pub mod ehr;
@@ -77,6 +85,8 @@ pub mod fhir;
 pub mod metrics;
 pub mod model;
 pub mod reload;
+pub mod retry;
 pub mod status;
 pub mod store;
+pub mod template;
 pub mod tls;

@@ -2,7 +2,7 @@
 //! panic, and no error message repeats the file's content.
 #![no_main]
 
-use courier::ehr::auth::{ClientKey, JwtAlgorithm};
+use courier::client_key::{ClientKey, JwtAlgorithm};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,9 +1,9 @@
-//! Arbitrary bytes as a changes-feed answer: parsed into items with a fixed connection, then
+//! Arbitrary bytes as a changes-feed answer: parsed into items with a fixed feed, then
 //! sorted and taken by the cursor state. Asserts the feed rules of `model::cursor_state`:
 //! the cursor never moves backwards, fresh items come from the page and were not taken
 //! before, a re-read of the same page brings nothing fresh, and nothing panics.
 //!
-//! The first byte picks the connection's shape and whether the page was full; the rest is
+//! The first byte picks the feed's shape and whether the page was full; the rest is
 //! the JSON body. `since` (the cursor read from) is the body's `/since` when it is a string
 //! or number, else `"0"`; already-taken identities come from `/taken` (pairs of
 //! `[identity-position]`), so states the feed could have left behind are explored too.
@@ -13,30 +13,22 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use courier::config::{ConnectionConfig, CursorFrom, EnrichStep, SourceKind};
+use courier::config::{ChangesSource, CursorFrom, EnrichStep};
 use courier::ehr::feed::{ensure_ascending, parse_page};
-use courier::ehr::template::Template;
+use courier::template::Template;
 use courier::model::{CursorState, CursorValue};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
-fn connection(shape: u8) -> ConnectionConfig {
-    ConnectionConfig {
-        id: "fuzz".into(),
-        destination: "app".into(),
-        source: SourceKind::Changes,
-        base_url: "http://127.0.0.1:9/api".parse().unwrap(),
-        interval: Duration::from_secs(60),
-        connect_timeout: Duration::from_secs(5),
-        request_timeout: Duration::from_secs(5),
-        body_timeout: Duration::from_secs(5),
-        backoff_min: Duration::from_millis(10),
-        backoff_max: Duration::from_millis(100),
-        max_response_bytes: 1 << 20,
-        fhir: None,
-        changes_path: "/changes".into(),
-        since_param: "since".into(),
-        initial_cursor: "0".into(),
+/// The feed of the shape `shape` picks: items at the root or under `/items`, with or without
+/// a version, positions from the items or the `Date` header, the second step optional or not.
+fn feed(shape: u8) -> ChangesSource {
+    let step = |name: &str, path: &str, optional: bool| EnrichStep {
+        name: name.into(),
+        path: Template::parse(path).unwrap(),
+        optional,
+    };
+    ChangesSource {
         page_size_param: Some("limit".into()),
         page_size: Some(4),
         items_pointer: if shape & 1 == 0 {
@@ -44,7 +36,6 @@ fn connection(shape: u8) -> ConnectionConfig {
         } else {
             "/items".into()
         },
-        key_pointer: "/id".into(),
         version_pointer: (shape & 2 == 0).then(|| "/ts".into()),
         cursor_pointer: (shape & 4 == 0).then(|| "/seq".into()),
         cursor_from: if shape & 4 == 0 {
@@ -54,26 +45,11 @@ fn connection(shape: u8) -> ConnectionConfig {
                 lag: Duration::from_secs(5),
             }
         },
-        max_clock_skew: Duration::from_secs(300),
-        event_type: "fuzz.changed".into(),
         enrich: vec![
-            EnrichStep {
-                name: "appointment".into(),
-                path: Template::parse("/appointments/{/id}").unwrap(),
-                optional: false,
-            },
-            EnrichStep {
-                name: "patient".into(),
-                path: Template::parse("/patients/{/patientId}").unwrap(),
-                optional: shape & 8 != 0,
-            },
+            step("appointment", "/appointments/{/id}", false),
+            step("patient", "/patients/{/patientId}", shape & 8 != 0),
         ],
-        max_concurrent_enrichments: 8,
-        auth: None,
-        max_requests_per_sec: None,
-        max_concurrent_requests: None,
-        tls: courier::tls::ClientTls::webpki_roots(),
-        heartbeat: None,
+        ..ChangesSource::new("/changes", "/id", "/seq", "fuzz.changed")
     }
 }
 
@@ -92,7 +68,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(body) = serde_json::from_slice::<Value>(json) else {
         return;
     };
-    let config = connection(flags);
+    let config = feed(flags);
     let full = flags & 16 != 0;
     let since = body
         .pointer("/since")

@@ -7,7 +7,7 @@
 //! Input: template text, a 0 byte, JSON text.
 #![no_main]
 
-use courier::ehr::template::{Placeholder, Template};
+use courier::template::{Placeholder, Template};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
 

@@ -18,8 +18,8 @@ use chrono::{DateTime, Utc};
 
 use super::claims::Claim;
 use crate::config::DestinationConfig;
-use crate::delivery::retry::Backoff;
 use crate::model::Notification;
+use crate::retry::Backoff;
 use crate::store::{Delivered, Retain, Store, StoreError};
 
 /// A batch whose write failed is written again after this long at first, doubling up to

@@ -19,10 +19,10 @@ use super::heartbeat::HeartbeatActor;
 use super::messages::{ConnectionFailed, Deliver, StopPolling};
 use crate::config::{ConnectionConfig, DestinationConfig};
 use crate::delivery::gate::DestinationGate;
-use crate::delivery::retry::Backoff;
 use crate::ehr::poll::{PageResult, PollError, Source};
 use crate::ehr::EhrClient;
 use crate::model::NotificationFormat;
+use crate::retry::Backoff;
 use crate::status::{ConnectionState, StatusBoard};
 use crate::store::Store;
 
@@ -126,7 +126,7 @@ impl ConnectionActor {
     /// A connection actor; it starts polling when started.
     pub fn new(deps: ConnectionDeps) -> Self {
         let (min, max) = (deps.config.backoff_min, deps.config.backoff_max);
-        let page_size = deps.config.page_size;
+        let page_size = deps.config.source.page_size();
         Self {
             deps,
             generation: 0,
@@ -272,7 +272,7 @@ impl ConnectionActor {
         }
         if page.cursor_moved {
             // Past the crowded position: back to the configured page size.
-            self.page_size = self.deps.config.page_size;
+            self.page_size = self.deps.config.source.page_size();
         }
         if page.was_full() {
             return self.schedule(Step::Poll, Duration::ZERO, ctx);
@@ -293,10 +293,12 @@ impl ConnectionActor {
     /// Every item of a full page sat at the cursor's position: ask for a larger page, up to a
     /// bound, rather than loop on the same page forever.
     fn widen_page(&mut self, page: &PageResult, ctx: &mut Context<Self>) {
-        let configured = self.deps.config.page_size.unwrap_or(1);
+        let configured = self.deps.config.source.page_size().unwrap_or(1);
         let current = self.page_size.unwrap_or(configured);
         if current >= configured.saturating_mul(MAX_PAGE_WIDENING) {
-            let since_param = &self.deps.config.since_param;
+            // Only a changes feed's page is ever stuck: a FHIR page asks for no page size.
+            let feed = self.deps.config.source.changes();
+            let since_param = feed.map_or("", |feed| feed.since_param.as_str());
             let reason = StuckPage(page.stuck_reason(current, since_param));
             return self.after_failure(Step::Poll, &reason, ctx);
         }
@@ -356,7 +358,7 @@ impl Supervised for ConnectionActor {
         self.stop_enricher();
         self.client = None;
         self.source = None;
-        self.page_size = self.deps.config.page_size;
+        self.page_size = self.deps.config.source.page_size();
     }
 }
 

@@ -10,12 +10,12 @@ use tokio::sync::Semaphore;
 use super::messages::{ConnectionFailed, Deliver, Enrich, StopPolling};
 use super::{admit, contain_panic};
 use crate::config::ConnectionConfig;
-use crate::delivery::retry::Backoff;
 use crate::ehr::enrich::enrich_container;
 use crate::ehr::EhrClient;
 use crate::escape::escaped;
 use crate::fhir::subscription::Origin;
 use crate::model::{Notification, NotificationFormat};
+use crate::retry::Backoff;
 use crate::status::StatusBoard;
 
 /// What an enricher and each of its enrichments need; cheap to clone.

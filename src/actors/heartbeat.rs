@@ -90,7 +90,7 @@ impl HeartbeatActor {
         let id = &self.connection.id;
         let last_sequence = match self
             .store
-            .connection_state(id, &self.connection.initial_cursor)
+            .connection_state(id, self.connection.source.initial_cursor())
         {
             Ok(state) => state.next_sequence - 1,
             Err(err) => {

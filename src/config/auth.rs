@@ -10,7 +10,7 @@ use super::locate::KeyPath;
 use super::raw::RawAuth;
 use super::validate::Checker;
 use super::{AuthConfig, ClientAuth, ClientCredentialsAuth, SmartBackendAuth};
-use crate::ehr::auth::{ClientKey, JwtAlgorithm, KeyError};
+use crate::client_key::{ClientKey, JwtAlgorithm, KeyError};
 
 /// Largest key file read; a PEM private key is a few KiB, and a bound keeps a mistaken path
 /// (a log, a device) from being read whole.

@@ -4,13 +4,15 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::bounds::Max;
+use super::fhir::Flavour;
 use super::locate::KeyPath;
 use super::raw::{RawConnection, RawEnrich};
 use super::requests::request_limits;
 use super::tls::TlsKeys;
 use super::validate::{pointer_problem, Checker};
-use super::{ConnectionConfig, EnrichStep, SourceKind};
-use crate::ehr::template::{Placeholder, Template};
+use super::{ConnectionConfig, EnrichStep, Source, SourceKind};
+use crate::template::{Placeholder, Template};
+use crate::tls::ClientTls;
 
 /// Seconds between polls, unless configured.
 const DEFAULT_INTERVAL_SECS: f64 = 60.0;
@@ -22,10 +24,6 @@ const DEFAULT_BACKOFF_MIN_MS: i64 = 1_000;
 const DEFAULT_BACKOFF_MAX_SECS: f64 = 300.0;
 /// Largest EHR response body (64 MiB), unless configured.
 const DEFAULT_MAX_RESPONSE_BYTES: i64 = 64 * 1024 * 1024;
-/// Query parameter carrying the cursor, unless configured.
-const DEFAULT_SINCE_PARAM: &str = "since";
-/// Cursor of a brand-new connection, unless configured.
-const DEFAULT_INITIAL_CURSOR: &str = "0";
 /// A heartbeat less often than daily tells a receiver nothing a day of silence would not.
 const HEARTBEAT_SECS_AT_MOST: Max = Max::secs(86_400, "1 day");
 /// Heartbeats more often than ten a second would flood a receiver with nothing to say.
@@ -50,9 +48,6 @@ const BACKOFF_MAX_SECS_AT_MOST: Max = Max::secs(86_400, "1 day");
 const MAX_RESPONSE_BYTES_AT_LEAST: u32 = 1024;
 /// Response bodies are buffered whole in memory.
 const MAX_RESPONSE_BYTES_AT_MOST: Max = Max::bytes(1 << 30, "1 GiB");
-/// The poll loop may widen a page up to 16 times this when items share a cursor position,
-/// and every item of a page is held in memory at once.
-const PAGE_SIZE_AT_MOST: u32 = 100_000;
 /// Each enrichment holds open EHR requests; the EHR client's pool is sized from this.
 const MAX_CONCURRENT_ENRICHMENTS_AT_MOST: u32 = 10_000;
 
@@ -75,7 +70,7 @@ pub(super) fn connection(
     check: &mut Checker<'_>,
     path: &KeyPath,
     id: String,
-    raw: RawConnection,
+    mut raw: RawConnection,
     destination_ids: &BTreeSet<String>,
 ) -> Option<ConnectionConfig> {
     check.id(path, &id);
@@ -106,29 +101,26 @@ pub(super) fn connection(
         }
         None => Some(None),
     };
-    let enrich = enrich_steps(check, &path.key("enrich"), raw.enrich);
-    let heartbeat = match raw.heartbeat_secs {
-        Some(secs) => check
-            .secs_at_least(
-                &path.key("heartbeat_secs"),
-                Some(secs),
-                secs,
-                (HEARTBEAT_SECS_AT_LEAST, HEARTBEAT_SECS_AT_MOST),
-            )
-            .map(Some),
-        None => Some(None),
-    };
+    let enrich = enrich_steps(check, &path.key("enrich"), std::mem::take(&mut raw.enrich));
+    let heartbeat = heartbeat(check, path, raw.heartbeat_secs);
     let max_clock_skew = match source {
         Some(SourceKind::Changes) => {
             super::cursor::max_clock_skew(check, path, raw.max_clock_skew_secs)
         }
+        // A FHIR source has no such key; the value is dropped with the other feed keys.
         _ => Some(super::cursor::DEFAULT_MAX_CLOCK_SKEW),
     };
     let (limits, requests, flavour) = (limits?, requests?, flavour?);
+    let (enrich, max_clock_skew) = (enrich?, max_clock_skew?);
+    let source = match flavour {
+        Flavour::Fhir(fhir) => Source::Fhir(fhir),
+        Flavour::Changes(checked) => {
+            Source::Changes(Box::new(checked.source(&mut raw, enrich, max_clock_skew)))
+        }
+    };
     Some(ConnectionConfig {
         id,
         destination: raw.destination,
-        source: source?,
         base_url: base_url?,
         interval: limits.interval,
         connect_timeout: requests.connect_timeout,
@@ -137,31 +129,61 @@ pub(super) fn connection(
         backoff_min: limits.backoff_min,
         backoff_max: limits.backoff_max,
         max_response_bytes: limits.max_response_bytes,
-        fhir: flavour.fhir,
-        changes_path: raw.changes_path.unwrap_or_default(),
-        since_param: raw
-            .since_param
-            .unwrap_or_else(|| DEFAULT_SINCE_PARAM.into()),
-        initial_cursor: raw
-            .initial_cursor
-            .unwrap_or_else(|| DEFAULT_INITIAL_CURSOR.into()),
-        page_size_param: raw.page_size_param,
-        page_size: flavour.page_size,
-        items_pointer: raw.items_pointer.unwrap_or_default(),
-        key_pointer: raw.key_pointer.unwrap_or_default(),
-        version_pointer: raw.version_pointer,
-        cursor_pointer: raw.cursor_pointer,
-        cursor_from: flavour.cursor_from,
-        max_clock_skew: max_clock_skew?,
-        event_type: raw.event_type.unwrap_or_default(),
-        enrich: enrich?,
         max_concurrent_enrichments: limits.max_concurrent_enrichments,
         auth: auth?,
         max_requests_per_sec: requests.max_requests_per_sec,
         max_concurrent_requests: requests.max_concurrent_requests,
         tls: tls?,
         heartbeat: heartbeat?,
+        source,
     })
+}
+
+impl ConnectionConfig {
+    /// A connection `id` polling `source` at `base_url` for `destination`, every other key at
+    /// the default a configuration file gets when it leaves the key out. For code that builds
+    /// a connection without a file (tests, fuzz targets); a file's connection is checked.
+    pub fn new(id: &str, destination: &str, base_url: url::Url, source: Source) -> Self {
+        let millis = |ms: i64| Duration::from_millis(ms.unsigned_abs());
+        Self {
+            id: id.to_owned(),
+            destination: destination.to_owned(),
+            base_url,
+            interval: Duration::from_secs_f64(DEFAULT_INTERVAL_SECS),
+            connect_timeout: millis(super::requests::DEFAULT_CONNECT_TIMEOUT_MS),
+            request_timeout: millis(DEFAULT_REQUEST_TIMEOUT_MS),
+            body_timeout: millis(super::requests::DEFAULT_BODY_TIMEOUT_MS),
+            backoff_min: millis(DEFAULT_BACKOFF_MIN_MS),
+            backoff_max: Duration::from_secs_f64(DEFAULT_BACKOFF_MAX_SECS),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES.unsigned_abs() as usize,
+            max_concurrent_enrichments: DEFAULT_MAX_CONCURRENT_ENRICHMENTS.unsigned_abs() as usize,
+            max_requests_per_sec: None,
+            max_concurrent_requests: None,
+            tls: ClientTls::webpki_roots(),
+            auth: None,
+            heartbeat: None,
+            source,
+        }
+    }
+}
+
+/// `heartbeat_secs`: `Some(None)` when it is not set, `None` once a bad value was reported.
+fn heartbeat(
+    check: &mut Checker<'_>,
+    path: &KeyPath,
+    secs: Option<f64>,
+) -> Option<Option<Duration>> {
+    let Some(secs) = secs else {
+        return Some(None);
+    };
+    check
+        .secs_at_least(
+            &path.key("heartbeat_secs"),
+            Some(secs),
+            secs,
+            (HEARTBEAT_SECS_AT_LEAST, HEARTBEAT_SECS_AT_MOST),
+        )
+        .map(Some)
 }
 
 fn destination(check: &mut Checker<'_>, path: &KeyPath, name: &str, ids: &BTreeSet<String>) {
@@ -271,72 +293,6 @@ fn backoff(
         }
     }
     (min, max)
-}
-
-/// Checks how the changes feed is requested and read; returns the page size (`Some(None)`
-/// when the feed does not page), or `None` once it was reported.
-pub(super) fn feed(
-    check: &mut Checker<'_>,
-    path: &KeyPath,
-    raw: &RawConnection,
-) -> Option<Option<usize>> {
-    let required = [
-        ("changes_path", &raw.changes_path),
-        ("key_pointer", &raw.key_pointer),
-        ("event_type", &raw.event_type),
-    ];
-    for (key, value) in required {
-        if value.is_none() {
-            check.report(&path.key(key), "missing required key");
-        }
-    }
-    let (Some(changes_path), Some(key_pointer), Some(event_type)) =
-        (&raw.changes_path, &raw.key_pointer, &raw.event_type)
-    else {
-        return None;
-    };
-    if !changes_path.starts_with('/') {
-        check.report(
-            &path.key("changes_path"),
-            "must start with \"/\" (it is appended to base_url)",
-        );
-    }
-    if let Some(param) = &raw.since_param {
-        check.non_empty(&path.key("since_param"), param);
-    }
-    let page_size = match (&raw.page_size_param, raw.page_size) {
-        (Some(param), Some(size)) => {
-            check.non_empty(&path.key("page_size_param"), param);
-            check
-                .count(&path.key("page_size"), Some(size), 1, PAGE_SIZE_AT_MOST)
-                .map(Some)
-        }
-        (Some(_), None) => {
-            let message = "page_size_param requires page_size";
-            check.report(&path.key("page_size_param"), message);
-            None
-        }
-        (None, Some(_)) => {
-            let message =
-                "page_size requires page_size_param (the query parameter that carries it)";
-            check.report(&path.key("page_size"), message);
-            None
-        }
-        (None, None) => Some(None),
-    };
-    let pointers = [
-        ("items_pointer", raw.items_pointer.as_deref()),
-        ("key_pointer", Some(key_pointer.as_str())),
-        ("version_pointer", raw.version_pointer.as_deref()),
-        ("cursor_pointer", raw.cursor_pointer.as_deref()),
-    ];
-    for (key, pointer) in pointers {
-        if let Some(pointer) = pointer {
-            check.pointer(&path.key(key), pointer);
-        }
-    }
-    check.non_empty(&path.key("event_type"), event_type);
-    page_size
 }
 
 /// Checks the steps in order: a placeholder may only use the result of an earlier step,

@@ -7,10 +7,11 @@ use std::collections::BTreeSet;
 use chrono::DateTime;
 
 use super::bounds::Max;
+use super::changes::CheckedFeed;
 use super::locate::KeyPath;
 use super::raw::{RawConnection, RawFhirResource};
 use super::validate::Checker;
-use super::{CursorFrom, FhirConfig, FhirResource, ReferencePath, SourceKind};
+use super::{FhirResource, FhirSource, ReferencePath, SourceKind};
 
 /// Default `lag_secs`: long enough for the usual write transaction to commit.
 const DEFAULT_LAG_SECS: f64 = 5.0;
@@ -25,19 +26,12 @@ const DEFAULT_INITIAL_SINCE: &str = "1970-01-01T00:00:00Z";
 /// Search parameters Courier sets itself; a resource's `params` must not repeat them.
 const RESERVED_PARAMS: [&str; 4] = ["_lastUpdated", "_sort", "_count", "_since"];
 
-/// What a FHIR connection adds to the common settings.
-struct FhirParts {
-    /// `_count` of each search.
-    pub page_size: usize,
-    /// The FHIR-specific settings.
-    pub fhir: FhirConfig,
-}
-
-/// What differs between the source kinds.
-pub(super) struct Flavour {
-    pub page_size: Option<usize>,
-    pub cursor_from: CursorFrom,
-    pub fhir: Option<FhirConfig>,
+/// What differs between the source kinds, checked.
+pub(super) enum Flavour {
+    /// A changes feed's checked keys.
+    Changes(CheckedFeed),
+    /// A FHIR server's settings.
+    Fhir(FhirSource),
 }
 
 /// Checks the keys of the connection's source kind, and refuses the other kind's keys.
@@ -50,28 +44,19 @@ pub(super) fn flavour(
     match source? {
         SourceKind::Changes => {
             refuse_fhir_keys(check, path, raw);
-            let page_size = super::connection::feed(check, path, raw);
+            let page_size = super::changes::feed(check, path, raw);
             let cursor_from = super::cursor::cursor_from(check, path, raw);
-            Some(Flavour {
+            Some(Flavour::Changes(CheckedFeed {
                 page_size: page_size?,
                 cursor_from: cursor_from?,
-                fhir: None,
-            })
+            }))
         }
-        SourceKind::Fhir => {
-            let parts = fhir(check, path, raw)?;
-            Some(Flavour {
-                page_size: Some(parts.page_size),
-                // Unused by FHIR polling, which keeps one cursor per resource type.
-                cursor_from: CursorFrom::Items,
-                fhir: Some(parts.fhir),
-            })
-        }
+        SourceKind::Fhir => fhir(check, path, raw).map(Flavour::Fhir),
     }
 }
 
 /// Checks a FHIR connection's own keys; `None` once something was reported.
-fn fhir(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) -> Option<FhirParts> {
+fn fhir(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) -> Option<FhirSource> {
     refuse_feed_keys(check, path, raw);
     let lag = check.delay_secs(
         &path.key("lag_secs"),
@@ -98,13 +83,11 @@ fn fhir(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) -> Option<
         }
     };
     let resources = resources(check, &path.key("resources"), &raw.resources);
-    Some(FhirParts {
+    Some(FhirSource {
+        lag: lag?,
+        initial_since: initial_since?,
+        resources: resources?,
         page_size: page_size?,
-        fhir: FhirConfig {
-            lag: lag?,
-            initial_since: initial_since?,
-            resources: resources?,
-        },
     })
 }
 

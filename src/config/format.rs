@@ -62,7 +62,7 @@ pub(super) fn check_pairings(
         };
         let fhir_subscription =
             matches!(destination.format, NotificationFormat::FhirSubscription(_));
-        if fhir_subscription && connection.source == SourceKind::Changes {
+        if fhir_subscription && connection.source.kind() == SourceKind::Changes {
             let message = format!(
                 "destination \"{}\" has format = \"fhir-subscription\", which needs FHIR \
                  resources; source = \"changes\" cannot feed it (use a destination with \

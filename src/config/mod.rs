@@ -6,6 +6,7 @@
 mod admin;
 mod auth;
 mod bounds;
+mod changes;
 mod connection;
 mod cursor;
 mod error;
@@ -18,6 +19,7 @@ mod ordering;
 mod raw;
 mod requests;
 mod secret;
+mod source;
 mod tls;
 mod validate;
 
@@ -25,14 +27,17 @@ pub use error::{ConfigError, ConfigErrors};
 pub use fhir::is_type_name as is_fhir_type;
 pub use load::{load, parse, process_env};
 pub use secret::Secret;
+pub use source::{
+    ChangesSource, CursorFrom, EnrichStep, FhirResource, FhirSource, ReferencePath, Source,
+    SourceKind,
+};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ehr::auth::{ClientKey, JwtAlgorithm};
-use crate::ehr::template::Template;
+use crate::client_key::{ClientKey, JwtAlgorithm};
 use crate::model::NotificationFormat;
 use crate::tls::ClientTls;
 use courier_wire::SigningKey;
@@ -139,72 +144,6 @@ pub enum DeliveryOrder {
     None,
 }
 
-/// Which kind of "what changed" API a connection polls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceKind {
-    /// A vendor "changed records" endpoint returning a JSON array of change items.
-    Changes,
-    /// A FHIR R4 server searched by `_lastUpdated` (see [`FhirConfig`]).
-    Fhir,
-}
-
-/// The settings only a `source = "fhir"` connection has.
-#[derive(Debug, Clone)]
-pub struct FhirConfig {
-    /// How far behind the server's clock (its `Date` header) each search stops, so that a
-    /// write committed late with an earlier `lastUpdated` is still ahead of the cursor.
-    pub lag: Duration,
-    /// The `lastUpdated` a brand-new connection starts from (RFC 3339, as configured).
-    pub initial_since: String,
-    /// The resource types polled, each with its own cursor.
-    pub resources: Vec<FhirResource>,
-}
-
-/// `[[connections.<id>.resources]]`: one polled resource type.
-#[derive(Debug, Clone)]
-pub struct FhirResource {
-    /// The resource type, such as `Appointment`.
-    pub type_name: String,
-    /// Extra search parameters passed through, in order.
-    pub params: Vec<(String, String)>,
-    /// References followed to fetch related resources for each notification.
-    pub enrich: Vec<ReferencePath>,
-    /// Whether `{type}/_history` is read for deletions.
-    pub deletes: bool,
-}
-
-/// `participant.actor:Patient`: a dotted element path ending at a Reference (arrays are
-/// walked through), and the type of the targets to keep.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReferencePath {
-    /// Element names from the resource's root.
-    pub elements: Vec<String>,
-    /// Only references to this type are followed; `None` follows every target.
-    pub target: Option<String>,
-}
-
-impl ReferencePath {
-    /// Parses `a.b.c` or `a.b.c:Type`; `None` when it is not of that form.
-    pub fn parse(text: &str) -> Option<Self> {
-        let (path, target) = match text.split_once(':') {
-            Some((path, target)) => (path, Some(target)),
-            None => (text, None),
-        };
-        let elements: Vec<String> = path.split('.').map(str::to_owned).collect();
-        let element_ok = |e: &String| {
-            e.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-                && e.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        };
-        if !elements.iter().all(element_ok) || target.is_some_and(|t| !fhir::is_type_name(t)) {
-            return None;
-        }
-        Some(Self {
-            elements,
-            target: target.map(str::to_owned),
-        })
-    }
-}
-
 /// `[connections.<id>]`: one EHR API polled for changes.
 #[derive(Debug, Clone)]
 pub struct ConnectionConfig {
@@ -212,9 +151,7 @@ pub struct ConnectionConfig {
     pub id: String,
     /// Id of the destination that receives this connection's notifications.
     pub destination: String,
-    /// The API flavour.
-    pub source: SourceKind,
-    /// Base URL that `changes_path` and enrichment paths are appended to.
+    /// Base URL that the source's paths (feed, searches, enrichment) are appended to.
     pub base_url: url::Url,
     /// Pause between the end of one poll and the start of the next (10% jitter added);
     /// more than 0, at most 1 day.
@@ -236,38 +173,6 @@ pub struct ConnectionConfig {
     pub backoff_max: Duration,
     /// Largest EHR response body accepted; 1 KiB to 1 GiB.
     pub max_response_bytes: usize,
-    /// The FHIR settings; `Some` exactly when `source` is [`SourceKind::Fhir`], whose
-    /// connections leave the changes-feed fields below empty.
-    pub fhir: Option<FhirConfig>,
-    /// Path of the changes feed, appended to `base_url`.
-    pub changes_path: String,
-    /// Query parameter that carries the cursor.
-    pub since_param: String,
-    /// Cursor a brand-new connection starts from.
-    pub initial_cursor: String,
-    /// Query parameter that carries the page size, when the feed pages.
-    pub page_size_param: Option<String>,
-    /// Items per page, 1 to 100 000; a full page is followed at once by the next.
-    pub page_size: Option<usize>,
-    /// JSON pointer to the array of items ("" = the body is the array).
-    pub items_pointer: String,
-    /// JSON pointer to the changed record's identifier within an item.
-    pub key_pointer: String,
-    /// JSON pointer to the record's version within an item; defaults to the item's cursor value.
-    pub version_pointer: Option<String>,
-    /// JSON pointer to the item's position in the feed (a number or RFC 3339 time); always
-    /// set when `cursor_from` is `Items`.
-    pub cursor_pointer: Option<String>,
-    /// Where the cursor comes from.
-    pub cursor_from: CursorFrom,
-    /// How far ahead of Courier's clock an item's time position or the EHR's `Date` may be
-    /// (clocks drift): a page beyond it is refused, so a time cursor never passes Courier's
-    /// clock plus this, where every later change would be behind it. 1 s to 1 day.
-    pub max_clock_skew: Duration,
-    /// `type` of the notifications this connection emits.
-    pub event_type: String,
-    /// Detail requests made for every change, in order.
-    pub enrich: Vec<EnrichStep>,
     /// Containers being enriched at once for this connection; 1 to 10 000.
     pub max_concurrent_enrichments: usize,
     /// Requests per second to the EHR, polls and enrichment together, spaced evenly; 0.001
@@ -284,6 +189,8 @@ pub struct ConnectionConfig {
     /// After this long without a delivery, a `courier.heartbeat` event is sent to the
     /// destination, so a receiver can tell a quiet feed from a broken one; `None` sends none.
     pub heartbeat: Option<Duration>,
+    /// The API flavour, with the settings only that flavour has.
+    pub source: Source,
 }
 
 /// `[connections.<id>.auth]`: how Courier proves who it is to the EHR. Every secret was read
@@ -351,31 +258,6 @@ pub struct SmartBackendAuth {
     pub jku: Option<url::Url>,
     /// Space-separated scopes requested, such as `system/Appointment.rs`.
     pub scope: String,
-}
-
-/// Where a connection's cursor comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CursorFrom {
-    /// The largest `cursor_pointer` position among the items taken.
-    Items,
-    /// The EHR's `Date` header at the poll, minus `lag`: for feeds whose items carry no
-    /// usable position. The lag leaves room for changes committed late with an earlier time.
-    DateHeader {
-        /// How far behind the EHR's clock the cursor stays.
-        lag: Duration,
-    },
-}
-
-/// `[[connections.<id>.enrich]]`: one detail request.
-#[derive(Debug, Clone)]
-pub struct EnrichStep {
-    /// Name under which the fetched resource appears in `data.resources`.
-    pub name: String,
-    /// Path template appended to `base_url`.
-    pub path: Template,
-    /// When true, a change whose item lacks a placeholder's value skips this step instead of
-    /// failing the page.
-    pub optional: bool,
 }
 
 #[cfg(test)]

@@ -9,10 +9,10 @@ use super::raw::RawConnection;
 use super::validate::Checker;
 
 /// Timeout of opening a connection, unless configured.
-const DEFAULT_CONNECT_TIMEOUT_MS: i64 = 10_000;
+pub(super) const DEFAULT_CONNECT_TIMEOUT_MS: i64 = 10_000;
 /// Timeout of reading a whole EHR response body, unless configured: generous, since a large
 /// FHIR bundle on a slow link takes a while.
-const DEFAULT_BODY_TIMEOUT_MS: i64 = 60_000;
+pub(super) const DEFAULT_BODY_TIMEOUT_MS: i64 = 60_000;
 
 // Bounds (see `bounds` for why there are any).
 

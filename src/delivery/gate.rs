@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
 use super::health::{Health, HealthState, PauseCause, Transition, Verdict};
-use super::retry::{jitter_sample, probe_delay};
 use crate::escape::escaped;
+use crate::retry::{jitter_sample, probe_delay};
 use crate::status::{DestinationState, StatusBoard};
 
 /// Told after every change of state (which it reads from the gate: listeners of two changes

@@ -5,9 +5,10 @@ use std::time::Duration;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use chrono::Utc;
 
-use super::retry::{is_success, parse_retry_after};
+use super::retry::is_success;
 use crate::config::DestinationConfig;
 use crate::model::Notification;
+use crate::retry::parse_retry_after;
 use crate::tls::{http_client, tls_failure};
 
 /// The Standard Webhooks headers, named once rather than parsed from text at every attempt.

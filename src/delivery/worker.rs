@@ -10,10 +10,10 @@
 //! in flight but the probe is let go at its next attempt (or at once, when waiting for one)
 //! and forgets its attempts; it starts its schedule afresh when dispatched again. One
 //! notification at a time probes the destination; after a failed probe it waits
-//! [`super::retry::probe_delay`], is let go, and a connection sends the next probe (another
+//! [`crate::retry::probe_delay`], is let go, and a connection sends the next probe (another
 //! notification, in turn), so probes rotate and none is ever dead-lettered. A schedule that
 //! runs out is a dead letter only when the receiver judged the notification (a lasting 4xx,
-//! see [`super::retry::refuses_content`]) or another attempt succeeded since its first
+//! see [`crate::retry::refuses_content`]) or another attempt succeeded since its first
 //! failure; otherwise the destination turns failing and the notification stays pending (see
 //! [`super::health::Health::settle`]). So a dead letter means the destination kept accepting
 //! other notifications while refusing this one, never that the destination was down.
@@ -25,12 +25,12 @@ use chrono::Utc;
 use super::gate::{DestinationGate, Probe};
 use super::health::Verdict;
 use super::order::key_hash;
-use super::retry::{jitter_sample, next_delivery_delay, refuses_content};
 use super::sender::{attempt, AttemptOutcome};
 use crate::config::DestinationConfig;
 use crate::escape::escaped;
 use crate::model::notification::AttemptRecord;
 use crate::model::{DeadLetter, Notification};
+use crate::retry::{jitter_sample, next_delivery_delay, refuses_content};
 use crate::status::StatusBoard;
 use crate::store::Store;
 

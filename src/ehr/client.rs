@@ -21,7 +21,7 @@ use self::clock::RequestClock;
 use self::pacing::Pacing;
 use super::{Authenticator, EhrError, TimeoutPhase};
 use crate::config::ConnectionConfig;
-use crate::delivery::retry::parse_retry_after;
+use crate::retry::parse_retry_after;
 use crate::tls::{http_client, tls_failure};
 
 /// How much of an error response is read (and dropped) so its connection can be reused.

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::{EhrClient, EhrError};
-use crate::config::{ConnectionConfig, EnrichStep};
+use crate::config::{ConnectionConfig, EnrichStep, Source};
 use crate::model::Container;
 
 /// The fetched resources of one container.
@@ -23,9 +23,12 @@ pub async fn enrich_container(
     config: &ConnectionConfig,
     container: &Container,
 ) -> Result<Enriched, EhrError> {
-    match &container.fhir {
-        Some(fhir) => super::fhir::enrich::enrich(client, config, container, fhir).await,
-        None => enrich(client, &config.enrich, container).await,
+    match (&container.fhir, &config.source) {
+        (Some(fhir), _) => super::fhir::enrich::enrich(client, config, container, fhir).await,
+        (None, Source::Changes(feed)) => enrich(client, &feed.enrich, container).await,
+        // Every container of a FHIR source carries its FHIR context; without one there are
+        // no steps to run.
+        (None, Source::Fhir(_)) => enrich(client, &[], container).await,
     }
 }
 

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::delivery::retry::is_retriable_ehr_status;
 use crate::model::positions::PositionError;
+use crate::retry::is_retriable_ehr_status;
 
 /// One failed EHR request or unusable answer. Every kind is retried with backoff by the
 /// connection that saw it; none moves a cursor.

@@ -3,14 +3,14 @@
 
 use serde_json::Value;
 
-use super::template::scalar_text;
 use super::EhrError;
-use crate::config::ConnectionConfig;
+use crate::config::ChangesSource;
 use crate::model::{ChangeItem, CursorValue};
+use crate::template::scalar_text;
 
 /// The query of one feed request: the cursor, and the page size when the feed pages.
 pub fn page_query<'a>(
-    config: &'a ConnectionConfig,
+    config: &'a ChangesSource,
     cursor: &'a CursorValue,
     page_size: Option<&'a str>,
 ) -> Vec<(&'a str, &'a str)> {
@@ -30,7 +30,7 @@ pub fn page_query<'a>(
 /// Without a `cursor_pointer` (a `date_header` cursor), every item is placed at `since`, the
 /// position the page was read from.
 pub fn parse_page(
-    config: &ConnectionConfig,
+    config: &ChangesSource,
     path: &str,
     body: &Value,
     since: &CursorValue,
@@ -80,7 +80,7 @@ pub fn ensure_ascending(page: &[ChangeItem], path: &str) -> Result<(), EhrError>
 }
 
 fn parse_item(
-    config: &ConnectionConfig,
+    config: &ChangesSource,
     raw: &Value,
     since: &CursorValue,
 ) -> Result<ChangeItem, String> {
@@ -117,7 +117,7 @@ fn parse_item(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ehr::fixtures::connection;
+    use crate::ehr::fixtures::feed;
     use serde_json::json;
 
     fn since() -> CursorValue {
@@ -126,7 +126,7 @@ mod tests {
 
     #[test]
     fn reads_key_version_and_cursor_by_pointer() {
-        let config = connection();
+        let config = feed();
         let body = json!([{"seq": 3, "id": "appt-1", "patientId": "p", "ts": "v9"}]);
         let items = parse_page(&config, "/f", &body, &since()).unwrap();
         assert_eq!(items[0].key, "appt-1");
@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn version_defaults_to_the_cursor_value() {
-        let mut config = connection();
+        let mut config = feed();
         config.version_pointer = None;
         let items = parse_page(
             &config,
@@ -151,7 +151,7 @@ mod tests {
 
     #[test]
     fn finds_items_inside_an_object() {
-        let mut config = connection();
+        let mut config = feed();
         config.items_pointer = "/data/changes".into();
         let body =
             json!({"data": {"changes": [{"seq": 1, "id": "a", "patientId": "p", "ts": "t"}]}});
@@ -161,7 +161,7 @@ mod tests {
     #[test]
     fn refuses_a_page_with_an_item_missing_its_key() {
         let body = json!([{"seq": 1, "id": "a", "patientId": "p", "ts": "t"}, {"seq": 2, "patientId": "p", "ts": "t"}]);
-        let err = parse_page(&connection(), "/f", &body, &since()).unwrap_err();
+        let err = parse_page(&feed(), "/f", &body, &since()).unwrap_err();
         assert_eq!(
             err.to_string(),
             "the answer of /f has an unexpected shape: item 1: no string or number at key_pointer \"/id\""
@@ -171,7 +171,7 @@ mod tests {
     #[test]
     fn refuses_a_page_whose_item_lacks_what_a_required_enrichment_needs() {
         let body = json!([{"seq": 1, "id": "a", "ts": "t"}]);
-        let err = parse_page(&connection(), "/f", &body, &since()).unwrap_err();
+        let err = parse_page(&feed(), "/f", &body, &since()).unwrap_err();
         assert!(
             err.to_string()
                 .contains("needed by enrich step \"patient\""),
@@ -185,7 +185,7 @@ mod tests {
     fn refuses_a_page_whose_item_has_a_dot_segment_id() {
         for (id, patient) in [("..", "p"), ("a", "."), (".", "p")] {
             let body = json!([{"seq": 1, "id": id, "patientId": patient, "ts": "t"}]);
-            let err = parse_page(&connection(), "/f", &body, &since()).unwrap_err();
+            let err = parse_page(&feed(), "/f", &body, &since()).unwrap_err();
             assert!(
                 err.to_string()
                     .contains("which would change the path, needed by enrich step"),
@@ -200,7 +200,7 @@ mod tests {
             {"seq": 2, "id": "b", "patientId": "p", "ts": "t"},
             {"seq": 1, "id": "a", "patientId": "p", "ts": "t"}
         ]);
-        let page = parse_page(&connection(), "/f", &body, &since()).unwrap();
+        let page = parse_page(&feed(), "/f", &body, &since()).unwrap();
         let err = ensure_ascending(&page, "/f").unwrap_err();
         assert!(err.to_string().contains("oldest first"), "{err}");
         let mut ascending = page;
@@ -211,7 +211,7 @@ mod tests {
     #[test]
     fn refuses_a_body_that_is_not_an_array() {
         assert!(matches!(
-            parse_page(&connection(), "/f", &json!({"error": "x"}), &since()),
+            parse_page(&feed(), "/f", &json!({"error": "x"}), &since()),
             Err(EhrError::Shape { .. })
         ));
     }

@@ -1,5 +1,4 @@
-//! Talking to an EHR API: authentication, requests, feed pages, path templates and
-//! enrichment.
+//! Talking to an EHR API: authentication, requests, feed pages and enrichment.
 //!
 //! Plain async code with no actors, so each piece is testable on its own; the actors in
 //! [`crate::actors`] only decide when these run.
@@ -11,7 +10,6 @@ pub mod error;
 pub mod feed;
 pub mod fhir;
 pub mod poll;
-pub mod template;
 
 pub use auth::Authenticator;
 pub use client::EhrClient;

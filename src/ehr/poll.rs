@@ -8,7 +8,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use super::feed::{ensure_ascending, page_query, parse_page};
 use super::fhir::FhirPoller;
 use super::{EhrClient, EhrError};
-use crate::config::{ConnectionConfig, CursorFrom, SourceKind};
+use crate::config::{ChangesSource, ConnectionConfig, CursorFrom, Source as SourceConfig};
 use crate::model::positions::{check_page, Clock};
 use crate::model::{ChangeItem, Container, CursorState, CursorValue};
 use crate::store::{Store, StoreError};
@@ -111,8 +111,8 @@ impl PollError {
 /// How a connection reads its changes: the one place where the source kinds differ, behind
 /// one poll loop (the connection actor's) that treats every kind alike.
 pub enum Source {
-    /// A changes feed: [`poll_page`].
-    Changes,
+    /// A changes feed, with its settings: [`poll_page`].
+    Changes(ChangesSource),
     /// A FHIR server: its per-generation poller state.
     Fhir(FhirPoller),
 }
@@ -120,9 +120,9 @@ pub enum Source {
 impl Source {
     /// The source a connection's configuration asks for.
     pub fn for_connection(config: &ConnectionConfig) -> Self {
-        match config.source {
-            SourceKind::Changes => Source::Changes,
-            SourceKind::Fhir => Source::Fhir(FhirPoller::new()),
+        match &config.source {
+            SourceConfig::Changes(feed) => Source::Changes(ChangesSource::clone(feed)),
+            SourceConfig::Fhir(fhir) => Source::Fhir(FhirPoller::new(fhir.clone())),
         }
     }
 
@@ -138,33 +138,35 @@ impl Source {
         warn: &dyn Fn(&[String]),
     ) -> Result<PageResult, PollError> {
         match self {
-            Source::Changes => poll_page(client, config, store, page_size).await,
+            Source::Changes(feed) => poll_page(client, config, feed, store, page_size).await,
             Source::Fhir(poller) => poller.poll(client, config, store, warn).await,
         }
     }
 }
 
-/// Reads one page after the stored cursor (asking for `page_size` items) and commits its new
-/// items and the new cursor in one transaction. Nothing is written when nothing changed.
+/// Reads one page of `feed` after the stored cursor (asking for `page_size` items) and
+/// commits its new items and the new cursor in one transaction. Nothing is written when
+/// nothing changed.
 pub async fn poll_page(
     client: &EhrClient,
     config: &ConnectionConfig,
+    feed: &ChangesSource,
     store: &Store,
     page_size: Option<usize>,
 ) -> Result<PageResult, PollError> {
-    let state = store.connection_state(&config.id, &config.initial_cursor)?;
+    let state = store.connection_state(&config.id, &feed.initial_cursor)?;
     let size_text = page_size.map(|n| n.to_string());
-    let query = page_query(config, &state.cursor.value, size_text.as_deref());
-    let response = client.get_json(&config.changes_path, &query).await?;
+    let query = page_query(feed, &state.cursor.value, size_text.as_deref());
+    let response = client.get_json(&feed.changes_path, &query).await?;
     let page = parse_page(
-        config,
-        &config.changes_path,
+        feed,
+        &feed.changes_path,
         &response.body,
         &state.cursor.value,
     )?;
     let returned = page.len();
     let full = page_size.is_some_and(|size| returned >= size);
-    let cursor = next_cursor(config, &state.cursor, &page, full, response.date)?;
+    let cursor = next_cursor(feed, &state.cursor, &page, full, response.date)?;
     let sorted = state.cursor.sort(page);
     let cursor_moved = !cursor.value.same_as(&state.cursor.value);
     let containers = if sorted.fresh.is_empty() && cursor == state.cursor {
@@ -177,7 +179,7 @@ pub async fn poll_page(
                 &state,
                 &sorted.fresh,
                 value,
-                &config.event_type,
+                &feed.event_type,
                 Utc::now(),
             )
             .await?
@@ -199,7 +201,7 @@ pub async fn poll_page(
 /// `max_clock_skew_secs` (see [`crate::model::positions`]), and, for a full page, ascending
 /// positions.
 fn next_cursor(
-    config: &ConnectionConfig,
+    config: &ChangesSource,
     cursor: &CursorState,
     page: &[ChangeItem],
     full: bool,

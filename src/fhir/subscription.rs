@@ -23,7 +23,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::ehr::fhir::bundle::is_fhir_id;
+use super::is_fhir_id;
 use courier_wire::uuid_text;
 
 /// Profile of the notification Bundle, declared in `meta.profile`.

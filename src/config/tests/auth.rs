@@ -4,21 +4,21 @@
 use std::path::Path;
 
 use super::{parse, ConfigErrors, SECRET, VALID};
+use crate::client_key::tests::es384_pem;
+use crate::client_key::JwtAlgorithm;
 use crate::config::{AuthConfig, ClientAuth, Config};
-use crate::ehr::auth::tests::es384_pem;
-use crate::ehr::auth::JwtAlgorithm;
 
 /// Line of the `[connections.clinic-a.auth]` header in [`with_auth`]; its keys follow.
 const AUTH_LINE: usize = 29;
 
-/// The committed test-only RSA key (see `src/ehr/auth/testdata/README.md`).
+/// The committed test-only RSA key (see `src/client_key/testdata/README.md`).
 const RSA_KEY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/src/ehr/auth/testdata/rsa-2048-pkcs8.pem"
+    "/src/client_key/testdata/rsa-2048-pkcs8.pem"
 );
 const SEC1_KEY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/src/ehr/auth/testdata/ec-p384-sec1.pem"
+    "/src/client_key/testdata/ec-p384-sec1.pem"
 );
 
 /// The test environment: the webhook secret and the EHR credentials.

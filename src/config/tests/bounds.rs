@@ -58,7 +58,7 @@ fn values_at_their_bounds_are_accepted() {
     assert_eq!(conn.backoff_min, hour);
     assert_eq!(conn.backoff_max, day);
     assert_eq!(conn.max_response_bytes, 1 << 30);
-    assert_eq!(conn.page_size, Some(100_000));
+    assert_eq!(conn.source.page_size(), Some(100_000));
     assert_eq!(conn.max_concurrent_enrichments, 10_000);
 }
 

@@ -18,18 +18,22 @@ fn date_header(extra: &str) -> String {
 #[test]
 fn a_date_header_cursor_loads_with_a_five_second_lag_by_default() {
     let config = parse_ok(&date_header(""));
-    let connection = &config.connections["clinic-a"];
+    let feed = config.connections["clinic-a"].source.changes().unwrap();
     assert_eq!(
-        connection.cursor_from,
+        feed.cursor_from,
         CursorFrom::DateHeader {
             lag: Duration::from_secs(5)
         }
     );
-    assert_eq!(connection.cursor_pointer, None);
-    assert_eq!(connection.page_size, None);
+    assert_eq!(feed.cursor_pointer, None);
+    assert_eq!(feed.page_size, None);
     let config = parse_ok(&date_header("\nlag_secs = 0.5"));
     assert_eq!(
-        config.connections["clinic-a"].cursor_from,
+        config.connections["clinic-a"]
+            .source
+            .changes()
+            .unwrap()
+            .cursor_from,
         CursorFrom::DateHeader {
             lag: Duration::from_millis(500)
         }
@@ -90,7 +94,14 @@ fn an_unknown_cursor_source_is_refused() {
 
 #[test]
 fn the_clock_skew_allowed_is_five_minutes_by_default_and_between_1_second_and_1_day() {
-    let skew = |text: &str| parse_ok(text).connections["clinic-a"].max_clock_skew;
+    let skew = |text: &str| {
+        let config = parse_ok(text);
+        config.connections["clinic-a"]
+            .source
+            .changes()
+            .unwrap()
+            .max_clock_skew
+    };
     assert_eq!(skew(VALID), Duration::from_secs(300));
     let with = |value: &str| {
         valid_with(

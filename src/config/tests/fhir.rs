@@ -31,9 +31,9 @@ type = "Patient"
 fn a_fhir_connection_loads_with_its_resources_and_defaults() {
     let config = parse_ok(&fhir(FHIR));
     let conn = &config.connections["hospital-b"];
-    assert_eq!(conn.source, SourceKind::Fhir);
-    assert_eq!(conn.page_size, Some(100), "default _count");
-    let fhir = conn.fhir.as_ref().unwrap();
+    assert_eq!(conn.source.kind(), SourceKind::Fhir);
+    assert_eq!(conn.source.page_size(), Some(100), "default _count");
+    let fhir = conn.source.fhir().unwrap();
     assert_eq!(fhir.lag, Duration::from_millis(2500));
     assert_eq!(fhir.initial_since, "2026-11-01T00:00:00Z");
     let appointment = &fhir.resources[0];
@@ -59,8 +59,9 @@ fn a_fhir_connection_loads_with_its_resources_and_defaults() {
     assert!(!fhir.resources[1].deletes);
     let minimal = fhir_minimal("");
     let defaults = parse_ok(&minimal).connections["hospital-b"]
-        .fhir
-        .clone()
+        .source
+        .fhir()
+        .cloned()
         .unwrap();
     assert_eq!(defaults.lag, Duration::from_secs(5));
     assert_eq!(defaults.initial_since, "1970-01-01T00:00:00Z");
@@ -130,8 +131,8 @@ fn a_fhir_connection_needs_a_resource_type() {
 fn the_fhir_example_file_parses_with_the_values_it_documents() {
     let config = parse_ok(include_str!("../../../config/fhir.toml"));
     let conn = &config.connections["hospital-b"];
-    assert_eq!(conn.source, SourceKind::Fhir);
-    let fhir = conn.fhir.as_ref().unwrap();
+    assert_eq!(conn.source.kind(), SourceKind::Fhir);
+    let fhir = conn.source.fhir().unwrap();
     assert_eq!(fhir.lag, Duration::from_secs(5));
     let types: Vec<&str> = fhir
         .resources

@@ -16,7 +16,10 @@ mod transport;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{load, parse, Config, ConfigErrors, CursorFrom, SourceKind};
+use super::{
+    load, parse, ChangesSource, Config, ConfigErrors, ConnectionConfig, CursorFrom, Source,
+    SourceKind,
+};
 
 /// A valid Standard Webhooks secret (the spec's example key, 24 bytes).
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -91,19 +94,20 @@ fn valid_config_loads_with_its_values() {
     assert_eq!(app.url.as_str(), "https://receiver.example.org/hooks/ehr");
     assert_eq!(app.secret_env, "COURIER_APP_SECRET");
     let conn = &config.connections["clinic-a"];
+    let feed = conn.source.changes().unwrap();
     assert_eq!(conn.id, "clinic-a");
     assert_eq!(conn.destination, "app");
-    assert_eq!(conn.source, SourceKind::Changes);
+    assert_eq!(conn.source.kind(), SourceKind::Changes);
     assert_eq!(conn.base_url.as_str(), "https://ehr.example.org/api");
-    assert_eq!(conn.changes_path, "/appointments/changed");
-    assert_eq!(conn.page_size_param.as_deref(), Some("limit"));
-    assert_eq!(conn.page_size, Some(500));
-    assert_eq!(conn.key_pointer, "/id");
-    assert_eq!(conn.version_pointer.as_deref(), Some("/ts"));
-    assert_eq!(conn.cursor_pointer.as_deref(), Some("/seq"));
-    assert_eq!(conn.cursor_from, CursorFrom::Items);
-    assert_eq!(conn.event_type, "appointment.updated");
-    let steps: Vec<_> = conn
+    assert_eq!(feed.changes_path, "/appointments/changed");
+    assert_eq!(feed.page_size_param.as_deref(), Some("limit"));
+    assert_eq!(feed.page_size, Some(500));
+    assert_eq!(feed.key_pointer, "/id");
+    assert_eq!(feed.version_pointer.as_deref(), Some("/ts"));
+    assert_eq!(feed.cursor_pointer.as_deref(), Some("/seq"));
+    assert_eq!(feed.cursor_from, CursorFrom::Items);
+    assert_eq!(feed.event_type, "appointment.updated");
+    let steps: Vec<_> = feed
         .enrich
         .iter()
         .map(|s| (s.name.as_str(), s.path.as_str(), s.optional))
@@ -129,14 +133,15 @@ fn keys_left_out_take_their_documented_defaults() {
     let schedule: Vec<u64> = app.retry_schedule.iter().map(Duration::as_secs).collect();
     assert_eq!(schedule, [5, 300, 1800, 7200, 18000, 36000, 36000]);
     let conn = &config.connections["clinic-a"];
+    let feed = conn.source.changes().unwrap();
     assert_eq!(conn.interval, Duration::from_secs(60));
     assert_eq!(conn.request_timeout, Duration::from_millis(30_000));
     assert_eq!(conn.backoff_min, Duration::from_millis(1000));
     assert_eq!(conn.backoff_max, Duration::from_secs(300));
     assert_eq!(conn.max_response_bytes, 67_108_864);
-    assert_eq!(conn.since_param, "since");
-    assert_eq!(conn.initial_cursor, "0");
-    assert_eq!(conn.items_pointer, "");
+    assert_eq!(feed.since_param, "since");
+    assert_eq!(feed.initial_cursor, "0");
+    assert_eq!(feed.items_pointer, "");
     assert_eq!(conn.max_concurrent_enrichments, 32);
 }
 
@@ -157,8 +162,9 @@ fn fractional_seconds_and_integer_cursors_are_accepted() {
         &[Duration::from_millis(50), Duration::from_secs(1)]
     );
     let conn = &config.connections["clinic-a"];
+    let feed = conn.source.changes().unwrap();
     assert_eq!(conn.interval, Duration::from_millis(500));
-    assert_eq!(conn.initial_cursor, "17");
+    assert_eq!(feed.initial_cursor, "17");
 }
 
 #[test]
@@ -169,11 +175,12 @@ fn example_file_parses_with_the_values_it_documents() {
     assert_eq!(app.url.as_str(), "https://receiver.example.org/hooks/ehr");
     assert_eq!(app.secret_env, "COURIER_APP_SECRET");
     let conn = &config.connections["clinic-a"];
-    assert_eq!(conn.changes_path, "/appointments/changed");
-    assert_eq!(conn.page_size_param.as_deref(), Some("limit"));
-    assert_eq!(conn.page_size, Some(500));
-    assert_eq!(conn.version_pointer.as_deref(), Some("/ts"));
-    let paths: Vec<_> = conn.enrich.iter().map(|s| s.path.as_str()).collect();
+    let feed = conn.source.changes().unwrap();
+    assert_eq!(feed.changes_path, "/appointments/changed");
+    assert_eq!(feed.page_size_param.as_deref(), Some("limit"));
+    assert_eq!(feed.page_size, Some(500));
+    assert_eq!(feed.version_pointer.as_deref(), Some("/ts"));
+    let paths: Vec<_> = feed.enrich.iter().map(|s| s.path.as_str()).collect();
     assert_eq!(paths, ["/appointments/{/id}", "/patients/{/patientId}"]);
 }
 
@@ -190,13 +197,35 @@ fn demo_file_parses_once_its_placeholders_are_filled() {
     assert_eq!(app.retry_schedule[0], Duration::from_millis(200));
     assert_eq!(app.retry_schedule.len(), 5);
     let conn = &config.connections["clinic-a"];
+    let feed = conn.source.changes().unwrap();
     assert_eq!(conn.base_url.as_str(), "http://127.0.0.1:40123/api");
     assert_eq!(conn.interval, Duration::from_secs(1));
-    assert_eq!(conn.page_size, Some(100));
+    assert_eq!(feed.page_size, Some(100));
     assert_eq!(conn.backoff_min, Duration::from_millis(200));
     assert_eq!(conn.backoff_max, Duration::from_secs(5));
-    assert_eq!(conn.version_pointer.as_deref(), Some("/seq"));
-    assert_eq!(conn.enrich.len(), 2);
+    assert_eq!(feed.version_pointer.as_deref(), Some("/seq"));
+    assert_eq!(feed.enrich.len(), 2);
+}
+
+/// The constructors that tests and fuzz targets use must build what a file with only the
+/// required keys loads as, or code tested with them would run with settings no file gives.
+#[test]
+fn a_connection_built_in_code_has_the_defaults_a_file_gets() {
+    let required_only = VALID
+        .replace("page_size_param = \"limit\"\npage_size = 500\n", "")
+        .replace("version_pointer = \"/ts\"\n", "");
+    let required_only = &required_only[..required_only.find("[[connections").unwrap()];
+    let config = parse_ok(required_only);
+    let loaded = &config.connections["clinic-a"];
+    let feed = ChangesSource::new(
+        "/appointments/changed",
+        "/id",
+        "/seq",
+        "appointment.updated",
+    );
+    let url = "https://ehr.example.org/api".parse().unwrap();
+    let built = ConnectionConfig::new("clinic-a", "app", url, Source::Changes(Box::new(feed)));
+    assert_eq!(format!("{built:?}"), format!("{loaded:?}"));
 }
 
 #[test]

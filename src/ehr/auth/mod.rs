@@ -5,20 +5,18 @@
 //! - `token`: the token request, the cache and its refresh schedule.
 //! - `response`: reading the token endpoint's answer without repeating secrets.
 //! - `echo`: whether an answer's text repeats a secret of the request, in any encoding.
-//! - `jwt`: the SMART Backend Services client assertion.
-//! - [`key`]: the client's private key, read from PEM at load.
+//! - `jwt`: the SMART Backend Services client assertion, signed with the client's
+//!   [`crate::client_key::ClientKey`] (read from PEM at load).
 //!
 //! Tokens, secrets, assertions and keys never appear in an error, a log line or a `Debug`
 //! output: header values are marked sensitive, secrets are [`crate::config::Secret`]s.
 
 mod echo;
 mod jwt;
-pub mod key;
 mod response;
 mod token;
 
 pub use jwt::AssertionError;
-pub use key::{ClientKey, JwtAlgorithm, KeyError};
 
 use std::time::Duration;
 

@@ -15,8 +15,8 @@ use url::form_urlencoded;
 use super::jwt;
 use super::response::{self, failure, Issued};
 use crate::config::{ClientAuth, ClientCredentialsAuth, SmartBackendAuth};
-use crate::delivery::retry::parse_retry_after;
 use crate::ehr::EhrError;
+use crate::retry::parse_retry_after;
 
 /// Largest token endpoint answer read; a token answer is a few KiB at most.
 const ANSWER_AT_MOST: usize = 64 * 1024;

@@ -6,6 +6,7 @@ use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
 
 use crate::ehr::EhrError;
+use crate::fhir::is_fhir_id;
 
 /// Which kind of Bundle a request expects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,14 +187,6 @@ pub fn history_instant(entry: &Value) -> Option<DateTime<FixedOffset>> {
     let resource = entry["resource"]["meta"]["lastUpdated"].as_str();
     let response = entry["response"]["lastModified"].as_str();
     DateTime::parse_from_rfc3339(resource.or(response)?).ok()
-}
-
-/// Whether `id` is a FHIR resource id (or version id): 1 to 64 of `A-Z a-z 0-9 - .`.
-pub fn is_fhir_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
 }
 
 /// The id in `Type/id`, `…/Type/id` or `…/Type/id/_history/v`, when the type is `type_name`.

@@ -30,9 +30,8 @@ pub async fn enrich(
         focus_type,
         container.change.clone(),
     );
-    let paths = config
-        .fhir
-        .iter()
+    let paths = (config.source.fhir())
+        .into_iter()
         .flat_map(|f| &f.resources)
         .filter(|r| r.type_name == focus_type)
         .flat_map(|r| &r.enrich);
@@ -103,7 +102,7 @@ fn resolve(reference: &str, base: &str, path: &ReferencePath) -> Option<(String,
         None => reference,
     };
     let parts: Vec<&str> = relative.split('/').collect();
-    let valid_id = super::bundle::is_fhir_id;
+    let valid_id = crate::fhir::is_fhir_id;
     let ok = match parts.as_slice() {
         [kind, id] => crate::config::is_fhir_type(kind) && valid_id(id),
         [kind, id, "_history", v] => {

@@ -21,7 +21,7 @@ use crate::store::fhir::{FhirCursor, Track};
 /// up to the server's clock minus the lag, and moves the cursor there.
 pub(super) async fn deletions(ctx: &Ctx<'_>, resource: &FhirResource) -> Result<Step, PollError> {
     let type_name = &resource.type_name;
-    let lag = ctx.fhir().lag;
+    let lag = ctx.fhir.lag;
     let cursor = ctx.cursor(type_name, Track::Deletes)?;
     let upper = ctx.clock.upper(lag);
     let path = format!("/{type_name}/_history");

@@ -27,7 +27,7 @@ use self::take::Taken;
 use super::client::EhrResponse;
 use super::poll::{PageResult, PollError};
 use super::{EhrClient, EhrError};
-use crate::config::{ConnectionConfig, FhirConfig, FhirResource};
+use crate::config::{ConnectionConfig, FhirResource, FhirSource};
 use crate::model::{Container, CursorValue};
 use crate::store::fhir::{FhirCommit, FhirCursor, Track};
 use crate::store::{Store, StoreError};
@@ -85,17 +85,12 @@ struct Ctx<'a> {
     config: &'a ConnectionConfig,
     store: &'a Store,
     clock: &'a Clock,
+    /// The connection's FHIR settings.
+    fhir: &'a FhirSource,
     page_size: usize,
 }
 
 impl Ctx<'_> {
-    fn fhir(&self) -> &FhirConfig {
-        self.config
-            .fhir
-            .as_ref()
-            .expect("a FHIR poller only runs for a source = \"fhir\" connection")
-    }
-
     /// GETs a server's `next` link, counting it in `pages`. A link elsewhere than under
     /// `base_url` is refused (the connection's credentials are for its own server only), and
     /// so is a chain of links longer than [`MAX_LINKED_PAGES`] (a server that never ends).
@@ -130,7 +125,7 @@ impl Ctx<'_> {
     fn cursor(&self, type_name: &str, track: Track) -> Result<FhirCursor, StoreError> {
         let stored = self.store.fhir_cursor(&self.config.id, type_name, track)?;
         Ok(stored.unwrap_or_else(|| FhirCursor {
-            since: self.fhir().initial_since.clone(),
+            since: self.fhir.initial_since.clone(),
             past: false,
         }))
     }
@@ -168,7 +163,7 @@ impl Ctx<'_> {
         let id = &self.config.id;
         let state = self
             .store
-            .connection_state(id, &self.config.initial_cursor)?;
+            .connection_state(id, self.config.source.initial_cursor())?;
         let containers = self
             .store
             .commit_fhir(id, &state, commit, Utc::now())
@@ -228,6 +223,8 @@ fn after_read(at: usize, len: usize, more: bool) -> (usize, bool) {
 /// generation (what must survive restarts is in the store).
 #[derive(Debug)]
 pub struct FhirPoller {
+    /// The connection's FHIR settings, as configured when the generation started.
+    source: FhirSource,
     clock: Clock,
     /// The next read: an index into [`round`].
     next: Cell<usize>,
@@ -238,16 +235,11 @@ pub struct FhirPoller {
     warnings: deletions::TypeWarnings,
 }
 
-impl Default for FhirPoller {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl FhirPoller {
-    /// A poller at the start of a round.
-    pub fn new() -> Self {
+    /// A poller of `source` at the start of a round.
+    pub fn new(source: FhirSource) -> Self {
         Self {
+            source,
             clock: Clock::default(),
             next: Cell::new(0),
             history: RefCell::new(HashMap::new()),
@@ -271,9 +263,10 @@ impl FhirPoller {
             config,
             store,
             clock: &self.clock,
-            page_size: config.page_size.unwrap_or(100),
+            fhir: &self.source,
+            page_size: self.source.page_size,
         };
-        let resources = &ctx.fhir().resources;
+        let resources = &ctx.fhir.resources;
         let round = round(resources);
         let mut at = self.next.get() % round.len();
         let resource = &resources[round[at].0];

@@ -8,7 +8,7 @@ use crate::ehr::EhrClient;
 /// One line per resource type with `deletes = true` of a FHIR connection, and whether all is
 /// well. Must run inside an actix System (the EHR client does).
 pub async fn probe(config: &ConnectionConfig) -> (Vec<String>, bool) {
-    let Some(fhir) = &config.fhir else {
+    let Some(fhir) = config.source.fhir() else {
         return (Vec::new(), true);
     };
     let wanted: Vec<&str> = fhir

@@ -15,8 +15,8 @@ use ring::signature::{UnparsedPublicKey, ECDSA_P384_SHA384_FIXED, RSA_PKCS1_2048
 use serde_json::{json, Value};
 
 use super::CLIENT_SECRET;
+use crate::client_key::JwtAlgorithm;
 use crate::config::{ClientAuth, SmartBackendAuth};
-use crate::ehr::auth::JwtAlgorithm;
 
 /// How the mock endpoint authenticates clients.
 #[derive(Clone)]

@@ -9,38 +9,13 @@ mod smart;
 
 use std::sync::Arc;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-use ring::rand::SystemRandom;
-use ring::signature::{EcdsaKeyPair, ECDSA_P384_SHA384_FIXED_SIGNING};
-
-use super::ClientKey;
+use crate::client_key::tests::es384_pem;
+use crate::client_key::ClientKey;
 use crate::config::{ClientAuth, ClientCredentialsAuth, Secret, SmartBackendAuth};
 pub(crate) use endpoint::{Expect, TokenEndpoint};
 
 /// The client secret of the test clients.
 pub(crate) const CLIENT_SECRET: &str = "s3cret-Value_42";
-
-/// A PEM section of `der` under `label`.
-pub(crate) fn pem(label: &str, der: &[u8]) -> String {
-    let body = STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|line| std::str::from_utf8(line).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
-}
-
-/// A freshly generated P-384 key, as a PKCS#8 PEM.
-pub(crate) fn es384_pem() -> String {
-    let rng = SystemRandom::new();
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng).unwrap();
-    pem("PRIVATE KEY", pkcs8.as_ref())
-}
 
 fn smart(token_url: &str, key: ClientKey) -> SmartBackendAuth {
     SmartBackendAuth {
@@ -57,7 +32,7 @@ fn smart(token_url: &str, key: ClientKey) -> SmartBackendAuth {
 
 /// A SMART client signing RS384 with the committed test-only RSA key.
 pub(crate) fn rs384_smart(token_url: &str) -> SmartBackendAuth {
-    let pem = include_bytes!("../testdata/rsa-2048-pkcs8.pem");
+    let pem = include_bytes!("../../../client_key/testdata/rsa-2048-pkcs8.pem");
     smart(token_url, ClientKey::from_pem(pem, None).unwrap())
 }
 

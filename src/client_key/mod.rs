@@ -223,9 +223,12 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         .any(|window| window == needle)
 }
 
+/// Test keys and PEM text, shared with the tests of the modules that read or use keys.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
     use ring::signature::EcdsaKeyPair;
 
     const RSA_PKCS8: &[u8] = include_bytes!("testdata/rsa-2048-pkcs8.pem");
@@ -233,10 +236,31 @@ mod tests {
     const RSA_1024: &[u8] = include_bytes!("testdata/rsa-1024-pkcs8.pem");
     const EC_SEC1: &[u8] = include_bytes!("testdata/ec-p384-sec1.pem");
 
+    /// A PEM section of `der` under `label`.
+    pub(crate) fn pem(label: &str, der: &[u8]) -> String {
+        let body = STANDARD.encode(der);
+        let lines: Vec<&str> = body
+            .as_bytes()
+            .chunks(64)
+            .map(|line| std::str::from_utf8(line).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            lines.join("\n")
+        )
+    }
+
+    /// A freshly generated P-384 key, as a PKCS#8 PEM.
+    pub(crate) fn es384_pem() -> String {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng).unwrap();
+        pem("PRIVATE KEY", pkcs8.as_ref())
+    }
+
     /// A PEM `PRIVATE KEY` of a freshly generated PKCS#8 EC key on `curve`.
     fn ec_pem(curve: &'static ring::signature::EcdsaSigningAlgorithm) -> Vec<u8> {
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(curve, &SystemRandom::new()).unwrap();
-        super::super::tests::pem("PRIVATE KEY", pkcs8.as_ref()).into_bytes()
+        pem("PRIVATE KEY", pkcs8.as_ref()).into_bytes()
     }
 
     #[test]

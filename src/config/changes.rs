@@ -1,0 +1,120 @@
+//! Semantic checks of the keys only a `source = "changes"` connection has: how its feed is
+//! requested and read. Where its cursor comes from is checked in `cursor`.
+
+use std::time::Duration;
+
+use super::locate::KeyPath;
+use super::raw::RawConnection;
+use super::validate::Checker;
+use super::{ChangesSource, CursorFrom, EnrichStep};
+
+/// Query parameter carrying the cursor, unless configured.
+pub(super) const DEFAULT_SINCE_PARAM: &str = "since";
+/// Cursor of a brand-new connection, unless configured.
+pub(super) const DEFAULT_INITIAL_CURSOR: &str = "0";
+/// The poll loop may widen a page up to 16 times this when items share a cursor position,
+/// and every item of a page is held in memory at once.
+const PAGE_SIZE_AT_MOST: u32 = 100_000;
+
+/// Checks how the changes feed is requested and read; returns the page size (`Some(None)`
+/// when the feed does not page), or `None` once it was reported.
+pub(super) fn feed(
+    check: &mut Checker<'_>,
+    path: &KeyPath,
+    raw: &RawConnection,
+) -> Option<Option<usize>> {
+    let required = [
+        ("changes_path", &raw.changes_path),
+        ("key_pointer", &raw.key_pointer),
+        ("event_type", &raw.event_type),
+    ];
+    for (key, value) in required {
+        if value.is_none() {
+            check.report(&path.key(key), "missing required key");
+        }
+    }
+    let (Some(changes_path), Some(key_pointer), Some(event_type)) =
+        (&raw.changes_path, &raw.key_pointer, &raw.event_type)
+    else {
+        return None;
+    };
+    if !changes_path.starts_with('/') {
+        check.report(
+            &path.key("changes_path"),
+            "must start with \"/\" (it is appended to base_url)",
+        );
+    }
+    if let Some(param) = &raw.since_param {
+        check.non_empty(&path.key("since_param"), param);
+    }
+    let page_size = match (&raw.page_size_param, raw.page_size) {
+        (Some(param), Some(size)) => {
+            check.non_empty(&path.key("page_size_param"), param);
+            check
+                .count(&path.key("page_size"), Some(size), 1, PAGE_SIZE_AT_MOST)
+                .map(Some)
+        }
+        (Some(_), None) => {
+            let message = "page_size_param requires page_size";
+            check.report(&path.key("page_size_param"), message);
+            None
+        }
+        (None, Some(_)) => {
+            let message =
+                "page_size requires page_size_param (the query parameter that carries it)";
+            check.report(&path.key("page_size"), message);
+            None
+        }
+        (None, None) => Some(None),
+    };
+    let pointers = [
+        ("items_pointer", raw.items_pointer.as_deref()),
+        ("key_pointer", Some(key_pointer.as_str())),
+        ("version_pointer", raw.version_pointer.as_deref()),
+        ("cursor_pointer", raw.cursor_pointer.as_deref()),
+    ];
+    for (key, pointer) in pointers {
+        if let Some(pointer) = pointer {
+            check.pointer(&path.key(key), pointer);
+        }
+    }
+    check.non_empty(&path.key("event_type"), event_type);
+    page_size
+}
+
+/// What the checks of a changes feed's own keys found: the part of its settings that is more
+/// than the keys as written.
+pub(super) struct CheckedFeed {
+    /// Items per page; `None` when the feed does not page.
+    pub page_size: Option<usize>,
+    /// Where the cursor comes from.
+    pub cursor_from: CursorFrom,
+}
+
+impl CheckedFeed {
+    /// The feed's settings, once every key of the connection passed its checks: these checked
+    /// parts, and the feed keys taken out of `raw`, as written or at their defaults.
+    pub(super) fn source(
+        self,
+        raw: &mut RawConnection,
+        enrich: Vec<EnrichStep>,
+        max_clock_skew: Duration,
+    ) -> ChangesSource {
+        ChangesSource {
+            changes_path: raw.changes_path.take().unwrap_or_default(),
+            since_param: (raw.since_param.take()).unwrap_or_else(|| DEFAULT_SINCE_PARAM.into()),
+            initial_cursor: (raw.initial_cursor.take())
+                .unwrap_or_else(|| DEFAULT_INITIAL_CURSOR.into()),
+            page_size_param: raw.page_size_param.take(),
+            page_size: self.page_size,
+            items_pointer: raw.items_pointer.take().unwrap_or_default(),
+            key_pointer: raw.key_pointer.take().unwrap_or_default(),
+            version_pointer: raw.version_pointer.take(),
+            cursor_pointer: raw.cursor_pointer.take(),
+            cursor_from: self.cursor_from,
+            max_clock_skew,
+            event_type: raw.event_type.take().unwrap_or_default(),
+            enrich,
+        }
+    }
+}
