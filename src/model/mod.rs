@@ -15,7 +15,7 @@ use serde_json::Value;
 pub use courier_wire::notification_id;
 pub use cursor::{CursorKind, CursorValue};
 pub use cursor_state::CursorState;
-pub use fhir::FhirContext;
+pub use fhir::{FhirChange, FhirCommit, FhirContext, FhirCursor, Seen, Track};
 pub use notification::{DeadLetter, Notification, NotificationFormat};
 
 /// One changed record as a poll found it, before it is made durable.

@@ -46,7 +46,7 @@ pub(super) struct Engine {
     /// FHIR search and history cursors, per connection, resource type and track.
     pub(super) fhir_cursors: sled::Tree,
     /// The last version seen of each FHIR resource, per connection (see
-    /// [`super::fhir::Seen`]).
+    /// [`crate::model::Seen`]).
     pub(super) fhir_seen: sled::Tree,
     /// Where each committed page's connection state is recorded for the high-water marks;
     /// `None` for a temporary store, which has none.

@@ -1,96 +1,22 @@
-//! What the store keeps for FHIR connections: one cursor per resource type and track (search
-//! or deletions), and the last version seen of each resource, both written in the same
-//! transaction as the containers they account for.
+//! How the store keeps what FHIR connections need between polls: one cursor per resource type
+//! and track (search or deletions), and the last version seen of each resource, both written
+//! in the same transaction as the containers they account for. The types themselves are the
+//! model's ([`crate::model::fhir`]).
 //!
 //! Keys are `<connection>\0<type>\0<track>` and `<connection>\0<type>\0<id>`; connection ids
 //! and FHIR types never contain NUL.
 
-use chrono::{DateTime, FixedOffset, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use chrono::{DateTime, Utc};
 
 use super::{decode, encode, ConnectionState, Store, StoreError};
-use crate::fhir::events::Fingerprint;
-use crate::model::{notification_id, Container, FhirContext};
+use crate::model::{notification_id, Container, FhirCommit, FhirContext, FhirCursor, Seen, Track};
 
-/// Which of a resource type's reads a cursor belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Track {
-    /// The `_lastUpdated` search.
-    Search,
-    /// The `_history` read for deletions.
-    Deletes,
-}
-
-impl Track {
-    fn name(self) -> &'static str {
-        match self {
-            Track::Search => "search",
-            Track::Deletes => "deletes",
-        }
+/// A track's name in its cursor's key.
+fn track_name(track: Track) -> &'static str {
+    match track {
+        Track::Search => "search",
+        Track::Deletes => "deletes",
     }
-}
-
-/// Where a resource type's search (or history read) stands. It only moves forward, and only
-/// in the transaction that stores what it moved past.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FhirCursor {
-    /// A `lastUpdated` instant, as the server wrote it (or `initial_since`, or an upper
-    /// bound Courier sent): everything before it was taken.
-    pub since: String,
-    /// True when every resource at `since` itself was taken too, so the next search starts
-    /// strictly after it (`gt`); false means it starts at it (`ge`), dropping what it saw.
-    #[serde(default)]
-    pub past: bool,
-}
-
-/// The last version of a resource Courier took: a re-read of that same version is dropped,
-/// and the next one is classified against its fingerprint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Seen {
-    /// `meta.versionId` (opaque; only compared for equality).
-    #[serde(rename = "v")]
-    pub version: String,
-    /// The version's fingerprint; `None` once the resource was deleted.
-    #[serde(rename = "f")]
-    pub fingerprint: Option<Fingerprint>,
-    /// When that version was written (`meta.lastUpdated`, or the deletion's time), so a
-    /// deletion older than the version seen (the resource was deleted, then written again)
-    /// does not make a live resource look deleted.
-    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
-    pub at: Option<DateTime<FixedOffset>>,
-}
-
-/// One change that gets a container.
-#[derive(Debug, Clone)]
-pub struct FhirChange {
-    /// The container key and `data.focus`: `Type/id`.
-    pub focus: String,
-    /// The version (a deletion's own version when the server gives one).
-    pub version: String,
-    /// The classified event type.
-    pub event_type: String,
-    /// The resource version (`null` for a deletion).
-    pub resource: Value,
-    /// Top-level elements that changed.
-    pub changed_elements: Vec<String>,
-    /// Included resources the focus refers to.
-    pub included: Vec<Value>,
-}
-
-/// A page of one resource type, to be made durable at once.
-#[derive(Debug, Clone)]
-pub struct FhirCommit {
-    /// The resource type.
-    pub type_name: String,
-    /// Which cursor moves.
-    pub track: Track,
-    /// The cursor after the page.
-    pub cursor: FhirCursor,
-    /// The changes that get containers, in order.
-    pub changes: Vec<FhirChange>,
-    /// Every version taken (no-op updates included), by resource id.
-    pub seen: Vec<(String, Seen)>,
 }
 
 /// A record written with a page besides its containers.
@@ -118,13 +44,13 @@ impl Store {
         type_name: &str,
         track: Track,
     ) -> Result<Option<FhirCursor>, StoreError> {
-        let key = key(connection, type_name, track.name());
+        let key = key(connection, type_name, track_name(track));
         self.engine()?
             .fhir_cursors
             .get(&key)?
             .map(|bytes| {
                 decode(
-                    &format!("{connection}/{type_name}/{}", track.name()),
+                    &format!("{connection}/{type_name}/{}", track_name(track)),
                     &bytes,
                 )
             })
@@ -188,7 +114,7 @@ impl Store {
             .collect();
         extra.push(Extra {
             tree: ExtraTree::FhirCursors,
-            key: key(connection, type_name, commit.track.name()),
+            key: key(connection, type_name, track_name(commit.track)),
             value: encode(&commit.cursor),
         });
         self.commit_containers(

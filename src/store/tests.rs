@@ -171,7 +171,7 @@ async fn backlog_counts_one_connections_pending_containers_and_reads_the_oldest(
 
 #[actix_rt::test]
 async fn a_fhir_page_commits_its_containers_versions_and_cursor_together_or_not_at_all() {
-    use super::fhir::{FhirChange, FhirCommit, FhirCursor, Seen, Track};
+    use crate::model::{FhirChange, FhirCommit, FhirCursor, Seen, Track};
     let store = Store::temporary().unwrap();
     let state = store.connection_state("h", "0").unwrap();
     let seen = |version: &str| Seen {

@@ -15,7 +15,7 @@ use super::take::Taker;
 use super::{Ctx, Step};
 use crate::config::FhirResource;
 use crate::ehr::poll::PollError;
-use crate::store::fhir::{FhirCursor, Track};
+use crate::model::{FhirCursor, Track};
 
 /// Reads every history entry of `resource` since its deletions cursor, commits the deletions
 /// up to the server's clock minus the lag, and moves the cursor there.

@@ -29,7 +29,7 @@ use super::poll::{PageResult, PollError};
 use super::{EhrClient, EhrError};
 use crate::config::{ConnectionConfig, FhirResource, FhirSource};
 use crate::model::{Container, CursorValue};
-use crate::store::fhir::{FhirCommit, FhirCursor, Track};
+use crate::model::{FhirCommit, FhirCursor, Track};
 use crate::store::{Store, StoreError};
 
 /// The longest chain of `next` links one read follows.

@@ -10,7 +10,7 @@ use super::{Ctx, Step};
 use crate::config::FhirResource;
 use crate::ehr::poll::PollError;
 use crate::ehr::EhrError;
-use crate::store::fhir::{FhirCursor, Track};
+use crate::model::{FhirCursor, Track};
 
 /// An instant shared by more versions than a page holds is read with a page this many times
 /// larger before falling back to the server's links.

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::bundle::{Deletion, Found};
 use crate::fhir::events::{classify, Fingerprint};
-use crate::store::fhir::{FhirChange, Seen};
+use crate::model::{FhirChange, Seen};
 use crate::store::{Store, StoreError};
 
 /// What a page brings to its commit.
