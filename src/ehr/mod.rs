@@ -17,3 +17,5 @@ pub use error::{EhrError, TimeoutPhase};
 
 #[cfg(test)]
 pub(crate) mod fixtures;
+#[cfg(test)]
+pub(crate) mod loopback;
