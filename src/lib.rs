@@ -5,14 +5,19 @@
 //! The pipeline reads top to bottom:
 //! - [`config`]: typed, validated settings (`courier check` prints their errors); a
 //!   connection's source is a [`config::Source`], a changes feed or a FHIR server.
-//! - [`ehr`]: talking to an EHR: authentication (static credentials, OAuth 2.0 and SMART
-//!   backend tokens), the HTTP client, parsing a changes-feed page, enriching a container.
-//!   Plain async code, no actors.
+//! - [`ehr`]: talking to an EHR, and nothing else: authentication (static credentials, OAuth
+//!   2.0 and SMART backend tokens), the HTTP client, the sources (a changes feed; a FHIR
+//!   server's searches and histories) that read one page from a given position into an
+//!   outcome, enriching a container. Plain async code, no actors, no store.
 //! - [`fhir`]: FHIR R4 semantics: resource fingerprints, semantic event types, and the
 //!   FHIR-native shapes Courier delivers. Pure code, no actors.
+//! - [`pipeline`]: one poll made durable: the source's position read from the store, the
+//!   source asked for the page after it, the page's containers committed with the new
+//!   position (and the FHIR versions seen) in one transaction. Plain async code, no actors.
 //! - [`store`]: the sled store: cursors, sequence numbers, pending containers, dead letters,
 //!   delivered notifications retained for replay.
-//! - [`model`]: change items, containers, notifications, cursor order, notification ids.
+//! - [`model`]: change items, containers, notifications, cursor order, notification ids, and
+//!   the FHIR nouns (cursors per resource type and track, versions seen, changes to commit).
 //! - [`template`], [`client_key`]: an enrichment path template, a SMART client's private
 //!   key and its JWS algorithm. Parsed at load by [`config`], used by [`ehr`]; they import
 //!   nothing of the crate, so the configuration does not depend on the EHR layer.
@@ -84,6 +89,7 @@ pub mod escape;
 pub mod fhir;
 pub mod metrics;
 pub mod model;
+pub mod pipeline;
 pub mod reload;
 pub mod retry;
 pub mod status;

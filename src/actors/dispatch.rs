@@ -14,10 +14,10 @@ use super::connection::ConnectionDeps;
 use super::enricher::EnricherActor;
 use super::messages::Enrich;
 use crate::delivery::gate::Probe;
-use crate::ehr::poll::{PageResult, PollError, Source};
-use crate::ehr::EhrClient;
+use crate::ehr::{EhrClient, Source};
 use crate::escape::escaped;
 use crate::model::Container;
+use crate::pipeline::{poll_page, PageResult, PollError};
 use crate::status::ConnectionState;
 use crate::store::StoreError;
 
@@ -60,10 +60,10 @@ pub async fn recover(
     Ok(mark(deps).filter(|now| *now == start))
 }
 
-/// One poll: one page made durable, then its containers handed over while the
-/// connection is still caught up at `caught_up`. Also says whether every container of the
-/// page was handed over: when not, the connection must walk the store before dispatching
-/// from a page again.
+/// One poll: one page made durable (by [`crate::pipeline`]), then its containers handed over
+/// while the connection is still caught up at `caught_up`. Also says whether every container
+/// of the page was handed over: when not, the connection must walk the store before
+/// dispatching from a page again.
 pub async fn poll(
     deps: &ConnectionDeps,
     client: &EhrClient,
@@ -89,9 +89,8 @@ pub async fn poll(
             }
         });
     };
-    let mut page = source
-        .poll_page(client, &deps.config, &deps.store, page_size, &warn)
-        .await?;
+    let (config, store) = (&deps.config, &deps.store);
+    let mut page = poll_page(source, client, config, store, page_size, &warn).await?;
     show_stored(deps, &page);
     // The containers move on to the enricher; the page keeps only their count.
     let containers = std::mem::take(&mut page.containers);

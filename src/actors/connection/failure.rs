@@ -8,8 +8,8 @@ use actix::prelude::*;
 use chrono::Utc;
 
 use super::{ConnectionActor, Step, RESTART_BACKOFF_RESET};
-use crate::ehr::poll::PollError;
 use crate::escape::escaped;
+use crate::pipeline::PollError;
 use crate::status::ConnectionState;
 
 impl ConnectionActor {

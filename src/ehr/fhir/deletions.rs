@@ -8,10 +8,10 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use super::{history, metadata, Ctx, FhirPoller, Step};
+use super::{history, metadata, Ctx, FhirPage, FhirPoller};
 use crate::config::FhirResource;
-use crate::ehr::poll::PollError;
 use crate::ehr::EhrError;
+use crate::model::FhirCursor;
 
 /// Per resource type, the lasting condition of its deletions read, if any: what status
 /// shows under the connection's `warnings`.
@@ -27,7 +27,7 @@ impl TypeWarnings {
             .insert(type_name.to_owned(), message);
     }
 
-    fn clear(&self, type_name: &str) {
+    pub(super) fn clear(&self, type_name: &str) {
         self.by_type.borrow_mut().remove(type_name);
     }
 
@@ -38,15 +38,17 @@ impl TypeWarnings {
 }
 
 impl FhirPoller {
-    /// Reads and commits one history page of `resource`'s deletions; `None` when there is
+    /// Reads one history page of `resource`'s deletions from `cursor`; `None` when there is
     /// none to read this round (no type-level history, or a failure that is the type's own),
-    /// so the type's search is next. A store failure, or an EHR failure of the whole
-    /// connection (see [`fails_the_connection`]), is the poll's error.
+    /// so the type's search is next. An EHR failure of the whole connection (see
+    /// [`fails_the_connection`]) is the poll's error. The type's warning is cleared once the
+    /// page is committed ([`FhirPoller::committed`]): a page that is not is read again.
     pub(super) async fn deletions(
         &self,
         ctx: &Ctx<'_>,
         resource: &FhirResource,
-    ) -> Result<Option<Step>, PollError> {
+        cursor: FhirCursor,
+    ) -> Result<Option<FhirPage>, EhrError> {
         let type_name = &resource.type_name;
         let read = async {
             if !self.supports_history(ctx, type_name).await? {
@@ -54,12 +56,10 @@ impl FhirPoller {
                     .set(type_name, metadata::unsupported_message(type_name));
                 return Ok(None);
             }
-            let step = history::deletions(ctx, resource).await?;
-            self.warnings.clear(type_name);
-            Ok(Some(step))
+            Ok(Some(history::deletions(ctx, resource, cursor).await?))
         };
         match read.await {
-            Err(PollError::Ehr(err)) if !fails_the_connection(&err) => {
+            Err(err) if !fails_the_connection(&err) => {
                 let message = format!(
                     "deletions of {type_name} could not be read ({err}): its search goes on, \
                      and the read is retried next round"

@@ -11,18 +11,20 @@ use chrono::{DateTime, FixedOffset, Utc};
 
 use super::bundle::{self, BundleKind};
 use super::search::instant_text;
-use super::take::Taker;
-use super::{Ctx, Step};
+use super::{Ctx, FhirPage, FhirRead, Versions};
 use crate::config::FhirResource;
-use crate::ehr::poll::PollError;
+use crate::ehr::EhrError;
 use crate::model::{FhirCursor, Track};
 
-/// Reads every history entry of `resource` since its deletions cursor, commits the deletions
-/// up to the server's clock minus the lag, and moves the cursor there.
-pub(super) async fn deletions(ctx: &Ctx<'_>, resource: &FhirResource) -> Result<Step, PollError> {
+/// Reads every history entry of `resource` since its deletions `cursor`: the deletions up to
+/// the server's clock minus the lag, and the cursor moved there.
+pub(super) async fn deletions(
+    ctx: &Ctx<'_>,
+    resource: &FhirResource,
+    cursor: FhirCursor,
+) -> Result<FhirPage, EhrError> {
     let type_name = &resource.type_name;
     let lag = ctx.fhir.lag;
-    let cursor = ctx.cursor(type_name, Track::Deletes)?;
     let upper = ctx.clock.upper(lag);
     let path = format!("/{type_name}/_history");
     let count = ctx.page_size.to_string();
@@ -32,7 +34,7 @@ pub(super) async fn deletions(ctx: &Ctx<'_>, resource: &FhirResource) -> Result<
     ];
     let mut response = ctx.client.get_json(&path, &query).await?;
     let bound: DateTime<Utc> = upper.min(ctx.clock.observe(response.date, lag, &path)?);
-    let mut taker = Taker::new(ctx.store, &ctx.config.id, type_name);
+    let mut deleted = Vec::new();
     let mut descent = Descent::from(&cursor.since);
     let (mut returned, mut pages) = (0, 0);
     let mut page_path = path;
@@ -44,7 +46,7 @@ pub(super) async fn deletions(ctx: &Ctx<'_>, resource: &FhirResource) -> Result<
             at.inspect(|at| descent.see(*at));
             match bundle::deletion(&page_path, entry, type_name)? {
                 Some(deletion) if deletion.at <= bound && !descent.is_before(deletion.at) => {
-                    taker.deletion(deletion)?;
+                    deleted.push(deletion);
                 }
                 _ => {}
             }
@@ -60,10 +62,11 @@ pub(super) async fn deletions(ctx: &Ctx<'_>, resource: &FhirResource) -> Result<
         since: instant_text(bound),
         past: false,
     };
-    let step = ctx
-        .commit(type_name, Track::Deletes, (cursor, next), taker.finish())
-        .await?;
-    Ok(Step { returned, ..step })
+    let read = FhirRead::new(type_name, Track::Deletes, (cursor, next));
+    Ok(FhirPage {
+        read: FhirRead { returned, ..read },
+        versions: Versions::Deleted(deleted),
+    })
 }
 
 /// How far back a history read has come: whether its entries so far came newest first, and

@@ -1,10 +1,13 @@
-//! Polling a FHIR R4 server without gaps: per resource type, a `_lastUpdated` search paged
-//! by keyset up to the server's clock minus a lag, and optionally its `_history` for
-//! deletions; each page committed with its cursor, the versions seen and their containers.
+//! The FHIR source: reading a FHIR R4 server without gaps: per resource type, a
+//! `_lastUpdated` search paged by keyset up to the server's clock minus a lag, and optionally
+//! its `_history` for deletions. Each read answers a [`FhirPage`] (the versions found and the
+//! cursor after them); the pipeline sorts the versions against those seen before
+//! ([`Versions::take`]) and commits the page with its cursor in one transaction.
 //!
-//! One call of [`FhirPoller::poll`] reads one page of one resource type's history or search;
-//! the poller then moves on (deletions, search, next type) and reports `more` until it went
-//! round every type, so the connection's poll loop (shared with the changes feed) paces it.
+//! One poll reads one page of one resource type's history or search ([`FhirPoller::next_read`],
+//! [`FhirPoller::read`]); once the page is durable ([`FhirPoller::committed`]) the poller
+//! moves on (deletions, search, next type) and reports `more` until it went round every type,
+//! so the connection's poll loop (shared with the changes feed) paces it.
 //! A type's deletions read that cannot be done does not hold up its search (see
 //! [`deletions`]).
 
@@ -13,6 +16,7 @@ mod deletions;
 pub mod enrich;
 mod history;
 pub mod metadata;
+mod page;
 pub mod probe;
 mod search;
 mod take;
@@ -21,32 +25,18 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 
-use self::take::Taken;
 use super::client::EhrResponse;
-use super::poll::{PageResult, PollError};
 use super::{EhrClient, EhrError};
 use crate::config::{ConnectionConfig, FhirResource, FhirSource};
-use crate::model::{Container, CursorValue};
-use crate::model::{FhirCommit, FhirCursor, Track};
-use crate::store::{Store, StoreError};
+use crate::model::{FhirCursor, Track};
+
+pub use page::{FhirPage, FhirRead, NextRead, StoredCursors};
+pub use take::{Taken, Versions};
 
 /// The longest chain of `next` links one read follows.
 const MAX_LINKED_PAGES: usize = 10_000;
-
-/// What one page of one type and track brought.
-#[derive(Debug, Default)]
-struct Step {
-    containers: Vec<Container>,
-    /// Entries the server returned.
-    returned: usize,
-    /// More is waiting for this type and track.
-    more: bool,
-    /// The cursor after the page, for status.
-    cursor: String,
-    moved: bool,
-}
 
 /// The server's clock as Courier estimates it between answers, from their `Date` headers.
 #[derive(Debug, Default)]
@@ -83,7 +73,6 @@ impl Clock {
 struct Ctx<'a> {
     client: &'a EhrClient,
     config: &'a ConnectionConfig,
-    store: &'a Store,
     clock: &'a Clock,
     /// The connection's FHIR settings.
     fhir: &'a FhirSource,
@@ -122,87 +111,24 @@ impl Ctx<'_> {
     }
 
     /// The stored cursor of a type's track, or `initial_since` for a new one.
-    fn cursor(&self, type_name: &str, track: Track) -> Result<FhirCursor, StoreError> {
-        let stored = self.store.fhir_cursor(&self.config.id, type_name, track)?;
-        Ok(stored.unwrap_or_else(|| FhirCursor {
+    fn cursor(&self, stored: Option<FhirCursor>) -> FhirCursor {
+        stored.unwrap_or_else(|| FhirCursor {
             since: self.fhir.initial_since.clone(),
             past: false,
-        }))
-    }
-
-    /// Commits a page of `type_name` (its changes, the versions seen, and `next`, unless it is
-    /// not ahead of `current`) in one transaction; writes nothing when the page changed
-    /// nothing.
-    async fn commit(
-        &self,
-        type_name: &str,
-        track: Track,
-        (current, next): (FhirCursor, FhirCursor),
-        taken: Taken,
-    ) -> Result<Step, PollError> {
-        let cursor = if is_ahead(&next, &current) {
-            next
-        } else {
-            current.clone()
-        };
-        let moved = cursor != current;
-        let status = format!("{type_name}:{}", cursor.since);
-        if taken.changes.is_empty() && taken.seen.is_empty() && !moved {
-            return Ok(Step {
-                cursor: status,
-                ..Step::default()
-            });
-        }
-        let commit = FhirCommit {
-            type_name: type_name.to_owned(),
-            track,
-            cursor,
-            changes: taken.changes,
-            seen: taken.seen,
-        };
-        let id = &self.config.id;
-        let state = self
-            .store
-            .connection_state(id, self.config.source.initial_cursor())?;
-        let containers = self
-            .store
-            .commit_fhir(id, &state, commit, Utc::now())
-            .await?;
-        Ok(Step {
-            containers,
-            cursor: status,
-            moved,
-            ..Step::default()
         })
     }
-}
-
-/// Whether `next` is after `current`: a later instant, or the same one now read whole.
-fn is_ahead(next: &FhirCursor, current: &FhirCursor) -> bool {
-    let at = |c: &FhirCursor| DateTime::<FixedOffset>::parse_from_rfc3339(&c.since).ok();
-    match (at(next), at(current)) {
-        (Some(n), Some(c)) => n > c || (n == c && next.past && !current.past),
-        _ => false,
-    }
-}
-
-/// One read of a round.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Read {
-    Search,
-    Deletes,
 }
 
 /// The reads of one round, in order: per resource type (by index), its deletions first (when
 /// asked for), then its search. Deletions go first so that a resource deleted and written
 /// again between two rounds is notified in that order: deleted, then created.
-fn round(resources: &[FhirResource]) -> Vec<(usize, Read)> {
+fn round(resources: &[FhirResource]) -> Vec<(usize, Track)> {
     resources
         .iter()
         .enumerate()
         .flat_map(|(i, r)| {
-            let deletes = r.deletes.then_some((i, Read::Deletes));
-            deletes.into_iter().chain([(i, Read::Search)])
+            let deletes = r.deletes.then_some((i, Track::Deletes));
+            deletes.into_iter().chain([(i, Track::Search)])
         })
         .collect()
 }
@@ -247,57 +173,73 @@ impl FhirPoller {
         }
     }
 
-    /// Reads and commits one page; `more` in the result says whether another read is due at
-    /// once (a type with more, or reads not done yet in this round). `warn` hears the lasting
-    /// conditions of the connection's types at every poll (each call replacing the last, so
-    /// a generation started by a reload also clears what no longer holds).
-    pub async fn poll(
+    /// The read the next poll makes: the pipeline looks up its type's stored cursors.
+    pub fn next_read(&self) -> NextRead {
+        let resources = &self.source.resources;
+        let round = round(resources);
+        let at = self.next.get() % round.len();
+        let (index, track) = round[at];
+        NextRead {
+            type_name: resources[index].type_name.clone(),
+            track,
+            at,
+        }
+    }
+
+    /// Reads the page `next` planned, from the `stored` cursors of its type: its deletions
+    /// (when there are any to read this round; otherwise its search, next in the round), or
+    /// its search.
+    pub async fn read(
         &self,
         client: &EhrClient,
         config: &ConnectionConfig,
-        store: &Store,
-        warn: &dyn Fn(&[String]),
-    ) -> Result<PageResult, PollError> {
+        next: NextRead,
+        stored: StoredCursors,
+    ) -> Result<FhirPage, EhrError> {
         let ctx = Ctx {
             client,
             config,
-            store,
             clock: &self.clock,
             fhir: &self.source,
             page_size: self.source.page_size,
         };
-        let resources = &ctx.fhir.resources;
-        let round = round(resources);
-        let mut at = self.next.get() % round.len();
-        let resource = &resources[round[at].0];
-        let is_deletes = round[at].1 == Read::Deletes;
+        let resources = &self.source.resources;
+        let resource = &resources[round(resources)[next.at].0];
+        let is_deletes = next.track == Track::Deletes;
         let deletions = match is_deletes {
-            true => self.deletions(&ctx, resource).await,
-            false => Ok(None),
-        };
-        warn(&self.warnings.list());
-        let deletions = deletions?;
-        let step = match deletions {
-            Some(step) => step,
-            None => {
-                // Without deletions to read this round, its search is next in the round.
-                at += usize::from(is_deletes);
-                search::search_page(&ctx, resource).await?
+            true => {
+                let cursor = ctx.cursor(stored.deletes);
+                self.deletions(&ctx, resource, cursor).await?
             }
+            false => None,
         };
-        let (next, due) = after_read(at, round.len(), step.more);
+        let mut page = match deletions {
+            Some(page) => page,
+            None => search::search_page(&ctx, resource, ctx.cursor(stored.search)).await?,
+        };
+        // Without deletions to read this round, its search was next in the round.
+        page.read.at = next.at + usize::from(is_deletes && page.read.track == Track::Search);
+        Ok(page)
+    }
+
+    /// Moves the round on once `read`'s page is durable (a page that was not is read again),
+    /// and answers whether another read is due at once: a type with more, or reads not done
+    /// yet in this round. A deletions read that was made clears its type's warning.
+    pub fn committed(&self, read: &FhirRead) -> bool {
+        if read.track == Track::Deletes {
+            self.warnings.clear(&read.type_name);
+        }
+        let len = round(&self.source.resources).len();
+        let (next, due) = after_read(read.at, len, read.more);
         self.next.set(next);
-        Ok(PageResult {
-            created: step.containers.len(),
-            containers: step.containers,
-            returned: step.returned,
-            requested: None,
-            cursor: CursorValue(step.cursor),
-            cursor_moved: step.moved,
-            // Versions at the inclusive cursor are read again by design: not a coarse `since`.
-            behind: 0,
-            more: due,
-        })
+        due
+    }
+
+    /// The lasting conditions of the connection's types (what keeps their deletions from
+    /// being read), for status: shown after every poll, failed or not, each list replacing
+    /// the last, so a generation started by a reload also clears what no longer holds.
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.list()
     }
 }
 
@@ -312,13 +254,6 @@ pub mod fuzzing {
 mod tests {
     use super::*;
 
-    fn cursor(since: &str, past: bool) -> FhirCursor {
-        FhirCursor {
-            since: since.into(),
-            past,
-        }
-    }
-
     /// Found by the FHIR throughput benchmark: with one resource type and no deletions, a
     /// full page said "nothing more" (the round's next read was index 0 again), so a backlog
     /// drained one page per interval (~1,000/s with `_count` 1000 and a 1 s interval).
@@ -330,17 +265,5 @@ mod tests {
         assert_eq!(after_read(0, 3, false), (1, true));
         assert_eq!(after_read(2, 3, true), (2, true));
         assert_eq!(after_read(2, 3, false), (0, false));
-    }
-
-    #[test]
-    fn a_cursor_only_moves_forward() {
-        let t1 = "2026-11-26T04:14:11.323Z";
-        let t2 = "2026-11-26T04:14:11.324Z";
-        assert!(is_ahead(&cursor(t2, false), &cursor(t1, true)));
-        assert!(is_ahead(&cursor(t1, true), &cursor(t1, false)));
-        assert!(!is_ahead(&cursor(t1, false), &cursor(t1, true)));
-        assert!(!is_ahead(&cursor(t1, false), &cursor(t2, false)));
-        assert!(!is_ahead(&cursor(t1, false), &cursor(t1, false)));
-        assert!(!is_ahead(&cursor("1 Nov", false), &cursor(t1, false)));
     }
 }

@@ -5,10 +5,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::bundle::{self, BundleKind, Found};
-use super::take::Taker;
-use super::{Ctx, Step};
+use super::{Ctx, FhirPage, FhirRead, Versions};
 use crate::config::FhirResource;
-use crate::ehr::poll::PollError;
 use crate::ehr::EhrError;
 use crate::model::{FhirCursor, Track};
 
@@ -16,10 +14,12 @@ use crate::model::{FhirCursor, Track};
 /// larger before falling back to the server's links.
 const INSTANT_WIDENING: usize = 16;
 
-/// Reads and commits the next search page of `resource`.
-pub(super) async fn search_page(ctx: &Ctx<'_>, resource: &FhirResource) -> Result<Step, PollError> {
-    let type_name = &resource.type_name;
-    let cursor = ctx.cursor(type_name, Track::Search)?;
+/// Reads the next search page of `resource` from its `cursor`.
+pub(super) async fn search_page(
+    ctx: &Ctx<'_>,
+    resource: &FhirResource,
+    cursor: FhirCursor,
+) -> Result<FhirPage, EhrError> {
     let upper = ctx.clock.upper(ctx.fhir.lag);
     let lower = format!("{}{}", if cursor.past { "gt" } else { "ge" }, cursor.since);
     let page = search(ctx, resource, &lower, &instant_text(upper), ctx.page_size).await?;
@@ -31,25 +31,17 @@ pub(super) async fn search_page(ctx: &Ctx<'_>, resource: &FhirResource) -> Resul
         next,
         more,
     } = plan(ctx, resource, page, bound).await?;
-    let mut taker = Taker::new(ctx.store, &ctx.config.id, type_name);
-    for found in within {
-        taker.version(found, &included)?;
-    }
-    let taken = taker.finish();
-    log::debug!(
-        "conn={} {type_name}: {} changes, {} repeats, {} no-op updates",
-        ctx.config.id,
-        taken.changes.len(),
-        taken.repeats,
-        taken.no_ops
-    );
-    let step = ctx
-        .commit(type_name, Track::Search, (cursor, next), taken)
-        .await?;
-    Ok(Step {
-        returned,
-        more,
-        ..step
+    let read = FhirRead::new(&resource.type_name, Track::Search, (cursor, next));
+    Ok(FhirPage {
+        read: FhirRead {
+            returned,
+            more,
+            ..read
+        },
+        versions: Versions::Found {
+            found: within,
+            included,
+        },
     })
 }
 

@@ -1,0 +1,25 @@
+//! Which kind of source a connection reads its changes from: the one place where the kinds
+//! differ, behind one poll loop (the pipeline's, paced by the connection actor) that treats
+//! every kind alike.
+
+use super::fhir::FhirPoller;
+use crate::config::{ChangesSource, ConnectionConfig, Source as SourceConfig};
+
+/// How a connection reads its changes; lives as long as the connection's generation (what
+/// must survive a restart is in the store, and the pipeline passes it in).
+pub enum Source {
+    /// A changes feed, with its settings: [`super::changes::read_page`].
+    Changes(ChangesSource),
+    /// A FHIR server: its per-generation poller state.
+    Fhir(FhirPoller),
+}
+
+impl Source {
+    /// The source a connection's configuration asks for.
+    pub fn for_connection(config: &ConnectionConfig) -> Self {
+        match &config.source {
+            SourceConfig::Changes(feed) => Source::Changes(ChangesSource::clone(feed)),
+            SourceConfig::Fhir(fhir) => Source::Fhir(FhirPoller::new(fhir.clone())),
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! One poll: read where the source stands from the store, ask the source for the page after
+//! it, and commit the page (its containers, the sequence numbers they take, the new position,
+//! and for FHIR the versions seen) in one transaction, flushed before the next page is read.
+//! A page that changed nothing writes nothing; a poll that fails writes nothing either, so
+//! the cursor only ever advances together with the containers of what it moved past.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+
+use super::{PageResult, PollError};
+use crate::config::{ChangesSource, ConnectionConfig};
+use crate::ehr::changes::read_page;
+use crate::ehr::fhir::{FhirPage, FhirPoller, StoredCursors, Versions};
+use crate::ehr::{EhrClient, Source};
+use crate::model::{Seen, Track};
+use crate::store::{Store, StoreError};
+
+/// Reads and commits one page of `source`. `page_size` is the changes feed's (possibly
+/// widened) page size; `warn` hears the source's lasting conditions that do not stop polling
+/// after every poll, failed or not (each call replacing the last).
+pub async fn poll_page(
+    source: &Source,
+    client: &EhrClient,
+    config: &ConnectionConfig,
+    store: &Store,
+    page_size: Option<usize>,
+    warn: &dyn Fn(&[String]),
+) -> Result<PageResult, PollError> {
+    match source {
+        Source::Changes(feed) => poll_changes(client, config, feed, store, page_size).await,
+        Source::Fhir(poller) => {
+            let polled = poll_fhir(poller, client, config, store).await;
+            warn(&poller.warnings());
+            polled
+        }
+    }
+}
+
+/// Reads one page of `feed` after the stored cursor (asking for `page_size` items) and
+/// commits its new items and the new cursor in one transaction.
+async fn poll_changes(
+    client: &EhrClient,
+    config: &ConnectionConfig,
+    feed: &ChangesSource,
+    store: &Store,
+    page_size: Option<usize>,
+) -> Result<PageResult, PollError> {
+    let state = store.connection_state(&config.id, &feed.initial_cursor)?;
+    let page = read_page(client, feed, &state.cursor, page_size).await?;
+    let containers = match page.changed {
+        false => Vec::new(),
+        true => {
+            let (items, cursor) = (&page.fresh, page.cursor.clone());
+            let event_type = &feed.event_type;
+            store
+                .commit_page(&config.id, &state, items, cursor, event_type, Utc::now())
+                .await?
+        }
+    };
+    Ok(PageResult {
+        created: containers.len(),
+        containers,
+        returned: page.returned,
+        requested: page_size,
+        cursor: page.cursor.value,
+        cursor_moved: page.moved,
+        behind: page.behind,
+        more: false,
+    })
+}
+
+/// Reads one page of the FHIR source's next read from its type's stored cursors, sorts its
+/// versions against those the connection took before, and commits its changes, the versions
+/// seen and the type's cursor in one transaction. The poller's round moves on only once the
+/// page is durable.
+async fn poll_fhir(
+    poller: &FhirPoller,
+    client: &EhrClient,
+    config: &ConnectionConfig,
+    store: &Store,
+) -> Result<PageResult, PollError> {
+    let id = &config.id;
+    let next = poller.next_read();
+    let stored = StoredCursors {
+        search: store.fhir_cursor(id, &next.type_name, Track::Search)?,
+        deletes: match next.track {
+            Track::Deletes => store.fhir_cursor(id, &next.type_name, Track::Deletes)?,
+            Track::Search => None,
+        },
+    };
+    let FhirPage { read, versions } = poller.read(client, config, next, stored).await?;
+    let before = seen_before(store, id, &read.type_name, &versions)?;
+    let taken = versions.take(&read.type_name, &before);
+    if read.track == Track::Search {
+        log::debug!(
+            "conn={id} {}: {} changes, {} repeats, {} no-op updates",
+            read.type_name,
+            taken.changes.len(),
+            taken.repeats,
+            taken.no_ops
+        );
+    }
+    let containers = match read.commit(taken) {
+        None => Vec::new(),
+        Some(commit) => {
+            let state = store.connection_state(id, config.source.initial_cursor())?;
+            store.commit_fhir(id, &state, commit, Utc::now()).await?
+        }
+    };
+    let due = poller.committed(&read);
+    Ok(PageResult {
+        created: containers.len(),
+        containers,
+        returned: read.returned,
+        requested: None,
+        cursor: read.status(),
+        cursor_moved: read.moved,
+        // Versions at the inclusive cursor are read again by design: not a coarse `since`.
+        behind: 0,
+        more: due,
+    })
+}
+
+/// The last version the connection took of each resource of `type_name` that `versions`
+/// found, by id (a resource never taken is absent).
+fn seen_before(
+    store: &Store,
+    connection: &str,
+    type_name: &str,
+    versions: &Versions,
+) -> Result<HashMap<String, Seen>, StoreError> {
+    let mut before = HashMap::new();
+    for id in versions.resource_ids() {
+        if let Some(seen) = store.fhir_seen(connection, type_name, id)? {
+            before.insert(id.to_owned(), seen);
+        }
+    }
+    Ok(before)
+}

@@ -1,0 +1,159 @@
+//! Tests of one poll made durable, against a loopback EHR and a temporary store: what a page
+//! commits, what a page read again commits, and that a failure on either side writes nothing.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::{json, Value};
+
+use super::{poll_page, PageResult, PollError};
+use crate::config::{ConnectionConfig, FhirResource, FhirSource, Source};
+use crate::ehr::loopback::{respond, serve, Server};
+use crate::ehr::{fixtures, EhrClient, Source as EhrSource};
+use crate::store::Store;
+
+/// A loopback EHR that answers every request with `status`, `body` and a `Date` of now.
+fn ehr(status: &'static str, body: Value) -> Server {
+    let body = body.to_string();
+    serve(move |_, stream| {
+        let date = Utc::now().format("date: %a, %d %b %Y %H:%M:%S GMT\r\n");
+        respond(stream, status, &date.to_string(), &body);
+    })
+}
+
+/// The test changes-feed connection, pointed at `server`.
+fn changes_connection(server: &Server) -> ConnectionConfig {
+    let mut config = fixtures::connection();
+    config.base_url = format!("http://{}/api", server.addr).parse().unwrap();
+    config
+}
+
+/// A FHIR connection to `server` that searches appointments (no deletions).
+fn fhir_connection(server: &Server) -> ConnectionConfig {
+    let mut config = changes_connection(server);
+    config.source = Source::Fhir(FhirSource {
+        lag: Duration::ZERO,
+        initial_since: "2019-01-01T00:00:00Z".into(),
+        resources: vec![FhirResource {
+            type_name: "Appointment".into(),
+            params: Vec::new(),
+            enrich: Vec::new(),
+            deletes: false,
+        }],
+        page_size: 100,
+    });
+    config
+}
+
+async fn poll(
+    source: &EhrSource,
+    config: &ConnectionConfig,
+    store: &Store,
+) -> Result<PageResult, PollError> {
+    let client = EhrClient::new(config);
+    poll_page(
+        source,
+        &client,
+        config,
+        store,
+        config.source.page_size(),
+        &|_| {},
+    )
+    .await
+}
+
+fn two_changes() -> Value {
+    json!([
+        {"seq": 1, "id": "a", "patientId": "p", "ts": "v1"},
+        {"seq": 2, "id": "b", "patientId": "p", "ts": "v1"},
+    ])
+}
+
+#[actix_rt::test]
+async fn a_page_commits_its_containers_with_the_cursor_after_them() {
+    let server = ehr("200 OK", two_changes());
+    let (config, store) = (changes_connection(&server), Store::temporary().unwrap());
+    let page = poll(&EhrSource::for_connection(&config), &config, &store)
+        .await
+        .unwrap();
+    let sequences: Vec<u64> = page.containers.iter().map(|c| c.sequence).collect();
+    assert_eq!(sequences, [1, 2]);
+    assert_eq!((page.created, page.returned, page.behind), (2, 2, 0));
+    assert!(page.cursor_moved && !page.was_full() && !page.is_stuck());
+    let state = store.connection_state(&config.id, "0").unwrap();
+    assert_eq!((state.cursor.value.as_str(), state.next_sequence), ("2", 3));
+    assert_eq!(store.pending(&config.id, 0).count(), 2);
+}
+
+#[actix_rt::test]
+async fn a_page_read_again_creates_nothing_and_leaves_the_cursor_where_it_was() {
+    let server = ehr("200 OK", two_changes());
+    let (config, store) = (changes_connection(&server), Store::temporary().unwrap());
+    poll(&EhrSource::for_connection(&config), &config, &store)
+        .await
+        .unwrap();
+    let again = poll(&EhrSource::for_connection(&config), &config, &store)
+        .await
+        .unwrap();
+    assert_eq!((again.created, again.returned, again.behind), (0, 2, 1));
+    assert!(!again.cursor_moved);
+    let state = store.connection_state(&config.id, "0").unwrap();
+    assert_eq!((state.cursor.value.as_str(), state.next_sequence), ("2", 3));
+}
+
+#[actix_rt::test]
+async fn an_ehr_failure_writes_nothing() {
+    let server = ehr("500 Internal Server Error", json!({}));
+    let (config, store) = (changes_connection(&server), Store::temporary().unwrap());
+    let err = poll(&EhrSource::for_connection(&config), &config, &store)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PollError::Ehr(_)), "{err}");
+    let state = store.connection_state(&config.id, "0").unwrap();
+    assert_eq!((state.cursor.value.as_str(), state.next_sequence), ("0", 1));
+}
+
+/// The position is read from the store before the EHR is asked: a store that cannot say
+/// where the connection stands fails the poll without a request.
+#[actix_rt::test]
+async fn a_store_that_fails_fails_the_poll_before_the_ehr_is_asked() {
+    let server = ehr("200 OK", two_changes());
+    let (config, store) = (changes_connection(&server), Store::temporary().unwrap());
+    store.fail_for_test();
+    let err = poll(&EhrSource::for_connection(&config), &config, &store)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PollError::Store(_)), "{err}");
+    assert_eq!(err.kind(), "store");
+    assert!(server.arrivals.lock().unwrap().is_empty());
+}
+
+fn appointments() -> Value {
+    let appointment = |id: &str| {
+        let meta = json!({"versionId": "1", "lastUpdated": "2020-01-01T00:00:00Z"});
+        json!({"search": {"mode": "match"},
+            "resource": {"resourceType": "Appointment", "id": id, "status": "booked", "meta": meta}})
+    };
+    json!({"resourceType": "Bundle", "type": "searchset",
+        "entry": [appointment("a1"), appointment("a2")]})
+}
+
+/// The versions a FHIR page found are sorted against those the store says were taken: the
+/// same page read again creates no container, while its cursor still moves.
+#[actix_rt::test]
+async fn a_fhir_page_read_again_is_sorted_against_the_versions_the_store_took() {
+    let server = ehr("200 OK", appointments());
+    let (config, store) = (fhir_connection(&server), Store::temporary().unwrap());
+    let source = EhrSource::for_connection(&config);
+    let page = poll(&source, &config, &store).await.unwrap();
+    let focus: Vec<&str> = page.containers.iter().map(|c| c.key.as_str()).collect();
+    assert_eq!(focus, ["Appointment/a1", "Appointment/a2"]);
+    assert!(page.cursor_moved && !page.more);
+    assert!(page.cursor.as_str().starts_with("Appointment:"));
+    let seen = store.fhir_seen(&config.id, "Appointment", "a1").unwrap();
+    assert_eq!(seen.map(|s| s.version).as_deref(), Some("1"));
+    let again = poll(&source, &config, &store).await.unwrap();
+    assert_eq!((again.created, again.returned), (0, 2));
+    let state = store.connection_state(&config.id, "0").unwrap();
+    assert_eq!(state.next_sequence, 3);
+}
