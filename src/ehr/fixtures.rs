@@ -1,9 +1,11 @@
-//! A connection configuration for unit tests of the EHR modules, built directly so these
-//! tests do not depend on the config file format.
+//! Connection configurations for unit tests of the EHR modules and the pipeline, built
+//! directly so these tests do not depend on the config file format.
 
 use std::time::Duration;
 
-use crate::config::{ChangesSource, ConnectionConfig, EnrichStep, Source};
+use crate::config::{
+    ChangesSource, ConnectionConfig, EnrichStep, FhirResource, FhirSource, Source,
+};
 use crate::template::Template;
 
 /// The `clinic-a` example's feed: appointment changes, enriched with appointment and patient.
@@ -47,5 +49,24 @@ pub fn connection() -> ConnectionConfig {
             base_url,
             Source::Changes(Box::new(feed())),
         )
+    }
+}
+
+/// A FHIR server's settings reading `resources` (type name, and whether its deletions are
+/// read) from `initial_since` on, with no lag behind the server's clock.
+pub fn fhir_source(resources: &[(&str, bool)]) -> FhirSource {
+    FhirSource {
+        lag: Duration::ZERO,
+        initial_since: "2019-01-01T00:00:00Z".into(),
+        resources: resources
+            .iter()
+            .map(|(type_name, deletes)| FhirResource {
+                type_name: (*type_name).to_owned(),
+                params: Vec::new(),
+                enrich: Vec::new(),
+                deletes: *deletes,
+            })
+            .collect(),
+        page_size: 100,
     }
 }

@@ -1,13 +1,11 @@
 //! Tests of one poll made durable, against a loopback EHR and a temporary store: what a page
 //! commits, what a page read again commits, and that a failure on either side writes nothing.
 
-use std::time::Duration;
-
 use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::{poll_page, PageResult, PollError};
-use crate::config::{ConnectionConfig, FhirResource, FhirSource, Source};
+use crate::config::{ConnectionConfig, Source};
 use crate::ehr::loopback::{respond, serve, Server};
 use crate::ehr::{fixtures, EhrClient, Source as EhrSource};
 use crate::store::Store;
@@ -25,23 +23,6 @@ fn ehr(status: &'static str, body: Value) -> Server {
 fn changes_connection(server: &Server) -> ConnectionConfig {
     let mut config = fixtures::connection();
     config.base_url = format!("http://{}/api", server.addr).parse().unwrap();
-    config
-}
-
-/// A FHIR connection to `server` that searches appointments (no deletions).
-fn fhir_connection(server: &Server) -> ConnectionConfig {
-    let mut config = changes_connection(server);
-    config.source = Source::Fhir(FhirSource {
-        lag: Duration::ZERO,
-        initial_since: "2019-01-01T00:00:00Z".into(),
-        resources: vec![FhirResource {
-            type_name: "Appointment".into(),
-            params: Vec::new(),
-            enrich: Vec::new(),
-            deletes: false,
-        }],
-        page_size: 100,
-    });
     config
 }
 
@@ -143,7 +124,9 @@ fn appointments() -> Value {
 #[actix_rt::test]
 async fn a_fhir_page_read_again_is_sorted_against_the_versions_the_store_took() {
     let server = ehr("200 OK", appointments());
-    let (config, store) = (fhir_connection(&server), Store::temporary().unwrap());
+    let mut config = changes_connection(&server);
+    config.source = Source::Fhir(fixtures::fhir_source(&[("Appointment", false)]));
+    let store = Store::temporary().unwrap();
     let source = EhrSource::for_connection(&config);
     let page = poll(&source, &config, &store).await.unwrap();
     let focus: Vec<&str> = page.containers.iter().map(|c| c.key.as_str()).collect();

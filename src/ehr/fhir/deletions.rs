@@ -21,7 +21,7 @@ pub(super) struct TypeWarnings {
 }
 
 impl TypeWarnings {
-    fn set(&self, type_name: &str, message: String) {
+    pub(super) fn set(&self, type_name: &str, message: String) {
         self.by_type
             .borrow_mut()
             .insert(type_name.to_owned(), message);

@@ -8,8 +8,8 @@
 //! [`FhirPoller::read`]); once the page is durable ([`FhirPoller::committed`]) the poller
 //! moves on (deletions, search, next type) and reports `more` until it went round every type,
 //! so the connection's poll loop (shared with the changes feed) paces it.
-//! A type's deletions read that cannot be done does not hold up its search (see
-//! [`deletions`]).
+//! A type's deletions read that cannot be done does not hold up its search (see the
+//! `deletions` module).
 
 pub(crate) mod bundle;
 mod deletions;
@@ -253,6 +253,39 @@ pub mod fuzzing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ehr::fixtures::fhir_source;
+
+    /// A read of `type_name`'s `track` at `at` in its round, with `more` waiting.
+    fn read_at(type_name: &str, track: Track, at: usize, more: bool) -> FhirRead {
+        let cursor = FhirCursor {
+            since: "2026-11-26T04:14:11Z".into(),
+            past: false,
+        };
+        let read = FhirRead::new(type_name, track, (cursor.clone(), cursor));
+        FhirRead { at, more, ..read }
+    }
+
+    /// A page that was not made durable is read again: the round moves on, and a type's
+    /// deletions warning clears, only once the pipeline says the page was committed.
+    #[test]
+    fn the_round_moves_on_and_a_deletions_warning_clears_only_once_committed() {
+        let poller = FhirPoller::new(fhir_source(&[("Appointment", true), ("Patient", false)]));
+        let next = |p: &FhirPoller| {
+            let read = p.next_read();
+            (read.type_name, read.track, read.at)
+        };
+        let first = ("Appointment".to_owned(), Track::Deletes, 0);
+        assert_eq!(next(&poller), first);
+        assert_eq!(next(&poller), first, "nothing committed: the same read");
+        poller.warnings.set("Appointment", "no history".into());
+        let search = read_at("Appointment", Track::Search, 1, false);
+        assert!(poller.committed(&search));
+        assert_eq!(poller.warnings(), ["no history"], "a search clears nothing");
+        assert_eq!(next(&poller), ("Patient".to_owned(), Track::Search, 2));
+        let deletes = read_at("Appointment", Track::Deletes, 0, false);
+        poller.committed(&deletes);
+        assert!(poller.warnings().is_empty());
+    }
 
     /// Found by the FHIR throughput benchmark: with one resource type and no deletions, a
     /// full page said "nothing more" (the round's next read was index 0 again), so a backlog
