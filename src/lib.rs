@@ -79,6 +79,7 @@ pub mod app;
 pub mod client_key;
 pub mod config;
 pub mod delivery;
+pub mod dispatch;
 pub mod ehr;
 pub mod escape;
 pub mod fhir;

@@ -90,11 +90,9 @@ impl Supervisor {
             deliver: self.deliveries[worker][&config.destination]
                 .clone()
                 .recipient(),
-            format: destination.format,
             destination: Arc::new(destination),
             config: Arc::new(config),
             claims,
-            gate: Arc::clone(&gate),
         };
         let addr = actix::Supervisor::start_in_arbiter(&self.workers[worker].handle(), move |_| {
             ConnectionActor::new(deps)

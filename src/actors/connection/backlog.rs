@@ -1,12 +1,14 @@
-//! How a connection follows its destination's health: it offers a stored container to probe
-//! a failing destination, walks its stored backlog when the destination accepts notifications
-//! again, and dispatches the next container of a key when the one before it finished.
+//! How a connection follows its destination's health and its claims, as the shell of its
+//! dispatch machine: it feeds the destination's changes, dead letters sent back and released
+//! claims to the machine, and carries out what it answers: offer a stored container to probe
+//! a failing destination, walk the stored backlog, dispatch the next container of a key.
 
 use actix::prelude::*;
 
-use super::{ConnectionActor, Step};
-use crate::actors::dispatch::{mark, offer_probe, promoted};
-use crate::actors::messages::{DestinationChanged, Released};
+use super::ConnectionActor;
+use crate::actors::dispatch::{offer_probe, promoted};
+use crate::actors::messages::{DestinationChanged, Redispatch, Released};
+use crate::dispatch::{Action, Event};
 use crate::escape::escaped;
 use crate::store::StoreError;
 
@@ -14,14 +16,28 @@ impl Handler<DestinationChanged> for ConnectionActor {
     type Result = ();
 
     fn handle(&mut self, _: DestinationChanged, ctx: &mut Context<Self>) {
-        if !self.deps.gate.accepts() {
-            // Deliveries let their notifications go: they are in the store, not dispatched.
-            self.caught_up = None;
-            return self.offer_probe(ctx);
+        // Stopped accepting: deliveries let their notifications go (they are in the store,
+        // not dispatched) and the destination is probed. Accepting again: walk the backlog.
+        let seen = self.deps.dispatcher().seen();
+        let actions = self.deps.claims.on(Event::DestinationChanged(seen));
+        self.carry_out(actions, ctx);
+    }
+}
+
+impl Handler<Redispatch> for ConnectionActor {
+    type Result = ();
+
+    /// Dead letters an operator sent back to pending: the connection walks its store again,
+    /// so they go out like any stored container: in sequence order, behind earlier containers
+    /// of their key, and only while the destination accepts notifications (otherwise the
+    /// walk after it accepts again finds them).
+    fn handle(&mut self, _: Redispatch, ctx: &mut Context<Self>) {
+        if self.stopped || self.failing {
+            return; // The next start walks the store anyway.
         }
-        if self.caught_up != mark(&self.deps) {
-            self.walk_soon(ctx);
-        }
+        let seen = self.deps.dispatcher().seen();
+        let actions = self.deps.claims.on(Event::Redispatch(seen));
+        self.carry_out(actions, ctx);
     }
 }
 
@@ -31,20 +47,18 @@ impl Handler<Released> for ConnectionActor {
     fn handle(&mut self, msg: Released, ctx: &mut Context<Self>) {
         let claim = match msg {
             Released::Next(claim) => claim,
-            Released::LetGo => return self.walk_soon(ctx),
+            Released::LetGo => return self.walk_now(ctx),
         };
-        let Some(enricher) = self.enricher.clone() else {
-            return;
+        let accepting = self.deps.claims.gate().accepts();
+        let going = !self.stopped && !self.failing && accepting && claim.is_current();
+        let Some(enricher) = self.enricher.clone().filter(|_| going) else {
+            // Let go: the walk that follows dispatches it.
+            return claim.let_go();
         };
-        // Dropping the claim lets its container go; the walk that follows dispatches it.
-        let accepting = self.deps.gate.accepts();
-        if self.stopped || self.failing || !accepting || !claim.is_current() {
-            return;
-        }
         let deps = self.deps.clone();
         ctx.spawn(
             async move {
-                if let Err(err) = promoted(&deps, &enricher, claim).await {
+                if let Err(err) = promoted(deps.dispatcher(), &enricher, claim).await {
                     let id = &deps.config.id;
                     log::error!(
                         "conn={id} reading a pending container failed: {}",
@@ -58,14 +72,30 @@ impl Handler<Released> for ConnectionActor {
 }
 
 impl ConnectionActor {
-    /// Walks the store before the next poll, at once when no step is running.
-    pub(super) fn walk_soon(&mut self, ctx: &mut Context<Self>) {
-        self.caught_up = None;
-        self.walk_due = true;
+    /// Carries out what the dispatch machine answered.
+    pub(super) fn carry_out(&mut self, actions: Vec<Action>, ctx: &mut Context<Self>) {
+        for action in actions {
+            match action {
+                Action::Run(step) => self.run(step, ctx),
+                Action::Walk => self.walk_now(ctx),
+                Action::OfferProbe => self.offer_probe(ctx),
+                // Answers to the steps' own events, carried out where they were fed.
+                Action::Enrich { .. }
+                | Action::Queued
+                | Action::Halt
+                | Action::Deliver(_)
+                | Action::Promote(_) => {}
+            }
+        }
+    }
+
+    /// A walk of the store is due (the machine noted it): at once when no step is running,
+    /// otherwise when the step ends.
+    pub(super) fn walk_now(&mut self, ctx: &mut Context<Self>) {
         if !self.busy {
             // Waiting for the next poll: walk the backlog now instead.
             self.cancel_timer(ctx);
-            self.run(Step::Poll, ctx);
+            self.run(crate::dispatch::Step::Poll, ctx);
         }
     }
 
@@ -79,7 +109,7 @@ impl ConnectionActor {
         else {
             return;
         };
-        let Some(probe) = self.deps.gate.take_probe() else {
+        let Some(probe) = self.deps.claims.gate().take_probe() else {
             return;
         };
         let (deps, turn) = (self.deps.clone(), self.probe_turn);
@@ -87,7 +117,7 @@ impl ConnectionActor {
         let retry_in = self.deps.config.backoff_min;
         ctx.spawn(
             async move {
-                let offered = offer_probe(&deps, &enricher, probe, turn).await;
+                let offered = offer_probe(deps.dispatcher(), &enricher, probe, turn).await;
                 let id = &deps.config.id;
                 match &offered {
                     // The store's fault is logged where it happened.

@@ -1,0 +1,410 @@
+//! Unit tests of the dispatch machine: plain values in, actions out; no runtime, no store,
+//! no sleeps (time is a value passed in).
+
+use super::*;
+use chrono::TimeZone;
+use serde_json::json;
+
+fn container(sequence: u64, key: &str, patient: &str) -> Container {
+    Container {
+        connection: "c".into(),
+        sequence,
+        key: key.into(),
+        version: sequence.to_string(),
+        notification_id: format!("msg_{sequence}"),
+        event_type: "t".into(),
+        detected_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+        change: json!({"id": key, "patientId": patient}),
+        fhir: None,
+    }
+}
+
+fn per_key() -> DeliveryOrder {
+    DeliveryOrder::PerKey { key_pointer: None }
+}
+
+/// The destination accepts, in epoch 1, with a store never re-opened.
+const OPEN: Seen = Seen {
+    open_epoch: Some(1),
+    reopens: 0,
+};
+
+/// The destination does not accept notifications.
+const CLOSED: Seen = Seen {
+    open_epoch: None,
+    reopens: 0,
+};
+
+/// A running connection whose destination orders by `order`, polling after its start's
+/// walk found an empty store (so it is caught up at [`OPEN`]).
+fn running(order: DeliveryOrder) -> Dispatch {
+    let mut dispatch = Dispatch::new(order);
+    assert_eq!(dispatch.on(Event::Started), [Action::Run(Step::Walk)]);
+    walk(&mut dispatch, OPEN, &[]);
+    let poll = dispatch.on(Event::StepDue(Step::Poll, OPEN));
+    assert_eq!(poll, [Action::Run(Step::Poll)]);
+    dispatch
+}
+
+/// A whole walk of the store at `seen` that reads `containers`; answers the tickets it
+/// claimed.
+fn walk(dispatch: &mut Dispatch, seen: Seen, containers: &[Container]) -> Vec<Ticket> {
+    assert!(dispatch.on(Event::WalkBegins(seen)).is_empty());
+    let tickets = containers
+        .iter()
+        .filter_map(|c| go(&dispatch.on(Event::Offered(c, Found::Walk, seen))))
+        .collect();
+    dispatch.on(Event::StepEnded { seen, whole: true });
+    tickets
+}
+
+/// The ticket of an `Enrich` answer, if that is what `actions` are.
+fn go(actions: &[Action]) -> Option<Ticket> {
+    match actions {
+        [Action::Enrich { ticket, .. }] => Some(*ticket),
+        _ => None,
+    }
+}
+
+fn offer(dispatch: &mut Dispatch, container: &Container, found: Found) -> Vec<Action> {
+    dispatch.on(Event::Offered(container, found, OPEN))
+}
+
+/// Offers `container` from a page committed just now and answers its claim.
+fn page(dispatch: &mut Dispatch, container: &Container) -> Ticket {
+    go(&offer(dispatch, container, Found::Page)).expect("claimed")
+}
+
+fn finish(ticket: Ticket) -> Event<'static> {
+    Event::Finished { ticket, open: true }
+}
+
+fn let_go(ticket: Ticket) -> Event<'static> {
+    Event::LetGo { ticket, open: true }
+}
+
+#[test]
+fn a_claimed_container_is_not_dispatched_again_until_released() {
+    let mut dispatch = running(DeliveryOrder::None);
+    let seven = container(7, "a", "p");
+    let ticket = page(&mut dispatch, &seven);
+    assert_eq!(
+        go(&offer(&mut dispatch, &seven, Found::Page)),
+        None,
+        "taken"
+    );
+    assert_eq!(
+        offer(&mut dispatch, &seven, Found::Probe),
+        [],
+        "nor as a probe"
+    );
+    dispatch.on(let_go(ticket));
+    assert!(go(&offer(&mut dispatch, &seven, Found::Probe)).is_some());
+}
+
+#[test]
+fn without_order_containers_of_one_key_go_together() {
+    let mut dispatch = running(DeliveryOrder::None);
+    page(&mut dispatch, &container(1, "a", "p"));
+    page(&mut dispatch, &container(2, "a", "p"));
+}
+
+#[test]
+fn a_key_goes_one_at_a_time_in_sequence_order_and_a_delivery_promotes_the_next() {
+    let mut dispatch = running(per_key());
+    let first = page(&mut dispatch, &container(1, "a", "p"));
+    for sequence in [2, 3] {
+        let waits = offer(&mut dispatch, &container(sequence, "a", "p"), Found::Page);
+        assert_eq!(waits, [Action::Queued]);
+    }
+    page(&mut dispatch, &container(4, "b", "p"));
+    let at = Utc.timestamp_opt(1_700_000_100, 0).unwrap();
+    let promoted = dispatch.on(Event::Delivered {
+        ticket: first,
+        at,
+        open: true,
+    });
+    let [Action::Promote(second)] = promoted[..] else {
+        panic!("expected the next of the key, got {promoted:?}");
+    };
+    assert_eq!(second.sequence, 2);
+    assert_eq!(dispatch.last_delivered(), Some(at), "the delivery's time");
+    let [Action::Promote(third)] = dispatch.on(finish(second))[..] else {
+        panic!("3 follows 2");
+    };
+    assert_eq!(third.sequence, 3);
+    assert_eq!(dispatch.on(finish(third)), [], "the line is done");
+    assert_eq!(dispatch.claims().len(), 1, "only 4 is still claimed");
+}
+
+#[test]
+fn a_dead_lettered_head_promotes_the_next_of_its_key() {
+    let mut dispatch = running(per_key());
+    let first = page(&mut dispatch, &container(1, "a", "p"));
+    offer(&mut dispatch, &container(2, "a", "p"), Found::Page);
+    let dead_lettered = dispatch.on(finish(first));
+    assert!(matches!(dead_lettered[..], [Action::Promote(t)] if t.sequence == 2));
+}
+
+#[test]
+fn the_ordering_key_pointer_groups_records_of_one_patient() {
+    let mut dispatch = running(DeliveryOrder::PerKey {
+        key_pointer: Some("/patientId".into()),
+    });
+    page(&mut dispatch, &container(1, "appt-1", "pat-1"));
+    let same_patient = offer(&mut dispatch, &container(2, "appt-2", "pat-1"), Found::Page);
+    assert_eq!(same_patient, [Action::Queued]);
+    page(&mut dispatch, &container(3, "appt-3", "pat-2"));
+}
+
+#[test]
+fn a_container_let_go_dissolves_its_line_and_asks_for_a_walk() {
+    let mut dispatch = running(per_key());
+    let first = page(&mut dispatch, &container(1, "a", "p"));
+    offer(&mut dispatch, &container(2, "a", "p"), Found::Page);
+    let [Action::Promote(second)] = dispatch.on(finish(first))[..] else {
+        panic!("2 is next");
+    };
+    offer(&mut dispatch, &container(3, "a", "p"), Found::Page);
+    assert_eq!(dispatch.on(let_go(second)), [Action::Walk]);
+    assert_eq!(dispatch.claims().let_go_count(), 1);
+    assert!(dispatch.walk_due());
+    assert!(
+        dispatch.claims().is_empty(),
+        "3 waits in the store, not in memory"
+    );
+    // The walk dispatches 2 again, and 3 must not overtake it.
+    assert_eq!(
+        dispatch.on(Event::StepDue(Step::Poll, OPEN)),
+        [Action::Run(Step::Walk)]
+    );
+    let claimed = walk(
+        &mut dispatch,
+        OPEN,
+        &[container(2, "a", "p"), container(3, "a", "p")],
+    );
+    assert_eq!(claimed.iter().map(|t| t.sequence).collect::<Vec<_>>(), [2]);
+}
+
+#[test]
+fn a_release_of_a_claim_that_no_longer_holds_changes_nothing() {
+    let mut dispatch = running(DeliveryOrder::None);
+    let ticket = page(&mut dispatch, &container(1, "a", "p"));
+    assert_eq!(dispatch.on(let_go(ticket)), [Action::Walk]);
+    let again = go(&offer(&mut dispatch, &container(1, "a", "p"), Found::Probe)).unwrap();
+    assert_eq!(dispatch.on(let_go(ticket)), [], "the first claim is over");
+    assert_eq!(dispatch.on(finish(ticket)), []);
+    assert!(dispatch.is_current(again));
+    assert_eq!(dispatch.claims().let_go_count(), 1);
+}
+
+#[test]
+fn a_restart_voids_enrichment_claims_and_waiting_containers_but_not_deliveries() {
+    let mut dispatch = running(per_key());
+    let enriching = page(&mut dispatch, &container(1, "a", "p"));
+    let delivering = page(&mut dispatch, &container(2, "b", "p"));
+    assert_eq!(
+        dispatch.on(Event::Enriched(delivering)),
+        [Action::Deliver(delivering)]
+    );
+    offer(&mut dispatch, &container(3, "b", "p"), Found::Page);
+    dispatch.on(Event::Stopped);
+    assert_eq!(dispatch.on(Event::Started), [Action::Run(Step::Walk)]);
+    assert!(!dispatch.is_current(enriching));
+    assert_eq!(
+        dispatch.on(Event::Enriched(enriching)),
+        [],
+        "must not go out"
+    );
+    let stored = [1, 2, 3].map(|seq| container(seq, if seq == 1 { "a" } else { "b" }, "p"));
+    assert!(dispatch.on(Event::WalkBegins(OPEN)).is_empty());
+    let taken_over = go(&offer(&mut dispatch, &stored[0], Found::Walk)).expect("1 again");
+    assert_eq!(
+        offer(&mut dispatch, &stored[1], Found::Walk),
+        [],
+        "2 still delivers"
+    );
+    assert_eq!(
+        offer(&mut dispatch, &stored[2], Found::Walk),
+        [Action::Queued],
+        "waits again behind the delivery that survived the restart"
+    );
+    // The old claim's late release must not release the new owner's claim.
+    dispatch.on(let_go(enriching));
+    assert!(dispatch.is_current(taken_over));
+    assert_eq!(dispatch.claims().len(), 3);
+}
+
+#[test]
+fn nothing_is_promoted_while_the_destination_does_not_accept_or_the_connection_stopped() {
+    let mut dispatch = running(per_key());
+    let first = page(&mut dispatch, &container(1, "a", "p"));
+    offer(&mut dispatch, &container(2, "a", "p"), Found::Page);
+    let closed = Event::Finished {
+        ticket: first,
+        open: false,
+    };
+    assert_eq!(dispatch.on(closed), []);
+    assert!(dispatch.claims().is_free(2), "left for the next walk");
+
+    let first = page(&mut dispatch, &container(3, "b", "p"));
+    offer(&mut dispatch, &container(4, "b", "p"), Found::Page);
+    dispatch.on(Event::Stopped);
+    assert_eq!(dispatch.on(finish(first)), []);
+    let four = container(4, "b", "p");
+    assert!(go(&offer(&mut dispatch, &four, Found::Probe)).is_some());
+}
+
+#[test]
+fn a_start_walks_the_store_before_any_page_is_dispatched() {
+    let mut dispatch = Dispatch::new(per_key());
+    assert_eq!(dispatch.on(Event::Started), [Action::Run(Step::Walk)]);
+    assert_eq!(
+        dispatch.on(Event::StepDue(Step::Poll, OPEN)),
+        [Action::Run(Step::Walk)],
+        "not caught up yet"
+    );
+    let stored = [container(1, "a", "p"), container(2, "a", "p")];
+    let claimed = walk(&mut dispatch, OPEN, &stored);
+    assert_eq!(claimed.len(), 1, "2 waits behind 1");
+    assert_eq!(
+        dispatch.on(Event::StepDue(Step::Poll, OPEN)),
+        [Action::Run(Step::Poll)],
+        "caught up"
+    );
+    page(&mut dispatch, &container(3, "b", "p"));
+    dispatch.on(Event::StepEnded {
+        seen: OPEN,
+        whole: true,
+    });
+    assert_eq!(
+        dispatch.on(Event::StepDue(Step::Poll, OPEN)),
+        [Action::Run(Step::Poll)],
+        "still caught up after a whole page"
+    );
+}
+
+#[test]
+fn a_store_re_open_makes_the_connection_walk_its_store_again() {
+    let mut dispatch = running(per_key());
+    let reopened = Seen { reopens: 1, ..OPEN };
+    assert_eq!(
+        dispatch.on(Event::StepDue(Step::Poll, reopened)),
+        [Action::Run(Step::Walk)]
+    );
+    walk(&mut dispatch, reopened, &[]);
+    assert_eq!(
+        dispatch.on(Event::StepDue(Step::Poll, reopened)),
+        [Action::Run(Step::Poll)]
+    );
+}
+
+#[test]
+fn a_walk_cut_short_by_a_change_of_the_destination_does_not_catch_up() {
+    let mut dispatch = Dispatch::new(per_key());
+    dispatch.on(Event::Started);
+    assert!(dispatch.on(Event::WalkBegins(OPEN)).is_empty());
+    go(&offer(&mut dispatch, &container(1, "a", "p"), Found::Walk)).unwrap();
+    let next_epoch = Seen {
+        open_epoch: Some(2),
+        ..OPEN
+    };
+    let halted = dispatch.on(Event::Offered(
+        &container(2, "b", "p"),
+        Found::Walk,
+        next_epoch,
+    ));
+    assert_eq!(halted, [Action::Halt]);
+    dispatch.on(Event::StepEnded {
+        seen: next_epoch,
+        whole: true,
+    });
+    assert_eq!(
+        dispatch.on(Event::StepDue(Step::Poll, next_epoch)),
+        [Action::Run(Step::Walk)]
+    );
+}
+
+#[test]
+fn a_page_is_not_dispatched_once_the_mark_moved_and_then_the_store_is_walked() {
+    let mut dispatch = running(per_key());
+    assert_eq!(
+        dispatch.on(Event::StepDue(Step::Poll, OPEN)),
+        [Action::Run(Step::Poll)]
+    );
+    let first = page(&mut dispatch, &container(1, "a", "p"));
+    // A delivery of an older container let go meanwhile: it may be behind this page.
+    let other = go(&offer(&mut dispatch, &container(9, "z", "p"), Found::Probe)).unwrap();
+    dispatch.on(let_go(other));
+    assert_eq!(
+        offer(&mut dispatch, &container(2, "b", "p"), Found::Page),
+        [Action::Halt]
+    );
+    dispatch.on(Event::StepEnded {
+        seen: OPEN,
+        whole: true,
+    });
+    assert!(dispatch.is_current(first));
+    assert_eq!(
+        dispatch.on(Event::StepDue(Step::Poll, OPEN)),
+        [Action::Run(Step::Walk)]
+    );
+}
+
+#[test]
+fn while_the_destination_does_not_accept_nothing_is_dispatched_but_probes() {
+    let mut dispatch = running(per_key());
+    assert_eq!(
+        dispatch.on(Event::DestinationChanged(CLOSED)),
+        [Action::OfferProbe]
+    );
+    assert_eq!(
+        dispatch.on(Event::StepDue(Step::Poll, CLOSED)),
+        [Action::Run(Step::Poll)],
+        "polling goes on; walking waits for the destination"
+    );
+    let stored = container(1, "a", "p");
+    let from_page = dispatch.on(Event::Offered(&stored, Found::Page, CLOSED));
+    assert_eq!(from_page, [Action::Halt]);
+    assert!(dispatch
+        .on(Event::WalkBegins(CLOSED))
+        .contains(&Action::Halt));
+    let probe = dispatch.on(Event::Offered(&stored, Found::Probe, CLOSED));
+    assert!(matches!(probe[..], [Action::Enrich { verify: true, .. }]));
+    let open_again = Seen {
+        open_epoch: Some(2),
+        ..OPEN
+    };
+    assert_eq!(
+        dispatch.on(Event::DestinationChanged(open_again)),
+        [Action::Walk],
+        "the backlog is walked when it accepts again"
+    );
+}
+
+#[test]
+fn dead_letters_sent_back_are_walked_to_now_or_when_the_destination_accepts() {
+    let mut dispatch = running(per_key());
+    assert_eq!(dispatch.on(Event::Redispatch(OPEN)), [Action::Walk]);
+    let step = dispatch.on(Event::StepDue(Step::Poll, OPEN));
+    assert_eq!(step, [Action::Run(Step::Walk)]);
+    walk(&mut dispatch, OPEN, &[]);
+    assert_eq!(dispatch.on(Event::Redispatch(CLOSED)), []);
+    assert!(!dispatch.walk_due());
+    assert_eq!(
+        dispatch.on(Event::StepDue(Step::Poll, OPEN)),
+        [Action::Run(Step::Walk)],
+        "no longer caught up"
+    );
+}
+
+#[test]
+fn a_container_found_on_a_walk_is_checked_against_the_store_and_a_pages_is_not() {
+    let mut dispatch = running(DeliveryOrder::None);
+    dispatch.on(Event::WalkBegins(OPEN));
+    let walked = offer(&mut dispatch, &container(1, "a", "p"), Found::Walk);
+    assert!(matches!(walked[..], [Action::Enrich { verify: true, .. }]));
+    dispatch.on(Event::StepDue(Step::Poll, OPEN));
+    let paged = offer(&mut dispatch, &container(2, "a", "p"), Found::Page);
+    assert!(matches!(paged[..], [Action::Enrich { verify: false, .. }]));
+}
