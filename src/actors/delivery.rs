@@ -122,7 +122,8 @@ impl Handler<Deliver> for DeliveryActor {
                     Err(panic) => format!("delivery of {} panicked: {panic}", notification.id),
                 };
                 // The container is still pending: the connection's restart dispatches it
-                // again (its claim, let go after the report, as before).
+                // again. Its claim is let go after the report, so the connection is failing
+                // (not walking its store) by the time it hears of the release.
                 log::error!("dest={dest} notif={} {}", notification.id, escaped(&reason));
                 failed.do_send(ConnectionFailed {
                     generation: None,

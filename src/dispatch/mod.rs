@@ -398,4 +398,4 @@ impl Dispatch {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

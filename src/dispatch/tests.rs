@@ -5,7 +5,8 @@ use super::*;
 use chrono::TimeZone;
 use serde_json::json;
 
-fn container(sequence: u64, key: &str, patient: &str) -> Container {
+/// Container `sequence` of record `key`, about `patient`.
+pub(crate) fn container(sequence: u64, key: &str, patient: &str) -> Container {
     Container {
         connection: "c".into(),
         sequence,
@@ -41,8 +42,7 @@ fn running(order: DeliveryOrder) -> Dispatch {
     let mut dispatch = Dispatch::new(order);
     assert_eq!(dispatch.on(Event::Started), [Action::Run(Step::Walk)]);
     walk(&mut dispatch, OPEN, &[]);
-    let poll = dispatch.on(Event::StepDue(Step::Poll, OPEN));
-    assert_eq!(poll, [Action::Run(Step::Poll)]);
+    assert_eq!(due(&mut dispatch, OPEN), Step::Poll);
     dispatch
 }
 
@@ -54,7 +54,7 @@ fn walk(dispatch: &mut Dispatch, seen: Seen, containers: &[Container]) -> Vec<Ti
         .iter()
         .filter_map(|c| go(&dispatch.on(Event::Offered(c, Found::Walk, seen))))
         .collect();
-    dispatch.on(Event::StepEnded { seen, whole: true });
+    ended(dispatch, seen);
     tickets
 }
 
@@ -73,6 +73,28 @@ fn offer(dispatch: &mut Dispatch, container: &Container, found: Found) -> Vec<Ac
 /// Offers `container` from a page committed just now and answers its claim.
 fn page(dispatch: &mut Dispatch, container: &Container) -> Ticket {
     go(&offer(dispatch, container, Found::Page)).expect("claimed")
+}
+
+/// The step the machine runs for a poll that is due at `seen`.
+fn due(dispatch: &mut Dispatch, seen: Seen) -> Step {
+    match dispatch.on(Event::StepDue(Step::Poll, seen))[..] {
+        [Action::Run(step)] => step,
+        ref other => panic!("expected a step, got {other:?}"),
+    }
+}
+
+/// The step under way ends at `seen`, having handed over what it was offered.
+fn ended(dispatch: &mut Dispatch, seen: Seen) {
+    dispatch.on(Event::StepEnded { seen, whole: true });
+}
+
+/// Containers `head` and `head + 1` of `key` from a page: answers the claim of the head,
+/// the other waits behind it.
+fn line(dispatch: &mut Dispatch, head: u64, key: &str) -> Ticket {
+    let first = page(dispatch, &container(head, key, "p"));
+    let behind = offer(dispatch, &container(head + 1, key, "p"), Found::Page);
+    assert_eq!(behind, [Action::Queued]);
+    first
 }
 
 fn finish(ticket: Ticket) -> Event<'static> {
@@ -140,8 +162,7 @@ fn a_key_goes_one_at_a_time_in_sequence_order_and_a_delivery_promotes_the_next()
 #[test]
 fn a_dead_lettered_head_promotes_the_next_of_its_key() {
     let mut dispatch = running(per_key());
-    let first = page(&mut dispatch, &container(1, "a", "p"));
-    offer(&mut dispatch, &container(2, "a", "p"), Found::Page);
+    let first = line(&mut dispatch, 1, "a");
     let dead_lettered = dispatch.on(finish(first));
     assert!(matches!(dead_lettered[..], [Action::Promote(t)] if t.sequence == 2));
 }
@@ -160,8 +181,7 @@ fn the_ordering_key_pointer_groups_records_of_one_patient() {
 #[test]
 fn a_container_let_go_dissolves_its_line_and_asks_for_a_walk() {
     let mut dispatch = running(per_key());
-    let first = page(&mut dispatch, &container(1, "a", "p"));
-    offer(&mut dispatch, &container(2, "a", "p"), Found::Page);
+    let first = line(&mut dispatch, 1, "a");
     let [Action::Promote(second)] = dispatch.on(finish(first))[..] else {
         panic!("2 is next");
     };
@@ -174,10 +194,7 @@ fn a_container_let_go_dissolves_its_line_and_asks_for_a_walk() {
         "3 waits in the store, not in memory"
     );
     // The walk dispatches 2 again, and 3 must not overtake it.
-    assert_eq!(
-        dispatch.on(Event::StepDue(Step::Poll, OPEN)),
-        [Action::Run(Step::Walk)]
-    );
+    assert_eq!(due(&mut dispatch, OPEN), Step::Walk);
     let claimed = walk(
         &mut dispatch,
         OPEN,
@@ -211,21 +228,16 @@ fn a_restart_voids_enrichment_claims_and_waiting_containers_but_not_deliveries()
     dispatch.on(Event::Stopped);
     assert_eq!(dispatch.on(Event::Started), [Action::Run(Step::Walk)]);
     assert!(!dispatch.is_current(enriching));
-    assert_eq!(
-        dispatch.on(Event::Enriched(enriching)),
-        [],
-        "must not go out"
-    );
+    let voided = dispatch.on(Event::Enriched(enriching));
+    assert_eq!(voided, [], "must not go out");
     let stored = [1, 2, 3].map(|seq| container(seq, if seq == 1 { "a" } else { "b" }, "p"));
     assert!(dispatch.on(Event::WalkBegins(OPEN)).is_empty());
     let taken_over = go(&offer(&mut dispatch, &stored[0], Found::Walk)).expect("1 again");
+    let delivering_still = offer(&mut dispatch, &stored[1], Found::Walk);
+    assert_eq!(delivering_still, [], "2 still delivers");
+    let behind = offer(&mut dispatch, &stored[2], Found::Walk);
     assert_eq!(
-        offer(&mut dispatch, &stored[1], Found::Walk),
-        [],
-        "2 still delivers"
-    );
-    assert_eq!(
-        offer(&mut dispatch, &stored[2], Found::Walk),
+        behind,
         [Action::Queued],
         "waits again behind the delivery that survived the restart"
     );
@@ -238,8 +250,7 @@ fn a_restart_voids_enrichment_claims_and_waiting_containers_but_not_deliveries()
 #[test]
 fn nothing_is_promoted_while_the_destination_does_not_accept_or_the_connection_stopped() {
     let mut dispatch = running(per_key());
-    let first = page(&mut dispatch, &container(1, "a", "p"));
-    offer(&mut dispatch, &container(2, "a", "p"), Found::Page);
+    let first = line(&mut dispatch, 1, "a");
     let closed = Event::Finished {
         ticket: first,
         open: false,
@@ -247,8 +258,7 @@ fn nothing_is_promoted_while_the_destination_does_not_accept_or_the_connection_s
     assert_eq!(dispatch.on(closed), []);
     assert!(dispatch.claims().is_free(2), "left for the next walk");
 
-    let first = page(&mut dispatch, &container(3, "b", "p"));
-    offer(&mut dispatch, &container(4, "b", "p"), Found::Page);
+    let first = line(&mut dispatch, 3, "b");
     dispatch.on(Event::Stopped);
     assert_eq!(dispatch.on(finish(first)), []);
     let four = container(4, "b", "p");
@@ -259,27 +269,16 @@ fn nothing_is_promoted_while_the_destination_does_not_accept_or_the_connection_s
 fn a_start_walks_the_store_before_any_page_is_dispatched() {
     let mut dispatch = Dispatch::new(per_key());
     assert_eq!(dispatch.on(Event::Started), [Action::Run(Step::Walk)]);
-    assert_eq!(
-        dispatch.on(Event::StepDue(Step::Poll, OPEN)),
-        [Action::Run(Step::Walk)],
-        "not caught up yet"
-    );
+    assert_eq!(due(&mut dispatch, OPEN), Step::Walk, "not caught up yet");
     let stored = [container(1, "a", "p"), container(2, "a", "p")];
     let claimed = walk(&mut dispatch, OPEN, &stored);
     assert_eq!(claimed.len(), 1, "2 waits behind 1");
-    assert_eq!(
-        dispatch.on(Event::StepDue(Step::Poll, OPEN)),
-        [Action::Run(Step::Poll)],
-        "caught up"
-    );
+    assert_eq!(due(&mut dispatch, OPEN), Step::Poll, "caught up");
     page(&mut dispatch, &container(3, "b", "p"));
-    dispatch.on(Event::StepEnded {
-        seen: OPEN,
-        whole: true,
-    });
+    ended(&mut dispatch, OPEN);
     assert_eq!(
-        dispatch.on(Event::StepDue(Step::Poll, OPEN)),
-        [Action::Run(Step::Poll)],
+        due(&mut dispatch, OPEN),
+        Step::Poll,
         "still caught up after a whole page"
     );
 }
@@ -288,15 +287,9 @@ fn a_start_walks_the_store_before_any_page_is_dispatched() {
 fn a_store_re_open_makes_the_connection_walk_its_store_again() {
     let mut dispatch = running(per_key());
     let reopened = Seen { reopens: 1, ..OPEN };
-    assert_eq!(
-        dispatch.on(Event::StepDue(Step::Poll, reopened)),
-        [Action::Run(Step::Walk)]
-    );
+    assert_eq!(due(&mut dispatch, reopened), Step::Walk);
     walk(&mut dispatch, reopened, &[]);
-    assert_eq!(
-        dispatch.on(Event::StepDue(Step::Poll, reopened)),
-        [Action::Run(Step::Poll)]
-    );
+    assert_eq!(due(&mut dispatch, reopened), Step::Poll);
 }
 
 #[test]
@@ -315,23 +308,14 @@ fn a_walk_cut_short_by_a_change_of_the_destination_does_not_catch_up() {
         next_epoch,
     ));
     assert_eq!(halted, [Action::Halt]);
-    dispatch.on(Event::StepEnded {
-        seen: next_epoch,
-        whole: true,
-    });
-    assert_eq!(
-        dispatch.on(Event::StepDue(Step::Poll, next_epoch)),
-        [Action::Run(Step::Walk)]
-    );
+    ended(&mut dispatch, next_epoch);
+    assert_eq!(due(&mut dispatch, next_epoch), Step::Walk);
 }
 
 #[test]
 fn a_page_is_not_dispatched_once_the_mark_moved_and_then_the_store_is_walked() {
     let mut dispatch = running(per_key());
-    assert_eq!(
-        dispatch.on(Event::StepDue(Step::Poll, OPEN)),
-        [Action::Run(Step::Poll)]
-    );
+    assert_eq!(due(&mut dispatch, OPEN), Step::Poll);
     let first = page(&mut dispatch, &container(1, "a", "p"));
     // A delivery of an older container let go meanwhile: it may be behind this page.
     let other = go(&offer(&mut dispatch, &container(9, "z", "p"), Found::Probe)).unwrap();
@@ -340,15 +324,9 @@ fn a_page_is_not_dispatched_once_the_mark_moved_and_then_the_store_is_walked() {
         offer(&mut dispatch, &container(2, "b", "p"), Found::Page),
         [Action::Halt]
     );
-    dispatch.on(Event::StepEnded {
-        seen: OPEN,
-        whole: true,
-    });
+    ended(&mut dispatch, OPEN);
     assert!(dispatch.is_current(first));
-    assert_eq!(
-        dispatch.on(Event::StepDue(Step::Poll, OPEN)),
-        [Action::Run(Step::Walk)]
-    );
+    assert_eq!(due(&mut dispatch, OPEN), Step::Walk);
 }
 
 #[test]
@@ -359,8 +337,8 @@ fn while_the_destination_does_not_accept_nothing_is_dispatched_but_probes() {
         [Action::OfferProbe]
     );
     assert_eq!(
-        dispatch.on(Event::StepDue(Step::Poll, CLOSED)),
-        [Action::Run(Step::Poll)],
+        due(&mut dispatch, CLOSED),
+        Step::Poll,
         "polling goes on; walking waits for the destination"
     );
     let stored = container(1, "a", "p");
@@ -386,16 +364,11 @@ fn while_the_destination_does_not_accept_nothing_is_dispatched_but_probes() {
 fn dead_letters_sent_back_are_walked_to_now_or_when_the_destination_accepts() {
     let mut dispatch = running(per_key());
     assert_eq!(dispatch.on(Event::Redispatch(OPEN)), [Action::Walk]);
-    let step = dispatch.on(Event::StepDue(Step::Poll, OPEN));
-    assert_eq!(step, [Action::Run(Step::Walk)]);
+    assert_eq!(due(&mut dispatch, OPEN), Step::Walk);
     walk(&mut dispatch, OPEN, &[]);
     assert_eq!(dispatch.on(Event::Redispatch(CLOSED)), []);
     assert!(!dispatch.walk_due());
-    assert_eq!(
-        dispatch.on(Event::StepDue(Step::Poll, OPEN)),
-        [Action::Run(Step::Walk)],
-        "no longer caught up"
-    );
+    assert_eq!(due(&mut dispatch, OPEN), Step::Walk, "no longer caught up");
 }
 
 #[test]

@@ -4,21 +4,10 @@
 
 use super::*;
 use crate::dispatch::Found;
-use serde_json::json;
 use std::sync::Mutex;
 
 fn container(sequence: u64, key: &str) -> Container {
-    Container {
-        connection: "c".into(),
-        sequence,
-        key: key.into(),
-        version: sequence.to_string(),
-        notification_id: format!("msg_{sequence}"),
-        event_type: "t".into(),
-        detected_at: chrono::Utc::now(),
-        change: json!({"id": key}),
-        fhir: None,
-    }
+    crate::dispatch::tests::container(sequence, key, "p")
 }
 
 fn claims() -> Arc<Claims> {

@@ -8,7 +8,7 @@ use actix::prelude::*;
 use super::ConnectionActor;
 use crate::actors::dispatch::{offer_probe, promoted};
 use crate::actors::messages::{DestinationChanged, Redispatch, Released};
-use crate::dispatch::{Action, Event};
+use crate::dispatch::{Action, Event, Seen};
 use crate::escape::escaped;
 use crate::store::StoreError;
 
@@ -18,9 +18,7 @@ impl Handler<DestinationChanged> for ConnectionActor {
     fn handle(&mut self, _: DestinationChanged, ctx: &mut Context<Self>) {
         // Stopped accepting: deliveries let their notifications go (they are in the store,
         // not dispatched) and the destination is probed. Accepting again: walk the backlog.
-        let seen = self.deps.dispatcher().seen();
-        let actions = self.deps.claims.on(Event::DestinationChanged(seen));
-        self.carry_out(actions, ctx);
+        self.feed(Event::DestinationChanged, ctx);
     }
 }
 
@@ -35,9 +33,7 @@ impl Handler<Redispatch> for ConnectionActor {
         if self.stopped || self.failing {
             return; // The next start walks the store anyway.
         }
-        let seen = self.deps.dispatcher().seen();
-        let actions = self.deps.claims.on(Event::Redispatch(seen));
-        self.carry_out(actions, ctx);
+        self.feed(Event::Redispatch, ctx);
     }
 }
 
@@ -72,6 +68,14 @@ impl Handler<Released> for ConnectionActor {
 }
 
 impl ConnectionActor {
+    /// Feeds the machine the event made of what it needs from outside now, and carries out
+    /// its answer.
+    fn feed(&mut self, event: fn(Seen) -> Event<'static>, ctx: &mut Context<Self>) {
+        let seen = self.deps.dispatcher().seen();
+        let actions = self.deps.claims.on(event(seen));
+        self.carry_out(actions, ctx);
+    }
+
     /// Carries out what the dispatch machine answered.
     pub(super) fn carry_out(&mut self, actions: Vec<Action>, ctx: &mut Context<Self>) {
         for action in actions {
