@@ -49,9 +49,18 @@ impl Claims {
         }
     }
 
-    /// Feeds `event` to the machine; answers what to do.
+    /// Feeds `event` to the machine; gives back the probe slots it frees and answers what
+    /// else to do.
     pub fn on(&self, event: Event<'_>) -> Vec<Action> {
-        self.lock().on(event)
+        let mut actions = self.lock().on(event);
+        actions.retain(|action| match action {
+            Action::ReleaseProbe(token) => {
+                self.gate.release_probe(*token);
+                false
+            }
+            _ => true,
+        });
+        actions
     }
 
     /// What the machine needs from outside now: the gate's state, and the store's re-open
@@ -78,6 +87,12 @@ impl Claims {
     /// The connection stops taking promotions (shutdown, or a restart under way).
     pub fn end_generation(&self) {
         self.on(Event::Stopped);
+    }
+
+    /// No actor of the connection will use these claims again (removed, or moved to another
+    /// destination at a reload): claims still enriching are void, giving back their probes.
+    pub fn retire(&self) {
+        self.on(Event::Retired);
     }
 
     /// Whether these claims order by `order` and follow `gate`: then a reload's new actor of

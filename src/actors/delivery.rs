@@ -80,6 +80,14 @@ impl Handler<Deliver> for DeliveryActor {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, msg: Deliver, _ctx: &mut Context<Self>) -> Self::Result {
+        // Taken over here, where nothing cancels it any more: from now on a connection
+        // restart does not void the claim, and this actor releases it (a message that never
+        // got here leaves it to be voided by the restart that cancelled its sender).
+        if !msg.claim.delivering() {
+            // Voided by a restart (its probe, if any, given back then): the new generation
+            // dispatches the container again.
+            return Box::pin(actix::fut::ready(()));
+        }
         if !self.gate.accepts() && msg.probe.is_none() {
             // Failing or paused: the container stays pending, its claim is let go here.
             msg.claim.let_go();
@@ -99,8 +107,14 @@ impl Handler<Deliver> for DeliveryActor {
                     failed,
                     probe,
                 } = msg;
+                let kept = probe.clone();
                 let delivered = deliver(&delivery, &notification, probe);
                 let outcome = contain_panic(delivered).await;
+                if let Some(probe) = kept {
+                    // Its delivery is over, however it ended (a failed probe gave its slot
+                    // back already, after the probe delay).
+                    probe.release();
+                }
                 delivery.board.destination(&dest, |d| d.in_flight -= 1);
                 let reason = match outcome {
                     // Its claim is released once its container has left the store.

@@ -172,17 +172,16 @@ pub async fn promoted(
 /// How many stored containers are read, oldest first, to choose a probe among.
 const PROBE_CANDIDATES_AT_MOST: usize = 256;
 
-/// Sends one stored container to probe the failing destination: the `turn`-th, in rotation,
-/// of the oldest containers that are not in flight and come first of their key (so a probe
-/// never overtakes an older container of its key). Successive probes so try different
-/// records. Answers whether one was sent; if not, dropping `probe` frees the slot, and the
-/// next poll offers again.
-pub async fn offer_probe(
+/// Chooses one stored container to probe the failing destination with `probe`, and claims
+/// it: the `turn`-th, in rotation, of the oldest containers that are not in flight and come
+/// first of their key (so a probe never overtakes an older container of its key).
+/// Successive probes so try different records. From its claim on, the probe travels with
+/// it (see [`crate::dispatch`]); `None` when there is none to probe with.
+pub fn choose_probe(
     d: Dispatcher<'_>,
-    enricher: &Addr<EnricherActor>,
-    probe: Probe,
+    probe: &Probe,
     turn: usize,
-) -> Result<bool, StoreError> {
+) -> Result<Option<(Container, Claim)>, StoreError> {
     let (mut keys, mut candidates) = (HashSet::new(), Vec::new());
     for entry in d.store.pending(d.id, 0).take(PROBE_CANDIDATES_AT_MOST) {
         let container = match entry {
@@ -199,15 +198,13 @@ pub async fn offer_probe(
         }
     }
     let Some(sequence) = candidates.get(turn % candidates.len().max(1)) else {
-        return Ok(false);
+        return Ok(None);
     };
     let Some(container) = d.store.container(d.id, *sequence)? else {
-        return Ok(false);
+        return Ok(None);
     };
-    let Some(claim) = claim_pending(d, &container, Found::Probe)? else {
-        return Ok(false);
-    };
-    Ok(send(enricher, container, claim, Some(probe)).await)
+    let found = Found::Probe(probe.token());
+    Ok(claim_pending(d, &container, found)?.map(|claim| (container, claim)))
 }
 
 enum HandOver {
@@ -284,8 +281,9 @@ fn claimed(
 }
 
 /// Sends `container` to the enricher with its claim (and probe); answers whether the enricher
-/// took it. When it did not (it stopped), the container stays pending: its claim is let go.
-async fn send(
+/// took it. When it did not (it stopped), the container stays pending: its claim is let go
+/// (giving back the probe that travels with it).
+pub async fn send(
     enricher: &Addr<EnricherActor>,
     container: Container,
     claim: Claim,

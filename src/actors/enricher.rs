@@ -125,7 +125,7 @@ async fn enrich_and_hand_over(job: EnricherDeps, msg: Enrich) {
     {
         log::info!("conn={id} enrichment succeeding again");
     }
-    if !claim.delivering() {
+    if !claim.is_current() {
         // A restart voided the claim: the new generation dispatches the container again.
         return;
     }

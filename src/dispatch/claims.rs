@@ -46,6 +46,18 @@ struct Entry {
     stage: Stage,
     /// The key's hash, with per-key order.
     key: Option<u64>,
+    /// The token of the destination's probe slot that travels with this claim: given back
+    /// when the claim ends or is voided.
+    probe: Option<u64>,
+}
+
+/// What a claim that ended leaves behind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ended {
+    /// The next container of its key, claimed: dispatch it.
+    pub next: Option<Ticket>,
+    /// The probe token that travelled with the claim: give the slot back.
+    pub probe: Option<u64>,
 }
 
 /// See the module doc.
@@ -63,9 +75,10 @@ pub struct ClaimTable {
 }
 
 impl ClaimTable {
-    /// Claims container `sequence` (of key hash `key`, with per-key order) unless it is in
-    /// flight or waiting, or has it wait behind the head of its key.
-    pub fn admit(&mut self, sequence: u64, key: Option<u64>) -> Admission {
+    /// Claims container `sequence` (of key hash `key`, with per-key order, probing with
+    /// `probe` when set) unless it is in flight or waiting, or has it wait behind the head of
+    /// its key (then it does not probe).
+    pub fn admit(&mut self, sequence: u64, key: Option<u64>, probe: Option<u64>) -> Admission {
         if self.entries.contains_key(&sequence) {
             return Admission::Taken;
         }
@@ -76,7 +89,14 @@ impl ClaimTable {
             Stage::Waiting
         };
         let token = self.token();
-        self.entries.insert(sequence, Entry { token, stage, key });
+        let probe = probe.filter(|_| goes);
+        let entry = Entry {
+            token,
+            stage,
+            key,
+            probe,
+        };
+        self.entries.insert(sequence, entry);
         match goes {
             true => Admission::Go(Ticket { sequence, token }),
             false => Admission::Waits,
@@ -103,44 +123,49 @@ impl ClaimTable {
     }
 
     /// A new generation of the connection: claims still enriching (their work was cancelled)
-    /// and waiting containers are void; deliveries keep their claims and their keys.
-    pub fn void_undelivered(&mut self) {
-        self.entries.retain(|_, e| e.stage == Stage::Delivering);
+    /// and waiting containers are void; deliveries keep their claims and their keys. Answers
+    /// the probe tokens the voided claims held.
+    pub fn void_undelivered(&mut self) -> Vec<u64> {
+        let mut probes = Vec::new();
+        self.entries.retain(|_, e| {
+            let keep = e.stage == Stage::Delivering;
+            probes.extend(e.probe.filter(|_| !keep));
+            keep
+        });
         let entries = &self.entries;
         self.lines
             .forget_waiting(|head| entries.contains_key(&head));
+        probes
     }
 
     /// Ends the claim of a container that left the store (delivered, dead-lettered, or found
     /// gone). With `promote`, the next container of its key is claimed and returned, to be
     /// dispatched; without, its line dissolves (the next walk of the store dispatches them).
-    pub fn finish(&mut self, ticket: Ticket, promote: bool) -> Option<Ticket> {
-        let key = self.remove(ticket)??;
-        if !promote {
-            self.dissolve(key, ticket.sequence);
-            return None;
-        }
-        let next = self.lines.finish(key, ticket.sequence)?;
-        let token = self.token();
-        let entry = self.entries.get_mut(&next)?;
-        (entry.token, entry.stage) = (token, Stage::Enriching);
-        Some(Ticket {
-            sequence: next,
-            token,
-        })
+    pub fn finish(&mut self, ticket: Ticket, promote: bool) -> Ended {
+        let Some(entry) = self.remove(ticket) else {
+            return Ended::default();
+        };
+        let next = entry.key.and_then(|key| match promote {
+            true => self.promote(key, ticket.sequence),
+            false => {
+                self.dissolve(key, ticket.sequence);
+                None
+            }
+        });
+        let probe = entry.probe;
+        Ended { next, probe }
     }
 
     /// Ends the claim of a container that stays pending: its line dissolves, so no later
-    /// container of its key overtakes it. `true` when the claim held (it was let go).
-    pub fn let_go(&mut self, ticket: Ticket) -> bool {
-        let Some(key) = self.remove(ticket) else {
-            return false;
-        };
+    /// container of its key overtakes it. `None` when the claim no longer held.
+    pub fn let_go(&mut self, ticket: Ticket) -> Option<Ended> {
+        let entry = self.remove(ticket)?;
         self.let_go += 1;
-        if let Some(key) = key {
+        if let Some(key) = entry.key {
             self.dissolve(key, ticket.sequence);
         }
-        true
+        let probe = entry.probe;
+        Some(Ended { next: None, probe })
     }
 
     /// How many containers were let go so far.
@@ -163,14 +188,25 @@ impl ClaimTable {
         !self.entries.contains_key(&sequence)
     }
 
-    /// Removes the entry `ticket` holds, answering its key; `None` for a claim that no
-    /// longer holds.
-    fn remove(&mut self, ticket: Ticket) -> Option<Option<u64>> {
+    /// Removes the entry `ticket` holds; `None` for a claim that no longer holds.
+    fn remove(&mut self, ticket: Ticket) -> Option<Entry> {
         let entry = self.entries.get(&ticket.sequence)?;
         if entry.token != ticket.token {
             return None;
         }
-        self.entries.remove(&ticket.sequence).map(|e| e.key)
+        self.entries.remove(&ticket.sequence)
+    }
+
+    /// The head `sequence` of `key` finished: claims the next of its line, if one waits.
+    fn promote(&mut self, key: u64, sequence: u64) -> Option<Ticket> {
+        let next = self.lines.finish(key, sequence)?;
+        let token = self.token();
+        let entry = self.entries.get_mut(&next)?;
+        (entry.token, entry.stage) = (token, Stage::Enriching);
+        Some(Ticket {
+            sequence: next,
+            token,
+        })
     }
 
     /// Removes the line of `key` headed by `sequence` and the containers waiting in it.

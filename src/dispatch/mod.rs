@@ -79,8 +79,9 @@ pub enum Found {
     Walk,
     /// Created by this poll's commit a moment ago: nothing else has seen it, so it is pending.
     Page,
-    /// Chosen among the oldest stored containers to probe a failing destination.
-    Probe,
+    /// Chosen among the oldest stored containers to probe a failing destination with the
+    /// probe slot of this token, which travels with its claim.
+    Probe(u64),
 }
 
 /// Something that happened to the connection's dispatch.
@@ -91,6 +92,9 @@ pub enum Event<'a> {
     Started,
     /// The connection takes no promotions (shutdown, restart or reload under way).
     Stopped,
+    /// No actor of the connection will use this dispatch again (removed, or moved to
+    /// another destination at a reload): claims still enriching are void.
+    Retired,
     /// A step is due: the machine says whether it walks the store or polls.
     StepDue(Step, Seen),
     /// A walk of the store begins.
@@ -156,6 +160,9 @@ pub enum Action {
     Walk,
     /// Offer a stored container to probe the failing destination.
     OfferProbe,
+    /// Give back the destination's probe slot held by the probe of this token (its claim
+    /// ended or was voided).
+    ReleaseProbe(u64),
 }
 
 /// A step under way, and what it compares the mark with.
@@ -205,14 +212,19 @@ impl Dispatch {
     pub fn on(&mut self, event: Event<'_>) -> Vec<Action> {
         match event {
             Event::Started => {
-                self.claims.void_undelivered();
+                let mut actions = self.void_undelivered();
                 (self.running, self.caught_up, self.walk_due) = (true, None, false);
                 self.pass = None;
-                vec![Action::Run(Step::Walk)]
+                actions.push(Action::Run(Step::Walk));
+                actions
             }
             Event::Stopped => {
                 self.running = false;
                 vec![]
+            }
+            Event::Retired => {
+                self.running = false;
+                self.void_undelivered()
             }
             Event::StepDue(step, seen) => vec![Action::Run(self.step_due(step, seen))],
             Event::WalkBegins(seen) => self.walk_begins(seen),
@@ -230,10 +242,7 @@ impl Dispatch {
                 self.finished(ticket, open)
             }
             Event::Finished { ticket, open } => self.finished(ticket, open),
-            Event::LetGo { ticket, open } => match self.claims.let_go(ticket) {
-                true if open && self.running => self.walk_soon(),
-                _ => vec![],
-            },
+            Event::LetGo { ticket, open } => self.let_go(ticket, open),
             Event::DestinationChanged(seen) => self.destination_changed(seen),
             Event::Redispatch(seen) => match seen.open_epoch {
                 Some(_) => self.walk_soon(),
@@ -330,7 +339,7 @@ impl Dispatch {
     /// Claims an offered container, unless the step's mark moved (then it stops handing
     /// over), it is in flight, or it waits behind its key.
     fn offered(&mut self, container: &Container, found: Found, seen: Seen) -> Vec<Action> {
-        if found != Found::Probe {
+        if !matches!(found, Found::Probe(_)) {
             let now = self.mark(seen);
             let Some(pass) = self.pass.as_mut() else {
                 return vec![Action::Halt];
@@ -341,7 +350,11 @@ impl Dispatch {
             }
         }
         let key = self.key_of(container);
-        match self.claims.admit(container.sequence, key) {
+        let probe = match found {
+            Found::Probe(token) => Some(token),
+            Found::Walk | Found::Page => None,
+        };
+        match self.claims.admit(container.sequence, key, probe) {
             Admission::Go(ticket) => vec![Action::Enrich {
                 ticket,
                 verify: found != Found::Page,
@@ -369,11 +382,30 @@ impl Dispatch {
     /// Ends a claim whose container left the store; promotes the next of its key while the
     /// destination accepts notifications and the connection runs.
     fn finished(&mut self, ticket: Ticket, open: bool) -> Vec<Action> {
-        let promote = open && self.running;
-        match self.claims.finish(ticket, promote) {
-            Some(next) => vec![Action::Promote(next)],
-            None => vec![],
+        let ended = self.claims.finish(ticket, open && self.running);
+        let next = ended.next.map(Action::Promote);
+        next.into_iter()
+            .chain(ended.probe.map(Action::ReleaseProbe))
+            .collect()
+    }
+
+    /// Ends a claim whose container stays pending; while the destination accepts
+    /// notifications and the connection runs, the store is walked again.
+    fn let_go(&mut self, ticket: Ticket, open: bool) -> Vec<Action> {
+        let Some(ended) = self.claims.let_go(ticket) else {
+            return vec![];
+        };
+        let mut actions: Vec<Action> = ended.probe.map(Action::ReleaseProbe).into_iter().collect();
+        if open && self.running {
+            actions.extend(self.walk_soon());
         }
+        actions
+    }
+
+    /// Voids the claims still enriching, giving back the probe slots they held.
+    fn void_undelivered(&mut self) -> Vec<Action> {
+        let probes = self.claims.void_undelivered();
+        probes.into_iter().map(Action::ReleaseProbe).collect()
     }
 
     fn walk_soon(&mut self) -> Vec<Action> {

@@ -30,6 +30,9 @@ const OPEN: Seen = Seen {
     reopens: 0,
 };
 
+/// Offered to probe with the slot of token 7.
+const PROBE: Found = Found::Probe(7);
+
 /// The destination does not accept notifications.
 const CLOSED: Seen = Seen {
     open_epoch: None,
@@ -115,13 +118,9 @@ fn a_claimed_container_is_not_dispatched_again_until_released() {
         None,
         "taken"
     );
-    assert_eq!(
-        offer(&mut dispatch, &seven, Found::Probe),
-        [],
-        "nor as a probe"
-    );
+    assert_eq!(offer(&mut dispatch, &seven, PROBE), [], "nor as a probe");
     dispatch.on(let_go(ticket));
-    assert!(go(&offer(&mut dispatch, &seven, Found::Probe)).is_some());
+    assert!(go(&offer(&mut dispatch, &seven, PROBE)).is_some());
 }
 
 #[test]
@@ -208,7 +207,7 @@ fn a_release_of_a_claim_that_no_longer_holds_changes_nothing() {
     let mut dispatch = running(DeliveryOrder::None);
     let ticket = page(&mut dispatch, &container(1, "a", "p"));
     assert_eq!(dispatch.on(let_go(ticket)), [Action::Walk]);
-    let again = go(&offer(&mut dispatch, &container(1, "a", "p"), Found::Probe)).unwrap();
+    let again = go(&offer(&mut dispatch, &container(1, "a", "p"), PROBE)).unwrap();
     assert_eq!(dispatch.on(let_go(ticket)), [], "the first claim is over");
     assert_eq!(dispatch.on(finish(ticket)), []);
     assert!(dispatch.is_current(again));
@@ -262,7 +261,7 @@ fn nothing_is_promoted_while_the_destination_does_not_accept_or_the_connection_s
     dispatch.on(Event::Stopped);
     assert_eq!(dispatch.on(finish(first)), []);
     let four = container(4, "b", "p");
-    assert!(go(&offer(&mut dispatch, &four, Found::Probe)).is_some());
+    assert!(go(&offer(&mut dispatch, &four, PROBE)).is_some());
 }
 
 #[test]
@@ -318,7 +317,7 @@ fn a_page_is_not_dispatched_once_the_mark_moved_and_then_the_store_is_walked() {
     assert_eq!(due(&mut dispatch, OPEN), Step::Poll);
     let first = page(&mut dispatch, &container(1, "a", "p"));
     // A delivery of an older container let go meanwhile: it may be behind this page.
-    let other = go(&offer(&mut dispatch, &container(9, "z", "p"), Found::Probe)).unwrap();
+    let other = go(&offer(&mut dispatch, &container(9, "z", "p"), PROBE)).unwrap();
     dispatch.on(let_go(other));
     assert_eq!(
         offer(&mut dispatch, &container(2, "b", "p"), Found::Page),
@@ -347,7 +346,7 @@ fn while_the_destination_does_not_accept_nothing_is_dispatched_but_probes() {
     assert!(dispatch
         .on(Event::WalkBegins(CLOSED))
         .contains(&Action::Halt));
-    let probe = dispatch.on(Event::Offered(&stored, Found::Probe, CLOSED));
+    let probe = dispatch.on(Event::Offered(&stored, PROBE, CLOSED));
     assert!(matches!(probe[..], [Action::Enrich { verify: true, .. }]));
     let open_again = Seen {
         open_epoch: Some(2),
@@ -380,4 +379,42 @@ fn a_container_found_on_a_walk_is_checked_against_the_store_and_a_pages_is_not()
     dispatch.on(Event::StepDue(Step::Poll, OPEN));
     let paged = offer(&mut dispatch, &container(2, "a", "p"), Found::Page);
     assert!(matches!(paged[..], [Action::Enrich { verify: false, .. }]));
+}
+
+#[test]
+fn a_probe_travels_with_its_claim_and_is_given_back_when_the_claim_ends_or_is_voided() {
+    let mut dispatch = running(per_key());
+    dispatch.on(Event::DestinationChanged(CLOSED));
+    let first = container(1, "a", "p");
+    let claimed = dispatch.on(Event::Offered(&first, Found::Probe(1), CLOSED));
+    let ticket = go(&claimed).expect("probes");
+    let closed = Event::LetGo {
+        ticket,
+        open: false,
+    };
+    assert_eq!(dispatch.on(closed), [Action::ReleaseProbe(1)]);
+
+    let ticket = go(&dispatch.on(Event::Offered(&first, Found::Probe(2), CLOSED))).unwrap();
+    assert_eq!(
+        dispatch.on(Event::Enriched(ticket)),
+        [Action::Deliver(ticket)]
+    );
+    let at = Utc.timestamp_opt(1_700_000_100, 0).unwrap();
+    let delivered = Event::Delivered {
+        ticket,
+        at,
+        open: true,
+    };
+    assert_eq!(dispatch.on(delivered), [Action::ReleaseProbe(2)]);
+
+    // A restart voids a probe's claim still being enriched, and gives its slot back.
+    let second = container(2, "b", "p");
+    go(&dispatch.on(Event::Offered(&second, Found::Probe(3), CLOSED))).unwrap();
+    let restarted = dispatch.on(Event::Started);
+    assert_eq!(
+        restarted,
+        [Action::ReleaseProbe(3), Action::Run(Step::Walk)]
+    );
+    go(&dispatch.on(Event::Offered(&second, Found::Probe(4), CLOSED))).unwrap();
+    assert_eq!(dispatch.on(Event::Retired), [Action::ReleaseProbe(4)]);
 }

@@ -16,10 +16,11 @@ fn claims() -> Arc<Claims> {
     Arc::new(Claims::new(order, Arc::new(gate)))
 }
 
-/// Offers `container` as a probe would (no walk needed): its claim, or what the machine
-/// answered instead.
+/// Offers `container` as a probe would (no walk needed; a probe token never handed out, so
+/// no slot is given back): its claim, or what the machine answered instead.
 pub(crate) fn admit(claims: &Arc<Claims>, container: &Container) -> Result<Claim, Vec<Action>> {
-    match claims.on(Event::Offered(container, Found::Probe, claims.seen(0)))[..] {
+    let found = Found::Probe(u64::MAX);
+    match claims.on(Event::Offered(container, found, claims.seen(0)))[..] {
         [Action::Enrich { ticket, .. }] => Ok(claims.claim(ticket)),
         ref other => Err(other.to_vec()),
     }

@@ -6,7 +6,7 @@
 use actix::prelude::*;
 
 use super::ConnectionActor;
-use crate::actors::dispatch::{offer_probe, promoted};
+use crate::actors::dispatch::{choose_probe, promoted, send};
 use crate::actors::messages::{DestinationChanged, Redispatch, Released};
 use crate::dispatch::{Action, Event, Seen};
 use crate::escape::escaped;
@@ -85,6 +85,7 @@ impl ConnectionActor {
                 Action::OfferProbe => self.offer_probe(ctx),
                 // Answers to the steps' own events, carried out where they were fed.
                 Action::Enrich { .. }
+                | Action::ReleaseProbe(_)
                 | Action::Queued
                 | Action::Halt
                 | Action::Deliver(_)
@@ -104,7 +105,8 @@ impl ConnectionActor {
     }
 
     /// Takes the probe slot of a failing destination, if free, and sends one stored container
-    /// with it.
+    /// with it. Chosen here, not in a task: nothing can cancel the probe before it travels
+    /// with a claim (which gives it back if a restart voids it).
     pub(super) fn offer_probe(&mut self, ctx: &mut Context<Self>) {
         let Some(enricher) = self
             .enricher
@@ -116,36 +118,40 @@ impl ConnectionActor {
         let Some(probe) = self.deps.claims.gate().take_probe() else {
             return;
         };
-        let (deps, turn) = (self.deps.clone(), self.probe_turn);
+        let turn = self.probe_turn;
         self.probe_turn = self.probe_turn.wrapping_add(1);
-        let retry_in = self.deps.config.backoff_min;
-        ctx.spawn(
-            async move {
-                let offered = offer_probe(deps.dispatcher(), &enricher, probe, turn).await;
-                let id = &deps.config.id;
-                match &offered {
-                    // The store's fault is logged where it happened.
-                    Err(err @ StoreError::Unavailable(_)) => {
-                        log::debug!("conn={id} no probe while the store is out: {err}");
-                    }
-                    Err(err) => log::warn!(
-                        "conn={id} reading pending containers for a probe failed: {}; \
-                         trying again in {retry_in:?}",
-                        escaped(err)
-                    ),
-                    Ok(_) => {}
-                }
-                offered.is_err()
+        match choose_probe(self.deps.dispatcher(), &probe, turn) {
+            Ok(Some((container, claim))) => {
+                let probe = Some(probe);
+                let sent = async move {
+                    send(&enricher, container, claim, probe).await;
+                };
+                ctx.spawn(sent.into_actor(self));
             }
-            .into_actor(self)
-            .map(move |failed, _act, ctx| {
-                // The probe slot is free again (the probe was dropped), but nothing else
-                // offers it while polls fail too: without this, a store fault left the
-                // destination unprobed, and so failing, for good.
-                if failed {
-                    ctx.run_later(retry_in, |act, ctx| act.offer_probe(ctx));
-                }
-            }),
-        );
+            Ok(None) => probe.release(),
+            Err(err) => {
+                probe.release();
+                self.probe_failed(&err, ctx);
+            }
+        }
+    }
+
+    /// Reading the store for a probe failed: the probe slot is free again, but nothing else
+    /// offers it while polls fail too: without a retry, a store fault left the destination
+    /// unprobed, and so failing, for good.
+    fn probe_failed(&mut self, err: &StoreError, ctx: &mut Context<Self>) {
+        let (id, retry_in) = (self.id(), self.deps.config.backoff_min);
+        match err {
+            // The store's fault is logged where it happened.
+            StoreError::Unavailable(_) => {
+                log::debug!("conn={id} no probe while the store is out: {err}");
+            }
+            err => log::warn!(
+                "conn={id} reading pending containers for a probe failed: {}; \
+                 trying again in {retry_in:?}",
+                escaped(err)
+            ),
+        }
+        ctx.run_later(retry_in, |act, ctx| act.offer_probe(ctx));
     }
 }
