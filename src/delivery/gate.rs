@@ -387,7 +387,10 @@ mod tests {
         old.release();
         let new = gate.take_probe().expect("given back");
         old.release();
-        assert!(gate.take_probe().is_none(), "the new probe still holds the slot");
+        assert!(
+            gate.take_probe().is_none(),
+            "the new probe still holds the slot"
+        );
         new.release();
         assert!(gate.take_probe().is_some());
     }

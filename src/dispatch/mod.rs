@@ -22,6 +22,7 @@
 
 pub mod claims;
 pub mod completion;
+mod recovery;
 
 use chrono::{DateTime, Utc};
 
@@ -29,20 +30,8 @@ use crate::config::DeliveryOrder;
 use crate::delivery::order::{key_hash, value_hash};
 use crate::model::Container;
 use claims::{Admission, ClaimTable, Ticket};
-
-/// Where a connection stands with its store: caught up during one healthy period of the
-/// destination (one epoch of its gate), with no container let go and no store re-open since.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mark {
-    /// The gate's epoch.
-    epoch: u64,
-    /// The claims' count of containers let go.
-    let_go: u64,
-    /// The store's count of re-opens after a write fault: the files re-opened can hold what
-    /// memory had already let go (a removal that never reached the disk) or a page whose
-    /// flush failed after it was written, neither of them dispatched.
-    reopens: u64,
-}
+pub use recovery::Mark;
+use recovery::Pass;
 
 /// What the shell saw outside the machine when the event happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,17 +154,6 @@ pub enum Action {
     ReleaseProbe(u64),
 }
 
-/// A step under way, and what it compares the mark with.
-#[derive(Debug, Clone, Copy)]
-struct Pass {
-    step: Step,
-    /// The mark it dispatches at: a walk's at its start, a poll's where the connection was
-    /// caught up when it began.
-    reference: Option<Mark>,
-    /// The mark moved while containers were handed over.
-    cut: bool,
-}
-
 /// One connection's dispatch; see the module doc.
 #[derive(Debug)]
 pub struct Dispatch {
@@ -244,13 +222,7 @@ impl Dispatch {
             Event::Finished { ticket, open } => self.finished(ticket, open),
             Event::LetGo { ticket, open } => self.let_go(ticket, open),
             Event::DestinationChanged(seen) => self.destination_changed(seen),
-            Event::Redispatch(seen) => match seen.open_epoch {
-                Some(_) => self.walk_soon(),
-                None => {
-                    self.caught_up = None;
-                    vec![]
-                }
-            },
+            Event::Redispatch(seen) => self.redispatch(seen),
         }
     }
 
@@ -293,61 +265,11 @@ impl Dispatch {
         }
     }
 
-    /// The mark now, if the destination accepts notifications.
-    fn mark(&self, seen: Seen) -> Option<Mark> {
-        Some(Mark {
-            epoch: seen.open_epoch?,
-            let_go: self.claims.let_go_count(),
-            reopens: seen.reopens,
-        })
-    }
-
-    /// A poll becomes a walk of the store while the connection is not caught up at the
-    /// current mark (or a walk is due) and the destination accepts notifications.
-    fn step_due(&mut self, step: Step, seen: Seen) -> Step {
-        let behind = self.caught_up.is_none() || self.caught_up != self.mark(seen);
-        let step = match step {
-            Step::Poll if (self.walk_due || behind) && seen.open_epoch.is_some() => Step::Walk,
-            step => step,
-        };
-        if step == Step::Walk {
-            self.walk_due = false;
-        }
-        let reference = self.caught_up;
-        self.pass = Some(Pass {
-            step,
-            reference,
-            cut: false,
-        });
-        step
-    }
-
-    fn walk_begins(&mut self, seen: Seen) -> Vec<Action> {
-        let reference = self.mark(seen);
-        let cut = reference.is_none();
-        self.pass = Some(Pass {
-            step: Step::Walk,
-            reference,
-            cut,
-        });
-        if cut {
-            return vec![Action::Halt];
-        }
-        vec![]
-    }
-
     /// Claims an offered container, unless the step's mark moved (then it stops handing
     /// over), it is in flight, or it waits behind its key.
     fn offered(&mut self, container: &Container, found: Found, seen: Seen) -> Vec<Action> {
-        if !matches!(found, Found::Probe(_)) {
-            let now = self.mark(seen);
-            let Some(pass) = self.pass.as_mut() else {
-                return vec![Action::Halt];
-            };
-            if pass.cut || pass.reference.is_none() || pass.reference != now {
-                pass.cut = true;
-                return vec![Action::Halt];
-            }
+        if !matches!(found, Found::Probe(_)) && !self.still_caught_up(seen) {
+            return vec![Action::Halt];
         }
         let key = self.key_of(container);
         let probe = match found {
@@ -362,21 +284,6 @@ impl Dispatch {
             Admission::Waits => vec![Action::Queued],
             Admission::Taken => vec![],
         }
-    }
-
-    /// A walk that went to the end at an unchanged mark caught up; a poll whose page went
-    /// out whole is still caught up where it was.
-    fn step_ended(&mut self, seen: Seen, whole: bool) {
-        let Some(pass) = self.pass.take() else {
-            return;
-        };
-        let whole = whole && !pass.cut;
-        self.caught_up = match pass.step {
-            Step::Walk => self
-                .mark(seen)
-                .filter(|now| whole && pass.reference == Some(*now)),
-            Step::Poll => pass.reference.filter(|_| whole),
-        };
     }
 
     /// Ends a claim whose container left the store; promotes the next of its key while the
@@ -406,26 +313,6 @@ impl Dispatch {
     fn void_undelivered(&mut self) -> Vec<Action> {
         let probes = self.claims.void_undelivered();
         probes.into_iter().map(Action::ReleaseProbe).collect()
-    }
-
-    fn walk_soon(&mut self) -> Vec<Action> {
-        self.caught_up = None;
-        self.walk_due = true;
-        vec![Action::Walk]
-    }
-
-    /// A destination that stopped accepting is probed (its deliveries let their
-    /// notifications go, so the connection is no longer caught up); one that accepts again
-    /// has its backlog walked, unless nothing moved.
-    fn destination_changed(&mut self, seen: Seen) -> Vec<Action> {
-        if seen.open_epoch.is_none() {
-            self.caught_up = None;
-            return vec![Action::OfferProbe];
-        }
-        if self.caught_up != self.mark(seen) {
-            return self.walk_soon();
-        }
-        vec![]
     }
 }
 
