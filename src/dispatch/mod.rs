@@ -15,7 +15,14 @@
 //!   dispatched from memory only while that still holds; otherwise the store is walked first
 //!   (after a (re)start, a re-open, the destination accepting again, a container let go, dead
 //!   letters sent back to pending).
+//! - **Probes**: the probe slot of a failing destination travels with the claim of the
+//!   container chosen to probe; ending or voiding that claim gives it back
+//!   ([`Action::ReleaseProbe`]).
 //! - The time of the connection's last delivery, which decides whether a heartbeat is due.
+//!
+//! Nothing is released when a value is dropped: a claim ends by an event a reader can find
+//! ([`Event::Delivered`], [`Event::Finished`], [`Event::LetGo`]), and the claims of work that
+//! a restart cancelled are voided by the next [`Event::Started`].
 //!
 //! Completions (writing delivered containers out of the store, a batch at a time) are the
 //! destination's: see [`completion`].
