@@ -26,7 +26,10 @@
 //!   crate.
 //! - [`delivery`]: Standard Webhooks signing (from `courier-wire`), what counts as delivered, the HTTP sender,
 //!   per-key order, each destination's health (its gate), heartbeats and replays.
-//! - [`actors`]: the supervised actor tree that schedules and routes the work above.
+//! - [`dispatch`]: which stored containers may move, and when, as a plain state machine
+//!   (`on(event) -> actions`): claims, per-key promotion, recovery walks, completion batches.
+//! - [`actors`]: the supervised actor tree that schedules and routes the work above; its
+//!   actors feed [`dispatch`] events and carry out its actions.
 //! - [`tls`]: the HTTP clients of both sides: TLS roots, private CAs and client certificates.
 //! - [`status`]: what each connection and destination is doing, for people and tests.
 //! - [`app`]: builds the actor tree from a configuration and stops it gracefully; its
@@ -84,6 +87,7 @@ pub mod app;
 pub mod client_key;
 pub mod config;
 pub mod delivery;
+pub mod dispatch;
 pub mod ehr;
 pub mod escape;
 pub mod fhir;

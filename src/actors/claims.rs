@@ -1,185 +1,133 @@
-//! Which containers of a connection are being worked on in memory, and in which order
-//! containers that share a key may go: dispatching from the store (at start, after a restart,
-//! when a destination is healthy again) never hands out one that is in flight, and with
-//! `ordering = "per_key"` a container waits (as a bare sequence number) until the one before
-//! it of its key has finished.
+//! One connection's [`Dispatch`] machine as its actors share it: the connection, its
+//! enricher and the delivery actors (on any worker, across the connection's restarts and a
+//! reload's new actor) feed it events through [`Claims`] and [`Claim`]; what a release asks of
+//! the connection (dispatch the next container of a key, walk the store) is sent to whichever
+//! actor runs the connection now ([`Released`]).
 //!
-//! When a key's container *finishes* (delivered or dead-lettered: [`Claim::finish`]), the next
-//! of its line is claimed on the spot and sent to the connection to dispatch
-//! ([`Released::Next`]), unless the destination does not accept notifications or the
-//! connection is going down. A claim dropped without finishing *lets go* of its container: it
-//! stays pending, so its line is dissolved (a later container of the key must not overtake
-//! it) and the connection's next walk of the store dispatches them again, in sequence order;
-//! when the destination accepts notifications, the connection is told to walk
-//! ([`Released::LetGo`]).
-//!
-//! A connection restart voids every claim still at the enriching stage (their work is
-//! cancelled) and every waiting container; claims that reached delivery stay taken until
-//! delivery ends, and so do their keys.
-//!
-//! The claims also note when the connection's last notification was delivered, which is
-//! what decides whether a heartbeat is due: a delivery ends with its claim.
-
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+//! A claim is released by an explicit call ([`Claim::finish`], [`Claim::delivered`],
+//! [`Claim::let_go`]) on every path its work can end by; dropping one does nothing. A claim
+//! whose work was cancelled with its generation (a restart stops the enricher) is voided by
+//! the next generation's start.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use actix::Recipient;
+use chrono::{DateTime, Utc};
 
 use super::messages::Released;
 use crate::config::DeliveryOrder;
 use crate::delivery::gate::DestinationGate;
-use crate::delivery::order::{key_hash, value_hash, KeyOrder};
+use crate::dispatch::claims::Ticket;
+use crate::dispatch::{Action, Dispatch, Event, Seen};
 use crate::model::Container;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    Enriching,
-    Delivering,
-    /// Behind the head of its key; not in memory beyond this entry.
-    Waiting,
-}
-
-#[derive(Debug)]
-struct Entry {
-    token: u64,
-    stage: Stage,
-    /// The key's hash, with per-key order.
-    key: Option<u64>,
-}
-
-#[derive(Debug, Default)]
-struct Inner {
-    entries: HashMap<u64, Entry>,
-    order: KeyOrder,
-}
-
-/// One connection's claims; shared by its actors across restarts.
+/// One connection's dispatch; shared by its actors across restarts.
 #[derive(Debug)]
 pub struct Claims {
-    inner: Mutex<Inner>,
-    next_token: AtomicU64,
-    order: DeliveryOrder,
+    machine: Mutex<Dispatch>,
     /// The destination's health: promote only while it accepts notifications.
     gate: Arc<DestinationGate>,
-    /// The connection runs and takes promotions.
-    running: AtomicBool,
     /// The connection, told of promoted containers and let-go ones.
     connection: Mutex<Option<Recipient<Released>>>,
-    /// Containers let go so far: a connection that caught up with the store is no longer
-    /// caught up once this moved.
-    let_go: AtomicU64,
-    /// Unix milliseconds of the last 2xx for one of the connection's notifications; 0 for
-    /// none since the process started.
-    last_delivered_ms: AtomicI64,
 }
 
-/// A held claim on one container; released when dropped, however the work ends.
-#[derive(Debug)]
+/// A claim on one container, released by an explicit call. Clones name the same claim: the
+/// first release ends it, later ones are ignored.
+#[derive(Debug, Clone)]
 pub struct Claim {
     claims: Arc<Claims>,
-    sequence: u64,
-    token: u64,
-    /// The container left the store (delivered or dead-lettered), set by [`Claim::finish`].
-    finished: bool,
-}
-
-/// What dispatching a container found.
-#[derive(Debug)]
-pub enum Admission {
-    /// Claimed: send it on.
-    Go(Claim),
-    /// It waits behind an earlier container of its key, which will promote it.
-    Waits,
-    /// Already in flight or waiting.
-    Taken,
+    ticket: Ticket,
 }
 
 impl Claims {
-    /// Claims for a connection whose destination orders by `order` and has health `gate`.
+    /// The dispatch of a connection whose destination orders by `order` and has health `gate`.
     pub fn new(order: DeliveryOrder, gate: Arc<DestinationGate>) -> Self {
         Self {
-            inner: Mutex::default(),
-            next_token: AtomicU64::new(0),
-            order,
+            machine: Mutex::new(Dispatch::new(order)),
             gate,
-            running: AtomicBool::new(false),
             connection: Mutex::new(None),
-            let_go: AtomicU64::new(0),
-            last_delivered_ms: AtomicI64::new(0),
         }
     }
 
-    /// Starts a generation of the connection: claims still enriching and waiting containers
-    /// are forgotten (the walk of the store that follows dispatches them again), and releases
-    /// are told to `connection` from now on.
-    pub fn begin_generation(&self, connection: Recipient<Released>) {
-        let mut inner = self.lock();
-        inner.entries.retain(|_, e| e.stage == Stage::Delivering);
-        let Inner { entries, order } = &mut *inner;
-        order.forget_waiting(|head| entries.contains_key(&head));
+    /// Feeds `event` to the machine; gives back the probe slots it frees and answers what
+    /// else to do.
+    pub fn on(&self, event: Event<'_>) -> Vec<Action> {
+        let mut actions = self.lock().on(event);
+        actions.retain(|action| match action {
+            Action::ReleaseProbe(token) => {
+                self.gate.release_probe(*token);
+                false
+            }
+            _ => true,
+        });
+        actions
+    }
+
+    /// What the machine needs from outside now: the gate's state, and the store's re-open
+    /// count `reopens`.
+    pub fn seen(&self, reopens: u64) -> Seen {
+        Seen {
+            open_epoch: self.gate.open_epoch(),
+            reopens,
+        }
+    }
+
+    /// The destination's health.
+    pub fn gate(&self) -> &Arc<DestinationGate> {
+        &self.gate
+    }
+
+    /// Starts a generation of the connection, whose releases are told to `connection` from
+    /// now on; answers what to do (walk the store).
+    pub fn begin_generation(&self, connection: Recipient<Released>) -> Vec<Action> {
         *self.connection.lock().unwrap_or_else(|p| p.into_inner()) = Some(connection);
-        self.running.store(true, Ordering::Release);
+        self.on(Event::Started)
+    }
+
+    /// The connection stops taking promotions (shutdown, or a restart under way).
+    pub fn end_generation(&self) {
+        self.on(Event::Stopped);
+    }
+
+    /// No actor of the connection will use these claims again (removed, or moved to another
+    /// destination at a reload): claims still enriching are void, giving back their probes.
+    pub fn retire(&self) {
+        self.on(Event::Retired);
     }
 
     /// Whether these claims order by `order` and follow `gate`: then a reload's new actor of
     /// the connection may take them over.
     pub fn serves(&self, order: &DeliveryOrder, gate: &Arc<DestinationGate>) -> bool {
-        self.order == *order && Arc::ptr_eq(&self.gate, gate)
+        self.lock().orders_by(order) && Arc::ptr_eq(&self.gate, gate)
     }
 
-    /// The connection stops taking promotions (shutdown, or a restart under way).
-    pub fn end_generation(&self) {
-        self.running.store(false, Ordering::Release);
-    }
-
-    /// Dispatches `container`: claims it unless it is in flight, or has it wait behind the
-    /// container of its key being worked on.
-    pub fn admit(self: &Arc<Self>, container: &Container) -> Admission {
-        let key = self.key_of(container);
-        let mut inner = self.lock();
-        if inner.entries.contains_key(&container.sequence) {
-            return Admission::Taken;
-        }
-        let goes = key.is_none_or(|key| inner.order.admit(key, container.sequence));
-        let stage = if goes {
-            Stage::Enriching
-        } else {
-            Stage::Waiting
-        };
-        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-        let entry = Entry { token, stage, key };
-        inner.entries.insert(container.sequence, entry);
-        drop(inner);
-        if !goes {
-            return Admission::Waits;
-        }
-        Admission::Go(Claim {
+    /// The claim `ticket` names.
+    pub fn claim(self: &Arc<Self>, ticket: Ticket) -> Claim {
+        Claim {
             claims: Arc::clone(self),
-            sequence: container.sequence,
-            token,
-            finished: false,
-        })
+            ticket,
+        }
     }
 
-    /// How many containers were let go so far (see the module doc).
+    /// Whether a walk of the store became due while a step ran.
+    pub fn walk_due(&self) -> bool {
+        self.lock().walk_due()
+    }
+
+    /// How many containers were let go so far.
     pub fn let_go_count(&self) -> u64 {
-        self.let_go.load(Ordering::Acquire)
+        self.lock().claims().let_go_count()
     }
 
     /// When a notification of this connection was last delivered (2xx), if one was since
     /// the process started.
-    pub fn last_delivered(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        match self.last_delivered_ms.load(Ordering::Relaxed) {
-            0 => None,
-            ms => chrono::DateTime::from_timestamp_millis(ms),
-        }
+    pub fn last_delivered(&self) -> Option<DateTime<Utc>> {
+        self.lock().last_delivered()
     }
 
     /// Containers claimed or waiting.
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        self.lock().claims().len()
     }
 
     /// Whether nothing is claimed or waiting.
@@ -189,124 +137,34 @@ impl Claims {
 
     /// Whether container `sequence` is neither claimed nor waiting.
     pub fn is_free(&self, sequence: u64) -> bool {
-        !self.lock().entries.contains_key(&sequence)
+        self.lock().claims().is_free(sequence)
     }
 
     /// The hash of the key `container` is ordered by; `None` without per-key order.
     pub fn key_of(&self, container: &Container) -> Option<u64> {
-        match &self.order {
-            DeliveryOrder::None => None,
-            DeliveryOrder::PerKey { key_pointer } => Some(
-                key_pointer
-                    .as_deref()
-                    .and_then(|pointer| container.change.pointer(pointer))
-                    .filter(|value| !value.is_null())
-                    .map_or_else(|| key_hash(&container.key), value_hash),
-            ),
-        }
+        self.lock().key_of(container)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner
+    fn lock(&self) -> MutexGuard<'_, Dispatch> {
+        self.machine
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Releases `sequence` (holding `token`), finished or let go; returns what to tell the
-    /// connection.
-    fn release(self: &Arc<Self>, sequence: u64, token: u64, finished: bool) -> Option<Released> {
-        let mut inner = self.lock();
-        if inner
-            .entries
-            .get(&sequence)
-            .is_none_or(|e| e.token != token)
-        {
-            return None;
-        }
-        let key = inner.entries.remove(&sequence).and_then(|e| e.key);
-        let open = self.gate.accepts() && self.running.load(Ordering::Acquire);
-        if !finished {
-            self.let_go.fetch_add(1, Ordering::AcqRel);
-            if let Some(key) = key {
-                for waiting in inner.order.dissolve(key, sequence) {
-                    inner.entries.remove(&waiting);
-                }
-            }
-            return open.then_some(Released::LetGo);
-        }
-        let key = key?;
-        if !open {
-            for waiting in inner.order.dissolve(key, sequence) {
-                inner.entries.remove(&waiting);
-            }
-            return None;
-        }
-        let next = inner.order.finish(key, sequence)?;
-        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-        let entry = inner.entries.get_mut(&next)?;
-        (entry.token, entry.stage) = (token, Stage::Enriching);
-        Some(Released::Next(Claim {
-            claims: Arc::clone(self),
-            sequence: next,
-            token,
-            finished: false,
-        }))
-    }
-}
-
-impl Claim {
-    /// The container has been handed to delivery: a connection restart no longer frees it.
-    /// `false` when the claim was voided by a restart: the notification must not go out (the
-    /// new generation dispatches the container again).
-    pub fn delivering(&self) -> bool {
-        match self.claims.lock().entries.get_mut(&self.sequence) {
-            Some(entry) if entry.token == self.token => {
-                entry.stage = Stage::Delivering;
-                true
-            }
-            _ => false,
+    /// Feeds a release and tells the connection what it asks for.
+    fn release(self: &Arc<Self>, event: Event<'_>) {
+        for action in self.on(event) {
+            let released = match action {
+                Action::Promote(next) => Released::Next(self.claim(next)),
+                Action::Walk => Released::LetGo,
+                _ => continue,
+            };
+            self.tell(released);
         }
     }
 
-    /// Whether the claim still holds (a restart did not void it).
-    pub fn is_current(&self) -> bool {
-        let inner = self.claims.lock();
-        inner
-            .entries
-            .get(&self.sequence)
-            .is_some_and(|e| e.token == self.token)
-    }
-
-    /// The claimed container's notification was delivered (2xx): notes the time.
-    pub fn delivered(&self) {
-        let now = chrono::Utc::now().timestamp_millis();
-        self.claims
-            .last_delivered_ms
-            .fetch_max(now, Ordering::Relaxed);
-    }
-
-    /// The claimed container's sequence number.
-    pub fn sequence(&self) -> u64 {
-        self.sequence
-    }
-
-    /// Releases the claim of a container that left the store (delivered, dead-lettered, or
-    /// found gone), so the next of its key may go. Dropping a claim without this lets go.
-    pub fn finish(mut self) {
-        self.finished = true;
-    }
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        let Some(released) = self
-            .claims
-            .release(self.sequence, self.token, self.finished)
-        else {
-            return;
-        };
+    fn tell(self: &Arc<Self>, released: Released) {
         let connection = self
-            .claims
             .connection
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -316,15 +174,63 @@ impl Drop for Claim {
             // or a container let go) and must not be lost.
             Some(connection) if connection.connected() => connection.do_send(released),
             _ => {
-                // The connection is gone: stop promoting, so dropping a promoted claim
-                // dissolves its line instead of promoting the one after it; the next walk
-                // dispatches it.
-                self.claims.end_generation();
-                drop(released);
+                // The connection is gone: stop promoting, and let the promoted container go,
+                // which dissolves its line instead of promoting the one after it; the next
+                // walk dispatches it.
+                self.end_generation();
+                if let Released::Next(claim) = released {
+                    claim.let_go();
+                }
             }
         }
     }
 }
 
+impl Claim {
+    /// The container has been enriched and goes to delivery: a connection restart no longer
+    /// frees it. `false` when the claim was voided by a restart: the notification must not
+    /// go out (the new generation dispatches the container again).
+    pub fn delivering(&self) -> bool {
+        let actions = self.claims.on(Event::Enriched(self.ticket));
+        actions.contains(&Action::Deliver(self.ticket))
+    }
+
+    /// Whether the claim still holds (a restart did not void it).
+    pub fn is_current(&self) -> bool {
+        self.claims.lock().is_current(self.ticket)
+    }
+
+    /// The claimed container's sequence number.
+    pub fn sequence(&self) -> u64 {
+        self.ticket.sequence
+    }
+
+    /// The claimed container's notification was delivered (2xx) and the container left the
+    /// store at `at`: notes the time (heartbeats) and releases the claim, so the next of its
+    /// key may go.
+    pub fn delivered(self, at: DateTime<Utc>) {
+        let open = self.claims.gate.accepts();
+        let ticket = self.ticket;
+        self.claims.release(Event::Delivered { ticket, at, open });
+    }
+
+    /// Releases the claim of a container that left the store (dead-lettered, or found
+    /// gone), so the next of its key may go.
+    pub fn finish(self) {
+        let open = self.claims.gate.accepts();
+        let ticket = self.ticket;
+        self.claims.release(Event::Finished { ticket, open });
+    }
+
+    /// Releases the claim of a container that stays pending: its line dissolves (a later
+    /// container of its key must not overtake it) and, while the destination accepts
+    /// notifications, the connection walks its store again.
+    pub fn let_go(self) {
+        let open = self.claims.gate.accepts();
+        let ticket = self.ticket;
+        self.claims.release(Event::LetGo { ticket, open });
+    }
+}
+
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

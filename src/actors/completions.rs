@@ -1,34 +1,23 @@
-//! Completing delivered containers a batch at a time: the deliveries a worker sees acknowledged
-//! in one turn of its event loop are written together, their retained copies in one `write`
-//! (BENCHMARKS.md: one `write` per notification was ~2 µs of its CPU), then their containers
-//! forgotten, then their claims released.
-//!
-//! The order is what keeps a delivery from being sent twice while Courier runs: a claim is
-//! released only once its container has left the store, so a connection walking its pending
-//! containers (recovery, probes) never picks up one that was just delivered. A crash before
-//! the batch is written leaves the containers pending: delivered again after the restart,
-//! under the same id, like any delivery acknowledged in the moment before a crash.
+//! The shell of [`crate::dispatch::completion`] on one worker: it feeds the machine each
+//! acknowledged delivery and the end of the turn, writes the batches it answers to the store,
+//! schedules the retries of a failed write, and releases the claims of what was written.
+//! The delivery actor flushes it explicitly when its worker stops ([`Completions::flush`]).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use super::claims::Claim;
 use crate::config::DestinationConfig;
+use crate::dispatch::completion::{self, Acknowledged, Action, Event, RETRY_MAX, RETRY_MIN};
 use crate::model::Notification;
 use crate::retry::Backoff;
 use crate::store::{Delivered, Retain, Store, StoreError};
 
-/// A batch whose write failed is written again after this long at first, doubling up to
-/// [`RETRY_MAX`]; its claims are held meanwhile, so none of its notifications goes out again.
-/// The store re-opens itself within 5 s of the disk having room again (`store::reopen`).
-const RETRY_MIN: Duration = Duration::from_millis(100);
-const RETRY_MAX: Duration = Duration::from_secs(5);
-
-/// The batch of one destination on one worker; cheap to clone (one batch, shared).
+/// The batches of one destination on one worker; cheap to clone (one machine, shared).
 #[derive(Clone)]
 pub struct Completions {
     shared: Rc<Shared>,
@@ -37,34 +26,19 @@ pub struct Completions {
 struct Shared {
     store: Store,
     destination: Arc<DestinationConfig>,
-    batch: RefCell<Vec<Acknowledged>>,
-    /// Deliveries whose completion could not be written, held with their claims until a
-    /// retry writes them.
-    unwritten: RefCell<Vec<Acknowledged>>,
-    /// Spaces out the retries of `unwritten`; its failure count says whether one is due.
-    backoff: RefCell<Backoff>,
-    /// Set while a retry is scheduled, so there is one at a time.
-    retry_scheduled: Cell<bool>,
-}
-
-/// A delivery acknowledged by its destination, waiting for its batch to be written.
-struct Acknowledged {
-    notification: Notification,
-    at: DateTime<Utc>,
-    claim: Claim,
+    machine: RefCell<completion::Completions<Claim>>,
 }
 
 impl Completions {
-    /// The batch of deliveries to `destination`, completed in `store`.
+    /// The batches of deliveries to `destination`, completed in `store`.
     pub fn new(store: Store, destination: Arc<DestinationConfig>) -> Self {
+        let backoff = Backoff::new(RETRY_MIN, RETRY_MAX);
+        let machine = completion::Completions::new(&destination.id, backoff);
         Self {
             shared: Rc::new(Shared {
                 store,
                 destination,
-                batch: RefCell::default(),
-                unwritten: RefCell::default(),
-                backoff: RefCell::new(Backoff::new(RETRY_MIN, RETRY_MAX)),
-                retry_scheduled: Cell::new(false),
+                machine: RefCell::new(machine),
             }),
         }
     }
@@ -73,114 +47,86 @@ impl Completions {
     /// the first of a batch schedules the write after the deliveries that are ready now.
     /// Must run on an actix worker (it spawns there).
     pub fn complete(&self, notification: Notification, claim: Claim) {
-        let first = {
-            let mut batch = self.shared.batch.borrow_mut();
-            batch.push(Acknowledged {
-                notification,
-                at: Utc::now(),
-                claim,
-            });
-            batch.len() == 1
-        };
-        if first {
-            let write = WriteOnDrop(Rc::clone(&self.shared));
-            actix_rt::spawn(async move { drop(write) });
+        let at = Utc::now();
+        self.feed(Event::Acknowledged(Acknowledged {
+            notification,
+            at,
+            claim,
+        }));
+    }
+
+    /// Writes this turn's batch now: its worker stops, and the task that would have written
+    /// it will not run.
+    pub fn flush(&self) {
+        self.feed(Event::Stopping);
+    }
+
+    /// Feeds `event`, then carries out what the machine answers, feeding back the outcome of
+    /// each write.
+    fn feed(&self, event: Event<Claim>) {
+        let mut actions = VecDeque::from(self.shared.machine.borrow_mut().on(event));
+        while let Some(action) = actions.pop_front() {
+            match action {
+                Action::AwaitTurn => self.later(None, Event::TurnOver),
+                Action::Write(batch) => {
+                    let written = match self.shared.store_batch(&batch) {
+                        Ok(()) => Event::Written(batch),
+                        Err(err) => Event::NotWritten(batch, err.to_string()),
+                    };
+                    actions.extend(self.shared.machine.borrow_mut().on(written));
+                }
+                Action::Release(batch) => {
+                    // Out of the store: the next container of its key may go; a delivery also
+                    // tells the connection's heartbeat it is not idle.
+                    let at = Utc::now();
+                    for Acknowledged { claim, .. } in batch {
+                        claim.delivered(at);
+                    }
+                }
+                Action::RetryIn(delay) => self.later(Some(delay), Event::RetryDue),
+            }
         }
     }
-}
 
-/// Writes the batch when dropped: when its task runs, or when the worker stops before that
-/// (a runtime that shuts down drops its tasks unpolled), so a batch is never left behind.
-struct WriteOnDrop(Rc<Shared>);
-
-impl Drop for WriteOnDrop {
-    fn drop(&mut self) {
-        let batch = std::mem::take(&mut *self.0.batch.borrow_mut());
-        self.0.write(batch);
+    /// Feeds `event` from a task of this worker: after `delay`, or once the work that is
+    /// ready now has run.
+    fn later(&self, delay: Option<std::time::Duration>, event: Event<Claim>) {
+        let this = self.clone();
+        actix_rt::spawn(async move {
+            if let Some(delay) = delay {
+                actix_rt::time::sleep(delay).await;
+            }
+            this.feed(event);
+        });
     }
 }
 
 impl Shared {
-    /// Writes `batch`; on success releases its claims, on failure holds them and schedules a
-    /// retry.
-    fn write(self: &Rc<Self>, batch: Vec<Acknowledged>) {
-        if batch.is_empty() {
-            return;
-        }
-        if let Err(err) = self.store_batch(&batch) {
-            return self.hold(batch, &err);
-        }
-        let failures = self.backoff.borrow().failures();
-        if failures > 0 && self.unwritten.borrow().is_empty() {
-            self.backoff.borrow_mut().reset();
-            log::warn!(
-                "dest={} deliveries are marked delivered again, after {failures} failed writes",
-                self.destination.id
-            );
-        }
-        for Acknowledged { claim, .. } in batch {
-            // Out of the store: the next container of its key may go; a delivery also tells
-            // the connection's heartbeat it is not idle.
-            claim.delivered();
-            claim.finish();
-        }
-    }
-
     /// Keeps the retained copies of `batch`, then forgets its containers. A retry after a
     /// failed removal keeps them again (a replay may send one twice, same id): a copy
     /// written to files that a write fault then took out of service may never reach the disk.
-    fn store_batch(&self, batch: &[Acknowledged]) -> Result<(), StoreError> {
+    fn store_batch(&self, batch: &[Acknowledged<Claim>]) -> Result<(), StoreError> {
         let dest = &self.destination;
-        let delivered: Vec<Delivered<'_>> = batch.iter().map(Acknowledged::delivered).collect();
+        let delivered: Vec<Delivered<'_>> = batch
+            .iter()
+            .map(|a| Delivered {
+                notification: &a.notification,
+                at: a.at,
+            })
+            .collect();
         let retain = (!dest.retain.is_zero()).then_some(Retain {
             destination: &dest.id,
             keep: dest.retain,
         });
         self.store.complete(&delivered, retain)
     }
-
-    /// Holds `batch` and its claims (so none of it is sent again) until a retry writes it.
-    fn hold(self: &Rc<Self>, batch: Vec<Acknowledged>, err: &StoreError) {
-        let dest = &self.destination.id;
-        let delay = self.backoff.borrow_mut().fail(None);
-        let first_notif = &batch[0].notification.id;
-        if self.backoff.borrow().failures() == 1 {
-            // Once per failing period, not per batch: the store's own fault is logged as an
-            // ERROR where it happens.
-            log::warn!(
-                "dest={dest} {} delivered notifications (first notif={first_notif}) could not be marked delivered: {err}; held, not sent again, and written again with backoff",
-                batch.len()
-            );
-        } else {
-            log::debug!("dest={dest} marking delivered failed again; next try in {delay:?}");
-        }
-        self.unwritten.borrow_mut().extend(batch);
-        if self.retry_scheduled.replace(true) {
-            return;
-        }
-        let shared = Rc::clone(self);
-        actix_rt::spawn(async move {
-            actix_rt::time::sleep(delay).await;
-            shared.retry_scheduled.set(false);
-            let unwritten = std::mem::take(&mut *shared.unwritten.borrow_mut());
-            shared.write(unwritten);
-        });
-    }
-}
-
-impl Acknowledged {
-    fn delivered(&self) -> Delivered<'_> {
-        Delivered {
-            notification: &self.notification,
-            at: self.at,
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actors::claims::{Admission, Claims};
+    use crate::actors::claims::tests::admit;
+    use crate::actors::claims::Claims;
     use crate::actors::messages::Released;
     use crate::config::DeliveryOrder;
     use crate::delivery::gate::DestinationGate;
@@ -236,13 +182,6 @@ event_type = "appointment.updated"
         Arc::new(Claims::new(order, Arc::new(gate)))
     }
 
-    fn claim(claims: &Arc<Claims>, container: &Container) -> Claim {
-        let Admission::Go(claim) = claims.admit(container) else {
-            panic!("container {} is not free", container.sequence);
-        };
-        claim
-    }
-
     fn notification(container: &Container) -> Notification {
         Notification::build(container, &serde_json::Map::new(), &[])
     }
@@ -255,7 +194,7 @@ event_type = "appointment.updated"
         let claimed = commit(store, &keys)
             .await
             .iter()
-            .map(|container| (notification(container), claim(&claims, container)))
+            .map(|container| (notification(container), admit(&claims, container).unwrap()))
             .collect();
         (claims, claimed)
     }
@@ -297,8 +236,9 @@ event_type = "appointment.updated"
             told: Rc::clone(&told),
         };
         claims.begin_generation(connection.start().recipient());
-        let first = claim(&claims, &containers[0]);
-        assert!(matches!(claims.admit(&containers[1]), Admission::Waits));
+        let first = admit(&claims, &containers[0]).unwrap();
+        let waits = admit(&claims, &containers[1]).unwrap_err();
+        assert_eq!(waits, [crate::dispatch::Action::Queued]);
 
         completions.complete(notification(&containers[0]), first);
         for _ in 0..100 {
@@ -368,7 +308,7 @@ event_type = "appointment.updated"
     }
 
     #[test]
-    fn a_batch_left_when_its_worker_stops_is_still_completed() {
+    fn a_batch_left_when_its_worker_stops_is_completed_by_the_stop() {
         let store = Store::temporary().unwrap();
         let system = actix_rt::System::new();
         system.block_on(async {
@@ -378,6 +318,8 @@ event_type = "appointment.updated"
                 completions.complete(notification, claim);
             }
             assert_eq!(store.pending_count(), 2);
+            // What the delivery actor does when its worker stops.
+            completions.flush();
         });
         // The write's task never ran; the runtime drops it on the way out.
         drop(system);

@@ -1,8 +1,9 @@
 //! `ConnectionActor`: one per connection. It owns the connection's poll timer and enricher,
-//! re-dispatches what the store holds when it (re)starts and when its destination accepts
-//! notifications again (it keeps polling while it does not), dispatches the next container of
-//! a key when the one before it finished, and turns any panic in its work into a supervised
-//! restart of this connection alone.
+//! and is the shell of its [`crate::dispatch`] machine: it feeds it what happens (a start,
+//! a step due, the destination changing state, a container let go or promoted) and carries
+//! out what it answers (walk the store, poll, dispatch the next container of a key, offer a
+//! probe). It keeps polling while the destination does not accept notifications, and turns
+//! any panic in its work into a supervised restart of this connection alone.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -13,14 +14,13 @@ use chrono::Utc;
 
 use super::claims::Claims;
 use super::contain_panic;
-use super::dispatch::{mark, poll, recover, Mark};
+use super::dispatch::{poll, recover, Dispatcher};
 use super::enricher::{EnricherActor, EnricherDeps};
 use super::heartbeat::HeartbeatActor;
 use super::messages::{ConnectionFailed, Deliver, StopPolling};
 use crate::config::{ConnectionConfig, DestinationConfig};
-use crate::delivery::gate::DestinationGate;
+use crate::dispatch::{Action, Event, Step};
 use crate::ehr::{EhrClient, Source};
-use crate::model::NotificationFormat;
 use crate::pipeline::{PageResult, PollError};
 use crate::retry::Backoff;
 use crate::status::{ConnectionState, StatusBoard};
@@ -29,7 +29,6 @@ use crate::store::Store;
 mod backlog;
 mod control;
 mod failure;
-mod redispatch;
 
 use failure::StuckPage;
 
@@ -50,14 +49,12 @@ pub struct ConnectionDeps {
     pub board: StatusBoard,
     /// Its destination's delivery actor on this worker.
     pub deliver: Recipient<Deliver>,
-    /// Its destination's settings (heartbeats go there directly).
+    /// Its destination's settings: the body format the enricher renders; heartbeats go
+    /// there directly.
     pub destination: Arc<DestinationConfig>,
-    /// Its destination's body format, which the enricher renders.
-    pub format: NotificationFormat,
-    /// The connection's in-flight claims and key order (shared across restarts).
+    /// The connection's dispatch (claims, key order, recovery), shared across restarts; it
+    /// holds the destination's health.
     pub claims: Arc<Claims>,
-    /// Its destination's health: whether to dispatch at all.
-    pub gate: Arc<DestinationGate>,
 }
 
 /// The actor; see the module doc.
@@ -87,12 +84,6 @@ pub struct ConnectionActor {
     /// Set by an operator: no polls until resumed; what is stored is still delivered.
     /// Survives supervised restarts.
     paused: bool,
-    /// Where a walk of the store caught up (see [`Mark`]); pages are dispatched from memory
-    /// only while it still holds (otherwise containers may sit in the store, not dispatched
-    /// or let go, that a page's must not overtake).
-    caught_up: Option<Mark>,
-    /// A walk of the store is due before the next poll (the destination accepts again).
-    walk_due: bool,
     /// A recovery or poll is under way (its result re-arms the timer).
     busy: bool,
     /// The armed timer and the step it runs, so "poll now", "pause" and a due walk of the
@@ -102,23 +93,17 @@ pub struct ConnectionActor {
     probe_turn: usize,
 }
 
-/// How a step ended: the page (for a poll) and where the connection is caught up, a
-/// failure, or a panic's message.
-type StepOutcome = Result<Result<(Option<PageResult>, Option<Mark>), PollError>, String>;
+/// How a step ended: the page (for a poll), a failure, or a panic's message.
+type StepOutcome = Result<Result<Option<PageResult>, PollError>, String>;
 
-/// What the actor runs next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Step {
-    Recover,
-    Poll,
-}
-
-impl std::fmt::Display for Step {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Step::Recover => "recovery",
-            Step::Poll => "poll",
-        })
+impl ConnectionDeps {
+    /// What dispatching reads and feeds.
+    pub fn dispatcher(&self) -> Dispatcher<'_> {
+        Dispatcher {
+            id: &self.config.id,
+            store: &self.store,
+            claims: &self.claims,
+        }
     }
 }
 
@@ -141,8 +126,6 @@ impl ConnectionActor {
             last_restart: None,
             page_size,
             paused: false,
-            caught_up: None,
-            walk_due: false,
             busy: false,
             timer: None,
             probe_turn: 0,
@@ -174,31 +157,27 @@ impl ConnectionActor {
             return;
         };
         // Not caught up with the store at its current mark (a walk was cut short, the store
-        // was re-opened): walk it before dispatching from a page again.
-        let behind = self.caught_up.is_none() || self.caught_up != mark(&self.deps);
-        let step = match step {
-            Step::Poll if (self.walk_due || behind) && self.deps.gate.accepts() => Step::Recover,
-            step => step,
+        // was re-opened): the machine turns a poll into a walk of the store.
+        let seen = self.deps.dispatcher().seen();
+        let step = match self.deps.claims.on(Event::StepDue(step, seen))[..] {
+            [Action::Run(step)] => step,
+            _ => step,
         };
         if step == Step::Poll && self.paused {
             return self.show_paused();
         }
-        if let Step::Recover = step {
-            self.walk_due = false;
-        }
         self.busy = true;
         let (deps, page_size) = (self.deps.clone(), self.page_size);
-        let caught_up = self.caught_up;
         let work = async move {
             match step {
-                Step::Recover => recover(&deps, &enricher).await.map(|at| (None, at)),
+                Step::Walk => recover(deps.dispatcher(), &enricher).await.map(|()| None),
                 Step::Poll => {
                     // The crate's own tests make a poll panic here; the product has no hook.
                     #[cfg(test)]
                     super::faults::before_poll(&deps.config.id);
-                    poll(&deps, &client, &source, &enricher, page_size, caught_up)
+                    poll(&deps, &client, &source, &enricher, page_size)
                         .await
-                        .map(|(page, whole)| (Some(page), caught_up.filter(|_| whole)))
+                        .map(Some)
                 }
             }
         };
@@ -215,19 +194,13 @@ impl ConnectionActor {
             return;
         }
         match outcome {
-            Ok(Ok((page, caught_up))) => {
-                // Caught up after a walk that finished, still after a poll whose page went
-                // out whole.
-                self.caught_up = caught_up;
-                match page {
-                    None => self.schedule(Step::Poll, Duration::ZERO, ctx),
-                    Some(page) => {
-                        // A failing destination with a free probe slot is probed from what
-                        // the poll stored.
-                        self.offer_probe(ctx);
-                        self.after_poll(page, ctx);
-                    }
-                }
+            // The machine noted whether the step caught up (see `dispatch`).
+            Ok(Ok(None)) => self.schedule(Step::Poll, Duration::ZERO, ctx),
+            Ok(Ok(Some(page))) => {
+                // A failing destination with a free probe slot is probed from what the poll
+                // stored.
+                self.offer_probe(ctx);
+                self.after_poll(page, ctx);
             }
             Ok(Err(err)) => self.after_failure(step, &err, ctx),
             Err(panic) => self.fail_hard(&panic, ctx),
@@ -237,7 +210,7 @@ impl ConnectionActor {
     fn schedule(&mut self, step: Step, delay: Duration, ctx: &mut Context<Self>) {
         // A walk of the store that became due while busy runs at once (it asks the EHR
         // nothing, so no poll interval, EHR backoff or operator's pause applies to it).
-        let walk = self.walk_due && self.deps.gate.accepts();
+        let walk = self.deps.claims.walk_due() && self.deps.claims.gate().accepts();
         if step == Step::Poll && self.paused && !walk {
             return self.show_paused();
         }
@@ -328,7 +301,7 @@ impl Actor for ConnectionActor {
             config: Arc::clone(&self.deps.config),
             client: Rc::clone(&client),
             deliver: self.deps.deliver.clone(),
-            format: self.deps.format,
+            format: self.deps.destination.format,
             failed: ctx.address().recipient(),
             board: self.deps.board.clone(),
         };
@@ -337,8 +310,8 @@ impl Actor for ConnectionActor {
         self.source = Some(Rc::new(Source::for_connection(&self.deps.config)));
         self.enricher = Some(enricher);
         self.heartbeat = HeartbeatActor::for_connection(&self.deps);
-        self.deps.claims.begin_generation(ctx.address().recipient());
-        (self.caught_up, self.walk_due, self.busy) = (None, false, false);
+        let actions = self.deps.claims.begin_generation(ctx.address().recipient());
+        self.busy = false;
         self.deps
             .board
             .connection(self.id(), |c| c.state = ConnectionState::Starting);
@@ -347,7 +320,7 @@ impl Actor for ConnectionActor {
             self.id(),
             self.generation
         );
-        self.run(Step::Recover, ctx);
+        self.carry_out(actions, ctx);
     }
 }
 

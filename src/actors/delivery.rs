@@ -55,6 +55,14 @@ impl DeliveryActor {
 impl Actor for DeliveryActor {
     type Context = Context<Self>;
 
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        // The worker stops (shutdown): this turn's acknowledged deliveries are completed
+        // now, not left behind with the task that would have written them.
+        if let Some((_, completions)) = &self.context {
+            completions.flush();
+        }
+    }
+
     fn started(&mut self, _ctx: &mut Context<Self>) {
         let delivery = DeliveryContext {
             http: destination_client(&self.destination),
@@ -72,9 +80,17 @@ impl Handler<Deliver> for DeliveryActor {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, msg: Deliver, _ctx: &mut Context<Self>) -> Self::Result {
+        // Taken over here, where nothing cancels it any more: from now on a connection
+        // restart does not void the claim, and this actor releases it (a message that never
+        // got here leaves it to be voided by the restart that cancelled its sender).
+        if !msg.claim.delivering() {
+            // Voided by a restart (its probe, if any, given back then): the new generation
+            // dispatches the container again.
+            return Box::pin(actix::fut::ready(()));
+        }
         if !self.gate.accepts() && msg.probe.is_none() {
-            // Failing or paused: the container stays pending, its claim is released here.
-            drop(msg);
+            // Failing or paused: the container stays pending, its claim is let go here.
+            msg.claim.let_go();
             return Box::pin(actix::fut::ready(()));
         }
         admit(&self.room, move |act: &mut Self| {
@@ -91,10 +107,16 @@ impl Handler<Deliver> for DeliveryActor {
                     failed,
                     probe,
                 } = msg;
+                let kept = probe.clone();
                 let delivered = deliver(&delivery, &notification, probe);
                 let outcome = contain_panic(delivered).await;
+                if let Some(probe) = kept {
+                    // Its delivery is over, however it ended (a failed probe gave its slot
+                    // back already, after the probe delay).
+                    probe.release();
+                }
                 delivery.board.destination(&dest, |d| d.in_flight -= 1);
-                let unfinished = match outcome {
+                let reason = match outcome {
                     // Its claim is released once its container has left the store.
                     Ok(Final::Delivered) => {
                         completions.complete(notification, claim);
@@ -102,27 +124,26 @@ impl Handler<Deliver> for DeliveryActor {
                     }
                     Ok(Final::DeadLettered) => {
                         claim.finish();
-                        None
+                        return;
                     }
                     // Let go, the container stays pending: the connection dispatches it again
-                    // (dropping the claim tells it so). Nothing was delivered.
-                    Ok(Final::LetGo) => None,
-                    Ok(Final::StillPending) => {
-                        Some("a dead letter could not be written".to_owned())
+                    // (letting the claim go tells it so). Nothing was delivered.
+                    Ok(Final::LetGo) => {
+                        claim.let_go();
+                        return;
                     }
-                    Err(panic) => {
-                        Some(format!("delivery of {} panicked: {panic}", notification.id))
-                    }
+                    Ok(Final::StillPending) => "a dead letter could not be written".to_owned(),
+                    Err(panic) => format!("delivery of {} panicked: {panic}", notification.id),
                 };
-                if let Some(reason) = unfinished {
-                    // The container is still pending: the connection's restart dispatches it
-                    // again (its claim, dropped with the match above, let it go).
-                    log::error!("dest={dest} notif={} {}", notification.id, escaped(&reason));
-                    failed.do_send(ConnectionFailed {
-                        generation: None,
-                        reason,
-                    });
-                }
+                // The container is still pending: the connection's restart dispatches it
+                // again. Its claim is let go after the report, so the connection is failing
+                // (not walking its store) by the time it hears of the release.
+                log::error!("dest={dest} notif={} {}", notification.id, escaped(&reason));
+                failed.do_send(ConnectionFailed {
+                    generation: None,
+                    reason,
+                });
+                claim.let_go();
             }
         })
     }

@@ -1,44 +1,69 @@
-//! The async work a `ConnectionActor` schedules: walking what the store holds, one poll, and
-//! dispatching a promoted container. Containers go to the enricher one at a time, waiting for
-//! room, so a slow enricher slows the connection instead of filling memory; and only while
-//! the destination accepts notifications: otherwise they stay in the store, and the
-//! connection dispatches nothing from a page until a walk of the store during one healthy
-//! period of the destination (one epoch of its gate) caught up.
+//! The async work a `ConnectionActor` schedules, as a shell of [`crate::dispatch`]: walking
+//! what the store holds, one poll, dispatching a promoted container and offering a probe.
+//! Each container read is offered to the dispatch machine, which says whether it goes;
+//! containers go to the enricher one at a time, waiting for room, so a slow enricher slows
+//! the connection instead of filling memory.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use actix::prelude::*;
 
-use super::claims::{Admission, Claim};
+use super::claims::{Claim, Claims};
 use super::connection::ConnectionDeps;
 use super::enricher::EnricherActor;
 use super::messages::Enrich;
 use crate::delivery::gate::Probe;
+use crate::dispatch::{Action, Event, Found, Seen};
 use crate::ehr::{EhrClient, Source};
 use crate::escape::escaped;
 use crate::model::Container;
 use crate::pipeline::{poll_page, PageResult, PollError};
 use crate::status::ConnectionState;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
+
+/// What dispatching reads and feeds: the connection's id, its store and its dispatch.
+#[derive(Clone, Copy)]
+pub struct Dispatcher<'a> {
+    /// The connection's id.
+    pub id: &'a str,
+    /// The store holding its containers.
+    pub store: &'a Store,
+    /// Its dispatch.
+    pub claims: &'a Arc<Claims>,
+}
+
+impl Dispatcher<'_> {
+    /// Feeds `event`, answers what to do.
+    fn on(&self, event: Event<'_>) -> Vec<Action> {
+        self.claims.on(event)
+    }
+
+    /// What the machine needs from outside now.
+    pub fn seen(&self) -> Seen {
+        self.claims.seen(self.store.reopens())
+    }
+
+    /// The step ended, its containers handed over or not (`whole`).
+    fn step_ended(&self, whole: bool) {
+        let seen = self.seen();
+        self.on(Event::StepEnded { seen, whole });
+    }
+}
 
 /// Re-dispatches every stored container of the connection that is not in flight, in
-/// sequence order. Answers the mark the walk caught up at, or `None` when the destination
-/// changed state or a container was let go on the way (it may be behind the walk, and a
-/// later one of its key must not overtake it). An unreadable container is reported and
-/// skipped, so one bad record cannot hold back the rest.
-pub async fn recover(
-    deps: &ConnectionDeps,
-    enricher: &Addr<EnricherActor>,
-) -> Result<Option<Mark>, PollError> {
-    let id = &deps.config.id;
-    let Some(start) = mark(deps) else {
-        return Ok(None);
-    };
+/// sequence order, then tells the machine whether the walk caught up (it did not when the
+/// destination changed state or a container was let go on the way: it may be behind the
+/// walk, and a later one of its key must not overtake it). An unreadable container is
+/// reported and skipped, so one bad record cannot hold back the rest.
+pub async fn recover(d: Dispatcher<'_>, enricher: &Addr<EnricherActor>) -> Result<(), PollError> {
+    let id = d.id;
+    if d.on(Event::WalkBegins(d.seen())).contains(&Action::Halt) {
+        d.step_ended(false);
+        return Ok(());
+    }
     let (mut dispatched, mut unreadable) = (0usize, 0usize);
-    for entry in deps.store.pending(id, 0) {
-        if mark(deps) != Some(start) {
-            return Ok(None);
-        }
+    for entry in d.store.pending(id, 0) {
         let container = match entry {
             Ok(container) => container,
             Err(err @ StoreError::Corrupt { .. }) => {
@@ -48,30 +73,33 @@ pub async fn recover(
             }
             Err(err) => return Err(err.into()),
         };
-        match hand_over(deps, enricher, container, Read::FromStore).await? {
+        match hand_over(d, enricher, container, Found::Walk).await? {
             HandOver::Sent => dispatched += 1,
             HandOver::Skipped => {}
-            HandOver::EnricherGone => return Ok(None),
+            HandOver::Halted | HandOver::EnricherGone => {
+                d.step_ended(false);
+                return Ok(());
+            }
         }
     }
     if dispatched + unreadable > 0 {
         log::info!("conn={id} dispatched {dispatched} stored containers ({unreadable} unreadable)");
     }
-    Ok(mark(deps).filter(|now| *now == start))
+    d.step_ended(true);
+    Ok(())
 }
 
-/// One poll: one page made durable (by [`crate::pipeline`]), then its containers handed over
-/// while the connection is still caught up at `caught_up`. Also says whether every container
-/// of the page was handed over: when not, the connection must walk the store before
-/// dispatching from a page again.
+/// One poll: one page made durable (by [`crate::pipeline`]), then its containers handed over while the connection
+/// is still caught up where it was when the step began. Tells the machine whether every
+/// container of the page was handed over: when not, the connection must walk the store
+/// before dispatching from a page again.
 pub async fn poll(
     deps: &ConnectionDeps,
     client: &EhrClient,
     source: &Source,
     enricher: &Addr<EnricherActor>,
     page_size: Option<usize>,
-    caught_up: Option<Mark>,
-) -> Result<(PageResult, bool), PollError> {
+) -> Result<PageResult, PollError> {
     deps.board
         .connection(&deps.config.id, |c| c.state = ConnectionState::Polling);
     let id = &deps.config.id;
@@ -94,20 +122,17 @@ pub async fn poll(
     show_stored(deps, &page);
     // The containers move on to the enricher; the page keeps only their count.
     let containers = std::mem::take(&mut page.containers);
-    if caught_up.is_none() {
-        return Ok((page, containers.is_empty()));
-    }
+    let d = deps.dispatcher();
     for container in containers {
-        if mark(deps) != caught_up {
-            return Ok((page, false));
-        }
-        if let HandOver::EnricherGone =
-            hand_over(deps, enricher, container, Read::JustCommitted).await?
+        if let HandOver::Halted | HandOver::EnricherGone =
+            hand_over(d, enricher, container, Found::Page).await?
         {
-            return Ok((page, false));
+            d.step_ended(false);
+            return Ok(page);
         }
     }
-    Ok((page, true))
+    d.step_ended(true);
+    Ok(page)
 }
 
 /// Shows what a page stored as soon as it is durable, before its containers are handed over:
@@ -121,106 +146,64 @@ fn show_stored(deps: &ConnectionDeps, page: &PageResult) {
     });
 }
 
-/// Dispatches the container that `claim` promoted (next of its key), if still pending.
+/// Dispatches the container that `claim` promoted (next of its key), if still pending; lets
+/// it go otherwise.
 pub async fn promoted(
-    deps: &ConnectionDeps,
+    d: Dispatcher<'_>,
     enricher: &Addr<EnricherActor>,
     claim: Claim,
 ) -> Result<(), StoreError> {
-    // Dropping the claim when it is no longer pending promotes the next of its key.
-    if let Some(container) = deps.store.container(&deps.config.id, claim.sequence())? {
-        let probe = None;
-        let _ = enricher
-            .send(Enrich {
-                container,
-                claim,
-                probe,
-            })
-            .await;
-    }
+    let container = match d.store.container(d.id, claim.sequence()) {
+        Ok(Some(container)) => container,
+        Ok(None) => {
+            claim.let_go();
+            return Ok(());
+        }
+        Err(err) => {
+            claim.let_go();
+            return Err(err);
+        }
+    };
+    send(enricher, container, claim, None).await;
     Ok(())
-}
-
-/// Where a connection stands with its store: caught up (every stored container dispatched,
-/// or waiting behind its key) during one healthy period of the gate, with no container let go
-/// since. Pages are dispatched from memory only while the mark still holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mark {
-    /// The gate's epoch.
-    epoch: u64,
-    /// The claims' count of containers let go.
-    let_go: u64,
-    /// The store's count of re-opens after a write fault: the files re-opened can hold what
-    /// memory had already let go (a removal that never reached the disk) or a page whose
-    /// flush failed after it was written, neither of them dispatched.
-    reopens: u64,
-}
-
-/// The mark now, if the destination accepts notifications.
-pub fn mark(deps: &ConnectionDeps) -> Option<Mark> {
-    let let_go = deps.claims.let_go_count();
-    let epoch = deps.gate.open_epoch()?;
-    let reopens = deps.store.reopens();
-    Some(Mark {
-        epoch,
-        let_go,
-        reopens,
-    })
 }
 
 /// How many stored containers are read, oldest first, to choose a probe among.
 const PROBE_CANDIDATES_AT_MOST: usize = 256;
 
-/// Sends one stored container to probe the failing destination: the `turn`-th, in rotation,
-/// of the oldest containers that are not in flight and come first of their key (so a probe
-/// never overtakes an older container of its key). Successive probes so try different
-/// records. Answers whether one was sent; if not, dropping `probe` frees the slot, and the
-/// next poll offers again.
-pub async fn offer_probe(
-    deps: &ConnectionDeps,
-    enricher: &Addr<EnricherActor>,
-    probe: Probe,
+/// Chooses one stored container to probe the failing destination with `probe`, and claims
+/// it: the `turn`-th, in rotation, of the oldest containers that are not in flight and come
+/// first of their key (so a probe never overtakes an older container of its key).
+/// Successive probes so try different records. From its claim on, the probe travels with
+/// it (see [`crate::dispatch`]); `None` when there is none to probe with.
+pub fn choose_probe(
+    d: Dispatcher<'_>,
+    probe: &Probe,
     turn: usize,
-) -> Result<bool, StoreError> {
-    let id = &deps.config.id;
+) -> Result<Option<(Container, Claim)>, StoreError> {
     let (mut keys, mut candidates) = (HashSet::new(), Vec::new());
-    for entry in deps.store.pending(id, 0).take(PROBE_CANDIDATES_AT_MOST) {
+    for entry in d.store.pending(d.id, 0).take(PROBE_CANDIDATES_AT_MOST) {
         let container = match entry {
             Ok(container) => container,
             Err(StoreError::Corrupt { .. }) => continue,
             Err(err) => return Err(err),
         };
-        let first = deps
+        let first = d
             .claims
             .key_of(&container)
             .is_none_or(|key| keys.insert(key));
-        if first && deps.claims.is_free(container.sequence) {
+        if first && d.claims.is_free(container.sequence) {
             candidates.push(container.sequence);
         }
     }
     let Some(sequence) = candidates.get(turn % candidates.len().max(1)) else {
-        return Ok(false);
+        return Ok(None);
     };
-    let Some(container) = deps.store.container(id, *sequence)? else {
-        return Ok(false);
+    let Some(container) = d.store.container(d.id, *sequence)? else {
+        return Ok(None);
     };
-    let Admission::Go(claim) = deps.claims.admit(&container) else {
-        return Ok(false);
-    };
-    // Read before the claim: a delivery may have completed it in between.
-    if !deps.store.is_pending(id, container.sequence)? {
-        claim.finish();
-        return Ok(false);
-    }
-    let probe = Some(probe);
-    Ok(enricher
-        .send(Enrich {
-            container,
-            claim,
-            probe,
-        })
-        .await
-        .is_ok())
+    let found = Found::Probe(probe.token());
+    Ok(claim_pending(d, &container, found)?.map(|claim| (container, claim)))
 }
 
 enum HandOver {
@@ -228,49 +211,93 @@ enum HandOver {
     Sent,
     /// In flight already, or delivered since it was read.
     Skipped,
+    /// The connection is no longer caught up: hand nothing more over.
+    Halted,
     /// The enricher stopped (shutdown or restart): the container stays pending.
     EnricherGone,
 }
 
-/// Where a container being handed over was read.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Read {
-    /// From the store's pending containers: a delivery of the previous generation may have
-    /// completed it between the read and the claim.
-    FromStore,
-    /// Created by this poll's commit a moment ago: nothing else has seen it, so it is pending
-    /// (no store lookup per container on the hot path).
-    JustCommitted,
-}
-
 /// Claims `container` and sends it to the enricher, unless it is in flight, waits behind an
-/// earlier container of its key, or was completed between being read and being claimed (a
-/// delivery of the previous generation finishing).
+/// earlier container of its key, was completed between being read and being claimed (a
+/// delivery of the previous generation finishing), or the connection is no longer caught up.
 async fn hand_over(
-    deps: &ConnectionDeps,
+    d: Dispatcher<'_>,
     enricher: &Addr<EnricherActor>,
     container: Container,
-    read: Read,
+    found: Found,
 ) -> Result<HandOver, StoreError> {
-    let claim = match deps.claims.admit(&container) {
-        Admission::Go(claim) => claim,
-        Admission::Waits => return Ok(HandOver::Sent),
-        Admission::Taken => return Ok(HandOver::Skipped),
-    };
-    if read == Read::FromStore && !deps.store.is_pending(&deps.config.id, container.sequence)? {
-        claim.finish();
-        return Ok(HandOver::Skipped);
+    let actions = d.on(Event::Offered(&container, found, d.seen()));
+    match actions.first() {
+        Some(Action::Queued) => return Ok(HandOver::Sent),
+        Some(Action::Halt) => return Ok(HandOver::Halted),
+        _ => {}
     }
-    let probe = None;
-    match enricher
+    let Some(claim) = claimed(d, &container, &actions)? else {
+        return Ok(HandOver::Skipped);
+    };
+    match send(enricher, container, claim, None).await {
+        true => Ok(HandOver::Sent),
+        false => Ok(HandOver::EnricherGone),
+    }
+}
+
+/// Offers `container` (found by `found`) to the machine; answers its claim when it may go.
+fn claim_pending(
+    d: Dispatcher<'_>,
+    container: &Container,
+    found: Found,
+) -> Result<Option<Claim>, StoreError> {
+    let actions = d.on(Event::Offered(container, found, d.seen()));
+    claimed(d, container, &actions)
+}
+
+/// The claim the machine's `actions` gave `container`, once it is known to be pending: one
+/// read from the store may have been completed by a delivery between the read and the
+/// claim (then the claim is finished, releasing the next of its key).
+fn claimed(
+    d: Dispatcher<'_>,
+    container: &Container,
+    actions: &[Action],
+) -> Result<Option<Claim>, StoreError> {
+    let Some(&Action::Enrich { ticket, verify }) = actions.first() else {
+        return Ok(None);
+    };
+    let claim = d.claims.claim(ticket);
+    if verify {
+        match d.store.is_pending(d.id, container.sequence) {
+            Ok(true) => {}
+            Ok(false) => {
+                claim.finish();
+                return Ok(None);
+            }
+            Err(err) => {
+                claim.let_go();
+                return Err(err);
+            }
+        }
+    }
+    Ok(Some(claim))
+}
+
+/// Sends `container` to the enricher with its claim (and probe); answers whether the enricher
+/// took it. When it did not (it stopped), the container stays pending: its claim is let go
+/// (giving back the probe that travels with it).
+pub async fn send(
+    enricher: &Addr<EnricherActor>,
+    container: Container,
+    claim: Claim,
+    probe: Option<Probe>,
+) -> bool {
+    let kept = claim.clone();
+    let sent = enricher
         .send(Enrich {
             container,
             claim,
             probe,
         })
-        .await
-    {
-        Ok(()) => Ok(HandOver::Sent),
-        Err(_) => Ok(HandOver::EnricherGone),
+        .await;
+    if sent.is_err() {
+        kept.let_go();
     }
+    sent.is_ok()
 }

@@ -65,10 +65,13 @@ impl Handler<Enrich> for EnricherActor {
 
     fn handle(&mut self, msg: Enrich, _ctx: &mut Context<Self>) -> Self::Result {
         admit(&self.room, move |act: &mut Self| {
+            let claim = msg.claim.clone();
             let work = enrich_and_hand_over(act.deps.clone(), msg);
             let (failed, generation) = (act.deps.failed.clone(), Some(act.generation));
             async move {
                 if let Err(reason) = contain_panic(work).await {
+                    // Its container stays pending; the restart dispatches it again.
+                    claim.let_go();
                     failed.do_send(ConnectionFailed { generation, reason });
                 }
             }
@@ -122,7 +125,7 @@ async fn enrich_and_hand_over(job: EnricherDeps, msg: Enrich) {
     {
         log::info!("conn={id} enrichment succeeding again");
     }
-    if !claim.delivering() {
+    if !claim.is_current() {
         // A restart voided the claim: the new generation dispatches the container again.
         return;
     }
@@ -137,19 +140,16 @@ async fn enrich_and_hand_over(job: EnricherDeps, msg: Enrich) {
         &enriched.missing,
         &origin,
     );
-    let failed = job.failed;
-    if job
-        .deliver
-        .send(Deliver {
-            notification,
-            claim,
-            failed,
-            probe,
-        })
-        .await
-        .is_err()
-    {
+    let (failed, kept) = (job.failed, claim.clone());
+    let deliver = Deliver {
+        notification,
+        claim,
+        failed,
+        probe,
+    };
+    if job.deliver.send(deliver).await.is_err() {
         // Only at shutdown: the container stays pending and is delivered after the restart.
+        kept.let_go();
         log::debug!(
             "conn={id} notif={} delivery is stopped",
             container.notification_id

@@ -65,7 +65,7 @@ impl HeartbeatActor {
         let every = deps.config.heartbeat?;
         let (config, destination) = (Arc::clone(&deps.config), Arc::clone(&deps.destination));
         let store = deps.store.clone();
-        let health = (Arc::clone(&deps.claims), Arc::clone(&deps.gate));
+        let health = (Arc::clone(&deps.claims), Arc::clone(deps.claims.gate()));
         Some(Self::new(config, destination, store, health, every).start())
     }
 

@@ -1,5 +1,7 @@
 //! The supervised actor tree: thin shells that schedule and route; the work itself lives in
-//! [`crate::ehr`], [`crate::store`] and [`crate::delivery`].
+//! [`crate::ehr`], [`crate::store`] and [`crate::delivery`], and which container may move
+//! when is decided by [`crate::dispatch`], whose events the actors feed and whose actions
+//! they carry out.
 //!
 //! ```text
 //! Supervisor ──starts──▶ ConnectionActor (one per connection, supervised, on a worker)

@@ -90,11 +90,9 @@ impl Supervisor {
             deliver: self.deliveries[worker][&config.destination]
                 .clone()
                 .recipient(),
-            format: destination.format,
             destination: Arc::new(destination),
             config: Arc::new(config),
             claims,
-            gate: Arc::clone(&gate),
         };
         let addr = actix::Supervisor::start_in_arbiter(&self.workers[worker].handle(), move |_| {
             ConnectionActor::new(deps)
@@ -117,7 +115,11 @@ impl Supervisor {
             Some(claims) if claims.serves(order, gate) => Arc::clone(claims),
             _ => Arc::new(Claims::new(order.clone(), Arc::clone(gate))),
         };
-        self.claims.insert(id.to_owned(), Arc::clone(&claims));
+        if let Some(old) = self.claims.insert(id.to_owned(), Arc::clone(&claims)) {
+            if !Arc::ptr_eq(&old, &claims) {
+                old.retire();
+            }
+        }
         claims
     }
 
@@ -126,7 +128,9 @@ impl Supervisor {
         if let Some(gate) = self.gates.get(destination) {
             gate.forget(id);
         }
-        self.claims.remove(id);
+        if let Some(claims) = self.claims.remove(id) {
+            claims.retire();
+        }
     }
 
     /// (Re)starts the retention sweeper with the destinations' current `retain_hours`.

@@ -31,6 +31,11 @@ pub struct DestinationGate {
     /// success has nothing to reset and takes no lock, which keeps the hot path of a healthy
     /// destination free of a lock shared by every worker.
     failures_pending: AtomicBool,
+    /// The token of the probe holding the slot (0 for none, or for one whose slot a change
+    /// of state already freed); written under the `health` lock.
+    probe: AtomicU64,
+    /// Probes taken so far, which numbers their tokens.
+    probes_taken: AtomicU64,
     /// Woken at every change, so a delivery waiting for its retry lets go at once.
     changed: Notify,
     /// By connection id: a restarted connection replaces its listener, a removed one drops it.
@@ -47,11 +52,16 @@ impl std::fmt::Debug for DestinationGate {
     }
 }
 
-/// The probe slot of a failing destination, given back when dropped. It travels with the
-/// notification chosen to probe, from the connection through enrichment to delivery.
-#[derive(Debug)]
+/// The probe slot of a failing destination. It travels with the notification chosen to
+/// probe, from the connection through enrichment to delivery, and is given back by an
+/// explicit call ([`Probe::release`], [`Probe::failed`], or [`DestinationGate::release_probe`]
+/// with its token); dropping it gives nothing back. Clones name the same probe: the first
+/// release gives the slot back, a later one (of a probe whose slot has since been taken
+/// again) changes nothing.
+#[derive(Debug, Clone)]
 pub struct Probe {
     gate: Arc<DestinationGate>,
+    token: u64,
 }
 
 impl Probe {
@@ -63,15 +73,19 @@ impl Probe {
         let failures = self.gate.lock().probe_failed();
         let delay = probe_delay(schedule, failures, retry_after, jitter_sample());
         self.gate.wait(delay).await;
-        let gate = Arc::clone(&self.gate);
-        drop(self);
-        gate.tell_listeners();
+        self.release();
+        self.gate.tell_listeners();
     }
-}
 
-impl Drop for Probe {
-    fn drop(&mut self) {
-        self.gate.lock().release_probe();
+    /// This probe ended (delivered, dead-lettered, let go, or never sent): gives the slot
+    /// back.
+    pub fn release(&self) {
+        self.gate.release_probe(self.token);
+    }
+
+    /// Names this probe, for [`DestinationGate::release_probe`].
+    pub fn token(&self) -> u64 {
+        self.token
     }
 }
 
@@ -83,6 +97,8 @@ impl DestinationGate {
             health: Mutex::new(Health::new(threshold, Utc::now())),
             epoch: AtomicU64::new(1),
             failures_pending: AtomicBool::new(false),
+            probe: AtomicU64::new(0),
+            probes_taken: AtomicU64::new(0),
             changed: Notify::new(),
             listeners: Mutex::new(BTreeMap::new()),
             board,
@@ -197,11 +213,28 @@ impl DestinationGate {
 
     /// Takes the one probe slot of a failing destination, if free.
     pub fn take_probe(self: &Arc<Self>) -> Option<Probe> {
-        // Not `then_some`: a `Probe` built and dropped on refusal would give the slot back.
-        let taken = self.lock().take_probe();
-        taken.then(|| Probe {
+        let mut health = self.lock();
+        if !health.take_probe() {
+            return None;
+        }
+        // Counted, so a probe's token is never handed out again.
+        let token = self.probes_taken.fetch_add(1, Ordering::Relaxed) + 1;
+        self.probe.store(token, Ordering::Relaxed);
+        drop(health);
+        Some(Probe {
             gate: Arc::clone(self),
+            token,
         })
+    }
+
+    /// Gives back the probe slot held by the probe `token`; nothing when another probe holds
+    /// it now.
+    pub fn release_probe(&self, token: u64) {
+        let mut health = self.lock();
+        if self.probe.load(Ordering::Relaxed) == token {
+            self.probe.store(0, Ordering::Relaxed);
+            health.release_probe();
+        }
     }
 
     /// Whether the destination is failing with its probe slot free: a connection with
@@ -327,18 +360,39 @@ mod tests {
         assert!(!gate.wants_probe());
         assert!(gate.take_probe().is_none());
         assert!(gate.take_probe().is_none(), "a refusal left the slot taken");
-        drop(probe);
+        drop(probe.clone());
+        assert!(
+            gate.take_probe().is_none(),
+            "dropping a probe gives nothing back"
+        );
+        probe.release();
         let probe = gate.take_probe().expect("given back");
         assert_eq!(
             board.snapshot().destinations["app"].state,
             DestinationState::Failing
         );
         gate.succeeded();
-        drop(probe);
+        probe.release();
         assert!(gate.accepts());
         gate.gone();
         gate.resume();
         assert_eq!(*seen.lock().unwrap(), [None, Some(2), None, Some(4)]);
+    }
+
+    #[test]
+    fn a_stale_probe_gives_back_nothing_once_another_holds_the_slot() {
+        let gate = Arc::new(DestinationGate::new("app", 1, StatusBoard::default()));
+        gate.failed(1, "HTTP 503");
+        let old = gate.take_probe().unwrap();
+        old.release();
+        let new = gate.take_probe().expect("given back");
+        old.release();
+        assert!(
+            gate.take_probe().is_none(),
+            "the new probe still holds the slot"
+        );
+        new.release();
+        assert!(gate.take_probe().is_some());
     }
 
     #[actix_rt::test]

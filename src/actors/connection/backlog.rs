@@ -1,12 +1,14 @@
-//! How a connection follows its destination's health: it offers a stored container to probe
-//! a failing destination, walks its stored backlog when the destination accepts notifications
-//! again, and dispatches the next container of a key when the one before it finished.
+//! How a connection follows its destination's health and its claims, as the shell of its
+//! dispatch machine: it feeds the destination's changes, dead letters sent back and released
+//! claims to the machine, and carries out what it answers: offer a stored container to probe
+//! a failing destination, walk the stored backlog, dispatch the next container of a key.
 
 use actix::prelude::*;
 
-use super::{ConnectionActor, Step};
-use crate::actors::dispatch::{mark, offer_probe, promoted};
-use crate::actors::messages::{DestinationChanged, Released};
+use super::ConnectionActor;
+use crate::actors::dispatch::{choose_probe, promoted, send};
+use crate::actors::messages::{DestinationChanged, Redispatch, Released};
+use crate::dispatch::{Action, Event, Seen};
 use crate::escape::escaped;
 use crate::store::StoreError;
 
@@ -14,14 +16,24 @@ impl Handler<DestinationChanged> for ConnectionActor {
     type Result = ();
 
     fn handle(&mut self, _: DestinationChanged, ctx: &mut Context<Self>) {
-        if !self.deps.gate.accepts() {
-            // Deliveries let their notifications go: they are in the store, not dispatched.
-            self.caught_up = None;
-            return self.offer_probe(ctx);
+        // Stopped accepting: deliveries let their notifications go (they are in the store,
+        // not dispatched) and the destination is probed. Accepting again: walk the backlog.
+        self.feed(Event::DestinationChanged, ctx);
+    }
+}
+
+impl Handler<Redispatch> for ConnectionActor {
+    type Result = ();
+
+    /// Dead letters an operator sent back to pending: the connection walks its store again,
+    /// so they go out like any stored container: in sequence order, behind earlier containers
+    /// of their key, and only while the destination accepts notifications (otherwise the
+    /// walk after it accepts again finds them).
+    fn handle(&mut self, _: Redispatch, ctx: &mut Context<Self>) {
+        if self.stopped || self.failing {
+            return; // The next start walks the store anyway.
         }
-        if self.caught_up != mark(&self.deps) {
-            self.walk_soon(ctx);
-        }
+        self.feed(Event::Redispatch, ctx);
     }
 }
 
@@ -31,20 +43,18 @@ impl Handler<Released> for ConnectionActor {
     fn handle(&mut self, msg: Released, ctx: &mut Context<Self>) {
         let claim = match msg {
             Released::Next(claim) => claim,
-            Released::LetGo => return self.walk_soon(ctx),
+            Released::LetGo => return self.walk_now(ctx),
         };
-        let Some(enricher) = self.enricher.clone() else {
-            return;
+        let accepting = self.deps.claims.gate().accepts();
+        let going = !self.stopped && !self.failing && accepting && claim.is_current();
+        let Some(enricher) = self.enricher.clone().filter(|_| going) else {
+            // Let go: the walk that follows dispatches it.
+            return claim.let_go();
         };
-        // Dropping the claim lets its container go; the walk that follows dispatches it.
-        let accepting = self.deps.gate.accepts();
-        if self.stopped || self.failing || !accepting || !claim.is_current() {
-            return;
-        }
         let deps = self.deps.clone();
         ctx.spawn(
             async move {
-                if let Err(err) = promoted(&deps, &enricher, claim).await {
+                if let Err(err) = promoted(deps.dispatcher(), &enricher, claim).await {
                     let id = &deps.config.id;
                     log::error!(
                         "conn={id} reading a pending container failed: {}",
@@ -58,19 +68,45 @@ impl Handler<Released> for ConnectionActor {
 }
 
 impl ConnectionActor {
-    /// Walks the store before the next poll, at once when no step is running.
-    pub(super) fn walk_soon(&mut self, ctx: &mut Context<Self>) {
-        self.caught_up = None;
-        self.walk_due = true;
+    /// Feeds the machine the event made of what it needs from outside now, and carries out
+    /// its answer.
+    fn feed(&mut self, event: fn(Seen) -> Event<'static>, ctx: &mut Context<Self>) {
+        let seen = self.deps.dispatcher().seen();
+        let actions = self.deps.claims.on(event(seen));
+        self.carry_out(actions, ctx);
+    }
+
+    /// Carries out what the dispatch machine answered.
+    pub(super) fn carry_out(&mut self, actions: Vec<Action>, ctx: &mut Context<Self>) {
+        for action in actions {
+            match action {
+                Action::Run(step) => self.run(step, ctx),
+                Action::Walk => self.walk_now(ctx),
+                Action::OfferProbe => self.offer_probe(ctx),
+                // Answers to the steps' own events, carried out where they were fed.
+                Action::Enrich { .. }
+                | Action::ReleaseProbe(_)
+                | Action::Queued
+                | Action::Halt
+                | Action::Deliver(_)
+                | Action::Promote(_) => {}
+            }
+        }
+    }
+
+    /// A walk of the store is due (the machine noted it): at once when no step is running,
+    /// otherwise when the step ends.
+    pub(super) fn walk_now(&mut self, ctx: &mut Context<Self>) {
         if !self.busy {
             // Waiting for the next poll: walk the backlog now instead.
             self.cancel_timer(ctx);
-            self.run(Step::Poll, ctx);
+            self.run(crate::dispatch::Step::Poll, ctx);
         }
     }
 
     /// Takes the probe slot of a failing destination, if free, and sends one stored container
-    /// with it.
+    /// with it. Chosen here, not in a task: nothing can cancel the probe before it travels
+    /// with a claim (which gives it back if a restart voids it).
     pub(super) fn offer_probe(&mut self, ctx: &mut Context<Self>) {
         let Some(enricher) = self
             .enricher
@@ -79,39 +115,43 @@ impl ConnectionActor {
         else {
             return;
         };
-        let Some(probe) = self.deps.gate.take_probe() else {
+        let Some(probe) = self.deps.claims.gate().take_probe() else {
             return;
         };
-        let (deps, turn) = (self.deps.clone(), self.probe_turn);
+        let turn = self.probe_turn;
         self.probe_turn = self.probe_turn.wrapping_add(1);
-        let retry_in = self.deps.config.backoff_min;
-        ctx.spawn(
-            async move {
-                let offered = offer_probe(&deps, &enricher, probe, turn).await;
-                let id = &deps.config.id;
-                match &offered {
-                    // The store's fault is logged where it happened.
-                    Err(err @ StoreError::Unavailable(_)) => {
-                        log::debug!("conn={id} no probe while the store is out: {err}");
-                    }
-                    Err(err) => log::warn!(
-                        "conn={id} reading pending containers for a probe failed: {}; \
-                         trying again in {retry_in:?}",
-                        escaped(err)
-                    ),
-                    Ok(_) => {}
-                }
-                offered.is_err()
+        match choose_probe(self.deps.dispatcher(), &probe, turn) {
+            Ok(Some((container, claim))) => {
+                let probe = Some(probe);
+                let sent = async move {
+                    send(&enricher, container, claim, probe).await;
+                };
+                ctx.spawn(sent.into_actor(self));
             }
-            .into_actor(self)
-            .map(move |failed, _act, ctx| {
-                // The probe slot is free again (the probe was dropped), but nothing else
-                // offers it while polls fail too: without this, a store fault left the
-                // destination unprobed, and so failing, for good.
-                if failed {
-                    ctx.run_later(retry_in, |act, ctx| act.offer_probe(ctx));
-                }
-            }),
-        );
+            Ok(None) => probe.release(),
+            Err(err) => {
+                probe.release();
+                self.probe_failed(&err, ctx);
+            }
+        }
+    }
+
+    /// Reading the store for a probe failed: the probe slot is free again, but nothing else
+    /// offers it while polls fail too: without a retry, a store fault left the destination
+    /// unprobed, and so failing, for good.
+    fn probe_failed(&mut self, err: &StoreError, ctx: &mut Context<Self>) {
+        let (id, retry_in) = (self.id(), self.deps.config.backoff_min);
+        match err {
+            // The store's fault is logged where it happened.
+            StoreError::Unavailable(_) => {
+                log::debug!("conn={id} no probe while the store is out: {err}");
+            }
+            err => log::warn!(
+                "conn={id} reading pending containers for a probe failed: {}; \
+                 trying again in {retry_in:?}",
+                escaped(err)
+            ),
+        }
+        ctx.run_later(retry_in, |act, ctx| act.offer_probe(ctx));
     }
 }

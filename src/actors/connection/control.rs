@@ -3,8 +3,9 @@
 
 use actix::prelude::*;
 
-use super::{ConnectionActor, Step};
+use super::ConnectionActor;
 use crate::actors::control::{Command, ConnectionCommand, ControlError, Retire};
+use crate::dispatch::Step;
 use crate::status::ConnectionState;
 
 impl ConnectionActor {
@@ -51,7 +52,7 @@ impl ConnectionActor {
         );
         // A pending recovery still runs: it delivers what is stored.
         if let Some(step) = self.cancel_timer(ctx) {
-            if step == Step::Recover {
+            if step == Step::Walk {
                 self.schedule(step, std::time::Duration::ZERO, ctx);
             }
         }

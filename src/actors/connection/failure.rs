@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use chrono::Utc;
 
-use super::{ConnectionActor, Step, RESTART_BACKOFF_RESET};
+use super::{ConnectionActor, RESTART_BACKOFF_RESET};
+use crate::dispatch::Step;
 use crate::escape::escaped;
 use crate::pipeline::PollError;
 use crate::status::ConnectionState;
