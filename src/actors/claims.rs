@@ -279,7 +279,7 @@ impl Claim {
 
     /// The claimed container's notification was delivered (2xx): notes the time.
     pub fn delivered(&self) {
-        let now = chrono::Utc::now().timestamp_millis();
+        let now = self.claims.gate.clock().now().timestamp_millis();
         self.claims
             .last_delivered_ms
             .fetch_max(now, Ordering::Relaxed);

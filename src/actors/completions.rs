@@ -69,15 +69,15 @@ impl Completions {
         }
     }
 
-    /// Completes `notification`, acknowledged just now, with the rest of this turn's batch:
+    /// Completes `notification`, acknowledged `at`, with the rest of this turn's batch:
     /// the first of a batch schedules the write after the deliveries that are ready now.
     /// Must run on an actix worker (it spawns there).
-    pub fn complete(&self, notification: Notification, claim: Claim) {
+    pub fn complete(&self, notification: Notification, claim: Claim, at: DateTime<Utc>) {
         let first = {
             let mut batch = self.shared.batch.borrow_mut();
             batch.push(Acknowledged {
                 notification,
-                at: Utc::now(),
+                at,
                 claim,
             });
             batch.len() == 1
@@ -300,7 +300,7 @@ event_type = "appointment.updated"
         let first = claim(&claims, &containers[0]);
         assert!(matches!(claims.admit(&containers[1]), Admission::Waits));
 
-        completions.complete(notification(&containers[0]), first);
+        completions.complete(notification(&containers[0]), first, Utc::now());
         for _ in 0..100 {
             if !told.borrow().is_empty() {
                 break;
@@ -318,7 +318,7 @@ event_type = "appointment.updated"
         let (claims, claimed) = delivered(&store, 3).await;
         let ids: Vec<String> = claimed.iter().map(|(n, _)| n.id.clone()).collect();
         for (notification, claim) in claimed {
-            completions.complete(notification, claim);
+            completions.complete(notification, claim, Utc::now());
         }
         // Still this turn: nothing written, so nothing released for another dispatch.
         assert_eq!(store.pending_count(), 3);
@@ -349,7 +349,7 @@ event_type = "appointment.updated"
         let (claims, claimed) = delivered(&store, 2).await;
         store.fail_for_test();
         for (notification, claim) in claimed {
-            completions.complete(notification, claim);
+            completions.complete(notification, claim, Utc::now());
         }
         actix_rt::task::yield_now().await;
         assert!(
@@ -375,7 +375,7 @@ event_type = "appointment.updated"
             let completions = Completions::new(store.clone(), destination());
             let (_claims, claimed) = delivered(&store, 2).await;
             for (notification, claim) in claimed {
-                completions.complete(notification, claim);
+                completions.complete(notification, claim, Utc::now());
             }
             assert_eq!(store.pending_count(), 2);
         });

@@ -97,7 +97,7 @@ impl Handler<Deliver> for DeliveryActor {
                 let unfinished = match outcome {
                     // Its claim is released once its container has left the store.
                     Ok(Final::Delivered) => {
-                        completions.complete(notification, claim);
+                        completions.complete(notification, claim, delivery.gate.clock().now());
                         return;
                     }
                     Ok(Final::DeadLettered) => {

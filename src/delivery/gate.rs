@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
 use super::health::{Health, HealthState, PauseCause, Transition, Verdict};
+use crate::clock::Clock;
 use crate::escape::escaped;
 use crate::retry::{jitter_sample, probe_delay};
 use crate::status::{DestinationState, StatusBoard};
@@ -36,6 +37,10 @@ pub struct DestinationGate {
     /// By connection id: a restarted connection replaces its listener, a removed one drops it.
     listeners: Mutex<BTreeMap<String, Listener>>,
     board: StatusBoard,
+    /// The app's clock: it times the health's changes, and the gate, the one object every
+    /// stage of a destination shares (its connections, claims, workers, heartbeats), hands it
+    /// on to them.
+    clock: Clock,
 }
 
 impl std::fmt::Debug for DestinationGate {
@@ -76,19 +81,31 @@ impl Drop for Probe {
 }
 
 impl DestinationGate {
-    /// A healthy destination `id` that fails after `threshold` failed notifications in a row.
+    /// A healthy destination `id` that fails after `threshold` failed notifications in a row,
+    /// on the system clock.
     pub fn new(id: &str, threshold: u32, board: StatusBoard) -> Self {
+        Self::with_clock(id, threshold, board, Clock::system())
+    }
+
+    /// [`DestinationGate::new`], timed by `clock` (the app's).
+    pub fn with_clock(id: &str, threshold: u32, board: StatusBoard, clock: Clock) -> Self {
         let gate = Self {
             id: id.to_owned(),
-            health: Mutex::new(Health::new(threshold, Utc::now())),
+            health: Mutex::new(Health::new(threshold, clock.now())),
             epoch: AtomicU64::new(1),
             failures_pending: AtomicBool::new(false),
             changed: Notify::new(),
             listeners: Mutex::new(BTreeMap::new()),
             board,
+            clock,
         };
         gate.show();
         gate
+    }
+
+    /// The app's clock, for everything that feeds or drains this destination.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Whether notifications may go out now (the destination is healthy).
@@ -226,7 +243,7 @@ impl DestinationGate {
     ) {
         let change = {
             let mut health = self.lock();
-            let change = event(&mut health, Utc::now());
+            let change = event(&mut health, self.clock.now());
             if change.is_some() {
                 let open = u64::from(health.state() == HealthState::Healthy);
                 let epoch = (self.epoch.load(Ordering::Relaxed) >> 1) + 1;

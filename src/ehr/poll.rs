@@ -166,7 +166,13 @@ pub async fn poll_page(
     )?;
     let returned = page.len();
     let full = page_size.is_some_and(|size| returned >= size);
-    let cursor = next_cursor(feed, &state.cursor, &page, full, response.date)?;
+    let cursor = next_cursor(
+        feed,
+        &state.cursor,
+        &page,
+        full,
+        (response.date, client.clock().now()),
+    )?;
     let sorted = state.cursor.sort(page);
     let cursor_moved = !cursor.value.same_as(&state.cursor.value);
     let containers = if sorted.fresh.is_empty() && cursor == state.cursor {
@@ -180,7 +186,7 @@ pub async fn poll_page(
                 &sorted.fresh,
                 value,
                 &feed.event_type,
-                Utc::now(),
+                client.clock().now(),
             )
             .await?
     };
@@ -199,13 +205,13 @@ pub async fn poll_page(
 /// The cursor after `page`, once the page passed the checks that keep a cursor from jumping
 /// past changes it has not read: one kind of position, no time beyond Courier's clock plus
 /// `max_clock_skew_secs` (see [`crate::model::positions`]), and, for a full page, ascending
-/// positions.
+/// positions. `(date, now)`: the answer's `Date` header and Courier's time.
 fn next_cursor(
     config: &ChangesSource,
     cursor: &CursorState,
     page: &[ChangeItem],
     full: bool,
-    date: Option<DateTime<Utc>>,
+    (date, now): (Option<DateTime<Utc>>, DateTime<Utc>),
 ) -> Result<CursorState, EhrError> {
     let path = &config.changes_path;
     let refused = |source| EhrError::Position {
@@ -213,7 +219,7 @@ fn next_cursor(
         source: Box::new(source),
     };
     let clock = Clock {
-        now: Utc::now(),
+        now,
         skew: chrono::Duration::from_std(config.max_clock_skew).unwrap_or_default(),
     };
     // A cursor stored ahead of the clock (by an older version, or a future initial_cursor)

@@ -20,7 +20,7 @@ const INSTANT_WIDENING: usize = 16;
 pub(super) async fn search_page(ctx: &Ctx<'_>, resource: &FhirResource) -> Result<Step, PollError> {
     let type_name = &resource.type_name;
     let cursor = ctx.cursor(type_name, Track::Search)?;
-    let upper = ctx.clock.upper(ctx.fhir.lag);
+    let upper = ctx.clock.upper(ctx.fhir.lag, ctx.client.clock().now());
     let lower = format!("{}{}", if cursor.past { "gt" } else { "ge" }, cursor.since);
     let page = search(ctx, resource, &lower, &instant_text(upper), ctx.page_size).await?;
     let bound = upper.min(page.cap);
@@ -144,7 +144,11 @@ async fn search(
             .map(|(k, v)| (k.as_str(), v.as_str())),
     );
     let response = ctx.client.get_json(&path, &query).await?;
-    let cap = ctx.clock.observe(response.date, ctx.fhir.lag, &path)?;
+    let cap = ctx.clock.observe(
+        (response.date, ctx.client.clock().now()),
+        ctx.fhir.lag,
+        &path,
+    )?;
     let page = bundle::parse(&path, response.body, BundleKind::Searchset)?;
     let found = page
         .entries
