@@ -321,6 +321,7 @@ impl DestinationGate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
 
     #[test]
     fn the_probe_slot_is_held_until_its_probe_ends_and_a_refusal_does_not_free_it() {
@@ -358,15 +359,30 @@ mod tests {
         assert_eq!(*seen.lock().unwrap(), [None, Some(2), None, Some(4)]);
     }
 
+    #[test]
+    fn a_change_of_state_is_dated_by_the_apps_clock() {
+        let clock = ManualClock::stopped_at("2026-03-01T08:00:00Z".parse().unwrap());
+        let board = StatusBoard::default();
+        let gate = DestinationGate::with_clock("app", 1, board.clone(), clock.clock());
+        let since = || board.snapshot().destinations["app"].state_since;
+        assert_eq!(since(), Some(clock.now()), "healthy since the start");
+        clock.advance(Duration::from_secs(90));
+        gate.failed(1, "HTTP 503");
+        assert_eq!(since(), Some("2026-03-01T08:01:30Z".parse().unwrap()));
+        assert_eq!(gate.clock().now(), clock.now(), "handed on as it is");
+    }
+
     #[actix_rt::test]
     async fn a_failed_probe_waits_then_frees_the_slot_and_asks_for_the_next() {
+        // The runtime's clock is paused: the probe's delay passes without a real wait.
+        tokio::time::pause();
         let gate = Arc::new(DestinationGate::new("app", 1, StatusBoard::default()));
         let told = Arc::new(Mutex::new(0));
         let count = Arc::clone(&told);
         gate.listen("c", Box::new(move || *count.lock().unwrap() += 1));
         gate.failed(1, "HTTP 503");
         let probe = gate.take_probe().unwrap();
-        let started = std::time::Instant::now();
+        let started = tokio::time::Instant::now();
         probe.failed(&[Duration::from_millis(30)], None).await;
         assert!(
             started.elapsed() >= Duration::from_millis(20),
