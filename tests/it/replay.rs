@@ -3,7 +3,6 @@
 //! range and connection select, and none once their retention ran out.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -13,7 +12,9 @@ use courier_sim::{Received, SimEhrOptions};
 use serde_json::{json, Value};
 
 use crate::support::admin::{courier_cli, get, start_admin};
-use crate::support::app::{eventually, spawn_app_with, ConnectionSpec, TestApp, PATIENCE};
+use crate::support::app::{
+    eventually, eventually_some, spawn_app_with, ConnectionSpec, TestApp, PATIENCE,
+};
 
 /// Courier with connections `clinic-a` and `clinic-b` on one EHR (each change is notified
 /// by both), destination lines `destination_extra`, and its admin API.
@@ -66,19 +67,12 @@ async fn replay(url: &str, request: Value) -> Value {
         .post_json("/replay", &request)
         .await
         .expect("the replay starts");
-    let path = format!("/replay/{}", started["job"]);
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let progress = get(url, &path).await.json();
-        if progress["state"] != "running" {
-            return progress;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the replay did not end: {progress}"
-        );
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
-    }
+    let path = &format!("/replay/{}", started["job"]);
+    eventually_some("the replay to end", PATIENCE, || async move {
+        let progress = get(url, path).await.json();
+        (progress["state"] != "running").then_some(progress)
+    })
+    .await
 }
 
 /// `(webhook-id, body)` of what arrived after the first `skip` requests.

@@ -299,6 +299,14 @@ impl Sekmet {
         read_log(self.dir.path())
     }
 
+    /// The tokens the endpoint granted so far, by its access log: the harness's own (one per
+    /// request it sends in `Smart` mode) and those of the clients under test.
+    pub fn token_grants(&self) -> usize {
+        self.log_text()
+            .matches("\"POST /auth/token HTTP/1.1\" 200")
+            .count()
+    }
+
     /// A request to `path` (relative to the FHIR base) as the harness: with the static token,
     /// or in `Smart` mode with a fresh token of the harness's own all-scopes client, so a
     /// short token lifetime cannot get in the way.
@@ -428,7 +436,8 @@ fn spawn(venv: &Venv, addr: SocketAddr, dir: &Path) -> Child {
             "--port",
             &addr.port().to_string(),
         ])
-        .args(["--log-level", "warning"])
+        // `info` keeps the access log, which counts the tokens granted.
+        .args(["--log-level", "info"])
         .current_dir(dir)
         .env("SEKMET_CONFIG", dir.join("settings.yaml"))
         .env("PYTHONUNBUFFERED", "1")
