@@ -8,6 +8,7 @@ use actix_web::http::StatusCode;
 use chrono::{DateTime, Utc};
 use courier::admin::AdminServer;
 use courier::app::AppOptions;
+use courier::clock::{Clock, ManualClock};
 use courier_sim::{Received, SimEhrOptions};
 use serde_json::{json, Value};
 
@@ -19,9 +20,17 @@ use crate::support::app::{
 /// Courier with connections `clinic-a` and `clinic-b` on one EHR (each change is notified
 /// by both), destination lines `destination_extra`, and its admin API.
 async fn two_connections(destination_extra: &str) -> (TestApp, AdminServer) {
+    two_connections_by(destination_extra, Clock::system()).await
+}
+
+/// [`two_connections`], with Courier reading the time from `clock`.
+async fn two_connections_by(destination_extra: &str, clock: Clock) -> (TestApp, AdminServer) {
     let t = spawn_app_with(
         SimEhrOptions::default(),
-        AppOptions::default(),
+        AppOptions {
+            clock,
+            ..AppOptions::default()
+        },
         destination_extra,
         |ehr| {
             vec![
@@ -187,12 +196,15 @@ async fn courier_replay_prints_progress_and_a_summary() {
 #[actix_rt::test]
 async fn notifications_past_their_retention_are_swept_and_not_replayed() {
     // 1.8 s of retention: swept about every 0.45 s.
-    let (t, admin) = two_connections("retain_hours = 0.0005\n").await;
+    let clock = ManualClock::running();
+    let (t, admin) = two_connections_by("retain_hours = 0.0005\n", clock.clock()).await;
     let url = admin.url();
     let start: DateTime<Utc> = Utc::now();
     deliver(&t, &["appt-1"], 2).await;
     let fresh = replay(&url, json!({"destination": "app", "since": start})).await;
     assert_eq!(fresh["sent"], 2, "still retained");
+    // Past the retention by Courier's clock: the next sweep finds them expired.
+    clock.advance(std::time::Duration::from_secs(2));
     eventually("the sweep removed them", PATIENCE, || {
         t.app.store().retained_count().unwrap() == 0
     })
