@@ -2,7 +2,7 @@
 //! ports, with a temporary store and short, test-sized timings.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use courier::app::{App, AppOptions};
 use courier::config::{self, Config};
@@ -241,26 +241,7 @@ impl TestApp {
 }
 
 /// Waits on a condition with a deadline (the simulators' own, shared with the unit tests).
-pub use courier_sim::eventually;
-
-/// Waits until `probe` (which may ask a server) answers `Some`, and returns that; asks every
-/// 10 ms and panics naming `what` after `timeout`.
-pub async fn eventually_some<T, F>(what: &str, timeout: Duration, mut probe: impl FnMut() -> F) -> T
-where
-    F: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(found) = probe().await {
-            return found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        actix_rt::time::sleep(Duration::from_millis(10)).await;
-    }
-}
+pub use courier_sim::wait::{eventually, eventually_some};
 
 /// Ten seconds: generous for loopback, short enough to fail fast.
 pub const PATIENCE: Duration = Duration::from_secs(10);
