@@ -27,10 +27,7 @@ async fn two_connections(destination_extra: &str) -> (TestApp, AdminServer) {
 async fn two_connections_by(destination_extra: &str, clock: Clock) -> (TestApp, AdminServer) {
     let t = spawn_app_with(
         SimEhrOptions::default(),
-        AppOptions {
-            clock,
-            ..AppOptions::default()
-        },
+        AppOptions { clock },
         destination_extra,
         |ehr| {
             vec![

@@ -36,10 +36,7 @@ fn poll_by(sekmet: &Sekmet, auth: &str, env: &[(&str, &str)], clock: Clock) -> P
     let app = App::start(
         config,
         Store::open(dir.path()).unwrap(),
-        AppOptions {
-            clock,
-            ..AppOptions::default()
-        },
+        AppOptions { clock },
     );
     Polling {
         app,
