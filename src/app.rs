@@ -17,16 +17,20 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use crate::actors::supervisor::{Shutdown, Supervisor};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::delivery::gates::Gates;
 use crate::status::{StatusBoard, StatusSnapshot};
 use crate::store::{Store, StoreError};
 
-/// Options that are not part of the configuration file. None today: kept so that callers of
-/// [`App::start`] need not change when one is added (the test hook that was here is gone;
-/// faults come from the simulated EHR, and panics from the crate's own unit tests).
+/// Options that are not part of the configuration file: what a test controls and an operator
+/// never sets (the test hook that was here is gone; faults come from the simulated EHR, and
+/// panics from the crate's own unit tests).
 #[derive(Default, Clone)]
-pub struct AppOptions {}
+pub struct AppOptions {
+    /// Where the service reads the time; the system clock unless a test moves its own.
+    pub clock: Clock,
+}
 
 /// A started Courier: every connection polling, every destination delivering.
 pub struct App {
@@ -41,14 +45,14 @@ pub struct App {
 
 impl App {
     /// Starts the actor tree. Must be called inside a running actix `System`.
-    pub fn start(config: Config, store: Store, _options: AppOptions) -> Self {
+    pub fn start(config: Config, store: Store, options: AppOptions) -> Self {
         let board = StatusBoard::default();
         // Every connection and destination shows in status from the first moment.
         for (id, connection) in &config.connections {
             board.connection(id, |_| ());
             board.destination(&connection.destination, |_| ());
         }
-        let gates = Gates::new(&config, board.clone());
+        let gates = Gates::new(&config, board.clone(), options.clock);
         let supervisor =
             Supervisor::new(config, store.clone(), board.clone(), gates.clone()).start();
         Self {

@@ -36,6 +36,8 @@
 //!   `Operations` act on dead letters and run replays.
 //! - [`admin`]: the admin HTTP API beside a running app: health, metrics, status, control.
 //! - [`metrics`]: lock-free meters and the Prometheus text exposition.
+//! - [`clock`]: the one seam the service reads the time through: the system clock, or a
+//!   clock a test advances.
 //! - [`escape`]: outside text (record keys, ids, URLs, error texts) escaped for log lines.
 //! - [`reload`]: re-reading the configuration of a running app (SIGHUP, `POST /reload`).
 //!
@@ -85,6 +87,7 @@ pub mod actors;
 pub mod admin;
 pub mod app;
 pub mod client_key;
+pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod dispatch;

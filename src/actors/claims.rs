@@ -206,9 +206,10 @@ impl Claim {
     }
 
     /// The claimed container's notification was delivered (2xx) and the container left the
-    /// store at `at`: notes the time (heartbeats) and releases the claim, so the next of its
-    /// key may go.
-    pub fn delivered(self, at: DateTime<Utc>) {
+    /// store just now (by the app's clock): notes the time (heartbeats) and releases the
+    /// claim, so the next of its key may go.
+    pub fn delivered(self) {
+        let at = self.claims.gate.clock().now();
         let open = self.claims.gate.accepts();
         let ticket = self.ticket;
         self.claims.release(Event::Delivered { ticket, at, open });

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::claims::Claim;
 use crate::config::DestinationConfig;
@@ -43,11 +43,10 @@ impl Completions {
         }
     }
 
-    /// Completes `notification`, acknowledged just now, with the rest of this turn's batch:
+    /// Completes `notification`, acknowledged `at`, with the rest of this turn's batch:
     /// the first of a batch schedules the write after the deliveries that are ready now.
     /// Must run on an actix worker (it spawns there).
-    pub fn complete(&self, notification: Notification, claim: Claim) {
-        let at = Utc::now();
+    pub fn complete(&self, notification: Notification, claim: Claim, at: DateTime<Utc>) {
         self.feed(Event::Acknowledged(Acknowledged {
             notification,
             at,
@@ -78,9 +77,8 @@ impl Completions {
                 Action::Release(batch) => {
                     // Out of the store: the next container of its key may go; a delivery also
                     // tells the connection's heartbeat it is not idle.
-                    let at = Utc::now();
                     for Acknowledged { claim, .. } in batch {
-                        claim.delivered(at);
+                        claim.delivered();
                     }
                 }
                 Action::RetryIn(delay) => self.later(Some(delay), Event::RetryDue),
@@ -240,7 +238,7 @@ event_type = "appointment.updated"
         let waits = admit(&claims, &containers[1]).unwrap_err();
         assert_eq!(waits, [crate::dispatch::Action::Queued]);
 
-        completions.complete(notification(&containers[0]), first);
+        completions.complete(notification(&containers[0]), first, Utc::now());
         for _ in 0..100 {
             if !told.borrow().is_empty() {
                 break;
@@ -258,7 +256,7 @@ event_type = "appointment.updated"
         let (claims, claimed) = delivered(&store, 3).await;
         let ids: Vec<String> = claimed.iter().map(|(n, _)| n.id.clone()).collect();
         for (notification, claim) in claimed {
-            completions.complete(notification, claim);
+            completions.complete(notification, claim, Utc::now());
         }
         // Still this turn: nothing written, so nothing released for another dispatch.
         assert_eq!(store.pending_count(), 3);
@@ -289,7 +287,7 @@ event_type = "appointment.updated"
         let (claims, claimed) = delivered(&store, 2).await;
         store.fail_for_test();
         for (notification, claim) in claimed {
-            completions.complete(notification, claim);
+            completions.complete(notification, claim, Utc::now());
         }
         actix_rt::task::yield_now().await;
         assert!(
@@ -315,7 +313,7 @@ event_type = "appointment.updated"
             let completions = Completions::new(store.clone(), destination());
             let (_claims, claimed) = delivered(&store, 2).await;
             for (notification, claim) in claimed {
-                completions.complete(notification, claim);
+                completions.complete(notification, claim, Utc::now());
             }
             assert_eq!(store.pending_count(), 2);
             // What the delivery actor does when its worker stops.

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use chrono::Utc;
 
 use super::claims::Claims;
 use super::contain_panic;
@@ -235,7 +234,7 @@ impl ConnectionActor {
         self.backoff.reset();
         // The cursor and changes were shown as soon as the page was stored (see `dispatch`).
         self.deps.board.connection(self.id(), |c| {
-            c.last_success = Some(Utc::now());
+            c.last_success = Some(self.deps.claims.gate().clock().now());
             c.last_error = None;
             c.consecutive_failures = 0;
             c.polls_ok += 1;
@@ -296,7 +295,11 @@ impl Actor for ConnectionActor {
             return;
         }
         let meters = self.deps.board.meters().connection(self.id());
-        let client = Rc::new(EhrClient::new(&self.deps.config).with_meters(meters));
+        let client = Rc::new(
+            EhrClient::new(&self.deps.config)
+                .with_meters(meters)
+                .with_clock(self.deps.claims.gate().clock().clone()),
+        );
         let deps = EnricherDeps {
             config: Arc::clone(&self.deps.config),
             client: Rc::clone(&client),

@@ -119,7 +119,7 @@ impl Handler<Deliver> for DeliveryActor {
                 let reason = match outcome {
                     // Its claim is released once its container has left the store.
                     Ok(Final::Delivered) => {
-                        completions.complete(notification, claim);
+                        completions.complete(notification, claim, delivery.gate.clock().now());
                         return;
                     }
                     Ok(Final::DeadLettered) => {

@@ -48,6 +48,7 @@ impl HeartbeatActor {
         (claims, gate): (Arc<Claims>, Arc<DestinationGate>),
         every: Duration,
     ) -> Self {
+        let last_beat = gate.clock().now();
         Self {
             connection,
             destination,
@@ -55,7 +56,7 @@ impl HeartbeatActor {
             claims,
             gate,
             every,
-            last_beat: Utc::now(),
+            last_beat,
             http: None,
         }
     }
@@ -76,12 +77,12 @@ impl HeartbeatActor {
             .claims
             .last_delivered()
             .map_or(self.last_beat, |at| at.max(self.last_beat));
-        let wait = until_due(self.every, quiet_since, Utc::now());
+        let wait = until_due(self.every, quiet_since, self.gate.clock().now());
         if !wait.is_zero() {
             ctx.run_later(wait, |act, ctx| act.check(ctx));
             return;
         }
-        self.last_beat = Utc::now();
+        self.last_beat = self.gate.clock().now();
         if !self.gate.accepts() {
             // Failing or paused: skipped, not queued; the next is due `every` from now.
             ctx.run_later(self.every, |act, ctx| act.check(ctx));
@@ -104,7 +105,8 @@ impl HeartbeatActor {
             self.http.clone().expect("started before checking"),
             Arc::clone(&self.destination),
         );
-        let send = async move { (attempt(&http, &destination, &beat).await, beat.id) };
+        let clock = self.gate.clock().clone();
+        let send = async move { (attempt(&http, &destination, &beat, &clock).await, beat.id) };
         ctx.spawn(send.into_actor(self).map(|(outcome, beat), act, ctx| {
             // Not data: a lost heartbeat is not retried; the destination's own status shows
             // whether it is failing.

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::clock::Clock;
 use actix::prelude::*;
-use chrono::Utc;
 
 use super::messages::StopPolling;
 use crate::store::Store;
@@ -37,15 +37,18 @@ pub struct RetentionSweeper {
     retain: BTreeMap<String, Duration>,
     /// Set while a sweep runs, so a slow one is not overlapped by the next.
     sweeping: bool,
+    /// What decides which notifications are past their retention.
+    clock: Clock,
 }
 
 impl RetentionSweeper {
-    /// A sweeper for destinations keeping notifications for `retain` (by id).
-    pub fn new(store: Store, retain: BTreeMap<String, Duration>) -> Self {
+    /// A sweeper for destinations keeping notifications for `retain` (by id), by `clock`.
+    pub fn new(store: Store, retain: BTreeMap<String, Duration>, clock: Clock) -> Self {
         Self {
             store,
             retain,
             sweeping: false,
+            clock,
         }
     }
 
@@ -55,8 +58,8 @@ impl RetentionSweeper {
         }
         self.sweeping = true;
         let (store, retain) = (self.store.clone(), self.retain.clone());
+        let now = self.clock.now();
         let sweep = actix_rt::task::spawn_blocking(move || {
-            let now = Utc::now();
             store.sweep_retained(|destination| {
                 let keep = retain.get(destination).copied();
                 now - chrono::Duration::from_std(keep.unwrap_or(UNCONFIGURED_RETAIN))

@@ -140,7 +140,9 @@ impl Supervisor {
         }
         let retain = self.config.destinations.iter();
         let retain = retain.map(|(id, d)| (id.clone(), d.retain)).collect();
-        self.sweeper = Some(RetentionSweeper::new(self.store.clone(), retain).start());
+        self.sweeper = Some(
+            RetentionSweeper::new(self.store.clone(), retain, self.gates.clock().clone()).start(),
+        );
     }
 
     /// One delivery actor per destination on each worker; all of a destination's actors share

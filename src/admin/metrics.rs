@@ -2,7 +2,6 @@
 
 use actix_web::http::header::ContentType;
 use actix_web::{web, HttpResponse};
-use chrono::Utc;
 
 use super::AdminState;
 use crate::metrics::exposition::{render, Scrape, CONTENT_TYPE};
@@ -20,7 +19,7 @@ async fn metrics(state: web::Data<AdminState>) -> HttpResponse {
         &Scrape {
             status: &status,
             pending: &|id| store.backlog(id).ok().map(|(count, _)| count as usize),
-            now: Utc::now(),
+            now: state.operations.clock().now(),
         },
         state.board.meters(),
     );

@@ -25,6 +25,11 @@ pub struct Operations {
 }
 
 impl Operations {
+    /// The app's clock, for what the admin API shows as now.
+    pub fn clock(&self) -> &crate::clock::Clock {
+        self.gates.clock()
+    }
+
     /// The handle of the app whose root is `supervisor`; call on the app's own thread.
     pub(super) fn new(supervisor: Addr<Supervisor>, store: Store, gates: Gates) -> Self {
         Self {

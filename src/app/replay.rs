@@ -97,7 +97,7 @@ impl Operations {
             .send(CurrentConfig)
             .await
             .map_err(|_| ReplayError::ShuttingDown)?;
-        let (destination, range) = checked(&config, &request)?;
+        let (destination, range) = checked(&config, &request, self.gates.clock().now())?;
         if self
             .gates
             .get(&destination.id)
@@ -106,7 +106,7 @@ impl Operations {
             return Err(ReplayError::Paused(destination.id.clone()));
         }
         let total = self.store.retained(&range).count() as u64;
-        let handle = ReplayHandle::new(&destination.id, total);
+        let handle = ReplayHandle::new(&destination.id, total, self.gates.clock().clone());
         let job = self.replays.add(handle.clone());
         log::info!(
             "replay {job} to dest={} started by an operator: {total} notifications delivered from {} to {}{}",
@@ -132,11 +132,12 @@ impl Operations {
 }
 
 /// The destination and the range `request` asks for, checked against the running
-/// configuration; the range starts no earlier than what the destination still keeps (an
-/// expired notification the sweep has not removed yet is not replayed either).
+/// configuration; the range starts no earlier than what the destination still keeps at
+/// `now` (an expired notification the sweep has not removed yet is not replayed either).
 fn checked(
     config: &Config,
     request: &ReplayRequest,
+    now: DateTime<Utc>,
 ) -> Result<(DestinationConfig, RetainedRange), ReplayError> {
     let destination = config
         .destinations
@@ -154,7 +155,7 @@ fn checked(
     if destination.retain.is_zero() {
         return Err(ReplayError::NothingRetained(destination.id));
     }
-    let kept_from = Utc::now() - chrono::Duration::from_std(destination.retain).unwrap_or_default();
+    let kept_from = now - chrono::Duration::from_std(destination.retain).unwrap_or_default();
     let range = RetainedRange {
         destination: request.destination.clone(),
         since: request.since.max(kept_from),

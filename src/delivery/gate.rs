@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
 use super::health::{Health, HealthState, PauseCause, Transition, Verdict};
+use crate::clock::Clock;
 use crate::escape::escaped;
 use crate::retry::{jitter_sample, probe_delay};
 use crate::status::{DestinationState, StatusBoard};
@@ -41,6 +42,10 @@ pub struct DestinationGate {
     /// By connection id: a restarted connection replaces its listener, a removed one drops it.
     listeners: Mutex<BTreeMap<String, Listener>>,
     board: StatusBoard,
+    /// The app's clock: it times the health's changes, and the gate, the one object every
+    /// stage of a destination shares (its connections, claims, workers, heartbeats), hands it
+    /// on to them.
+    clock: Clock,
 }
 
 impl std::fmt::Debug for DestinationGate {
@@ -90,11 +95,17 @@ impl Probe {
 }
 
 impl DestinationGate {
-    /// A healthy destination `id` that fails after `threshold` failed notifications in a row.
+    /// A healthy destination `id` that fails after `threshold` failed notifications in a row,
+    /// on the system clock.
     pub fn new(id: &str, threshold: u32, board: StatusBoard) -> Self {
+        Self::with_clock(id, threshold, board, Clock::system())
+    }
+
+    /// [`DestinationGate::new`], timed by `clock` (the app's).
+    pub fn with_clock(id: &str, threshold: u32, board: StatusBoard, clock: Clock) -> Self {
         let gate = Self {
             id: id.to_owned(),
-            health: Mutex::new(Health::new(threshold, Utc::now())),
+            health: Mutex::new(Health::new(threshold, clock.now())),
             epoch: AtomicU64::new(1),
             failures_pending: AtomicBool::new(false),
             probe: AtomicU64::new(0),
@@ -102,9 +113,15 @@ impl DestinationGate {
             changed: Notify::new(),
             listeners: Mutex::new(BTreeMap::new()),
             board,
+            clock,
         };
         gate.show();
         gate
+    }
+
+    /// The app's clock, for everything that feeds or drains this destination.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Whether notifications may go out now (the destination is healthy).
@@ -259,7 +276,7 @@ impl DestinationGate {
     ) {
         let change = {
             let mut health = self.lock();
-            let change = event(&mut health, Utc::now());
+            let change = event(&mut health, self.clock.now());
             if change.is_some() {
                 let open = u64::from(health.state() == HealthState::Healthy);
                 let epoch = (self.epoch.load(Ordering::Relaxed) >> 1) + 1;
@@ -337,6 +354,7 @@ impl DestinationGate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
 
     #[test]
     fn the_probe_slot_is_held_until_its_probe_ends_and_a_refusal_does_not_free_it() {
@@ -395,15 +413,30 @@ mod tests {
         assert!(gate.take_probe().is_some());
     }
 
+    #[test]
+    fn a_change_of_state_is_dated_by_the_apps_clock() {
+        let clock = ManualClock::stopped_at("2026-03-01T08:00:00Z".parse().unwrap());
+        let board = StatusBoard::default();
+        let gate = DestinationGate::with_clock("app", 1, board.clone(), clock.clock());
+        let since = || board.snapshot().destinations["app"].state_since;
+        assert_eq!(since(), Some(clock.now()), "healthy since the start");
+        clock.advance(Duration::from_secs(90));
+        gate.failed(1, "HTTP 503");
+        assert_eq!(since(), Some("2026-03-01T08:01:30Z".parse().unwrap()));
+        assert_eq!(gate.clock().now(), clock.now(), "handed on as it is");
+    }
+
     #[actix_rt::test]
     async fn a_failed_probe_waits_then_frees_the_slot_and_asks_for_the_next() {
+        // The runtime's clock is paused: the probe's delay passes without a real wait.
+        tokio::time::pause();
         let gate = Arc::new(DestinationGate::new("app", 1, StatusBoard::default()));
         let told = Arc::new(Mutex::new(0));
         let count = Arc::clone(&told);
         gate.listen("c", Box::new(move || *count.lock().unwrap() += 1));
         gate.failed(1, "HTTP 503");
         let probe = gate.take_probe().unwrap();
-        let started = std::time::Instant::now();
+        let started = tokio::time::Instant::now();
         probe.failed(&[Duration::from_millis(30)], None).await;
         assert!(
             started.elapsed() >= Duration::from_millis(20),

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 
 use super::gate::DestinationGate;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::escape::escaped;
 use crate::status::{StatusBoard, StatusSnapshot};
@@ -29,14 +30,17 @@ struct Fed {
 pub struct Gates {
     inner: Arc<Mutex<BTreeMap<String, Fed>>>,
     board: StatusBoard,
+    /// The app's clock, handed to every gate.
+    clock: Clock,
 }
 
 impl Gates {
-    /// The gates of `config`'s destinations, each healthy.
-    pub fn new(config: &Config, board: StatusBoard) -> Self {
+    /// The gates of `config`'s destinations, each healthy, each timed by `clock`.
+    pub fn new(config: &Config, board: StatusBoard, clock: Clock) -> Self {
         let gates = Self {
             inner: Arc::default(),
             board,
+            clock,
         };
         gates.configure(config);
         gates
@@ -57,7 +61,8 @@ impl Gates {
                     fed.connections.clear();
                 }
                 None => {
-                    let gate = DestinationGate::new(id, threshold, self.board.clone());
+                    let (board, clock) = (self.board.clone(), self.clock.clone());
+                    let gate = DestinationGate::with_clock(id, threshold, board, clock);
                     let fed = Fed {
                         gate: Arc::new(gate),
                         connections: Vec::new(),
@@ -71,6 +76,12 @@ impl Gates {
                 fed.connections.push(id.clone());
             }
         }
+    }
+
+    /// The app's clock, which times every gate: what the supervisor's sweeps and the
+    /// operations read the time from.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Pauses destination `id`: nothing more is sent to it (what is on the wire finishes),
@@ -97,7 +108,7 @@ impl Gates {
         snapshot: &mut StatusSnapshot,
         store: &Store,
     ) -> BTreeMap<String, u64> {
-        let now = Utc::now();
+        let now = self.clock.now();
         snapshot.store = store.health();
         let mut by_connection = BTreeMap::new();
         for (id, destination) in &mut snapshot.destinations {

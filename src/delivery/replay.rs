@@ -13,6 +13,7 @@ use futures_util::future::join_all;
 use serde::Serialize;
 
 use super::sender::{attempt, destination_client, AttemptOutcome};
+use crate::clock::Clock;
 use crate::config::DestinationConfig;
 use crate::model::Notification;
 use crate::store::{RetainedRange, Store, StoreError};
@@ -71,14 +72,17 @@ pub struct ReplayProgress {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// A replay's progress, shared between the job sending and whoever asks; cheap to clone.
+/// A replay's progress, shared between the job sending and whoever asks, and the clock it
+/// is timed and signed by; cheap to clone.
 #[derive(Debug, Clone)]
-pub struct ReplayHandle(Arc<Mutex<ReplayProgress>>);
+pub struct ReplayHandle(Arc<Mutex<ReplayProgress>>, Clock);
 
 impl ReplayHandle {
-    /// The progress of a replay of `total` notifications to `destination`, starting now.
-    pub fn new(destination: &str, total: u64) -> Self {
-        Self(Arc::new(Mutex::new(ReplayProgress {
+    /// The progress of a replay of `total` notifications to `destination`, starting now by
+    /// `clock`.
+    pub fn new(destination: &str, total: u64, clock: Clock) -> Self {
+        let started_at = clock.now();
+        let progress = Arc::new(Mutex::new(ReplayProgress {
             state: ReplayState::Running,
             destination: destination.to_owned(),
             total,
@@ -87,9 +91,10 @@ impl ReplayHandle {
             skipped: 0,
             failures: Vec::new(),
             error: None,
-            started_at: Utc::now(),
+            started_at,
             finished_at: None,
-        })))
+        }));
+        Self(progress, clock)
     }
 
     /// A copy of the progress now.
@@ -122,7 +127,7 @@ impl ReplayHandle {
             None => ReplayState::Finished,
         };
         progress.error = error;
-        progress.finished_at = Some(Utc::now());
+        progress.finished_at = Some(self.1.now());
     }
 
     fn lock(&self) -> MutexGuard<'_, ReplayProgress> {
@@ -156,7 +161,9 @@ pub async fn replay(
             if batch.is_empty() {
                 return Ok(());
             }
-            let sends = batch.iter().map(|n| attempt(&http, destination, n));
+            let sends = batch
+                .iter()
+                .map(|n| attempt(&http, destination, n, &progress.1));
             for (notification, outcome) in batch.iter().zip(join_all(sends).await) {
                 progress.record(notification, outcome);
             }

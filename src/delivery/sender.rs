@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use chrono::Utc;
 
 use super::retry::is_success;
+use crate::clock::Clock;
 use crate::config::DestinationConfig;
 use crate::model::Notification;
 use crate::retry::parse_retry_after;
@@ -46,14 +46,15 @@ pub fn destination_client(destination: &DestinationConfig) -> awc::Client {
     )
 }
 
-/// Signs and sends `notification` once. The response body is read and dropped: an unread
-/// body keeps awc from reusing the connection.
+/// Signs and sends `notification` once, stamped with `clock`'s time. The response body is
+/// read and dropped: an unread body keeps awc from reusing the connection.
 pub async fn attempt(
     http: &awc::Client,
     destination: &DestinationConfig,
     notification: &Notification,
+    clock: &Clock,
 ) -> AttemptOutcome {
-    let timestamp = Utc::now().timestamp();
+    let timestamp = clock.now().timestamp();
     let signature = destination
         .signing_key
         .sign(&notification.id, timestamp, &notification.body);
@@ -77,7 +78,7 @@ pub async fn attempt(
             .headers()
             .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, Utc::now()));
+            .and_then(|v| parse_retry_after(v, clock.now()));
         let _ = response.body().limit(1 << 20).await;
         if is_success(status) {
             Ok(status)

@@ -20,8 +20,6 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
-
 use super::gate::{DestinationGate, Probe};
 use super::health::Verdict;
 use super::order::key_hash;
@@ -82,7 +80,7 @@ pub async fn deliver(
         if !gate.may_attempt(probe.is_some()) {
             return Final::LetGo;
         }
-        let at = Utc::now();
+        let at = gate.clock().now();
         let Some((status, retry_after, error)) = attempt_once(ctx, notification).await else {
             return Final::Delivered;
         };
@@ -182,7 +180,7 @@ async fn attempt_once(
     let started = std::time::Instant::now();
     let outcome = {
         let _on_the_wire = Sending::start(&ctx.board, &dest.id);
-        attempt(&ctx.http, dest, notification).await
+        attempt(&ctx.http, dest, notification, ctx.gate.clock()).await
     };
     let meters = ctx.board.meters().destination(&dest.id);
     meters.attempt(&outcome, started.elapsed());
@@ -241,7 +239,7 @@ fn dead_letter(
         destination: dest.clone(),
         reason,
         attempts,
-        dead_at: Utc::now(),
+        dead_at: ctx.gate.clock().now(),
         body: serde_json::from_slice(&notification.body).unwrap_or_default(),
     };
     if let Err(err) = ctx.store.dead_letter(&letter) {

@@ -46,7 +46,13 @@ pub async fn read_page(
     let page = parse_page(feed, &feed.changes_path, &response.body, &from.value)?;
     let returned = page.len();
     let full = page_size.is_some_and(|size| returned >= size);
-    let cursor = next_cursor(feed, from, &page, full, response.date)?;
+    let cursor = next_cursor(
+        feed,
+        from,
+        &page,
+        full,
+        (response.date, client.clock().now()),
+    )?;
     let sorted = from.sort(page);
     Ok(ChangesPage {
         changed: !sorted.fresh.is_empty() || cursor != *from,
@@ -61,13 +67,13 @@ pub async fn read_page(
 /// The cursor after `page`, once the page passed the checks that keep a cursor from jumping
 /// past changes it has not read: one kind of position, no time beyond Courier's clock plus
 /// `max_clock_skew_secs` (see [`crate::model::positions`]), and, for a full page, ascending
-/// positions.
+/// positions. `(date, now)`: the answer's `Date` header and Courier's time.
 fn next_cursor(
     config: &ChangesSource,
     cursor: &CursorState,
     page: &[ChangeItem],
     full: bool,
-    date: Option<DateTime<Utc>>,
+    (date, now): (Option<DateTime<Utc>>, DateTime<Utc>),
 ) -> Result<CursorState, EhrError> {
     let path = &config.changes_path;
     let refused = |source| EhrError::Position {
@@ -75,7 +81,7 @@ fn next_cursor(
         source: Box::new(source),
     };
     let clock = Clock {
-        now: Utc::now(),
+        now,
         skew: chrono::Duration::from_std(config.max_clock_skew).unwrap_or_default(),
     };
     // A cursor stored ahead of the clock (by an older version, or a future initial_cursor)

@@ -20,6 +20,7 @@ use self::body::{read_limited, BodyError};
 use self::clock::RequestClock;
 use self::pacing::Pacing;
 use super::{Authenticator, EhrError, TimeoutPhase};
+use crate::clock::Clock;
 use crate::config::ConnectionConfig;
 use crate::retry::parse_retry_after;
 use crate::tls::{http_client, tls_failure};
@@ -56,6 +57,9 @@ pub struct EhrClient {
     auth: Authenticator,
     /// Where request durations are recorded, when metrics are kept.
     meters: Option<std::sync::Arc<crate::metrics::ConnectionMeters>>,
+    /// The app's clock: what a `Retry-After` date and a token's life are measured by, and
+    /// what the connection's pages are stamped with.
+    clock: Clock,
 }
 
 impl EhrClient {
@@ -82,7 +86,21 @@ impl EhrClient {
                 config.request_timeout,
             ),
             meters: None,
+            clock: Clock::system(),
         }
+    }
+
+    /// Reads the time from `clock` (the app's) instead of the system clock, token refreshes
+    /// included.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.auth = self.auth.with_clock(clock.clone());
+        self.clock = clock;
+        self
+    }
+
+    /// The clock this client and its connection read the time from.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Records the duration of every request into `meters` (the admin API's histogram).
@@ -193,7 +211,7 @@ impl EhrClient {
             let retry_after = headers
                 .get(header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, Utc::now()));
+                .and_then(|v| parse_retry_after(v, self.clock.now()));
             self.honour(status, retry_after);
             // Read (and drop) a small error body so the connection can be reused.
             let error_body = read_limited(&mut response, ERROR_BODY_LIMIT);

@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 
-use chrono::Utc;
 
 use super::{PageResult, PollError};
 use crate::config::{ChangesSource, ConnectionConfig};
@@ -54,7 +53,7 @@ async fn poll_changes(
             let (items, cursor) = (&page.fresh, page.cursor.clone());
             let event_type = &feed.event_type;
             store
-                .commit_page(&config.id, &state, items, cursor, event_type, Utc::now())
+                .commit_page(&config.id, &state, items, cursor, event_type, client.clock().now())
                 .await?
         }
     };
@@ -105,7 +104,7 @@ async fn poll_fhir(
         None => Vec::new(),
         Some(commit) => {
             let state = store.connection_state(id, config.source.initial_cursor())?;
-            store.commit_fhir(id, &state, commit, Utc::now()).await?
+            store.commit_fhir(id, &state, commit, client.clock().now()).await?
         }
     };
     let due = poller.committed(&read);

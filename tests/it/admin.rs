@@ -1,13 +1,17 @@
 //! The admin API as an operator meets it: health, readiness, status, metrics, control of a
 //! connection, the bearer token, and configuration reloads.
 
+use std::time::Duration;
+
 use actix_web::http::StatusCode;
+use courier::app::AppOptions;
 use courier_sim::{Route, SimEhrOptions};
 
 use courier::status::ConnectionState;
 
 use crate::support::admin::{call, get, post, start_admin};
-use crate::support::app::{eventually, spawn_app, PATIENCE};
+use crate::support::app::{eventually, spawn_app, spawn_app_with, ConnectionSpec, PATIENCE};
+use crate::support::periods::Metronome;
 
 fn quiet_ehr() -> SimEhrOptions {
     SimEhrOptions {
@@ -58,7 +62,13 @@ async fn a_configured_token_is_required_on_every_route() {
 
 #[actix_rt::test]
 async fn a_paused_connection_stops_polling_until_resumed_and_unknown_ids_are_404() {
-    let test = spawn_app(quiet_ehr(), |c| c.with("interval_secs", "0.05")).await;
+    // Keeps time while clinic-a is paused (its own polls would not).
+    let metronome = Metronome::start();
+    let test = spawn_app_with(quiet_ehr(), AppOptions::default(), "", |ehr| {
+        let clinic = ConnectionSpec::new("clinic-a", ehr).with("interval_secs", "0.05");
+        vec![clinic, metronome.connection()]
+    })
+    .await;
     let admin = start_admin(&test, None);
     let url = admin.url();
     let paused = post(&url, "/connections/clinic-a/pause").await;
@@ -69,12 +79,12 @@ async fn a_paused_connection_stops_polling_until_resumed_and_unknown_ids_are_404
     })
     .await;
     // A poll under way when the pause was answered may still finish; none starts after.
-    actix_rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    metronome.through(Duration::from_millis(100)).await;
     let (polls, requests) = (
         test.connection("clinic-a").polls_ok,
         test.ehr.requests(Route::Feed),
     );
-    actix_rt::time::sleep(std::time::Duration::from_millis(200)).await;
+    metronome.through(Duration::from_millis(200)).await;
     assert_eq!(
         test.ehr.requests(Route::Feed),
         requests,

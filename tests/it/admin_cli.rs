@@ -1,6 +1,7 @@
 //! The real binary's operations surface: `courier run` serves the admin API and reloads on
 //! SIGHUP, and `courier status` prints a running instance's status as a table.
 
+use std::future::ready;
 use std::process::{Command, Output};
 
 use courier_sim::{Route, SimEhr, SimEhrOptions};
@@ -8,6 +9,7 @@ use courier_sim::{Route, SimEhr, SimEhrOptions};
 use crate::support::admin::get;
 use crate::support::app::{config_text, eventually, ConnectionSpec, PATIENCE};
 use crate::support::process::Rig;
+use courier_sim::wait::until;
 
 /// `courier status` with `args`, its environment cleared.
 fn courier_status(args: &[&str]) -> Output {
@@ -106,16 +108,11 @@ async fn run_exits_1_when_the_admin_address_is_taken() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + PATIENCE;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("courier kept running with its admin address taken");
-        }
-        actix_rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    let every = std::time::Duration::from_millis(20);
+    let exited = until(PATIENCE, every, || ready(child.try_wait().unwrap())).await;
+    let Some(status) = exited else {
+        child.kill().unwrap();
+        panic!("courier kept running with its admin address taken");
     };
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();

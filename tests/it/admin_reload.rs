@@ -1,14 +1,17 @@
 //! Reloading a running Courier through `POST /reload`: connections added and removed while
 //! an untouched one keeps its actor and its cadence; an invalid file changes nothing.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
+use courier::app::AppOptions;
 use courier_sim::{Route, SimEhr, SimEhrOptions};
 
 use crate::support::admin::{post, start_admin};
-use crate::support::app::{config_text, eventually, spawn_app, ConnectionSpec, TestApp, PATIENCE};
+use crate::support::app::{
+    config_text, eventually, spawn_app, spawn_app_with, ConnectionSpec, TestApp, PATIENCE,
+};
+use crate::support::periods::{settled, Metronome, PollTimes};
 
 /// Rewrites the test's configuration file with `connections`.
 fn rewrite(test: &TestApp, connections: &[ConnectionSpec]) {
@@ -17,23 +20,11 @@ fn rewrite(test: &TestApp, connections: &[ConnectionSpec]) {
     std::fs::write(&test.config_path, text).unwrap();
 }
 
-/// Records when each feed request of `ehr` arrived.
-fn poll_times(ehr: &SimEhr) -> Arc<Mutex<Vec<Instant>>> {
-    let times = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::clone(&times);
-    ehr.control().on_request(move |route, _| {
-        if route == Route::Feed {
-            seen.lock().unwrap().push(Instant::now());
-        }
-    });
-    times
-}
-
 #[actix_rt::test]
 async fn reload_adds_and_removes_a_connection_while_another_keeps_its_cadence() {
     let test = spawn_app(SimEhrOptions::default(), |c| c).await;
     let admin = start_admin(&test, None);
-    let times = poll_times(&test.ehr);
+    let times = PollTimes::record(&test.ehr);
     let second = SimEhr::start(SimEhrOptions {
         initial_changes: 4,
         ..SimEhrOptions::default()
@@ -68,8 +59,11 @@ async fn reload_adds_and_removes_a_connection_while_another_keeps_its_cadence() 
         !test.app.status().connections.contains_key("clinic-b")
     })
     .await;
+    // While clinic-a polls on through 300 ms, clinic-b polls no more.
     let polls_of_b = second.control().requests(Route::Feed);
-    actix_rt::time::sleep(Duration::from_millis(300)).await;
+    times
+        .past(Instant::now() + Duration::from_millis(300))
+        .await;
     assert_eq!(
         second.control().requests(Route::Feed),
         polls_of_b,
@@ -79,7 +73,7 @@ async fn reload_adds_and_removes_a_connection_while_another_keeps_its_cadence() 
     // clinic-a kept its actor (no restart, the first generation) and its pace throughout.
     let a = test.connection("clinic-a");
     assert_eq!(a.restarts, 0);
-    let times = times.lock().unwrap().clone();
+    let times = times.times();
     let widest = times
         .windows(2)
         .map(|pair| pair[1] - pair[0])
@@ -150,7 +144,12 @@ async fn an_invalid_reload_is_refused_with_checks_messages_and_the_old_config_ru
 
 #[actix_rt::test]
 async fn reload_restarts_a_connection_whose_settings_or_destination_changed() {
-    let test = spawn_app(SimEhrOptions::default(), |c| c).await;
+    // Keeps time while clinic-a is paused (its own polls would not).
+    let metronome = Metronome::start();
+    let test = spawn_app_with(SimEhrOptions::default(), AppOptions::default(), "", |ehr| {
+        vec![ConnectionSpec::new("clinic-a", ehr), metronome.connection()]
+    })
+    .await;
     let admin = start_admin(&test, None);
     eventually("clinic-a polling", PATIENCE, || {
         test.connection("clinic-a").polls_ok > 0
@@ -164,22 +163,20 @@ async fn reload_restarts_a_connection_whose_settings_or_destination_changed() {
     post(&admin.url(), "/connections/clinic-a/pause").await;
     let polls = || test.ehr.requests(Route::Feed);
     let same = post(&admin.url(), "/reload").await.json();
-    assert_eq!(same["unchanged"], serde_json::json!(["clinic-a"]), "{same}");
+    let both = serde_json::json!(["clinic-a", Metronome::ID]);
+    assert_eq!(same["unchanged"], both, "{same}");
 
     let text = config_text(
         store,
         &test.receiver.url(),
         "max_in_flight = 8",
-        &[connection()],
+        &[connection(), metronome.connection()],
     );
     std::fs::write(&test.config_path, text).unwrap();
     let before = polls();
     let destination_changed = post(&admin.url(), "/reload").await.json();
-    assert_eq!(
-        destination_changed["restarted"],
-        serde_json::json!(["clinic-a"])
-    );
-    actix_rt::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(destination_changed["restarted"], both);
+    metronome.through(Duration::from_millis(300)).await;
     assert_eq!(
         polls(),
         before,
@@ -192,7 +189,13 @@ async fn reload_restarts_a_connection_whose_settings_or_destination_changed() {
     post(&admin.url(), "/connections/clinic-a/resume").await;
 
     let slower = connection().with("interval_secs", "0.08");
-    let text = config_text(store, &test.receiver.url(), "max_in_flight = 8", &[slower]);
+    let connections = [slower, metronome.connection()];
+    let text = config_text(
+        store,
+        &test.receiver.url(),
+        "max_in_flight = 8",
+        &connections,
+    );
     std::fs::write(&test.config_path, text).unwrap();
     let connection_changed = post(&admin.url(), "/reload").await.json();
     assert_eq!(
@@ -206,7 +209,7 @@ async fn reload_restarts_a_connection_whose_settings_or_destination_changed() {
         test.receiver.unique_accepted_ids() == 1
     })
     .await;
-    actix_rt::time::sleep(Duration::from_millis(200)).await;
+    settled(&test.app, "clinic-a", 3).await;
     assert_eq!(test.receiver.summary().delivered, 1);
     assert!(test.app.status().connections["clinic-a"].polls_ok > 0);
 }

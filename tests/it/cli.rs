@@ -4,9 +4,11 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use courier::delivery::signing::SigningKey;
+
+use courier_sim::wait::until_blocking;
 
 /// The longest a `check` or a refused `run` may take; both only read one small file.
 const QUICK: Duration = Duration::from_secs(20);
@@ -86,21 +88,17 @@ fn courier(dir: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration) -> 
         .stderr(File::create(&err_path).unwrap())
         .spawn()
         .expect("the courier binary starts");
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for courier") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "courier {args:?} still running after {limit:?}; stdout:\n{}\nstderr:\n{}",
-                read(&out_path),
-                read(&err_path)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let exited = until_blocking(limit, Duration::from_millis(20), || {
+        child.try_wait().expect("waiting for courier")
+    });
+    let Some(status) = exited else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "courier {args:?} still running after {limit:?}; stdout:\n{}\nstderr:\n{}",
+            read(&out_path),
+            read(&err_path)
+        );
     };
     Run {
         status,

@@ -62,8 +62,9 @@ async fn each_appointment_change_on_sekmet_is_one_notification_of_its_kind() {
     wait_for(&t, 4).await;
     sekmet.delete("Appointment", "a2");
     wait_for(&t, 5).await;
-    // Time for a stray duplicate or a notification of the no-op to show up.
-    actix_rt::time::sleep(std::time::Duration::from_millis(800)).await;
+    // Time for a stray duplicate or a notification of the no-op to show up: 16 more polls
+    // (800 ms at the 50 ms interval), all delivered.
+    t.settle(16).await;
     assert_eq!(
         summary(&t),
         [

@@ -3,7 +3,6 @@
 //! deletions, refused answers, and enrichment, each seen in the notifications received.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
 use courier_sim::{FhirFault, SimFhir, VersionIds};
@@ -43,10 +42,10 @@ async fn wait_for(t: &FhirApp, count: usize) {
     .await;
 }
 
-/// A little longer than a few polls, so a notification that should not come has had its
-/// chance to.
-async fn settle() {
-    actix_rt::time::sleep(Duration::from_millis(600)).await;
+/// A dozen more polls (600 ms at the 50 ms interval), all delivered, so a notification that
+/// should not come has had its chance to.
+async fn settle(t: &FhirApp) {
+    t.settle(12).await;
 }
 
 #[actix_rt::test]
@@ -71,7 +70,7 @@ async fn an_update_between_page_one_and_page_two_does_not_hide_another_resource(
     spec.page_size = 2;
     let t = spawn_fhir_app(&spec);
     wait_for(&t, 6).await;
-    settle().await;
+    settle(&t).await;
     let expected = pairs(&[
         ("Appointment/a1", "1"),
         ("Appointment/a1", "2"),
@@ -100,7 +99,7 @@ async fn resources_sharing_a_timestamp_across_page_edges_are_all_delivered() {
     spec.page_size = 2;
     let t = spawn_fhir_app(&spec);
     wait_for(&t, 7).await;
-    settle().await;
+    settle(&t).await;
     let ids: Vec<String> = t.versions().into_iter().map(|(f, _)| f).collect();
     let expected: Vec<String> = (1..=7).map(|n| format!("Appointment/a{n}")).collect();
     assert_eq!(ids, expected);
@@ -124,7 +123,7 @@ async fn an_instant_larger_than_the_server_allows_in_one_page_is_read_by_its_lin
     spec.page_size = 2;
     let t = spawn_fhir_app(&spec);
     wait_for(&t, 26).await;
-    settle().await;
+    settle(&t).await;
     let ids: Vec<String> = t.versions().into_iter().map(|(f, _)| f).collect();
     let mut expected: Vec<String> = (1..=25).map(|n| format!("Appointment/a{n:02}")).collect();
     expected.push("Appointment/b".to_owned());
@@ -173,7 +172,7 @@ async fn opaque_version_ids_in_no_order_are_each_a_change() {
     }
     let other = fhir.put(&appointment("a2", "p1", "booked"));
     wait_for(&t, 4).await;
-    settle().await;
+    settle(&t).await;
     let mut expected: Vec<(&str, &str)> = versions.iter().map(|v| ("Appointment/a1", *v)).collect();
     let uuid = other["meta"]["versionId"].as_str().unwrap();
     expected.push(("Appointment/a2", uuid));
@@ -194,7 +193,7 @@ async fn a_no_op_update_sends_nothing_and_the_next_real_change_says_what_changed
     wait_for(&t, 2).await;
     fhir.put(&appointment("a1", "p1", "cancelled"));
     wait_for(&t, 3).await;
-    settle().await;
+    settle(&t).await;
     let changes = t.changes();
     let summary: Vec<(&str, &str, &str)> = changes
         .iter()
@@ -233,7 +232,7 @@ async fn what_was_seen_survives_a_restart() {
     let t = t.restarted().await;
     fhir.put(&appointment("a1", "p1", "cancelled"));
     wait_for(&t, 2).await;
-    settle().await;
+    settle(&t).await;
     let types: Vec<String> = t.changes().into_iter().map(|c| c.event_type).collect();
     assert_eq!(
         types,
@@ -253,7 +252,7 @@ async fn a_deleted_resource_is_notified_once_as_deleted() {
     wait_for(&t, 2).await;
     fhir.delete("Appointment", "a1");
     wait_for(&t, 3).await;
-    settle().await;
+    settle(&t).await;
     let changes = t.changes();
     assert_eq!(changes.len(), 3, "{changes:?}");
     let deleted = &changes[2];
@@ -281,7 +280,7 @@ async fn a_resource_deleted_and_written_again_ends_live() {
         t.changes().iter().any(|c| c.version == "3")
     })
     .await;
-    settle().await;
+    settle(&t).await;
     let mut changes = t.changes();
     changes.sort_by_key(|c| c.body["data"]["sequence"].as_u64());
     let events: Vec<(String, String)> = changes
@@ -335,7 +334,7 @@ async fn refused_search_answers_are_errors_that_keep_the_cursor() {
     let t = spawn_fhir_app(&FhirSpec::new(&fhir.base_url()));
     // Any of the three taken as an empty page would move the cursor past a1 for good.
     wait_for(&t, 1).await;
-    settle().await;
+    settle(&t).await;
     assert_eq!(t.versions(), pairs(&[("Appointment/a1", "1")]));
     let status = t.status();
     assert!(status.polls_failed >= 3, "{status:?}");

@@ -3,6 +3,7 @@
 //! connection is a unit test of the supervisor: the product has no hook to inject one.)
 
 use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use courier::app::{App, AppOptions};
 use courier::store::Store;
@@ -11,6 +12,7 @@ use courier_sim::{Fault, Route, SimEhr, SimEhrOptions, SimReceiver};
 use crate::support::app::{
     config_text, eventually, parse_config, start_receiver, ConnectionSpec, PATIENCE,
 };
+use crate::support::periods::PollTimes;
 
 /// Two EHRs, one receiver, and Courier with connections `flaky` and `steady`.
 struct TwoConnections {
@@ -126,9 +128,10 @@ async fn a_failing_connection_shows_its_error_in_status_while_it_backs_off() {
     assert_eq!(flaky.cursor, None, "no successful poll, no cursor movement");
     assert!(t.delivered("flaky").0.is_empty());
     // The backoff spaces the polls out instead of hammering the EHR.
-    let before = t.flaky.requests(Route::Feed);
-    actix_rt::time::sleep(std::time::Duration::from_millis(300)).await;
-    let during = t.flaky.requests(Route::Feed) - before;
+    let polls = PollTimes::record(&t.flaky);
+    let during = polls
+        .within(Instant::now(), Duration::from_millis(300))
+        .await;
     assert!(
         during <= 4,
         "{during} polls in 300 ms with a 200 ms backoff cap"

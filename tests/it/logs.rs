@@ -1,8 +1,6 @@
 //! What Courier logs: identifiers, counts and timings, never patient data, even at debug
 //! level and through every failure path.
 
-use std::time::Duration;
-
 use courier_sim::{Fault, Route, SimEhrOptions};
 
 use crate::support::admin::post;
@@ -64,7 +62,10 @@ async fn logs_name_ids_but_never_patient_details_even_at_debug_level() {
         rig.receiver.summary().failures >= 2 + 3
     })
     .await;
-    actix_rt::time::sleep(Duration::from_millis(100)).await;
+    eventually("the dead letter logged", PATIENCE, || {
+        rig.log_text().contains("dead-lettered")
+    })
+    .await;
     courier.stop().await;
 
     let logs = rig.log_text();

@@ -3,24 +3,31 @@
 //! range and connection select, and none once their retention ran out.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use chrono::{DateTime, Utc};
 use courier::admin::AdminServer;
 use courier::app::AppOptions;
+use courier::clock::{Clock, ManualClock};
 use courier_sim::{Received, SimEhrOptions};
 use serde_json::{json, Value};
 
 use crate::support::admin::{courier_cli, get, start_admin};
-use crate::support::app::{eventually, spawn_app_with, ConnectionSpec, TestApp, PATIENCE};
+use crate::support::app::{
+    eventually, eventually_some, spawn_app_with, ConnectionSpec, TestApp, PATIENCE,
+};
 
 /// Courier with connections `clinic-a` and `clinic-b` on one EHR (each change is notified
 /// by both), destination lines `destination_extra`, and its admin API.
 async fn two_connections(destination_extra: &str) -> (TestApp, AdminServer) {
+    two_connections_by(destination_extra, Clock::system()).await
+}
+
+/// [`two_connections`], with Courier reading the time from `clock`.
+async fn two_connections_by(destination_extra: &str, clock: Clock) -> (TestApp, AdminServer) {
     let t = spawn_app_with(
         SimEhrOptions::default(),
-        AppOptions::default(),
+        AppOptions { clock },
         destination_extra,
         |ehr| {
             vec![
@@ -66,19 +73,12 @@ async fn replay(url: &str, request: Value) -> Value {
         .post_json("/replay", &request)
         .await
         .expect("the replay starts");
-    let path = format!("/replay/{}", started["job"]);
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let progress = get(url, &path).await.json();
-        if progress["state"] != "running" {
-            return progress;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the replay did not end: {progress}"
-        );
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
-    }
+    let path = &format!("/replay/{}", started["job"]);
+    eventually_some("the replay to end", PATIENCE, || async move {
+        let progress = get(url, path).await.json();
+        (progress["state"] != "running").then_some(progress)
+    })
+    .await
 }
 
 /// `(webhook-id, body)` of what arrived after the first `skip` requests.
@@ -193,12 +193,15 @@ async fn courier_replay_prints_progress_and_a_summary() {
 #[actix_rt::test]
 async fn notifications_past_their_retention_are_swept_and_not_replayed() {
     // 1.8 s of retention: swept about every 0.45 s.
-    let (t, admin) = two_connections("retain_hours = 0.0005\n").await;
+    let clock = ManualClock::running();
+    let (t, admin) = two_connections_by("retain_hours = 0.0005\n", clock.clock()).await;
     let url = admin.url();
     let start: DateTime<Utc> = Utc::now();
     deliver(&t, &["appt-1"], 2).await;
     let fresh = replay(&url, json!({"destination": "app", "since": start})).await;
     assert_eq!(fresh["sent"], 2, "still retained");
+    // Past the retention by Courier's clock: the next sweep finds them expired.
+    clock.advance(std::time::Duration::from_secs(2));
     eventually("the sweep removed them", PATIENCE, || {
         t.app.store().retained_count().unwrap() == 0
     })

@@ -1,7 +1,10 @@
 //! Authenticating to a real FHIR server: sekmet-fhir in its `bearer` and `smart` modes, with
 //! Courier's changes source polling its Appointment history.
 
+use std::time::Duration;
+
 use courier::app::{App, AppOptions};
+use courier::clock::{Clock, ManualClock};
 use courier::store::Store;
 use courier_sim::SimReceiver;
 
@@ -19,6 +22,11 @@ struct Polling {
 }
 
 fn poll(sekmet: &Sekmet, auth: &str, env: &[(&str, &str)]) -> Polling {
+    poll_by(sekmet, auth, env, Clock::system())
+}
+
+/// [`poll`], with Courier reading the time from `clock`.
+fn poll_by(sekmet: &Sekmet, auth: &str, env: &[(&str, &str)], clock: Clock) -> Polling {
     let (receiver, secret) = start_receiver();
     let dir = tempfile::tempdir().unwrap();
     let text = config_text(dir.path(), &receiver.url(), "", &[]);
@@ -28,7 +36,7 @@ fn poll(sekmet: &Sekmet, auth: &str, env: &[(&str, &str)]) -> Polling {
     let app = App::start(
         config,
         Store::open(dir.path()).unwrap(),
-        AppOptions::default(),
+        AppOptions { clock },
     );
     Polling {
         app,
@@ -77,16 +85,24 @@ async fn smart_client_credentials_get_tokens_refresh_them_and_keep_delivering() 
          client_secret_env = \"SEKMET_SECRET\"\nscope = \"system/Appointment.rs system/Patient.rs\"",
         sekmet.token_url()
     );
-    let courier = poll(&sekmet, &auth, &[("SEKMET_SECRET", "s3cret-for-tests")]);
+    let clock = ManualClock::running();
+    let env = [("SEKMET_SECRET", "s3cret-for-tests")];
+    let courier = poll_by(&sekmet, &auth, &env, clock.clock());
     eventually("the first appointment", PATIENCE, || {
         courier.receiver.unique_accepted_ids() == 1
     })
     .await;
-    // Past the two-second token lifetime: polling goes on with a fresh token.
-    actix_rt::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let grants = sekmet.token_grants();
+    // Past the two-second token lifetime by Courier's clock: polling goes on with a fresh
+    // token, which Courier asks for itself (the harness's write below asks for one more).
+    clock.advance(Duration::from_millis(2500));
     sekmet.put(&appointment("a2", "p1", "booked"));
     eventually("a change after the first token expired", PATIENCE, || {
         courier.receiver.unique_accepted_ids() == 2
+    })
+    .await;
+    eventually("a fresh token for Courier", PATIENCE, || {
+        sekmet.token_grants() >= grants + 2
     })
     .await;
     let status = courier.app.status().connections["sekmet"].clone();

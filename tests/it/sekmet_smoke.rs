@@ -2,7 +2,7 @@
 //! listed (what Courier can poll), and that its `bearer` and `smart` modes refuse requests
 //! without valid credentials.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -13,6 +13,7 @@ use crate::support::app::{config_text, eventually, parse_config, start_receiver,
 use crate::support::sekmet::{
     appointment, history_connection, patient, ClientAuth, Sekmet, SekmetAuth, SekmetOptions,
 };
+use courier_sim::wait::until_blocking;
 
 fn last_updated(resource: &Value) -> String {
     resource["meta"]["lastUpdated"].as_str().unwrap().to_owned()
@@ -239,14 +240,10 @@ fn smart_tokens_expire_after_the_configured_lifetime() {
     // `exp` is whole seconds after `iat`, so the token lives for 1 to 2 s.
     let status = || sekmet.request_as("GET", "/Patient/p1", Some(&token), None);
     assert_eq!(status().status, 200);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let expired = loop {
-        let reply = status();
-        if reply.status != 200 || Instant::now() > deadline {
-            break reply;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let refused = until_blocking(Duration::from_secs(5), Duration::from_millis(100), || {
+        Some(status()).filter(|reply| reply.status != 200)
+    });
+    let expired = refused.unwrap_or_else(status);
     assert_eq!(expired.status, 401, "{}", expired.text());
     assert!(expired.text().contains("expired"), "{}", expired.text());
 }

@@ -11,7 +11,13 @@ fn container(sequence: u64, key: &str) -> Container {
 }
 
 fn claims() -> Arc<Claims> {
-    let gate = DestinationGate::new("app", 5, crate::status::StatusBoard::default());
+    claims_on(crate::clock::Clock::system())
+}
+
+/// [`claims`] whose destination's gate reads `clock`.
+fn claims_on(clock: crate::clock::Clock) -> Arc<Claims> {
+    let board = crate::status::StatusBoard::default();
+    let gate = DestinationGate::with_clock("app", 5, board, clock);
     let order = DeliveryOrder::PerKey { key_pointer: None };
     Arc::new(Claims::new(order, Arc::new(gate)))
 }
@@ -122,11 +128,15 @@ fn a_promotion_for_a_connection_that_is_gone_lets_its_container_go() {
 
 #[test]
 fn a_delivered_claim_notes_the_time_of_delivery() {
-    let claims = claims();
+    let clock = crate::clock::ManualClock::stopped_at("2026-03-01T08:00:00Z".parse().unwrap());
+    let claims = claims_on(clock.clock());
     assert_eq!(claims.last_delivered(), None);
-    let at = chrono::Utc::now();
+    clock.advance(std::time::Duration::from_secs(90));
     let claim = admit(&claims, &container(3, "a")).unwrap();
-    claim.delivered(at);
-    assert_eq!(claims.last_delivered(), Some(at));
+    claim.delivered();
+    assert_eq!(
+        claims.last_delivered(),
+        Some("2026-03-01T08:01:30Z".parse().unwrap())
+    );
     assert!(claims.is_empty(), "the claim itself is released as usual");
 }

@@ -25,6 +25,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use self::token::{Grant, TokenSource};
+use crate::clock::Clock;
 use crate::config::{AuthConfig, ConnectionConfig};
 use crate::ehr::EhrError;
 
@@ -93,6 +94,15 @@ impl Authenticator {
             }
         };
         Self { scheme }
+    }
+
+    /// Times the token cache (freshness, `Retry-After`, assertions) by `clock` instead of the
+    /// system clock; static schemes have nothing to time.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        if let Scheme::Token(source) = &mut self.scheme {
+            source.clock = clock;
+        }
+        self
     }
 
     fn oauth(grant: Grant, http: Option<awc::Client>, timeout: Duration) -> Self {

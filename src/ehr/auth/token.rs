@@ -5,10 +5,10 @@
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
+use crate::clock::Clock;
 use actix_web::http::header::{self, HeaderValue};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use chrono::Utc;
 use ring::rand::SystemRandom;
 use url::form_urlencoded;
 
@@ -58,6 +58,8 @@ pub(super) struct TokenSource {
     /// The error of the last request, shared with the callers that waited for it.
     last_error: RefCell<Option<EhrError>>,
     rng: SystemRandom,
+    /// What a token's freshness is measured by.
+    pub(super) clock: Clock,
 }
 
 impl TokenSource {
@@ -72,6 +74,7 @@ impl TokenSource {
             attempts: Cell::new(0),
             last_error: RefCell::new(None),
             rng: SystemRandom::new(),
+            clock: Clock::system(),
         }
     }
 
@@ -91,7 +94,7 @@ impl TokenSource {
                 return Err(error);
             }
         }
-        let asked_at = Instant::now();
+        let asked_at = self.clock.instant();
         let result = self.request().await;
         self.attempts.set(self.attempts.get() + 1);
         match result {
@@ -127,7 +130,7 @@ impl TokenSource {
     fn fresh(&self) -> Option<HeaderValue> {
         let cached = self.cached.borrow();
         let token = cached.as_ref()?;
-        (Instant::now() < token.refresh_at).then(|| token.header.clone())
+        (self.clock.instant() < token.refresh_at).then(|| token.header.clone())
     }
 
     /// Asks the endpoint, within the timeout (connect, answer and body together).
@@ -160,7 +163,7 @@ impl TokenSource {
             .headers()
             .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, Utc::now()));
+            .and_then(|v| parse_retry_after(v, self.clock.now()));
         let body = answer.body().limit(ANSWER_AT_MOST).await.map_err(|e| {
             let reason = format!("reading the token endpoint's answer failed: {e}");
             failure(None, retry_after, reason)
@@ -214,7 +217,7 @@ impl TokenSource {
                 (basic, secrets)
             }
             Grant::SmartBackend(auth) => {
-                let assertion = jwt::client_assertion(auth, Utc::now(), &self.rng)
+                let assertion = jwt::client_assertion(auth, self.clock.now(), &self.rng)
                     .map_err(|e| failure(None, None, e.to_string()))?;
                 form.append_pair("scope", &auth.scope);
                 form.append_pair("client_assertion_type", jwt::ASSERTION_TYPE);

@@ -25,7 +25,7 @@ pub(super) async fn deletions(
 ) -> Result<FhirPage, EhrError> {
     let type_name = &resource.type_name;
     let lag = ctx.fhir.lag;
-    let upper = ctx.clock.upper(lag);
+    let upper = ctx.clock.upper(lag, ctx.client.clock().now());
     let path = format!("/{type_name}/_history");
     let count = ctx.page_size.to_string();
     let query = [
@@ -33,7 +33,11 @@ pub(super) async fn deletions(
         ("_count", count.as_str()),
     ];
     let mut response = ctx.client.get_json(&path, &query).await?;
-    let bound: DateTime<Utc> = upper.min(ctx.clock.observe(response.date, lag, &path)?);
+    let bound: DateTime<Utc> = upper.min(ctx.clock.observe(
+        (response.date, ctx.client.clock().now()),
+        lag,
+        &path,
+    )?);
     let mut deleted = Vec::new();
     let mut descent = Descent::from(&cursor.since);
     let (mut returned, mut pages) = (0, 0);

@@ -46,17 +46,19 @@ struct Clock {
 }
 
 impl Clock {
-    /// The upper bound to ask for: the server's estimated time minus `lag`.
-    fn upper(&self, lag: Duration) -> DateTime<Utc> {
+    /// The upper bound to ask for at `now` (Courier's time): the server's estimated time
+    /// minus `lag`.
+    fn upper(&self, lag: Duration, now: DateTime<Utc>) -> DateTime<Utc> {
         let lag = chrono::Duration::from_std(lag).unwrap_or_default();
-        Utc::now() + self.skew.get().unwrap_or_default() - lag
+        now + self.skew.get().unwrap_or_default() - lag
     }
 
-    /// Learns from an answer's `Date` and returns the bound that answer allows: its `Date`
-    /// minus `lag` (a `Date` is whole seconds, so this errs early, never late).
+    /// Learns from an answer's `Date`, received at `now`, and returns the bound that answer
+    /// allows: its `Date` minus `lag` (a `Date` is whole seconds, so this errs early, never
+    /// late).
     fn observe(
         &self,
-        date: Option<DateTime<Utc>>,
+        (date, now): (Option<DateTime<Utc>>, DateTime<Utc>),
         lag: Duration,
         path: &str,
     ) -> Result<DateTime<Utc>, EhrError> {
@@ -64,7 +66,7 @@ impl Clock {
             path: path.to_owned(),
             reason: "no valid Date header, which bounds a FHIR search".to_owned(),
         })?;
-        self.skew.set(Some(date - Utc::now()));
+        self.skew.set(Some(date - now));
         Ok(date - chrono::Duration::from_std(lag).unwrap_or_default())
     }
 }

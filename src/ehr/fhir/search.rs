@@ -20,7 +20,7 @@ pub(super) async fn search_page(
     resource: &FhirResource,
     cursor: FhirCursor,
 ) -> Result<FhirPage, EhrError> {
-    let upper = ctx.clock.upper(ctx.fhir.lag);
+    let upper = ctx.clock.upper(ctx.fhir.lag, ctx.client.clock().now());
     let lower = format!("{}{}", if cursor.past { "gt" } else { "ge" }, cursor.since);
     let page = search(ctx, resource, &lower, &instant_text(upper), ctx.page_size).await?;
     let bound = upper.min(page.cap);
@@ -136,7 +136,11 @@ async fn search(
             .map(|(k, v)| (k.as_str(), v.as_str())),
     );
     let response = ctx.client.get_json(&path, &query).await?;
-    let cap = ctx.clock.observe(response.date, ctx.fhir.lag, &path)?;
+    let cap = ctx.clock.observe(
+        (response.date, ctx.client.clock().now()),
+        ctx.fhir.lag,
+        &path,
+    )?;
     let page = bundle::parse(&path, response.body, BundleKind::Searchset)?;
     let found = page
         .entries

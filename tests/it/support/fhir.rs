@@ -12,6 +12,7 @@ use courier_sim::SimReceiver;
 use serde_json::Value;
 
 use super::app::{config_text, eventually, parse_config_with, start_receiver, PATIENCE};
+use super::periods::settled;
 
 /// The connection id of every FHIR test.
 pub const CONNECTION: &str = "hospital-b";
@@ -180,5 +181,11 @@ impl FhirApp {
             .get(CONNECTION)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Waits until the connection has polled `polls` more times and all it found is
+    /// delivered, so a notification that should not come has had its chance to.
+    pub async fn settle(&self, polls: u64) {
+        settled(&self.app, CONNECTION, polls).await;
     }
 }

@@ -5,6 +5,7 @@ pub mod app;
 pub mod fhir;
 pub mod fhir_library;
 pub mod loopback_http;
+pub mod periods;
 pub mod process;
 pub mod python;
 pub mod sekmet;

@@ -2,6 +2,7 @@
 //! start it, SIGKILL it, SIGTERM it, and read what it logged.
 
 use std::fs::File;
+use std::future::ready;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use courier::store::Store;
 use courier_sim::{SimEhr, SimEhrOptions, SimReceiver};
 
 use super::app::{config_text, start_receiver, ConnectionSpec, SECRET_ENV};
+use courier_sim::wait::until;
 
 /// How long a graceful stop may take: the test configuration's 2 s shutdown grace, plus
 /// start-up and flushing.
@@ -119,19 +121,19 @@ impl Rig {
     /// line (so `log_filter` must let `info` through); waits for it up to [`STOP_WITHIN`].
     pub async fn admin_url(&self) -> String {
         const LINE: &str = "admin API listening on ";
-        let deadline = Instant::now() + STOP_WITHIN;
-        loop {
+        let logged = until(STOP_WITHIN, Duration::from_millis(10), || {
             let logs = self.log_text();
-            if let Some(at) = logs.rfind(LINE) {
-                let rest = &logs[at + LINE.len()..];
-                return rest.split_whitespace().next().unwrap().to_owned();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no admin address logged:\n{logs}"
-            );
-            actix_rt::time::sleep(Duration::from_millis(10)).await;
-        }
+            let at = logs.rfind(LINE);
+            ready(at.map(|at| {
+                logs[at + LINE.len()..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            }))
+        })
+        .await;
+        logged.unwrap_or_else(|| panic!("no admin address logged:\n{}", self.log_text()))
     }
 
     /// Everything every run printed.
@@ -194,17 +196,11 @@ impl Courier {
     }
 
     async fn exit_within(&mut self, limit: Duration, since: &str) -> ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("waiting for courier") {
-                return status;
-            }
-            assert!(
-                start.elapsed() < limit,
-                "courier did not exit within {limit:?} of {since}"
-            );
-            actix_rt::time::sleep(Duration::from_millis(10)).await;
-        }
+        let exited = until(limit, Duration::from_millis(10), || {
+            ready(self.child.try_wait().expect("waiting for courier"))
+        })
+        .await;
+        exited.unwrap_or_else(|| panic!("courier did not exit within {limit:?} of {since}"))
     }
 
     /// SIGTERM, asserting a clean exit in time.

@@ -86,7 +86,7 @@ use std::fs::{self, File};
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -94,6 +94,7 @@ use serde_json::{json, Value};
 
 use super::loopback_http::{self, Reply};
 use super::venv::Venv;
+use courier_sim::wait::until_blocking;
 
 /// The pinned release, so an upstream change cannot change a verdict without a commit here.
 pub const PACKAGE: &str = "sekmet-fhir==0.1.1";
@@ -299,6 +300,14 @@ impl Sekmet {
         read_log(self.dir.path())
     }
 
+    /// The tokens the endpoint granted so far, by its access log: the harness's own (one per
+    /// request it sends in `Smart` mode) and those of the clients under test.
+    pub fn token_grants(&self) -> usize {
+        self.log_text()
+            .matches("\"POST /auth/token HTTP/1.1\" 200")
+            .count()
+    }
+
     /// A request to `path` (relative to the FHIR base) as the harness: with the static token,
     /// or in `Smart` mode with a fresh token of the harness's own all-scopes client, so a
     /// short token lifetime cannot get in the way.
@@ -353,27 +362,23 @@ impl Drop for Sekmet {
 /// Polls `/metadata` until the server on `addr` answers as this one (not another on a
 /// reused port); `Err` holds why not and the log.
 fn wait_ready(child: &mut Child, addr: SocketAddr, dir: &Path) -> Result<(), String> {
-    let deadline = Instant::now() + READY_WITHIN;
     let base_url = format!("http://{addr}/fhir");
-    loop {
+    let answered = until_blocking(READY_WITHIN, Duration::from_millis(50), || {
         if let Some(status) = child.try_wait().expect("waiting for sekmet") {
-            return Err(format!("it exited with {status}:\n{}", read_log(dir)));
+            return Some(Err(format!("it exited with {status}:\n{}", read_log(dir))));
         }
         let ready =
             loopback_http::send(addr, "GET", "/fhir/metadata", &[], None).is_ok_and(|reply| {
                 reply.status == 200 && reply.json()["implementation"]["url"] == base_url.as_str()
             });
-        if ready {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "no answer within {READY_WITHIN:?}:\n{}",
-                read_log(dir)
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        ready.then_some(Ok(()))
+    });
+    answered.unwrap_or_else(|| {
+        Err(format!(
+            "no answer within {READY_WITHIN:?}:\n{}",
+            read_log(dir)
+        ))
+    })
 }
 
 fn read_log(dir: &Path) -> String {
@@ -428,7 +433,8 @@ fn spawn(venv: &Venv, addr: SocketAddr, dir: &Path) -> Child {
             "--port",
             &addr.port().to_string(),
         ])
-        .args(["--log-level", "warning"])
+        // `info` keeps the access log, which counts the tokens granted.
+        .args(["--log-level", "info"])
         .current_dir(dir)
         .env("SEKMET_CONFIG", dir.join("settings.yaml"))
         .env("PYTHONUNBUFFERED", "1")

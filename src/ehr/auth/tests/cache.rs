@@ -1,12 +1,13 @@
 //! The token cache: one request for many callers, refreshed ahead of expiry, forgotten on
 //! demand; and static credentials, which need no endpoint.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
 use super::{secret_client, Expect, TokenEndpoint};
+use crate::clock::ManualClock;
 use crate::config::{AuthConfig, ClientAuth, Secret};
 use crate::ehr::auth::Authenticator;
 
@@ -52,21 +53,16 @@ async fn concurrent_callers_share_one_token_request() {
 #[actix_rt::test]
 async fn a_token_is_refreshed_shortly_before_it_expires() {
     let (endpoint, authenticator) = start();
+    let clock = ManualClock::stopped_at("2026-01-01T00:00:00Z".parse().unwrap());
+    let authenticator = authenticator.with_clock(clock.clock());
     endpoint.expires_in(json!(1));
-    let start = Instant::now();
     assert_eq!(bearer(&authenticator).await, "Bearer token-1");
     assert_eq!(bearer(&authenticator).await, "Bearer token-1");
-    let deadline = start + Duration::from_secs(5);
-    while bearer(&authenticator).await == "Bearer token-1" {
-        assert!(Instant::now() < deadline, "never refreshed");
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
-    }
     // A 1 s token is used for 0.9 s: refreshed a tenth of its life early, not at once.
-    let refreshed_after = start.elapsed();
-    assert!(
-        refreshed_after >= Duration::from_millis(850),
-        "{refreshed_after:?}"
-    );
+    clock.advance(Duration::from_millis(899));
+    assert_eq!(bearer(&authenticator).await, "Bearer token-1");
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(bearer(&authenticator).await, "Bearer token-2");
     assert_eq!(endpoint.requests(), 2);
 }
 
