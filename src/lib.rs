@@ -10,8 +10,11 @@
 //!   Plain async code, no actors.
 //! - [`fhir`]: FHIR R4 semantics: resource fingerprints, semantic event types, and the
 //!   FHIR-native shapes Courier delivers. Pure code, no actors.
-//! - [`store`]: the sled store: cursors, sequence numbers, pending containers, dead letters,
-//!   delivered notifications retained for replay.
+//! - [`store`]: the durable state behind small async traits (page commits, pending
+//!   containers, completion, dead letters, retained notifications, health), each stating
+//!   its invariants: cursors, sequence numbers, pending containers and their backlog
+//!   counters, dead letters, delivered notifications retained for replay. Backends: sled
+//!   (`store::sled`, the default, embedded) and in memory (`store::memory`, for tests).
 //! - [`model`]: change items, containers, notifications, cursor order, notification ids.
 //! - [`template`], [`client_key`]: an enrichment path template, a SMART client's private
 //!   key and its JWS algorithm. Parsed at load by [`config`], used by [`ehr`]; they import

@@ -35,7 +35,8 @@ pub async fn recover(
         return Ok(None);
     };
     let (mut dispatched, mut unreadable) = (0usize, 0usize);
-    for entry in deps.store.pending(id, 0) {
+    let mut walk = deps.store.pending(id, 0);
+    while let Some(entry) = walk.next().await {
         if mark(deps) != Some(start) {
             return Ok(None);
         }
@@ -129,7 +130,11 @@ pub async fn promoted(
     claim: Claim,
 ) -> Result<(), StoreError> {
     // Dropping the claim when it is no longer pending promotes the next of its key.
-    if let Some(container) = deps.store.container(&deps.config.id, claim.sequence())? {
+    if let Some(container) = deps
+        .store
+        .container(&deps.config.id, claim.sequence())
+        .await?
+    {
         let probe = None;
         let _ = enricher
             .send(Enrich {
@@ -185,7 +190,11 @@ pub async fn offer_probe(
 ) -> Result<bool, StoreError> {
     let id = &deps.config.id;
     let (mut keys, mut candidates) = (HashSet::new(), Vec::new());
-    for entry in deps.store.pending(id, 0).take(PROBE_CANDIDATES_AT_MOST) {
+    let oldest = deps
+        .store
+        .pending_page(id, 0, PROBE_CANDIDATES_AT_MOST)
+        .await?;
+    for entry in oldest.items {
         let container = match entry {
             Ok(container) => container,
             Err(StoreError::Corrupt { .. }) => continue,
@@ -202,14 +211,14 @@ pub async fn offer_probe(
     let Some(sequence) = candidates.get(turn % candidates.len().max(1)) else {
         return Ok(false);
     };
-    let Some(container) = deps.store.container(id, *sequence)? else {
+    let Some(container) = deps.store.container(id, *sequence).await? else {
         return Ok(false);
     };
     let Admission::Go(claim) = deps.claims.admit(&container) else {
         return Ok(false);
     };
     // Read before the claim: a delivery may have completed it in between.
-    if !deps.store.is_pending(id, container.sequence)? {
+    if !deps.store.is_pending(id, container.sequence).await? {
         claim.finish();
         return Ok(false);
     }
@@ -258,7 +267,12 @@ async fn hand_over(
         Admission::Waits => return Ok(HandOver::Sent),
         Admission::Taken => return Ok(HandOver::Skipped),
     };
-    if read == Read::FromStore && !deps.store.is_pending(&deps.config.id, container.sequence)? {
+    if read == Read::FromStore
+        && !deps
+            .store
+            .is_pending(&deps.config.id, container.sequence)
+            .await?
+    {
         claim.finish();
         return Ok(HandOver::Skipped);
     }

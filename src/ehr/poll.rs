@@ -154,7 +154,9 @@ pub async fn poll_page(
     store: &Store,
     page_size: Option<usize>,
 ) -> Result<PageResult, PollError> {
-    let state = store.connection_state(&config.id, &feed.initial_cursor)?;
+    let state = store
+        .connection_state(&config.id, &feed.initial_cursor)
+        .await?;
     let size_text = page_size.map(|n| n.to_string());
     let query = page_query(feed, &state.cursor.value, size_text.as_deref());
     let response = client.get_json(&feed.changes_path, &query).await?;

@@ -5,8 +5,13 @@ use std::time::{Duration, Instant};
 
 /// Waits until `condition` holds, checking every 10 ms; panics naming `what` after `timeout`.
 pub async fn eventually(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    until(what, timeout, async || condition()).await;
+}
+
+/// [`eventually`] for a condition that awaits (one that reads Courier's store).
+pub async fn until(what: &str, timeout: Duration, mut condition: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + timeout;
-    while !condition() {
+    while !condition().await {
         assert!(
             Instant::now() < deadline,
             "timed out after {timeout:?} waiting for {what}"

@@ -22,7 +22,7 @@ use crate::store::fhir::{FhirCursor, Track};
 pub(super) async fn deletions(ctx: &Ctx<'_>, resource: &FhirResource) -> Result<Step, PollError> {
     let type_name = &resource.type_name;
     let lag = ctx.fhir.lag;
-    let cursor = ctx.cursor(type_name, Track::Deletes)?;
+    let cursor = ctx.cursor(type_name, Track::Deletes).await?;
     let upper = ctx.clock.upper(lag);
     let path = format!("/{type_name}/_history");
     let count = ctx.page_size.to_string();
@@ -44,7 +44,7 @@ pub(super) async fn deletions(ctx: &Ctx<'_>, resource: &FhirResource) -> Result<
             at.inspect(|at| descent.see(*at));
             match bundle::deletion(&page_path, entry, type_name)? {
                 Some(deletion) if deletion.at <= bound && !descent.is_before(deletion.at) => {
-                    taker.deletion(deletion)?;
+                    taker.deletion(deletion).await?;
                 }
                 _ => {}
             }

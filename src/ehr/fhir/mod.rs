@@ -122,8 +122,11 @@ impl Ctx<'_> {
     }
 
     /// The stored cursor of a type's track, or `initial_since` for a new one.
-    fn cursor(&self, type_name: &str, track: Track) -> Result<FhirCursor, StoreError> {
-        let stored = self.store.fhir_cursor(&self.config.id, type_name, track)?;
+    async fn cursor(&self, type_name: &str, track: Track) -> Result<FhirCursor, StoreError> {
+        let stored = self
+            .store
+            .fhir_cursor(&self.config.id, type_name, track)
+            .await?;
         Ok(stored.unwrap_or_else(|| FhirCursor {
             since: self.fhir.initial_since.clone(),
             past: false,
@@ -163,7 +166,8 @@ impl Ctx<'_> {
         let id = &self.config.id;
         let state = self
             .store
-            .connection_state(id, self.config.source.initial_cursor())?;
+            .connection_state(id, self.config.source.initial_cursor())
+            .await?;
         let containers = self
             .store
             .commit_fhir(id, &state, commit, Utc::now())

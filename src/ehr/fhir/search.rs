@@ -19,7 +19,7 @@ const INSTANT_WIDENING: usize = 16;
 /// Reads and commits the next search page of `resource`.
 pub(super) async fn search_page(ctx: &Ctx<'_>, resource: &FhirResource) -> Result<Step, PollError> {
     let type_name = &resource.type_name;
-    let cursor = ctx.cursor(type_name, Track::Search)?;
+    let cursor = ctx.cursor(type_name, Track::Search).await?;
     let upper = ctx.clock.upper(ctx.fhir.lag);
     let lower = format!("{}{}", if cursor.past { "gt" } else { "ge" }, cursor.since);
     let page = search(ctx, resource, &lower, &instant_text(upper), ctx.page_size).await?;
@@ -33,7 +33,7 @@ pub(super) async fn search_page(ctx: &Ctx<'_>, resource: &FhirResource) -> Resul
     } = plan(ctx, resource, page, bound).await?;
     let mut taker = Taker::new(ctx.store, &ctx.config.id, type_name);
     for found in within {
-        taker.version(found, &included)?;
+        taker.version(found, &included).await?;
     }
     let taken = taker.finish();
     log::debug!(

@@ -48,16 +48,20 @@ impl<'a> Taker<'a> {
         }
     }
 
-    fn last_seen(&self, id: &str) -> Result<Option<Seen>, StoreError> {
+    async fn last_seen(&self, id: &str) -> Result<Option<Seen>, StoreError> {
         match self.latest.get(id) {
             Some(at) => Ok(Some(self.taken.seen[*at].1.clone())),
-            None => self.store.fhir_seen(self.connection, self.type_name, id),
+            None => {
+                self.store
+                    .fhir_seen(self.connection, self.type_name, id)
+                    .await
+            }
         }
     }
 
     /// Takes one found version; `included` are the page's included resources.
-    pub fn version(&mut self, found: Found, included: &[Value]) -> Result<(), StoreError> {
-        let previous = self.last_seen(&found.id)?;
+    pub async fn version(&mut self, found: Found, included: &[Value]) -> Result<(), StoreError> {
+        let previous = self.last_seen(&found.id).await?;
         if previous
             .as_ref()
             .is_some_and(|p| p.version == found.version)
@@ -93,8 +97,8 @@ impl<'a> Taker<'a> {
     /// Takes one deletion, unless it was taken before, or a later version of the resource
     /// was taken already (deleted, then written again: the resource lives, and its new
     /// version was notified against the one before the deletion).
-    pub fn deletion(&mut self, deletion: Deletion) -> Result<(), StoreError> {
-        let previous = self.last_seen(&deletion.id)?;
+    pub async fn deletion(&mut self, deletion: Deletion) -> Result<(), StoreError> {
+        let previous = self.last_seen(&deletion.id).await?;
         let superseded = |p: &Seen| p.at.is_some_and(|at| at > deletion.at);
         if previous
             .as_ref()
@@ -190,21 +194,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn repeats_are_dropped_no_ops_skipped_and_changes_classified() {
+    #[actix_rt::test]
+    async fn repeats_are_dropped_no_ops_skipped_and_changes_classified() {
         let store = Store::temporary().unwrap();
         let mut taker = Taker::new(&store, "h", "Appointment");
-        taker.version(found("x", "booked"), &[]).unwrap();
-        taker.version(found("x", "booked"), &[]).unwrap();
-        taker.version(found("y", "booked"), &[]).unwrap();
-        taker.version(found("z", "cancelled"), &[]).unwrap();
+        taker.version(found("x", "booked"), &[]).await.unwrap();
+        taker.version(found("x", "booked"), &[]).await.unwrap();
+        taker.version(found("y", "booked"), &[]).await.unwrap();
+        taker.version(found("z", "cancelled"), &[]).await.unwrap();
         let deletion = |version: &str| Deletion {
             id: "a1".into(),
             version: version.into(),
             at: chrono::DateTime::parse_from_rfc3339("2026-11-26T04:15:00Z").unwrap(),
         };
-        taker.deletion(deletion("w")).unwrap();
-        taker.deletion(deletion("w")).unwrap();
+        taker.deletion(deletion("w")).await.unwrap();
+        taker.deletion(deletion("w")).await.unwrap();
         let taken = taker.finish();
         let events: Vec<(&str, &str, &Vec<String>)> = taken
             .changes
@@ -233,11 +237,11 @@ mod tests {
         assert_eq!(taken.seen[0].1.fingerprint, None);
     }
 
-    #[test]
-    fn a_deletion_older_than_the_version_seen_leaves_the_resource_live() {
+    #[actix_rt::test]
+    async fn a_deletion_older_than_the_version_seen_leaves_the_resource_live() {
         let store = Store::temporary().unwrap();
         let mut taker = Taker::new(&store, "h", "Appointment");
-        taker.version(found("v3", "booked"), &[]).unwrap();
+        taker.version(found("v3", "booked"), &[]).await.unwrap();
         let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap();
         taker
             .deletion(Deletion {
@@ -245,6 +249,7 @@ mod tests {
                 version: "v2".into(),
                 at: at("2026-11-26T04:14:10Z"),
             })
+            .await
             .unwrap();
         let taken = taker.finish();
         assert_eq!(taken.changes.len(), 1, "only the new version");

@@ -241,7 +241,7 @@ impl TestApp {
 }
 
 /// Waits on a condition with a deadline (the simulators' own, shared with the unit tests).
-pub use courier_sim::eventually;
+pub use courier_sim::{eventually, until};
 
 /// Ten seconds: generous for loopback, short enough to fail fast.
 pub const PATIENCE: Duration = Duration::from_secs(10);
