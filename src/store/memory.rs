@@ -15,6 +15,7 @@ use super::containers;
 use super::fhir::{FhirCommit, FhirCursor, Seen, Track};
 use super::health::StoreHealth;
 use super::retained::{Delivered, Retain, Retained, RetainedKey, RetainedRange, Swept};
+use super::traits::ready;
 use super::traits::{
     CompletionStore, ConnectionState, Cutoff, FhirStore, HealthStore, PageStore, PendingPage,
     PendingStore, RetainedReader, RetainedStore, StoreFuture,
@@ -51,10 +52,6 @@ struct State {
 
 fn key(connection: &str, sequence: u64) -> Key {
     (connection.to_owned(), sequence)
-}
-
-fn ready<'a, T: Send + 'a>(result: Result<T, StoreError>) -> StoreFuture<'a, T> {
-    Box::pin(std::future::ready(result))
 }
 
 impl MemoryStore {

@@ -20,6 +20,12 @@ use crate::model::{ChangeItem, Container, CursorState, DeadLetter};
 /// What a store call answers, later.
 pub type StoreFuture<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
 
+/// A result already known, answered as the traits answer: for backends whose work is done
+/// by the time the call returns (an embedded engine).
+pub(crate) fn ready<'a, T: Send + 'a>(result: Result<T, StoreError>) -> StoreFuture<'a, T> {
+    Box::pin(std::future::ready(result))
+}
+
 /// What the store remembers about one connection between polls.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConnectionState {

@@ -10,7 +10,8 @@ contract!(
     purge_deletes_one_dead_letter_or_every_matching_one,
 );
 
-fn letter(container: &Container, destination: &str) -> DeadLetter {
+/// The dead letter of `container`, refused by `destination`, with its standard body.
+pub(super) fn letter(container: &Container, destination: &str) -> DeadLetter {
     let notification = Notification::build(container, &serde_json::Map::new(), &[]);
     DeadLetter {
         notification_id: container.notification_id.clone(),
@@ -123,14 +124,7 @@ async fn retry_puts_the_dead_letter_back_to_pending_with_its_id_and_sequence(sto
         .await
         .unwrap()
         .is_empty());
-    assert_eq!(
-        store
-            .connection_state("a", "0")
-            .await
-            .unwrap()
-            .next_sequence,
-        3
-    );
+    assert_eq!(next_sequence(&store, "a").await, 3);
 }
 
 async fn retry_restores_the_container_whatever_format_the_body_was_sent_in(store: Store) {

@@ -35,6 +35,12 @@ pub(crate) async fn commit(
         .await
 }
 
+/// The sequence connection `conn`'s next container gets.
+pub(crate) async fn next_sequence(store: &Store, conn: &str) -> u64 {
+    let state = store.connection_state(conn, "0").await.unwrap();
+    state.next_sequence
+}
+
 /// Forgets `notification`'s container as delivered now, keeping no copy.
 pub(crate) async fn complete_unretained(store: &Store, notification: &Notification) {
     let delivered = Delivered {
@@ -287,16 +293,7 @@ async fn backlog_counters_follow_dead_letters_retries_and_repeated_completions(s
         store.backlog("a").unwrap(),
         (2, Some(stored[1].detected_at))
     );
-    let letter = DeadLetter {
-        notification_id: stored[1].notification_id.clone(),
-        connection: "a".into(),
-        sequence: 2,
-        destination: "d".into(),
-        reason: "retry schedule exhausted".into(),
-        attempts: vec![],
-        dead_at: Utc::now(),
-        body: json!({}),
-    };
+    let letter = dead_letters::letter(&stored[1], "d");
     store.dead_letter(&letter).await.unwrap();
     assert_eq!(
         store.backlog("a").unwrap(),

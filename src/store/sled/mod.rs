@@ -43,7 +43,7 @@ use engine::Engine;
 use reopen::FaultState;
 
 use super::containers;
-use super::traits::{ConnectionState, PageStore, StoreFuture};
+use super::traits::{ready, ConnectionState, PageStore, StoreFuture};
 use super::StoreError;
 use crate::model::{ChangeItem, Container, CursorState};
 
@@ -289,11 +289,6 @@ impl PageStore for SledStore {
     ) -> StoreFuture<'a, Vec<Container>> {
         Box::pin(self.commit_items(connection, expected, items, cursor, event_type, now))
     }
-}
-
-/// A result already known, as the traits answer it.
-fn ready<'a, T: Send + 'a>(result: Result<T, StoreError>) -> StoreFuture<'a, T> {
-    Box::pin(std::future::ready(result))
 }
 
 /// The error of a transaction that never aborts by itself: only storage can fail it.

@@ -2,7 +2,6 @@
 //! container, the backlog counters), and the store's health and flushes.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -114,8 +113,8 @@ impl HealthStore for SledStore {
     }
 
     fn epoch(&self) -> Option<u64> {
-        let open = self.shared.read_engine().as_ref().map(Arc::clone);
-        open.map(|_| self.reopens())
+        let open = self.shared.read_engine().is_some();
+        open.then(|| self.reopens())
     }
 
     fn check(&self) -> StoreFuture<'_, ()> {

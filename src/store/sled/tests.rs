@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::model::{notification_id, Notification};
-use crate::store::contract::{commit, complete_unretained, item};
+use crate::store::contract::{commit, complete_unretained, item, next_sequence};
 use crate::store::Store;
 
 /// A store in a fresh directory, with connection `a`'s `items` committed: the directory
@@ -46,13 +46,6 @@ async fn state_survives_reopening_the_directory() {
     let (dir, store, _, sled) = on_disk(&[item("x", 1), item("y", 2)]).await;
     drop((store, sled));
     let store = reopen(dir.path()).await;
-    assert_eq!(
-        store
-            .connection_state("a", "0")
-            .await
-            .unwrap()
-            .next_sequence,
-        3
-    );
+    assert_eq!(next_sequence(&store, "a").await, 3);
     assert_eq!(store.pending("a", 0).count().await, 2);
 }

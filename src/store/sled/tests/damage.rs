@@ -10,11 +10,7 @@ use crate::store::marks::MARKS_FILE;
 /// closes it.
 async fn fill(path: &Path, pages: u64) {
     let store = reopen(path).await;
-    let first = store
-        .connection_state("a", "0")
-        .await
-        .unwrap()
-        .next_sequence;
+    let first = next_sequence(&store, "a").await;
     for page in 0..pages {
         let at = first + 2 * page;
         commit(&store, "a", &[item("x", at), item("y", at + 1)])

@@ -43,14 +43,7 @@ async fn a_write_fault_stops_every_call_until_the_files_are_reopened() {
 
     until_reopened(&store).await;
     assert_eq!(store.health().faults_total, 1);
-    assert_eq!(
-        store
-            .connection_state("a", "0")
-            .await
-            .unwrap()
-            .next_sequence,
-        3
-    );
+    assert_eq!(next_sequence(&store, "a").await, 3);
     assert_eq!(
         store.pending("a", 0).count().await,
         2,
@@ -80,14 +73,7 @@ async fn a_snapshot_left_unfinished_by_a_full_disk_does_not_make_the_store_corru
     // empty or cut short, named after a later position than any finished snapshot.
     std::fs::write(dir.path().join("snap.00000000FFFFFFFF.generating"), b"").unwrap();
     let store = reopen(dir.path()).await;
-    assert_eq!(
-        store
-            .connection_state("a", "0")
-            .await
-            .unwrap()
-            .next_sequence,
-        3
-    );
+    assert_eq!(next_sequence(&store, "a").await, 3);
     assert_eq!(store.pending("a", 0).count().await, 2);
 }
 
