@@ -13,8 +13,8 @@ use crate::model::{Container, DeadLetter};
 /// (about 256 KiB of containers) to never load a large backlog at once.
 pub const WALK_PAGE: usize = 256;
 
-/// Dead letters read per page when all of them are listed.
-const DEAD_LETTER_PAGE: usize = 1000;
+/// Records read per page when a whole list is read (every dead letter, a replay's count).
+const LIST_PAGE: usize = 1000;
 
 /// One connection's pending containers from a sequence on, in sequence order; see
 /// [`Store::pending`].
@@ -109,14 +109,14 @@ impl Store {
     }
 
     /// Every dead letter `filter` matches, oldest connection sequence first.
-    pub async fn dead_letters_matching(
+    async fn dead_letters_matching(
         &self,
         filter: &DeadLetterFilter,
     ) -> Result<Vec<DeadLetter>, StoreError> {
         let (mut all, mut after) = (Vec::new(), None);
         loop {
             let page = self
-                .dead_letter_page(filter, after.as_deref(), DEAD_LETTER_PAGE)
+                .dead_letter_page(filter, after.as_deref(), LIST_PAGE)
                 .await?;
             all.extend(page.letters);
             match page.next {
@@ -131,7 +131,7 @@ impl Store {
         let mut reader = self.read_retained(range);
         let mut total = 0;
         loop {
-            let page = reader.next_page(DEAD_LETTER_PAGE).await?;
+            let page = reader.next_page(LIST_PAGE).await?;
             if page.is_empty() {
                 return Ok(total);
             }
