@@ -14,8 +14,11 @@
 //! - [`pipeline`]: one poll made durable: the source's position read from the store, the
 //!   source asked for the page after it, the page's containers committed with the new
 //!   position (and the FHIR versions seen) in one transaction. Plain async code, no actors.
-//! - [`store`]: the sled store: cursors, sequence numbers, pending containers, dead letters,
-//!   delivered notifications retained for replay.
+//! - [`store`]: the durable state behind small async traits (page commits, pending
+//!   containers, completion, dead letters, retained notifications, health), each stating
+//!   its invariants: cursors, sequence numbers, pending containers and their backlog
+//!   counters, dead letters, delivered notifications retained for replay. Backends: sled
+//!   (`store::sled`, the default, embedded) and in memory (`store::memory`, for tests).
 //! - [`model`]: change items, containers, notifications, cursor order, notification ids, and
 //!   the FHIR nouns (cursors per resource type and track, versions seen, changes to commit).
 //! - [`template`], [`client_key`]: an enrichment path template, a SMART client's private

@@ -63,7 +63,8 @@ pub async fn recover(d: Dispatcher<'_>, enricher: &Addr<EnricherActor>) -> Resul
         return Ok(());
     }
     let (mut dispatched, mut unreadable) = (0usize, 0usize);
-    for entry in d.store.pending(id, 0) {
+    let mut walk = d.store.pending(id, 0);
+    while let Some(entry) = walk.next().await {
         let container = match entry {
             Ok(container) => container,
             Err(err @ StoreError::Corrupt { .. }) => {
@@ -153,7 +154,7 @@ pub async fn promoted(
     enricher: &Addr<EnricherActor>,
     claim: Claim,
 ) -> Result<(), StoreError> {
-    let container = match d.store.container(d.id, claim.sequence()) {
+    let container = match d.store.container(d.id, claim.sequence()).await {
         Ok(Some(container)) => container,
         Ok(None) => {
             claim.let_go();
@@ -176,13 +177,17 @@ const PROBE_CANDIDATES_AT_MOST: usize = 256;
 /// first of their key (so a probe never overtakes an older container of its key).
 /// Successive probes so try different records. From its claim on, the probe travels with
 /// it (see [`crate::dispatch`]); `None` when there is none to probe with.
-pub fn choose_probe(
+pub async fn choose_probe(
     d: Dispatcher<'_>,
     probe: &Probe,
     turn: usize,
 ) -> Result<Option<(Container, Claim)>, StoreError> {
     let (mut keys, mut candidates) = (HashSet::new(), Vec::new());
-    for entry in d.store.pending(d.id, 0).take(PROBE_CANDIDATES_AT_MOST) {
+    let oldest = d
+        .store
+        .pending_page(d.id, 0, PROBE_CANDIDATES_AT_MOST)
+        .await?;
+    for entry in oldest.items {
         let container = match entry {
             Ok(container) => container,
             Err(StoreError::Corrupt { .. }) => continue,
@@ -199,11 +204,13 @@ pub fn choose_probe(
     let Some(sequence) = candidates.get(turn % candidates.len().max(1)) else {
         return Ok(None);
     };
-    let Some(container) = d.store.container(d.id, *sequence)? else {
+    let Some(container) = d.store.container(d.id, *sequence).await? else {
         return Ok(None);
     };
     let found = Found::Probe(probe.token());
-    Ok(claim_pending(d, &container, found)?.map(|claim| (container, claim)))
+    Ok(claim_pending(d, &container, found)
+        .await?
+        .map(|claim| (container, claim)))
 }
 
 enum HandOver {
@@ -232,7 +239,7 @@ async fn hand_over(
         Some(Action::Halt) => return Ok(HandOver::Halted),
         _ => {}
     }
-    let Some(claim) = claimed(d, &container, &actions)? else {
+    let Some(claim) = claimed(d, &container, &actions).await? else {
         return Ok(HandOver::Skipped);
     };
     match send(enricher, container, claim, None).await {
@@ -242,19 +249,19 @@ async fn hand_over(
 }
 
 /// Offers `container` (found by `found`) to the machine; answers its claim when it may go.
-fn claim_pending(
+async fn claim_pending(
     d: Dispatcher<'_>,
     container: &Container,
     found: Found,
 ) -> Result<Option<Claim>, StoreError> {
     let actions = d.on(Event::Offered(container, found, d.seen()));
-    claimed(d, container, &actions)
+    claimed(d, container, &actions).await
 }
 
 /// The claim the machine's `actions` gave `container`, once it is known to be pending: one
 /// read from the store may have been completed by a delivery between the read and the
 /// claim (then the claim is finished, releasing the next of its key).
-fn claimed(
+async fn claimed(
     d: Dispatcher<'_>,
     container: &Container,
     actions: &[Action],
@@ -264,7 +271,7 @@ fn claimed(
     };
     let claim = d.claims.claim(ticket);
     if verify {
-        match d.store.is_pending(d.id, container.sequence) {
+        match d.store.is_pending(d.id, container.sequence).await {
             Ok(true) => {}
             Ok(false) => {
                 claim.finish();

@@ -88,18 +88,25 @@ impl HeartbeatActor {
             ctx.run_later(self.every, |act, ctx| act.check(ctx));
             return;
         }
-        let id = &self.connection.id;
-        let last_sequence = match self
-            .store
-            .connection_state(id, self.connection.source.initial_cursor())
-        {
-            Ok(state) => state.next_sequence - 1,
-            Err(err) => {
-                log::warn!("conn={id} no heartbeat: {}", escaped(&err));
-                ctx.run_later(self.every, |act, ctx| act.check(ctx));
-                return;
-            }
+        let (store, connection) = (self.store.clone(), Arc::clone(&self.connection));
+        let read = async move {
+            let (id, initial) = (&connection.id, connection.source.initial_cursor());
+            store.connection_state(id, initial).await
         };
+        ctx.spawn(read.into_actor(self).map(|state, act, ctx| match state {
+            Ok(state) => act.beat(state.next_sequence - 1, ctx),
+            Err(err) => {
+                let id = &act.connection.id;
+                log::warn!("conn={id} no heartbeat: {}", escaped(&err));
+                ctx.run_later(act.every, |act, ctx| act.check(ctx));
+            }
+        }));
+    }
+
+    /// Sends the heartbeat of a connection whose last container is `last_sequence`, then
+    /// looks again when the next is due.
+    fn beat(&mut self, last_sequence: u64, ctx: &mut Context<Self>) {
+        let id = &self.connection.id;
         let beat = heartbeat(id, last_sequence, self.last_beat, self.destination.format);
         let (http, destination) = (
             self.http.clone().expect("started before checking"),

@@ -59,26 +59,25 @@ impl RetentionSweeper {
         self.sweeping = true;
         let (store, retain) = (self.store.clone(), self.retain.clone());
         let now = self.clock.now();
-        let sweep = actix_rt::task::spawn_blocking(move || {
-            store.sweep_retained(|destination| {
-                let keep = retain.get(destination).copied();
-                now - chrono::Duration::from_std(keep.unwrap_or(UNCONFIGURED_RETAIN))
-                    .unwrap_or(chrono::Duration::MAX)
-            })
-        });
+        let cutoff = move |destination: &str| {
+            let keep = retain.get(destination).copied();
+            now - chrono::Duration::from_std(keep.unwrap_or(UNCONFIGURED_RETAIN))
+                .unwrap_or(chrono::Duration::MAX)
+        };
+        // The store sweeps on a blocking thread: it lists and deletes files.
+        let sweep = async move { store.sweep_retained(Box::new(cutoff)).await };
         ctx.spawn(sweep.into_actor(self).map(|outcome, act, _| {
             act.sweeping = false;
             match outcome {
-                Ok(Ok(swept)) if swept.segments > 0 => {
+                Ok(swept) if swept.segments > 0 => {
                     log::debug!(
                         "retention: removed {} expired segments ({} bytes)",
                         swept.segments,
                         swept.bytes
                     );
                 }
-                Ok(Ok(_)) => {}
-                Ok(Err(err)) => log::warn!("retention sweep failed: {err}; retrying later"),
-                Err(err) => log::warn!("retention sweep did not finish: {err}"),
+                Ok(_) => {}
+                Err(err) => log::warn!("retention sweep failed: {err}; retrying later"),
             }
         }));
     }

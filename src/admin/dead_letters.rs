@@ -103,6 +103,7 @@ async fn list(
     let page = state
         .operations
         .dead_letter_page(&query.filter(), query.after.as_deref(), limit)
+        .await
         .map_err(store_failed)?;
     let letters: Vec<Summary<'_>> = page.letters.iter().map(Summary::from).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({
@@ -115,7 +116,12 @@ async fn show(
     state: web::Data<AdminState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    match state.operations.dead_letter(&id).map_err(store_failed)? {
+    match state
+        .operations
+        .dead_letter(&id)
+        .await
+        .map_err(store_failed)?
+    {
         Some(letter) => Ok(HttpResponse::Ok().json(letter)),
         None => Err(no_such(&id)),
     }

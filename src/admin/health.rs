@@ -19,7 +19,7 @@ async fn healthz() -> HttpResponse {
 
 async fn readyz(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
     let mut reasons = Vec::new();
-    if let Err(err) = state.store.check() {
+    if let Err(err) = state.store.check().await {
         // Its text starts with "store:".
         reasons.push(err.to_string());
     }

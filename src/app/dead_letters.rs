@@ -42,18 +42,18 @@ pub struct PurgeOutcome {
 
 impl Operations {
     /// Up to `limit` dead letters matching `filter`, after the page position `after`.
-    pub fn dead_letter_page(
+    pub async fn dead_letter_page(
         &self,
         filter: &DeadLetterFilter,
         after: Option<&str>,
         limit: usize,
     ) -> Result<DeadLetterPage, StoreError> {
-        self.store.dead_letter_page(filter, after, limit)
+        self.store.dead_letter_page(filter, after, limit).await
     }
 
     /// The dead letter of notification `id`, with every attempt and its body.
-    pub fn dead_letter(&self, id: &str) -> Result<Option<DeadLetter>, StoreError> {
-        self.store.find_dead_letter(id)
+    pub async fn dead_letter(&self, id: &str) -> Result<Option<DeadLetter>, StoreError> {
+        self.store.find_dead_letter(id).await
     }
 
     /// Sends the selected dead letters back to pending with their original id and sequence,

@@ -105,7 +105,8 @@ impl Operations {
         {
             return Err(ReplayError::Paused(destination.id.clone()));
         }
-        let total = self.store.retained(&range).count() as u64;
+        // A range that cannot be read counts as empty here; the replay reports the error.
+        let total = self.store.retained_total(&range).await.unwrap_or_default();
         let handle = ReplayHandle::new(&destination.id, total, self.gates.clock().clone());
         let job = self.replays.add(handle.clone());
         log::info!(

@@ -148,16 +148,12 @@ pub async fn replay(
 ) {
     let http = destination_client(destination);
     let width = REPLAY_CONCURRENCY.min(destination.max_in_flight).max(1);
-    let (mut retained, skipped) = store.retained_skipping(range);
+    let mut retained = store.read_retained(range);
     let result: Result<(), StoreError> = async {
         loop {
-            let batch = retained
-                .by_ref()
-                .take(width)
-                .map(|r| r.map(|r| r.notification))
-                .collect::<Result<Vec<_>, _>>();
-            progress.skipped(skipped.count());
-            let batch = batch?;
+            let batch = retained.next_page(width).await;
+            progress.skipped(retained.skipped());
+            let batch: Vec<_> = batch?.into_iter().map(|r| r.notification).collect();
             if batch.is_empty() {
                 return Ok(());
             }

@@ -145,7 +145,7 @@ async fn ran_out(
     if !evidence.judged && gate.settle(hash, mark, last_error(&attempts)) == Verdict::Keep {
         return probe_or_let_go(ctx, probe, retry_after).await;
     }
-    dead_letter(ctx, notification, attempts, reason)
+    dead_letter(ctx, notification, attempts, reason).await
 }
 
 /// The destination is failing: a probe (this one, or the first to fail once the destination
@@ -225,7 +225,7 @@ fn record_failure(ctx: &DeliveryContext, notification: &Notification, error: &st
     );
 }
 
-fn dead_letter(
+async fn dead_letter(
     ctx: &DeliveryContext,
     notification: &Notification,
     attempts: Vec<AttemptRecord>,
@@ -242,7 +242,7 @@ fn dead_letter(
         dead_at: ctx.gate.clock().now(),
         body: serde_json::from_slice(&notification.body).unwrap_or_default(),
     };
-    if let Err(err) = ctx.store.dead_letter(&letter) {
+    if let Err(err) = ctx.store.dead_letter(&letter).await {
         log::error!(
             "dest={dest} notif={} could not be dead-lettered: {}",
             letter.notification_id,

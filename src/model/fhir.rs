@@ -33,6 +33,16 @@ pub enum Track {
     Deletes,
 }
 
+impl Track {
+    /// The track's name in stored keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            Track::Search => "search",
+            Track::Deletes => "deletes",
+        }
+    }
+}
+
 /// Where a resource type's search (or history read) stands. It only moves forward, and only
 /// in the transaction that stores what it moved past.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

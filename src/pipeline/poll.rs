@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 
-
 use super::{PageResult, PollError};
 use crate::config::{ChangesSource, ConnectionConfig};
 use crate::ehr::changes::read_page;
@@ -45,7 +44,9 @@ async fn poll_changes(
     store: &Store,
     page_size: Option<usize>,
 ) -> Result<PageResult, PollError> {
-    let state = store.connection_state(&config.id, &feed.initial_cursor)?;
+    let state = store
+        .connection_state(&config.id, &feed.initial_cursor)
+        .await?;
     let page = read_page(client, feed, &state.cursor, page_size).await?;
     let containers = match page.changed {
         false => Vec::new(),
@@ -53,7 +54,14 @@ async fn poll_changes(
             let (items, cursor) = (&page.fresh, page.cursor.clone());
             let event_type = &feed.event_type;
             store
-                .commit_page(&config.id, &state, items, cursor, event_type, client.clock().now())
+                .commit_page(
+                    &config.id,
+                    &state,
+                    items,
+                    cursor,
+                    event_type,
+                    client.clock().now(),
+                )
                 .await?
         }
     };
@@ -82,14 +90,20 @@ async fn poll_fhir(
     let id = &config.id;
     let next = poller.next_read();
     let stored = StoredCursors {
-        search: store.fhir_cursor(id, &next.type_name, Track::Search)?,
+        search: store
+            .fhir_cursor(id, &next.type_name, Track::Search)
+            .await?,
         deletes: match next.track {
-            Track::Deletes => store.fhir_cursor(id, &next.type_name, Track::Deletes)?,
+            Track::Deletes => {
+                store
+                    .fhir_cursor(id, &next.type_name, Track::Deletes)
+                    .await?
+            }
             Track::Search => None,
         },
     };
     let FhirPage { read, versions } = poller.read(client, config, next, stored).await?;
-    let before = seen_before(store, id, &read.type_name, &versions)?;
+    let before = seen_before(store, id, &read.type_name, &versions).await?;
     let taken = versions.take(&read.type_name, &before);
     if read.track == Track::Search {
         log::debug!(
@@ -103,8 +117,12 @@ async fn poll_fhir(
     let containers = match read.commit(taken) {
         None => Vec::new(),
         Some(commit) => {
-            let state = store.connection_state(id, config.source.initial_cursor())?;
-            store.commit_fhir(id, &state, commit, client.clock().now()).await?
+            let state = store
+                .connection_state(id, config.source.initial_cursor())
+                .await?;
+            store
+                .commit_fhir(id, &state, commit, client.clock().now())
+                .await?
         }
     };
     let due = poller.committed(&read);
@@ -123,7 +141,7 @@ async fn poll_fhir(
 
 /// The last version the connection took of each resource of `type_name` that `versions`
 /// found, by id (a resource never taken is absent).
-fn seen_before(
+async fn seen_before(
     store: &Store,
     connection: &str,
     type_name: &str,
@@ -131,7 +149,7 @@ fn seen_before(
 ) -> Result<HashMap<String, Seen>, StoreError> {
     let mut before = HashMap::new();
     for id in versions.resource_ids() {
-        if let Some(seen) = store.fhir_seen(connection, type_name, id)? {
+        if let Some(seen) = store.fhir_seen(connection, type_name, id).await? {
             before.insert(id.to_owned(), seen);
         }
     }

@@ -61,9 +61,9 @@ async fn a_page_commits_its_containers_with_the_cursor_after_them() {
     assert_eq!(sequences, [1, 2]);
     assert_eq!((page.created, page.returned, page.behind), (2, 2, 0));
     assert!(page.cursor_moved && !page.was_full() && !page.is_stuck());
-    let state = store.connection_state(&config.id, "0").unwrap();
+    let state = store.connection_state(&config.id, "0").await.unwrap();
     assert_eq!((state.cursor.value.as_str(), state.next_sequence), ("2", 3));
-    assert_eq!(store.pending(&config.id, 0).count(), 2);
+    assert_eq!(store.pending(&config.id, 0).count().await, 2);
 }
 
 #[actix_rt::test]
@@ -78,7 +78,7 @@ async fn a_page_read_again_creates_nothing_and_leaves_the_cursor_where_it_was() 
         .unwrap();
     assert_eq!((again.created, again.returned, again.behind), (0, 2, 1));
     assert!(!again.cursor_moved);
-    let state = store.connection_state(&config.id, "0").unwrap();
+    let state = store.connection_state(&config.id, "0").await.unwrap();
     assert_eq!((state.cursor.value.as_str(), state.next_sequence), ("2", 3));
 }
 
@@ -90,7 +90,7 @@ async fn an_ehr_failure_writes_nothing() {
         .await
         .unwrap_err();
     assert!(matches!(err, PollError::Ehr(_)), "{err}");
-    let state = store.connection_state(&config.id, "0").unwrap();
+    let state = store.connection_state(&config.id, "0").await.unwrap();
     assert_eq!((state.cursor.value.as_str(), state.next_sequence), ("0", 1));
 }
 
@@ -99,8 +99,10 @@ async fn an_ehr_failure_writes_nothing() {
 #[actix_rt::test]
 async fn a_store_that_fails_fails_the_poll_before_the_ehr_is_asked() {
     let server = ehr("200 OK", two_changes());
-    let (config, store) = (changes_connection(&server), Store::temporary().unwrap());
-    store.fail_for_test();
+    let config = changes_connection(&server);
+    let sled = std::sync::Arc::new(crate::store::sled::SledStore::temporary().unwrap());
+    let store = Store::new(sled.clone());
+    sled.fail_for_test();
     let err = poll(&EhrSource::for_connection(&config), &config, &store)
         .await
         .unwrap_err();
@@ -133,10 +135,13 @@ async fn a_fhir_page_read_again_is_sorted_against_the_versions_the_store_took() 
     assert_eq!(focus, ["Appointment/a1", "Appointment/a2"]);
     assert!(page.cursor_moved && !page.more);
     assert!(page.cursor.as_str().starts_with("Appointment:"));
-    let seen = store.fhir_seen(&config.id, "Appointment", "a1").unwrap();
+    let seen = store
+        .fhir_seen(&config.id, "Appointment", "a1")
+        .await
+        .unwrap();
     assert_eq!(seen.map(|s| s.version).as_deref(), Some("1"));
     let again = poll(&source, &config, &store).await.unwrap();
     assert_eq!((again.created, again.returned), (0, 2));
-    let state = store.connection_state(&config.id, "0").unwrap();
+    let state = store.connection_state(&config.id, "0").await.unwrap();
     assert_eq!(state.next_sequence, 3);
 }

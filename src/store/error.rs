@@ -1,7 +1,8 @@
 //! Why the store could not do what was asked, and which of those a re-open can mend.
 
-use super::marks::WentBackwards;
-use super::open::Damaged;
+use std::error::Error;
+
+use super::sled::{Damaged, WentBackwards};
 
 /// `courier run`'s exit code when sled cannot open the store's files (at start, or at a
 /// re-open after a write fault): restore them, or move them aside.
@@ -13,9 +14,9 @@ pub const EXIT_STORE_WENT_BACKWARDS: u8 = 4;
 /// Why the store could not do what was asked; always an operator matter (disk, corruption).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// sled failed.
+    /// The storage engine failed (its own error inside, classified by [`EngineError`]).
     #[error("store: {0}")]
-    Sled(#[from] sled::Error),
+    Engine(#[from] EngineError),
     /// Writes could not be made durable (the disk refused a write or an fsync).
     #[error("store: flushing to disk failed: {0}")]
     Flush(String),
@@ -51,20 +52,66 @@ impl StoreError {
     pub fn is_disk_full(&self) -> bool {
         const ENOSPC: i32 = 28;
         const EDQUOT: i32 = 122;
-        let io = match self {
-            StoreError::Sled(sled::Error::Io(err)) | StoreError::Retained(err) => err,
+        let os_error = match self {
+            StoreError::Engine(err) => match err.fault {
+                EngineFault::Io { os_error } => os_error,
+                _ => None,
+            },
+            StoreError::Retained(err) => err.raw_os_error(),
             _ => return false,
         };
-        matches!(io.raw_os_error(), Some(ENOSPC | EDQUOT))
+        matches!(os_error, Some(ENOSPC | EDQUOT))
     }
 
     /// Whether this is the disk failing a write (full, or an I/O error), which leaves the open
     /// files unusable (sled keeps failing after one), as opposed to a record or a caller's
     /// problem.
-    pub(super) fn is_write_fault(&self) -> bool {
+    pub(crate) fn is_write_fault(&self) -> bool {
         matches!(
             self,
-            StoreError::Sled(sled::Error::Io(_)) | StoreError::Flush(_) | StoreError::Retained(_)
+            StoreError::Engine(EngineError {
+                fault: EngineFault::Io { .. },
+                ..
+            }) | StoreError::Flush(_)
+                | StoreError::Retained(_)
         )
+    }
+}
+
+/// What kind of failure an engine's error is, decided by the backend that raised it, so
+/// callers can tell a full disk from damage without knowing the engine's own error type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineFault {
+    /// The disk (or the network under it) failed a read or write; `os_error` is the OS's
+    /// error number when there is one.
+    Io {
+        /// `errno`, e.g. 28 for a full disk.
+        os_error: Option<i32>,
+    },
+    /// The engine found its files damaged.
+    Damage,
+    /// Anything else (a lock held, an unsupported operation).
+    Other,
+}
+
+/// An error of the storage engine behind the store, kept as its source but with no engine
+/// type in the store's interface: a second backend raises its own errors the same way.
+#[derive(Debug, thiserror::Error)]
+#[error("{source}")]
+pub struct EngineError {
+    /// What kind of failure it is.
+    pub fault: EngineFault,
+    /// The engine's own error.
+    #[source]
+    source: Box<dyn Error + Send + Sync>,
+}
+
+impl EngineError {
+    /// Wraps an engine's `source` error as a failure of kind `fault`.
+    pub fn new(fault: EngineFault, source: impl Error + Send + Sync + 'static) -> Self {
+        Self {
+            fault,
+            source: Box::new(source),
+        }
     }
 }

@@ -98,7 +98,7 @@ async fn an_older_copy_of_the_store_is_refused_with_exit_4_until_the_operator_ac
     assert_eq!(rig.delivered(), 200, "the same ids again");
     let logs = rig.log_text();
     assert!(logs.contains(&format!(
-        "ERROR courier::store::marks] store {}",
+        "ERROR courier::store::sled::marks] store {}",
         store.display()
     )));
     assert!(logs.contains(&format!(

@@ -9,7 +9,9 @@ use courier_sim::SimEhrOptions;
 use serde_json::Value;
 
 use crate::support::admin::{call, courier_cli, get, post, start_admin};
-use crate::support::app::{eventually, spawn_app_with, ConnectionSpec, TestApp, PATIENCE};
+use crate::support::app::{
+    eventually, eventually_async, spawn_app_with, ConnectionSpec, TestApp, PATIENCE,
+};
 
 /// One retry 50 ms after the first attempt, then the dead letters; and a failure threshold
 /// the test never reaches: a receiver that refuses every notification is otherwise judged
@@ -32,8 +34,11 @@ async fn refusing_receiver() -> (TestApp, AdminServer) {
 
 /// The dead letters the API at `url` lists (every page, two at a time), once there are `n`.
 async fn listed(t: &TestApp, url: &str, n: usize) -> Vec<Value> {
-    let count = || t.app.store().dead_letters().unwrap().len();
-    eventually(&format!("{n} dead letters"), PATIENCE, || count() == n).await;
+    let count = async || t.app.store().dead_letters().await.unwrap().len();
+    eventually_async(&format!("{n} dead letters"), PATIENCE, async || {
+        count().await == n
+    })
+    .await;
     let (mut letters, mut after) = (Vec::new(), String::new());
     loop {
         let page = get(url, &format!("/dead-letters?limit=2{after}")).await;

@@ -55,7 +55,7 @@ async fn assert_all_delivered_in_order(t: &TestApp, n: usize) {
     let status = t.destination();
     assert_eq!(status.state, DestinationState::Healthy);
     assert_eq!(status.oldest_pending_age_secs, None);
-    assert_eq!(t.app.store().dead_letters().unwrap(), vec![]);
+    assert_eq!(t.app.store().dead_letters().await.unwrap(), vec![]);
     let by_key = assert_one_at_a_time_per_key(&t.receiver.received(), |r| {
         r.json["data"]["key"].as_str().unwrap().to_owned()
     });
@@ -99,7 +99,7 @@ async fn a_destination_down_for_a_while_is_probed_then_gets_its_whole_backlog_in
         probes < 20,
         "{probes} attempts while failing: only a probe goes out"
     );
-    assert!(t.app.store().dead_letters().unwrap().is_empty());
+    assert!(t.app.store().dead_letters().await.unwrap().is_empty());
 
     t.receiver.always(200);
     assert_all_delivered_in_order(&t, 70).await;
@@ -219,7 +219,7 @@ async fn probes_rotate_so_records_a_receiver_refuses_cannot_keep_the_destination
         .map(|r| r.json["data"]["key"].as_str().unwrap().to_owned())
         .collect();
     assert!(refused.iter().all(|key| key == "appt-1" || key == "appt-2"));
-    assert!(t.app.store().dead_letters().unwrap().is_empty());
+    assert!(t.app.store().dead_letters().await.unwrap().is_empty());
 }
 
 /// Starts one connection with `extra` destination settings and a receiver answering 503 to
@@ -243,7 +243,7 @@ async fn assert_held_while_down_then_delivered(t: &TestApp, attempts: usize, cha
     .await;
     assert_eq!(t.destination().state, DestinationState::Failing);
     assert_eq!(t.destination().dead_lettered, 0);
-    assert!(t.app.store().dead_letters().unwrap().is_empty());
+    assert!(t.app.store().dead_letters().await.unwrap().is_empty());
     t.receiver.always(200);
     assert_all_delivered_in_order(t, changes).await;
 }
@@ -296,7 +296,7 @@ async fn a_record_refused_with_503_while_sent_one_at_a_time_is_dead_lettered_onc
         t.receiver.unique_accepted_ids() == 2
     })
     .await;
-    let letters = t.app.store().dead_letters().unwrap();
+    let letters = t.app.store().dead_letters().await.unwrap();
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].body["data"]["key"], "appt-1");
     assert_eq!(t.destination().state, DestinationState::Healthy);

@@ -106,7 +106,7 @@ async fn a_poisoned_key_keeps_failing_while_every_other_key_is_delivered() {
             "only appt-1's first notification is attempted, and it fails"
         );
     }
-    assert_eq!(t.app.store().dead_letters().unwrap(), vec![]);
+    assert_eq!(t.app.store().dead_letters().await.unwrap(), vec![]);
 
     t.receiver.refuse_key("appt-1", 200);
     eventually("appt-1's three notifications", PATIENCE, || {
@@ -230,5 +230,5 @@ async fn per_key_order_holds_while_the_destination_flaps_between_failing_and_hea
     .await;
     let by_key = assert_one_at_a_time_per_key(&t.receiver.received(), record_key);
     assert_eq!(by_key.values().map(Vec::len).sum::<usize>(), 100);
-    assert!(t.app.store().dead_letters().unwrap().is_empty());
+    assert!(t.app.store().dead_letters().await.unwrap().is_empty());
 }

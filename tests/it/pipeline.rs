@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use courier_sim::{Fault, Received, Route, SimEhrOptions};
 use serde_json::Value;
 
-use crate::support::app::{eventually, spawn_app, PATIENCE};
+use crate::support::app::{eventually, eventually_async, spawn_app, PATIENCE};
 use crate::support::python::{reference_verify, SignedMessage};
 
 fn by_sequence(received: &[Received]) -> HashMap<u64, &Received> {
@@ -205,11 +205,11 @@ async fn a_notification_the_receiver_always_rejects_ends_in_the_dead_letters_wit
     // A 422 judges the notification: the destination is up, so its schedule can run out.
     t.receiver.always(422);
     t.ehr.touch("appt-5");
-    eventually("a dead letter", PATIENCE, || {
-        t.app.store().dead_letters().unwrap().len() == 1
+    eventually_async("a dead letter", PATIENCE, async || {
+        t.app.store().dead_letters().await.unwrap().len() == 1
     })
     .await;
-    let letter = t.app.store().dead_letters().unwrap().remove(0);
+    let letter = t.app.store().dead_letters().await.unwrap().remove(0);
     assert_eq!(letter.connection, "clinic-a");
     assert_eq!(letter.sequence, 1);
     assert_eq!(letter.destination, "app");

@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 
 use crate::support::admin::{courier_cli, get, start_admin};
 use crate::support::app::{
-    eventually, eventually_some, spawn_app_with, ConnectionSpec, TestApp, PATIENCE,
+    eventually, eventually_async, eventually_some, spawn_app_with, ConnectionSpec, TestApp,
+    PATIENCE,
 };
 
 /// Courier with connections `clinic-a` and `clinic-b` on one EHR (each change is notified
@@ -48,8 +49,8 @@ async fn deliver(t: &TestApp, records: &[&str], total: usize) {
         t.ehr.touch(record);
     }
     assert!(t.receiver.wait_for_distinct(total, PATIENCE).await);
-    eventually("completed containers", PATIENCE, || {
-        t.app.store().pending_count() == 0 && t.app.store().retained_count().unwrap() == total
+    eventually_async("completed containers", PATIENCE, async || {
+        t.app.store().pending_count() == 0 && t.app.store().retained_count().await.unwrap() == total
     })
     .await;
 }
@@ -148,7 +149,7 @@ async fn replay_resends_the_exact_bodies_with_their_ids_within_the_range_and_con
     let b = |r: &Received| r.json["data"]["connection"] == "clinic-b";
     assert_eq!(arrivals(&t, seen), from(&original, b));
     // Replays went straight to the destination: nothing new entered the pipeline.
-    assert_eq!(t.app.store().retained_count().unwrap(), 6);
+    assert_eq!(t.app.store().retained_count().await.unwrap(), 6);
     assert_eq!(t.connection("clinic-a").changes, 3);
 }
 
@@ -202,8 +203,8 @@ async fn notifications_past_their_retention_are_swept_and_not_replayed() {
     assert_eq!(fresh["sent"], 2, "still retained");
     // Past the retention by Courier's clock: the next sweep finds them expired.
     clock.advance(std::time::Duration::from_secs(2));
-    eventually("the sweep removed them", PATIENCE, || {
-        t.app.store().retained_count().unwrap() == 0
+    eventually_async("the sweep removed them", PATIENCE, async || {
+        t.app.store().retained_count().await.unwrap() == 0
     })
     .await;
     let seen = t.receiver.received().len();
@@ -221,7 +222,7 @@ async fn a_destination_that_keeps_nothing_retains_nothing_and_refuses_a_replay()
     t.ehr.touch("appt-1");
     assert!(t.receiver.wait_for_distinct(2, PATIENCE).await);
     eventually("completed", PATIENCE, || t.app.store().pending_count() == 0).await;
-    assert_eq!(t.app.store().retained_count().unwrap(), 0);
+    assert_eq!(t.app.store().retained_count().await.unwrap(), 0);
     let refused = courier::admin::client::AdminClient::new(&admin.url(), None)
         .post_json(
             "/replay",

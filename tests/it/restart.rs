@@ -110,14 +110,17 @@ fn duplicates_per_run(rig: &Rig, starts: &[usize]) -> Vec<usize> {
 }
 
 /// After the last graceful stop nothing is left pending and nothing was dead-lettered.
-fn assert_store_drained(rig: &Rig) {
+async fn assert_store_drained(rig: &Rig) {
     let store = rig.store();
     assert_eq!(
         store.pending_count(),
         0,
         "delivered containers leave the store"
     );
-    assert!(store.dead_letters().unwrap().is_empty(), "no dead letters");
+    assert!(
+        store.dead_letters().await.unwrap().is_empty(),
+        "no dead letters"
+    );
 }
 
 fn assert_secret_not_logged(rig: &Rig) {
@@ -188,7 +191,7 @@ async fn sigkill_mid_flow_and_during_recovery_loses_nothing_and_duplicates_keep_
             kill + 1
         );
     }
-    assert_store_drained(&rig);
+    assert_store_drained(&rig).await;
     assert_secret_not_logged(&rig);
     println!(
         "sigkill: killed at {kills:?} delivered; duplicates per run {per_run:?} = {duplicates} \
@@ -237,7 +240,7 @@ async fn sigterm_stops_cleanly_and_the_next_start_delivers_everything() {
     // The stop waited for the requests in flight and flushed the store: nothing the receiver
     // acknowledged is sent again.
     assert_eq!(duplicates, 0, "duplicates after a graceful stop");
-    assert_store_drained(&rig);
+    assert_store_drained(&rig).await;
     assert_secret_not_logged(&rig);
     println!(
         "sigterm: stopped in {stop_took:?} at {stopped_at} delivered; {changes} changes, \
@@ -289,7 +292,7 @@ async fn notifications_for_a_destination_that_is_down_survive_sigkill() {
 
     let duplicates = assert_every_change_delivered(&rig);
     assert_eq!(duplicates, 0, "nothing was acknowledged before the kill");
-    assert_store_drained(&rig);
+    assert_store_drained(&rig).await;
     assert_secret_not_logged(&rig);
     println!(
         "destination down: {failed} failed requests before the kill; {:?}",

@@ -68,9 +68,10 @@ impl Courier {
     }
 
     /// Asserts that no page was taken: the cursor and the sequence are where they started.
-    fn assert_cursor_did_not_move(&self) {
+    async fn assert_cursor_did_not_move(&self) {
         assert_eq!(self.connection().cursor, None);
-        let state = self.app.store().connection_state("clinic-a", "0").unwrap();
+        let state = self.app.store().connection_state("clinic-a", "0");
+        let state = state.await.unwrap();
         assert_eq!(state.cursor.value.to_string(), "0");
         assert_eq!(state.next_sequence, 1);
     }
@@ -112,7 +113,7 @@ async fn without_ca_file_the_poll_fails_on_the_unknown_issuer_and_the_cursor_sta
         "request to /appointments/changed failed: TLS: the server's certificate has an unknown \
          issuer (a private CA goes in ca_file): invalid peer certificate: UnknownIssuer"
     );
-    courier.assert_cursor_did_not_move();
+    courier.assert_cursor_did_not_move().await;
     assert_eq!(ehr.requests(), 0, "no request went past the handshake");
     assert_eq!(receiver.summary().delivered, 0);
 }
@@ -149,7 +150,7 @@ async fn an_ehr_requiring_a_client_certificate_refuses_a_client_without_one() {
          perhaps for want of a client certificate it trusts (client_cert_file, \
          client_key_file): received fatal alert: CertificateRequired"
     );
-    courier.assert_cursor_did_not_move();
+    courier.assert_cursor_did_not_move().await;
     assert_eq!(ehr.requests(), 0);
 }
 

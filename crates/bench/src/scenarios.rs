@@ -601,7 +601,7 @@ fn prefill(store: &Path, connections: usize, total: usize) {
         let created = now_us();
         for c in 1..=connections {
             let id = connection_id(c);
-            let mut state = store.connection_state(&id, "0").expect("a state");
+            let mut state = store.connection_state(&id, "0").await.expect("a state");
             let mut seq = 0usize;
             while seq < per {
                 let items: Vec<ChangeItem> = (seq + 1..=(seq + BATCH).min(per))

@@ -16,8 +16,8 @@
 //! - [`ledger`]: the identity of every acknowledged notification, without bodies, and the
 //!   [`Audit`] that proves a run gap-free and its ids consistent (the crash torture's check).
 //! - [`disk`]: a tmpfs to fill under the store, for the full-disk tests and the torture.
-//! - [`wait`]: [`eventually`] and the loop under it, waits on a condition with a deadline,
-//!   for the tests.
+//! - [`wait`]: [`eventually`] (and [`wait::eventually_async`] for a condition that awaits)
+//!   and the loop under them, waits on a condition with a deadline, for the tests.
 //! - [`load`] and [`counting`]: a load EHR (endless backlog or steady rate, payload size,
 //!   latency, errors) and a receiver that counts instead of recording, for the benchmarks.
 
@@ -51,7 +51,7 @@ pub use inbox::{Received, ReceiverControl, Summary};
 pub use ledger::{Audit, Identity, Ledger, Problems};
 pub use load::{LoadEhr, LoadEhrOptions, LoadFeed};
 pub use receiver::{ReceiverOptions, SimReceiver};
-pub use wait::eventually;
+pub use wait::{eventually, until};
 
 /// Runs a server already bound to a loopback port 0 on the current actix System: its real
 /// address, and the handle that stops it.

@@ -16,6 +16,22 @@ pub async fn eventually(what: &str, timeout: Duration, mut condition: impl FnMut
     .await;
 }
 
+/// [`eventually`] for a condition that awaits (one that reads Courier's store).
+pub async fn eventually_async(
+    what: &str,
+    timeout: Duration,
+    mut condition: impl AsyncFnMut() -> bool,
+) {
+    let deadline = Instant::now() + timeout;
+    while !condition().await {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        actix_rt::time::sleep(LOOK_EVERY).await;
+    }
+}
+
 /// Waits until `probe` (which may ask a server) answers `Some`, and returns that; asks every
 /// 10 ms and panics naming `what` after `timeout`.
 pub async fn eventually_some<T, F>(what: &str, timeout: Duration, probe: impl FnMut() -> F) -> T

@@ -165,7 +165,7 @@ pub async fn torture(settings: Settings) -> Result<Figures, String> {
     let (pending_after_stop, dead_letters) = match Store::open(&s.dir.join("store")) {
         Ok(store) => (
             Some(store.pending_count()),
-            store.dead_letters().ok().map(|d| d.len()),
+            store.dead_letters().await.ok().map(|d| d.len()),
         ),
         Err(e) => {
             eprintln!("courier-torture: opening the store after the stop: {e}");

@@ -120,20 +120,29 @@ impl ConnectionActor {
         };
         let turn = self.probe_turn;
         self.probe_turn = self.probe_turn.wrapping_add(1);
-        match choose_probe(self.deps.dispatcher(), &probe, turn) {
-            Ok(Some((container, claim))) => {
-                let probe = Some(probe);
-                let sent = async move {
-                    send(&enricher, container, claim, probe).await;
-                };
-                ctx.spawn(sent.into_actor(self));
-            }
-            Ok(None) => probe.release(),
-            Err(err) => {
-                probe.release();
-                self.probe_failed(&err, ctx);
-            }
-        }
+        let deps = self.deps.clone();
+        let chosen = async move {
+            let chosen = choose_probe(deps.dispatcher(), &probe, turn).await;
+            (chosen, probe)
+        };
+        let carried_out =
+            chosen
+                .into_actor(self)
+                .map(move |(chosen, probe), act, ctx| match chosen {
+                    Ok(Some((container, claim))) => {
+                        let probe = Some(probe);
+                        let sent = async move {
+                            send(&enricher, container, claim, probe).await;
+                        };
+                        ctx.spawn(sent.into_actor(act));
+                    }
+                    Ok(None) => probe.release(),
+                    Err(err) => {
+                        probe.release();
+                        act.probe_failed(&err, ctx);
+                    }
+                });
+        ctx.spawn(carried_out);
     }
 
     /// Reading the store for a probe failed: the probe slot is free again, but nothing else

@@ -20,8 +20,8 @@ impl ConnectionActor {
         ctx: &mut Context<Self>,
     ) {
         let delay = self.backoff.fail(err.retry_after());
-        let until =
-            self.deps.claims.gate().clock().now() + chrono::Duration::from_std(delay).unwrap_or_default();
+        let until = self.deps.claims.gate().clock().now()
+            + chrono::Duration::from_std(delay).unwrap_or_default();
         // A paused connection shows as paused, not as waiting for a poll it will not make.
         let paused = self.paused && matches!(step, Step::Poll);
         let kind = err.kind();

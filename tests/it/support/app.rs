@@ -241,7 +241,7 @@ impl TestApp {
 }
 
 /// Waits on a condition with a deadline (the simulators' own, shared with the unit tests).
-pub use courier_sim::wait::{eventually, eventually_some};
+pub use courier_sim::wait::{eventually, eventually_async, eventually_some};
 
 /// Ten seconds: generous for loopback, short enough to fail fast.
 pub const PATIENCE: Duration = Duration::from_secs(10);

@@ -3,24 +3,28 @@
 
 use sled::Transactional;
 
-use super::retention::{Delivered, Retain};
-use super::{current, encode, keys, never_aborts, segments, Store, StoreError};
+use super::{current, encode, keys, never_aborts, ready, segments, SledStore};
 use crate::model::DeadLetter;
+use crate::store::traits::{CompletionStore, HealthStore, StoreFuture};
+use crate::store::{Delivered, Retain, StoreError};
 
-impl Store {
-    /// Forgets delivered containers and, with `retain`, first keeps the exact notifications
-    /// that were delivered, for replay: `retain_delivered`, then `forget_delivered`.
-    pub fn complete(
-        &self,
-        delivered: &[Delivered<'_>],
-        retain: Option<Retain<'_>>,
-    ) -> Result<(), StoreError> {
-        if let Some(retain) = retain {
-            self.retain_delivered(delivered, retain)?;
-        }
-        self.forget_delivered(delivered)
+impl CompletionStore for SledStore {
+    /// Retains with `retain_delivered`, then forgets with `forget_delivered`.
+    fn complete<'a>(
+        &'a self,
+        delivered: &'a [Delivered<'a>],
+        retain: Option<Retain<'a>>,
+    ) -> StoreFuture<'a, ()> {
+        let retained = retain.map_or(Ok(()), |retain| self.retain_delivered(delivered, retain));
+        ready(retained.and_then(|()| self.forget_delivered(delivered)))
     }
 
+    fn dead_letter<'a>(&'a self, letter: &'a DeadLetter) -> StoreFuture<'a, ()> {
+        ready(self.move_to_dead_letters(letter))
+    }
+}
+
+impl SledStore {
     /// Keeps the exact notifications that were delivered, for replay: all of them in one
     /// write, which is why deliveries are completed in batches (see
     /// [`crate::actors::completions`]). Called before their containers are forgotten: a crash
@@ -55,13 +59,17 @@ impl Store {
             let notification = delivered.notification;
             let key = keys::container(&notification.connection, notification.sequence);
             let removed = match check {
-                true => {
-                    current::remove_if_holds(&engine.containers, &key, &notification.id).map(drop)
-                }
-                false => engine.containers.remove(key).map(drop),
+                true => current::remove_if_holds(&engine.containers, &key, &notification.id),
+                false => engine.containers.remove(key).map(|old| old.is_some()),
             };
-            if let Err(err) = removed {
-                first_error.get_or_insert(err);
+            match removed {
+                Ok(true) => engine
+                    .backlogs
+                    .removed(&notification.connection, notification.sequence),
+                Ok(false) => {}
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
             }
         }
         let forgotten = first_error.map_or(Ok(()), |err| Err(err.into()));
@@ -72,7 +80,7 @@ impl Store {
     /// (nothing, when its key holds another change since a re-open of the store).
     /// The container itself is kept beside its dead letter, so a retry restores it exactly,
     /// whatever format the body was rendered in.
-    pub fn dead_letter(&self, letter: &DeadLetter) -> Result<(), StoreError> {
+    fn move_to_dead_letters(&self, letter: &DeadLetter) -> Result<(), StoreError> {
         let key = keys::container(&letter.connection, letter.sequence);
         let value = encode(letter);
         let engine = self.engine()?;
@@ -82,18 +90,23 @@ impl Store {
             &engine.dead_containers,
         )
             .transaction(|(pending, dead, kept)| {
+                let mut left_pending = false;
                 if let Some(container) = pending.remove(key.as_slice())? {
                     if !current::holds(&container, &letter.notification_id) {
                         // Read again after a re-open: that change is not this one's.
                         pending.insert(key.as_slice(), container)?;
-                        return Ok(());
+                        return Ok(false);
                     }
                     kept.insert(key.as_slice(), container)?;
+                    left_pending = true;
                 }
                 dead.insert(key.as_slice(), value.as_slice())?;
-                Ok(())
+                Ok(left_pending)
             })
             .map_err(never_aborts);
-        self.observe(&engine, moved)
+        if self.observe(&engine, moved)? {
+            engine.backlogs.removed(&letter.connection, letter.sequence);
+        }
+        Ok(())
     }
 }

@@ -10,7 +10,7 @@ use crate::store::marks::MARKS_FILE;
 /// closes it.
 async fn fill(path: &Path, pages: u64) {
     let store = reopen(path).await;
-    let first = store.connection_state("a", "0").unwrap().next_sequence;
+    let first = next_sequence(&store, "a").await;
     for page in 0..pages {
         let at = first + 2 * page;
         commit(&store, "a", &[item("x", at), item("y", at + 1)])
@@ -51,7 +51,7 @@ async fn marks_hold_the_connection_state_of_the_last_flush() {
     let store = reopen(dir.path()).await;
     let text = fs::read_to_string(dir.path().join(MARKS_FILE)).unwrap();
     let marks: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let state = store.connection_state("a", "0").unwrap();
+    let state = store.connection_state("a", "0").await.unwrap();
     assert_eq!(state.next_sequence, 7);
     assert_eq!(marks["connections"]["a"]["next_sequence"], 7, "{text}");
     assert_eq!(marks["connections"]["a"]["cursor"], "6", "{text}");
@@ -100,7 +100,11 @@ async fn a_store_behind_its_marks_is_refused_until_accepted() {
 
     let accepted = Store::open_with(&store, Rollback::Accept).expect("accepted");
     assert_eq!(
-        accepted.connection_state("a", "0").unwrap().next_sequence,
+        accepted
+            .connection_state("a", "0")
+            .await
+            .unwrap()
+            .next_sequence,
         5
     );
     drop(accepted);

@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{decode, ConnectionState, StoreError};
+use super::decode;
 use crate::model::CursorValue;
+use crate::store::{ConnectionState, StoreError};
 
 /// The marks file's name inside the store's directory.
 pub const MARKS_FILE: &str = "marks.json";

@@ -1,14 +1,18 @@
 //! One opening of the store's files: the sled database, its trees, the retained
-//! notifications' segment log and the group-commit thread. A [`super::Store`] holds one at a
-//! time and replaces it when a write fault left it unusable (see [`super::reopen`]).
+//! notifications' segment log, the group-commit thread and the backlog counters of what these
+//! files hold. A [`super::SledStore`] holds one at a time and replaces it when a write fault left it unusable (see [`super::reopen`]).
 
 use std::path::Path;
 use std::sync::Arc;
 
+use std::collections::HashMap;
+
 use super::flusher::Flusher;
 use super::marks::{Committed, MarksFile, Rollback};
 use super::segments::SegmentLog;
-use super::{open, retention, StoreError};
+use super::{keys, open, retention};
+use crate::store::backlog::Backlogs;
+use crate::store::StoreError;
 
 /// How often writes that are not flushed on the spot (a delivered container's removal) reach
 /// the disk. A crash can re-send what was acknowledged in this window before it, with the
@@ -28,7 +32,7 @@ pub(super) const CACHE_BYTES: u64 = 16 * 1024 * 1024;
 /// (sled leaves entries it does not know alone).
 const RETAINED_DIR: &str = "retained";
 
-/// The tree of each connection's [`super::ConnectionState`].
+/// The tree of each connection's [`crate::store::ConnectionState`].
 pub(super) const CONNECTIONS_TREE: &str = "connections";
 
 /// The open files. Dropping the last handle closes them and releases sled's directory lock
@@ -51,6 +55,9 @@ pub(super) struct Engine {
     /// Where each committed page's connection state is recorded for the high-water marks;
     /// `None` for a temporary store, which has none.
     pub(super) marks: Option<Arc<Committed>>,
+    /// Each connection's pending count and oldest container, counted once at open and kept
+    /// by every write to `containers` since.
+    pub(super) backlogs: Backlogs,
 }
 
 impl Engine {
@@ -86,11 +93,13 @@ impl Engine {
         let retained = Arc::new(retained);
         let committed = marks.as_ref().map(MarksFile::committed);
         let flusher = Flusher::start(db.clone(), Arc::clone(&retained), marks)?;
+        let containers = db.open_tree("containers")?;
         Ok(Self {
             flusher,
             marks: committed,
+            backlogs: Backlogs::new(count_pending(&containers)?),
             connections: db.open_tree(CONNECTIONS_TREE)?,
-            containers: db.open_tree("containers")?,
+            containers,
             dead_letters: db.open_tree("dead_letters")?,
             dead_containers: db.open_tree("dead_letter_containers")?,
             retained,
@@ -98,6 +107,22 @@ impl Engine {
             fhir_seen: db.open_tree("fhir_seen")?,
         })
     }
+}
+
+/// How many containers each connection has pending: one walk of the keys, at open.
+fn count_pending(containers: &sled::Tree) -> Result<HashMap<String, u64>, StoreError> {
+    let mut counts = HashMap::new();
+    for key in containers.iter().keys() {
+        let key = key?;
+        let connection = keys::connection(&key).unwrap_or_default();
+        match counts.get_mut(connection) {
+            Some(count) => *count += 1,
+            None => {
+                counts.insert(connection.to_owned(), 1);
+            }
+        }
+    }
+    Ok(counts)
 }
 
 /// Deletes the snapshot files sled 0.34 did not finish writing. sled writes a snapshot (at

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use actix_web::web::Bytes;
 
 use super::{decode, HEADER, MAX_RECORD};
-use crate::store::retention::Retained;
+use crate::store::Retained;
 
 /// Damaged stretches a reader skipped, each one record or more; shared, so whoever drives the
 /// reader through iterator adapters can still read it afterwards.

@@ -4,7 +4,9 @@
 //! move them into it): `<destination>\0<delivered at, unix ms as 8 big-endian
 //! bytes><connection>\0<sequence>`. Ids never contain NUL (see `Checker::id`).
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
+#[cfg(test)]
+use chrono::Utc;
 
 /// The key of one container (and of its dead letter).
 pub fn container(connection: &str, sequence: u64) -> Vec<u8> {
@@ -13,6 +15,18 @@ pub fn container(connection: &str, sequence: u64) -> Vec<u8> {
     key.push(0);
     key.extend_from_slice(&sequence.to_be_bytes());
     key
+}
+
+/// The sequence in a container's key; `None` for a key of another layout.
+pub fn sequence(key: &[u8]) -> Option<u64> {
+    let at = key.len().checked_sub(8)?;
+    Some(u64::from_be_bytes(key[at..].try_into().ok()?))
+}
+
+/// The connection in a container's key; `None` for a key of another layout.
+pub fn connection(key: &[u8]) -> Option<&str> {
+    let nul = key.iter().position(|b| *b == 0)?;
+    std::str::from_utf8(&key[..nul]).ok()
 }
 
 /// The first key after every container of `connection` (connection ids never contain NUL).
@@ -52,18 +66,7 @@ pub fn retained_end(destination: &str) -> Vec<u8> {
     container_prefix_end(destination)
 }
 
-/// The parts of a retained notification's key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetainedKey {
-    /// Destination it was delivered to.
-    pub destination: String,
-    /// When it was delivered (millisecond precision).
-    pub delivered_at: DateTime<Utc>,
-    /// Connection that produced it.
-    pub connection: String,
-    /// Its sequence number.
-    pub sequence: u64,
-}
+use crate::store::RetainedKey;
 
 /// Reads a retained notification's key back; `None` for a key of another layout.
 pub fn parse_retained(key: &[u8]) -> Option<RetainedKey> {
@@ -106,6 +109,8 @@ mod tests {
     fn container_keys_read_as_connection_and_sequence() {
         assert_eq!(describe(&container("clinic-a", 17)), "clinic-a/17");
         assert_eq!(describe(b"clinic-a"), "clinic-a");
+        assert_eq!(sequence(&container("clinic-a", 17)), Some(17));
+        assert_eq!(connection(&container("clinic-a", 17)), Some("clinic-a"));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::sync::Once;
 
 use super::engine::{BACKGROUND_FLUSH_MS, CACHE_BYTES, CONNECTIONS_TREE};
 use super::marks::{self, MarksFile, Rollback};
-use super::StoreError;
+use crate::store::{EngineFault, StoreError};
 
 thread_local! {
     /// True while this thread runs sled's open: a panic there is reported as an error.
@@ -73,21 +73,15 @@ pub(super) fn contained<T>(
     let outcome = panic::catch_unwind(AssertUnwindSafe(open));
     OPENING.with(|opening| opening.set(false));
     match outcome {
-        Ok(Err(StoreError::Sled(err))) if is_damage(&err) => Err(damaged(path, err.to_string())),
+        Ok(Err(StoreError::Engine(err))) if err.fault == EngineFault::Damage => {
+            Err(damaged(path, err.to_string()))
+        }
         Ok(result) => result,
         Err(panic) => Err(damaged(
             path,
             format!("sled panicked: {}", message(&*panic)),
         )),
     }
-}
-
-/// Whether sled's error says the files are damaged (rather than, say, locked or unreadable).
-fn is_damage(err: &sled::Error) -> bool {
-    matches!(
-        err,
-        sled::Error::Corruption { .. } | sled::Error::ReportableBug(_)
-    )
 }
 
 fn damaged(path: &Path, reason: String) -> StoreError {
@@ -150,6 +144,6 @@ mod tests {
         let locked = contained::<()>(Path::new("/s"), || {
             Err(sled::Error::Io(std::io::ErrorKind::WouldBlock.into()).into())
         });
-        assert!(matches!(locked, Err(StoreError::Sled(_))), "{locked:?}");
+        assert!(matches!(locked, Err(StoreError::Engine(_))), "{locked:?}");
     }
 }

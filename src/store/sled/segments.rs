@@ -34,9 +34,8 @@ use std::time::Duration;
 use actix_web::web::Bytes;
 use chrono::{DateTime, Utc};
 
-use super::keys::RetainedKey;
-use super::retention::{Delivered, Retained};
 use crate::model::Notification;
+use crate::store::{Delivered, Retained, RetainedKey, Swept};
 
 pub use reader::{SegmentReader, Skipped};
 
@@ -102,15 +101,6 @@ impl SegmentFile {
     fn end_ms(&self) -> i64 {
         self.start.saturating_add(self.span).saturating_mul(1000)
     }
-}
-
-/// What a sweep deleted.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Swept {
-    /// Segment files deleted.
-    pub segments: usize,
-    /// Their size.
-    pub bytes: u64,
 }
 
 impl SegmentLog {

@@ -16,12 +16,14 @@ use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
+use chrono::Utc;
 
 use super::engine::Engine;
 use super::marks::Rollback;
-use super::{Shared, Store, StoreError, EXIT_STORE_DAMAGED, EXIT_STORE_WENT_BACKWARDS};
+use super::{Shared, SledStore};
+use crate::store::{
+    StoreError, StoreFault, StoreHealth, EXIT_STORE_DAMAGED, EXIT_STORE_WENT_BACKWARDS,
+};
 
 /// The first re-open is tried this long after the fault; the delay doubles up to
 /// [`REOPEN_DELAY_MAX`], so Courier heals within 5 seconds of the disk having room again.
@@ -34,35 +36,6 @@ fn reopen_delays() -> impl Iterator<Item = Duration> {
     std::iter::successors(Some(REOPEN_DELAY_MIN), |delay| {
         Some((*delay * 2).min(REOPEN_DELAY_MAX))
     })
-}
-
-/// Whether the store answers, for status, metrics and readiness.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct StoreHealth {
-    /// `None` while the store answers; otherwise the write fault that stopped it.
-    pub fault: Option<StoreFault>,
-    /// Write faults since the process started (each one healed, but the current).
-    pub faults_total: u64,
-}
-
-/// A write fault the store has not healed from yet.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StoreFault {
-    /// The error that stopped the store.
-    pub error: String,
-    /// When it happened.
-    pub since: DateTime<Utc>,
-    /// Re-opens tried so far.
-    pub reopen_attempts: u64,
-    /// Why the last re-open failed, if one was tried.
-    pub last_reopen_error: Option<String>,
-}
-
-impl StoreHealth {
-    /// Whether the store answers.
-    pub fn is_ok(&self) -> bool {
-        self.fault.is_none()
-    }
 }
 
 /// The fault bookkeeping behind [`StoreHealth`].
@@ -154,14 +127,14 @@ fn heal(shared: Weak<Shared>, path: PathBuf, old: Option<Arc<Engine>>) {
     }
 }
 
-impl Store {
-    /// [`Store::open_with`], waiting out a full disk: sled writes at open (a snapshot), and a
+impl SledStore {
+    /// [`SledStore::open_with`], waiting out a full disk: sled writes at open (a snapshot), and a
     /// process supervisor restarting Courier on a full disk would otherwise spin. Tries as a
     /// running store re-opens, one ERROR line first; SIGTERM ends the wait.
-    pub fn open_when_room(path: &Path, rollback: Rollback) -> Result<Store, StoreError> {
+    pub fn open_when_room(path: &Path, rollback: Rollback) -> Result<Self, StoreError> {
         let mut delays = reopen_delays();
         loop {
-            match Store::open_with(path, rollback) {
+            match Self::open_with(path, rollback) {
                 Err(err) if err.is_disk_full() => {
                     let delay = delays.next().unwrap_or(REOPEN_DELAY_MAX);
                     if delay == REOPEN_DELAY_MIN {

@@ -1,0 +1,61 @@
+//! The containers a page becomes, numbered from the connection's next sequence: built the
+//! same way by every backend, so the same page gets the same ids and sequences whichever
+//! stores it.
+
+use chrono::{DateTime, Utc};
+
+use crate::model::FhirChange;
+use crate::model::{notification_id, ChangeItem, Container, FhirContext};
+
+/// One container per changes-feed item, numbered from `first`.
+pub fn of_items(
+    connection: &str,
+    first: u64,
+    items: &[ChangeItem],
+    event_type: &str,
+    now: DateTime<Utc>,
+) -> Vec<Container> {
+    items
+        .iter()
+        .zip(first..)
+        .map(|(item, sequence)| Container {
+            connection: connection.to_owned(),
+            sequence,
+            key: item.key.clone(),
+            version: item.version.clone(),
+            notification_id: notification_id(connection, &item.key, &item.version),
+            event_type: event_type.to_owned(),
+            detected_at: now,
+            change: item.raw.clone(),
+            fhir: None,
+        })
+        .collect()
+}
+
+/// One container per FHIR change, numbered from `first`.
+pub fn of_fhir_changes(
+    connection: &str,
+    first: u64,
+    changes: Vec<FhirChange>,
+    now: DateTime<Utc>,
+) -> Vec<Container> {
+    changes
+        .into_iter()
+        .zip(first..)
+        .map(|(change, sequence)| Container {
+            connection: connection.to_owned(),
+            sequence,
+            notification_id: notification_id(connection, &change.focus, &change.version),
+            key: change.focus.clone(),
+            version: change.version,
+            event_type: change.event_type,
+            detected_at: now,
+            change: change.resource,
+            fhir: Some(FhirContext {
+                focus: change.focus,
+                changed_elements: change.changed_elements,
+                included: change.included,
+            }),
+        })
+        .collect()
+}
