@@ -90,10 +90,10 @@ pub async fn recover(d: Dispatcher<'_>, enricher: &Addr<EnricherActor>) -> Resul
     Ok(())
 }
 
-/// One poll: one page made durable (by [`crate::pipeline`]), then its containers handed over while the connection
-/// is still caught up where it was when the step began. Tells the machine whether every
-/// container of the page was handed over: when not, the connection must walk the store
-/// before dispatching from a page again.
+/// One poll: one page made durable (by [`crate::pipeline`]), then its containers handed
+/// over while the connection is still caught up where it was when the step began. Tells the
+/// machine whether every container of the page was handed over: when not, the connection
+/// must walk the store before dispatching from a page again.
 pub async fn poll(
     deps: &ConnectionDeps,
     client: &EhrClient,
