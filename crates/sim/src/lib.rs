@@ -16,8 +16,8 @@
 //! - [`ledger`]: the identity of every acknowledged notification, without bodies, and the
 //!   [`Audit`] that proves a run gap-free and its ids consistent (the crash torture's check).
 //! - [`disk`]: a tmpfs to fill under the store, for the full-disk tests and the torture.
-//! - [`wait`]: [`eventually`] (and [`wait::eventually_async`] for a condition that awaits)
-//!   and the loop under them, waits on a condition with a deadline, for the tests.
+//! - [`wait`]: [`eventually`] and the loop under it, waits on a condition with a deadline,
+//!   for the tests; [`wait::eventually_async`] for a condition that awaits.
 //! - [`load`] and [`counting`]: a load EHR (endless backlog or steady rate, payload size,
 //!   latency, errors) and a receiver that counts instead of recording, for the benchmarks.
 
