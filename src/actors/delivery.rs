@@ -5,8 +5,10 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
+use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 
+use super::claims::Claim;
 use super::completions::Completions;
 use super::messages::{ConnectionFailed, Deliver};
 use super::{admit, contain_panic};
@@ -15,6 +17,7 @@ use crate::delivery::gate::DestinationGate;
 use crate::delivery::sender::destination_client;
 use crate::delivery::worker::{deliver, DeliveryContext, Final};
 use crate::escape::escaped;
+use crate::model::Notification;
 use crate::status::StatusBoard;
 use crate::store::Store;
 
@@ -116,35 +119,44 @@ impl Handler<Deliver> for DeliveryActor {
                     probe.release();
                 }
                 delivery.board.destination(&dest, |d| d.in_flight -= 1);
-                let reason = match outcome {
-                    // Its claim is released once its container has left the store.
-                    Ok(Final::Delivered) => {
-                        completions.complete(notification, claim, delivery.gate.clock().now());
-                        return;
-                    }
-                    Ok(Final::DeadLettered) => {
-                        claim.finish();
-                        return;
-                    }
-                    // Let go, the container stays pending: the connection dispatches it again
-                    // (letting the claim go tells it so). Nothing was delivered.
-                    Ok(Final::LetGo) => {
-                        claim.let_go();
-                        return;
-                    }
-                    Ok(Final::StillPending) => "a dead letter could not be written".to_owned(),
-                    Err(panic) => format!("delivery of {} panicked: {panic}", notification.id),
-                };
-                // The container is still pending: the connection's restart dispatches it
-                // again. Its claim is let go after the report, so the connection is failing
-                // (not walking its store) by the time it hears of the release.
-                log::error!("dest={dest} notif={} {}", notification.id, escaped(&reason));
-                failed.do_send(ConnectionFailed {
-                    generation: None,
-                    reason,
-                });
-                claim.let_go();
+                let now = delivery.gate.clock().now();
+                settle(
+                    outcome,
+                    (notification, claim, failed),
+                    &completions,
+                    now,
+                    &dest,
+                );
             }
         })
     }
+}
+
+/// What the end of a delivery means for its claim: a delivered notification's container is
+/// completed (its claim released once it left the store), a dead letter's claim is finished,
+/// a let-go one stays pending. Without a verdict (a panic, a dead letter that could not be
+/// written) the connection is told to restart, then the claim is let go, so the connection is
+/// failing (not walking its store) by the time it hears of the release.
+fn settle(
+    outcome: Result<Final, String>,
+    (notification, claim, failed): (Notification, Claim, Recipient<ConnectionFailed>),
+    completions: &Completions,
+    now: DateTime<Utc>,
+    dest: &str,
+) {
+    let reason = match outcome {
+        Ok(Final::Delivered) => return completions.complete(notification, claim, now),
+        Ok(Final::DeadLettered) => return claim.finish(),
+        // Nothing was delivered: letting the claim go tells the connection to dispatch it
+        // again.
+        Ok(Final::LetGo) => return claim.let_go(),
+        Ok(Final::StillPending) => "a dead letter could not be written".to_owned(),
+        Err(panic) => format!("delivery of {} panicked: {panic}", notification.id),
+    };
+    log::error!("dest={dest} notif={} {}", notification.id, escaped(&reason));
+    failed.do_send(ConnectionFailed {
+        generation: None,
+        reason,
+    });
+    claim.let_go();
 }
