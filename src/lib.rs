@@ -18,7 +18,11 @@
 //!   containers, completion, dead letters, retained notifications, health), each stating
 //!   its invariants: cursors, sequence numbers, pending containers and their backlog
 //!   counters, dead letters, delivered notifications retained for replay. Backends: sled
-//!   (`store::sled`, the default, embedded) and in memory (`store::memory`, for tests).
+//!   (`store::sled`, the default, embedded), PostgreSQL (`store::postgres`, shared by a
+//!   cluster, every write fenced by its connection's lease) and in memory (`store::memory`,
+//!   for tests).
+//! - [`cluster`]: instances sharing a PostgreSQL store: members, leases renewed on a timer,
+//!   the balance of connections between live instances, and the view `/status` shows.
 //! - [`model`]: change items, containers, notifications, cursor order, notification ids, and
 //!   the FHIR nouns (cursors per resource type and track, versions seen, changes to commit).
 //! - [`template`], [`client_key`]: an enrichment path template, a SMART client's private
@@ -91,6 +95,7 @@ pub mod admin;
 pub mod app;
 pub mod client_key;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod delivery;
 pub mod dispatch;

@@ -42,9 +42,17 @@ pub fn run(args: &RunArgs) -> ExitCode {
         true => Rollback::Accept,
         false => Rollback::Refuse,
     };
-    let store = match Store::open_when_room(&config.store.path, rollback) {
+    let path = match &config.store {
+        config::StoreConfig::Sled { path } => path.clone(),
+        config::StoreConfig::Postgres(_) => {
+            // SCAFFOLD: the cluster wiring replaces this.
+            eprintln!("backend = \"postgres\" is not wired into `courier run` yet");
+            return ExitCode::from(1);
+        }
+    };
+    let store = match Store::open_when_room(&path, rollback) {
         Ok(store) => store,
-        Err(err) => return refused(&config.store.path, &err),
+        Err(err) => return refused(&path, &err),
     };
     let grace = config.runtime.shutdown_grace;
     let path = args.config.clone();

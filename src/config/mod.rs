@@ -20,6 +20,7 @@ mod raw;
 mod requests;
 mod secret;
 mod source;
+mod store;
 mod tls;
 mod validate;
 
@@ -31,6 +32,7 @@ pub use source::{
     ChangesSource, CursorFrom, EnrichStep, FhirResource, FhirSource, ReferencePath, Source,
     SourceKind,
 };
+pub use store::{DEFAULT_LEASE_SECS, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -47,6 +49,8 @@ use courier_wire::SigningKey;
 pub struct Config {
     /// Where the durable state lives.
     pub store: StoreConfig,
+    /// How instances sharing a PostgreSQL store hand connections to each other.
+    pub cluster: ClusterConfig,
     /// Process-wide knobs (threads, shutdown).
     pub runtime: RuntimeConfig,
     /// The admin HTTP API (health, metrics, status, control).
@@ -57,11 +61,54 @@ pub struct Config {
     pub connections: BTreeMap<String, ConnectionConfig>,
 }
 
-/// `[store]`: the sled directory.
-#[derive(Debug, Clone)]
-pub struct StoreConfig {
-    /// Directory of the sled database; created when missing.
-    pub path: PathBuf,
+/// `[store]`: which backend keeps the durable state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreConfig {
+    /// `backend = "sled"` (the default): embedded, one process on one machine.
+    Sled {
+        /// Directory of the sled database; created when missing.
+        path: PathBuf,
+    },
+    /// `backend = "postgres"`: a database several instances share as one cluster.
+    Postgres(PostgresConfig),
+}
+
+impl StoreConfig {
+    /// Names the store for messages: its directory, or its database's schema (never the
+    /// connection string, which may hold a password).
+    pub fn describe(&self) -> String {
+        match self {
+            StoreConfig::Sled { path } => format!("store.path {}", path.display()),
+            StoreConfig::Postgres(pg) => {
+                format!("postgres ${} schema {}", pg.url_env, pg.schema)
+            }
+        }
+    }
+}
+
+/// `[store] backend = "postgres"`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostgresConfig {
+    /// The connection string, read from the variable `url_env` names (it may hold a
+    /// password); `sslmode` in it is honoured, TLS by rustls.
+    pub url: Secret,
+    /// The variable that held the connection string, for messages.
+    pub url_env: String,
+    /// Connections the instance's pool keeps to the database; 1 to 1000.
+    pub pool_size: usize,
+    /// The schema Courier creates its tables in (a plain SQL name, never quoted).
+    pub schema: String,
+    /// Extra CA certificates (PEM) trusted for the database's TLS certificate, besides the
+    /// webpki roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `[cluster]`: leases of a postgres store's instances.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterConfig {
+    /// How long a lease lasts without renewal (`lease_secs`, 3 to 3600, default 10); renewed
+    /// every third of it. An instance lost this long hands its connections over.
+    pub lease: Duration,
 }
 
 /// `[runtime]`: optional process settings.

@@ -16,6 +16,8 @@ use serde::Deserialize;
 pub(super) struct RawConfig {
     pub store: RawStore,
     #[serde(default)]
+    pub cluster: RawCluster,
+    #[serde(default)]
     pub runtime: RawRuntime,
     #[serde(default)]
     pub admin: RawAdmin,
@@ -29,7 +31,19 @@ pub(super) struct RawConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStore {
-    pub path: String,
+    pub backend: Option<String>,
+    pub path: Option<String>,
+    pub url_env: Option<String>,
+    pub pool_size: Option<i64>,
+    pub schema: Option<String>,
+    pub ca_file: Option<String>,
+}
+
+/// `[cluster]`; the whole table may be left out.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCluster {
+    pub lease_secs: Option<i64>,
 }
 
 /// `[runtime]`; the whole table may be left out.

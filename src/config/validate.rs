@@ -4,7 +4,6 @@
 //! is only built when nothing about it was wrong.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use url::Url;
@@ -15,7 +14,7 @@ use super::locate::KeyPath;
 use super::raw::{RawConfig, RawDestination, RawRuntime};
 use super::requests;
 use super::tls::TlsKeys;
-use super::{Config, DestinationConfig, RuntimeConfig, Secret, StoreConfig};
+use super::{Config, DestinationConfig, RuntimeConfig, Secret};
 use courier_wire::SigningKey;
 
 /// Seconds `run` waits for in-flight work after SIGTERM, unless configured.
@@ -76,8 +75,8 @@ pub(super) fn validate(
         problems: Vec::new(),
     };
     let root = KeyPath::root();
-    let store_path = root.key("store").key("path");
-    check.non_empty(&store_path, &raw.store.path);
+    let store = super::store::store(&mut check, &root.key("store"), raw.store);
+    let cluster = super::store::cluster(&mut check, &root.key("cluster"), raw.cluster);
     let runtime = runtime(&mut check, &root.key("runtime"), raw.runtime);
     let admin = super::admin::admin(&mut check, &root.key("admin"), raw.admin);
     let destination_ids: BTreeSet<String> = raw.destinations.keys().cloned().collect();
@@ -109,9 +108,8 @@ pub(super) fn validate(
         return Err(check.problems);
     }
     Ok(Config {
-        store: StoreConfig {
-            path: PathBuf::from(raw.store.path),
-        },
+        store: store.expect("checked without problems"),
+        cluster,
         runtime,
         admin: admin.expect("checked without problems"),
         destinations,

@@ -35,6 +35,15 @@ pub enum StoreError {
     /// The connection's stored state changed under a commit (two writers for one connection).
     #[error("store: the state of connection {0} changed during a commit")]
     Conflict(String),
+    /// This instance no longer holds the lease of the connection it wrote (another instance
+    /// took it over, or it could not renew it in time): nothing was written, and the
+    /// connection stops here.
+    #[error("store: connection {0} is fenced: this instance no longer holds its lease")]
+    Fenced(String),
+    /// The database failed or could not be reached; the text is the driver's, never a row's
+    /// values.
+    #[error("store: database: {0}")]
+    Database(String),
     /// A write fault took the store out of service until it is re-opened (see
     /// `reopen.rs`); the text is that fault's.
     #[error("store: unavailable until it is re-opened after: {0}")]

@@ -35,6 +35,7 @@ mod dead_letters;
 mod error;
 mod health;
 pub mod memory;
+pub mod postgres;
 mod retained;
 pub mod sled;
 pub mod traits;

@@ -35,12 +35,12 @@ fn same<T: std::fmt::Debug>(a: &T, b: &T) -> bool {
 
 /// Plans the move from `old` to `new`, or refuses what cannot change while running.
 pub fn plan(old: &Config, new: &Config) -> Result<ReloadPlan, ControlError> {
-    if old.store.path != new.store.path {
+    if old.store != new.store || old.cluster != new.cluster {
         return Err(ControlError::Refused(format!(
-            "store.path cannot change while Courier runs ({} to {}); restart Courier to use \
+            "the store cannot change while Courier runs ({} to {}); restart Courier to use \
              another store",
-            old.store.path.display(),
-            new.store.path.display()
+            old.store.describe(),
+            new.store.describe()
         )));
     }
     let mut plan = ReloadPlan::default();

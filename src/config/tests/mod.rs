@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use super::{
     load, parse, ChangesSource, Config, ConfigErrors, ConnectionConfig, CursorFrom, Source,
-    SourceKind,
+    SourceKind, StoreConfig,
 };
 
 /// A valid Standard Webhooks secret (the spec's example key, 24 bytes).
@@ -88,7 +88,12 @@ fn valid_with(from: &str, to: &str) -> String {
 #[test]
 fn valid_config_loads_with_its_values() {
     let config = parse_ok(VALID);
-    assert_eq!(config.store.path, Path::new("var/courier"));
+    assert_eq!(
+        config.store,
+        StoreConfig::Sled {
+            path: Path::new("var/courier").into()
+        }
+    );
     let app = &config.destinations["app"];
     assert_eq!(app.id, "app");
     assert_eq!(app.url.as_str(), "https://receiver.example.org/hooks/ehr");

@@ -1,0 +1,8 @@
+//! The cluster: instances sharing one PostgreSQL store divide the connections between them.
+//! Each instance is a row in `members` with a heartbeat; each connection is owned through a
+//! row in `leases` (owner, epoch, expiry), renewed every third of `lease_secs`. Only the
+//! database coordinates: no instance talks to another.
+
+pub mod board;
+
+pub use board::{ClusterBoard, ClusterSnapshot, LeaseView, MemberView};
