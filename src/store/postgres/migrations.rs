@@ -34,10 +34,11 @@ CREATE TABLE connection_state (
     next_sequence bigint NOT NULL
 );
 CREATE TABLE pending (
-    connection  text        NOT NULL,
-    sequence    bigint      NOT NULL,
-    detected_at timestamptz NOT NULL,
-    container   bytea       NOT NULL,
+    connection      text        NOT NULL,
+    sequence        bigint      NOT NULL,
+    notification_id text        NOT NULL,
+    detected_at     timestamptz NOT NULL,
+    container       bytea       NOT NULL,
     PRIMARY KEY (connection, sequence)
 );
 CREATE TABLE dead_letters (
