@@ -32,6 +32,7 @@ mod restart;
 mod sekmet_auth;
 mod sekmet_smoke;
 mod signature_reference;
+mod store_copy;
 mod support;
 mod tls;
 mod token_echo;

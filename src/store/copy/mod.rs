@@ -58,10 +58,14 @@ impl fmt::Display for Copied {
         writeln!(f, "  dead letters        {}", self.dead_letters)?;
         writeln!(f, "  FHIR cursors        {}", self.fhir_cursors)?;
         writeln!(f, "  FHIR versions seen  {}", self.fhir_seen)?;
+        let destinations = match self.retained_destinations {
+            1 => "1 destination".to_owned(),
+            n => format!("{n} destinations"),
+        };
         write!(
             f,
-            "  retained            {} ({} destinations)",
-            self.retained, self.retained_destinations
+            "  retained            {} ({destinations})",
+            self.retained
         )?;
         if self.retained_duplicates > 0 {
             write!(f, "; {} held twice, copied once", self.retained_duplicates)?;

@@ -5,6 +5,8 @@
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 
+use courier_sim::postgres::TestDatabase;
+
 use crate::config::{PostgresConfig, Secret};
 use crate::model::{Container, DeadLetter};
 use crate::store::postgres::Db;
@@ -220,39 +222,9 @@ pub(super) async fn execute(db: &Db, sql: &'static str) {
     .unwrap();
 }
 
-/// A new empty database on the test server, dropped with the value.
-pub(super) struct TestDatabase {
-    url: String,
-    name: String,
-}
-
-/// A fresh database for one test.
+/// A fresh database for one test, dropped with the value.
 pub(super) fn fresh_database(hint: &str) -> TestDatabase {
-    let name = format!("courier_copy_{hint}_{}", std::process::id());
-    psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-    psql(&format!("CREATE DATABASE {name}"));
-    TestDatabase {
-        url: format!("postgres://postgres@127.0.0.1:5432/{name}?sslmode=disable"),
-        name,
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        psql(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ));
-    }
-}
-
-fn psql(sql: &str) {
-    let status = std::process::Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-qAtc", sql])
-        .env("PGOPTIONS", "--client-min-messages=warning")
-        .status()
-        .unwrap();
-    assert!(status.success(), "psql {sql}");
+    courier_sim::postgres::server().fresh_database(hint)
 }
 
 /// The store configuration of `database`, in the default schema.
