@@ -9,8 +9,9 @@
 //! - One transaction: the target's tables are locked, found empty, filled, and their row
 //!   counts checked against what was read before it commits; any failure leaves the target
 //!   as it was. A target that already holds state is refused: nothing is merged.
-//! - The sled store is only read (nothing is deleted); sled's lock refuses one a running
-//!   instance holds open.
+//! - Nothing is deleted from the sled store: it is opened as `courier run` opens it (its
+//!   high-water marks checked, an older layout brought up to date) and only read; sled's lock
+//!   refuses one a running instance holds open.
 
 mod rows;
 mod write;
@@ -138,8 +139,7 @@ pub fn copy(from: &Path, config: &PostgresConfig) -> Result<Copied, CopyError> {
     let sled = Arc::new(open_stopped(from)?);
     let db = Db::new(config)?;
     db.block_on(|_| migrations::migrate(&db))?;
-    let copied = db.block_on(|pool| async move { Ok(write::copy(pool, sled).await) })?;
-    copied
+    db.block_on(|pool| async move { Ok(write::copy(pool, sled).await) })?
 }
 
 /// Copies `sled`, open in this process, into `db`'s schema (migrated first): what [`copy`]
