@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use super::{query, sql, TestDatabase};
+use super::{config_for, fresh, query, sql, TestDatabase};
 use crate::model::Notification;
 use crate::store::contract::dead_letters::letter as dead_letters_letter;
 use crate::store::contract::{commit, item, next_sequence};
@@ -15,8 +15,8 @@ use crate::store::{Delivered, Store, StoreError};
 
 /// A store with leases over a fresh database.
 fn leased(hint: &str) -> (TestDatabase, Store, Arc<PgStore>) {
-    let database = TestDatabase::fresh(hint);
-    let (store, pg) = Store::postgres(&database.config(), FencePolicy::Leases).unwrap();
+    let database = fresh(hint);
+    let (store, pg) = Store::postgres(&config_for(&database.url), FencePolicy::Leases).unwrap();
     (database, store, pg)
 }
 
@@ -160,7 +160,7 @@ async fn a_retry_from_any_instance_tells_the_owner_to_walk_again() {
         .unwrap();
     assert_eq!(store.backlog("a").unwrap(), (0, None));
     // Another instance, which owns nothing, retries it.
-    let (other, _) = Store::postgres(&database.config(), FencePolicy::Leases).unwrap();
+    let (other, _) = Store::postgres(&config_for(&database.url), FencePolicy::Leases).unwrap();
     let all = crate::store::DeadLetterSelection::Matching(Default::default());
     assert_eq!(other.retry_dead_letters(&all).await.unwrap().len(), 1);
     assert_eq!(
@@ -175,8 +175,8 @@ async fn a_retry_from_any_instance_tells_the_owner_to_walk_again() {
 
 #[test]
 fn migrations_run_once_however_many_instances_open_the_store() {
-    let database = TestDatabase::fresh("migrations");
-    let config = database.config();
+    let database = fresh("migrations");
+    let config = config_for(&database.url);
     let together: Vec<_> = (0..3)
         .map(|_| {
             let config = config.clone();

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use super::{config_for, TestDatabase};
+use super::{config_for, fresh, server_addr};
 use crate::store::contract::{commit, item};
 use crate::store::postgres::FencePolicy;
 use crate::store::{Store, StoreError};
@@ -59,7 +59,7 @@ fn accept(listener: TcpListener, open: Arc<AtomicBool>, streams: Arc<Mutex<Vec<T
         }
         match client {
             Ok(client) => {
-                let server = TcpStream::connect("127.0.0.1:5432").unwrap();
+                let server = TcpStream::connect(server_addr()).unwrap();
                 let mut all = streams.lock().unwrap();
                 all.extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
                 pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
@@ -87,7 +87,7 @@ fn free_port() -> SocketAddr {
 
 #[actix_rt::test]
 async fn an_outage_fails_commits_and_shows_in_health_until_the_database_answers() {
-    let database = TestDatabase::fresh("outage");
+    let database = fresh("outage");
     let mut proxy = Proxy::start(free_port());
     let url = format!(
         "postgres://postgres@{}/{}?sslmode=disable",
