@@ -194,3 +194,41 @@ fn migrations_run_once_however_many_instances_open_the_store() {
     );
     assert_eq!(versions, "1:1,2:1");
 }
+
+#[actix_rt::test]
+async fn a_new_owner_takes_over_the_backlog_and_the_numbering() {
+    let (database, old, old_pg) = leased("newowner");
+    old_pg.own("a", lease(&database, "a", 1)).await.unwrap();
+    let written = commit(&old, "a", &[item("x", 1), item("y", 2)])
+        .await
+        .unwrap();
+
+    let (new, new_pg) = Store::postgres(&config_for(&database.url), FencePolicy::Leases).unwrap();
+    assert_eq!(
+        new.backlog("a").unwrap(),
+        (0, None),
+        "not its connection yet"
+    );
+    sql(
+        &database,
+        "UPDATE courier.leases SET owner = 'new', epoch = 2 WHERE connection = 'a'",
+    );
+    let fence = Fence {
+        owner: "new".into(),
+        epoch: 2,
+    };
+    new_pg.own("a", fence).await.unwrap();
+    assert_eq!(
+        new.backlog("a").unwrap(),
+        (2, Some(written[0].detected_at)),
+        "the backlog is read when it takes the connection"
+    );
+    let next = commit(&new, "a", &[item("z", 3)]).await.unwrap();
+    assert_eq!(next[0].sequence, 3, "numbering goes on, gap-free");
+    let pending: Vec<_> = new.pending("a", 0).collect().await.unwrap();
+    assert_eq!(
+        pending[..2],
+        written[..],
+        "same ids and sequences for the new owner"
+    );
+}
