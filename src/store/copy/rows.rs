@@ -120,7 +120,8 @@ impl Rows for PendingRows {
     }
 }
 
-/// Rows of `dead_letters`, each with the container a retry sends back.
+/// Rows of `dead_letters`, each with the container a retry sends back (NULL where the sled
+/// store kept none: the retry rebuilds it from the letter's standard body, as sled's does).
 #[derive(Default)]
 pub(super) struct DeadLetterRows {
     connection: Vec<String>,
@@ -129,11 +130,11 @@ pub(super) struct DeadLetterRows {
     destination: Vec<String>,
     dead_at: Vec<DateTime<Utc>>,
     letter: Vec<Vec<u8>>,
-    container: Vec<Vec<u8>>,
+    container: Vec<Option<Vec<u8>>>,
 }
 
 impl Rows for DeadLetterRows {
-    type Record = (DeadLetter, Container);
+    type Record = (DeadLetter, Option<Container>);
     const TABLE: &'static str = "dead_letters";
     const INSERT: &'static str = "INSERT INTO dead_letters \
          (connection, sequence, notification_id, destination, dead_at, letter, container) \
@@ -144,7 +145,7 @@ impl Rows for DeadLetterRows {
         let what = || format!("{}/{}", letter.connection, letter.sequence);
         self.sequence.push(bigint(what, letter.sequence)?);
         self.letter.push(blob(&letter));
-        self.container.push(blob(&container));
+        self.container.push(container.as_ref().map(blob));
         self.dead_at.push(letter.dead_at);
         self.destination.push(letter.destination);
         self.notification_id.push(letter.notification_id);

@@ -66,12 +66,11 @@ impl SledStore {
     }
 
     /// Every dead letter with the container a retry sends back, by connection then sequence.
-    /// A letter written before containers were kept beside it carries its container in its
-    /// standard body; one without either is [`StoreError::Corrupt`] (it could never be
-    /// retried).
+    /// `None` for a letter written before containers were kept beside it: a retry rebuilds
+    /// that one from the letter's standard body.
     pub(crate) fn export_dead_letters(
         &self,
-    ) -> Result<Records<(DeadLetter, Container)>, StoreError> {
+    ) -> Result<Records<(DeadLetter, Option<Container>)>, StoreError> {
         let engine = self.engine()?;
         let kept = engine.dead_containers.clone();
         Ok(Box::new(engine.dead_letters.iter().map(move |entry| {
@@ -79,13 +78,8 @@ impl SledStore {
             let what = keys::describe(&key);
             let letter: DeadLetter = decode(&what, &value)?;
             let container = match kept.get(&key)? {
-                Some(bytes) => decode(&what, &bytes)?,
-                None => Container::from_notification_body(&letter.body).ok_or_else(|| {
-                    StoreError::Corrupt {
-                        key: what,
-                        reason: "the dead letter kept no container to retry".into(),
-                    }
-                })?,
+                Some(bytes) => Some(decode(&what, &bytes)?),
+                None => None,
             };
             Ok((letter, container))
         })))
