@@ -55,4 +55,15 @@ impl PgStore {
     pub fn fences(&self) -> &Fences {
         &self.fences
     }
+
+    /// This instance took `connection`'s lease: its writes carry `fence` from now on.
+    pub async fn own(&self, connection: &str, fence: Fence) -> Result<(), StoreError> {
+        self.fences.grant(connection, fence);
+        Ok(())
+    }
+
+    /// This instance no longer holds `connection`'s lease: its writes are refused at once.
+    pub fn disown(&self, connection: &str) {
+        self.fences.revoke(connection);
+    }
 }
