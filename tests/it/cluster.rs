@@ -1,0 +1,165 @@
+//! A cluster of real `courier run` processes on one PostgreSQL database (lease 3 s): the
+//! connections are shared out evenly, a killed instance's connections are taken over with
+//! their backlog, a paused instance cannot write once continued, and instances joining and
+//! leaving move only what they must. Every change is delivered; a duplicate only ever carries
+//! its original id and sequence.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::support::cluster::{wait_for, ClusterRig, CLUSTER_PATIENCE, LEASE_SECS};
+
+fn shares(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
+    pairs.iter().map(|(name, n)| (name.to_string(), *n)).collect()
+}
+
+/// The connections `owner` holds now.
+fn held_by(rig: &ClusterRig, owner: &str) -> Vec<String> {
+    let holders = rig.holders().into_iter();
+    holders.filter(|(_, o)| o == owner).map(|(c, _)| c).collect()
+}
+
+#[actix_rt::test]
+async fn two_instances_share_four_connections_two_each_and_deliver_every_change() {
+    let mut rig = ClusterRig::new("share", 4, 20);
+    let _a = rig.start("a");
+    let _b = rig.start("b");
+    wait_for("two connections each", CLUSTER_PATIENCE, || {
+        rig.shares() == shares(&[("a", 2), ("b", 2)])
+    })
+    .await;
+    for ehr in &rig.ehrs {
+        ehr.touch_each(5);
+    }
+    wait_for("every change delivered", CLUSTER_PATIENCE, || rig.all_delivered()).await;
+    for name in ["a", "b"] {
+        let log = rig.log_of(name);
+        assert!(log.contains(&format!("cluster: instance {name} joined")), "{log}");
+        assert!(log.contains("took lease of conn="), "{log}");
+    }
+}
+
+#[actix_rt::test]
+async fn a_killed_instances_connections_are_taken_over_with_their_backlog() {
+    let mut rig = ClusterRig::new("kill", 4, 0);
+    let a = rig.start("a");
+    let _b = rig.start("b");
+    wait_for("two connections each", CLUSTER_PATIENCE, || {
+        rig.shares() == shares(&[("a", 2), ("b", 2)])
+    })
+    .await;
+    // A backlog that takes a while to deliver: a slow EHR enriches each container slowly.
+    for ehr in &rig.ehrs {
+        ehr.set_latency(Duration::from_millis(30));
+        ehr.touch_each(300);
+    }
+    let of_a = held_by(&rig, "a").join("','");
+    let pending = format!("SELECT count(*) FROM courier.pending WHERE connection IN ('{of_a}')");
+    wait_for("a backlog pending on a's connections", CLUSTER_PATIENCE, || {
+        rig.query(&pending).trim().parse::<u64>().unwrap() > 20
+    })
+    .await;
+    let killed = Instant::now();
+    a.kill();
+    wait_for("b holds every connection", CLUSTER_PATIENCE, || {
+        rig.shares() == shares(&[("b", 4)])
+    })
+    .await;
+    let took_over = killed.elapsed();
+    // Lapsed after at most a lease, taken at b's next tick (a third of it), with room for
+    // the test's own look every 100 ms.
+    assert!(
+        took_over < Duration::from_secs(LEASE_SECS + 2),
+        "took {took_over:?} to take over"
+    );
+    for ehr in &rig.ehrs {
+        ehr.touch_each(3);
+    }
+    wait_for("every change delivered", CLUSTER_PATIENCE, || rig.all_delivered()).await;
+    let log = rig.log_of("b");
+    assert!(log.contains(", from a)"), "b logged its takeovers:\n{log}");
+}
+
+#[actix_rt::test]
+async fn an_instance_paused_past_its_lease_never_writes_again_once_continued() {
+    let mut rig = ClusterRig::new("fence", 2, 10);
+    let a = rig.start("a");
+    let _b = rig.start("b");
+    wait_for("one connection each", CLUSTER_PATIENCE, || {
+        rig.shares() == shares(&[("a", 1), ("b", 1)])
+    })
+    .await;
+    wait_for("the first changes delivered", CLUSTER_PATIENCE, || rig.all_delivered()).await;
+    let lost = held_by(&rig, "a").pop().unwrap();
+    let ehr = &rig.ehrs[lost.trim_start_matches("conn-").parse::<usize>().unwrap() - 1];
+    // a polls on: it is paused in the middle of its work, whatever it was doing.
+    ehr.touch_each(20);
+    a.signal("STOP");
+    let paused = Instant::now();
+    wait_for("b took a's connection", CLUSTER_PATIENCE, || {
+        rig.shares() == shares(&[("b", 2)])
+    })
+    .await;
+    let taken_at: String = rig.query("SELECT now()");
+    ehr.touch_each(20);
+    wait_for("b delivered what a left", CLUSTER_PATIENCE, || rig.all_delivered()).await;
+    assert!(paused.elapsed() > Duration::from_secs(LEASE_SECS));
+    a.signal("CONT");
+    wait_for("a says it lost the lease", CLUSTER_PATIENCE, || {
+        rig.log_of("a").contains(&format!("lost lease of conn={lost}"))
+    })
+    .await;
+    // a changes nothing from now on: new changes go through b only, gap-free, one id each.
+    ehr.touch_each(20);
+    wait_for("every change delivered", CLUSTER_PATIENCE, || rig.all_delivered()).await;
+    assert_eq!(rig.shares(), shares(&[("b", 2)]), "a took nothing back");
+    let audit = rig.receiver.audit();
+    assert!(audit.is_clean(), "{audit:?}");
+    // Nothing of the connection's state moved but by b's lease (epoch 2 or later).
+    let state = rig.query(&format!(
+        "SELECT owner, epoch FROM courier.leases WHERE connection = '{lost}'"
+    ));
+    assert!(state.starts_with("b|"), "{state} (taken at {taken_at})");
+    let log = rig.log_of("a");
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[actix_rt::test]
+async fn a_third_instance_takes_only_its_share_and_a_leaving_one_hands_back_at_once() {
+    let mut rig = ClusterRig::new("rebalance", 6, 5);
+    let _a = rig.start("a");
+    let _b = rig.start("b");
+    wait_for("three connections each", CLUSTER_PATIENCE, || {
+        rig.shares() == shares(&[("a", 3), ("b", 3)])
+    })
+    .await;
+    let before = rig.holders();
+    let c = rig.start("c");
+    wait_for("two connections each", CLUSTER_PATIENCE, || {
+        rig.shares() == shares(&[("a", 2), ("b", 2), ("c", 2)])
+    })
+    .await;
+    let after = rig.holders();
+    let moved = before.iter().filter(|(conn, owner)| after[*conn] != **owner);
+    assert_eq!(moved.count(), 2, "only what c took moved: {before:?} → {after:?}");
+    c.signal("TERM");
+    let mut c = c;
+    wait_for("c exits", CLUSTER_PATIENCE, || c.exited().is_some()).await;
+    let left = Instant::now();
+    wait_for("a and b own c's connections", CLUSTER_PATIENCE, || {
+        rig.shares() == shares(&[("a", 3), ("b", 3)])
+    })
+    .await;
+    let took = left.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "handed-back leases are taken at the next tick, not after the lease: {took:?}"
+    );
+    assert!(rig.log_of("c").contains("handed back conn="));
+    let members = rig.query("SELECT instance FROM courier.members ORDER BY instance");
+    assert_eq!(members, "a\nb\n", "c left the members");
+    for ehr in &rig.ehrs {
+        ehr.touch_each(2);
+    }
+    wait_for("every change delivered", CLUSTER_PATIENCE, || rig.all_delivered()).await;
+}

@@ -1,0 +1,227 @@
+//! A cluster of real `courier run` processes on one PostgreSQL database: one simulated EHR
+//! per connection, one receiver, a fresh database, and instances started, killed, paused,
+//! continued and stopped by name. The lease table is read with `psql`.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use std::future::ready;
+
+use courier_sim::postgres::{server, TestDatabase};
+use courier_sim::wait::until;
+use courier_sim::{SimEhr, SimEhrOptions, SimReceiver};
+
+use super::app::{config_text, start_receiver, ConnectionSpec, SECRET_ENV};
+use super::process::backlog;
+
+/// The lease of the test clusters: renewed every second.
+pub const LEASE_SECS: u64 = 3;
+
+/// The variable holding the database's URL.
+const DB_ENV: &str = "COURIER_TEST_DB_URL";
+
+/// The simulated world of a cluster test and the files its instances run with.
+pub struct ClusterRig {
+    /// One EHR per connection, in connection order (`conn-1`, `conn-2`, …).
+    pub ehrs: Vec<SimEhr>,
+    /// The receiver every connection delivers to.
+    pub receiver: SimReceiver,
+    secret: String,
+    /// The configuration and the instances' logs.
+    pub dir: tempfile::TempDir,
+    /// The database the instances share.
+    pub database: TestDatabase,
+    /// The log file of every instance started, by name (a restart appends to it).
+    logs: BTreeMap<String, PathBuf>,
+}
+
+impl ClusterRig {
+    /// `connections` connections, each with `changes` changes waiting in its EHR.
+    pub fn new(hint: &str, connections: usize, changes: usize) -> Self {
+        Self::with(hint, connections, backlog(changes))
+    }
+
+    /// `connections` connections whose EHRs start with `options`.
+    pub fn with(hint: &str, connections: usize, options: SimEhrOptions) -> Self {
+        let ehrs: Vec<SimEhr> = (0..connections)
+            .map(|_| SimEhr::start(options.clone()).expect("simulated EHR starts"))
+            .collect();
+        let (receiver, secret) = start_receiver();
+        let dir = tempfile::tempdir().unwrap();
+        let specs: Vec<ConnectionSpec> = ehrs
+            .iter()
+            .enumerate()
+            .map(|(i, ehr)| ConnectionSpec::new(&format!("conn-{}", i + 1), ehr))
+            .collect();
+        let store = dir.path().join("unused");
+        let sled = format!("[store]\npath = {:?}\n", store.display().to_string());
+        let text = config_text(&store, &receiver.url(), "", &specs).replacen(
+            &sled,
+            &format!(
+                "[store]\nbackend = \"postgres\"\nurl_env = {DB_ENV:?}\npool_size = 4\n\n\
+                 [cluster]\nlease_secs = {LEASE_SECS}\n"
+            ),
+            1,
+        );
+        assert!(text.contains("backend = \"postgres\""), "{text}");
+        std::fs::write(dir.path().join("courier.toml"), text).unwrap();
+        Self {
+            ehrs,
+            receiver,
+            secret,
+            dir,
+            database: server().fresh_database(hint),
+            logs: BTreeMap::new(),
+        }
+    }
+
+    /// The connection ids.
+    pub fn connections(&self) -> Vec<String> {
+        (1..=self.ehrs.len()).map(|i| format!("conn-{i}")).collect()
+    }
+
+    /// Starts `courier run --instance name` with an admin API on a port of its own.
+    pub fn start(&mut self, name: &str) -> Instance {
+        let log = self.dir.path().join(format!("{name}.log"));
+        let file = File::options().create(true).append(true).open(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_courier"))
+            .args(["run", "--config"])
+            .arg(self.dir.path().join("courier.toml"))
+            .args(["--instance", name, "--admin-listen", "127.0.0.1:0"])
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env(SECRET_ENV, &self.secret)
+            .env(DB_ENV, &self.database.url)
+            .env("RUST_LOG", "info")
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .expect("the courier binary starts");
+        self.logs.insert(name.to_owned(), log);
+        Instance {
+            child,
+            name: name.to_owned(),
+        }
+    }
+
+    /// What instance `name` logged so far.
+    pub fn log_of(&self, name: &str) -> String {
+        let path = &self.logs[name];
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+
+    /// Runs `sql` on the shared database; answers its rows, one per line, fields split by `|`.
+    pub fn query(&self, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args([self.database.url.as_str(), "-qAt", "-c", sql])
+            .output()
+            .expect("psql runs");
+        assert!(out.status.success(), "psql failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Who holds each connection's lease now (not lapsed), by connection.
+    pub fn holders(&self) -> BTreeMap<String, String> {
+        let rows = self.query(
+            "SELECT connection, owner FROM courier.leases \
+             WHERE owner IS NOT NULL AND expires_at > now()",
+        );
+        rows.lines()
+            .filter_map(|line| line.split_once('|'))
+            .map(|(c, o)| (c.to_owned(), o.to_owned()))
+            .collect()
+    }
+
+    /// How many connections each instance holds now.
+    pub fn shares(&self) -> BTreeMap<String, usize> {
+        let mut shares = BTreeMap::new();
+        for owner in self.holders().into_values() {
+            *shares.entry(owner).or_default() += 1;
+        }
+        shares
+    }
+
+    /// Whether every change of every EHR was delivered, and nothing else: per connection,
+    /// distinct ids = changes, sequences exactly 1..=changes, one id per sequence and per
+    /// change, every signature verified.
+    pub fn all_delivered(&self) -> bool {
+        let audit = self.receiver.audit();
+        audit.is_clean()
+            && self.receiver.summary().all_verified
+            && self.ehrs.iter().enumerate().all(|(i, ehr)| {
+                let changes = ehr.change_count();
+                audit.connections.get(&format!("conn-{}", i + 1)).is_some_and(|c| {
+                    c.delivered as u64 == changes && c.highest_sequence == changes
+                })
+            })
+    }
+
+    /// Every instance's log, for a failing test's output.
+    fn all_logs(&self) -> String {
+        let names = self.logs.keys();
+        names
+            .map(|name| format!("----- {name}:\n{}", self.log_of(name)))
+            .collect()
+    }
+}
+
+impl Drop for ClusterRig {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", self.all_logs());
+            eprintln!("----- leases:\n{}", self.query("SELECT * FROM courier.leases"));
+        }
+    }
+}
+
+/// One running `courier run`; killed when dropped, so a failing test leaves none behind.
+pub struct Instance {
+    child: Child,
+    /// Its `--instance` name.
+    pub name: String,
+}
+
+impl Instance {
+    /// SIGKILL: gone at once, leases and all.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL is sent");
+        self.child.wait().expect("the killed process is reaped");
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`, `TERM`).
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill(1) runs");
+        assert!(sent.success(), "kill -{signal} failed");
+    }
+
+    /// Whether it exited, and how.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("waiting for courier")
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        // A paused process must be continued to die of anything but SIGKILL; SIGKILL is it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Long enough for anything a cluster test waits for: several leases.
+pub const CLUSTER_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Waits until `condition` holds, looking every 100 ms (it may run `psql`); panics naming
+/// `what` after `within`.
+pub async fn wait_for(what: &str, within: Duration, mut condition: impl FnMut() -> bool) {
+    let held = until(within, Duration::from_millis(100), || ready(condition().then_some(()))).await;
+    assert!(held.is_some(), "timed out after {within:?} waiting for {what}");
+}
