@@ -20,6 +20,8 @@
 //!   for the tests; [`wait::eventually_async`] for a condition that awaits.
 //! - [`load`] and [`counting`]: a load EHR (endless backlog or steady rate, payload size,
 //!   latency, errors) and a receiver that counts instead of recording, for the benchmarks.
+//! - [`postgres`]: a real PostgreSQL for the PostgreSQL store's tests (the local server or a
+//!   throwaway cluster), a fresh database per test, and clusters a test can stop and restart.
 
 mod bodies;
 pub mod counting;
@@ -31,6 +33,7 @@ mod fhir_data;
 pub mod inbox;
 pub mod ledger;
 pub mod load;
+pub mod postgres;
 pub mod receiver;
 mod records;
 pub mod wait;

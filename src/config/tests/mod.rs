@@ -10,6 +10,7 @@ mod format;
 mod operations;
 mod ordering;
 mod semantic;
+mod store;
 mod structural;
 mod transport;
 
