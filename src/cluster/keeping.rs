@@ -16,7 +16,7 @@ use actix::Recipient;
 use chrono::Utc;
 
 use super::balance::{self, View};
-use super::board::{ClusterBoard, LeaseView, MemberView};
+use super::board::ClusterBoard;
 use super::leases::{Lease, Leases};
 use super::members::{Member, Membership};
 use crate::actors::supervisor::{Disown, Own, RedispatchTo};
@@ -288,21 +288,8 @@ impl Keeping {
                 self.membership.instance()
             );
         }
-        let members = members.iter().map(|m| MemberView {
-            instance: m.instance.clone(),
-            started_at: m.started_at,
-            heartbeat_at: m.heartbeat_at,
-            live: m.live,
-            config_hash: m.config_hash.clone(),
-            same_config: m.config_hash == self.config_hash,
-            admin_url: m.admin_url.clone(),
-        });
-        let leases = leases.iter().map(|l| LeaseView {
-            connection: l.connection.clone(),
-            owner: l.holder().map(str::to_owned),
-            epoch: l.epoch,
-            expires_at: l.expires_at,
-        });
+        let members = members.iter().map(|m| m.view(&self.config_hash));
+        let leases = leases.iter().map(Lease::view);
         let held = self.held.borrow().len() as u64;
         self.board.update(|s| {
             s.members = members.collect();

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::board::LeaseView;
 use super::sql::{lease_ms, micros, time_of};
 use crate::store::postgres::db::db_error;
 use crate::store::postgres::{Db, Fence};
@@ -36,6 +37,16 @@ impl Lease {
     /// The instance that holds the lease now: its owner, unless it lapsed.
     pub fn holder(&self) -> Option<&str> {
         self.owner.as_deref().filter(|_| !self.expired)
+    }
+
+    /// How `/status` shows it: a lapsed lease has no owner.
+    pub fn view(&self) -> LeaseView {
+        LeaseView {
+            connection: self.connection.clone(),
+            owner: self.holder().map(str::to_owned),
+            epoch: self.epoch,
+            expires_at: self.expires_at,
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 
+use super::board::MemberView;
 use super::sql::{lease_ms, micros, time_of};
 use crate::store::postgres::db::db_error;
 use crate::store::postgres::Db;
@@ -28,6 +29,21 @@ pub struct Member {
     pub config_hash: String,
     /// Its admin API's URL, when it serves one.
     pub admin_url: Option<String>,
+}
+
+impl Member {
+    /// How `/status` shows it, beside this instance's configuration hash `mine`.
+    pub fn view(&self, mine: &str) -> MemberView {
+        MemberView {
+            instance: self.instance.clone(),
+            started_at: self.started_at,
+            heartbeat_at: self.heartbeat_at,
+            live: self.live,
+            config_hash: self.config_hash.clone(),
+            same_config: self.config_hash == mine,
+            admin_url: self.admin_url.clone(),
+        }
+    }
 }
 
 /// Why an instance could not join the cluster.

@@ -51,7 +51,9 @@ async fn a_killed_instances_connections_are_taken_over_with_their_backlog() {
     // A backlog that takes a while to deliver: a slow EHR enriches each container slowly.
     for ehr in &rig.ehrs {
         ehr.set_latency(Duration::from_millis(30));
-        ehr.touch_each(300);
+        for _ in 0..300 {
+            ehr.touch_random();
+        }
     }
     let of_a = held_by(&rig, "a").join("','");
     let pending = format!("SELECT count(*) FROM courier.pending WHERE connection IN ('{of_a}')");

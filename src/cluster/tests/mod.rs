@@ -6,6 +6,8 @@ mod members;
 
 use std::time::Duration;
 
+use courier_sim::postgres::{server, TestDatabase};
+
 use crate::config::{PostgresConfig, Secret};
 use crate::store::postgres::migrations::migrate;
 use crate::store::postgres::Db;
@@ -18,7 +20,7 @@ pub(super) struct TestDb {
 
 /// A database with Courier's schema migrated in, for the test `hint`.
 pub(super) async fn fresh(hint: &str) -> TestDb {
-    let database = fresh_database(hint);
+    let database = server().fresh_database(&format!("cluster_{hint}"));
     let config = PostgresConfig {
         url: Secret::new(database.url.clone()),
         url_env: "COURIER_TEST_DATABASE_URL".into(),
@@ -39,38 +41,3 @@ pub(super) const SHORT: Duration = Duration::from_millis(300);
 
 /// A lease no test waits out.
 pub(super) const LONG: Duration = Duration::from_secs(60);
-
-/// A fresh database on the local server, dropped with the value.
-struct TestDatabase {
-    url: String,
-    name: String,
-}
-
-fn fresh_database(hint: &str) -> TestDatabase {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::SeqCst);
-    let name = format!("courier_cluster_{hint}_{}_{n}", std::process::id());
-    psql(&format!("CREATE DATABASE {name}"));
-    TestDatabase {
-        url: format!("postgres://postgres@127.0.0.1:5432/{name}?sslmode=disable"),
-        name,
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        psql(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ));
-    }
-}
-
-fn psql(sql: &str) {
-    let status = std::process::Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-qAt", "-c", sql])
-        .status()
-        .expect("psql runs");
-    assert!(status.success(), "psql -c {sql:?} failed");
-}
