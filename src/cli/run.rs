@@ -117,7 +117,10 @@ fn open(
         }
         config::StoreConfig::Postgres(pg) => pg,
     };
-    let instance = args.instance.clone().unwrap_or_else(cluster::default_instance);
+    let instance = args
+        .instance
+        .clone()
+        .unwrap_or_else(cluster::default_instance);
     let admin_url = listener
         .and_then(|l| l.local_addr().ok())
         .map(|addr| format!("http://{addr}"));

@@ -140,7 +140,15 @@ impl Keeping {
             Ok((members, leases)) => {
                 self.show(&members, &leases);
                 if !self.stopping.get() && !self.evicted.get() {
-                    self.balance(&members, &leases).await;
+                    // A balance that hangs (a database gone mid-tick) must not hold off the
+                    // next renewal.
+                    let balanced = self.balance(&members, &leases);
+                    if actix_rt::time::timeout(self.interval(), balanced)
+                        .await
+                        .is_err()
+                    {
+                        self.failed(&StoreError::Database("taking leases timed out".into()));
+                    }
                 }
             }
             Err(err) => self.failed(&err),

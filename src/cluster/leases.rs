@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio_postgres::error::SqlState;
 
 use super::board::LeaseView;
 use super::sql::{lease_ms, micros, time_of};
@@ -122,15 +123,22 @@ impl Leases {
                     .await
                     .map_err(|e| db_error("acquiring a lease", e))?;
                 // FOR UPDATE waits for an in-flight write's FOR SHARE fencing check, and for
-                // another instance's acquisition, whose bumped epoch it then reads.
+                // another instance's acquisition, whose bumped epoch it then reads; but not
+                // longer than a tick: a lease whose row stays locked is not free now.
+                tx.batch_execute(&format!("SET LOCAL lock_timeout = {}", ms / 3))
+                    .await
+                    .map_err(|e| db_error("acquiring a lease", e))?;
                 let row = tx
                     .query_opt(
                         "SELECT owner, expires_at <= now() OR owner IS NULL \
                          FROM leases WHERE connection = $1 FOR UPDATE",
                         &[&connection],
                     )
-                    .await
-                    .map_err(|e| db_error("reading a lease", e))?;
+                    .await;
+                let row = match row {
+                    Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => return Ok(None),
+                    row => row.map_err(|e| db_error("reading a lease", e))?,
+                };
                 let Some(row) = row else { return Ok(None) };
                 let (from, free): (Option<String>, bool) = (row.get(0), row.get(1));
                 if !free {

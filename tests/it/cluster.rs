@@ -10,13 +10,19 @@ use std::time::{Duration, Instant};
 use crate::support::cluster::{wait_for, ClusterRig, CLUSTER_PATIENCE, LEASE_SECS};
 
 fn shares(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
-    pairs.iter().map(|(name, n)| (name.to_string(), *n)).collect()
+    pairs
+        .iter()
+        .map(|(name, n)| (name.to_string(), *n))
+        .collect()
 }
 
 /// The connections `owner` holds now.
 fn held_by(rig: &ClusterRig, owner: &str) -> Vec<String> {
     let holders = rig.holders().into_iter();
-    holders.filter(|(_, o)| o == owner).map(|(c, _)| c).collect()
+    holders
+        .filter(|(_, o)| o == owner)
+        .map(|(c, _)| c)
+        .collect()
 }
 
 #[actix_rt::test]
@@ -31,10 +37,16 @@ async fn two_instances_share_four_connections_two_each_and_deliver_every_change(
     for ehr in &rig.ehrs {
         ehr.touch_each(5);
     }
-    wait_for("every change delivered", CLUSTER_PATIENCE, || rig.all_delivered()).await;
+    wait_for("every change delivered", CLUSTER_PATIENCE, || {
+        rig.all_delivered()
+    })
+    .await;
     for name in ["a", "b"] {
         let log = rig.log_of(name);
-        assert!(log.contains(&format!("cluster: instance {name} joined")), "{log}");
+        assert!(
+            log.contains(&format!("cluster: instance {name} joined")),
+            "{log}"
+        );
         assert!(log.contains("took lease of conn="), "{log}");
     }
 }
@@ -57,9 +69,11 @@ async fn a_killed_instances_connections_are_taken_over_with_their_backlog() {
     }
     let of_a = held_by(&rig, "a").join("','");
     let pending = format!("SELECT count(*) FROM courier.pending WHERE connection IN ('{of_a}')");
-    wait_for("a backlog pending on a's connections", CLUSTER_PATIENCE, || {
-        rig.query(&pending).trim().parse::<u64>().unwrap() > 20
-    })
+    wait_for(
+        "a backlog pending on a's connections",
+        CLUSTER_PATIENCE,
+        || rig.query(&pending).trim().parse::<u64>().unwrap() > 20,
+    )
     .await;
     let killed = Instant::now();
     a.kill();
@@ -77,7 +91,10 @@ async fn a_killed_instances_connections_are_taken_over_with_their_backlog() {
     for ehr in &rig.ehrs {
         ehr.touch_each(3);
     }
-    wait_for("every change delivered", CLUSTER_PATIENCE, || rig.all_delivered()).await;
+    wait_for("every change delivered", CLUSTER_PATIENCE, || {
+        rig.all_delivered()
+    })
+    .await;
     let log = rig.log_of("b");
     assert!(log.contains(", from a)"), "b logged its takeovers:\n{log}");
 }
@@ -91,7 +108,10 @@ async fn an_instance_paused_past_its_lease_never_writes_again_once_continued() {
         rig.shares() == shares(&[("a", 1), ("b", 1)])
     })
     .await;
-    wait_for("the first changes delivered", CLUSTER_PATIENCE, || rig.all_delivered()).await;
+    wait_for("the first changes delivered", CLUSTER_PATIENCE, || {
+        rig.all_delivered()
+    })
+    .await;
     let lost = held_by(&rig, "a").pop().unwrap();
     let ehr = &rig.ehrs[lost.trim_start_matches("conn-").parse::<usize>().unwrap() - 1];
     // a polls on: it is paused in the middle of its work, whatever it was doing.
@@ -104,16 +124,23 @@ async fn an_instance_paused_past_its_lease_never_writes_again_once_continued() {
     .await;
     let taken_at: String = rig.query("SELECT now()");
     ehr.touch_each(20);
-    wait_for("b delivered what a left", CLUSTER_PATIENCE, || rig.all_delivered()).await;
+    wait_for("b delivered what a left", CLUSTER_PATIENCE, || {
+        rig.all_delivered()
+    })
+    .await;
     assert!(paused.elapsed() > Duration::from_secs(LEASE_SECS));
     a.signal("CONT");
     wait_for("a says it lost the lease", CLUSTER_PATIENCE, || {
-        rig.log_of("a").contains(&format!("lost lease of conn={lost}"))
+        rig.log_of("a")
+            .contains(&format!("lost lease of conn={lost}"))
     })
     .await;
     // a changes nothing from now on: new changes go through b only, gap-free, one id each.
     ehr.touch_each(20);
-    wait_for("every change delivered", CLUSTER_PATIENCE, || rig.all_delivered()).await;
+    wait_for("every change delivered", CLUSTER_PATIENCE, || {
+        rig.all_delivered()
+    })
+    .await;
     assert_eq!(rig.shares(), shares(&[("b", 2)]), "a took nothing back");
     let audit = rig.receiver.audit();
     assert!(audit.is_clean(), "{audit:?}");
@@ -142,8 +169,14 @@ async fn a_third_instance_takes_only_its_share_and_a_leaving_one_hands_back_at_o
     })
     .await;
     let after = rig.holders();
-    let moved = before.iter().filter(|(conn, owner)| after[*conn] != **owner);
-    assert_eq!(moved.count(), 2, "only what c took moved: {before:?} → {after:?}");
+    let moved = before
+        .iter()
+        .filter(|(conn, owner)| after[*conn] != **owner);
+    assert_eq!(
+        moved.count(),
+        2,
+        "only what c took moved: {before:?} → {after:?}"
+    );
     c.signal("TERM");
     let mut c = c;
     wait_for("c exits", CLUSTER_PATIENCE, || c.exited().is_some()).await;
@@ -163,5 +196,8 @@ async fn a_third_instance_takes_only_its_share_and_a_leaving_one_hands_back_at_o
     for ehr in &rig.ehrs {
         ehr.touch_each(2);
     }
-    wait_for("every change delivered", CLUSTER_PATIENCE, || rig.all_delivered()).await;
+    wait_for("every change delivered", CLUSTER_PATIENCE, || {
+        rig.all_delivered()
+    })
+    .await;
 }

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use courier::cluster::{config_hash, Cluster, ClusterBoard, Membership};
+use courier::cluster::{config_hash, Cluster, ClusterBoard, JoinError, Membership};
 use courier::config::{AdminConfig, Config, PostgresConfig};
 use courier::store::postgres::FencePolicy;
 use courier::store::Store;
@@ -26,7 +26,10 @@ pub fn default_instance() -> String {
 
 /// `--admin-listen` over `[admin] listen`, under the same rule as the file: anything but
 /// loopback needs a token.
-pub fn override_listen(admin: &mut AdminConfig, listen: Option<SocketAddr>) -> Result<(), ExitCode> {
+pub fn override_listen(
+    admin: &mut AdminConfig,
+    listen: Option<SocketAddr>,
+) -> Result<(), ExitCode> {
     let Some(listen) = listen else {
         return Ok(());
     };
@@ -56,8 +59,10 @@ pub fn join(
     let hash = config_hash(config);
     let lease = config.cluster.lease;
     let db = handle.db().clone();
-    let joined = db.block_on(|_| Membership::join(&db, instance, lease, &hash, admin_url));
-    let membership = joined.map_err(|err| {
+    let joined = db
+        .block_on(|_| async { Ok(Membership::join(&db, instance, lease, &hash, admin_url).await) });
+    let membership = joined.map_err(JoinError::from).and_then(|joined| joined);
+    let membership = membership.map_err(|err| {
         eprintln!("cluster: {err}");
         ExitCode::from(1)
     })?;

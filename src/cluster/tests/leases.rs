@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use courier_sim::wait::eventually_some;
+use courier_sim::wait::{eventually_async, eventually_some};
 use futures_util::future::join_all;
 
 use super::{fresh, LONG, SHORT};
@@ -127,4 +127,50 @@ async fn a_dead_letter_retry_anywhere_shows_in_the_owners_renewal() {
     .unwrap();
     let renewed = a.renew(&[("c1".into(), 1)]).await.unwrap();
     assert_eq!(renewed[0].redispatch, 1);
+}
+
+#[actix_rt::test]
+async fn a_lapsed_lease_is_not_taken_while_a_write_of_it_is_under_way() {
+    let t = fresh("inflight").await;
+    let (a, b) = (
+        Leases::new(t.db.clone(), "a", SHORT),
+        Leases::new(t.db.clone(), "b", SHORT),
+    );
+    a.ensure(&names(&["c1"])).await.unwrap();
+    a.acquire("c1").await.unwrap().unwrap();
+    // a's write: the fencing check's lock, held until its transaction ends.
+    let (hold, release) = tokio::sync::oneshot::channel::<()>();
+    let (held, is_held) = tokio::sync::oneshot::channel::<()>();
+    let db = t.db.clone();
+    let write = actix_rt::spawn(async move {
+        db.run(move |pool| async move {
+            let mut client = pool.get().await.unwrap();
+            let tx = client.transaction().await.unwrap();
+            let lock = "SELECT 1 FROM leases WHERE connection = 'c1' FOR SHARE";
+            tx.execute(lock, &[]).await.unwrap();
+            held.send(()).unwrap();
+            release.await.unwrap();
+            tx.commit().await.unwrap();
+            Ok(())
+        })
+        .await
+    });
+    is_held.await.unwrap();
+    eventually_async("a's lease lapses", Duration::from_secs(5), async || {
+        a.read().await.unwrap()[0].expired
+    })
+    .await;
+    assert_eq!(
+        b.acquire("c1").await.unwrap(),
+        None,
+        "the write holds the row"
+    );
+    hold.send(()).unwrap();
+    write.await.unwrap().unwrap();
+    let taken = b
+        .acquire("c1")
+        .await
+        .unwrap()
+        .expect("taken once the write ended");
+    assert_eq!((taken.fence.epoch, taken.from.as_deref()), (2, Some("a")));
 }

@@ -1,6 +1,7 @@
 //! The cluster's statements against a real PostgreSQL, a fresh database per test: leases
 //! (taken, renewed, lapsed and taken over, handed back, raced for) and members.
 
+mod fencing;
 mod leases;
 mod members;
 

@@ -78,15 +78,14 @@ impl ClusterRig {
         }
     }
 
-    /// The connection ids.
-    pub fn connections(&self) -> Vec<String> {
-        (1..=self.ehrs.len()).map(|i| format!("conn-{i}")).collect()
-    }
-
     /// Starts `courier run --instance name` with an admin API on a port of its own.
     pub fn start(&mut self, name: &str) -> Instance {
         let log = self.dir.path().join(format!("{name}.log"));
-        let file = File::options().create(true).append(true).open(&log).unwrap();
+        let file = File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_courier"))
             .args(["run", "--config"])
             .arg(self.dir.path().join("courier.toml"))
@@ -103,10 +102,7 @@ impl ClusterRig {
             .spawn()
             .expect("the courier binary starts");
         self.logs.insert(name.to_owned(), log);
-        Instance {
-            child,
-            name: name.to_owned(),
-        }
+        Instance { child }
     }
 
     /// What instance `name` logged so far.
@@ -117,21 +113,32 @@ impl ClusterRig {
 
     /// Runs `sql` on the shared database; answers its rows, one per line, fields split by `|`.
     pub fn query(&self, sql: &str) -> String {
+        self.try_query(sql)
+            .unwrap_or_else(|err| panic!("psql -c {sql:?} failed: {err}"))
+    }
+
+    /// [`ClusterRig::query`], answering psql's complaint when it fails (the schema is
+    /// created by the first instance to start).
+    fn try_query(&self, sql: &str) -> Result<String, String> {
         let out = Command::new("psql")
             .args([self.database.url.as_str(), "-qAt", "-c", sql])
             .output()
             .expect("psql runs");
-        assert!(out.status.success(), "psql failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
+        match out.status.success() {
+            true => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+            false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+        }
     }
 
-    /// Who holds each connection's lease now (not lapsed), by connection.
+    /// Who holds each connection's lease now (not lapsed), by connection; none before the
+    /// first instance created the schema.
     pub fn holders(&self) -> BTreeMap<String, String> {
-        let rows = self.query(
+        let rows = self.try_query(
             "SELECT connection, owner FROM courier.leases \
              WHERE owner IS NOT NULL AND expires_at > now()",
         );
-        rows.lines()
+        rows.unwrap_or_default()
+            .lines()
             .filter_map(|line| line.split_once('|'))
             .map(|(c, o)| (c.to_owned(), o.to_owned()))
             .collect()
@@ -155,9 +162,10 @@ impl ClusterRig {
             && self.receiver.summary().all_verified
             && self.ehrs.iter().enumerate().all(|(i, ehr)| {
                 let changes = ehr.change_count();
-                audit.connections.get(&format!("conn-{}", i + 1)).is_some_and(|c| {
-                    c.delivered as u64 == changes && c.highest_sequence == changes
-                })
+                audit
+                    .connections
+                    .get(&format!("conn-{}", i + 1))
+                    .is_some_and(|c| c.delivered as u64 == changes && c.highest_sequence == changes)
             })
     }
 
@@ -174,7 +182,8 @@ impl Drop for ClusterRig {
     fn drop(&mut self) {
         if std::thread::panicking() {
             eprintln!("{}", self.all_logs());
-            eprintln!("----- leases:\n{}", self.query("SELECT * FROM courier.leases"));
+            let leases = self.try_query("SELECT * FROM courier.leases");
+            eprintln!("----- leases:\n{}", leases.unwrap_or_else(|err| err));
         }
     }
 }
@@ -182,8 +191,6 @@ impl Drop for ClusterRig {
 /// One running `courier run`; killed when dropped, so a failing test leaves none behind.
 pub struct Instance {
     child: Child,
-    /// Its `--instance` name.
-    pub name: String,
 }
 
 impl Instance {
@@ -222,6 +229,12 @@ pub const CLUSTER_PATIENCE: Duration = Duration::from_secs(30);
 /// Waits until `condition` holds, looking every 100 ms (it may run `psql`); panics naming
 /// `what` after `within`.
 pub async fn wait_for(what: &str, within: Duration, mut condition: impl FnMut() -> bool) {
-    let held = until(within, Duration::from_millis(100), || ready(condition().then_some(()))).await;
-    assert!(held.is_some(), "timed out after {within:?} waiting for {what}");
+    let held = until(within, Duration::from_millis(100), || {
+        ready(condition().then_some(()))
+    })
+    .await;
+    assert!(
+        held.is_some(),
+        "timed out after {within:?} waiting for {what}"
+    );
 }
