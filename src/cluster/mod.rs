@@ -11,6 +11,8 @@ pub mod keeper;
 pub mod keeping;
 pub mod leases;
 pub mod members;
+pub mod mismatch;
+pub mod readiness;
 mod sql;
 
 pub use board::{ClusterBoard, ClusterSnapshot, LeaseView, MemberView};
