@@ -3,7 +3,7 @@
 //! traits' invariants the same way. Tests of what only the sled backend has (files, re-opens, marks) are in
 //! `sled/tests`.
 
-mod dead_letters;
+pub(crate) mod dead_letters;
 pub(crate) mod retention;
 
 use chrono::{DateTime, Utc};

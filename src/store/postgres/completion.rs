@@ -27,11 +27,15 @@ use crate::store::{Delivered, Retain, StoreError};
 struct Completion {
     /// The leases to check, per connection of the batch (empty without leases).
     leases: Leases,
+    /// The delivered notifications' keys and ids: a container is forgotten only while its
+    /// key still holds that id.
     connections: Vec<String>,
     sequences: Vec<i64>,
     ids: Vec<String>,
     /// The destination the batch was delivered to, when it retains notifications.
     destination: Option<String>,
+    /// What is retained of each (empty without retention): delivery time (to the
+    /// millisecond), record key and the exact body bytes delivered.
     delivered_at: Vec<DateTime<Utc>>,
     keys: Vec<String>,
     bodies: Vec<Vec<u8>>,
@@ -250,6 +254,7 @@ async fn fenced_connections(tx: &Transaction<'_>, leases: &Leases) -> Result<Vec
 
 /// A dead letter as the database takes it.
 struct Burial {
+    /// The lease the write needs; `None` without leases.
     fence: Option<Fence>,
     connection: String,
     sequence: i64,

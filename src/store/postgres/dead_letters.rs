@@ -115,30 +115,7 @@ async fn revive(pool: Pool, letter: DeadLetter) -> Result<Option<Revived>, Failu
     let Some(row) = row else {
         return Ok(None);
     };
-    // Dead letters written before their container was kept carry a standard body.
-    let bytes = match row.get::<_, Option<Vec<u8>>>(0) {
-        Some(bytes) => bytes,
-        None => match Container::from_notification_body(&letter.body) {
-            Some(container) => encode(&container),
-            None => return Err(no_container(&letter).into()),
-        },
-    };
-    let key = describe(connection, sequence);
-    let mut revived = match decode::<Container>(&key, &bytes) {
-        Ok(c) => Revived {
-            id: c.notification_id,
-            detected_at: c.detected_at,
-            read: true,
-            added: true,
-        },
-        // Counted; the oldest is looked up when read (and reports the damage).
-        Err(_) => Revived {
-            id: letter.notification_id.clone(),
-            detected_at: Utc::now(),
-            read: false,
-            added: true,
-        },
-    };
+    let (bytes, mut revived) = container_of(&letter, row.get(0))?;
     let replaced = tx
         .execute(
             "DELETE FROM pending WHERE connection = $1 AND sequence = $2",
@@ -168,6 +145,39 @@ async fn revive(pool: Pool, letter: DeadLetter) -> Result<Option<Revived>, Failu
     tx.commit().await.map_err(fail("committing a retry"))?;
     revived.added = replaced == 0;
     Ok(Some(revived))
+}
+
+/// The container a retry of `letter` puts back (`stored` beside the letter, or rebuilt from
+/// its standard body), encoded, and what the backlog needs of it.
+fn container_of(
+    letter: &DeadLetter,
+    stored: Option<Vec<u8>>,
+) -> Result<(Vec<u8>, Revived), StoreError> {
+    // Dead letters written before their container was kept carry a standard body.
+    let bytes = match stored {
+        Some(bytes) => bytes,
+        None => match Container::from_notification_body(&letter.body) {
+            Some(container) => encode(&container),
+            None => return Err(no_container(letter)),
+        },
+    };
+    let key = describe(&letter.connection, db_sequence(letter.sequence));
+    let revived = match decode::<Container>(&key, &bytes) {
+        Ok(c) => Revived {
+            id: c.notification_id,
+            detected_at: c.detected_at,
+            read: true,
+            added: true,
+        },
+        // Counted; the oldest is looked up when read (and reports the damage).
+        Err(_) => Revived {
+            id: letter.notification_id.clone(),
+            detected_at: Utc::now(),
+            read: false,
+            added: true,
+        },
+    };
+    Ok((bytes, revived))
 }
 
 /// The error of a dead letter that kept neither its container nor a standard body.

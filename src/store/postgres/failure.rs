@@ -27,7 +27,9 @@ pub(super) enum Kind {
 /// A failed database call: the store's error, and what kind of failure it was.
 #[derive(Debug)]
 pub(super) struct Failure {
+    /// What the caller is answered.
     pub error: StoreError,
+    /// What the store makes of it: a fault in its health, another attempt, or nothing.
     pub kind: Kind,
 }
 

@@ -88,7 +88,11 @@ impl PgStore {
             link: Arc::default(),
         };
         if policy == FencePolicy::SingleWriter {
-            let counts = store.wait(pending::count_all)?;
+            // A count of every pending row: given the time a migration gets.
+            let counting = store.db.wait(OPEN_TIMEOUT, |pool| async move {
+                Ok(retrying(pool, pending::count_all).await)
+            });
+            let counts = settle(&store.link, counting)?;
             store.backlogs = Arc::new(Backlogs::new(counts));
         }
         Ok(store)

@@ -18,28 +18,37 @@ use crate::store::StoreError;
 
 /// What a FHIR page writes besides its containers.
 pub(super) struct FhirRecords {
+    /// The resource type whose cursor moves.
     pub type_name: String,
+    /// Which of its cursors ([`crate::model::Track::name`]).
     pub track: &'static str,
     /// The type's cursor, encoded.
     pub cursor: Vec<u8>,
-    /// The versions seen: resource ids (each once) and their encoded [`crate::model::Seen`].
+    /// The resource ids whose versions were seen, each once.
     pub seen_ids: Vec<String>,
+    /// Their encoded [`crate::model::Seen`], in the same order.
     pub seen: Vec<Vec<u8>>,
 }
 
 /// Everything one page's transaction writes, encoded before it goes to the database.
 pub(super) struct PageWrite {
+    /// The connection whose page it is.
     pub connection: String,
     /// The lease the write needs; `None` without leases.
     pub fence: Option<Fence>,
+    /// The state the page was read from: the stored one, or the commit is a conflict.
     pub expected: ConnectionState,
     /// The connection's cursor after the page, encoded.
     pub cursor: Vec<u8>,
+    /// `expected.next_sequence` plus the page's containers: gap-free.
     pub next_sequence: i64,
+    /// The containers as column arrays (one `UNNEST` insert): sequences, notification ids,
+    /// detection times and the encoded containers, in sequence order.
     pub sequences: Vec<i64>,
     pub ids: Vec<String>,
     pub detected_at: Vec<DateTime<Utc>>,
     pub containers: Vec<Vec<u8>>,
+    /// A FHIR page's own records.
     pub fhir: Option<FhirRecords>,
 }
 

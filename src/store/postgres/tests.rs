@@ -8,74 +8,25 @@ mod outage;
 mod throughput;
 
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+pub(crate) use courier_sim::postgres::TestDatabase;
 
 use super::{FencePolicy, PgStore};
 use crate::config::{PostgresConfig, Secret};
 use crate::store::Store;
 
-/// A database of its own for one test, dropped with the value.
-pub(crate) struct TestDatabase {
-    pub url: String,
-    pub name: String,
+/// A fresh database of its own for one test (on the local server, or a throwaway cluster).
+pub(crate) fn fresh(hint: &str) -> TestDatabase {
+    courier_sim::postgres::server().fresh_database(hint)
 }
 
-/// The server the tests use (trust authentication, as `postgres`).
-const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
-
-fn psql(sql: &str) -> std::process::Output {
-    Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-qAtc",
-            sql,
-        ])
-        .output()
-        .expect("psql runs")
-}
-
-impl TestDatabase {
-    /// A new empty database whose name starts with `hint`.
-    pub(crate) fn fresh(hint: &str) -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let hint: String = hint
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .take(24)
-            .collect();
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = format!(
-            "courier_pgstore_{}_{}_{n}",
-            hint.to_lowercase(),
-            std::process::id()
-        );
-        let created = psql(&format!("CREATE DATABASE {name}"));
-        assert!(created.status.success(), "{created:?}");
-        Self {
-            url: format!("{SERVER}/{name}?sslmode=disable"),
-            name,
-        }
-    }
-
-    /// A store configuration for this database, in the default schema.
-    pub(crate) fn config(&self) -> PostgresConfig {
-        config_for(&self.url)
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        psql(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ));
-    }
+/// `host:port` of the tests' server, for a proxy in front of it.
+pub(crate) fn server_addr() -> String {
+    let base = courier_sim::postgres::server().base_url();
+    base.rsplit_once('@')
+        .map_or(base, |(_, addr)| addr)
+        .to_owned()
 }
 
 /// A store configuration for `url`.
@@ -91,9 +42,9 @@ pub(crate) fn config_for(url: &str) -> PostgresConfig {
 
 /// A store without leases over a fresh database (the database lives as long as the guard).
 pub(crate) fn single_writer(hint: &str) -> (TestDatabase, Store, Arc<PgStore>) {
-    let database = TestDatabase::fresh(hint);
-    let (store, pg) =
-        Store::postgres(&database.config(), FencePolicy::SingleWriter).expect("the store opens");
+    let database = fresh(hint);
+    let config = config_for(&database.url);
+    let (store, pg) = Store::postgres(&config, FencePolicy::SingleWriter).expect("the store opens");
     (database, store, pg)
 }
 
