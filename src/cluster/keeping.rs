@@ -19,10 +19,13 @@ use super::balance::{self, View};
 use super::board::ClusterBoard;
 use super::leases::{Lease, Leases};
 use super::members::{Member, Membership};
+use super::mismatch::Reported;
 use crate::actors::supervisor::{Disown, Own, RedispatchTo};
 use crate::escape::escaped;
 use crate::store::postgres::PgStore;
 use crate::store::StoreError;
+
+mod shown;
 
 /// Where the keeper starts and stops connections: the supervisor's inbox.
 #[derive(Clone)]
@@ -69,6 +72,8 @@ pub struct Keeping {
     joined: Cell<bool>,
     /// Whether the last tick failed (its error was logged).
     failing: Cell<bool>,
+    /// Members already reported running another configuration.
+    reported: RefCell<Reported>,
     /// One tick or hand-back at a time.
     turn: tokio::sync::Mutex<()>,
 }
@@ -101,6 +106,7 @@ impl Keeping {
             evicted: Cell::new(false),
             joined: Cell::new(false),
             failing: Cell::new(false),
+            reported: RefCell::default(),
             turn: tokio::sync::Mutex::new(()),
         }
     }
@@ -270,41 +276,6 @@ impl Keeping {
         for connection in held {
             self.lose(&connection, why);
         }
-    }
-
-    fn failed(&self, err: &StoreError) {
-        let text = err.to_string();
-        self.board.update(|s| s.last_error = Some(text.clone()));
-        if !self.failing.replace(true) {
-            log::warn!(
-                "cluster: renewing leases failed: {}; connections stop here if it lasts {:?}",
-                escaped(&text),
-                self.lease
-            );
-        }
-    }
-
-    /// Shows what was read on the board.
-    fn show(&self, members: &[Member], leases: &[Lease]) {
-        if self.failing.replace(false) {
-            log::info!("cluster: the database answers again");
-        }
-        let live = members.iter().filter(|m| m.live).count();
-        if !self.joined.replace(true) {
-            log::info!(
-                "cluster: instance {} joined ({live} members)",
-                self.membership.instance()
-            );
-        }
-        let members = members.iter().map(|m| m.view(&self.config_hash));
-        let leases = leases.iter().map(Lease::view);
-        let held = self.held.borrow().len() as u64;
-        self.board.update(|s| {
-            s.members = members.collect();
-            s.leases = leases.collect();
-            s.leases_held = held;
-            s.last_error = None;
-        });
     }
 
     /// Takes and hands back leases as [`balance::plan`] says.
