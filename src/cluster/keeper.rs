@@ -63,20 +63,22 @@ impl Handler<LeaseLost> for LeaseKeeper {
     }
 }
 
-/// The configured connections changed (a reload): new ones get lease rows and are shared
-/// out; leases of removed ones are handed back.
+/// The configuration changed (a reload): new connections get lease rows and are shared
+/// out, leases of removed ones are handed back, and the members row shows the new hash.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Reconfigured {
     /// Every configured connection.
     pub connections: Vec<String>,
+    /// The new configuration's hash ([`super::config_hash`]).
+    pub config_hash: String,
 }
 
 impl Handler<Reconfigured> for LeaseKeeper {
     type Result = ();
 
     fn handle(&mut self, msg: Reconfigured, _ctx: &mut Context<Self>) {
-        self.keeping.reconfigure(msg.connections);
+        self.keeping.reconfigure(msg.connections, msg.config_hash);
     }
 }
 

@@ -58,7 +58,8 @@ pub struct Keeping {
     board: ClusterBoard,
     hands: Hands,
     lease: Duration,
-    config_hash: String,
+    /// The hash of the configuration running now, kept in the members row.
+    config_hash: RefCell<String>,
     connections: RefCell<Vec<String>>,
     held: RefCell<BTreeMap<String, Held>>,
     /// The lease rows of new connections still have to be created.
@@ -97,7 +98,7 @@ impl Keeping {
             board,
             hands,
             lease,
-            config_hash,
+            config_hash: RefCell::new(config_hash),
             connections: RefCell::new(connections),
             held: RefCell::default(),
             rows_due: Cell::new(true),
@@ -116,9 +117,12 @@ impl Keeping {
         self.lease / 3
     }
 
-    /// The configured connections changed (a reload).
-    pub fn reconfigure(&self, connections: Vec<String>) {
+    /// The configuration changed (a reload): its connections and its hash.
+    pub fn reconfigure(&self, connections: Vec<String>, config_hash: String) {
         *self.connections.borrow_mut() = connections;
+        self.board
+            .update(|s| s.config_hash.clone_from(&config_hash));
+        *self.config_hash.borrow_mut() = config_hash;
         self.rows_due.set(true);
     }
 
@@ -168,7 +172,8 @@ impl Keeping {
             self.rows_due.set(false);
         }
         self.renew().await?;
-        if !self.membership.heartbeat().await? && !self.evicted.replace(true) {
+        let hash = self.config_hash.borrow().clone();
+        if !self.membership.heartbeat(&hash).await? && !self.evicted.replace(true) {
             log::error!(
                 "cluster: another instance registered as {:?} after this one fell silent; this \
                  one stops taking leases: stop it, and give each instance its own --instance",

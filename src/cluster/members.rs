@@ -146,20 +146,22 @@ impl Membership {
         &self.instance
     }
 
-    /// Moves this instance's heartbeat to now; `false` when its row is no longer its own
-    /// (removed, or taken by a later instance of the same name after this one fell silent).
-    pub async fn heartbeat(&self) -> Result<bool, StoreError> {
+    /// Moves this instance's heartbeat to now, with the hash of the configuration it runs
+    /// now (a reload changes it); `false` when its row is no longer its own (removed, or
+    /// taken by a later instance of the same name after this one fell silent).
+    pub async fn heartbeat(&self, config_hash: &str) -> Result<bool, StoreError> {
         let (name, started) = (self.instance.to_string(), self.started_micros);
+        let hash = config_hash.to_owned();
         self.db
             .run(move |pool| async move {
                 let client = pool.get().await.map_err(|e| db_error("heartbeat", e))?;
                 let sql = format!(
-                    "UPDATE members SET heartbeat_at = now() \
+                    "UPDATE members SET heartbeat_at = now(), config_hash = $3 \
                      WHERE instance = $1 AND {} = $2",
                     micros("started_at")
                 );
                 let updated = client
-                    .execute(&sql, &[&name, &started])
+                    .execute(&sql, &[&name, &started, &hash])
                     .await
                     .map_err(|e| db_error("heartbeat", e))?;
                 Ok(updated == 1)

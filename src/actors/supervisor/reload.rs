@@ -13,6 +13,7 @@ use crate::actors::control::{
     Command, ConnectionCommand, ControlError, Reload, ReloadReport, Retire,
 };
 use crate::actors::delivery::DeliveryActor;
+use crate::cluster::config_hash;
 use crate::cluster::keeper::Reconfigured;
 use crate::config::Config;
 use crate::status::ConnectionState;
@@ -181,7 +182,11 @@ impl Supervisor {
         }
         if let Some(keeper) = &self.keeper {
             let connections = self.config.connections.keys().cloned().collect();
-            keeper.do_send(Reconfigured { connections });
+            let config_hash = config_hash(&self.config);
+            keeper.do_send(Reconfigured {
+                connections,
+                config_hash,
+            });
         }
         for id in paused {
             // The first message the new actor handles: it pauses before its first poll.

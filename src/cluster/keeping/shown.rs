@@ -35,7 +35,8 @@ impl Keeping {
                 self.membership.instance()
             );
         }
-        let members = members.iter().map(|m| m.view(&self.config_hash));
+        let mine = self.config_hash.borrow().clone();
+        let members = members.iter().map(|m| m.view(&mine));
         let leases = leases.iter().map(Lease::view);
         let held = self.held.borrow().len() as u64;
         self.board.update(|s| {

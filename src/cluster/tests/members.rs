@@ -21,9 +21,10 @@ async fn an_instance_joins_beats_and_leaves() {
     assert!(before.iter().all(|m| m.live));
     assert_eq!(before[0].admin_url.as_deref(), Some("http://127.0.0.1:1"));
     assert_eq!(before[1].config_hash, "hash-2");
-    assert!(a.heartbeat().await.unwrap());
+    assert!(a.heartbeat("hash-3").await.unwrap());
     let after = a.read().await.unwrap();
     assert!(after[0].heartbeat_at >= before[0].heartbeat_at);
+    assert_eq!(after[0].config_hash, "hash-3", "a reload's hash");
     b.leave().await.unwrap();
     assert_eq!(a.read().await.unwrap().len(), 1);
 }
@@ -56,10 +57,10 @@ async fn a_second_live_instance_of_one_name_is_refused_until_the_first_falls_sil
     )
     .await;
     assert!(
-        !first.heartbeat().await.unwrap(),
+        !first.heartbeat("h").await.unwrap(),
         "the row is the second instance's now"
     );
-    assert!(second.unwrap().heartbeat().await.unwrap());
+    assert!(second.unwrap().heartbeat("h").await.unwrap());
 }
 
 #[actix_rt::test]

@@ -50,15 +50,38 @@ impl ClusterRig {
             .map(|_| SimEhr::start(options.clone()).expect("simulated EHR starts"))
             .collect();
         let (receiver, secret) = start_receiver();
-        let dir = tempfile::tempdir().unwrap();
-        let specs: Vec<ConnectionSpec> = ehrs
+        let rig = Self {
+            ehrs,
+            receiver,
+            secret,
+            dir: tempfile::tempdir().unwrap(),
+            database: server().fresh_database(hint),
+            logs: BTreeMap::new(),
+        };
+        rig.write_config();
+        rig
+    }
+
+    /// One more connection, with an EHR of its own, in the configuration file (which the
+    /// running instances read at their next SIGHUP).
+    pub fn add_connection(&mut self, options: SimEhrOptions) -> String {
+        self.ehrs
+            .push(SimEhr::start(options).expect("simulated EHR starts"));
+        self.write_config();
+        format!("conn-{}", self.ehrs.len())
+    }
+
+    /// Writes `courier.toml`: the shared database, a 3 s lease, and the connections.
+    fn write_config(&self) {
+        let specs: Vec<ConnectionSpec> = self
+            .ehrs
             .iter()
             .enumerate()
             .map(|(i, ehr)| ConnectionSpec::new(&format!("conn-{}", i + 1), ehr))
             .collect();
-        let store = dir.path().join("unused");
+        let store = self.dir.path().join("unused");
         let sled = format!("[store]\npath = {:?}\n", store.display().to_string());
-        let text = config_text(&store, &receiver.url(), "", &specs).replacen(
+        let text = config_text(&store, &self.receiver.url(), "", &specs).replacen(
             &sled,
             &format!(
                 "[store]\nbackend = \"postgres\"\nurl_env = {DB_ENV:?}\npool_size = 4\n\n\
@@ -67,15 +90,7 @@ impl ClusterRig {
             1,
         );
         assert!(text.contains("backend = \"postgres\""), "{text}");
-        std::fs::write(dir.path().join("courier.toml"), text).unwrap();
-        Self {
-            ehrs,
-            receiver,
-            secret,
-            dir,
-            database: server().fresh_database(hint),
-            logs: BTreeMap::new(),
-        }
+        std::fs::write(self.dir.path().join("courier.toml"), text).unwrap();
     }
 
     /// Starts `courier run --instance name` with an admin API on a port of its own.
