@@ -248,3 +248,44 @@ async fn a_connection_added_by_a_reload_is_taken_by_one_instance_and_delivered()
     let hashes = rig.query("SELECT count(DISTINCT config_hash) FROM courier.members");
     assert_eq!(hashes.trim(), "1", "both run the reloaded configuration");
 }
+
+#[actix_rt::test]
+async fn an_instance_cut_off_from_the_database_stops_its_connections_within_the_lease() {
+    let mut rig = ClusterRig::with_own_server(2, 5);
+    let _a = rig.start("a");
+    wait_for("a holds both connections", CLUSTER_PATIENCE, || {
+        rig.shares() == shares(&[("a", 2)])
+    })
+    .await;
+    wait_for("every change delivered", CLUSTER_PATIENCE, || {
+        rig.all_delivered()
+    })
+    .await;
+    let server = rig.server.as_ref().unwrap();
+    server.stop().unwrap();
+    let cut = Instant::now();
+    wait_for("a stops both connections", CLUSTER_PATIENCE, || {
+        let log = rig.log_of("a");
+        ["conn-1", "conn-2"]
+            .iter()
+            .all(|c| log.contains(&format!("conn={c} stopped here")))
+    })
+    .await;
+    let stopped = cut.elapsed();
+    assert!(
+        stopped < Duration::from_secs(LEASE_SECS + 1),
+        "stopped {stopped:?} after the database went away"
+    );
+    server.start().unwrap();
+    wait_for("a takes its connections again", CLUSTER_PATIENCE, || {
+        rig.shares() == shares(&[("a", 2)])
+    })
+    .await;
+    for ehr in &rig.ehrs {
+        ehr.touch_each(3);
+    }
+    wait_for("every change delivered", CLUSTER_PATIENCE, || {
+        rig.all_delivered()
+    })
+    .await;
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use std::future::ready;
 
-use courier_sim::postgres::{server, TestDatabase};
+use courier_sim::postgres::{free_port, server, TestDatabase, ThrowawayCluster};
 use courier_sim::wait::until;
 use courier_sim::{SimEhr, SimEhrOptions, SimReceiver};
 
@@ -30,10 +30,15 @@ pub struct ClusterRig {
     /// The receiver every connection delivers to.
     pub receiver: SimReceiver,
     secret: String,
+    /// The server of the database, when the test has one of its own to stop and start
+    /// (dropped, and so stopped, before its files in `dir` go).
+    pub server: Option<ThrowawayCluster>,
     /// The configuration and the instances' logs.
     pub dir: tempfile::TempDir,
-    /// The database the instances share.
-    pub database: TestDatabase,
+    /// The URL of the database the instances share.
+    url: String,
+    /// That database, on the tests' server, dropped with the rig.
+    _database: Option<TestDatabase>,
     /// The log file of every instance started, by name (a restart appends to it).
     logs: BTreeMap<String, PathBuf>,
 }
@@ -49,13 +54,43 @@ impl ClusterRig {
         let ehrs: Vec<SimEhr> = (0..connections)
             .map(|_| SimEhr::start(options.clone()).expect("simulated EHR starts"))
             .collect();
+        let database = server().fresh_database(hint);
+        Self::on(ehrs, database.url.clone(), Some(database), None)
+    }
+
+    /// [`ClusterRig::new`] on a PostgreSQL server of the test's own, which it may stop and
+    /// start ([`ClusterRig::server`]).
+    pub fn with_own_server(connections: usize, changes: usize) -> Self {
+        let ehrs: Vec<SimEhr> = (0..connections)
+            .map(|_| SimEhr::start(backlog(changes)).expect("simulated EHR starts"))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port().expect("a free port");
+        let pg = ThrowawayCluster::init(&dir.path().join("pg"), port).expect("initdb");
+        pg.start().expect("the test's PostgreSQL starts");
+        pg.create_database("courier").expect("a database");
+        let mut rig = Self::on(ehrs, pg.url("courier"), None, Some(pg));
+        // The server's files live as long as the rig: in its directory.
+        rig.dir = dir;
+        rig.write_config();
+        rig
+    }
+
+    fn on(
+        ehrs: Vec<SimEhr>,
+        url: String,
+        database: Option<TestDatabase>,
+        server: Option<ThrowawayCluster>,
+    ) -> Self {
         let (receiver, secret) = start_receiver();
         let rig = Self {
             ehrs,
             receiver,
             secret,
             dir: tempfile::tempdir().unwrap(),
-            database: server().fresh_database(hint),
+            url,
+            _database: database,
+            server,
             logs: BTreeMap::new(),
         };
         rig.write_config();
@@ -108,7 +143,7 @@ impl ClusterRig {
             .current_dir(self.dir.path())
             .env_clear()
             .env(SECRET_ENV, &self.secret)
-            .env(DB_ENV, &self.database.url)
+            .env(DB_ENV, &self.url)
             .env("RUST_LOG", "info")
             .env("RUST_BACKTRACE", "1")
             .stdin(Stdio::null())
@@ -136,7 +171,7 @@ impl ClusterRig {
     /// created by the first instance to start).
     fn try_query(&self, sql: &str) -> Result<String, String> {
         let out = Command::new("psql")
-            .args([self.database.url.as_str(), "-qAt", "-c", sql])
+            .args([self.url.as_str(), "-qAt", "-c", sql])
             .output()
             .expect("psql runs");
         match out.status.success() {
