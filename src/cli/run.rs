@@ -43,7 +43,9 @@ const EXIT_FINAL_FLUSH_FAILED: u8 = 74;
 
 /// Runs until SIGINT or SIGTERM; exit 2 for an invalid configuration, 3 for a damaged store,
 /// 4 for a store that went backwards, 74 when the final flush failed, 1 when the store or the
-/// admin address cannot be opened for another reason. A full disk at start is waited out.
+/// admin address cannot be opened for another reason (in a cluster: the database cannot be
+/// reached, or a live instance has this one's name). A full disk at start is waited out. In a
+/// cluster, SIGTERM hands this instance's leases back once its connections stopped.
 pub fn run(args: &RunArgs) -> ExitCode {
     let mut config = match super::load_or_report(&args.config) {
         Ok(config) => config,
