@@ -21,10 +21,10 @@ use super::leases::{Lease, Leases};
 use super::members::{Member, Membership};
 use super::mismatch::Reported;
 use crate::actors::supervisor::{Disown, Own, RedispatchTo};
-use crate::escape::escaped;
 use crate::store::postgres::PgStore;
 use crate::store::StoreError;
 
+mod moves;
 mod shown;
 
 /// Where the keeper starts and stops connections: the supervisor's inbox.
@@ -204,21 +204,32 @@ impl Keeping {
             .into_iter()
             .map(|r| (r.connection, r.redispatch))
             .collect();
+        let mut dropped = Vec::new();
         for (connection, epoch) in held {
             match renewed.get(&connection) {
-                Some(&redispatch) => self.renewed(&connection, epoch, redispatch, started),
+                Some(&redispatch) => {
+                    if !self.renewed(&connection, epoch, redispatch, started) {
+                        dropped.push((connection, epoch));
+                    }
+                }
                 None => self.lose(&connection, "not renewed: it lapsed or was taken over"),
             }
         }
         self.board.update(|s| s.renewed_at = Some(Utc::now()));
+        if !dropped.is_empty() {
+            // Given up here while the renewal was under way: free them for the others now
+            // rather than when they lapse.
+            self.leases.release(&dropped).await?;
+        }
         Ok(())
     }
 
-    fn renewed(&self, connection: &str, epoch: i64, redispatch: i64, started: Instant) {
+    /// Notes a renewal; `false` when the lease was given up here meanwhile.
+    fn renewed(&self, connection: &str, epoch: i64, redispatch: i64, started: Instant) -> bool {
         let grown = {
             let mut held = self.held.borrow_mut();
             let Some(entry) = held.get_mut(connection).filter(|h| h.epoch == epoch) else {
-                return;
+                return false;
             };
             entry.valid_from = started;
             std::mem::replace(&mut entry.redispatch, redispatch) < redispatch
@@ -229,6 +240,7 @@ impl Keeping {
                 connection: connection.to_owned(),
             });
         }
+        true
     }
 
     /// Drops every held lease whose last renewal started a lease ago or more: the database
@@ -306,89 +318,6 @@ impl Keeping {
             if let Err(err) = self.take(&connection).await {
                 return self.failed(&err);
             }
-        }
-    }
-
-    /// Takes `connection`'s lease if it is still free, then starts it here.
-    async fn take(&self, connection: &str) -> Result<(), StoreError> {
-        let started = Instant::now();
-        let Some(taken) = self.leases.acquire(connection).await? else {
-            return Ok(());
-        };
-        let epoch = taken.fence.epoch;
-        if let Err(err) = self.pg.own(connection, taken.fence).await {
-            self.leases
-                .release(&[(connection.to_owned(), epoch)])
-                .await?;
-            return Err(err);
-        }
-        let held = Held {
-            epoch,
-            redispatch: taken.redispatch,
-            valid_from: started,
-        };
-        self.held.borrow_mut().insert(connection.to_owned(), held);
-        let me = self.membership.instance();
-        let takeover = taken.from.as_deref().filter(|from| *from != me);
-        self.board.update(|s| {
-            s.leases_held += 1;
-            s.takeovers += u64::from(takeover.is_some());
-        });
-        match takeover {
-            Some(from) => {
-                log::info!("took lease of conn={connection} (epoch {epoch}, from {from})")
-            }
-            None => log::info!("took lease of conn={connection} (epoch {epoch})"),
-        }
-        let own = Own {
-            connection: connection.to_owned(),
-        };
-        if self.hands.own.send(own).await.is_err() {
-            log::warn!("conn={connection} could not be started: the supervisor is gone");
-        }
-        Ok(())
-    }
-
-    /// Stops `connections` here and hands their leases back, free for the others at once.
-    async fn hand_over(&self, connections: &[String]) {
-        let mut released = Vec::new();
-        for connection in connections {
-            let Some(held) = self.held.borrow_mut().remove(connection) else {
-                continue;
-            };
-            self.pg.disown(connection);
-            self.hands.disown.do_send(Disown {
-                connection: connection.clone(),
-            });
-            released.push((connection.clone(), held.epoch));
-        }
-        self.board
-            .update(|s| s.leases_held = self.held.borrow().len() as u64);
-        match self.leases.release(&released).await {
-            Ok(_) => {
-                for (connection, _) in &released {
-                    log::info!("handed back conn={connection}");
-                }
-            }
-            // Stopped here already; the others take them when they lapse.
-            Err(err) => self.failed(&err),
-        }
-    }
-
-    /// At a stop, once the connections stopped and the store was flushed: hands every lease
-    /// back and leaves the members, so the others take the connections at their next tick.
-    pub async fn hand_back(&self) {
-        let _turn = self.turn.lock().await;
-        self.done.set(true);
-        let held: Vec<String> = self.held.borrow().keys().cloned().collect();
-        self.hand_over(&held).await;
-        if let Err(err) = self.membership.leave().await {
-            log::warn!(
-                "cluster: could not leave the members ({}); the others see this instance gone \
-                 after {:?}",
-                escaped(&err),
-                self.lease
-            );
         }
     }
 }

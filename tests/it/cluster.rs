@@ -122,7 +122,6 @@ async fn an_instance_paused_past_its_lease_never_writes_again_once_continued() {
         rig.shares() == shares(&[("b", 2)])
     })
     .await;
-    let taken_at: String = rig.query("SELECT now()");
     ehr.touch_each(20);
     wait_for("b delivered what a left", CLUSTER_PATIENCE, || {
         rig.all_delivered()
@@ -134,20 +133,25 @@ async fn an_instance_paused_past_its_lease_never_writes_again_once_continued() {
             .contains(&format!("lost lease of conn={lost}"))
     })
     .await;
-    // a changes nothing from now on: new changes go through b only, gap-free, one id each.
+    // Live again, a gets its share back, but only by taking a lease anew (a new epoch);
+    // nothing it held from before the pause was written: sequences stay gap-free, one id each.
+    wait_for("one connection each again", CLUSTER_PATIENCE, || {
+        rig.shares() == shares(&[("a", 1), ("b", 1)])
+    })
+    .await;
     ehr.touch_each(20);
     wait_for("every change delivered", CLUSTER_PATIENCE, || {
         rig.all_delivered()
     })
     .await;
-    assert_eq!(rig.shares(), shares(&[("b", 2)]), "a took nothing back");
     let audit = rig.receiver.audit();
     assert!(audit.is_clean(), "{audit:?}");
-    // Nothing of the connection's state moved but by b's lease (epoch 2 or later).
-    let state = rig.query(&format!(
-        "SELECT owner, epoch FROM courier.leases WHERE connection = '{lost}'"
-    ));
-    assert!(state.starts_with("b|"), "{state} (taken at {taken_at})");
+    let epoch = rig.query("SELECT epoch FROM courier.leases WHERE owner = 'a'");
+    let epoch: i64 = epoch.trim().parse().unwrap();
+    assert!(
+        epoch >= 2,
+        "a holds a lease taken anew, not its old epoch 1: {epoch}"
+    );
     let log = rig.log_of("a");
     assert!(!log.contains("panicked"), "{log}");
 }
@@ -180,13 +184,20 @@ async fn a_third_instance_takes_only_its_share_and_a_leaving_one_hands_back_at_o
     let mut c = c;
     wait_for("c exits", CLUSTER_PATIENCE, || c.exited().is_some()).await;
     let left = Instant::now();
+    let kept = rig.query("SELECT count(*) FROM courier.leases WHERE owner = 'c'");
+    assert_eq!(
+        kept.trim(),
+        "0",
+        "c handed every lease back before it exited"
+    );
     wait_for("a and b own c's connections", CLUSTER_PATIENCE, || {
         rig.shares() == shares(&[("a", 3), ("b", 3)])
     })
     .await;
     let took = left.elapsed();
+    // At the others' next tick (every second), not after a lease; slack for a loaded host.
     assert!(
-        took < Duration::from_secs(2),
+        took < Duration::from_secs(LEASE_SECS),
         "handed-back leases are taken at the next tick, not after the lease: {took:?}"
     );
     assert!(rig.log_of("c").contains("handed back conn="));
