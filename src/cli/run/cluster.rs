@@ -73,3 +73,48 @@ pub fn join(
     };
     Ok((store, cluster))
 }
+
+#[cfg(test)]
+mod tests {
+    use courier::config::{AdminConfig, Secret};
+
+    use super::{default_instance, override_listen};
+
+    fn admin(token: Option<&str>) -> AdminConfig {
+        AdminConfig {
+            enabled: true,
+            listen: "127.0.0.1:9464".parse().unwrap(),
+            token: token.map(|t| Secret::new(t.to_owned())),
+        }
+    }
+
+    #[test]
+    fn admin_listen_replaces_the_files_address() {
+        let mut config = admin(None);
+        override_listen(&mut config, Some("127.0.0.1:9465".parse().unwrap())).unwrap();
+        assert_eq!(config.listen.port(), 9465);
+        override_listen(&mut config, None).unwrap();
+        assert_eq!(config.listen.port(), 9465, "no flag, no change");
+    }
+
+    #[test]
+    fn admin_listen_beyond_loopback_needs_a_token_as_the_file_does() {
+        let outside = "0.0.0.0:9464".parse().unwrap();
+        let mut open = admin(None);
+        assert!(override_listen(&mut open, Some(outside)).is_err());
+        assert!(open.listen.ip().is_loopback(), "left as it was");
+        let mut guarded = admin(Some("a-token-long-enough-to-resist-guessing"));
+        override_listen(&mut guarded, Some(outside)).unwrap();
+        assert_eq!(guarded.listen, outside);
+    }
+
+    #[test]
+    fn an_instance_is_named_after_its_host_by_default() {
+        let name = default_instance();
+        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        if !host.trim().is_empty() {
+            assert_eq!(name, host.trim());
+        }
+        assert!(!name.is_empty() && !name.contains('\n'), "{name:?}");
+    }
+}
