@@ -64,6 +64,9 @@ impl Keeping {
         }
         self.board
             .update(|s| s.leases_held = self.held.borrow().len() as u64);
+        if released.is_empty() {
+            return;
+        }
         match self.leases.release(&released).await {
             Ok(_) => {
                 for (connection, _) in &released {
