@@ -300,3 +300,45 @@ async fn an_instance_cut_off_from_the_database_stops_its_connections_within_the_
     })
     .await;
 }
+
+#[actix_rt::test]
+async fn once_another_owner_holds_the_lease_nothing_more_is_written_for_the_connection() {
+    let mut rig = ClusterRig::new("refused", 1, 5);
+    let _a = rig.start("a");
+    wait_for("a holds the connection", CLUSTER_PATIENCE, || {
+        rig.shares() == shares(&[("a", 1)])
+    })
+    .await;
+    wait_for("every change delivered", CLUSTER_PATIENCE, || {
+        rig.all_delivered()
+    })
+    .await;
+    // Another owner, as the database sees it: a's next commit is refused by its fencing
+    // check (or its next renewal finds the lease gone, whichever comes first).
+    rig.query(
+        "UPDATE courier.leases SET owner = 'x', epoch = epoch + 1, \
+         expires_at = now() + interval '1 hour' WHERE connection = 'conn-1'",
+    );
+    let next = rig.query("SELECT next_sequence FROM courier.connection_state");
+    rig.ehrs[0].touch_each(10);
+    wait_for("a stops the connection", CLUSTER_PATIENCE, || {
+        rig.log_of("a").contains("conn=conn-1 stopped here")
+    })
+    .await;
+    let log = rig.log_of("a");
+    assert!(
+        log.contains("conn=conn-1 lost its lease to another instance; stopped here")
+            || log.contains("lost lease of conn=conn-1 (not renewed"),
+        "{log}"
+    );
+    // Whatever a polled after the takeover, none of it reached the store.
+    assert_eq!(
+        rig.query("SELECT next_sequence FROM courier.connection_state"),
+        next
+    );
+    assert_eq!(
+        rig.query("SELECT count(*) FROM courier.pending").trim(),
+        "0"
+    );
+    assert_eq!(rig.shares(), shares(&[("x", 1)]), "a took nothing back");
+}
