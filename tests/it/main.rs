@@ -8,6 +8,7 @@ mod admin_errors;
 mod admin_reload;
 mod auth_retry;
 mod cli;
+mod cluster;
 mod cursor_rules;
 mod damaged_store;
 mod dead_letters;
