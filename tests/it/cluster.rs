@@ -235,6 +235,38 @@ async fn a_second_live_instance_of_one_name_is_refused_at_start() {
 }
 
 #[actix_rt::test]
+async fn an_instance_restarted_under_its_name_after_kill_9_joins_once_its_old_heartbeat_lapses() {
+    let mut rig = ClusterRig::new("rejoin", 2, 0);
+    let a = rig.start("a");
+    let _b = rig.start("b");
+    wait_for("one connection each", CLUSTER_PATIENCE, || {
+        rig.shares() == shares(&[("a", 1), ("b", 1)])
+    })
+    .await;
+    a.kill();
+    // Restarted at once, as a service manager would: its previous run's row is still fresh.
+    let mut again = rig.start("a");
+    wait_for(
+        "a rejoins and takes its share again",
+        CLUSTER_PATIENCE,
+        || rig.shares() == shares(&[("a", 1), ("b", 1)]) && again.exited().is_none(),
+    )
+    .await;
+    let log = rig.log_of("a");
+    assert!(
+        log.contains("waiting up to"),
+        "it said why it waited:\n{log}"
+    );
+    for ehr in &rig.ehrs {
+        ehr.touch_each(2);
+    }
+    wait_for("every change delivered", CLUSTER_PATIENCE, || {
+        rig.all_delivered()
+    })
+    .await;
+}
+
+#[actix_rt::test]
 async fn a_connection_added_by_a_reload_is_taken_by_one_instance_and_delivered() {
     let mut rig = ClusterRig::new("reload", 2, 3);
     let a = rig.start("a");

@@ -59,10 +59,13 @@ pub fn join(
     let hash = config_hash(config);
     let lease = config.cluster.lease;
     let db = handle.db().clone();
-    let joined = db
-        .block_on(|_| async { Ok(Membership::join(&db, instance, lease, &hash, admin_url).await) });
-    let membership = joined.map_err(JoinError::from).and_then(|joined| joined);
-    let membership = membership.map_err(|err| {
+    let join = || {
+        let joined = db.block_on(|_| async {
+            Ok(Membership::join(&db, instance, lease, &hash, admin_url).await)
+        });
+        joined.map_err(JoinError::from).and_then(|joined| joined)
+    };
+    let membership = join_when_free(join, lease).map_err(|err| {
         eprintln!("cluster: {err}");
         ExitCode::from(1)
     })?;
@@ -72,6 +75,34 @@ pub fn join(
         board: ClusterBoard::new(instance, &hash),
     };
     Ok((store, cluster))
+}
+
+/// Joins, waiting out a name whose heartbeat is still fresh for up to twice the lease: an
+/// instance restarted right after a crash (kill -9, by its service manager) finds its own
+/// previous run's row, which goes silent within a lease. A name still heartbeating after that
+/// is another live instance, and the start is refused.
+fn join_when_free(
+    mut join: impl FnMut() -> Result<Membership, JoinError>,
+    lease: std::time::Duration,
+) -> Result<Membership, JoinError> {
+    let deadline = std::time::Instant::now() + 2 * lease;
+    let mut said = false;
+    loop {
+        match join() {
+            Err(JoinError::NameTaken { age_secs, .. }) if std::time::Instant::now() < deadline => {
+                if !said {
+                    log::info!(
+                        "cluster: the name is registered with a heartbeat {age_secs:.1} s old \
+                         (a previous run of this instance?); waiting up to {} s for it to lapse",
+                        (2 * lease).as_secs()
+                    );
+                    said = true;
+                }
+                std::thread::sleep(lease / 6);
+            }
+            other => return other,
+        }
+    }
 }
 
 #[cfg(test)]
