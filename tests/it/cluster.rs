@@ -35,13 +35,7 @@ async fn two_instances_share_four_connections_two_each_and_deliver_every_change(
         rig.shares() == shares(&[("a", 2), ("b", 2)])
     })
     .await;
-    for ehr in &rig.ehrs {
-        ehr.touch_each(5);
-    }
-    wait_for("every change delivered", CLUSTER_PATIENCE, || {
-        rig.all_delivered()
-    })
-    .await;
+    rig.changes_delivered(5).await;
     for name in ["a", "b"] {
         let log = rig.log_of(name);
         assert!(
@@ -89,13 +83,7 @@ async fn a_killed_instances_connections_are_taken_over_with_their_backlog() {
         took_over < Duration::from_secs(LEASE_SECS + 2),
         "took {took_over:?} to take over"
     );
-    for ehr in &rig.ehrs {
-        ehr.touch_each(3);
-    }
-    wait_for("every change delivered", CLUSTER_PATIENCE, || {
-        rig.all_delivered()
-    })
-    .await;
+    rig.changes_delivered(3).await;
     let log = rig.log_of("b");
     assert!(log.contains(", from a)"), "b logged its takeovers:\n{log}");
 }
@@ -203,13 +191,7 @@ async fn a_third_instance_takes_only_its_share_and_a_leaving_one_hands_back_at_o
     assert!(rig.log_of("c").contains("handed back conn="));
     let members = rig.query("SELECT instance FROM courier.members ORDER BY instance");
     assert_eq!(members, "a\nb\n", "c left the members");
-    for ehr in &rig.ehrs {
-        ehr.touch_each(2);
-    }
-    wait_for("every change delivered", CLUSTER_PATIENCE, || {
-        rig.all_delivered()
-    })
-    .await;
+    rig.changes_delivered(2).await;
 }
 
 #[actix_rt::test]
@@ -257,13 +239,7 @@ async fn an_instance_restarted_under_its_name_after_kill_9_joins_once_its_old_he
         log.contains("waiting up to"),
         "it said why it waited:\n{log}"
     );
-    for ehr in &rig.ehrs {
-        ehr.touch_each(2);
-    }
-    wait_for("every change delivered", CLUSTER_PATIENCE, || {
-        rig.all_delivered()
-    })
-    .await;
+    rig.changes_delivered(2).await;
 }
 
 #[actix_rt::test]
@@ -324,13 +300,7 @@ async fn an_instance_cut_off_from_the_database_stops_its_connections_within_the_
         rig.shares() == shares(&[("a", 2)])
     })
     .await;
-    for ehr in &rig.ehrs {
-        ehr.touch_each(3);
-    }
-    wait_for("every change delivered", CLUSTER_PATIENCE, || {
-        rig.all_delivered()
-    })
-    .await;
+    rig.changes_delivered(3).await;
 }
 
 #[actix_rt::test]

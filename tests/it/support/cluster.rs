@@ -219,6 +219,18 @@ impl ClusterRig {
             })
     }
 
+    /// Makes `each` more changes on every EHR, then waits until everything was delivered
+    /// ([`ClusterRig::all_delivered`]): the feeds still flow, whoever owns them now.
+    pub async fn changes_delivered(&self, each: usize) {
+        for ehr in &self.ehrs {
+            ehr.touch_each(each);
+        }
+        wait_for("every change delivered", CLUSTER_PATIENCE, || {
+            self.all_delivered()
+        })
+        .await;
+    }
+
     /// Every instance's log, for a failing test's output.
     fn all_logs(&self) -> String {
         let names = self.logs.keys();
