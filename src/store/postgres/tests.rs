@@ -50,35 +50,14 @@ pub(crate) fn single_writer(hint: &str) -> (TestDatabase, Store, Arc<PgStore>) {
 
 /// Runs `sql` in `database` as a test's setup (a lease row, a takeover).
 pub(crate) fn sql(database: &TestDatabase, sql: &str) {
-    let out = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            &database.name,
-            "-qAtc",
-            sql,
-        ])
-        .output()
-        .expect("psql runs");
-    assert!(out.status.success(), "{out:?}");
+    query(database, sql);
 }
 
-/// What `query` answers in `database`, one line per row.
+/// What `query` answers in `database`, one line per row. By its URL: the server may be the
+/// local one or a throwaway cluster on a port of its own.
 pub(crate) fn query(database: &TestDatabase, query: &str) -> String {
     let out = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            &database.name,
-            "-qAtc",
-            query,
-        ])
+        .args(["-d", &database.url, "-qAtc", query])
         .output()
         .expect("psql runs");
     assert!(out.status.success(), "{out:?}");
