@@ -9,6 +9,9 @@ use crate::child::{Courier, Launcher};
 
 /// Exits on their own, in all, after which the run fails instead of restarting again.
 const MAX_UNEXPECTED_EXITS: usize = 20;
+/// How long an instance that exited because the database was down waits before it is
+/// started again, as a supervisor (systemd's `RestartSec`) would.
+const RESTART_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Where an instance is.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,6 +42,16 @@ pub struct Resume {
     pub log: PathBuf,
     /// The log's length at the SIGCONT: what follows was logged after it.
     pub offset: u64,
+}
+
+/// Exits nobody asked for, described.
+#[derive(Debug, Default)]
+pub struct Exits {
+    /// While the database was down (or had just come back): an instance that cannot reach
+    /// its store at start exits, and its supervisor starts it again.
+    pub database_down: Vec<String>,
+    /// At any other moment: a broken guarantee.
+    pub unexpected: Vec<String>,
 }
 
 /// One instance of the cluster.
@@ -110,8 +123,15 @@ impl Instance {
     }
 
     /// Carries out what is due (a SIGCONT, a restart) and restarts a run that exited on its
-    /// own, described in `exits`.
-    pub fn tick(&mut self, started: Instant, exits: &mut Vec<String>) -> Result<(), String> {
+    /// own: at once, described in `exits.unexpected`; or, while `database_down`, after a
+    /// backoff, described in `exits.database_down` (an instance cannot start without its
+    /// store).
+    pub fn tick(
+        &mut self,
+        started: Instant,
+        exits: &mut Exits,
+        database_down: bool,
+    ) -> Result<(), String> {
         match self.state {
             State::Paused { since, until } if Instant::now() >= until => {
                 self.resume(started, since)?
@@ -123,20 +143,28 @@ impl Instance {
             return Ok(());
         };
         if let Some(status) = courier.exited().map_err(|e| e.to_string())? {
-            exits.push(format!(
+            let exit = format!(
                 "{} run {} exited on its own with {status} after {:?}, at {:.1} s",
                 self.name,
                 self.launcher.logs.len() - 1,
                 courier.uptime(),
                 started.elapsed().as_secs_f64()
-            ));
-            if exits.len() >= MAX_UNEXPECTED_EXITS {
+            );
+            self.courier = None;
+            if database_down {
+                exits.database_down.push(exit);
+                self.state = State::Dead {
+                    restart_at: Instant::now() + RESTART_BACKOFF,
+                };
+                return Ok(());
+            }
+            exits.unexpected.push(exit);
+            if exits.unexpected.len() >= MAX_UNEXPECTED_EXITS {
                 return Err(format!(
                     "instances exited on their own {MAX_UNEXPECTED_EXITS} times; the last is {}",
-                    exits.last().map_or("", String::as_str)
+                    exits.unexpected.last().map_or("", String::as_str)
                 ));
             }
-            self.courier = None;
             self.restart()?;
         }
         Ok(())

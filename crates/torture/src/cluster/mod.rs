@@ -7,13 +7,14 @@
 
 mod database;
 mod instances;
-pub mod plan;
+mod plan;
 mod report;
+mod run;
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use courier_sim::{ReceiverControl, ReceiverOptions, SimEhr, SimEhrOptions, SimReceiver};
+use courier_sim::{ReceiverOptions, SimEhr, SimEhrOptions, SimReceiver};
 use courier_wire::SigningKey;
 
 use crate::changes::{generate, missing_versions};
@@ -21,13 +22,12 @@ use crate::child::{scan_logs, Launcher};
 use crate::config::DATABASE_URL_ENV;
 use crate::Settings;
 use database::Database;
-use instances::Instance;
-use plan::{plan, Action, Event, Shape};
+use instances::{Exits, Instance};
+use plan::{plan, Shape};
 pub use report::ClusterFigures;
-use report::{EventRecord, ResumeRecord};
+use report::ResumeRecord;
+use run::Run;
 
-/// How often the loops look at the instances and the receiver.
-const TICK: Duration = Duration::from_millis(10);
 /// How long each instance's final SIGTERM may take.
 const STOP_WITHIN: Duration = Duration::from_secs(30);
 /// Appointments and patients of each simulated EHR.
@@ -106,8 +106,9 @@ pub async fn torture(s: Settings, c: ClusterSettings) -> Result<ClusterFigures, 
         database: Rc::new(database),
         started,
         events: Vec::new(),
-        exits: Vec::new(),
+        exits: Exits::default(),
         database_restart: None,
+        database_back: None,
         last_report: Instant::now(),
         changes: s.changes,
     };
@@ -130,11 +131,17 @@ pub async fn torture(s: Settings, c: ClusterSettings) -> Result<ClusterFigures, 
     let drained_after = completed.then(|| started.elapsed());
     run.settle().await?;
     generator.abort();
+    let database_back = match run.database_restart.take() {
+        Some(restart) => Some(restart.await.map_err(|e| e.to_string()).and_then(|r| r)),
+        None => None,
+    };
     let mut final_exits = Vec::new();
     for instance in &mut run.instances {
         final_exits.push((instance.name.clone(), instance.terminate(STOP_WITHIN).await));
     }
-    run.figures(&s, &c, &ehrs, completed, final_exits, drained_after)
+    let mut figures = run.figures(&s, &c, &ehrs, completed, final_exits, drained_after)?;
+    figures.database_back = database_back;
+    Ok(figures)
 }
 
 /// The connection of EHR number `index`.
@@ -189,165 +196,7 @@ fn start_instances(
         .collect()
 }
 
-/// The state of the event loop.
-struct Run {
-    instances: Vec<Instance>,
-    receiver: ReceiverControl,
-    database: Rc<Database>,
-    started: Instant,
-    events: Vec<EventRecord>,
-    /// Exits nobody asked for, described.
-    exits: Vec<String>,
-    /// The database restart, while or once it runs.
-    database_restart: Option<actix_rt::task::JoinHandle<Result<(), String>>>,
-    /// When the last progress line was printed.
-    last_report: Instant,
-    changes: u64,
-}
-
 impl Run {
-    fn secs(&self) -> f64 {
-        self.started.elapsed().as_secs_f64()
-    }
-
-    /// Waits `length`, keeping the instances as planned.
-    async fn wait(&mut self, length: Duration) -> Result<(), String> {
-        let until = Instant::now() + length;
-        self.wait_until(until, |_| false).await.map(drop)
-    }
-
-    /// Waits until `done` or `deadline`, keeping the instances as planned; returns `done`.
-    async fn wait_until(
-        &mut self,
-        deadline: Instant,
-        done: impl Fn(&Self) -> bool,
-    ) -> Result<bool, String> {
-        loop {
-            for instance in &mut self.instances {
-                instance.tick(self.started, &mut self.exits)?;
-            }
-            self.report_progress();
-            if done(self) {
-                return Ok(true);
-            }
-            if Instant::now() >= deadline {
-                return Ok(false);
-            }
-            actix_rt::time::sleep(TICK).await;
-        }
-    }
-
-    /// Carries out one event: on its instance if that one runs, else on the next that does
-    /// (waiting for one if none does).
-    async fn apply(&mut self, event: &Event) -> Result<(), String> {
-        let delivered = self.receiver.unique_accepted_ids();
-        let (instance, detail) = match event.action {
-            Action::RestartDatabase { down } => {
-                let database = Rc::clone(&self.database);
-                self.database_restart =
-                    Some(actix_rt::spawn(async move { database.restart(down).await }));
-                (String::new(), format!("down for {down:?}"))
-            }
-            Action::Kill { restart_after } => {
-                let index = self.pick(event.instance).await?;
-                let instance = &mut self.instances[index];
-                let uptime = instance.uptime();
-                instance.kill(restart_after)?;
-                let detail = format!(
-                    "after {:.3} s of life; restart in {restart_after:?}",
-                    uptime.as_secs_f64()
-                );
-                (instance.name.clone(), detail)
-            }
-            Action::Pause { length } => {
-                let index = self.pick(event.instance).await?;
-                let instance = &mut self.instances[index];
-                instance.pause(length)?;
-                (instance.name.clone(), format!("for {length:.1?}"))
-            }
-        };
-        let record = EventRecord {
-            at_secs: self.secs(),
-            kind: event.kind(),
-            instance,
-            delivered,
-            detail,
-        };
-        eprintln!(
-            "[{:7.1} s] event {:2}: {} {} ({}), {} delivered",
-            record.at_secs,
-            self.events.len() + 1,
-            record.kind,
-            record.instance,
-            record.detail,
-            record.delivered
-        );
-        self.events.push(record);
-        Ok(())
-    }
-
-    /// The index of `preferred` if it runs, else of the next instance that runs.
-    async fn pick(&mut self, preferred: usize) -> Result<usize, String> {
-        let count = self.instances.len();
-        let running = |run: &Self| {
-            (0..count)
-                .map(|step| (preferred + step) % count)
-                .find(|&i| run.instances[i].is_running())
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        self.wait_until(deadline, |run| running(run).is_some())
-            .await?;
-        running(self).ok_or_else(|| "no instance running for a minute".to_owned())
-    }
-
-    /// One line every 5 s on stderr.
-    fn report_progress(&mut self) {
-        if self.last_report.elapsed() < Duration::from_secs(5) {
-            return;
-        }
-        self.last_report = Instant::now();
-        let summary = self.receiver.summary();
-        let down: Vec<&str> = self
-            .instances
-            .iter()
-            .filter(|i| !i.is_running())
-            .map(|i| i.name.as_str())
-            .collect();
-        eprintln!(
-            "[{:7.1} s] delivered {}/{}, duplicates {}, refused {}, events {}{}",
-            self.secs(),
-            summary.delivered,
-            self.changes,
-            summary.duplicates,
-            summary.failures,
-            self.events.len(),
-            if down.is_empty() {
-                String::new()
-            } else {
-                format!(", not running: {}", down.join(" "))
-            }
-        );
-    }
-
-    /// Lets late duplicates land: waits until the receiver has had no request for a second
-    /// (at most 15 s).
-    async fn settle(&mut self) -> Result<(), String> {
-        let requests = |run: &Self| {
-            let s = run.receiver.summary();
-            s.delivered + s.duplicates + s.failures
-        };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let mut last = (requests(self), Instant::now());
-        while Instant::now() < deadline && last.1.elapsed() < Duration::from_secs(1) {
-            self.wait(Duration::from_millis(50)).await?;
-            let now = requests(self);
-            if now != last.0 {
-                last = (now, Instant::now());
-            }
-        }
-        Ok(())
-    }
-
     /// Audits the ledger, the store and the logs.
     fn figures(
         self,
@@ -404,7 +253,9 @@ impl Run {
             events: self.events,
             resumes,
             restarts: self.instances.iter().map(|i| i.restarts).sum(),
-            unexpected_exits: self.exits,
+            unexpected_exits: self.exits.unexpected,
+            database_down_exits: self.exits.database_down,
+            database_back: None,
             completed,
             final_exits,
             panics: scan.panics,
@@ -431,15 +282,17 @@ fn is_expected(line: &str) -> bool {
     .any(|word| line.contains(word))
 }
 
-/// Lines of `log` after byte `offset` that say a lease was lost or a write fenced.
+/// Lines of `log` after byte `offset` that say a lease was lost, a connection stopped for
+/// want of its lease, or a write was refused by the fence.
 fn lease_lines_after(log: &std::path::Path, offset: u64) -> usize {
     let text = std::fs::read(log).unwrap_or_default();
     let after = text.get(offset as usize..).unwrap_or_default();
     String::from_utf8_lossy(after)
         .lines()
         .filter(|line| {
-            let line = line.to_ascii_lowercase();
-            line.contains("fenced") || (line.contains("lease") && line.contains("lost"))
+            ["lost lease", "no longer holds its lease", "is fenced"]
+                .iter()
+                .any(|words| line.contains(words))
         })
         .count()
 }

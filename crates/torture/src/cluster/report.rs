@@ -70,6 +70,11 @@ pub struct ClusterFigures {
     pub restarts: usize,
     /// Exits nobody asked for, described.
     pub unexpected_exits: Vec<String>,
+    /// Instances that exited at start because the database was down, described.
+    pub database_down_exits: Vec<String>,
+    /// When the restarted database accepted connections again (seconds since the start), or
+    /// why it did not; `None` without a restart.
+    pub database_back: Option<Result<f64, String>>,
     /// Whether every change arrived before the timeout.
     pub completed: bool,
     /// How each instance ended after the final SIGTERM.
@@ -138,6 +143,9 @@ impl ClusterFigures {
             !self.summary.all_verified,
             "a signature did not verify".into(),
         );
+        if let Some(Err(e)) = &self.database_back {
+            fail(true, format!("the database restart failed: {e}"));
+        }
         match &self.store {
             Ok(store) => fail(
                 !store.is_clean(),
@@ -219,6 +227,17 @@ impl ClusterFigures {
             "signatures verified   {}",
             yes(self.summary.all_verified)
         )?;
+        if let Some(back) = &self.database_back {
+            let restart = self.events.iter().find(|e| e.kind == "database restart");
+            let from = restart.map_or(f64::NAN, |e| e.at_secs);
+            match back {
+                Ok(at) => writeln!(
+                    out,
+                    "database restart      stopped at {from:.1} s, accepting connections again at {at:.1} s"
+                )?,
+                Err(e) => writeln!(out, "database restart      FAILED: {e}")?,
+            }
+        }
         self.write_store(out)?;
         for (instance, exit) in &self.final_exits {
             writeln!(out, "final SIGTERM {instance:<7} {exit}")?;
@@ -267,8 +286,9 @@ impl ClusterFigures {
         )?;
         writeln!(
             out,
-            "restarts              {} (unexpected exits: {})",
+            "restarts              {} (exits at start with the database down, restarted after 1 s: {}; unexpected exits: {})",
             self.restarts,
+            self.database_down_exits.len(),
             self.unexpected_exits.len()
         )?;
         let told = self.resumes.iter().filter(|r| r.lease_lines > 0).count();
