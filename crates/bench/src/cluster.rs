@@ -197,8 +197,11 @@ pub fn failover(bench: &Bench, pg: &Postgres, kills: usize, results: &mut Result
 }
 
 /// When the moved connections delivered again after the kill at `killed_us`: (first, last),
-/// in seconds; `None` when one did not within a minute.
+/// in seconds; `None` when there were none or one did not deliver within a minute.
 fn resumed(receiver: &Proc, moved: &[String], killed_us: u64) -> Option<(f64, f64)> {
+    if moved.is_empty() {
+        return None;
+    }
     let deadline = Instant::now() + Duration::from_secs(60);
     let since = killed_us + IN_FLIGHT_AT_KILL_US;
     let mut back: Vec<Option<u64>> = vec![None; moved.len()];
