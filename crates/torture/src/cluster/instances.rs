@@ -47,12 +47,19 @@ pub struct Resume {
 /// Exits nobody asked for, described.
 #[derive(Debug, Default)]
 pub struct Exits {
-    /// While the database was down (or had just come back): an instance that cannot reach
-    /// its store at start exits, and its supervisor starts it again.
+    /// At start, while the database was down (or had just come back): an instance that
+    /// cannot reach its store exits, and its supervisor starts it again.
     pub database_down: Vec<String>,
+    /// At start, while the killed run's name was still registered as live (its heartbeat
+    /// younger than the lease): Courier refuses a second live instance of one name, and the
+    /// supervisor starts it again until the old heartbeat has aged.
+    pub name_still_live: Vec<String>,
     /// At any other moment: a broken guarantee.
     pub unexpected: Vec<String>,
 }
+
+/// What Courier logs when it refuses to start under a name a live member holds.
+const NAME_STILL_LIVE: &str = "another live instance is registered as";
 
 /// One instance of the cluster.
 pub struct Instance {
@@ -123,9 +130,9 @@ impl Instance {
     }
 
     /// Carries out what is due (a SIGCONT, a restart) and restarts a run that exited on its
-    /// own: at once, described in `exits.unexpected`; or, while `database_down`, after a
-    /// backoff, described in `exits.database_down` (an instance cannot start without its
-    /// store).
+    /// own: after a backoff when the exit was a refusal to start that a supervisor retries
+    /// (`database_down`, or the name still registered as live), at once otherwise, described
+    /// in `exits`.
     pub fn tick(
         &mut self,
         started: Instant,
@@ -151,8 +158,15 @@ impl Instance {
                 started.elapsed().as_secs_f64()
             );
             self.courier = None;
-            if database_down {
-                exits.database_down.push(exit);
+            let expected = if database_down {
+                Some(&mut exits.database_down)
+            } else if self.last_log_says(NAME_STILL_LIVE) {
+                Some(&mut exits.name_still_live)
+            } else {
+                None
+            };
+            if let Some(expected) = expected {
+                expected.push(exit);
                 self.state = State::Dead {
                     restart_at: Instant::now() + RESTART_BACKOFF,
                 };
@@ -168,6 +182,15 @@ impl Instance {
             self.restart()?;
         }
         Ok(())
+    }
+
+    /// Whether the current run's log holds `words`.
+    fn last_log_says(&self, words: &str) -> bool {
+        self.launcher
+            .logs
+            .last()
+            .and_then(|log| std::fs::read_to_string(log).ok())
+            .is_some_and(|text| text.contains(words))
     }
 
     fn resume(&mut self, started: Instant, since: Instant) -> Result<(), String> {

@@ -255,6 +255,7 @@ impl Run {
             restarts: self.instances.iter().map(|i| i.restarts).sum(),
             unexpected_exits: self.exits.unexpected,
             database_down_exits: self.exits.database_down,
+            name_still_live_exits: self.exits.name_still_live,
             database_back: None,
             completed,
             final_exits,

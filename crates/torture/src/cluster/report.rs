@@ -72,6 +72,8 @@ pub struct ClusterFigures {
     pub unexpected_exits: Vec<String>,
     /// Instances that exited at start because the database was down, described.
     pub database_down_exits: Vec<String>,
+    /// Instances that exited at start because the killed run's name was still live.
+    pub name_still_live_exits: Vec<String>,
     /// When the restarted database accepted connections again (seconds since the start), or
     /// why it did not; `None` without a restart.
     pub database_back: Option<Result<f64, String>>,
@@ -286,9 +288,10 @@ impl ClusterFigures {
         )?;
         writeln!(
             out,
-            "restarts              {} (exits at start with the database down, restarted after 1 s: {}; unexpected exits: {})",
+            "restarts              {} (refused starts, retried after 1 s as a supervisor would: {} with the database down, {} with the killed run's name still live; unexpected exits: {})",
             self.restarts,
             self.database_down_exits.len(),
+            self.name_still_live_exits.len(),
             self.unexpected_exits.len()
         )?;
         let told = self.resumes.iter().filter(|r| r.lease_lines > 0).count();
