@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `GET /dead-letters?destination=&connection=&after=&limit=` | a page of summaries (no bodies) and `next` |
 //! | `GET /dead-letters/{id}` | one dead letter: every attempt, the reason, the body |
-//! | `POST /dead-letters/{id}/retry` | back to pending, same id and sequence |
+//! | `POST /dead-letters/{id}/retry` | back to pending, same id and sequence (from any instance of a cluster) |
 //! | `POST /dead-letters/retry?destination=&connection=` (or `?all=true`) | every matching one |
 //! | `DELETE /dead-letters/{id}` | deleted for good |
 //! | `DELETE /dead-letters?destination=&connection=` (or `?all=true`) | every matching one |
@@ -132,8 +132,11 @@ async fn retry_one(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let selection = DeadLetterSelection::Id(id.clone());
-    let outcome = state.operations.retry_dead_letters(&selection).await;
-    let outcome = outcome.map_err(store_failed)?;
+    let cluster = state.cluster.as_ref().map(|board| board.snapshot());
+    let outcome = state
+        .operations
+        .retry_dead_letters(&selection, cluster.as_ref());
+    let outcome = outcome.await.map_err(store_failed)?;
     if outcome.retried == 0 {
         return Err(no_such(&id));
     }
@@ -145,8 +148,11 @@ async fn retry_matching(
     query: web::Query<Query>,
 ) -> Result<HttpResponse, ApiError> {
     let selection = query.selection()?;
-    let outcome = state.operations.retry_dead_letters(&selection).await;
-    Ok(HttpResponse::Ok().json(outcome.map_err(store_failed)?))
+    let cluster = state.cluster.as_ref().map(|board| board.snapshot());
+    let outcome = state
+        .operations
+        .retry_dead_letters(&selection, cluster.as_ref());
+    Ok(HttpResponse::Ok().json(outcome.await.map_err(store_failed)?))
 }
 
 async fn purge_one(

@@ -1,10 +1,12 @@
-//! `GET /healthz` (the process answers) and `GET /readyz` (the store answers and every
-//! connection actor runs), for load balancers and process supervisors.
+//! `GET /healthz` (the process answers) and `GET /readyz` (the store answers, every
+//! connection actor runs and, on a clustered instance, its leases were renewed within a
+//! lease), for load balancers and process supervisors.
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use super::{AdminState, ApiError};
+use crate::cluster::readiness::unready;
 use crate::status::ConnectionState;
 
 /// Adds the health routes.
@@ -31,6 +33,13 @@ async fn readyz(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> 
             reasons.push(format!("connection {id}: its actor is not running"));
         } else if let Some(ConnectionState::Restarting | ConnectionState::Stopped) = state {
             reasons.push(format!("connection {id}: {}", state_word(state)));
+        }
+    }
+    if let Some(cluster) = &state.cluster {
+        let now = state.operations.clock().now();
+        // No lease known means the actor tree is gone, which `liveness` answered already.
+        if let Some(lease) = state.operations.lease().await {
+            reasons.extend(unready(&cluster.snapshot(), lease, now));
         }
     }
     Ok(if reasons.is_empty() {

@@ -15,11 +15,13 @@ async fn metrics(state: web::Data<AdminState>) -> HttpResponse {
     let mut status = state.board.snapshot();
     let store = state.store.clone();
     status.store = store.health();
+    let cluster = state.cluster.as_ref().map(|board| board.snapshot());
     let text = render(
         &Scrape {
             status: &status,
             pending: &|id| store.backlog(id).ok().map(|(count, _)| count as usize),
             now: state.operations.clock().now(),
+            cluster: cluster.as_ref(),
         },
         state.board.meters(),
     );

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod cluster;
 pub mod connections;
 pub mod dead_letters;
 pub mod destinations;
@@ -22,6 +23,7 @@ use actix_web::web;
 
 use crate::actors::control::Control;
 use crate::app::Operations;
+use crate::cluster::ClusterBoard;
 use crate::config::Secret;
 use crate::reload::Reloader;
 use crate::status::StatusBoard;
@@ -44,6 +46,9 @@ pub struct AdminState {
     pub operations: Operations,
     /// Bearer token every request must carry; `None` on loopback without `token_env`.
     pub token: Option<Secret>,
+    /// The cluster as the lease keeper last saw it; `None` on a sled store (one instance),
+    /// whose status, metrics and readiness stay as they were.
+    pub cluster: Option<ClusterBoard>,
 }
 
 /// The route table: every admin endpoint, each module's routes added with one line.

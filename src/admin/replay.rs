@@ -1,6 +1,7 @@
 //! `/replay`: re-send retained notifications of a destination, as a job that runs inside
 //! this process (`POST /replay`, answered 202 with the job id), and its progress
-//! (`GET /replay/{job}`).
+//! (`GET /replay/{job}`, asked of the same instance: on a cluster every instance numbers its
+//! own jobs).
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -33,7 +34,7 @@ async fn progress(
         Some(progress) => Ok(HttpResponse::Ok().json(progress)),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            format!("no replay job {job}"),
+            format!("no replay job {job} on this instance"),
         )),
     }
 }

@@ -1,6 +1,8 @@
 //! `GET /status`: the status board as JSON, with each connection's and each destination's
 //! backlog (containers stored and not yet delivered) read from the store, and each
-//! destination's state (healthy, failing, paused) with its reason and since when.
+//! destination's state (healthy, failing, paused) with its reason and since when. On a
+//! clustered instance a `cluster` object is added ([`super::cluster`]); the connections are
+//! then this instance's own work, and the other instances' work is on their own `/status`.
 
 use actix_web::{web, HttpResponse};
 use serde_json::Value;
@@ -17,7 +19,7 @@ async fn status(state: web::Data<AdminState>) -> HttpResponse {
 }
 
 /// The board's snapshot with `backlog` added to every connection and filled in for every
-/// destination (with the age of its oldest pending container).
+/// destination (with the age of its oldest pending container), and `cluster` when clustered.
 pub fn status_json(state: &AdminState) -> Value {
     let mut snapshot = state.board.snapshot();
     let backlogs = state.control.fill_backlogs(&mut snapshot, &state.store);
@@ -26,6 +28,10 @@ pub fn status_json(state: &AdminState) -> Value {
         for (id, connection) in connections.iter_mut() {
             connection["backlog"] = backlogs.get(id).copied().into();
         }
+    }
+    if let Some(cluster) = &state.cluster {
+        let now = state.operations.clock().now();
+        json["cluster"] = super::cluster::cluster_json(&cluster.snapshot(), now);
     }
     json
 }

@@ -1,7 +1,10 @@
 //! `courier status` output: the `/status` JSON as two aligned tables a person reads in a
 //! terminal, with colour (state words only) when asked for. A connection's warnings (lasting
 //! conditions that do not stop it, such as deletions it cannot read) follow its table, one
-//! per line: too long for a column, and too important to leave to `--json`.
+//! per line: too long for a column, and too important to leave to `--json`. A clustered
+//! instance's status starts with the cluster block ([`cluster`]).
+
+mod cluster;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -46,6 +49,9 @@ pub fn render(status: &Value, color: bool) -> String {
         .map(|(id, d)| destination_row(id, d))
         .collect();
     let mut out = store_line(&status["store"], color);
+    if !status["cluster"].is_null() {
+        out.push_str(&cluster::block(&status["cluster"], color));
+    }
     out.push_str(&table(&CONNECTION_COLUMNS, &connections, color));
     out.push_str(&warnings(&status["connections"], color));
     out.push('\n');

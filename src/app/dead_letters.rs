@@ -1,17 +1,22 @@
 //! Operator actions on dead letters, for the admin API: list, show, retry (back to pending
-//! with the same id and sequence, dispatched by the owning connection), purge.
+//! with the same id and sequence, dispatched by the owning connection), purge. On a
+//! PostgreSQL store any instance of the cluster may act on any dead letter: a retry of a
+//! connection another instance runs is walked by that instance (the store tells it), and the
+//! answer names it.
 //!
 //! Each retry or purge logs one line with the ids and the count. A retry logs at info: it
 //! is lifecycle (work resumes, nothing is lost). A purge logs at warn: it deletes
 //! notifications that never reached their destination, on purpose, which is not a fault to
 //! act on (so not error) but must stand out when someone later asks where one went.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::Operations;
 use crate::actors::supervisor::RedispatchTo;
+use crate::cluster::ClusterSnapshot;
 use crate::escape::escaped;
 use crate::model::DeadLetter;
 use crate::store::{DeadLetterFilter, DeadLetterPage, DeadLetterSelection, StoreError};
@@ -26,9 +31,13 @@ pub struct RetryOutcome {
     pub retried: usize,
     /// Their notification ids.
     pub ids: Vec<String>,
-    /// Connections of retried notifications that are not running: those notifications wait
-    /// in the store until the connection starts again.
+    /// Connections of retried notifications that no instance runs now (removed from the
+    /// configuration, or between owners): those notifications wait in the store until one
+    /// starts it.
     pub waiting: Vec<String>,
+    /// Connections of retried notifications that another instance of the cluster runs, with
+    /// that instance: it walks its store again and delivers them. Empty on a sled store.
+    pub elsewhere: BTreeMap<String, String>,
 }
 
 /// What a purge did.
@@ -59,37 +68,38 @@ impl Operations {
     /// Sends the selected dead letters back to pending with their original id and sequence,
     /// and has each owning connection walk its store again, so they go out in sequence order,
     /// behind earlier containers of their key, once their destination accepts notifications.
+    /// `cluster` (the lease keeper's view, on a clustered instance) says which instance runs
+    /// a connection that does not run here.
     pub async fn retry_dead_letters(
         &self,
         selection: &DeadLetterSelection,
+        cluster: Option<&ClusterSnapshot>,
     ) -> Result<RetryOutcome, StoreError> {
         let moved = self.store.retry_dead_letters(selection).await?;
         let connections: BTreeSet<&String> = moved.iter().map(|l| &l.connection).collect();
-        let mut waiting = Vec::new();
+        let mut not_here = Vec::new();
         for connection in connections {
             let message = RedispatchTo {
                 connection: connection.clone(),
             };
             if !self.supervisor.send(message).await.unwrap_or(false) {
-                waiting.push(connection.clone());
+                not_here.push(connection.clone());
             }
         }
+        let (waiting, elsewhere) = placed(not_here, cluster, self.gates.clock().now());
         let ids = ids(&moved);
         log::info!(
             "dlq retry by an operator ({}): {} dead letters back to pending{}; {}",
             escaped(describe(selection)),
             moved.len(),
-            if waiting.is_empty() {
-                String::new()
-            } else {
-                format!(", waiting for conn={}", waiting.join(","))
-            },
+            escaped(where_they_go(&waiting, &elsewhere)),
             escaped(logged_ids(&ids))
         );
         Ok(RetryOutcome {
             retried: moved.len(),
             ids,
             waiting,
+            elsewhere,
         })
     }
 
@@ -111,6 +121,46 @@ impl Operations {
             ids,
         })
     }
+}
+
+/// Splits the connections that do not run here into those no instance runs (`waiting`) and
+/// those another instance holds an unexpired lease on at `now` (connection → instance).
+fn placed(
+    not_here: Vec<String>,
+    cluster: Option<&ClusterSnapshot>,
+    now: DateTime<Utc>,
+) -> (Vec<String>, BTreeMap<String, String>) {
+    let mut elsewhere = BTreeMap::new();
+    let Some(cluster) = cluster else {
+        return (not_here, elsewhere);
+    };
+    let owner = |connection: &str| {
+        let lease = cluster.leases.iter().find(|l| l.connection == connection)?;
+        let owner = lease.owner.as_ref()?;
+        (*owner != cluster.instance && lease.expires_at > now).then(|| owner.clone())
+    };
+    let mut waiting = Vec::new();
+    for connection in not_here {
+        match owner(&connection) {
+            Some(instance) => {
+                elsewhere.insert(connection, instance);
+            }
+            None => waiting.push(connection),
+        }
+    }
+    (waiting, elsewhere)
+}
+
+/// `, waiting for conn=a,b` and `, conn=c on node-2` for a log line, or nothing.
+fn where_they_go(waiting: &[String], elsewhere: &BTreeMap<String, String>) -> String {
+    let mut text = String::new();
+    if !waiting.is_empty() {
+        text.push_str(&format!(", waiting for conn={}", waiting.join(",")));
+    }
+    for (connection, instance) in elsewhere {
+        text.push_str(&format!(", conn={connection} on {instance}"));
+    }
+    text
 }
 
 fn ids(letters: &[DeadLetter]) -> Vec<String> {
@@ -162,5 +212,41 @@ mod tests {
         );
         let every = DeadLetterSelection::Matching(DeadLetterFilter::default());
         assert_eq!(describe(&every), "all");
+    }
+
+    #[test]
+    fn a_connection_another_instance_runs_is_named_with_it_not_left_waiting() {
+        use crate::cluster::LeaseView;
+        let now = Utc::now();
+        let lease = |connection: &str, owner: Option<&str>, secs: i64| LeaseView {
+            connection: connection.into(),
+            owner: owner.map(Into::into),
+            epoch: 1,
+            expires_at: now + chrono::Duration::seconds(secs),
+        };
+        let cluster = ClusterSnapshot {
+            instance: "node-1".into(),
+            leases: vec![
+                lease("clinic-a", Some("node-2"), 5),
+                lease("clinic-b", None, 5),
+                lease("clinic-c", Some("node-3"), -1),
+            ],
+            ..ClusterSnapshot::default()
+        };
+        let not_here: Vec<String> = ["clinic-a", "clinic-b", "clinic-c", "removed"]
+            .map(String::from)
+            .into();
+        let (waiting, elsewhere) = placed(not_here.clone(), Some(&cluster), now);
+        assert_eq!(waiting, ["clinic-b", "clinic-c", "removed"]);
+        assert_eq!(
+            elsewhere,
+            BTreeMap::from([("clinic-a".to_owned(), "node-2".to_owned())])
+        );
+        assert_eq!(
+            where_they_go(&waiting[..1], &elsewhere),
+            ", waiting for conn=clinic-b, conn=clinic-a on node-2"
+        );
+        let (sled, none) = placed(not_here.clone(), None, now);
+        assert_eq!((sled, none.len()), (not_here, 0));
     }
 }

@@ -1,10 +1,12 @@
 //! `Operations`: the operator's actions on a running app's data (dead letters, replay), as a
 //! cheap handle the admin API's workers share.
 
+use std::time::Duration;
+
 use actix::prelude::*;
 
 use super::replay::Jobs;
-use crate::actors::supervisor::Supervisor;
+use crate::actors::supervisor::{CurrentConfig, Supervisor};
 use crate::delivery::gates::Gates;
 use crate::store::Store;
 
@@ -28,6 +30,13 @@ impl Operations {
     /// The app's clock, for what the admin API shows as now.
     pub fn clock(&self) -> &crate::clock::Clock {
         self.gates.clock()
+    }
+
+    /// How long a lease lasts in the running configuration (`[cluster] lease_secs`), for
+    /// judging whether this instance's leases are fresh; `None` once the actor tree is gone.
+    pub async fn lease(&self) -> Option<Duration> {
+        let config = self.supervisor.send(CurrentConfig).await.ok()?;
+        Some(config.cluster.lease)
     }
 
     /// The handle of the app whose root is `supervisor`; call on the app's own thread.

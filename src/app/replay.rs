@@ -1,5 +1,7 @@
-//! Replay jobs, for the admin API: start one (it runs inside this process, since the store
-//! admits one process), and read its progress while it runs and after it ended.
+//! Replay jobs, for the admin API: start one (it runs inside the process asked: a sled store
+//! admits one process, and on a PostgreSQL store the retained notifications are shared, so
+//! any instance of a cluster replays any connection's), and read its progress while it runs
+//! and after it ended (from that same instance: jobs are not shared).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};

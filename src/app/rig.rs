@@ -67,6 +67,7 @@ impl Rig {
             operations: self.app.operations().clone(),
             reloader: None,
             token: None,
+            cluster: None,
         };
         AdminServer::start("127.0.0.1:0".parse().unwrap(), state).expect("the admin API starts")
     }

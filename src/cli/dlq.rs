@@ -1,5 +1,6 @@
 //! `courier dlq list|show|retry|purge`: dead letters of a running instance, through its
-//! admin API (the store admits one process, so the CLI never opens it itself).
+//! admin API (a sled store admits one process, so the CLI never opens it itself; on a
+//! PostgreSQL store any instance of the cluster acts on every connection's dead letters).
 
 use std::process::ExitCode;
 
@@ -155,6 +156,12 @@ async fn act(client: &AdminClient, action: &DlqAction) -> Result<(), ClientError
                 println!(
                     "not running (delivered when they start): {}",
                     names.join(", ")
+                );
+            }
+            for (connection, instance) in outcome["elsewhere"].as_object().into_iter().flatten() {
+                println!(
+                    "{connection}: runs on instance {}, which delivers them",
+                    instance.as_str().unwrap_or("?")
                 );
             }
             Ok(())

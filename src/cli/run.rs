@@ -122,6 +122,7 @@ fn start_admin(
         operations: app.operations().clone(),
         reloader: Some(reloader.clone()),
         token: admin.token.clone(),
+        cluster: None,
     };
     let server = AdminServer::start_on(listener, state)?;
     log::info!("admin API listening on {}", server.url());

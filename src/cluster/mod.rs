@@ -4,5 +4,7 @@
 //! database coordinates: no instance talks to another.
 
 pub mod board;
+pub mod mismatch;
+pub mod readiness;
 
 pub use board::{ClusterBoard, ClusterSnapshot, LeaseView, MemberView};

@@ -1,11 +1,15 @@
 //! The Prometheus text exposition format (version 0.0.4): the status board's counters, the
-//! store's backlogs and the [`Meters`](super::Meters), rendered at scrape time.
+//! store's backlogs and the [`Meters`](super::Meters), rendered at scrape time; on a clustered
+//! instance its leases and members too ([`cluster`]).
+
+mod cluster;
 
 use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 
 use super::{Histogram, Meters, LATENCY_BUCKETS};
+use crate::cluster::ClusterSnapshot;
 use crate::status::{
     ConnectionState, ConnectionStatus, DestinationState, DestinationStatus, StatusSnapshot,
 };
@@ -37,6 +41,9 @@ pub struct Scrape<'a> {
     pub pending: &'a dyn Fn(&str) -> Option<usize>,
     /// The moment of the scrape, for ages and lags.
     pub now: DateTime<Utc>,
+    /// The cluster as the lease keeper last saw it; `None` on a sled store, which then has no
+    /// cluster series at all (not zeros: there is no cluster to count).
+    pub cluster: Option<&'a ClusterSnapshot>,
 }
 
 /// Renders every metric.
@@ -45,6 +52,9 @@ pub fn render(scrape: &Scrape<'_>, meters: &Meters) -> String {
     connection_metrics(&mut out, scrape);
     destination_metrics(&mut out, scrape.status, meters);
     store_metrics(&mut out, scrape.status);
+    if let Some(snapshot) = scrape.cluster {
+        cluster::metrics(&mut out, snapshot);
+    }
     out.family(
         "courier_ehr_request_seconds",
         "histogram",

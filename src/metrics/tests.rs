@@ -6,6 +6,7 @@ use chrono::Utc;
 
 use super::exposition::{render, Scrape};
 use super::{AttemptClass, Meters};
+use crate::cluster::{ClusterSnapshot, MemberView};
 use crate::delivery::sender::AttemptOutcome;
 use crate::status::StatusBoard;
 
@@ -67,6 +68,7 @@ fn the_exposition_has_cumulative_buckets_and_counts_per_label() {
             status: &status,
             pending: &|_| Some(2),
             now: Utc::now(),
+            cluster: None,
         },
         meters,
     );
@@ -96,4 +98,66 @@ fn the_exposition_has_cumulative_buckets_and_counts_per_label() {
     }
     assert!(text.contains("courier_cursor_lag_seconds{connection=\"clinic-a\"} "));
     assert!(text.contains("courier_last_successful_poll_age_seconds{connection=\"clinic-a\"} "));
+    assert!(
+        !text.contains("courier_cluster"),
+        "no cluster on sled: {text}"
+    );
+}
+
+#[test]
+fn a_clustered_instance_exposes_its_leases_members_and_mismatches() {
+    let member = |instance: &str, hash: &str, live: bool| MemberView {
+        instance: instance.into(),
+        started_at: Utc::now(),
+        heartbeat_at: Utc::now(),
+        live,
+        config_hash: hash.into(),
+        same_config: hash == "aaaa",
+        admin_url: None,
+    };
+    let cluster = ClusterSnapshot {
+        instance: "node-1".into(),
+        config_hash: "aaaa".into(),
+        members: vec![
+            member("node-1", "aaaa", true),
+            member("node-2", "bbbb", true),
+            member("node-3", "cccc", false),
+        ],
+        leases_held: 4,
+        lease_losses: 1,
+        takeovers: 2,
+        ..ClusterSnapshot::default()
+    };
+    let board = StatusBoard::default();
+    let text = render(
+        &Scrape {
+            status: &board.snapshot(),
+            pending: &|_| None,
+            now: Utc::now(),
+            cluster: Some(&cluster),
+        },
+        board.meters(),
+    );
+    for line in [
+        "# TYPE courier_cluster_leases_held gauge",
+        "courier_cluster_leases_held 4",
+        "# TYPE courier_cluster_lease_losses_total counter",
+        "courier_cluster_lease_losses_total 1",
+        "# TYPE courier_cluster_takeovers_total counter",
+        "courier_cluster_takeovers_total 2",
+        "# TYPE courier_cluster_members gauge",
+        "courier_cluster_members{state=\"live\"} 2",
+        "courier_cluster_members{state=\"gone\"} 1",
+        "# TYPE courier_cluster_config_mismatch gauge",
+        "courier_cluster_config_mismatch 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in:\n{text}"
+        );
+    }
+    let helps = text
+        .lines()
+        .filter(|l| l.starts_with("# HELP courier_cluster_"));
+    assert_eq!(helps.count(), 5, "{text}");
 }

@@ -1,5 +1,7 @@
 //! Tests of one poll made durable, against a loopback EHR and a temporary store: what a page
 //! commits, what a page read again commits, and that a failure on either side writes nothing.
+//! Each test that only needs a store runs against every backend (`contract!`: sled, in
+//! memory, PostgreSQL).
 
 use chrono::Utc;
 use serde_json::{json, Value};
@@ -8,7 +10,15 @@ use super::{poll_page, PageResult, PollError};
 use crate::config::{ConnectionConfig, Source};
 use crate::ehr::loopback::{respond, serve, Server};
 use crate::ehr::{fixtures, EhrClient, Source as EhrSource};
+use crate::store::contract::contract;
 use crate::store::Store;
+
+contract!(
+    a_page_commits_its_containers_with_the_cursor_after_them,
+    a_page_read_again_creates_nothing_and_leaves_the_cursor_where_it_was,
+    an_ehr_failure_writes_nothing,
+    a_fhir_page_read_again_is_sorted_against_the_versions_the_store_took,
+);
 
 /// A loopback EHR that answers every request with `status`, `body` and a `Date` of now.
 fn ehr(status: &'static str, body: Value) -> Server {
@@ -50,10 +60,9 @@ fn two_changes() -> Value {
     ])
 }
 
-#[actix_rt::test]
-async fn a_page_commits_its_containers_with_the_cursor_after_them() {
+async fn a_page_commits_its_containers_with_the_cursor_after_them(store: Store) {
     let server = ehr("200 OK", two_changes());
-    let (config, store) = (changes_connection(&server), Store::temporary().unwrap());
+    let config = changes_connection(&server);
     let page = poll(&EhrSource::for_connection(&config), &config, &store)
         .await
         .unwrap();
@@ -66,10 +75,9 @@ async fn a_page_commits_its_containers_with_the_cursor_after_them() {
     assert_eq!(store.pending(&config.id, 0).count().await, 2);
 }
 
-#[actix_rt::test]
-async fn a_page_read_again_creates_nothing_and_leaves_the_cursor_where_it_was() {
+async fn a_page_read_again_creates_nothing_and_leaves_the_cursor_where_it_was(store: Store) {
     let server = ehr("200 OK", two_changes());
-    let (config, store) = (changes_connection(&server), Store::temporary().unwrap());
+    let config = changes_connection(&server);
     poll(&EhrSource::for_connection(&config), &config, &store)
         .await
         .unwrap();
@@ -82,10 +90,9 @@ async fn a_page_read_again_creates_nothing_and_leaves_the_cursor_where_it_was() 
     assert_eq!((state.cursor.value.as_str(), state.next_sequence), ("2", 3));
 }
 
-#[actix_rt::test]
-async fn an_ehr_failure_writes_nothing() {
+async fn an_ehr_failure_writes_nothing(store: Store) {
     let server = ehr("500 Internal Server Error", json!({}));
-    let (config, store) = (changes_connection(&server), Store::temporary().unwrap());
+    let config = changes_connection(&server);
     let err = poll(&EhrSource::for_connection(&config), &config, &store)
         .await
         .unwrap_err();
@@ -123,12 +130,10 @@ fn appointments() -> Value {
 
 /// The versions a FHIR page found are sorted against those the store says were taken: the
 /// same page read again creates no container, while its cursor still moves.
-#[actix_rt::test]
-async fn a_fhir_page_read_again_is_sorted_against_the_versions_the_store_took() {
+async fn a_fhir_page_read_again_is_sorted_against_the_versions_the_store_took(store: Store) {
     let server = ehr("200 OK", appointments());
     let mut config = changes_connection(&server);
     config.source = Source::Fhir(fixtures::fhir_source(&[("Appointment", false)]));
-    let store = Store::temporary().unwrap();
     let source = EhrSource::for_connection(&config);
     let page = poll(&source, &config, &store).await.unwrap();
     let focus: Vec<&str> = page.containers.iter().map(|c| c.key.as_str()).collect();

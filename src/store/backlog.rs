@@ -116,6 +116,18 @@ impl Backlogs {
         Ok((backlog.count, backlog.oldest.map(|(_, at)| at)))
     }
 
+    /// `connection`'s counters as read from the store, replacing what was kept: for a backend
+    /// that starts keeping a connection's counters when it starts writing it (a cluster).
+    pub fn load(&self, connection: &str, count: u64, oldest: Option<Oldest>) {
+        let backlog = Backlog { count, oldest };
+        self.lock().insert(connection.to_owned(), backlog);
+    }
+
+    /// Forgets `connection`'s counters: this instance no longer writes it.
+    pub fn forget(&self, connection: &str) {
+        self.lock().remove(connection);
+    }
+
     /// Pending containers, every connection together.
     pub fn total(&self) -> u64 {
         self.lock().values().map(|backlog| backlog.count).sum()

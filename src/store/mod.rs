@@ -61,7 +61,9 @@ use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::config::PostgresConfig;
 use memory::MemoryStore;
+use postgres::{FencePolicy, PgStore};
 use sled::SledStore;
 
 /// Handle to the store; cheap to clone and shared by every actor. It derefs to the backend's
@@ -106,6 +108,17 @@ impl Store {
     /// A sled store that disappears when dropped, for `courier demo`.
     pub fn temporary() -> Result<Self, StoreError> {
         Ok(Self::new(Arc::new(SledStore::temporary()?)))
+    }
+
+    /// Opens the PostgreSQL store `config` names (creating or migrating its schema), with
+    /// writes fenced by `policy`; answers the concrete store beside the handle, for the
+    /// cluster, which grants and revokes its leases. Blocks the calling thread (start-up).
+    pub fn postgres(
+        config: &PostgresConfig,
+        policy: FencePolicy,
+    ) -> Result<(Self, Arc<PgStore>), StoreError> {
+        let store = Arc::new(PgStore::open(config, policy)?);
+        Ok((Self::new(store.clone()), store))
     }
 
     /// A store in memory only, with the same semantics, for unit tests.

@@ -2,6 +2,7 @@
 
 mod admin;
 mod admin_cli;
+mod admin_cluster;
 mod admin_destinations;
 mod admin_errors;
 mod admin_reload;

@@ -11,7 +11,7 @@ contract!(
 );
 
 /// The dead letter of `container`, refused by `destination`, with its standard body.
-pub(super) fn letter(container: &Container, destination: &str) -> DeadLetter {
+pub(crate) fn letter(container: &Container, destination: &str) -> DeadLetter {
     let notification = Notification::build(container, &serde_json::Map::new(), &[]);
     DeadLetter {
         notification_id: container.notification_id.clone(),

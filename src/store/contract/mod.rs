@@ -1,9 +1,9 @@
 //! The store's contract, one test body for every backend: each test here runs against the
-//! sled store and the in-memory one ([`contract!`]), so both keep the traits' invariants
-//! the same way. Tests of what only the sled backend has (files, re-opens, marks) are in
+//! sled store, the in-memory one and the PostgreSQL one ([`contract!`]), so all keep the
+//! traits' invariants the same way. Tests of what only the sled backend has (files, re-opens, marks) are in
 //! `sled/tests`.
 
-mod dead_letters;
+pub(crate) mod dead_letters;
 pub(crate) mod retention;
 
 use chrono::{DateTime, Utc};
@@ -64,7 +64,8 @@ pub(crate) async fn read_retained(store: &Store, range: &RetainedRange) -> Vec<R
 }
 
 /// Runs each named test body (an `async fn(Store)` of the calling module) against a
-/// temporary sled store (`on_sled::name`) and an in-memory store (`in_memory::name`).
+/// temporary sled store (`on_sled::name`), an in-memory store (`in_memory::name`) and a
+/// PostgreSQL store without leases over a fresh database (`on_postgres::name`).
 macro_rules! contract {
     ($($name:ident),+ $(,)?) => {
         mod on_sled {
@@ -80,6 +81,16 @@ macro_rules! contract {
                 #[actix_rt::test]
                 async fn $name() {
                     super::$name(crate::store::Store::memory()).await;
+                }
+            )+
+        }
+        mod on_postgres {
+            $(
+                #[actix_rt::test]
+                async fn $name() {
+                    let (_database, store, _) =
+                        crate::store::postgres::tests::single_writer(stringify!($name));
+                    super::$name(store).await;
                 }
             )+
         }

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::runtime::Runtime;
@@ -15,6 +16,9 @@ use crate::store::StoreError;
 /// Threads of the database runtime: the queries themselves run in PostgreSQL, these only
 /// encode, decode and wait.
 const DB_THREADS: usize = 2;
+
+/// How long opening one connection may take unless the connection string says otherwise.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A pool of connections to Courier's schema; cheap to clone.
 #[derive(Clone)]
@@ -49,6 +53,11 @@ impl Db {
         pg.options(format!("-c search_path={}", config.schema));
         if pg.get_application_name().is_none() {
             pg.application_name("courier");
+        }
+        // A database that does not answer fails the query instead of holding it (and the
+        // connection's work) for the operating system's TCP timeout.
+        if pg.get_connect_timeout().is_none() {
+            pg.connect_timeout(CONNECT_TIMEOUT);
         }
         let tls = super::tls::connector(config.ca_file.as_deref())?;
         let manager = Manager::from_config(
@@ -100,6 +109,39 @@ impl Db {
             .spawn(work(self.pool.clone()))
             .await
             .map_err(|err| StoreError::Database(format!("a database task failed: {err}")))?
+    }
+
+    /// Runs `work` on the database runtime and blocks the calling thread until it answers, at
+    /// most `timeout`: for the store's synchronous paths (a completion, a backlog read), which
+    /// may be called from a runtime's thread where [`Db::block_on`] would panic. On timeout
+    /// the work goes on on the database runtime, its answer unread.
+    pub fn wait<T, F, Fut>(&self, timeout: Duration, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Pool) -> Fut,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let runtime = self
+            .runtime
+            .0
+            .as_ref()
+            .expect("the runtime lives as long as the handle");
+        let (answer, answered) = std::sync::mpsc::sync_channel(1);
+        let work = work(self.pool.clone());
+        runtime.spawn(async move {
+            // The caller may have given up waiting: then nobody reads this.
+            let _ = answer.send(work.await);
+        });
+        match answered.recv_timeout(timeout) {
+            Ok(result) => result,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(StoreError::Database(format!(
+                "no answer within {} ms",
+                timeout.as_millis()
+            ))),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                Err(StoreError::Database("a database task failed".into()))
+            }
+        }
     }
 
     /// Runs `work` to its end from a thread outside any runtime (start-up, `courier store

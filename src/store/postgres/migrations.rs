@@ -6,6 +6,12 @@
 //! Every value Courier reads back whole (a container, a cursor, a dead letter) is a `bytea`
 //! holding the same JSON encoding the sled store uses, so a store copy moves bytes, not
 //! meanings; columns exist only for what a statement selects or orders on.
+//!
+//! Connection and destination names compare byte by byte (`COLLATE "C"`), as the sled
+//! store's keys do: dead letters page in `<connection>/<sequence>` order and retained
+//! notifications in delivery order whatever the database's locale. A dead letter's
+//! `container` is empty when the container had already left pending (completed) when its
+//! letter was written: a retry rebuilds it from the letter's standard body.
 
 use deadpool_postgres::Pool;
 
@@ -29,12 +35,12 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "store: connection state, pending containers, dead letters, FHIR tracks, retained",
         sql: "
 CREATE TABLE connection_state (
-    connection    text   PRIMARY KEY,
+    connection    text COLLATE \"C\" PRIMARY KEY,
     cursor        bytea  NOT NULL,
     next_sequence bigint NOT NULL
 );
 CREATE TABLE pending (
-    connection      text        NOT NULL,
+    connection      text COLLATE \"C\" NOT NULL,
     sequence        bigint      NOT NULL,
     notification_id text        NOT NULL,
     detected_at     timestamptz NOT NULL,
@@ -42,34 +48,35 @@ CREATE TABLE pending (
     PRIMARY KEY (connection, sequence)
 );
 CREATE TABLE dead_letters (
-    connection      text        NOT NULL,
+    connection      text COLLATE \"C\" NOT NULL,
     sequence        bigint      NOT NULL,
     notification_id text        NOT NULL,
-    destination     text        NOT NULL,
+    destination     text COLLATE \"C\" NOT NULL,
     dead_at         timestamptz NOT NULL,
     letter          bytea       NOT NULL,
-    container       bytea       NOT NULL,
+    container       bytea,
     PRIMARY KEY (connection, sequence)
 );
 CREATE INDEX dead_letters_by_id ON dead_letters (notification_id);
+CREATE INDEX dead_letters_by_destination ON dead_letters (destination, connection, sequence);
 CREATE TABLE fhir_cursors (
-    connection text  NOT NULL,
+    connection text COLLATE \"C\" NOT NULL,
     type_name  text  NOT NULL,
     track      text  NOT NULL,
     cursor     bytea NOT NULL,
     PRIMARY KEY (connection, type_name, track)
 );
 CREATE TABLE fhir_seen (
-    connection text  NOT NULL,
+    connection text COLLATE \"C\" NOT NULL,
     type_name  text  NOT NULL,
     id         text  NOT NULL,
     seen       bytea NOT NULL,
     PRIMARY KEY (connection, type_name, id)
 );
 CREATE TABLE retained (
-    destination     text        NOT NULL,
+    destination     text COLLATE \"C\" NOT NULL,
     delivered_at    timestamptz NOT NULL,
-    connection      text        NOT NULL,
+    connection      text COLLATE \"C\" NOT NULL,
     sequence        bigint      NOT NULL,
     notification_id text        NOT NULL,
     key             text        NOT NULL,

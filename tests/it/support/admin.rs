@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use courier::admin::{AdminServer, AdminState};
+use courier::cluster::ClusterBoard;
 use courier::reload::Reloader;
 use serde_json::Value;
 
@@ -13,6 +14,16 @@ use super::app::{TestApp, SECRET_ENV};
 /// Starts the admin API of `test`'s app on a free loopback port, requiring `token` when
 /// given; `POST /reload` re-reads `test.config_path`.
 pub fn start_admin(test: &TestApp, token: Option<&str>) -> AdminServer {
+    start_admin_in_cluster(test, token, None)
+}
+
+/// [`start_admin`] for an instance of a cluster whose view is `cluster` (a board the test
+/// fills by hand, as the lease keeper would).
+pub fn start_admin_in_cluster(
+    test: &TestApp,
+    token: Option<&str>,
+    cluster: Option<ClusterBoard>,
+) -> AdminServer {
     let secret = test.secret.clone();
     let env = Arc::new(move |name: &str| (name == SECRET_ENV).then(|| secret.clone()));
     let state = AdminState {
@@ -26,6 +37,7 @@ pub fn start_admin(test: &TestApp, token: Option<&str>) -> AdminServer {
             test.app.control(),
         )),
         token: token.map(|t| courier::config::Secret::new(t.to_owned())),
+        cluster,
     };
     AdminServer::start("127.0.0.1:0".parse().unwrap(), state).expect("the admin API starts")
 }
