@@ -18,6 +18,9 @@ use actix::prelude::*;
 
 use crate::actors::supervisor::{Shutdown, Supervisor};
 use crate::clock::Clock;
+use crate::cluster::keeper::{HandBack, StopTaking};
+use crate::cluster::keeping::{Hands, Keeping};
+use crate::cluster::{Cluster, ClusterBoard, LeaseKeeper};
 use crate::config::Config;
 use crate::delivery::gates::Gates;
 use crate::status::{StatusBoard, StatusSnapshot};
@@ -41,6 +44,8 @@ pub struct App {
     gates: Gates,
     /// Dead-letter and replay actions.
     operations: Operations,
+    /// In a cluster: the lease keeper (handed the leases back at a stop) and its board.
+    cluster: Option<(Addr<LeaseKeeper>, ClusterBoard)>,
 }
 
 impl App {
@@ -55,13 +60,68 @@ impl App {
         let gates = Gates::new(&config, board.clone(), options.clock);
         let supervisor =
             Supervisor::new(config, store.clone(), board.clone(), gates.clone()).start();
+        Self::assemble(supervisor, board, store, gates, None)
+    }
+
+    /// Starts the actor tree as one instance of a cluster: no connection runs until the
+    /// lease keeper (started here, beside the supervisor) takes its lease; status shows the
+    /// connections this instance runs. Must be called inside a running actix `System`.
+    pub fn start_clustered(
+        config: Config,
+        store: Store,
+        options: AppOptions,
+        cluster: Cluster,
+    ) -> Self {
+        let board = StatusBoard::default();
+        for destination in config.destinations.keys() {
+            board.destination(destination, |_| ());
+        }
+        let gates = Gates::new(&config, board.clone(), options.clock);
+        let (lease, connections) = (config.cluster.lease, config.connections.keys().cloned());
+        let connections = connections.collect();
+        let cluster_board = cluster.board.clone();
+        let mut keeper = None;
+        let supervisor = Supervisor::create(|ctx| {
+            let me = ctx.address();
+            let hands = Hands {
+                own: me.clone().recipient(),
+                disown: me.clone().recipient(),
+                redispatch: me.recipient(),
+            };
+            let Cluster {
+                pg,
+                membership,
+                board: shown,
+            } = cluster;
+            let keeping = Keeping::new(pg, membership, shown, hands, lease, connections);
+            let started = LeaseKeeper::new(keeping).start();
+            keeper = Some(started.clone());
+            Supervisor::new(config, store.clone(), board.clone(), gates.clone()).in_cluster(started)
+        });
+        let cluster = keeper.map(|keeper| (keeper, cluster_board));
+        Self::assemble(supervisor, board, store, gates, cluster)
+    }
+
+    fn assemble(
+        supervisor: Addr<Supervisor>,
+        board: StatusBoard,
+        store: Store,
+        gates: Gates,
+        cluster: Option<(Addr<LeaseKeeper>, ClusterBoard)>,
+    ) -> Self {
         Self {
             operations: Operations::new(supervisor.clone(), store.clone(), gates.clone()),
             supervisor,
             board,
             store,
             gates,
+            cluster,
         }
+    }
+
+    /// The cluster as this instance sees it, when it is one instance of a cluster.
+    pub fn cluster(&self) -> Option<&ClusterBoard> {
+        self.cluster.as_ref().map(|(_, board)| board)
     }
 
     /// What every connection and destination is doing now, with each destination's backlog
@@ -105,10 +165,14 @@ impl App {
     }
 
     /// Stops polling, waits up to `grace` for in-flight requests, stops and joins the worker
-    /// threads, then flushes the store. Whatever is still pending is delivered after the next
+    /// threads, then flushes the store (and, in a cluster, hands the leases back). Whatever is still pending is delivered after the next
     /// start. Answers the final flush's failure (a full disk), which `courier run` turns into
     /// a non-zero exit: what was written since the last flush may be lost to a crash.
     pub async fn shutdown(self, grace: Duration) -> Result<(), StoreError> {
+        if let Some((keeper, _)) = &self.cluster {
+            // Leases are kept (and renewed) until the connections stopped; none is taken.
+            let _ = keeper.send(StopTaking).await;
+        }
         let workers = self
             .supervisor
             .send(Shutdown { grace })
@@ -129,6 +193,10 @@ impl App {
         let flushed = self.store.flush().await;
         if let Err(err) = &flushed {
             log::error!("flushing the store at shutdown failed: {err}");
+        }
+        if let Some((keeper, _)) = &self.cluster {
+            // Everything this instance wrote is durable: the others may take over at once.
+            let _ = keeper.send(HandBack).await;
         }
         flushed
     }

@@ -17,13 +17,14 @@ use super::dispatch::{poll, recover, Dispatcher};
 use super::enricher::{EnricherActor, EnricherDeps};
 use super::heartbeat::HeartbeatActor;
 use super::messages::{ConnectionFailed, Deliver, StopPolling};
+use crate::cluster::keeper::LeaseLost;
 use crate::config::{ConnectionConfig, DestinationConfig};
 use crate::dispatch::{Action, Event, Step};
 use crate::ehr::{EhrClient, Source};
 use crate::pipeline::{PageResult, PollError};
 use crate::retry::Backoff;
 use crate::status::{ConnectionState, StatusBoard};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 mod backlog;
 mod control;
@@ -54,6 +55,9 @@ pub struct ConnectionDeps {
     /// The connection's dispatch (claims, key order, recovery), shared across restarts; it
     /// holds the destination's health.
     pub claims: Arc<Claims>,
+    /// In a cluster, the lease keeper, told when a write of this connection is refused by
+    /// its fence (another instance holds its lease now).
+    pub lease_lost: Option<Recipient<LeaseLost>>,
 }
 
 /// The actor; see the module doc.
@@ -201,6 +205,7 @@ impl ConnectionActor {
                 self.offer_probe(ctx);
                 self.after_poll(page, ctx);
             }
+            Ok(Err(PollError::Store(StoreError::Fenced(_)))) => self.lost_lease(ctx),
             Ok(Err(err)) => self.after_failure(step, &err, ctx),
             Err(panic) => self.fail_hard(&panic, ctx),
         }
@@ -343,7 +348,9 @@ impl Handler<ConnectionFailed> for ConnectionActor {
 
     fn handle(&mut self, msg: ConnectionFailed, ctx: &mut Context<Self>) {
         // A report from an older generation concerns work that is already cancelled.
-        if msg.generation.is_none_or(|g| g == self.generation) {
+        if msg.fenced {
+            self.lost_lease(ctx);
+        } else if msg.generation.is_none_or(|g| g == self.generation) {
             self.fail_hard(&msg.reason, ctx);
         }
     }

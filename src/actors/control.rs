@@ -44,6 +44,9 @@ pub struct ToConnection {
 pub struct Retire {
     /// Removed (not replaced): it also leaves the status board.
     pub forget: bool,
+    /// Why, for its log line: "by a configuration reload", or (in a cluster) that this
+    /// instance no longer holds its lease.
+    pub reason: &'static str,
 }
 
 /// Which connection actors are alive, by id.

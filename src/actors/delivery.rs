@@ -151,12 +151,23 @@ fn settle(
         // again.
         Ok(Final::LetGo) => return claim.let_go(),
         Ok(Final::StillPending) => "a dead letter could not be written".to_owned(),
+        // Another instance holds the connection's lease: the connection stops here, and the
+        // new owner delivers the container again.
+        Ok(Final::Fenced) => {
+            failed.do_send(ConnectionFailed {
+                generation: None,
+                reason: "its dead letter was refused: the lease is gone".to_owned(),
+                fenced: true,
+            });
+            return claim.let_go();
+        }
         Err(panic) => format!("delivery of {} panicked: {panic}", notification.id),
     };
     log::error!("dest={dest} notif={} {}", notification.id, escaped(&reason));
     failed.do_send(ConnectionFailed {
         generation: None,
         reason,
+        fenced: false,
     });
     claim.let_go();
 }

@@ -72,7 +72,11 @@ impl Handler<Enrich> for EnricherActor {
                 if let Err(reason) = contain_panic(work).await {
                     // Its container stays pending; the restart dispatches it again.
                     claim.let_go();
-                    failed.do_send(ConnectionFailed { generation, reason });
+                    failed.do_send(ConnectionFailed {
+                        generation,
+                        reason,
+                        fenced: false,
+                    });
                 }
             }
         })

@@ -45,6 +45,9 @@ pub struct ConnectionFailed {
     pub generation: Option<u64>,
     /// What failed.
     pub reason: String,
+    /// The failure was a write refused by the connection's fence (in a cluster: another
+    /// instance holds its lease now): the connection stops here instead of restarting.
+    pub fenced: bool,
 }
 
 /// Stop polling for shutdown; work already handed to delivery carries on.

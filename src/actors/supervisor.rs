@@ -15,13 +15,17 @@ use super::control::{Command, ControlError, Liveness, ToConnection};
 use super::delivery::DeliveryActor;
 use super::messages::{DestinationChanged, Redispatch, StopPolling};
 use super::retention::RetentionSweeper;
+use crate::cluster::LeaseKeeper;
 use crate::config::Config;
 use crate::delivery::gate::DestinationGate;
 use crate::delivery::gates::Gates;
 use crate::status::StatusBoard;
 use crate::store::Store;
 
+mod cluster;
 mod reload;
+
+pub use cluster::{Disown, Own};
 
 /// Stop polling and let in-flight requests finish within `grace`; answered with the worker
 /// threads, for the caller to stop and join before the final flush.
@@ -50,6 +54,9 @@ pub struct Supervisor {
     sweeper: Option<Addr<RetentionSweeper>>,
     /// The worker the next started connection goes to (round robin).
     next_worker: usize,
+    /// In a cluster, the lease keeper: connections start and stop when it says (see
+    /// `cluster.rs`), and connections whose writes are refused tell it.
+    keeper: Option<Addr<LeaseKeeper>>,
 }
 
 impl Supervisor {
@@ -67,6 +74,16 @@ impl Supervisor {
             connections: BTreeMap::new(),
             sweeper: None,
             next_worker: 0,
+            keeper: None,
+        }
+    }
+
+    /// The same supervisor in a cluster: it starts no connection until `keeper` says this
+    /// instance owns it.
+    pub fn in_cluster(self, keeper: Addr<LeaseKeeper>) -> Self {
+        Self {
+            keeper: Some(keeper),
+            ..self
         }
     }
 
@@ -93,6 +110,7 @@ impl Supervisor {
             destination: Arc::new(destination),
             config: Arc::new(config),
             claims,
+            lease_lost: self.keeper.clone().map(Addr::recipient),
         };
         let addr = actix::Supervisor::start_in_arbiter(&self.workers[worker].handle(), move |_| {
             ConnectionActor::new(deps)
@@ -184,11 +202,18 @@ impl Actor for Supervisor {
             .map(|_| Arbiter::new())
             .collect();
         self.deliveries = self.start_deliveries();
+        self.start_sweeper();
+        if self.keeper.is_some() {
+            return log::info!(
+                "started {} destinations on {} workers; connections start as their leases are taken",
+                self.config.destinations.len(),
+                self.workers.len()
+            );
+        }
         let ids: Vec<String> = self.config.connections.keys().cloned().collect();
         for id in ids {
             self.start_connection(&id);
         }
-        self.start_sweeper();
         log::info!(
             "started {} connections and {} destinations on {} workers",
             self.connections.len(),

@@ -6,6 +6,7 @@ mod dlq;
 mod replay;
 mod run;
 mod status;
+mod store;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -38,6 +39,8 @@ pub enum Command {
     Dlq(dlq::DlqArgs),
     /// Re-send a destination's delivered notifications (same ids) through a running instance.
     Replay(replay::ReplayArgs),
+    /// Move a stopped instance's store: `courier store copy --from <sled dir> --config <file>`.
+    Store(store::StoreArgs),
 }
 
 impl Command {
@@ -46,6 +49,7 @@ impl Command {
         match self {
             Command::Demo(_) => "warn",
             Command::Status(_) | Command::Dlq(_) | Command::Replay(_) => "error",
+            Command::Store(_) => "warn",
             _ => "info",
         }
     }
@@ -59,6 +63,7 @@ impl Command {
             Command::Status(args) => status::run(&args),
             Command::Dlq(args) => dlq::run(&args),
             Command::Replay(args) => replay::run(&args),
+            Command::Store(args) => store::run(&args),
         }
     }
 }

@@ -10,10 +10,13 @@ use actix_rt::signal::unix::{signal, Signal, SignalKind};
 use clap::Args;
 use courier::admin::{AdminServer, AdminState};
 use courier::app::{App, AppOptions};
+use courier::cluster::Cluster;
 use courier::config;
 use courier::reload::Reloader;
 use courier::store::{Rollback, Store, StoreError, EXIT_STORE_DAMAGED, EXIT_STORE_WENT_BACKWARDS};
 use futures_util::future::{select, Either};
+
+mod cluster;
 
 /// Arguments of `courier run`.
 #[derive(Args)]
@@ -25,6 +28,14 @@ pub struct RunArgs {
     /// lost, is logged as an ERROR, and the store's high-water marks are reset to it.
     #[arg(long)]
     accept_store_rollback: bool,
+    /// This instance's name in a cluster (`backend = "postgres"`), unique among the live
+    /// instances; default: the host's name.
+    #[arg(long)]
+    instance: Option<String>,
+    /// Where the admin API listens, over `[admin] listen` (several instances sharing one
+    /// configuration file on one host).
+    #[arg(long)]
+    admin_listen: Option<std::net::SocketAddr>,
 }
 
 /// The exit code when the store's final flush at shutdown failed (README, "A full disk").
@@ -32,30 +43,17 @@ const EXIT_FINAL_FLUSH_FAILED: u8 = 74;
 
 /// Runs until SIGINT or SIGTERM; exit 2 for an invalid configuration, 3 for a damaged store,
 /// 4 for a store that went backwards, 74 when the final flush failed, 1 when the store or the
-/// admin address cannot be opened for another reason. A full disk at start is waited out.
+/// admin address cannot be opened for another reason (in a cluster: the database cannot be
+/// reached, or a live instance has this one's name). A full disk at start is waited out. In a
+/// cluster, SIGTERM hands this instance's leases back once its connections stopped.
 pub fn run(args: &RunArgs) -> ExitCode {
-    let config = match super::load_or_report(&args.config) {
+    let mut config = match super::load_or_report(&args.config) {
         Ok(config) => config,
         Err(code) => return code,
     };
-    let rollback = match args.accept_store_rollback {
-        true => Rollback::Accept,
-        false => Rollback::Refuse,
-    };
-    let path = match &config.store {
-        config::StoreConfig::Sled { path } => path.clone(),
-        config::StoreConfig::Postgres(_) => {
-            // SCAFFOLD: the cluster wiring replaces this.
-            eprintln!("backend = \"postgres\" is not wired into `courier run` yet");
-            return ExitCode::from(1);
-        }
-    };
-    let store = match Store::open_when_room(&path, rollback) {
-        Ok(store) => store,
-        Err(err) => return refused(&path, &err),
-    };
-    let grace = config.runtime.shutdown_grace;
-    let path = args.config.clone();
+    if let Err(code) = cluster::override_listen(&mut config.admin, args.admin_listen) {
+        return code;
+    }
     let admin = config.admin.clone();
     // Bound before anything starts, so a taken address refuses the run cleanly.
     let listener = match admin
@@ -69,8 +67,17 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let (store, cluster) = match open(args, &config, listener.as_ref()) {
+        Ok(opened) => opened,
+        Err(code) => return code,
+    };
+    let grace = config.runtime.shutdown_grace;
+    let path = args.config.clone();
     let code = actix_rt::System::new().block_on(async move {
-        let app = App::start(config, store, AppOptions::default());
+        let app = match cluster {
+            Some(cluster) => App::start_clustered(config, store, AppOptions::default(), cluster),
+            None => App::start(config, store, AppOptions::default()),
+        };
         let reloader = Reloader::new(path, Arc::new(config::process_env), app.control());
         let server = match listener.map(|l| start_admin(l, &app, &admin, &reloader)) {
             Some(Err(err)) => {
@@ -92,6 +99,35 @@ pub fn run(args: &RunArgs) -> ExitCode {
     });
     log::info!("stopped");
     code
+}
+
+/// Opens the store: sled on this machine (refusing one that went backwards unless accepted),
+/// or, for `backend = "postgres"`, the shared database as one instance of the cluster.
+fn open(
+    args: &RunArgs,
+    config: &config::Config,
+    listener: Option<&TcpListener>,
+) -> Result<(Store, Option<Cluster>), ExitCode> {
+    let pg = match &config.store {
+        config::StoreConfig::Sled { path } => {
+            let rollback = match args.accept_store_rollback {
+                true => Rollback::Accept,
+                false => Rollback::Refuse,
+            };
+            let store = Store::open_when_room(path, rollback).map_err(|e| refused(path, &e))?;
+            return Ok((store, None));
+        }
+        config::StoreConfig::Postgres(pg) => pg,
+    };
+    let instance = args
+        .instance
+        .clone()
+        .unwrap_or_else(cluster::default_instance);
+    let admin_url = listener
+        .and_then(|l| l.local_addr().ok())
+        .map(|addr| format!("http://{addr}"));
+    let (store, cluster) = cluster::join(config, pg, &instance, admin_url.as_deref())?;
+    Ok((store, Some(cluster)))
 }
 
 /// Prints why the store did not open; the exit code tells a script which way out applies.
@@ -122,7 +158,7 @@ fn start_admin(
         operations: app.operations().clone(),
         reloader: Some(reloader.clone()),
         token: admin.token.clone(),
-        cluster: None,
+        cluster: app.cluster().cloned(),
     };
     let server = AdminServer::start_on(listener, state)?;
     log::info!("admin API listening on {}", server.url());

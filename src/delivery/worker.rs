@@ -30,7 +30,7 @@ use crate::model::notification::AttemptRecord;
 use crate::model::{DeadLetter, Notification};
 use crate::retry::{jitter_sample, next_delivery_delay, refuses_content};
 use crate::status::StatusBoard;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// How a notification's delivery ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +42,9 @@ pub enum Final {
     /// Given up, but the dead letter could not be written: the container is still pending
     /// and must be dispatched again.
     StillPending,
+    /// Given up, but the dead letter was refused by the connection's fence: another
+    /// instance holds the connection's lease now and delivers the container again.
+    Fenced,
     /// Let go because the destination is failing or paused: the container stays pending and
     /// its connection dispatches it again once the destination accepts notifications.
     LetGo,
@@ -243,6 +246,9 @@ async fn dead_letter(
         body: serde_json::from_slice(&notification.body).unwrap_or_default(),
     };
     if let Err(err) = ctx.store.dead_letter(&letter).await {
+        if matches!(err, StoreError::Fenced(_)) {
+            return Final::Fenced;
+        }
         log::error!(
             "dest={dest} notif={} could not be dead-lettered: {}",
             letter.notification_id,

@@ -31,6 +31,7 @@
 
 mod backlog;
 mod containers;
+pub mod copy;
 mod dead_letters;
 mod error;
 mod health;

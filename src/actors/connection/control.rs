@@ -91,7 +91,7 @@ impl Handler<Command> for ConnectionActor {
 impl Handler<Retire> for ConnectionActor {
     type Result = ();
 
-    /// Stops for good (removed or replaced at a reload): its timer and in-flight poll are
+    /// Stops for good (removed or replaced at a reload, or its lease gone): its timer and in-flight poll are
     /// cancelled (a poll's page is committed whole or not at all), its enricher stops, and it
     /// leaves the board when
     /// removed. Containers it stored stay in the store for whoever takes over.
@@ -102,7 +102,7 @@ impl Handler<Retire> for ConnectionActor {
         if msg.forget {
             self.deps.board.forget_connection(self.id());
         }
-        log::info!("conn={} stopped by a configuration reload", self.id());
+        log::info!("conn={} stopped {}", self.id(), msg.reason);
         ctx.stop();
     }
 }

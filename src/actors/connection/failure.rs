@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 
 use super::{ConnectionActor, RESTART_BACKOFF_RESET};
+use crate::cluster::keeper::LeaseLost;
 use crate::dispatch::Step;
 use crate::escape::escaped;
 use crate::pipeline::PollError;
@@ -72,6 +73,34 @@ impl ConnectionActor {
         });
         self.stop_enricher();
         ctx.run_later(delay, |_, ctx| ctx.stop());
+    }
+}
+
+impl ConnectionActor {
+    /// A write was refused by the connection's fence: another instance holds its lease now.
+    /// Stops polling for good (no restart: the lease will not come back by retrying) and
+    /// tells the keeper, which stops the connection here.
+    pub(super) fn lost_lease(&mut self, ctx: &mut Context<Self>) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        self.cancel_timer(ctx);
+        self.deps.claims.end_generation();
+        self.stop_enricher();
+        self.deps.board.connection(self.id(), |c| {
+            c.state = ConnectionState::Stopped;
+            c.last_error = Some("lost its lease to another instance".to_owned());
+        });
+        log::warn!(
+            "conn={} lost its lease to another instance; stopped here",
+            self.id()
+        );
+        if let Some(keeper) = &self.deps.lease_lost {
+            keeper.do_send(LeaseLost {
+                connection: self.id().to_owned(),
+            });
+        }
     }
 }
 

@@ -13,6 +13,8 @@ use crate::actors::control::{
     Command, ConnectionCommand, ControlError, Reload, ReloadReport, Retire,
 };
 use crate::actors::delivery::DeliveryActor;
+use crate::cluster::config_hash;
+use crate::cluster::keeper::Reconfigured;
 use crate::config::Config;
 use crate::status::ConnectionState;
 
@@ -124,10 +126,27 @@ impl Supervisor {
                     .is_some_and(|c| c.state == ConnectionState::Paused)
             })
             .collect();
+        // In a cluster, only connections owned here run here; the keeper shares out the
+        // added ones (see `cluster.rs`).
+        let start: Vec<String> = match self.keeper {
+            None => report
+                .added
+                .iter()
+                .chain(&report.restarted)
+                .cloned()
+                .collect(),
+            Some(_) => report
+                .restarted
+                .iter()
+                .filter(|id| self.connections.contains_key(*id))
+                .cloned()
+                .collect(),
+        };
         for id in report.removed.iter().chain(&report.restarted) {
             if let Some(addr) = self.connections.remove(id) {
                 let forget = report.removed.contains(id);
-                addr.do_send(Retire { forget });
+                let reason = "by a configuration reload";
+                addr.do_send(Retire { forget, reason });
             }
             // No promotions to the retiring actor; the new one's start takes the claims over.
             if let Some(claims) = self.claims.get(id) {
@@ -158,12 +177,22 @@ impl Supervisor {
         }
         self.start_destinations(&plan.start_destinations);
         self.start_sweeper();
-        for id in report.added.iter().chain(&report.restarted) {
+        for id in &start {
             self.start_connection(id);
+        }
+        if let Some(keeper) = &self.keeper {
+            let connections = self.config.connections.keys().cloned().collect();
+            let config_hash = config_hash(&self.config);
+            keeper.do_send(Reconfigured {
+                connections,
+                config_hash,
+            });
         }
         for id in paused {
             // The first message the new actor handles: it pauses before its first poll.
-            self.connections[id].do_send(Command(ConnectionCommand::Pause));
+            if let Some(addr) = self.connections.get(id) {
+                addr.do_send(Command(ConnectionCommand::Pause));
+            }
         }
         report
     }

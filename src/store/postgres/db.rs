@@ -13,6 +13,12 @@ use tokio::runtime::Runtime;
 use crate::config::PostgresConfig;
 use crate::store::StoreError;
 
+/// How long the server lets a session sit idle inside a transaction before ending it: the
+/// shortest lease (3 s). Courier's transactions send their statements back to back, so only
+/// a paused or cut-off instance idles that long, and its open fencing check would otherwise
+/// hold off the takeover of its lease until TCP gave up on it.
+const IDLE_IN_TRANSACTION_MS: u64 = 3000;
+
 /// Threads of the database runtime: the queries themselves run in PostgreSQL, these only
 /// encode, decode and wait.
 const DB_THREADS: usize = 2;
@@ -50,7 +56,12 @@ impl Db {
             .parse()
             .map_err(|err| StoreError::Database(format!("${}: {err}", config.url_env)))?;
         // Every statement names tables without a schema: they resolve in Courier's.
-        pg.options(format!("-c search_path={}", config.schema));
+        // A transaction left open by a paused or cut-off instance is ended by the server:
+        // its fencing check holds the lease row FOR SHARE, and a takeover waits for it.
+        pg.options(format!(
+            "-c search_path={} -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
+            config.schema
+        ));
         if pg.get_application_name().is_none() {
             pg.application_name("courier");
         }

@@ -15,6 +15,7 @@ mod dead_letters;
 mod delivered;
 mod engine;
 mod errors;
+pub(crate) mod export;
 mod fhir;
 mod flusher;
 mod keys;

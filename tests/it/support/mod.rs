@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod cluster;
 pub mod fhir;
 pub mod fhir_library;
 pub mod loopback_http;
