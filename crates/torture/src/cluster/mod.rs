@@ -28,6 +28,9 @@ pub use report::ClusterFigures;
 use report::ResumeRecord;
 use run::Run;
 
+/// At the end, every instance must have run this long: a start refused (the killed run's
+/// name still live) exits well within it, and is retried, before the final stop.
+const SETTLED_UPTIME: Duration = Duration::from_secs(3);
 /// How long each instance's final SIGTERM may take.
 const STOP_WITHIN: Duration = Duration::from_secs(30);
 /// Appointments and patients of each simulated EHR.
@@ -121,7 +124,10 @@ pub async fn torture(s: Settings, c: ClusterSettings) -> Result<ClusterFigures, 
     let completed = run
         .wait_until(deadline, |run| {
             run.receiver.unique_accepted_ids() >= target
-                && run.instances.iter().all(Instance::is_running)
+                && run
+                    .instances
+                    .iter()
+                    .all(|i| i.is_running() && i.uptime() >= SETTLED_UPTIME)
                 && run
                     .database_restart
                     .as_ref()
