@@ -6,7 +6,7 @@
 # restart mid-run.
 #
 #   bench/cluster-torture.sh                  # the full run: 120,000 changes, 30 events
-#   bench/cluster-torture.sh --quick          # 12,000 changes, 10 events, ~1-2 minutes
+#   bench/cluster-torture.sh --quick          # 12,000 changes, 10 events, under a minute
 #   bench/cluster-torture.sh --seed 42 --dir /tmp/cluster-torture
 #   bench/cluster-torture.sh --help           # every option
 #

@@ -152,6 +152,8 @@ impl Settings {
             (None, true) => 10,
             (None, false) => 30,
         };
+        // Absolute: each courier runs from the torture's directory.
+        let courier = courier.canonicalize().unwrap_or(courier);
         let temporary_dir = args.dir.is_none();
         let dir = args.dir.unwrap_or_else(|| {
             std::env::temp_dir().join(format!("courier-torture-{}", std::process::id()))
