@@ -6,12 +6,15 @@
 //! benches/run.sh run --only latency
 //! benches/run.sh run --only fhir --measure-secs 10
 //! benches/run.sh run --only throughput --admin-scrape-ms 100
+//! benches/run.sh run --only postgres --only failover   # issue 14: Courier on PostgreSQL
 //! ```
 //!
 //! The same binary is the load EHR (`ehr`) and the counting receiver (`receiver`), which the
 //! `run` subcommand starts as processes of their own next to `courier run`, so Courier's CPU
 //! time and memory are its own. Benchmarks write results; they assert nothing.
 
+mod cluster;
+mod cluster_rig;
 mod fhir;
 mod procs;
 mod scenarios;
@@ -68,7 +71,8 @@ struct ConfigArgs {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Only these scenarios: throughput, fhir, latency, scale, recovery (repeatable).
+    /// Only these scenarios: throughput, fhir, latency, scale, recovery, postgres, failover
+    /// (repeatable).
     #[arg(long)]
     only: Vec<String>,
     /// Where the Markdown results go.
@@ -94,6 +98,9 @@ struct RunArgs {
     /// of the runs and the notes each run.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
+    /// Kills of the failover scenario; the table gives the median.
+    #[arg(long, default_value_t = 5)]
+    failover_kills: usize,
 }
 
 #[derive(clap::Args)]
@@ -225,6 +232,23 @@ fn run(args: RunArgs) {
     if wanted("recovery") {
         eprintln!("courier-bench: recovery");
         scenarios::recovery(&bench, 16, args.recovery_containers, &mut results);
+    }
+    if wanted("postgres") || wanted("failover") {
+        let pg = cluster_rig::Postgres::start(&work.join("postgres"));
+        if wanted("postgres") {
+            if !wanted("throughput") {
+                eprintln!("courier-bench: throughput, 16 connections, sled (beside PostgreSQL)");
+                scenarios::throughput(&bench, 16, &mut results);
+            }
+            for instances in [1, 3] {
+                eprintln!("courier-bench: throughput on PostgreSQL, {instances} instance(s)");
+                cluster::throughput(&bench, &pg, instances, 16, &mut results);
+            }
+        }
+        if wanted("failover") {
+            eprintln!("courier-bench: failover");
+            cluster::failover(&bench, &pg, args.failover_kills, &mut results);
+        }
     }
     let report = report(&results);
     if let Some(dir) = args.out.parent() {

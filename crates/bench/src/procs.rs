@@ -105,21 +105,43 @@ pub struct Sample {
     pub peak_rss_kb: u64,
 }
 
+/// The numeric fields of `/proc/<pid>/stat` after the command name (which may hold spaces),
+/// from field 3 (state) on: utime and stime (fields 14, 15) are at 11 and 12, the reaped
+/// children's cutime and cstime (16, 17) at 13 and 14, the parent's pid (4) at 1.
+fn stat_fields(pid: u32) -> Vec<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .map(|f| f.parse().unwrap_or(0))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// CPU time (s) of a server and every process under it: its own, its live children's, and
+/// that of the children it has reaped (a PostgreSQL postmaster and its backends).
+pub fn tree_cpu_secs(root: u32) -> f64 {
+    let field = |fields: &[u64], i: usize| fields.get(i).copied().unwrap_or(0);
+    let own = stat_fields(root);
+    let mut ticks = field(&own, 11) + field(&own, 12) + field(&own, 13) + field(&own, 14);
+    let pids = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok());
+    for pid in pids {
+        let fields = stat_fields(pid);
+        if field(&fields, 1) == u64::from(root) {
+            ticks += field(&fields, 11) + field(&fields, 12);
+        }
+    }
+    ticks as f64 / clock_ticks_per_sec()
+}
+
 impl Sample {
     pub fn of(pid: u32) -> Sample {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // Fields after the command name (which may hold spaces) start at field 3 (state);
-        // utime and stime are fields 14 and 15.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
+        let fields = stat_fields(pid);
+        let ticks = |i: usize| fields.get(i).copied().unwrap_or(0);
         let cpu_secs = (ticks(11) + ticks(12)) as f64 / clock_ticks_per_sec();
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         let kb = |key: &str| {

@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::procs::{http, machine_busy_secs, Proc, Sample};
 
 /// The environment variable Courier reads the destination secret from.
-const SECRET_ENV: &str = "BENCH_SECRET";
+pub(crate) const SECRET_ENV: &str = "BENCH_SECRET";
 
 /// Where the binaries are and where scenarios keep their stores and logs.
 pub struct Bench {
@@ -98,19 +98,22 @@ struct Rig {
 }
 
 impl Bench {
-    fn ehr(&self, args: &[&str]) -> Proc {
+    /// Spawns the load EHR with these arguments.
+    pub(crate) fn ehr(&self, args: &[&str]) -> Proc {
         let mut command = Command::new(&self.harness);
         command.arg("ehr").args(args);
         Proc::spawn_ready("load EHR", command)
     }
 
-    fn receiver(&self) -> Proc {
+    /// Spawns the counting receiver.
+    pub(crate) fn receiver(&self) -> Proc {
         let mut command = Command::new(&self.harness);
         command.arg("receiver").env(SECRET_ENV, &self.secret);
         Proc::spawn_ready("receiver", command)
     }
 
-    fn courier(&self, name: &str, config: &Path) -> Proc {
+    /// Spawns `courier run` on `config`, logging to `<name>.log` in the work directory.
+    pub(crate) fn courier(&self, name: &str, config: &Path) -> Proc {
         let log = std::fs::File::create(self.work.join(format!("{name}.log"))).expect("a log file");
         let mut command = Command::new(&self.courier);
         command
@@ -151,8 +154,7 @@ impl Bench {
 
 impl Rig {
     fn tally(&self) -> TallyReport {
-        let body = http(&self.receiver.ready, "GET", "/stats");
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("receiver stats {body:?}: {e}"))
+        tally(&self.receiver)
     }
 
     fn ehr_requests(&self) -> (u64, u64) {
@@ -197,6 +199,12 @@ impl Rig {
     }
 }
 
+/// The counting receiver's counts now.
+pub(crate) fn tally(receiver: &Proc) -> TallyReport {
+    let body = http(&receiver.ready, "GET", "/stats");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("receiver stats {body:?}: {e}"))
+}
+
 /// Courier, the load EHR and the receiver, and the machine as a whole, at one moment.
 struct Samples {
     procs: [Sample; 3],
@@ -229,12 +237,16 @@ fn cpu_note(before: &Samples, after: &Samples) -> String {
     )
 }
 
-fn mb(kb: u64) -> f64 {
+pub(crate) fn mb(kb: u64) -> f64 {
     kb as f64 / 1024.0
 }
 
 /// Notifications per second in the whole seconds between `from_us` and `to_us`: (min, max).
-fn per_second_range(report: &TallyReport, from_us: u64, to_us: u64) -> Option<(u64, u64)> {
+pub(crate) fn per_second_range(
+    report: &TallyReport,
+    from_us: u64,
+    to_us: u64,
+) -> Option<(u64, u64)> {
     let (first, last) = (from_us / 1_000_000 + 1, to_us / 1_000_000);
     let inside: Vec<u64> = report
         .per_second
@@ -270,7 +282,7 @@ pub struct ThroughputRun {
 }
 
 /// The throughput target of scenario 1, notifications per second.
-const TARGET_RATE: f64 = 20_000.0;
+pub(crate) const TARGET_RATE: f64 = 20_000.0;
 
 /// What one throughput run measured.
 struct Measured {
@@ -376,7 +388,7 @@ impl ThroughputRun {
 }
 
 /// A free loopback address for Courier's admin API (bound, read, released).
-fn free_loopback_addr() -> std::net::SocketAddr {
+pub(crate) fn free_loopback_addr() -> std::net::SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     listener.local_addr().expect("its address")
 }
@@ -641,10 +653,18 @@ fn connection_id(n: usize) -> String {
     format!("c{n:05}")
 }
 
-/// Courier's configuration for a scenario.
+/// Courier's configuration for a scenario, on a sled store in `store`.
 pub fn config_toml(store: &Path, ehr: &str, receiver: &str, setup: &Setup) -> String {
+    let mut text = format!("[store]\npath = {store:?}\n\n");
+    text.push_str(&service_toml(ehr, receiver, setup));
+    text
+}
+
+/// Everything in a scenario's configuration but the store: the runtime, the receiver as the
+/// destination, and the connections.
+pub fn service_toml(ehr: &str, receiver: &str, setup: &Setup) -> String {
     let mut text = format!(
-        "[store]\npath = {store:?}\n\n[runtime]\nshutdown_grace_secs = 5\n\n\
+        "[runtime]\nshutdown_grace_secs = 5\n\n\
          [destinations.hooks]\nurl = \"{receiver}\"\nsecret_env = \"{SECRET_ENV}\"\n\
          max_in_flight = {}\n\n",
         setup.in_flight

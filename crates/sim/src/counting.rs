@@ -2,7 +2,8 @@
 //! not bodies, so it can take tens of thousands of notifications a second for minutes in a
 //! few megabytes.
 //!
-//! `POST /hooks` takes a notification; `GET /stats` answers the [`TallyReport`] as JSON;
+//! `POST /hooks` takes a notification; `GET /stats` answers the [`TallyReport`] as JSON
+//! (with, per connection, when its last notification arrived: the failover benchmark's clock);
 //! `POST /stats/reset-latency` starts a new latency window (after a warm-up, say). The
 //! latency of a notification is from the `created_us` of its change item (see
 //! [`super::load`]), or of its focus resource for a FHIR notification (see its `created` module), to
@@ -47,6 +48,8 @@ pub struct Tally {
     /// Latency histogram of the current window, 1 ms buckets.
     latency_ms: Vec<u64>,
     latency_count: u64,
+    /// When the last notification of each connection arrived (µs since the epoch).
+    last_by_connection: BTreeMap<String, u64>,
 }
 
 /// The counts, as `GET /stats` answers them.
@@ -74,6 +77,9 @@ pub struct TallyReport {
     pub latency_max_ms: Option<u64>,
     /// Notifications per second, by Unix second, oldest first.
     pub per_second: Vec<(u64, u64)>,
+    /// When the last notification of each connection arrived (µs since the epoch).
+    #[serde(default)]
+    pub last_us_by_connection: BTreeMap<String, u64>,
 }
 
 impl Default for Tally {
@@ -88,6 +94,7 @@ impl Default for Tally {
             per_second: BTreeMap::new(),
             latency_ms: vec![0; LATENCY_BUCKETS_MS + 1],
             latency_count: 0,
+            last_by_connection: BTreeMap::new(),
         }
     }
 }
@@ -107,6 +114,16 @@ impl Tally {
             let ms = (at_us.saturating_sub(created) / 1000) as usize;
             self.latency_ms[ms.min(LATENCY_BUCKETS_MS)] += 1;
             self.latency_count += 1;
+        }
+    }
+
+    /// Notes that a verified notification of `connection` arrived at `at_us`.
+    pub fn arrived_from(&mut self, connection: &str, at_us: u64) {
+        match self.last_by_connection.get_mut(connection) {
+            Some(last) => *last = at_us.max(*last),
+            None => {
+                self.last_by_connection.insert(connection.to_owned(), at_us);
+            }
         }
     }
 
@@ -139,6 +156,7 @@ impl Tally {
                 .rposition(|n| *n > 0)
                 .map(|i| i as u64),
             per_second: self.per_second.iter().map(|(s, n)| (*s, *n)).collect(),
+            last_us_by_connection: self.last_by_connection.clone(),
         }
     }
 
@@ -259,8 +277,13 @@ async fn hook(endpoint: web::Data<Endpoint>, request: HttpRequest, body: Bytes) 
         lock(&endpoint.tally).refuse();
         return HttpResponse::Unauthorized().finish();
     }
-    let created = created::created_us(&body);
-    lock(&endpoint.tally).accept(id, at, created);
+    let facts = created::read(&body);
+    let mut tally = lock(&endpoint.tally);
+    tally.accept(id, at, facts.created_us);
+    if let Some(connection) = &facts.connection {
+        tally.arrived_from(connection, at);
+    }
+    drop(tally);
     HttpResponse::NoContent().finish()
 }
 
@@ -300,6 +323,22 @@ mod tests {
             (Some(1_000_000), Some(2_100_000))
         );
         assert_eq!(report.per_second, [(1, 2), (2, 1)]);
+    }
+
+    #[test]
+    fn the_last_arrival_of_each_connection_is_kept() {
+        let mut tally = Tally::default();
+        tally.arrived_from("c00001", 5);
+        tally.arrived_from("c00002", 7);
+        tally.arrived_from("c00001", 9);
+        tally.arrived_from("c00001", 8);
+        let report = tally.report();
+        let last: Vec<(&str, u64)> = report
+            .last_us_by_connection
+            .iter()
+            .map(|(c, at)| (c.as_str(), *at))
+            .collect();
+        assert_eq!(last, [("c00001", 9), ("c00002", 7)]);
     }
 
     #[test]

@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 pub use cluster::ThrowawayCluster;
+pub use tools::psql;
 
 /// The server the tests share when it answers: the usual local one, with trust logins.
 const LOCAL_BASE_URL: &str = "postgres://postgres@127.0.0.1:5432";

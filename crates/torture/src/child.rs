@@ -1,5 +1,6 @@
 //! The real `courier run` process the torture kills: started on the torture's configuration
-//! and store with its log in a file per run, SIGKILLed, or stopped with SIGTERM at the end.
+//! and store with its log in a file per run, SIGKILLed, paused with SIGSTOP and continued, or
+//! stopped with SIGTERM at the end.
 
 use std::fs::File;
 use std::io;
@@ -18,25 +19,47 @@ pub struct Launcher {
     pub dir: PathBuf,
     /// The destination secret, passed in the environment only.
     pub secret: String,
+    /// Names the log files, `<name>-<run>.log`: `run` for the single instance, the instance's
+    /// name in a cluster.
+    pub name: String,
+    /// Arguments after `run --config <file>` (a cluster instance's `--instance`).
+    pub args: Vec<String>,
+    /// Environment besides the secret (a cluster's database URL).
+    pub env: Vec<(String, String)>,
     /// Log files of every run so far, in order.
     pub logs: Vec<PathBuf>,
 }
 
 impl Launcher {
+    /// A launcher of the single instance, whose runs log to `run-<run>.log`.
+    pub fn single(binary: PathBuf, dir: PathBuf, secret: String) -> Self {
+        Self {
+            binary,
+            dir,
+            secret,
+            name: "run".to_owned(),
+            args: Vec::new(),
+            env: Vec::new(),
+            logs: Vec::new(),
+        }
+    }
+
     /// Starts run number `logs.len()`.
     pub fn start(&mut self) -> io::Result<Courier> {
         let log = self
             .dir
             .join("logs")
-            .join(format!("run-{:02}.log", self.logs.len()));
+            .join(format!("{}-{:02}.log", self.name, self.logs.len()));
         let out = File::create(&log)?;
         let child = Command::new(&self.binary)
             .arg("run")
             .arg("--config")
             .arg(self.dir.join("courier.toml"))
+            .args(&self.args)
             .current_dir(&self.dir)
             .env_clear()
             .env(SECRET_ENV, &self.secret)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "info")
             .env("RUST_BACKTRACE", "1")
             .stdin(Stdio::null())
@@ -74,14 +97,20 @@ impl Courier {
         self.child.wait().map(drop)
     }
 
+    /// SIGSTOP: the process stands still, its sockets open, until [`Courier::resume`], as a
+    /// machine that froze or a process stuck in a long pause would.
+    pub fn pause(&self) -> io::Result<()> {
+        self.signal("-STOP")
+    }
+
+    /// SIGCONT after [`Courier::pause`].
+    pub fn resume(&self) -> io::Result<()> {
+        self.signal("-CONT")
+    }
+
     /// SIGTERM, then waits up to `within` for the exit; SIGKILL if it does not come.
     pub async fn terminate(mut self, within: Duration) -> io::Result<Option<ExitStatus>> {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()?;
-        if !sent.success() {
-            return Err(io::Error::other("kill -TERM failed"));
-        }
+        self.signal("-TERM")?;
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait()? {
@@ -90,6 +119,21 @@ impl Courier {
             actix_rt::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(None)
+    }
+}
+
+impl Courier {
+    /// Sends a signal by name with `kill`; the child is ours and not yet reaped, so its pid
+    /// is still its own.
+    fn signal(&self, name: &str) -> io::Result<()> {
+        let sent = Command::new("kill")
+            .args([name, &self.child.id().to_string()])
+            .status()?;
+        if sent.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!("kill {name} failed")))
+        }
     }
 }
 

@@ -210,15 +210,7 @@ impl Figures {
         writeln!(out, "duplicates            {} total; {} before the first kill; per kill: max {max}, mean {mean:.1}",
             self.summary.duplicates, self.duplicates_per_run.first().copied().unwrap_or(0))?;
         writeln!(out, "duplicates per run    {:?}", self.duplicates_per_run)?;
-        writeln!(out, "ids consistent        {} (same id <-> same connection, sequence, key, version; mismatches {}, unidentified {})",
-            yes(self.audit.mismatches.is_empty() && self.audit.unidentified.is_empty()),
-            self.audit.mismatches.count, self.audit.unidentified.count)?;
-        for (connection, audit) in &self.audit.connections {
-            writeln!(out, "sequences {connection:<11} 1..={} gap-free: {} (missing {}, shared by two ids {}); one id per change: {}; ids are hash(connection, key, version): {}",
-                audit.highest_sequence, yes(audit.missing_sequences.is_empty() && audit.shared_sequences.is_empty()),
-                audit.missing_sequences.count, audit.shared_sequences.count,
-                yes(audit.shared_changes.is_empty()), yes(audit.wrong_ids.is_empty()))?;
-        }
+        write_audit(out, &self.audit)?;
         writeln!(
             out,
             "every EHR change      {} (versions 1..={} all delivered; missing {})",
@@ -272,31 +264,60 @@ impl Figures {
     }
 
     fn write_problems(&self, out: &mut String) -> std::fmt::Result {
-        let mut lists: Vec<(&str, &[String])> = vec![
-            ("mismatch", &self.audit.mismatches.examples),
-            ("unidentified", &self.audit.unidentified.examples),
-            ("missing version", &self.missing_versions.examples),
+        let mut lists = audit_problems(&self.audit);
+        lists.extend([
+            ("missing version", &self.missing_versions.examples[..]),
             ("unexpected exit", &self.unexpected_exits),
             ("stall", &self.stalls),
             ("panic", &self.panics),
-        ];
-        for audit in self.audit.connections.values() {
-            lists.push(("missing", &audit.missing_sequences.examples));
-            lists.push(("shared sequence", &audit.shared_sequences.examples));
-            lists.push(("shared change", &audit.shared_changes.examples));
-            lists.push(("wrong id", &audit.wrong_ids.examples));
-        }
-        lists.push(("error line", &self.errors[..self.errors.len().min(10)]));
-        for (label, examples) in lists {
-            for example in examples {
-                writeln!(out, "  {label}: {example}")?;
-            }
-        }
-        Ok(())
+            ("error line", &self.errors[..self.errors.len().min(10)]),
+        ]);
+        write_problems(out, &lists)
     }
 }
 
-fn yes(ok: bool) -> &'static str {
+/// The ledger audit's lines: ids consistent, and per connection whether its sequences are
+/// gap-free with one id per change (shared by the single-instance and the cluster report).
+pub fn write_audit(out: &mut String, audit: &Audit) -> std::fmt::Result {
+    writeln!(out, "ids consistent        {} (same id <-> same connection, sequence, key, version; mismatches {}, unidentified {})",
+        yes(audit.mismatches.is_empty() && audit.unidentified.is_empty()),
+        audit.mismatches.count, audit.unidentified.count)?;
+    for (connection, audit) in &audit.connections {
+        writeln!(out, "sequences {connection:<11} 1..={} gap-free: {} (missing {}, shared by two ids {}); one id per change: {}; ids are hash(connection, key, version): {}",
+            audit.highest_sequence, yes(audit.missing_sequences.is_empty() && audit.shared_sequences.is_empty()),
+            audit.missing_sequences.count, audit.shared_sequences.count,
+            yes(audit.shared_changes.is_empty()), yes(audit.wrong_ids.is_empty()))?;
+    }
+    Ok(())
+}
+
+/// The examples of every problem the ledger audit found, labelled.
+pub fn audit_problems(audit: &Audit) -> Vec<(&'static str, &[String])> {
+    let mut lists: Vec<(&str, &[String])> = vec![
+        ("mismatch", &audit.mismatches.examples),
+        ("unidentified", &audit.unidentified.examples),
+    ];
+    for audit in audit.connections.values() {
+        lists.push(("missing", &audit.missing_sequences.examples));
+        lists.push(("shared sequence", &audit.shared_sequences.examples));
+        lists.push(("shared change", &audit.shared_changes.examples));
+        lists.push(("wrong id", &audit.wrong_ids.examples));
+    }
+    lists
+}
+
+/// One indented line per example, after its label.
+pub fn write_problems(out: &mut String, lists: &[(&str, &[String])]) -> std::fmt::Result {
+    for (label, examples) in lists {
+        for example in *examples {
+            writeln!(out, "  {label}: {example}")?;
+        }
+    }
+    Ok(())
+}
+
+/// "yes", or a "NO" that stands out.
+pub fn yes(ok: bool) -> &'static str {
     if ok {
         "yes"
     } else {
@@ -304,6 +325,7 @@ fn yes(ok: bool) -> &'static str {
     }
 }
 
-fn option(value: Option<usize>) -> String {
+/// A count, or "unknown" when it could not be read.
+pub fn option(value: Option<usize>) -> String {
     value.map_or_else(|| "unknown".to_owned(), |v| v.to_string())
 }

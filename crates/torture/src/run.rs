@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 use courier::store::Store;
 use courier_sim::disk::Tmpfs;
 use courier_sim::{
-    EhrControl, Fault, Problems, ReceiverControl, ReceiverOptions, SimEhr, SimEhrOptions,
-    SimReceiver,
+    EhrControl, Fault, ReceiverControl, ReceiverOptions, SimEhr, SimEhrOptions, SimReceiver,
 };
 use courier_wire::SigningKey;
 
-use crate::child::{scan_logs, Courier, Launcher, SECRET_ENV};
+use crate::changes::{generate, missing_versions};
+use crate::child::{scan_logs, Courier, Launcher};
 use crate::plan::{plan, Kill, Moment, PlannedOutage};
 use crate::report::{Figures, KillRecord, OutageRecord};
 use crate::Settings;
@@ -66,7 +66,13 @@ pub async fn torture(settings: Settings) -> Result<Figures, String> {
     })
     .map_err(|e| format!("starting the receiver: {e}"))?;
     receiver.fail_randomly(s.failure_rate);
-    let config = config_text(s, &ehr.base_url(), &receiver.url());
+    let config = crate::config::single(
+        &s.dir.join("store"),
+        s.destination_down,
+        CONNECTION,
+        &ehr.base_url(),
+        &receiver.url(),
+    );
     std::fs::write(s.dir.join("courier.toml"), config).map_err(|e| e.to_string())?;
     eprintln!(
         "courier-torture: seed {}, {} changes ({} backlog), {} kills, destination down {:?}, \
@@ -82,7 +88,12 @@ pub async fn torture(settings: Settings) -> Result<Figures, String> {
 
     let started = Instant::now();
     let clock = Clock(started);
-    let generator = actix_rt::spawn(generate(ehr.control(), s.changes - s.backlog, s.rate));
+    let generator = actix_rt::spawn(generate(
+        vec![ehr.control()],
+        s.changes - s.backlog,
+        s.rate,
+        s.seed,
+    ));
     let outages = Rc::new(Outages::default());
     let outage_task = actix_rt::spawn(run_outages(
         receiver.control(),
@@ -102,12 +113,7 @@ pub async fn torture(settings: Settings) -> Result<Figures, String> {
         Rc::clone(&outages),
     ));
 
-    let mut launcher = Launcher {
-        binary: s.courier.clone(),
-        dir: s.dir.clone(),
-        secret,
-        logs: Vec::new(),
-    };
+    let mut launcher = Launcher::single(s.courier.clone(), s.dir.clone(), secret);
     let first = launcher
         .start()
         .map_err(|e| format!("starting courier: {e}"))?;
@@ -191,7 +197,7 @@ pub async fn torture(settings: Settings) -> Result<Figures, String> {
         summary,
         requests: summary.delivered + summary.duplicates + summary.failures,
         audit: receiver.audit(),
-        missing_versions: missing_versions(&receiver.control(), s.changes),
+        missing_versions: missing_versions(&receiver.control(), CONNECTION, s.changes),
         connection: CONNECTION.to_owned(),
         kills: torture.kills,
         restarts: torture.restarts,
@@ -441,75 +447,6 @@ fn prepare_dir(dir: &Path) -> Result<(), String> {
         .map_err(|e| format!("creating {}: {e}", dir.display()))
 }
 
-/// The torture's configuration: one connection paging through the EHR, two enrichment steps,
-/// short timings, and a retry schedule that outlasts the destination outage (so nothing is
-/// dead-lettered by design) with steps of at most 5 s.
-fn config_text(s: &Settings, ehr_url: &str, receiver_url: &str) -> String {
-    let long_steps = ((s.destination_down.as_secs_f64() * 2.0 + 20.0) / 5.0).ceil() as usize;
-    let mut schedule = vec!["0.05", "0.1", "0.2", "0.5", "1", "2", "4"];
-    schedule.extend(std::iter::repeat_n("5", long_steps));
-    let store = s.dir.join("store");
-    format!(
-        r#"# Written by courier-torture.
-[store]
-path = {store:?}
-
-[runtime]
-workers = 2
-shutdown_grace_secs = 5
-
-[admin]
-listen = "127.0.0.1:0"
-
-[destinations.app]
-url = {receiver_url:?}
-secret_env = {SECRET_ENV:?}
-timeout_ms = 5000
-retry_schedule_secs = [{schedule}]
-
-[connections.{CONNECTION}]
-destination = "app"
-source = "changes"
-base_url = {ehr_url:?}
-interval_secs = 0.2
-request_timeout_ms = 5000
-backoff_min_ms = 50
-backoff_max_secs = 2
-changes_path = "/appointments/changed"
-page_size_param = "limit"
-page_size = 100
-key_pointer = "/id"
-version_pointer = "/seq"
-cursor_pointer = "/seq"
-event_type = "appointment.updated"
-
-[[connections.{CONNECTION}.enrich]]
-name = "appointment"
-path = "/appointments/{{/id}}"
-
-[[connections.{CONNECTION}.enrich]]
-name = "patient"
-path = "/patients/{{/patientId}}"
-"#,
-        store = store.display().to_string(),
-        schedule = schedule.join(", "),
-    )
-}
-
-/// Makes `changes` changes at `rate` per second, in 10 ms batches.
-async fn generate(ehr: EhrControl, changes: u64, rate: f64) {
-    let started = Instant::now();
-    let mut made = 0;
-    while made < changes {
-        actix_rt::time::sleep(TICK).await;
-        let due = ((started.elapsed().as_secs_f64() * rate) as u64).min(changes);
-        for _ in made..due {
-            ehr.touch_random();
-        }
-        made = due;
-    }
-}
-
 /// The destination down (503 to everything) once 30% of the changes arrived, then the EHR
 /// down (503 to every request) once 60% did.
 async fn run_outages(
@@ -630,30 +567,4 @@ async fn print_progress(
         );
         previous = summary.delivered;
     }
-}
-
-/// The EHR's change numbers in 1..=changes that no acknowledged notification carried as its
-/// version (the torture configures `version_pointer = "/seq"`).
-fn missing_versions(receiver: &ReceiverControl, changes: u64) -> Problems {
-    let mut seen = vec![false; changes as usize + 1];
-    receiver.with_ledger(|ledger| {
-        for (_, identity) in ledger.identities() {
-            let Some(identity) = identity.filter(|i| i.connection == CONNECTION) else {
-                continue;
-            };
-            if let Ok(version) = identity.version.parse::<usize>() {
-                if let Some(slot) = seen.get_mut(version) {
-                    *slot = true;
-                }
-            }
-        }
-    });
-    let mut missing = Problems::default();
-    for (version, _) in seen.iter().enumerate().skip(1).filter(|(_, s)| !**s) {
-        missing.count += 1;
-        if missing.examples.len() < 10 {
-            missing.examples.push(format!("version {version}"));
-        }
-    }
-    missing
 }

@@ -1,18 +1,31 @@
-//! When the change behind a notification was created, read from its body: a changes-feed
-//! notification's `data.change.created_us`, or the `created_us` extension of a FHIR
-//! notification's focus resource in `data.resources` (see [`crate::load::fhir`]).
+//! What the receiver reads of a notification body: when the change behind it was created (a
+//! changes-feed notification's `data.change.created_us`, or the `created_us` extension of a
+//! FHIR notification's focus resource in `data.resources`, see [`crate::load::fhir`]) and its
+//! connection (`data.connection`).
 
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use crate::load::fhir::CREATED_US_URL;
 
-/// When the change behind the notification `body` was created (µs since the epoch), if the
-/// body says.
-pub(super) fn created_us(body: &[u8]) -> Option<u64> {
+/// What the receiver counts by, read from one notification body.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Facts {
+    /// When the change behind the notification was created (µs since the epoch), if the body
+    /// says.
+    pub created_us: Option<u64>,
+    /// The connection it came from, if the body says.
+    pub connection: Option<String>,
+}
+
+/// The [`Facts`] of the notification `body`; none for a body that is not a notification.
+pub(super) fn read(body: &[u8]) -> Facts {
     serde_json::from_slice::<Body>(body)
-        .ok()
-        .and_then(|b| b.data.created_us())
+        .map(|b| Facts {
+            created_us: b.data.created_us(),
+            connection: b.data.connection,
+        })
+        .unwrap_or_default()
 }
 
 /// What the receiver reads of a notification body; serde skips the rest.
@@ -28,6 +41,8 @@ struct Data {
     /// A FHIR notification's resources, searched for the focus's `created_us` extension.
     #[serde(default)]
     resources: CreatedExtension,
+    /// The connection, which every flavour names.
+    connection: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -133,14 +148,21 @@ mod tests {
     use super::*;
 
     fn created(body: serde_json::Value) -> Option<u64> {
-        created_us(body.to_string().as_bytes())
+        read(body.to_string().as_bytes()).created_us
     }
 
     #[test]
     fn created_us_is_read_from_a_feed_item_or_a_fhir_focus_resource() {
         let feed = json!({"id": "msg_1", "data": {"change": {"seq": 1, "created_us": 7},
+            "connection": "c00001",
             "resources": {"appointment": {"id": "a"}, "patient": null}}});
-        assert_eq!(created(feed), Some(7));
+        assert_eq!(
+            read(feed.to_string().as_bytes()),
+            Facts {
+                created_us: Some(7),
+                connection: Some("c00001".into())
+            }
+        );
         let appointment = json!({"resourceType": "Appointment", "id": "a-1",
             "extension": [{"url": "urn:other", "valueDecimal": 1.5},
                           {"url": CREATED_US_URL, "valueDecimal": 1_767_225_600_000_123u64}],

@@ -82,8 +82,10 @@ pub(super) fn run(mut command: Command, what: &str) -> io::Result<String> {
 }
 
 /// Runs one SQL statement against the database at `url` and returns its unaligned output
-/// (`SELECT 1` answers "1"); no `~/.psqlrc`, stops at the first error.
-pub(super) fn psql(url: &str, sql: &str) -> io::Result<String> {
+/// (`SELECT 1` answers "1"; one row a line, columns split by `|`); no `~/.psqlrc`, stops at
+/// the first error. Public for the torture and the benchmarks, which read the store's
+/// tables after a run.
+pub fn psql(url: &str, sql: &str) -> io::Result<String> {
     let mut command = Command::new(tool("psql"));
     command
         .args([
