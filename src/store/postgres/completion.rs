@@ -3,6 +3,10 @@
 //! schedule ran out. Both are fenced: a connection whose lease this instance lost is left to
 //! its new owner.
 //!
+//! A completion commits without waiting for the WAL to reach the disk (`synchronous_commit =
+//! off` for its transaction only): its removals are durable with the next flush, as the
+//! trait says, and the delivery workers it blocks are not held for an fsync.
+//!
 //! `complete` answers synchronously: the completion shell (`actors/completions.rs`) writes a
 //! batch with `now_or_never`, also when a worker stops, and counts a store that must wait as a
 //! failed write. So this backend blocks the calling thread on its database runtime, for at
@@ -146,6 +150,14 @@ async fn complete_in_db(
     let mut client = pool.get().await.map_err(fail("connecting"))?;
     let tx = client
         .transaction()
+        .await
+        .map_err(fail("beginning a completion"))?;
+    // Durable with the next flush, not at once, as the trait allows (and as sled does): the
+    // commit does not wait for the WAL to reach the disk. A completion lost to a crash of
+    // the database leaves its containers pending, to be delivered again under the same ids,
+    // and loses its retained copies with them (one transaction). `flush` makes every
+    // completion before it durable.
+    tx.batch_execute("SET LOCAL synchronous_commit = off")
         .await
         .map_err(fail("beginning a completion"))?;
     let fenced = fenced_connections(&tx, &batch.leases).await?;

@@ -1,14 +1,29 @@
 //! Whether the PostgreSQL store answers: a fault while the last database call could not reach
-//! the database (`failure.rs`), so readiness and status show an outage; there is nothing to
-//! flush, since every transaction is durable when it commits (`synchronous_commit`, on by
-//! default), and nothing to re-open.
+//! the database (`failure.rs`), so readiness and status show an outage; a flush that makes
+//! the completions committed before it durable; nothing to re-open.
 
 use deadpool_postgres::Pool;
 
 use super::failure::{fail, Failure};
 use super::PgStore;
 use crate::store::health::StoreHealth;
-use crate::store::traits::{ready, HealthStore, StoreFuture};
+use crate::store::traits::{HealthStore, StoreFuture};
+
+/// A transaction that writes a commit record and waits for it to reach the disk
+/// (`synchronous_commit` on, the default): the WAL is flushed in order, so every completion
+/// committed before it without waiting (`completion.rs`) is durable once it returns.
+async fn flush_wal(pool: Pool) -> Result<(), Failure> {
+    let mut client = pool.get().await.map_err(fail("connecting"))?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(fail("flushing the completions"))?;
+    tx.execute("SELECT txid_current()", &[])
+        .await
+        .map_err(fail("flushing the completions"))?;
+    tx.commit().await.map_err(fail("flushing the completions"))?;
+    Ok(())
+}
 
 async fn select_one(pool: Pool) -> Result<(), Failure> {
     let client = pool.get().await.map_err(fail("connecting"))?;
@@ -38,8 +53,9 @@ impl HealthStore for PgStore {
         Box::pin(self.run(select_one))
     }
 
-    /// Nothing to wait for: each commit was durable when it returned.
+    /// Page commits, dead letters and operator actions were durable when they returned;
+    /// completions become durable here.
     fn flush(&self) -> StoreFuture<'_, ()> {
-        ready(Ok(()))
+        Box::pin(self.run(flush_wal))
     }
 }
