@@ -21,7 +21,9 @@ async fn flush_wal(pool: Pool) -> Result<(), Failure> {
     tx.execute("SELECT txid_current()", &[])
         .await
         .map_err(fail("flushing the completions"))?;
-    tx.commit().await.map_err(fail("flushing the completions"))?;
+    tx.commit()
+        .await
+        .map_err(fail("flushing the completions"))?;
     Ok(())
 }
 
