@@ -170,7 +170,7 @@ async fn a_third_instance_takes_only_its_share_and_a_leaving_one_hands_back_at_o
     );
     c.signal("TERM");
     let mut c = c;
-    wait_for("c exits", CLUSTER_PATIENCE, || c.exited().is_some()).await;
+    wait_for("c exits", CLUSTER_PATIENCE, || c.exit_status().is_some()).await;
     let left = Instant::now();
     let kept = rig.query("SELECT count(*) FROM courier.leases WHERE owner = 'c'");
     assert_eq!(
@@ -204,10 +204,10 @@ async fn a_second_live_instance_of_one_name_is_refused_at_start() {
     .await;
     let mut twin = rig.start("a");
     wait_for("the twin exits", CLUSTER_PATIENCE, || {
-        twin.exited().is_some()
+        twin.exit_status().is_some()
     })
     .await;
-    assert_eq!(twin.exited().unwrap().code(), Some(1));
+    assert_eq!(twin.exit_status().unwrap().code(), Some(1));
     let log = rig.log_of("a");
     assert!(
         log.contains("another live instance is registered as \"a\""),
@@ -240,7 +240,7 @@ async fn an_instance_restarted_under_its_name_after_kill_9_joins_once_its_old_he
         || {
             rig.query(registered) != first_run
                 && rig.shares() == shares(&[("a", 1), ("b", 1)])
-                && again.exited().is_none()
+                && again.exit_status().is_none()
         },
     )
     .await;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use std::future::ready;
@@ -15,7 +15,7 @@ use courier_sim::wait::until;
 use courier_sim::{SimEhr, SimEhrOptions, SimReceiver};
 
 use super::app::{config_text, start_receiver, ConnectionSpec, SECRET_ENV};
-use super::process::backlog;
+use super::process::{backlog, Courier};
 
 /// The lease of the test clusters: renewed every second.
 pub const LEASE_SECS: u64 = 3;
@@ -152,7 +152,7 @@ impl ClusterRig {
             .spawn()
             .expect("the courier binary starts");
         self.logs.insert(name.to_owned(), log);
-        Instance { child }
+        Courier::of(child)
     }
 
     /// What instance `name` logged so far.
@@ -250,40 +250,8 @@ impl Drop for ClusterRig {
     }
 }
 
-/// One running `courier run`; killed when dropped, so a failing test leaves none behind.
-pub struct Instance {
-    child: Child,
-}
-
-impl Instance {
-    /// SIGKILL: gone at once, leases and all.
-    pub fn kill(mut self) {
-        self.child.kill().expect("SIGKILL is sent");
-        self.child.wait().expect("the killed process is reaped");
-    }
-
-    /// Sends `signal` (`STOP`, `CONT`, `TERM`).
-    pub fn signal(&self, signal: &str) {
-        let sent = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .expect("kill(1) runs");
-        assert!(sent.success(), "kill -{signal} failed");
-    }
-
-    /// Whether it exited, and how.
-    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().expect("waiting for courier")
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        // A paused process must be continued to die of anything but SIGKILL; SIGKILL is it.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// One running instance: a `courier run` like any other (SIGKILLed when dropped).
+pub type Instance = Courier;
 
 /// Long enough for anything a cluster test waits for: several leases.
 pub const CLUSTER_PATIENCE: Duration = Duration::from_secs(30);

@@ -162,6 +162,16 @@ pub struct Courier {
 }
 
 impl Courier {
+    /// The process `child`, a `courier run` some rig started.
+    pub fn of(child: Child) -> Self {
+        Self { child }
+    }
+
+    /// Whether it exited already, and how; does not wait.
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("waiting for courier")
+    }
+
     /// SIGKILL: the process dies at once, with whatever it had in memory.
     pub fn kill(mut self) {
         self.child.kill().expect("SIGKILL is sent");
