@@ -30,6 +30,7 @@
 //! the store, not a panic.
 
 mod backlog;
+pub(crate) mod codec;
 mod containers;
 pub mod copy;
 mod dead_letters;

@@ -5,10 +5,10 @@
 //! as delivered; a sequence is a `bigint`.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use tokio_postgres::types::ToSql;
 
 use crate::model::{Container, DeadLetter};
+use crate::store::codec::encode;
 use crate::store::sled::export::{FhirCursorRecord, SeenRecord};
 use crate::store::traits::ConnectionState;
 use crate::store::{Retained, StoreError};
@@ -40,11 +40,6 @@ fn bigint(what: impl FnOnce() -> String, sequence: u64) -> Result<i64, StoreErro
     })
 }
 
-/// The blob of a value read back whole.
-fn blob<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("store records always serialize")
-}
-
 /// Rows of `connection_state`.
 #[derive(Default)]
 pub(super) struct ConnectionRows {
@@ -62,7 +57,7 @@ impl Rows for ConnectionRows {
 
     fn push(&mut self, (connection, state): Self::Record) -> Result<(), StoreError> {
         let next = bigint(|| connection.clone(), state.next_sequence)?;
-        self.cursor.push(blob(&state.cursor));
+        self.cursor.push(encode(&state.cursor));
         self.next_sequence.push(next);
         self.connection.push(connection);
         Ok(())
@@ -98,7 +93,7 @@ impl Rows for PendingRows {
     fn push(&mut self, container: Container) -> Result<(), StoreError> {
         let what = || format!("{}/{}", container.connection, container.sequence);
         self.sequence.push(bigint(what, container.sequence)?);
-        self.container.push(blob(&container));
+        self.container.push(encode(&container));
         self.detected_at.push(container.detected_at);
         self.notification_id.push(container.notification_id);
         self.connection.push(container.connection);
@@ -144,8 +139,8 @@ impl Rows for DeadLetterRows {
     fn push(&mut self, (letter, container): Self::Record) -> Result<(), StoreError> {
         let what = || format!("{}/{}", letter.connection, letter.sequence);
         self.sequence.push(bigint(what, letter.sequence)?);
-        self.letter.push(blob(&letter));
-        self.container.push(container.as_ref().map(blob));
+        self.letter.push(encode(&letter));
+        self.container.push(container.as_ref().map(encode));
         self.dead_at.push(letter.dead_at);
         self.destination.push(letter.destination);
         self.notification_id.push(letter.notification_id);
@@ -186,7 +181,7 @@ impl Rows for FhirCursorRows {
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[])";
 
     fn push(&mut self, record: FhirCursorRecord) -> Result<(), StoreError> {
-        self.cursor.push(blob(&record.cursor));
+        self.cursor.push(encode(&record.cursor));
         self.connection.push(record.connection);
         self.type_name.push(record.type_name);
         self.track.push(record.track);
@@ -218,7 +213,7 @@ impl Rows for SeenRows {
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[])";
 
     fn push(&mut self, record: SeenRecord) -> Result<(), StoreError> {
-        self.seen.push(blob(&record.seen));
+        self.seen.push(encode(&record.seen));
         self.connection.push(record.connection);
         self.type_name.push(record.type_name);
         self.id.push(record.id);

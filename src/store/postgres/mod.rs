@@ -35,8 +35,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::codec::{decode, encode};
 use deadpool_postgres::Pool;
-use serde::{Deserialize, Serialize};
 
 use crate::config::PostgresConfig;
 use crate::store::backlog::Backlogs;
@@ -224,23 +224,4 @@ fn settle<T>(
             Err(error)
         }
     }
-}
-
-/// A stored value's bytes: the JSON the sled store keeps too (see `migrations.rs`).
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("store records always serialize")
-}
-
-/// A stored value read back; the error names `key` and the parser's position, never the
-/// value (it may be patient data).
-fn decode<T: for<'de> Deserialize<'de>>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt {
-        key: key.to_owned(),
-        reason: format!(
-            "{:?} error at line {} column {}",
-            err.classify(),
-            err.line(),
-            err.column()
-        ),
-    })
 }

@@ -35,8 +35,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use super::codec::{decode, encode};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
@@ -298,22 +298,6 @@ fn never_aborts(err: TransactionError<()>) -> StoreError {
         TransactionError::Abort(()) => unreachable!("this transaction never aborts"),
         TransactionError::Storage(e) => e.into(),
     }
-}
-
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("store records always serialize")
-}
-
-fn decode<T: for<'de> Deserialize<'de>>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt {
-        key: key.to_owned(),
-        reason: format!(
-            "{:?} error at line {} column {}",
-            err.classify(),
-            err.line(),
-            err.column()
-        ),
-    })
 }
 
 #[cfg(test)]
