@@ -111,3 +111,4 @@ pub mod status;
 pub mod store;
 pub mod template;
 pub mod tls;
+pub mod window;

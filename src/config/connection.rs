@@ -52,7 +52,7 @@ const MAX_RESPONSE_BYTES_AT_MOST: Max = Max::bytes(1 << 30, "1 GiB");
 const MAX_CONCURRENT_ENRICHMENTS_AT_MOST: u32 = 10_000;
 
 /// The source kinds this build can poll, for the "unsupported source" message.
-const SUPPORTED_SOURCES: &str = "changes, fhir";
+const SUPPORTED_SOURCES: &str = "changes, fhir, snapshot, consume-once";
 
 /// Timing, size and concurrency limits of one connection.
 struct Limits {
@@ -117,6 +117,8 @@ pub(super) fn connection(
         Flavour::Changes(checked) => {
             Source::Changes(Box::new(checked.source(&mut raw, enrich, max_clock_skew)))
         }
+        Flavour::Snapshot(checked) => Source::Snapshot(Box::new(checked.source(enrich))),
+        Flavour::ConsumeOnce(checked) => Source::ConsumeOnce(Box::new(checked.source(enrich))),
     };
     Some(ConnectionConfig {
         id,
@@ -203,6 +205,8 @@ fn source(check: &mut Checker<'_>, path: &KeyPath, source: &str) -> Option<Sourc
     match source {
         "changes" => Some(SourceKind::Changes),
         "fhir" => Some(SourceKind::Fhir),
+        "snapshot" => Some(SourceKind::Snapshot),
+        "consume-once" => Some(SourceKind::ConsumeOnce),
         other => {
             let message =
                 format!("unsupported source \"{other}\" (supported: {SUPPORTED_SOURCES})");

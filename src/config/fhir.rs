@@ -32,6 +32,10 @@ pub(super) enum Flavour {
     Changes(CheckedFeed),
     /// A FHIR server's settings.
     Fhir(FhirSource),
+    /// A snapshot source's settings, but its enrichment steps (checked with the others).
+    Snapshot(super::snapshot::CheckedSnapshot),
+    /// A consume-once feed's settings, but its enrichment steps.
+    ConsumeOnce(super::consume::CheckedConsumeOnce),
 }
 
 /// Checks the keys of the connection's source kind, and refuses the other kind's keys.
@@ -52,6 +56,10 @@ pub(super) fn flavour(
             }))
         }
         SourceKind::Fhir => fhir(check, path, raw).map(Flavour::Fhir),
+        SourceKind::Snapshot => super::snapshot::check(check, path, raw).map(Flavour::Snapshot),
+        SourceKind::ConsumeOnce => {
+            super::consume::check(check, path, raw).map(Flavour::ConsumeOnce)
+        }
     }
 }
 
@@ -192,6 +200,7 @@ fn one_resource(
         params: params?,
         enrich: enrich?,
         deletes: raw.deletes,
+        mode: super::snapshot::fhir_mode(check, path, raw)?,
     })
 }
 

@@ -8,6 +8,7 @@ mod auth;
 mod bounds;
 mod changes;
 mod connection;
+mod consume;
 mod cursor;
 mod error;
 mod fhir;
@@ -19,6 +20,7 @@ mod ordering;
 mod raw;
 mod requests;
 mod secret;
+mod snapshot;
 mod source;
 mod store;
 mod tls;
@@ -29,8 +31,8 @@ pub use fhir::is_type_name as is_fhir_type;
 pub use load::{load, parse, process_env};
 pub use secret::Secret;
 pub use source::{
-    ChangesSource, CursorFrom, EnrichStep, FhirResource, FhirSource, ReferencePath, Source,
-    SourceKind,
+    ChangesSource, ConsumeOnceSource, CursorFrom, EnrichStep, FhirMode, FhirResource, FhirSource,
+    FhirWindow, Initial, Paging, Recovery, ReferencePath, SnapshotSource, Source, SourceKind,
 };
 pub use store::{DEFAULT_LEASE_SECS, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA};
 

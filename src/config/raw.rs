@@ -128,6 +128,32 @@ pub(super) struct RawConnection {
     pub initial_since: Option<String>,
     #[serde(default)]
     pub resources: Vec<RawFhirResource>,
+    /// `baseline` or `notify`: what a source's first look notifies.
+    pub initial: Option<String>,
+    pub list_path: Option<String>,
+    pub list_query: Option<String>,
+    pub date_format: Option<String>,
+    pub window_start: Option<String>,
+    pub window_end: Option<String>,
+    pub date_pointer: Option<String>,
+    pub compare: Option<Vec<String>>,
+    pub next_pointer: Option<String>,
+    pub offset_param: Option<String>,
+    pub total_pointer: Option<String>,
+    pub confirm_path: Option<String>,
+    pub event_prefix: Option<String>,
+    pub recovery: Option<RawRecovery>,
+}
+
+/// `[connections.<id>.recovery]`: a consume-once feed's re-read window.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRecovery {
+    pub start_param: String,
+    pub end_param: String,
+    pub time_format: Option<String>,
+    pub margin_secs: Option<f64>,
+    pub params: Option<String>,
 }
 
 /// `[[connections.<id>.resources]]`: one FHIR resource type polled by a `source = "fhir"`
@@ -142,6 +168,12 @@ pub(super) struct RawFhirResource {
     pub enrich: Vec<String>,
     #[serde(default)]
     pub deletes: bool,
+    /// `last-updated` (the default) or `snapshot`.
+    pub mode: Option<String>,
+    pub window_start: Option<String>,
+    pub window_end: Option<String>,
+    pub date_pointer: Option<String>,
+    pub initial: Option<String>,
 }
 
 /// `[connections.<id>.auth]`: one flat table whose `type` decides which keys apply, so that

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::changes::{DEFAULT_INITIAL_CURSOR, DEFAULT_SINCE_PARAM};
 use super::cursor::DEFAULT_MAX_CLOCK_SKEW;
 use crate::template::Template;
+use crate::window::{TimeTemplate, Window};
 
 /// Which kind of "what changed" API a connection polls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +16,12 @@ pub enum SourceKind {
     Changes,
     /// A FHIR R4 server searched by `_lastUpdated` (see [`FhirSource`]).
     Fhir,
+    /// A list of the records in a time window, compared with the last listing (see
+    /// [`SnapshotSource`]).
+    Snapshot,
+    /// A feed that hands each change out once and keeps the cursor itself (see
+    /// [`ConsumeOnceSource`]).
+    ConsumeOnce,
 }
 
 /// `source` and the keys of that source: a connection is one or the other, never both.
@@ -25,6 +32,10 @@ pub enum Source {
     Changes(Box<ChangesSource>),
     /// `source = "fhir"`: a FHIR R4 server.
     Fhir(FhirSource),
+    /// `source = "snapshot"`: a listing of a time window, diffed against the last one.
+    Snapshot(Box<SnapshotSource>),
+    /// `source = "consume-once"`: a feed whose reads mark what they return as processed.
+    ConsumeOnce(Box<ConsumeOnceSource>),
 }
 
 impl Source {
@@ -33,6 +44,8 @@ impl Source {
         match self {
             Source::Changes(_) => SourceKind::Changes,
             Source::Fhir(_) => SourceKind::Fhir,
+            Source::Snapshot(_) => SourceKind::Snapshot,
+            Source::ConsumeOnce(_) => SourceKind::ConsumeOnce,
         }
     }
 
@@ -40,15 +53,15 @@ impl Source {
     pub fn changes(&self) -> Option<&ChangesSource> {
         match self {
             Source::Changes(feed) => Some(feed),
-            Source::Fhir(_) => None,
+            _ => None,
         }
     }
 
     /// The FHIR settings, when this is a FHIR server.
     pub fn fhir(&self) -> Option<&FhirSource> {
         match self {
-            Source::Changes(_) => None,
             Source::Fhir(fhir) => Some(fhir),
+            _ => None,
         }
     }
 
@@ -59,16 +72,29 @@ impl Source {
         match self {
             Source::Changes(feed) => feed.page_size,
             Source::Fhir(fhir) => Some(fhir.page_size),
+            Source::Snapshot(snapshot) => snapshot.paging.page_size(),
+            Source::ConsumeOnce(feed) => feed.page_size,
         }
     }
 
     /// The cursor of the connection's stored state before its first page. A FHIR connection
-    /// keeps its positions per resource type; its connection-wide cursor only anchors the
-    /// state (and its sequence numbers), at a changes feed's default.
+    /// keeps its positions per resource type, and a snapshot source compares records: their
+    /// connection-wide cursor only anchors the state (and its sequence numbers), at a changes
+    /// feed's default. A consume-once feed's cursor is the time of its last commit.
     pub fn initial_cursor(&self) -> &str {
         match self {
             Source::Changes(feed) => &feed.initial_cursor,
-            Source::Fhir(_) => DEFAULT_INITIAL_CURSOR,
+            _ => DEFAULT_INITIAL_CURSOR,
+        }
+    }
+
+    /// The detail requests made for every change (FHIR sources follow references instead).
+    pub fn enrich_steps(&self) -> &[EnrichStep] {
+        match self {
+            Source::Changes(feed) => &feed.enrich,
+            Source::Fhir(_) => &[],
+            Source::Snapshot(snapshot) => &snapshot.enrich,
+            Source::ConsumeOnce(feed) => &feed.enrich,
         }
     }
 }
@@ -162,6 +188,158 @@ pub struct FhirResource {
     pub enrich: Vec<ReferencePath>,
     /// Whether `{type}/_history` is read for deletions.
     pub deletes: bool,
+    /// How changes are found: by `_lastUpdated`, or by comparing a window search's listings.
+    pub mode: FhirMode,
+}
+
+/// How a FHIR resource type's changes are found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FhirMode {
+    /// `mode = "last-updated"` (the default): a `_lastUpdated` search from a cursor.
+    LastUpdated,
+    /// `mode = "snapshot"`: for servers without `_lastUpdated`, the type is searched over a
+    /// window (its `params` hold the time expressions, such as
+    /// `date=ge{today-1d}&date=le{today+14d}`) and each listing is compared with the last.
+    Snapshot(FhirWindow),
+}
+
+/// The window search of a `mode = "snapshot"` resource type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FhirWindow {
+    /// `params` with their time expressions, rendered at each listing.
+    pub query: TimeTemplate,
+    /// The span the search covers (`window_start`, `window_end`), to tell a removal from a
+    /// resource whose date left the window.
+    pub window: Window,
+    /// The element that dates a resource inside the window (`date_pointer`, default
+    /// `/start`, an appointment's).
+    pub date_pointer: String,
+    /// What the first listing notifies.
+    pub initial: Initial,
+}
+
+/// What a source's first look at an EHR notifies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Initial {
+    /// `initial = "baseline"`: record what is there, notify nothing, so a new connection does
+    /// not flood its receiver with the whole schedule.
+    #[default]
+    Baseline,
+    /// `initial = "notify"`: every record found as `created`, with `data.backfill = true`.
+    Notify,
+}
+
+/// The settings only a `source = "snapshot"` connection has.
+#[derive(Debug, Clone)]
+pub struct SnapshotSource {
+    /// `list_path`: the listing's path, appended to `base_url`.
+    pub list_path: String,
+    /// `list_query`: the listing's query, with time expressions.
+    pub list_query: TimeTemplate,
+    /// `date_format`: how the query's expressions are written (chrono strftime); `None` for
+    /// each expression's default (see [`crate::window`]).
+    pub date_format: Option<String>,
+    /// `window_start`, `window_end`: the span the listing covers.
+    pub window: Window,
+    /// `date_pointer`: the record's date inside the window (RFC 3339 or `YYYY-MM-DD`).
+    pub date_pointer: String,
+    /// `items_pointer`: the array of records in a page ("" = the body is the array).
+    pub items_pointer: String,
+    /// `key_pointer`: the record's identifier.
+    pub key_pointer: String,
+    /// `compare`: the JSON pointers whose values make a record's fingerprint; empty compares
+    /// the whole record (canonical JSON).
+    pub compare: Vec<String>,
+    /// How the listing pages.
+    pub paging: Paging,
+    /// `total_pointer`: the number of records the EHR says the window holds; a listing that
+    /// found another number is inconsistent and removes nothing.
+    pub total_pointer: Option<String>,
+    /// `confirm_path`: a record's own URL (with `{/…}` placeholders from the last listed
+    /// record, as enrichment paths), read before a removal is notified: 404/410 makes it
+    /// `deleted`, a record still there is compared instead.
+    pub confirm_path: Option<Template>,
+    /// What the first listing notifies.
+    pub initial: Initial,
+    /// `event_prefix`: notifications are `{prefix}.created`, `.updated`, `.removed` and
+    /// `.deleted`.
+    pub event_prefix: String,
+    /// Detail requests made for every change (not for a removal: the record is gone).
+    pub enrich: Vec<EnrichStep>,
+}
+
+/// How a listing is paged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Paging {
+    /// One request answers the whole window.
+    Single,
+    /// `next_pointer`: each page names the next one (a URL under `base_url`, or a path);
+    /// absent, `null` or `""` ends the listing.
+    Link {
+        /// Where the next page's link is in a page.
+        next_pointer: String,
+    },
+    /// `offset_param`, `page_size_param`, `page_size`: pages by item offset; a page with
+    /// fewer than `page_size` records ends the listing.
+    Offset {
+        /// The query parameter of the first record's offset (0-based).
+        offset_param: String,
+        /// The query parameter of the page size.
+        size_param: String,
+        /// Records per page.
+        size: usize,
+    },
+}
+
+impl Paging {
+    /// The page size asked for, when the listing pages by offset.
+    pub fn page_size(&self) -> Option<usize> {
+        match self {
+            Paging::Offset { size, .. } => Some(*size),
+            _ => None,
+        }
+    }
+}
+
+/// The settings only a `source = "consume-once"` connection has.
+#[derive(Debug, Clone)]
+pub struct ConsumeOnceSource {
+    /// `changes_path`: the feed; each GET returns changes and marks them processed.
+    pub changes_path: String,
+    /// `page_size_param`, `page_size`: how many changes one GET may return.
+    pub page_size_param: Option<String>,
+    /// See `page_size_param`.
+    pub page_size: Option<usize>,
+    /// `items_pointer`: the array of changes ("" = the body is the array).
+    pub items_pointer: String,
+    /// `key_pointer`: the changed record's identifier.
+    pub key_pointer: String,
+    /// `version_pointer`: which change of the record this is; with the key, what a re-read
+    /// drops as already stored. `None`: a hash of the whole change item.
+    pub version_pointer: Option<String>,
+    /// `type` of the notifications.
+    pub event_type: String,
+    /// The EHR's re-read window, for a crash between a GET and its commit; `None` when the
+    /// EHR has none (`courier check` warns: such a crash loses that page).
+    pub recovery: Option<Recovery>,
+    /// Detail requests made for every change.
+    pub enrich: Vec<EnrichStep>,
+}
+
+/// `[connections.<id>.recovery]`: how to re-read what the EHR already marked processed.
+#[derive(Debug, Clone)]
+pub struct Recovery {
+    /// `start_param`: the query parameter of the window's start (processed at or after).
+    pub start_param: String,
+    /// `end_param`: the query parameter of the window's end.
+    pub end_param: String,
+    /// `time_format`: how both are written (chrono strftime, UTC).
+    pub time_format: String,
+    /// `margin_secs`: how far before the last commit the re-read starts, for clocks that
+    /// drift between Courier and the EHR.
+    pub margin: Duration,
+    /// `params`: fixed query parameters of a re-read (such as `leaveunprocessed=true`).
+    pub params: Vec<(String, String)>,
 }
 
 /// `participant.actor:Patient`: a dotted element path ending at a Reference (arrays are

@@ -176,6 +176,8 @@ mod tests {
             detected_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
             change: serde_json::json!({}),
             fhir: None,
+            changed_elements: None,
+            backfill: false,
         };
         Event::Acknowledged(Acknowledged {
             notification: Notification::build(&container, &serde_json::Map::new(), &[]),

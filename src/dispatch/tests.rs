@@ -17,6 +17,8 @@ pub(crate) fn container(sequence: u64, key: &str, patient: &str) -> Container {
         detected_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
         change: json!({"id": key, "patientId": patient}),
         fhir: None,
+        changed_elements: None,
+        backfill: false,
     }
 }
 

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::{EhrClient, EhrError};
-use crate::config::{ConnectionConfig, EnrichStep, Source};
+use crate::config::{ConnectionConfig, EnrichStep};
 use crate::model::Container;
 
 /// The fetched resources of one container.
@@ -23,12 +23,13 @@ pub async fn enrich_container(
     config: &ConnectionConfig,
     container: &Container,
 ) -> Result<Enriched, EhrError> {
-    match (&container.fhir, &config.source) {
-        (Some(fhir), _) => super::fhir::enrich::enrich(client, config, container, fhir).await,
-        (None, Source::Changes(feed)) => enrich(client, &feed.enrich, container).await,
+    match &container.fhir {
+        Some(fhir) => super::fhir::enrich::enrich(client, config, container, fhir).await,
+        // A record source's removal has no record left to fetch details for.
+        None if container.change.is_null() => enrich(client, &[], container).await,
         // Every container of a FHIR source carries its FHIR context; without one there are
-        // no steps to run.
-        (None, Source::Fhir(_)) => enrich(client, &[], container).await,
+        // no steps to run (it has none).
+        None => enrich(client, config.source.enrich_steps(), container).await,
     }
 }
 

@@ -12,6 +12,10 @@ pub enum Source {
     Changes(ChangesSource),
     /// A FHIR server: its per-generation poller state.
     Fhir(FhirPoller),
+    /// A snapshot source (its listing state lands with the snapshot poller).
+    Snapshot(Box<crate::config::SnapshotSource>),
+    /// A consume-once feed (its recovery state lands with the consume-once reader).
+    ConsumeOnce(Box<crate::config::ConsumeOnceSource>),
 }
 
 impl Source {
@@ -20,6 +24,8 @@ impl Source {
         match &config.source {
             SourceConfig::Changes(feed) => Source::Changes(ChangesSource::clone(feed)),
             SourceConfig::Fhir(fhir) => Source::Fhir(FhirPoller::new(fhir.clone())),
+            SourceConfig::Snapshot(snapshot) => Source::Snapshot(snapshot.clone()),
+            SourceConfig::ConsumeOnce(feed) => Source::ConsumeOnce(feed.clone()),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod cursor_state;
 pub mod fhir;
 pub mod notification;
 pub mod positions;
+pub mod records;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,7 @@ pub use cursor::{CursorKind, CursorValue};
 pub use cursor_state::CursorState;
 pub use fhir::{FhirChange, FhirCommit, FhirContext, FhirCursor, Seen, Track};
 pub use notification::{DeadLetter, Notification, NotificationFormat};
+pub use records::{RecordChange, RecordCommit, Recorded};
 
 /// One changed record as a poll found it, before it is made durable.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +75,14 @@ pub struct Container {
     /// For a FHIR source: the focus, what changed, and included resources.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fhir: Option<FhirContext>,
+    /// For a record source that compares listings (not FHIR, whose context says it): the
+    /// fields that changed, `data.changed_elements`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_elements: Option<Vec<String>>,
+    /// True when a first listing with `initial = "notify"` found the record:
+    /// `data.backfill`, so a receiver can tell the schedule it already had from news.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub backfill: bool,
 }
 
 impl Container {
@@ -92,8 +102,10 @@ impl Container {
             detected_at: data["detected_at"].as_str()?.parse().ok()?,
             change: data.get("change")?.clone(),
             // Only dead letters written before containers were kept beside them come here,
-            // and those predate the FHIR source.
+            // and those predate the FHIR and record sources.
             fhir: None,
+            changed_elements: None,
+            backfill: false,
         })
     }
 }
@@ -114,6 +126,8 @@ mod tests {
             detected_at: "2026-11-26T10:00:00.123Z".parse().unwrap(),
             change: serde_json::json!({"id": "appt-17", "seq": 5}),
             fhir: None,
+            changed_elements: None,
+            backfill: false,
         };
         let built = Notification::build(&container, &serde_json::Map::new(), &[]);
         let body: Value = serde_json::from_slice(&built.body).unwrap();

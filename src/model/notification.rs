@@ -252,6 +252,8 @@ mod tests {
             detected_at: "2026-11-26T10:00:00Z".parse().unwrap(),
             change: json!({"id": "appt-17"}),
             fhir: None,
+            changed_elements: None,
+            backfill: false,
         }
     }
 

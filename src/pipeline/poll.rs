@@ -32,6 +32,9 @@ pub async fn poll_page(
             warn(&poller.warnings());
             polled
         }
+        Source::Snapshot(_) | Source::ConsumeOnce(_) => Err(PollError::Store(
+            StoreError::Database("this source kind is not wired into the pipeline yet".into()),
+        )),
     }
 }
 

@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::model::FhirChange;
 use crate::model::{notification_id, ChangeItem, Container, FhirContext};
+use crate::model::{FhirChange, RecordChange};
 
 /// One container per changes-feed item, numbered from `first`.
 pub fn of_items(
@@ -28,6 +28,8 @@ pub fn of_items(
             detected_at: now,
             change: item.raw.clone(),
             fhir: None,
+            changed_elements: None,
+            backfill: false,
         })
         .collect()
 }
@@ -56,6 +58,34 @@ pub fn of_fhir_changes(
                 changed_elements: change.changed_elements,
                 included: change.included,
             }),
+            changed_elements: None,
+            backfill: false,
+        })
+        .collect()
+}
+
+/// One container per record change, numbered from `first`.
+pub fn of_record_changes(
+    connection: &str,
+    first: u64,
+    changes: Vec<RecordChange>,
+    now: DateTime<Utc>,
+) -> Vec<Container> {
+    changes
+        .into_iter()
+        .zip(first..)
+        .map(|(change, sequence)| Container {
+            connection: connection.to_owned(),
+            sequence,
+            notification_id: notification_id(connection, &change.key, &change.version),
+            key: change.key,
+            version: change.version,
+            event_type: change.event_type,
+            detected_at: now,
+            change: change.change,
+            fhir: change.fhir,
+            changed_elements: change.changed_elements,
+            backfill: change.backfill,
         })
         .collect()
 }

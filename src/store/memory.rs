@@ -17,11 +17,11 @@ use super::retained::{Delivered, Retain, Retained, RetainedKey, RetainedRange, S
 use super::traits::ready;
 use super::traits::{
     CompletionStore, ConnectionState, Cutoff, FhirStore, HealthStore, PageStore, PendingPage,
-    PendingStore, RetainedReader, RetainedStore, StoreFuture,
+    PendingStore, RecordStore, RetainedReader, RetainedStore, StoreFuture,
 };
 use super::StoreError;
 use crate::model::{ChangeItem, Container, CursorState, DeadLetter};
-use crate::model::{FhirCommit, FhirCursor, Seen, Track};
+use crate::model::{FhirCommit, FhirCursor, RecordCommit, Recorded, Seen, Track};
 
 /// A container's (and its dead letter's) key: connection, then sequence, ordered as the
 /// sled backend orders its keys.
@@ -46,6 +46,9 @@ struct State {
     fhir_cursors: HashMap<(String, String, &'static str), FhirCursor>,
     /// The last version seen by connection, resource type and resource id.
     fhir_seen: HashMap<(String, String, String), Seen>,
+    /// Record sources' records by connection and scope, then key (in key order, as sled
+    /// scans them).
+    records: HashMap<(String, String), BTreeMap<String, Recorded>>,
     /// Retained notifications per destination, in the order they were delivered.
     retained: BTreeMap<String, Vec<Retained>>,
 }
@@ -167,6 +170,75 @@ impl FhirStore for MemoryStore {
         };
         let stays = expected.cursor.clone();
         ready(self.commit(connection, expected, containers, stays, extra))
+    }
+}
+
+impl RecordStore for MemoryStore {
+    fn records<'a>(
+        &'a self,
+        connection: &'a str,
+        scope: &'a str,
+        keys: &'a [String],
+    ) -> StoreFuture<'a, Vec<Option<Recorded>>> {
+        let state = self.lock();
+        let scoped = state
+            .records
+            .get(&(connection.to_owned(), scope.to_owned()));
+        let found = keys
+            .iter()
+            .map(|key| scoped.and_then(|records| records.get(key)).cloned())
+            .collect();
+        ready(Ok(found))
+    }
+
+    fn scan_records<'a>(
+        &'a self,
+        connection: &'a str,
+        scope: &'a str,
+        after: Option<&'a str>,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<(String, Recorded)>> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let state = self.lock();
+        let Some(records) = state
+            .records
+            .get(&(connection.to_owned(), scope.to_owned()))
+        else {
+            return ready(Ok(Vec::new()));
+        };
+        let from = after.map_or(Unbounded, |key| Excluded(key.to_owned()));
+        let page = records
+            .range((from, Unbounded))
+            .take(limit)
+            .map(|(key, record)| (key.clone(), record.clone()))
+            .collect();
+        ready(Ok(page))
+    }
+
+    fn commit_records<'a>(
+        &'a self,
+        connection: &'a str,
+        expected: &'a ConnectionState,
+        commit: RecordCommit,
+        now: DateTime<Utc>,
+    ) -> StoreFuture<'a, Vec<Container>> {
+        let first = expected.next_sequence;
+        let containers = containers::of_record_changes(connection, first, commit.changes, now);
+        let (scope, records) = (commit.scope, commit.records);
+        let extra = |state: &mut State| {
+            let scoped = state
+                .records
+                .entry((connection.to_owned(), scope))
+                .or_default();
+            for (key, record) in records {
+                match record {
+                    Some(record) => scoped.insert(key, record),
+                    None => scoped.remove(&key),
+                };
+            }
+        };
+        let cursor = commit.cursor.unwrap_or_else(|| expected.cursor.clone());
+        ready(self.commit(connection, expected, containers, cursor, extra))
     }
 }
 

@@ -10,6 +10,8 @@
 //!   transaction; a commit from a state that is no longer the stored one writes nothing.
 //! - [`FhirStore`]: a FHIR resource type's cursor and the versions seen move in that same
 //!   transaction too (`commit_fhir`).
+//! - [`RecordStore`]: a record source's records (fingerprints, dedupe entries) move in that
+//!   same transaction too (`commit_records`).
 //! - [`PendingStore`]: pages in sequence order, one connection at a time; the backlog (count
 //!   and oldest) is kept with the writes, initialised at open, never scanned per scrape.
 //! - [`CompletionStore`]: a container leaves the pending ones only by `complete` (delivered)
@@ -55,7 +57,7 @@ pub use retained::{Delivered, Retain, Retained, RetainedKey, RetainedRange, Swep
 pub use sled::{marks, Damaged, Regressions, Rollback, WentBackwards};
 pub use traits::{
     Backend, CompletionStore, ConnectionState, Cutoff, DeadLetterStore, FhirStore, HealthStore,
-    PageStore, PendingPage, PendingStore, RetainedReader, RetainedStore, StoreFuture,
+    PageStore, PendingPage, PendingStore, RecordStore, RetainedReader, RetainedStore, StoreFuture,
 };
 pub use walk::{PendingWalk, WALK_PAGE};
 

@@ -15,7 +15,7 @@ use super::health::StoreHealth;
 use super::retained::{Delivered, Retain, Retained, RetainedRange, Swept};
 use super::StoreError;
 use crate::model::{ChangeItem, Container, CursorState, DeadLetter};
-use crate::model::{FhirCommit, FhirCursor, Seen, Track};
+use crate::model::{FhirCommit, FhirCursor, RecordCommit, Recorded, Seen, Track};
 
 /// What a store call answers, later.
 pub type StoreFuture<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
@@ -103,6 +103,45 @@ pub trait FhirStore {
         connection: &'a str,
         expected: &'a ConnectionState,
         commit: FhirCommit,
+        now: DateTime<Utc>,
+    ) -> StoreFuture<'a, Vec<Container>>;
+}
+
+/// What a source that compares listings (or drops re-reads) keeps per record, by connection
+/// and scope (see [`crate::model::records`]).
+///
+/// Guarantees: a page's records move in the same transaction as its containers and cursor
+/// (and under the same `expected` check as [`PageStore::commit_page`]), so a record is never
+/// marked as notified without its container, nor a container stored without its record; a
+/// scan returns each scope's records in key order (bytes), one page at a time, so a window
+/// of any size is walked in bounded memory.
+pub trait RecordStore {
+    /// The stored record of each key of `scope`, in the order of `keys` (`None` when absent).
+    fn records<'a>(
+        &'a self,
+        connection: &'a str,
+        scope: &'a str,
+        keys: &'a [String],
+    ) -> StoreFuture<'a, Vec<Option<Recorded>>>;
+
+    /// Up to `limit` records of `scope` with a key after `after` (from the first when
+    /// `None`), in key order.
+    fn scan_records<'a>(
+        &'a self,
+        connection: &'a str,
+        scope: &'a str,
+        after: Option<&'a str>,
+        limit: usize,
+    ) -> StoreFuture<'a, Vec<(String, Recorded)>>;
+
+    /// Makes a record page durable: its containers (numbered from `expected.next_sequence`),
+    /// its records written or forgotten, and the cursor when it moves, in one transaction,
+    /// flushed before returning.
+    fn commit_records<'a>(
+        &'a self,
+        connection: &'a str,
+        expected: &'a ConnectionState,
+        commit: RecordCommit,
         now: DateTime<Utc>,
     ) -> StoreFuture<'a, Vec<Container>>;
 }
@@ -256,6 +295,7 @@ pub trait HealthStore {
 pub trait Backend:
     PageStore
     + FhirStore
+    + RecordStore
     + PendingStore
     + CompletionStore
     + DeadLetterStore
@@ -269,6 +309,7 @@ pub trait Backend:
 impl<T> Backend for T where
     T: PageStore
         + FhirStore
+        + RecordStore
         + PendingStore
         + CompletionStore
         + DeadLetterStore

@@ -68,6 +68,8 @@ fn cancellation(sequence: u64) -> (Container, Value) {
         detected_at: "2026-11-26T10:00:00.250Z".parse().unwrap(),
         change: Value::Null,
         fhir: None,
+        changed_elements: None,
+        backfill: false,
     };
     let mut appointment = example("Appointment");
     appointment["status"] = json!("cancelled");

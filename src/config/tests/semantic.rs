@@ -120,7 +120,7 @@ fn unsupported_source_lists_the_supported_ones() {
     assert_eq!(
         errors(&text),
         "config/courier.toml:10: connections.clinic-a.source: \
-         unsupported source \"hl7v2\" (supported: changes, fhir)"
+         unsupported source \"hl7v2\" (supported: changes, fhir, snapshot, consume-once)"
     );
 }
 

@@ -22,6 +22,7 @@ mod health;
 pub mod migrations;
 mod pages;
 mod pending;
+mod records;
 mod retained;
 mod tls;
 

@@ -52,6 +52,8 @@ pub(super) struct Engine {
     /// The last version seen of each FHIR resource, per connection (see
     /// [`crate::model::Seen`]).
     pub(super) fhir_seen: sled::Tree,
+    /// Record sources' records, per connection and scope (see [`crate::model::Recorded`]).
+    pub(super) records: sled::Tree,
     /// Where each committed page's connection state is recorded for the high-water marks;
     /// `None` for a temporary store, which has none.
     pub(super) marks: Option<Arc<Committed>>,
@@ -105,6 +107,7 @@ impl Engine {
             retained,
             fhir_cursors: db.open_tree("fhir_cursors")?,
             fhir_seen: db.open_tree("fhir_seen")?,
+            records: db.open_tree("records")?,
         })
     }
 }

@@ -15,20 +15,24 @@ use crate::store::containers;
 use crate::store::traits::{ConnectionState, FhirStore, StoreFuture};
 use crate::store::StoreError;
 
-/// A record written with a page besides its containers.
+/// A record written (or, without a value, removed) with a page besides its containers.
 pub(super) struct Extra {
     pub tree: ExtraTree,
     pub key: Vec<u8>,
-    pub value: Vec<u8>,
+    pub value: Option<Vec<u8>>,
 }
 
 /// Which tree an [`Extra`] goes to.
 pub(super) enum ExtraTree {
     FhirCursors,
     FhirSeen,
+    /// A record source's records ([`super::records`]).
+    Records,
 }
 
-fn key(connection: &str, type_name: &str, last: &str) -> Vec<u8> {
+/// `<connection>\0<type>\0<last>`: a FHIR record's key, and a record source's (with the
+/// scope in the middle).
+pub(super) fn key(connection: &str, type_name: &str, last: &str) -> Vec<u8> {
     [connection, type_name, last].join("\0").into_bytes()
 }
 
@@ -82,7 +86,7 @@ impl FhirStore for SledStore {
 
 impl SledStore {
     /// The record under `key` in the tree `tree` picks, decoded; `what` names it in an error.
-    fn read_record<T: for<'de> serde::Deserialize<'de>>(
+    pub(super) fn read_record<T: for<'de> serde::Deserialize<'de>>(
         &self,
         tree: impl FnOnce(&Engine) -> &sled::Tree,
         key: &[u8],
@@ -113,13 +117,13 @@ impl SledStore {
             .map(|(id, seen)| Extra {
                 tree: ExtraTree::FhirSeen,
                 key: key(connection, type_name, id),
-                value: encode(seen),
+                value: Some(encode(seen)),
             })
             .collect();
         extra.push(Extra {
             tree: ExtraTree::FhirCursors,
             key: key(connection, type_name, commit.track.name()),
-            value: encode(&commit.cursor),
+            value: Some(encode(&commit.cursor)),
         });
         self.commit_containers(
             connection,

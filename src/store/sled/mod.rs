@@ -22,6 +22,7 @@ mod keys;
 pub mod marks;
 mod open;
 mod pending;
+mod records;
 mod reopen;
 mod retention;
 mod segments;
@@ -204,9 +205,10 @@ impl SledStore {
             &engine.containers,
             &engine.fhir_cursors,
             &engine.fhir_seen,
+            &engine.records,
         );
         let written = trees
-            .transaction(|(states, pending, cursors, seen)| {
+            .transaction(|(states, pending, cursors, seen, records)| {
                 let stored = states.get(connection.as_bytes())?;
                 let unchanged = match &stored {
                     Some(bytes) => {
@@ -228,8 +230,12 @@ impl SledStore {
                     let tree = match record.tree {
                         ExtraTree::FhirCursors => cursors,
                         ExtraTree::FhirSeen => seen,
+                        ExtraTree::Records => records,
                     };
-                    tree.insert(record.key.as_slice(), record.value.as_slice())?;
+                    match &record.value {
+                        Some(value) => tree.insert(record.key.as_slice(), value.as_slice())?,
+                        None => tree.remove(record.key.as_slice())?,
+                    };
                 }
                 states.insert(connection.as_bytes(), next_bytes.as_slice())?;
                 Ok(added)
