@@ -12,6 +12,7 @@ pub mod enrich;
 pub mod error;
 pub mod feed;
 pub mod fhir;
+pub mod snapshot;
 pub mod source;
 
 pub use auth::Authenticator;

@@ -106,19 +106,56 @@ impl Fingerprint {
         }
     }
 
+    /// The fingerprint of a record that is not a FHIR resource (a snapshot source's): one
+    /// element per top-level member, none left out, no schedule.
+    pub fn of_record(record: &Value) -> Self {
+        let empty = serde_json::Map::new();
+        let members = record.as_object().unwrap_or(&empty);
+        let elements = members
+            .iter()
+            .map(|(name, value)| (name.clone(), element_hash(Some(value), None)))
+            .collect();
+        Self::of_elements(elements)
+    }
+
+    /// The fingerprint of the values at `pointers` only (an absent one counts as `null`), so
+    /// fields that change on every read (a "last viewed" time) make no noise: one element
+    /// per pointer, named by it.
+    pub fn of_pointers(record: &Value, pointers: &[String]) -> Self {
+        let elements = pointers
+            .iter()
+            .map(|pointer| (pointer.clone(), element_hash(record.pointer(pointer), None)))
+            .collect();
+        Self::of_elements(elements)
+    }
+
+    fn of_elements(elements: BTreeMap<String, u64>) -> Self {
+        Self {
+            content: content_hash(&elements),
+            elements,
+            schedule: None,
+        }
+    }
+
     /// True when the two versions have the same content: a no-op update that only bumped
     /// `meta` (or rewrote the narrative), which is not a change worth a notification.
     pub fn same_content(&self, other: &Fingerprint) -> bool {
         self.content == other.content
     }
 
+    /// The hash of the whole content: part of a record source's change versions, so the same
+    /// change gets the same notification id.
+    pub fn content_hash(&self) -> u64 {
+        self.content
+    }
+
     /// The content elements present, in name order.
-    fn element_names(&self) -> Vec<String> {
+    pub fn element_names(&self) -> Vec<String> {
         self.elements.keys().cloned().collect()
     }
 
     /// Elements added, removed or changed since `previous`, in name order.
-    fn changed_since(&self, previous: &Fingerprint) -> Vec<String> {
+    pub fn changed_since(&self, previous: &Fingerprint) -> Vec<String> {
         let mut names: Vec<String> = self
             .elements
             .iter()
