@@ -41,10 +41,14 @@ struct StandardBody<'a> {
 /// `data` of [`StandardBody`]; alphabetical, like it.
 #[derive(Serialize)]
 struct StandardData<'a> {
+    /// True for a record a first listing with `initial = "notify"` found; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backfill: Option<bool>,
     /// The change item as the EHR sent it; absent for a FHIR container.
     #[serde(skip_serializing_if = "Option::is_none")]
     change: Option<&'a Value>,
-    /// A FHIR container's top-level elements that changed.
+    /// What changed: a FHIR container's top-level elements, a snapshot source's compared
+    /// fields.
     #[serde(skip_serializing_if = "Option::is_none")]
     changed_elements: Option<&'a [String]>,
     connection: &'a str,
@@ -145,11 +149,12 @@ impl<'a> StandardBody<'a> {
     ) -> Self {
         Self {
             data: StandardData {
+                backfill: container.backfill.then_some(true),
                 change: container.fhir.is_none().then_some(&container.change),
-                changed_elements: container
-                    .fhir
-                    .as_ref()
-                    .map(|fhir| fhir.changed_elements.as_slice()),
+                changed_elements: match &container.fhir {
+                    Some(fhir) => Some(fhir.changed_elements.as_slice()),
+                    None => container.changed_elements.as_deref(),
+                },
                 connection: &container.connection,
                 detected_at,
                 focus: container.fhir.as_ref().map(|fhir| fhir.focus.as_str()),
@@ -272,6 +277,22 @@ mod tests {
         assert_eq!(body["data"]["change"]["id"], "appt-17");
         assert_eq!(body["data"]["resources"]["appointment"]["id"], "appt-17");
         assert_eq!(body["data"]["missing"], json!(["patient"]));
+    }
+
+    #[test]
+    fn a_record_sources_body_says_what_changed_and_whether_it_is_a_backfill() {
+        let mut container = container();
+        let plain: Value =
+            serde_json::from_slice(&Notification::build(&container, &Map::new(), &[]).body)
+                .unwrap();
+        assert_eq!(plain["data"].get("backfill"), None);
+        assert_eq!(plain["data"].get("changed_elements"), None);
+        container.changed_elements = Some(vec!["/status".into()]);
+        container.backfill = true;
+        let built = Notification::build(&container, &Map::new(), &[]);
+        let body: Value = serde_json::from_slice(&built.body).unwrap();
+        assert_eq!(body["data"]["changed_elements"], json!(["/status"]));
+        assert_eq!(body["data"]["backfill"], true);
     }
 
     #[test]
