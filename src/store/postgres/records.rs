@@ -156,17 +156,12 @@ async fn scan(
         .prepare_cached(sql)
         .await
         .map_err(fail("scanning records"))?;
-    let rows = match &after {
-        Some(after) => {
-            let params: [&(dyn ToSql + Sync); 4] = [&scope.connection, &scope.scope, &limit, after];
-            client.query(&statement, &params).await
-        }
-        None => {
-            let params: [&(dyn ToSql + Sync); 3] = [&scope.connection, &scope.scope, &limit];
-            client.query(&statement, &params).await
-        }
-    }
-    .map_err(fail("scanning records"))?;
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&scope.connection, &scope.scope, &limit];
+    params.extend(after.as_ref().map(|after| after as &(dyn ToSql + Sync)));
+    let rows = client
+        .query(&statement, &params)
+        .await
+        .map_err(fail("scanning records"))?;
     rows.iter()
         .map(|row| {
             let key: String = row.get(0);
