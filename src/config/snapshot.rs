@@ -72,7 +72,18 @@ pub(super) fn check(
     }
     let confirm_path = match &raw.confirm_path {
         Some(text) => match Template::parse(text) {
-            Ok(template) => Some(Some(template)),
+            Ok(template)
+                if template
+                    .render(&serde_json::json!({"key": "k"}), &Default::default())
+                    .is_ok() =>
+            {
+                Some(Some(template))
+            }
+            Ok(_) => {
+                let message = "its only placeholder is {/key}, the record's key (nothing else of a record is kept)";
+                check.report(&path.key("confirm_path"), message);
+                None
+            }
             Err(e) => {
                 check.report(&path.key("confirm_path"), e.to_string());
                 None

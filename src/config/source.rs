@@ -255,9 +255,10 @@ pub struct SnapshotSource {
     /// `total_pointer`: the number of records the EHR says the window holds; a listing that
     /// found another number is inconsistent and removes nothing.
     pub total_pointer: Option<String>,
-    /// `confirm_path`: a record's own URL (with `{/…}` placeholders from the last listed
-    /// record, as enrichment paths), read before a removal is notified: 404/410 makes it
-    /// `deleted`, a record still there is compared instead.
+    /// `confirm_path`: a record's own path, such as `/appointments/{/key}` (`{/key}` is the
+    /// record's key, its only placeholder: nothing else of a record is kept), read before a
+    /// removal is notified: 404/410 makes it `deleted`, a record still there is compared
+    /// instead.
     pub confirm_path: Option<Template>,
     /// What the first listing notifies.
     pub initial: Initial,
