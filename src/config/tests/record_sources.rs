@@ -146,3 +146,32 @@ fn a_consume_once_recovery_with_a_bad_time_format_is_refused() {
     let text = include_str!("../../../config/consume-once.toml").replace("%m/%d/%Y %H:%M:%S", "%Q");
     assert!(errors(&text).contains("time_format: \"%Q\" is not a chrono strftime format"));
 }
+
+#[test]
+fn a_changes_feed_notifies_its_backlog_unless_told_to_take_a_baseline() {
+    let feed = |text: &str| match &parse_ok(text).connections["clinic-a"].source {
+        Source::Changes(feed) => feed.initial,
+        _ => unreachable!("VALID is a changes feed"),
+    };
+    assert_eq!(feed(super::VALID), Initial::Notify);
+    let baseline = super::valid_with(
+        "event_type = \"appointment.updated\"\n",
+        "event_type = \"appointment.updated\"\ninitial = \"baseline\"\n",
+    );
+    assert_eq!(feed(&baseline), Initial::Baseline);
+}
+
+#[test]
+fn a_listing_key_on_a_changes_feed_is_refused_by_name() {
+    let text = super::valid_with(
+        "event_type = \"appointment.updated\"\n",
+        "event_type = \"appointment.updated\"\nwindow_start = \"now\"\n",
+    );
+    assert!(
+        errors(&text).contains(
+            "connections.clinic-a.window_start: only applies with source = \"snapshot\", not \"changes\""
+        ),
+        "{}",
+        errors(&text)
+    );
+}
