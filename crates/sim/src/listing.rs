@@ -277,3 +277,7 @@ fn rfc3339(unix: i64) -> String {
 fn bad_request(reason: &str) -> HttpResponse {
     HttpResponse::BadRequest().json(json!({"error": reason, "status": 400}))
 }
+
+#[cfg(test)]
+#[path = "listing_tests.rs"]
+mod tests;
