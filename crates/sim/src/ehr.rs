@@ -11,8 +11,8 @@
 //! - `GET /api/appointments/{id}` and `GET /api/patients/{id}`: minimal FHIR resources, or 404
 //!   with an `OperationOutcome`. An id the schedule knows answers its schedule record (404 or
 //!   410 once deleted) instead.
-//! - `GET /api/schedule?from=…&to=…&offset=…&limit=…`: the schedule, a windowed listing (see
-//!   [`listing`](super::listing)).
+//! - `GET /api/schedule?from=…&to=…&offset=…&limit=…`: the schedule, a windowed listing, and
+//!   `GET /api/schedule/{id}`, one of its records (see [`listing`](super::listing)).
 //!
 //! Every response carries a `Date` header (actix-web adds it), which a timestamp cursor can use
 //! to reason about the EHR's clock. The sim logs nothing per request: even fake records should
@@ -294,6 +294,7 @@ impl SimEhr {
                 web::scope("/api")
                     .route("/appointments/changed", web::get().to(changed))
                     .route("/schedule", web::get().to(listing::schedule))
+                    .route("/schedule/{id}", web::get().to(listing::scheduled))
                     .route("/appointments/{id}", web::get().to(appointment))
                     .route("/patients/{id}", web::get().to(patient)),
             )

@@ -9,6 +9,10 @@
 //! the next page: `…/schedule?cursor=v7-500&limit=500` in consistent mode (the cursor pins the
 //! listing's snapshot), `…/schedule?from=…&to=…&offset=500&limit=500` in inconsistent mode. An
 //! expired cursor, or an unreadable parameter, is a 400.
+//!
+//! `GET /api/schedule/{id}` answers one record as listed (404, or 410 if a test chose it, once
+//! deleted); `GET /api/appointments/{id}` does too for an id the schedule knows, else it answers
+//! the changes feed's record of that id. Both count as [`Route::Details`].
 
 use std::collections::{HashMap, VecDeque};
 
@@ -209,6 +213,21 @@ pub(crate) async fn schedule(control: web::Data<EhrControl>, request: HttpReques
         },
     };
     ehr::finish(Route::Listing, fault.or(page_fault), &request, normal)
+}
+
+/// `GET /api/schedule/{id}`: the record as listed, 404 (or 410) once deleted, 404 for an id
+/// the schedule never had. Unlike `GET /api/appointments/{id}`, never a changes-feed record.
+pub(crate) async fn scheduled(
+    control: web::Data<EhrControl>,
+    id: web::Path<String>,
+    request: HttpRequest,
+) -> HttpResponse {
+    let fault = control.begin(Route::Details).await;
+    let record = match control.with_schedule(|s| s.read(&id)) {
+        Some(answer) => answer,
+        None => Err(faults::error(404)),
+    };
+    ehr::finish(Route::Details, fault, &request, record)
 }
 
 /// Reads `from`, `to`, `offset`, `limit` and `cursor`; `Err` says which is unreadable.

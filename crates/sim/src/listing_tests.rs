@@ -188,6 +188,10 @@ async fn a_deleted_appointment_reads_404_or_410_and_a_live_one_reads_as_listed()
     schedule.set_gone_status(410);
     assert_eq!(get(&url("appt-2")).await.0, StatusCode::GONE);
     assert!(schedule.record("appt-2").is_none());
+    let own = |id: &str| format!("{}/schedule/{id}", ehr.base_url());
+    assert_eq!(get(&own("appt-2")).await.0, StatusCode::GONE);
+    assert_eq!(get_json(&own("appt-1")).await.1["status"], "booked");
+    assert_eq!(get(&own("appt-5")).await.0, StatusCode::NOT_FOUND);
     let (status, feed_record) = get_json(&url("appt-5")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(feed_record["resourceType"], "Appointment", "the feed's own");
