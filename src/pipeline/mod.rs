@@ -8,6 +8,7 @@
 //! the store meet.
 
 pub mod poll;
+pub mod snapshot;
 
 use std::time::Duration;
 
