@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use chrono::Duration as TimeDelta;
 use futures_util::future::{select, Either};
 
 use courier::app::{stop_signal, App, AppOptions};
@@ -16,6 +17,12 @@ use courier_sim::{ReceiverOptions, SimEhr, SimEhrOptions, SimReceiver};
 
 /// The demo's configuration, embedded so the binary needs no file to run it.
 pub const DEMO_CONFIG: &str = include_str!("../../config/demo.toml");
+/// The demo's configuration with `--source snapshot`: the simulated schedule, listed.
+pub const DEMO_SNAPSHOT_CONFIG: &str = include_str!("../../config/demo-snapshot.toml");
+/// The demo's configuration with `--source consume-once`: the feed that hands changes out once.
+pub const DEMO_CONSUME_ONCE_CONFIG: &str = include_str!("../../config/demo-consume-once.toml");
+/// Appointments the simulated schedule starts with for `--source snapshot`, over a week.
+const DEMO_SCHEDULE: usize = 200;
 /// The environment variable the demo configuration names; the demo supplies its value.
 const DEMO_SECRET_ENV: &str = "COURIER_DEMO_SECRET";
 /// The fastest change rate the simulated EHR is asked for (one change per 10 µs).
@@ -34,9 +41,36 @@ pub struct DemoArgs {
     /// 0.001, none).
     #[arg(long, default_value_t = 5.0, value_name = "RATE")]
     pub changes_per_sec: f64,
-    /// Changes already waiting in the simulated EHR when the demo starts.
+    /// Changes already waiting in the simulated EHR when the demo starts (changes and
+    /// consume-once feeds; a snapshot's first listing is its baseline).
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub backlog: usize,
+    /// Which kind of EHR API the demo polls: a changes feed, a schedule listed by time window
+    /// and compared with the last listing, or a feed that hands each change out once.
+    #[arg(long, value_enum, default_value_t = DemoSource::Changes)]
+    pub source: DemoSource,
+}
+
+/// The sources `courier demo` can show, each against the simulated EHR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoSource {
+    /// `GET /appointments/changed?since=<seq>`: the EHR says what changed.
+    Changes,
+    /// `GET /schedule?from=…&to=…`: created, updated, removed and deleted found by comparison.
+    Snapshot,
+    /// `GET /appointments/changed-once`: each change handed out once, re-read by time window.
+    ConsumeOnce,
+}
+
+impl DemoSource {
+    /// The embedded configuration and the name its errors are reported under.
+    fn config(self) -> (&'static str, &'static str) {
+        match self {
+            DemoSource::Changes => (DEMO_CONFIG, "config/demo.toml"),
+            DemoSource::Snapshot => (DEMO_SNAPSHOT_CONFIG, "config/demo-snapshot.toml"),
+            DemoSource::ConsumeOnce => (DEMO_CONSUME_ONCE_CONFIG, "config/demo-consume-once.toml"),
+        }
+    }
 }
 
 /// Runs the demo to its end (Ctrl-C, or `--exit-after`).
@@ -68,16 +102,23 @@ async fn run_demo(args: DemoArgs) -> Result<ExitCode, String> {
         seed: fastrand::u64(..),
     })
     .map_err(|err| format!("starting the simulated EHR: {err}"))?;
+    if args.source == DemoSource::Snapshot {
+        // The ticker reschedules, cancels, deletes and adds appointments of this schedule.
+        let week = TimeDelta::days(7);
+        ehr.schedule()
+            .generate(DEMO_SCHEDULE, TimeDelta::zero(), week);
+    }
     let receiver = SimReceiver::start(ReceiverOptions {
         print: true,
         ..ReceiverOptions::new(secret.clone())
     })
     .map_err(|err| format!("starting the receiver: {err}"))?;
-    let text = DEMO_CONFIG
+    let (template, name) = args.source.config();
+    let text = template
         .replace("{demo_ehr}", &ehr.base_url())
         .replace("{demo_receiver}", &receiver.url());
     let env = |name: &str| (name == DEMO_SECRET_ENV).then(|| secret.clone());
-    let config = config::parse(&text, Path::new("config/demo.toml"), &env)
+    let config = config::parse(&text, Path::new(name), &env)
         .map_err(|errors| errors.to_string())?;
     let grace = config.runtime.shutdown_grace.min(Duration::from_secs(2));
     let store = Store::temporary().map_err(|err| err.to_string())?;

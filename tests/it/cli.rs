@@ -308,3 +308,45 @@ fn demo_delivers_verified_notifications_and_exits_0_with_a_clean_summary() {
         "the demo keeps its store in a temporary place"
     );
 }
+
+/// Runs `courier demo --source <source> --exit-after 3` and checks that it exits 0 after
+/// verified notifications of `conn` whose types are among `types`, and a clean summary.
+fn demo_source_delivers(source: &str, conn: &str, types: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["demo", "--source", source, "--exit-after", "3"];
+    let run = courier(dir.path(), &args, &[], DEMO_LIMIT);
+    let context = format!("stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{context}");
+    let out = lines(&run.stdout);
+    let notified: Vec<&str> = out.iter().copied().filter(|l| l.starts_with('#')).collect();
+    for line in &notified {
+        let fields: Vec<&str> = line.split(' ').collect();
+        assert_eq!(fields.get(1), Some(&format!("conn={conn}").as_str()), "{line:?}");
+        assert!(fields[2].starts_with("key=appt-"), "{line:?}");
+        let kind = fields[3].strip_prefix("type=").expect("a type");
+        assert!(types.contains(&kind), "type {kind} in {line:?}");
+        assert_eq!(fields.get(4), Some(&"verified=yes"), "{line:?}");
+    }
+    assert!(notified.len() >= 3, "only {} notifications; {context}", notified.len());
+    let summary = format!(
+        "courier demo: delivered={} duplicates=0 failures=0 verified=all",
+        notified.len()
+    );
+    assert_eq!(out.last().copied(), Some(summary.as_str()), "{context}");
+}
+
+#[test]
+fn demo_of_a_snapshot_source_notifies_schedule_changes_and_exits_0() {
+    let types = [
+        "appointment.created",
+        "appointment.updated",
+        "appointment.removed",
+        "appointment.deleted",
+    ];
+    demo_source_delivers("snapshot", "clinic-s", &types);
+}
+
+#[test]
+fn demo_of_a_consume_once_feed_notifies_each_change_once_and_exits_0() {
+    demo_source_delivers("consume-once", "clinic-o", &["appointment.changed"]);
+}

@@ -7,6 +7,7 @@
 //! benches/run.sh run --only fhir --measure-secs 10
 //! benches/run.sh run --only throughput --admin-scrape-ms 100
 //! benches/run.sh run --only postgres --only failover   # issue 14: Courier on PostgreSQL
+//! benches/run.sh run --only snapshot   # issue 15: a 100,000-record window listed
 //! ```
 //!
 //! The same binary is the load EHR (`ehr`) and the counting receiver (`receiver`), which the
@@ -18,6 +19,7 @@ mod cluster_rig;
 mod fhir;
 mod procs;
 mod scenarios;
+mod snapshot;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -47,6 +49,12 @@ enum Cmd {
         #[arg(long, default_value_t = 2)]
         workers: usize,
     },
+    /// Serve the simulated EHR's schedule (a window of appointments) and a control port until
+    /// killed; prints `READY <base url> <control url>` (the snapshot scenario's EHR).
+    Schedule {
+        #[arg(long, default_value_t = snapshot::WINDOW_RECORDS)]
+        records: usize,
+    },
     /// Print the configuration scenario 1 gives Courier (for `benches/cost.sh`).
     Config(ConfigArgs),
 }
@@ -71,8 +79,8 @@ struct ConfigArgs {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Only these scenarios: throughput, fhir, latency, scale, recovery, postgres, failover
-    /// (repeatable).
+    /// Only these scenarios: throughput, fhir, latency, scale, recovery, postgres, failover,
+    /// snapshot (repeatable).
     #[arg(long)]
     only: Vec<String>,
     /// Where the Markdown results go.
@@ -133,6 +141,7 @@ fn main() {
         Cmd::Run(args) => run(args),
         Cmd::Ehr(args) => serve_ehr(args),
         Cmd::Receiver { workers } => serve_receiver(workers),
+        Cmd::Schedule { records } => snapshot::serve(records),
         Cmd::Config(args) => {
             let source = match args.source.as_str() {
                 "changes" => scenarios::Source::Changes,
@@ -232,6 +241,10 @@ fn run(args: RunArgs) {
     if wanted("recovery") {
         eprintln!("courier-bench: recovery");
         scenarios::recovery(&bench, 16, args.recovery_containers, &mut results);
+    }
+    if wanted("snapshot") {
+        eprintln!("courier-bench: snapshot listing of a 100,000-record window");
+        snapshot::scenario(&bench, &mut results);
     }
     if wanted("postgres") || wanted("failover") {
         let pg = cluster_rig::Postgres::start(&work.join("postgres"));

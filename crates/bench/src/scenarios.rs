@@ -114,6 +114,11 @@ impl Bench {
 
     /// Spawns `courier run` on `config`, logging to `<name>.log` in the work directory.
     pub(crate) fn courier(&self, name: &str, config: &Path) -> Proc {
+        self.courier_logging(name, config, "warn")
+    }
+
+    /// As [`Bench::courier`], with `rust_log` as Courier's log filter.
+    pub(crate) fn courier_logging(&self, name: &str, config: &Path, rust_log: &str) -> Proc {
         let log = std::fs::File::create(self.work.join(format!("{name}.log"))).expect("a log file");
         let mut command = Command::new(&self.courier);
         command
@@ -121,7 +126,7 @@ impl Bench {
             .arg("--config")
             .arg(config)
             .env(SECRET_ENV, &self.secret)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", rust_log)
             .stderr(log);
         Proc::spawn("courier", command)
     }

@@ -215,6 +215,31 @@ fn demo_file_parses_once_its_placeholders_are_filled() {
     assert_eq!(feed.enrich.len(), 2);
 }
 
+#[test]
+fn demo_files_of_the_record_sources_parse_once_their_placeholders_are_filled() {
+    let files = [
+        (include_str!("../../../config/demo-snapshot.toml"), "clinic-s", "snapshot"),
+        (include_str!("../../../config/demo-consume-once.toml"), "clinic-o", "consume-once"),
+    ];
+    for (template, id, kind) in files {
+        let text = template
+            .replace("{demo_ehr}", "http://127.0.0.1:40123/api")
+            .replace("{demo_receiver}", "http://127.0.0.1:40124/hooks");
+        let demo_env = |name: &str| (name == "COURIER_DEMO_SECRET").then(|| SECRET.to_owned());
+        let config = parse(&text, Path::new("config/demo.toml"), &demo_env)
+            .unwrap_or_else(|e| panic!("{kind} refused:\n{e}"));
+        let conn = &config.connections[id];
+        assert_eq!(conn.base_url.as_str(), "http://127.0.0.1:40123/api");
+        assert_eq!(conn.interval, Duration::from_secs(1), "{kind}");
+        let parsed = match &conn.source {
+            crate::config::Source::Snapshot(_) => "snapshot",
+            crate::config::Source::ConsumeOnce(_) => "consume-once",
+            _ => "another source",
+        };
+        assert_eq!(parsed, kind);
+    }
+}
+
 /// The constructors that tests and fuzz targets use must build what a file with only the
 /// required keys loads as, or code tested with them would run with settings no file gives.
 #[test]
