@@ -267,4 +267,6 @@ fn log_end(ctx: &Ctx<'_>, scope: &str, listing: &Listing) {
 }
 
 #[cfg(test)]
+mod reader_tests;
+#[cfg(test)]
 mod tests;

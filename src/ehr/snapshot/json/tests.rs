@@ -8,30 +8,9 @@ use serde_json::json;
 use super::*;
 use crate::ehr::fixtures;
 use crate::ehr::loopback::{respond, serve_targets, Server};
-use crate::template::Template;
-use crate::window::{TimeExpr, TimeTemplate};
 
-/// A listing of `/schedule` between yesterday and two weeks ahead, paged as `paging` says.
 fn source(paging: Paging) -> SnapshotSource {
-    SnapshotSource {
-        list_path: "/schedule".into(),
-        list_query: TimeTemplate::parse("from={today-1d}&to={today+14d}").unwrap(),
-        date_format: Some("%m/%d/%Y".into()),
-        window: Window {
-            start: TimeExpr::parse("today-1d").unwrap(),
-            end: TimeExpr::parse("today+14d").unwrap(),
-        },
-        date_pointer: "/start".into(),
-        items_pointer: "/items".into(),
-        key_pointer: "/id".into(),
-        compare: vec!["/status".into(), "/start".into()],
-        paging,
-        total_pointer: Some("/total".into()),
-        confirm_path: Some(Template::parse("/appointments/{/key}").unwrap()),
-        initial: Initial::Baseline,
-        event_prefix: "appointment".into(),
-        enrich: Vec::new(),
-    }
+    fixtures::snapshot(paging)
 }
 
 fn offset(size: usize) -> Paging {
