@@ -3,7 +3,8 @@
 //! every kind alike.
 
 use super::fhir::FhirPoller;
-use crate::config::{ChangesSource, ConnectionConfig, Source as SourceConfig};
+use super::snapshot::{JsonLister, ListingState};
+use crate::config::{ChangesSource, ConnectionConfig, SnapshotSource, Source as SourceConfig};
 
 /// How a connection reads its changes; lives as long as the connection's generation (what
 /// must survive a restart is in the store, and the pipeline passes it in).
@@ -12,8 +13,8 @@ pub enum Source {
     Changes(ChangesSource),
     /// A FHIR server: its per-generation poller state.
     Fhir(FhirPoller),
-    /// A snapshot source (its listing state lands with the snapshot poller).
-    Snapshot(Box<crate::config::SnapshotSource>),
+    /// A snapshot source: its lister and the listing under way.
+    Snapshot(Box<super::snapshot::SnapshotReader>),
     /// A consume-once feed (its recovery state lands with the consume-once reader).
     ConsumeOnce(Box<crate::config::ConsumeOnceSource>),
 }
@@ -24,7 +25,12 @@ impl Source {
         match &config.source {
             SourceConfig::Changes(feed) => Source::Changes(ChangesSource::clone(feed)),
             SourceConfig::Fhir(fhir) => Source::Fhir(FhirPoller::new(fhir.clone())),
-            SourceConfig::Snapshot(snapshot) => Source::Snapshot(snapshot.clone()),
+            SourceConfig::Snapshot(snapshot) => {
+                Source::Snapshot(Box::new(super::snapshot::SnapshotReader {
+                    lister: JsonLister::new(SnapshotSource::clone(snapshot), &config.base_url),
+                    state: ListingState::default(),
+                }))
+            }
             SourceConfig::ConsumeOnce(feed) => Source::ConsumeOnce(feed.clone()),
         }
     }

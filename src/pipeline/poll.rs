@@ -33,9 +33,19 @@ pub async fn poll_page(
             warn(&poller.warnings());
             polled
         }
-        Source::Snapshot(_) | Source::ConsumeOnce(_) => Err(PollError::Store(
-            StoreError::Database("this source kind is not wired into the pipeline yet".into()),
-        )),
+        Source::Snapshot(reader) => {
+            let ctx = super::snapshot::Ctx {
+                config,
+                client,
+                store,
+            };
+            let polled = super::snapshot::poll_reader(reader, &ctx).await;
+            warn(&reader.state.warnings());
+            polled
+        }
+        Source::ConsumeOnce(_) => Err(PollError::Store(StoreError::Database(
+            "this source kind is not wired into the pipeline yet".into(),
+        ))),
     }
 }
 
