@@ -118,8 +118,8 @@ async fn run_demo(args: DemoArgs) -> Result<ExitCode, String> {
         .replace("{demo_ehr}", &ehr.base_url())
         .replace("{demo_receiver}", &receiver.url());
     let env = |name: &str| (name == DEMO_SECRET_ENV).then(|| secret.clone());
-    let config = config::parse(&text, Path::new(name), &env)
-        .map_err(|errors| errors.to_string())?;
+    let config =
+        config::parse(&text, Path::new(name), &env).map_err(|errors| errors.to_string())?;
     let grace = config.runtime.shutdown_grace.min(Duration::from_secs(2));
     let store = Store::temporary().map_err(|err| err.to_string())?;
     println!(

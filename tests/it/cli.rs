@@ -321,13 +321,21 @@ fn demo_source_delivers(source: &str, conn: &str, types: &[&str]) {
     let notified: Vec<&str> = out.iter().copied().filter(|l| l.starts_with('#')).collect();
     for line in &notified {
         let fields: Vec<&str> = line.split(' ').collect();
-        assert_eq!(fields.get(1), Some(&format!("conn={conn}").as_str()), "{line:?}");
+        assert_eq!(
+            fields.get(1),
+            Some(&format!("conn={conn}").as_str()),
+            "{line:?}"
+        );
         assert!(fields[2].starts_with("key=appt-"), "{line:?}");
         let kind = fields[3].strip_prefix("type=").expect("a type");
         assert!(types.contains(&kind), "type {kind} in {line:?}");
         assert_eq!(fields.get(4), Some(&"verified=yes"), "{line:?}");
     }
-    assert!(notified.len() >= 3, "only {} notifications; {context}", notified.len());
+    assert!(
+        notified.len() >= 3,
+        "only {} notifications; {context}",
+        notified.len()
+    );
     let summary = format!(
         "courier demo: delivered={} duplicates=0 failures=0 verified=all",
         notified.len()

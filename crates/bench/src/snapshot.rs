@@ -159,7 +159,10 @@ struct Run {
 
 impl Run {
     fn listing_requests(&self) -> u64 {
-        http(&self.control, "GET", "/requests").trim().parse().unwrap_or(0)
+        http(&self.control, "GET", "/requests")
+            .trim()
+            .parse()
+            .unwrap_or(0)
     }
 
     /// Waits for listing `n`: its first page request (the CPU sample before it) and its end
@@ -280,10 +283,14 @@ pub fn scenario(bench: &Bench, results: &mut Results) {
     let (mut made, mut expected) = (0u64, tally(&run.receiver).unique);
     for n in 2 + STEADY_LISTINGS..=1 + STEADY_LISTINGS + CHANGED_LISTINGS {
         let before = run.listing_requests();
-        let count: u64 = http(&run.control, "POST", &format!("/change?percent={CHANGED_PERCENT}"))
-            .trim()
-            .parse()
-            .expect("the number of changes");
+        let count: u64 = http(
+            &run.control,
+            "POST",
+            &format!("/change?percent={CHANGED_PERCENT}"),
+        )
+        .trim()
+        .parse()
+        .expect("the number of changes");
         made += count;
         let listing = run.wait_listing(n, before);
         let was = expected;
@@ -406,10 +413,7 @@ impl Figures {
              Courier's from /proc between the listing's first request and its end line. \
              Changes: {} made by the sim, {detected} detected, {} duplicates at the receiver. \
              The baseline listed {} records and notified none. Wall time {:.0} s.{exit}",
-            self.made,
-            self.duplicates,
-            b.listed,
-            self.wall_secs,
+            self.made, self.duplicates, b.listed, self.wall_secs,
         ));
     }
 }

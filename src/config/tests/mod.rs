@@ -218,8 +218,16 @@ fn demo_file_parses_once_its_placeholders_are_filled() {
 #[test]
 fn demo_files_of_the_record_sources_parse_once_their_placeholders_are_filled() {
     let files = [
-        (include_str!("../../../config/demo-snapshot.toml"), "clinic-s", "snapshot"),
-        (include_str!("../../../config/demo-consume-once.toml"), "clinic-o", "consume-once"),
+        (
+            include_str!("../../../config/demo-snapshot.toml"),
+            "clinic-s",
+            "snapshot",
+        ),
+        (
+            include_str!("../../../config/demo-consume-once.toml"),
+            "clinic-o",
+            "consume-once",
+        ),
     ];
     for (template, id, kind) in files {
         let text = template
