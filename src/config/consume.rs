@@ -100,6 +100,9 @@ pub(super) fn check(
 fn recovery_window(check: &mut Checker<'_>, path: &KeyPath, raw: &RawRecovery) -> Option<Recovery> {
     check.non_empty(&path.key("start_param"), &raw.start_param);
     check.non_empty(&path.key("end_param"), &raw.end_param);
+    if let Some(offset_param) = &raw.offset_param {
+        check.non_empty(&path.key("offset_param"), offset_param);
+    }
     let time_format = raw
         .time_format
         .clone()
@@ -123,6 +126,7 @@ fn recovery_window(check: &mut Checker<'_>, path: &KeyPath, raw: &RawRecovery) -
         time_format,
         margin: margin.unwrap_or(Duration::ZERO),
         params,
+        offset_param: raw.offset_param.clone(),
     })
 }
 

@@ -2,8 +2,9 @@
 //! differ, behind one poll loop (the pipeline's, paced by the connection actor) that treats
 //! every kind alike.
 
+use super::consume::ConsumeOnceReader;
 use super::fhir::FhirPoller;
-use crate::config::{ChangesSource, ConnectionConfig, Source as SourceConfig};
+use crate::config::{ChangesSource, ConnectionConfig, ConsumeOnceSource, Source as SourceConfig};
 
 /// How a connection reads its changes; lives as long as the connection's generation (what
 /// must survive a restart is in the store, and the pipeline passes it in).
@@ -14,8 +15,8 @@ pub enum Source {
     Fhir(FhirPoller),
     /// A snapshot source (its listing state lands with the snapshot poller).
     Snapshot(Box<crate::config::SnapshotSource>),
-    /// A consume-once feed (its recovery state lands with the consume-once reader).
-    ConsumeOnce(Box<crate::config::ConsumeOnceSource>),
+    /// A consume-once feed: its per-generation reader (recovery state).
+    ConsumeOnce(Box<ConsumeOnceReader>),
 }
 
 impl Source {
@@ -25,7 +26,9 @@ impl Source {
             SourceConfig::Changes(feed) => Source::Changes(ChangesSource::clone(feed)),
             SourceConfig::Fhir(fhir) => Source::Fhir(FhirPoller::new(fhir.clone())),
             SourceConfig::Snapshot(snapshot) => Source::Snapshot(snapshot.clone()),
-            SourceConfig::ConsumeOnce(feed) => Source::ConsumeOnce(feed.clone()),
+            SourceConfig::ConsumeOnce(feed) => Source::ConsumeOnce(Box::new(
+                ConsumeOnceReader::new(ConsumeOnceSource::clone(feed)),
+            )),
         }
     }
 }

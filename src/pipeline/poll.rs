@@ -32,9 +32,12 @@ pub async fn poll_page(
             warn(&poller.warnings());
             polled
         }
-        Source::Snapshot(_) | Source::ConsumeOnce(_) => Err(PollError::Store(
-            StoreError::Database("this source kind is not wired into the pipeline yet".into()),
-        )),
+        Source::ConsumeOnce(reader) => {
+            super::consume::poll_consume(reader, client, config, store, page_size).await
+        }
+        Source::Snapshot(_) => Err(PollError::Store(StoreError::Database(
+            "this source kind is not wired into the pipeline yet".into(),
+        ))),
     }
 }
 

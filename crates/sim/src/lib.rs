@@ -9,6 +9,7 @@
 //!
 //! - [`ehr`]: the changes feed and FHIR-like records, with injectable [`Fault`]s (see
 //!   [`faults`]; the bodies that break on the wire are streamed by `bodies`).
+//! - [`consume`]: the EHR's consume-once feed, whose reads mark what they return processed.
 //! - [`fhir`]: a FHIR R4 server (search, history, metadata) whose writes, version ids, timing
 //!   and faults tests control.
 //! - [`receiver`]: verifies signatures, records every request, answers as scripted.
@@ -24,6 +25,7 @@
 //!   throwaway cluster), a fresh database per test, and clusters a test can stop and restart.
 
 mod bodies;
+pub mod consume;
 pub mod counting;
 pub mod disk;
 pub mod ehr;
