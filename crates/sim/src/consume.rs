@@ -8,7 +8,7 @@
 //!   Items look like the changes feed's (`{"seq", "id", "patientId", "ts"}`).
 //! - `GET /api/appointments/changed-once?showprocessedstartdatetime=<S>&showprocessedenddatetime=<E>&limit=<L>`:
 //!   the entries processed from `S` through the second `E` (both `MM/DD/YYYY HH:MM:SS`,
-//!   UTC), in processing order, marking nothing.
+//!   UTC), in processing order, marking nothing; `offset=<N>` skips the first `N`.
 //!
 //! Faults queued with [`EhrControl::fault_consume`] hit a read *after* it marked its changes
 //! processed: the changes are gone from the feed whatever becomes of the answer, as they are
@@ -74,13 +74,19 @@ impl ConsumeFeed {
     }
 
     /// The changes processed from `start` to the end of the second `end`, up to `limit`.
-    fn reread(&mut self, start: DateTime<Utc>, end: DateTime<Utc>, limit: usize) -> Value {
+    fn reread(
+        &mut self,
+        (start, end): (DateTime<Utc>, DateTime<Utc>),
+        offset: usize,
+        limit: usize,
+    ) -> Value {
         self.rereads += 1;
         let end = end + chrono::Duration::seconds(1);
         let items = self
             .processed
             .iter()
             .filter(|p| p.at >= start && p.at < end)
+            .skip(offset)
             .take(limit)
             .map(|p| p.item.clone())
             .collect();
@@ -121,12 +127,16 @@ pub(crate) async fn changed_once(
         Some(Ok(limit)) => limit,
         Some(Err(_)) => return bad_request("limit must be a non-negative integer"),
     };
+    let offset = params
+        .get("offset")
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(0);
     match (params.get(START_PARAM), params.get(END_PARAM)) {
         (None, None) => {}
         (Some(start), Some(end)) => {
             return match (processed_time(start), processed_time(end)) {
                 (Some(start), Some(end)) => HttpResponse::Ok()
-                    .json(control.with_consume(|feed, _| feed.reread(start, end, limit))),
+                    .json(control.with_consume(|feed, _| feed.reread((start, end), offset, limit))),
                 _ => bad_request("processed times are MM/DD/YYYY HH:MM:SS"),
             };
         }
