@@ -12,7 +12,9 @@
 //!
 //! Faults queued with [`EhrControl::fault_consume`] hit a read *after* it marked its changes
 //! processed: the changes are gone from the feed whatever becomes of the answer, as they are
-//! when a real answer is lost on the way or its reader dies before storing it.
+//! when a real answer is lost on the way or its reader dies before storing it. The EHR's
+//! other faults ([`EhrControl::inject`] on `Route::Feed`, outages) hit before: nothing is
+//! marked.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -52,6 +54,8 @@ pub struct ConsumeFeed {
     reads: u64,
     /// Re-reads by processing time.
     rereads: u64,
+    /// Reads whose answer a [`Fault::Hang`] held after they marked their changes.
+    holds: u64,
 }
 
 impl ConsumeFeed {
@@ -105,6 +109,12 @@ impl EhrControl {
         self.with_consume(|feed, _| (feed.reads, feed.rereads))
     }
 
+    /// Reads of the consume-once feed that marked their changes processed and then held
+    /// their answer ([`Fault::Hang`]), so far: a crash torture kills Courier once it grew.
+    pub fn consume_holds(&self) -> u64 {
+        self.with_consume(|feed, _| feed.holds)
+    }
+
     /// Makes the next `times` reads of the consume-once feed suffer `fault` after they
     /// marked their changes processed (`Fault::Hang` holds the answer that long; `HalfBody`
     /// loses it on the way; `Status` answers an error instead).
@@ -118,6 +128,11 @@ pub(crate) async fn changed_once(
     control: web::Data<EhrControl>,
     request: HttpRequest,
 ) -> HttpResponse {
+    // The EHR's own faults and outages (`Route::Feed`) come before anything is marked.
+    if let Some(fault) = control.begin(Route::Feed).await {
+        let uri = request.uri().to_string();
+        return faults::answer(Route::Feed, fault, &uri, Ok(Value::Array(Vec::new())));
+    }
     let params = match web::Query::<HashMap<String, String>>::from_query(request.query_string()) {
         Ok(params) => params.into_inner(),
         Err(_) => return bad_request("the query string is malformed"),
@@ -146,6 +161,7 @@ pub(crate) async fn changed_once(
     match fault {
         None => HttpResponse::Ok().json(body),
         Some(Fault::Hang(hold)) => {
+            control.with_consume(|feed, _| feed.holds += 1);
             tokio::time::sleep(hold).await;
             HttpResponse::Ok().json(body)
         }

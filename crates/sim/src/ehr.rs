@@ -234,7 +234,7 @@ impl EhrControl {
 
     /// Counts the request, tells the observer, applies latency and any hang, and returns the
     /// fault to apply.
-    async fn begin(&self, route: Route) -> Option<Fault> {
+    pub(crate) async fn begin(&self, route: Route) -> Option<Fault> {
         let (fault, latency, number, observer) = {
             let mut state = self.lock();
             let fault = state.faults.next(route).or_else(|| state.outage.clone());
