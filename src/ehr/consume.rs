@@ -129,6 +129,19 @@ struct ReaderState {
     paged: Option<usize>,
     /// Where the rolling sweep of old dedupe entries continues (`None`: from the first).
     sweep_after: Option<String>,
+    /// What the recovery under way found so far.
+    tally: Recovered,
+}
+
+/// What one recovery found, over all its windows: for its one log line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Re-reads made (windows, halves and pages).
+    pub reads: usize,
+    /// Changes the re-reads returned.
+    pub returned: usize,
+    /// Changes that were not stored before: recovered.
+    pub fresh: usize,
 }
 
 /// A consume-once connection's per-generation reader: its settings and its recovery state.
@@ -150,6 +163,7 @@ impl ConsumeOnceReader {
                 windows: Vec::new(),
                 paged: None,
                 sweep_after: None,
+                tally: Recovered::default(),
             }),
         }
     }
@@ -201,6 +215,7 @@ impl ConsumeOnceReader {
         let mut state = self.state.borrow_mut();
         let window = *state.windows.last().expect("reread follows next_read");
         state.paged = None;
+        state.tally.reads += 1;
         if !full {
             let last = state.windows.len() == 1;
             return Ok(Reread::Commit { last });
@@ -230,19 +245,24 @@ impl ConsumeOnceReader {
         Ok(Reread::Commit { last: false })
     }
 
-    /// The window just read is durable: the recovery moves on (to the window's next page
-    /// when it is paged), and ends after the last window.
-    pub fn window_committed(&self) {
+    /// The window just read is durable, with `returned` changes of which `fresh` were not
+    /// stored before: the recovery moves on (to the window's next page when it is paged),
+    /// and ends after the last window, answering what it found in all.
+    pub fn window_committed(&self, returned: usize, fresh: usize) -> Option<Recovered> {
         let mut state = self.state.borrow_mut();
+        state.tally.returned += returned;
+        state.tally.fresh += fresh;
         let paged = state.paged.take();
         let window = state.windows.pop();
         if let (Some(returned), Some(window)) = (paged, window) {
             let offset = window.offset + returned;
             state.windows.push(Window { offset, ..window });
         }
-        if state.windows.is_empty() {
-            state.recovering = false;
+        if !state.windows.is_empty() {
+            return None;
         }
+        state.recovering = false;
+        Some(std::mem::take(&mut state.tally))
     }
 
     /// A GET or a commit failed: whatever the GET marked processed may be lost, so recover
@@ -252,6 +272,7 @@ impl ConsumeOnceReader {
         state.recovering = true;
         state.windows.clear();
         state.paged = None;
+        state.tally = Recovered::default();
     }
 
     /// Where the sweep of old dedupe entries continues.
@@ -343,4 +364,4 @@ pub fn parse_items(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

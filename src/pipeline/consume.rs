@@ -125,15 +125,24 @@ impl Poll<'_> {
         let (fresh, dropped) = self.unstored(items).await?;
         let now = self.client.clock().now();
         let containers = self.commit(fresh, Vec::new(), last.then_some(now)).await?;
-        self.reader.window_committed();
-        log::info!(
-            "conn={} recovery re-read {returned} changes processed from {} to {}: {} not \
+        log::debug!(
+            "conn={} re-read {returned} changes processed from {} to {} (offset {}): {} not \
              stored before, {dropped} already stored",
             self.config.id,
             window.start.to_rfc3339_opts(SecondsFormat::Secs, true),
             window.end.to_rfc3339_opts(SecondsFormat::Secs, true),
+            window.offset,
             containers.len(),
         );
+        if let Some(done) = self.reader.window_committed(returned, containers.len()) {
+            log::info!(
+                "conn={} recovery done: {} re-reads returned {} changes, {} not stored before",
+                self.config.id,
+                done.reads,
+                done.returned,
+                done.fresh
+            );
+        }
         let cursor = match last {
             true => cursor_at(now).value,
             false => self.state.cursor.value.clone(),
@@ -308,3 +317,6 @@ impl ThenMore for PageResult {
         PageResult { more: true, ..self }
     }
 }
+
+#[cfg(test)]
+mod tests;

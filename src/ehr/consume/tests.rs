@@ -65,7 +65,7 @@ fn a_new_generation_recovers_from_the_last_commit_minus_the_margin() {
         reader.reread(10, false).unwrap(),
         Reread::Commit { last: true }
     );
-    reader.window_committed();
+    reader.window_committed(10, 0);
     assert!(!reader.is_recovering());
     assert_eq!(
         reader.next_read(Some(at("2030-01-01T08:05:11Z")), at("2030-01-01T08:05:12Z")),
@@ -79,7 +79,7 @@ fn any_failure_starts_a_recovery_again() {
     let (commit, now) = (at("2030-01-01T08:00:00Z"), at("2030-01-01T08:00:05Z"));
     reader.next_read(Some(commit), now);
     reader.reread(10, false).unwrap();
-    reader.window_committed();
+    reader.window_committed(10, 0);
     assert_eq!(reader.next_read(Some(commit), now), Read::Feed);
     reader.failed();
     assert!(reader.is_recovering());
@@ -130,7 +130,7 @@ fn a_full_reread_is_split_in_halves_read_first_half_first_until_every_part_fits(
         reader.reread(10, false).unwrap(),
         Reread::Commit { last: false }
     );
-    reader.window_committed();
+    reader.window_committed(10, 0);
     let Read::Recover(second) = reader.next_read(Some(commit), now) else {
         panic!("the second half is left")
     };
@@ -139,7 +139,17 @@ fn a_full_reread_is_split_in_halves_read_first_half_first_until_every_part_fits(
         reader.reread(10, false).unwrap(),
         Reread::Commit { last: true }
     );
-    reader.window_committed();
+    let done = reader.window_committed(10, 4);
+    let (reads, returned, fresh) = (3, 20, 4);
+    assert_eq!(
+        done,
+        Some(Recovered {
+            reads,
+            returned,
+            fresh
+        }),
+        "one tally per recovery"
+    );
     assert!(!reader.is_recovering());
 }
 
@@ -179,7 +189,7 @@ fn a_full_reread_of_one_second_is_paged_by_offset_when_the_ehr_can_page() {
         reader.reread(100, true).unwrap(),
         Reread::Commit { last: false }
     );
-    reader.window_committed();
+    reader.window_committed(10, 0);
     let Read::Recover(paged) = reader.next_read(Some(commit), now) else {
         panic!("the next page is left")
     };
@@ -198,7 +208,7 @@ fn a_full_reread_of_one_second_is_paged_by_offset_when_the_ehr_can_page() {
         reader.reread(30, false).unwrap(),
         Reread::Commit { last: true }
     );
-    reader.window_committed();
+    reader.window_committed(10, 0);
     assert!(!reader.is_recovering());
 }
 
