@@ -72,7 +72,18 @@ pub(super) fn check(
     }
     let confirm_path = match &raw.confirm_path {
         Some(text) => match Template::parse(text) {
-            Ok(template) => Some(Some(template)),
+            Ok(template)
+                if template
+                    .render(&serde_json::json!({"key": "k"}), &Default::default())
+                    .is_ok() =>
+            {
+                Some(Some(template))
+            }
+            Ok(_) => {
+                let message = "its only placeholder is {/key}, the record's key (nothing else of a record is kept)";
+                check.report(&path.key("confirm_path"), message);
+                None
+            }
             Err(e) => {
                 check.report(&path.key("confirm_path"), e.to_string());
                 None
@@ -257,6 +268,39 @@ fn refuse_other_keys(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnectio
             "event_type" => "not with source = \"snapshot\" (types come from event_prefix)",
             _ => "does not apply with source = \"snapshot\"",
         };
+        check.report(&path.key(key), message);
+    }
+}
+
+/// The keys only a snapshot source (or, `recovery`, a consume-once feed) has, refused on a
+/// connection of another kind by name rather than silently ignored.
+pub(super) fn refuse_listing_keys(
+    check: &mut Checker<'_>,
+    path: &KeyPath,
+    raw: &RawConnection,
+    source: &str,
+) {
+    let keys = [
+        ("list_path", raw.list_path.is_some()),
+        ("list_query", raw.list_query.is_some()),
+        ("date_format", raw.date_format.is_some()),
+        ("window_start", raw.window_start.is_some()),
+        ("window_end", raw.window_end.is_some()),
+        ("date_pointer", raw.date_pointer.is_some()),
+        ("compare", raw.compare.is_some()),
+        ("next_pointer", raw.next_pointer.is_some()),
+        ("offset_param", raw.offset_param.is_some()),
+        ("total_pointer", raw.total_pointer.is_some()),
+        ("confirm_path", raw.confirm_path.is_some()),
+        ("event_prefix", raw.event_prefix.is_some()),
+        ("recovery", raw.recovery.is_some()),
+    ];
+    for (key, _) in keys.iter().filter(|(_, set)| *set) {
+        let owner = match *key {
+            "recovery" => "consume-once",
+            _ => "snapshot",
+        };
+        let message = format!("only applies with source = \"{owner}\", not \"{source}\"");
         check.report(&path.key(key), message);
     }
 }

@@ -132,6 +132,10 @@ pub struct ChangesSource {
     pub event_type: String,
     /// Detail requests made for every change, in order.
     pub enrich: Vec<EnrichStep>,
+    /// What the first poll does with the feed's backlog: notify every change from
+    /// `initial_cursor` (`"notify"`, the default), or page through it to the end notifying
+    /// nothing (`"baseline"`), so a new connection only reports what changes from now on.
+    pub initial: Initial,
 }
 
 impl ChangesSource {
@@ -159,6 +163,7 @@ impl ChangesSource {
             max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
             event_type: event_type.to_owned(),
             enrich: Vec::new(),
+            initial: Initial::Notify,
         }
     }
 }
@@ -255,9 +260,10 @@ pub struct SnapshotSource {
     /// `total_pointer`: the number of records the EHR says the window holds; a listing that
     /// found another number is inconsistent and removes nothing.
     pub total_pointer: Option<String>,
-    /// `confirm_path`: a record's own URL (with `{/…}` placeholders from the last listed
-    /// record, as enrichment paths), read before a removal is notified: 404/410 makes it
-    /// `deleted`, a record still there is compared instead.
+    /// `confirm_path`: a record's own path, such as `/appointments/{/key}` (`{/key}` is the
+    /// record's key, its only placeholder: nothing else of a record is kept), read before a
+    /// removal is notified: 404/410 makes it `deleted`, a record still there is compared
+    /// instead.
     pub confirm_path: Option<Template>,
     /// What the first listing notifies.
     pub initial: Initial,

@@ -9,6 +9,7 @@
 
 mod consume;
 pub mod poll;
+pub mod snapshot;
 
 use std::time::Duration;
 

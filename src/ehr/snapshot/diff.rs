@@ -105,10 +105,15 @@ pub struct PageDiff {
     pub duplicates: usize,
     /// Records whose compared fields did not change.
     pub unchanged: usize,
+    /// Notifications of new records.
+    pub created: usize,
+    /// Notifications of changed records.
+    pub updated: usize,
 }
 
 /// Compares a page with `before` (the stored record of each listed record's key, in page
-/// order), noting each key in `listed`.
+/// order), noting each key in `listed`. Only records that differ from the stored ones are
+/// written, so a listing where little changed writes little.
 pub fn diff_page(
     page: Vec<Listed>,
     before: Vec<Option<Recorded>>,
@@ -117,27 +122,39 @@ pub fn diff_page(
     events: &dyn Events,
 ) -> PageDiff {
     let mut diff = PageDiff::default();
-    let mut written: HashMap<String, usize> = HashMap::new();
+    // A key listed twice in one page compares with its first listing, not the store.
+    let mut latest: HashMap<String, Option<Recorded>> = HashMap::new();
+    let mut order = Vec::new();
     for (record, stored) in page.into_iter().zip(before) {
         if !listed.insert(&record.key) {
             diff.duplicates += 1;
         }
-        // A key listed twice in one page compares with its first listing, not the store.
-        let stored = match written.get(&record.key) {
-            Some(at) => diff.records[*at].1.clone(),
-            None => stored,
+        let stored = match latest.get(&record.key) {
+            Some(earlier) => earlier.clone(),
+            None => {
+                order.push((record.key.clone(), stored.clone()));
+                stored
+            }
         };
+        let new = stored.as_ref().is_none_or(|s| s.fingerprint.is_none());
         let (change, recorded) = compare(record.key.clone(), stored, &record, phase, events);
         match change {
-            Some(change) => diff.changes.push(change),
+            Some(change) => {
+                *(if new {
+                    &mut diff.created
+                } else {
+                    &mut diff.updated
+                }) += 1;
+                diff.changes.push(change);
+            }
             None => diff.unchanged += 1,
         }
-        match written.get(&record.key) {
-            Some(at) => diff.records[*at].1 = Some(recorded),
-            None => {
-                written.insert(record.key.clone(), diff.records.len());
-                diff.records.push((record.key, Some(recorded)));
-            }
+        latest.insert(record.key, Some(recorded));
+    }
+    for (key, stored) in order {
+        let recorded = latest.remove(&key).flatten();
+        if recorded != stored {
+            diff.records.push((key, recorded));
         }
     }
     diff

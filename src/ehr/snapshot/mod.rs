@@ -31,8 +31,10 @@
 //! record is `created` with `data.backfill = true`.
 
 pub mod diff;
+pub mod listing;
 
 pub use diff::{Listed, ListedKeys};
+pub use listing::{Lister, Listing, ListingState, Position};
 
 use crate::model::Recorded;
 
