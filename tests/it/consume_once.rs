@@ -183,3 +183,43 @@ async fn open(path: &Path) -> Store {
     .await;
     store.unwrap()
 }
+
+/// `courier check` on the shipped example and on the same feed without its re-read window:
+/// both accepted; only the second warns, on stderr, naming what a crash loses.
+#[test]
+fn check_warns_about_a_feed_without_a_reread_window_but_accepts_it() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/consume-once.toml");
+    let text = std::fs::read_to_string(&example).unwrap();
+    let start = text.find("[connections.practice-e.recovery]").unwrap();
+    let end = start + text[start..].find("[[connections").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let without = dir.path().join("without-recovery.toml");
+    std::fs::write(&without, format!("{}{}", &text[..start], &text[end..])).unwrap();
+    let check = |path: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_courier"))
+            .args(["check", "--config", path.to_str().unwrap()])
+            .env_clear()
+            .env(
+                "COURIER_APP_SECRET",
+                courier::delivery::signing::SigningKey::generate_secret(),
+            )
+            .output()
+            .expect("courier check runs")
+    };
+    let shipped = check(&example);
+    assert!(shipped.status.success(), "{shipped:?}");
+    assert!(!String::from_utf8_lossy(&shipped.stderr).contains("warning"));
+    let warned = check(&without);
+    assert!(
+        warned.status.success(),
+        "a warning does not fail the check: {warned:?}"
+    );
+    let stderr = String::from_utf8_lossy(&warned.stderr);
+    assert!(
+        stderr.starts_with("warning: connections.practice-e: ")
+            && stderr.contains(
+                "a crash or a lost response between a GET and its commit loses that page"
+            ),
+        "{stderr}"
+    );
+}

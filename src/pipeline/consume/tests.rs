@@ -11,32 +11,10 @@ use crate::config::{ConnectionConfig, Recovery, Source};
 use crate::ehr::consume::ConsumeOnceReader;
 use crate::ehr::{fixtures, EhrClient};
 use crate::pipeline::PageResult;
+use crate::store::contract::contract;
 use crate::store::Store;
 
-/// On sled and in memory: the PostgreSQL store's records land on their own branch (switch to
-/// `contract!` once they are in).
-macro_rules! sled_and_memory {
-    ($($name:ident),+ $(,)?) => {
-        mod on_sled {
-            $(
-                #[actix_rt::test]
-                async fn $name() {
-                    super::$name(crate::store::Store::temporary().unwrap()).await;
-                }
-            )+
-        }
-        mod in_memory {
-            $(
-                #[actix_rt::test]
-                async fn $name() {
-                    super::$name(crate::store::Store::memory()).await;
-                }
-            )+
-        }
-    };
-}
-
-sled_and_memory!(
+contract!(
     a_reread_drops_what_is_stored_and_commits_the_rest,
     dedupe_entries_older_than_twice_the_margin_are_forgotten_in_a_later_commit,
 );
