@@ -45,6 +45,8 @@ mod schedule;
 pub mod wait;
 
 #[cfg(test)]
+mod consume_tests;
+#[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
 mod tests;
