@@ -19,7 +19,8 @@ pub struct CheckArgs {
     probe: bool,
 }
 
-/// Prints `OK` with what the file configures, or every problem (exit 2).
+/// Prints `OK` with what the file configures and a `warning:` line for each setting that
+/// risks data (on stderr; not a failure), or every problem (exit 2).
 pub fn run(args: &CheckArgs) -> ExitCode {
     match super::load_or_report(&args.config) {
         Ok(config) => {
@@ -29,6 +30,9 @@ pub fn run(args: &CheckArgs) -> ExitCode {
                 config.connections.len(),
                 config.destinations.len()
             );
+            for warning in config.warnings() {
+                eprintln!("warning: {warning}");
+            }
             if args.probe && !probe_servers(&config) {
                 return ExitCode::from(1);
             }

@@ -8,7 +8,7 @@ use super::bounds::Max;
 use super::locate::KeyPath;
 use super::raw::{RawConnection, RawRecovery};
 use super::validate::Checker;
-use super::{ConsumeOnceSource, EnrichStep, Recovery};
+use super::{Config, ConsumeOnceSource, EnrichStep, Recovery, Source};
 
 /// Changes per read at most: each page is held in memory at once.
 const PAGE_SIZE_AT_MOST: u32 = 100_000;
@@ -18,6 +18,25 @@ const DEFAULT_MARGIN_SECS: f64 = 300.0;
 const MARGIN_AT_MOST: Max = Max::secs(86_400, "1 day");
 /// Default `recovery.time_format`: RFC 3339 in whole seconds, UTC.
 const DEFAULT_TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
+
+impl Config {
+    /// What is accepted but risks data, one line per case, for `courier check` to print
+    /// (they do not fail the check): a consume-once feed without a re-read window.
+    pub fn warnings(&self) -> Vec<String> {
+        self.connections
+            .values()
+            .filter(|c| matches!(&c.source, Source::ConsumeOnce(feed) if feed.recovery.is_none()))
+            .map(|c| {
+                format!(
+                    "connections.{}: source = \"consume-once\" without [connections.{}.recovery]: \
+                     a crash or a lost response between a GET and its commit loses that page \
+                     (the EHR marked it processed)",
+                    c.id, c.id
+                )
+            })
+            .collect()
+    }
+}
 
 /// A consume-once feed's settings, checked, but for its enrichment steps.
 pub(super) struct CheckedConsumeOnce(ConsumeOnceSource);
@@ -100,6 +119,9 @@ pub(super) fn check(
 fn recovery_window(check: &mut Checker<'_>, path: &KeyPath, raw: &RawRecovery) -> Option<Recovery> {
     check.non_empty(&path.key("start_param"), &raw.start_param);
     check.non_empty(&path.key("end_param"), &raw.end_param);
+    if let Some(offset_param) = &raw.offset_param {
+        check.non_empty(&path.key("offset_param"), offset_param);
+    }
     let time_format = raw
         .time_format
         .clone()
@@ -123,6 +145,7 @@ fn recovery_window(check: &mut Checker<'_>, path: &KeyPath, raw: &RawRecovery) -
         time_format,
         margin: margin.unwrap_or(Duration::ZERO),
         params,
+        offset_param: raw.offset_param.clone(),
     })
 }
 

@@ -154,6 +154,7 @@ pub(super) struct RawRecovery {
     pub time_format: Option<String>,
     pub margin_secs: Option<f64>,
     pub params: Option<String>,
+    pub offset_param: Option<String>,
 }
 
 /// `[[connections.<id>.resources]]`: one FHIR resource type polled by a `source = "fhir"`

@@ -346,6 +346,10 @@ pub struct Recovery {
     pub margin: Duration,
     /// `params`: fixed query parameters of a re-read (such as `leaveunprocessed=true`).
     pub params: Vec<(String, String)>,
+    /// `offset_param`: how a re-read pages when one second of processing holds more than
+    /// `page_size` changes (a window is split in halves down to one second first); `None`
+    /// when the EHR cannot page its re-reads (then such a second is an error).
+    pub offset_param: Option<String>,
 }
 
 /// `participant.actor:Patient`: a dotted element path ending at a Reference (arrays are

@@ -1,5 +1,5 @@
 //! Talking to an EHR API: authentication, requests, the sources (a changes feed, a FHIR
-//! server) that read one page into an outcome, and enrichment.
+//! server, a consume-once feed) that read one page into an outcome, and enrichment.
 //!
 //! Plain async code with no actors and no store, so each piece is testable on its own: a
 //! source is given where it stands and answers what it found; [`crate::pipeline`] makes that
@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod changes;
 pub mod client;
+pub mod consume;
 pub mod enrich;
 pub mod error;
 pub mod feed;

@@ -2,9 +2,12 @@
 //! differ, behind one poll loop (the pipeline's, paced by the connection actor) that treats
 //! every kind alike.
 
+use super::consume::ConsumeOnceReader;
 use super::fhir::FhirPoller;
 use super::snapshot::{JsonLister, ListingState};
-use crate::config::{ChangesSource, ConnectionConfig, SnapshotSource, Source as SourceConfig};
+use crate::config::{
+    ChangesSource, ConnectionConfig, ConsumeOnceSource, SnapshotSource, Source as SourceConfig,
+};
 
 /// How a connection reads its changes; lives as long as the connection's generation (what
 /// must survive a restart is in the store, and the pipeline passes it in).
@@ -15,8 +18,8 @@ pub enum Source {
     Fhir(FhirPoller),
     /// A snapshot source: its lister and the listing under way.
     Snapshot(Box<super::snapshot::SnapshotReader>),
-    /// A consume-once feed (its recovery state lands with the consume-once reader).
-    ConsumeOnce(Box<crate::config::ConsumeOnceSource>),
+    /// A consume-once feed: its per-generation reader (recovery state).
+    ConsumeOnce(Box<ConsumeOnceReader>),
 }
 
 impl Source {
@@ -31,7 +34,9 @@ impl Source {
                     state: ListingState::default(),
                 }))
             }
-            SourceConfig::ConsumeOnce(feed) => Source::ConsumeOnce(feed.clone()),
+            SourceConfig::ConsumeOnce(feed) => Source::ConsumeOnce(Box::new(
+                ConsumeOnceReader::new(ConsumeOnceSource::clone(feed)),
+            )),
         }
     }
 }

@@ -43,9 +43,9 @@ pub async fn poll_page(
             warn(&reader.state.warnings());
             polled
         }
-        Source::ConsumeOnce(_) => Err(PollError::Store(StoreError::Database(
-            "this source kind is not wired into the pipeline yet".into(),
-        ))),
+        Source::ConsumeOnce(reader) => {
+            super::consume::poll_consume(reader, client, config, store, page_size).await
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //!   `seq > S`; an RFC 3339 `S` selects items with `ts >= S` (inclusive, like many real feeds,
 //!   so a reader must drop the ties it has seen). Items look like
 //!   `{"seq": 7, "id": "appt-3", "patientId": "pat-2", "ts": "2030-01-01T08:00:00.123Z"}`.
+//! - `GET /api/appointments/changed-once`: the consume-once feed ([`super::consume`]).
 //! - `GET /api/appointments/{id}` and `GET /api/patients/{id}`: minimal FHIR resources, or 404
 //!   with an `OperationOutcome`. An id the schedule knows answers its schedule record (404 or
 //!   410 once deleted) instead.
@@ -35,6 +36,7 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use super::consume::{changed_once, ConsumeFeed};
 use super::faults::{self, Fault, FaultQueues, Route};
 use super::listing::{self, ScheduleState};
 use super::records::{Records, Since};
@@ -87,6 +89,8 @@ struct EhrState {
     outage: Option<Fault>,
     /// The feed answers from the start of the log whatever `since` says.
     ignore_since: bool,
+    /// The consume-once feed (see [`super::consume`]).
+    consume: ConsumeFeed,
     /// The windowed listing's appointments (see [`listing`]).
     schedule: ScheduleState,
 }
@@ -221,6 +225,13 @@ impl EhrControl {
         self.lock().observer = Some(Observer(Arc::new(observer)));
     }
 
+    /// Runs `f` on the consume-once feed and the records it hands out, under the sim's lock.
+    pub(crate) fn with_consume<T>(&self, f: impl FnOnce(&mut ConsumeFeed, &Records) -> T) -> T {
+        let mut state = self.lock();
+        let state = &mut *state;
+        f(&mut state.consume, &state.records)
+    }
+
     /// A poisoned lock only means a test thread panicked mid-call; the data is still usable
     /// and the panic is reported by that test, so carry on rather than cascade.
     fn lock(&self) -> MutexGuard<'_, EhrState> {
@@ -285,6 +296,7 @@ impl SimEhr {
                 observer: None,
                 outage: None,
                 ignore_since: false,
+                consume: ConsumeFeed::default(),
                 schedule: ScheduleState::new(options.patients, options.seed),
             })),
         };
@@ -293,6 +305,7 @@ impl SimEhr {
             App::new().app_data(data.clone()).service(
                 web::scope("/api")
                     .route("/appointments/changed", web::get().to(changed))
+                    .route("/appointments/changed-once", web::get().to(changed_once))
                     .route("/schedule", web::get().to(listing::schedule))
                     .route("/schedule/{id}", web::get().to(listing::scheduled))
                     .route("/appointments/{id}", web::get().to(appointment))

@@ -9,6 +9,7 @@
 //!
 //! - [`ehr`]: the changes feed and FHIR-like records, with injectable [`Fault`]s (see
 //!   [`faults`]; the bodies that break on the wire are streamed by `bodies`).
+//! - [`consume`]: the EHR's consume-once feed, whose reads mark what they return processed.
 //! - [`listing`]: the EHR's schedule, `GET /api/schedule`, a window of appointments paged by
 //!   offset or link, consistent or not, for snapshot sources ([`ScheduleControl`]).
 //! - [`fhir`]: a FHIR R4 server (search, history, metadata) whose writes, version ids, timing
@@ -26,6 +27,7 @@
 //!   throwaway cluster), a fresh database per test, and clusters a test can stop and restart.
 
 mod bodies;
+pub mod consume;
 pub mod counting;
 pub mod disk;
 pub mod ehr;
@@ -42,6 +44,8 @@ mod records;
 mod schedule;
 pub mod wait;
 
+#[cfg(test)]
+mod consume_tests;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]

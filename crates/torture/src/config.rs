@@ -12,14 +12,19 @@ use crate::child::SECRET_ENV;
 /// The environment variable the cluster's configuration names for the database URL.
 pub const DATABASE_URL_ENV: &str = "COURIER_TORTURE_DATABASE_URL";
 
-/// The single instance's configuration: a sled store in `store`, one connection.
+/// The single instance's configuration: a sled store in `store`, one connection (reading
+/// the consume-once feed when `consume_once`).
 pub fn single(
     store: &Path,
     destination_down: Duration,
-    connection: &str,
+    (connection, consume_once): (&str, bool),
     ehr_url: &str,
     receiver_url: &str,
 ) -> String {
+    let connection = match consume_once {
+        true => consume_once_toml(connection, ehr_url),
+        false => connection_toml(connection, ehr_url),
+    };
     format!(
         r#"# Written by courier-torture.
 [store]
@@ -36,7 +41,6 @@ listen = "127.0.0.1:0"
 {connection}"#,
         store = store.display().to_string(),
         destination = destination(destination_down, receiver_url),
-        connection = connection_toml(connection, ehr_url),
     )
 }
 
@@ -82,6 +86,27 @@ timeout_ms = 5000
 retry_schedule_secs = [{schedule}]
 "#,
         schedule = schedule.join(", "),
+    )
+}
+
+/// A connection reading the simulated EHR's consume-once feed 100 changes at a time, with
+/// its re-read window (split, then paged by offset), enriched like [`connection_toml`]'s.
+fn consume_once_toml(id: &str, ehr_url: &str) -> String {
+    let changes = connection_toml(id, ehr_url);
+    let (head, enrich) = changes.split_at(changes.find("\n[[").expect("enrich steps"));
+    let head = head
+        .replace("source = \"changes\"", "source = \"consume-once\"")
+        .replace("/appointments/changed\"", "/appointments/changed-once\"")
+        .replace("cursor_pointer = \"/seq\"\n", "");
+    format!(
+        r#"{head}
+[connections.{id}.recovery]
+start_param = "showprocessedstartdatetime"
+end_param = "showprocessedenddatetime"
+time_format = "%m/%d/%Y %H:%M:%S"
+offset_param = "offset"
+margin_secs = 5
+{enrich}"#
     )
 }
 

@@ -60,6 +60,12 @@ pub struct Args {
     /// A smaller, shorter run: 20000 changes, 500 a second, outages a tenth as long.
     #[arg(long)]
     pub quick: bool,
+    /// Reads a consume-once feed (issue 15) instead of a changes feed: each read marks what it
+    /// returns processed, and every kill but those aimed at the recovery lands while the EHR
+    /// holds a read's answer, between the GET and its commit; the recovery window must bring
+    /// every such change back.
+    #[arg(long)]
+    pub consume_once: bool,
     /// The cluster torture of issue 14: `--instances` instances of `courier run` sharing a
     /// PostgreSQL store (a throwaway cluster under --dir), killed, paused past their lease,
     /// and PostgreSQL restarted once. No destination or EHR outage, no disk-full phase.
@@ -114,11 +120,16 @@ pub struct Settings {
     pub temporary_dir: bool,
     /// The cluster torture's shape, with `--cluster`.
     pub cluster: Option<cluster::ClusterSettings>,
+    /// `--consume-once`: the connection reads a consume-once feed.
+    pub consume_once: bool,
 }
 
 impl Settings {
     fn from_args(args: Args) -> Result<Self, String> {
         let cluster = args.cluster.then(|| cluster_settings(&args)).transpose()?;
+        if args.cluster && args.consume_once {
+            return Err("--consume-once is a mode of the single-instance torture".into());
+        }
         let (changes, rate, dest, ehr, disk) = match (args.cluster, args.quick) {
             (false, true) => (20_000, 500.0, 6.0, 3.0, 3.0),
             (false, false) => (200_000, 2_000.0, 60.0, 30.0, 20.0),
@@ -173,6 +184,7 @@ impl Settings {
             dir,
             temporary_dir,
             cluster,
+            consume_once: args.consume_once,
         })
     }
 }

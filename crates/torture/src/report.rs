@@ -56,6 +56,9 @@ pub struct Figures {
     pub connection: String,
     /// The kills, in order.
     pub kills: Vec<KillRecord>,
+    /// With `--consume-once`: the kills that landed while the EHR held a read's answer
+    /// (marked processed, not yet committed), and the changes the feed handed out.
+    pub consume_once: Option<(usize, usize)>,
     /// Restarts after a kill or an unexpected exit.
     pub restarts: usize,
     /// Exits nobody asked for, described.
@@ -187,6 +190,12 @@ impl Figures {
             kind("in outage"),
             kind("mid-flow")
         )?;
+        if let Some((held, processed)) = self.consume_once {
+            writeln!(
+                out,
+                "consume-once          {held} kills between a GET and its commit (the EHR held the answer); {processed} changes handed out"
+            )?;
+        }
         let shortest = self
             .kills
             .iter()

@@ -39,6 +39,11 @@ const DISK_FULL_AT: f64 = 0.8;
 const STORE_DISK_MB: u32 = 2048;
 /// How often the wait loops look at the receiver and the process.
 const TICK: Duration = Duration::from_millis(10);
+/// How long the EHR holds a consume-once read's answer for a kill: longer than any kill
+/// takes to land (the reader dies holding it).
+const HOLD: Duration = Duration::from_secs(20);
+/// A kill comes without a held read if none was held within this long.
+const HOLD_WITHIN: Duration = Duration::from_secs(10);
 /// How long the final SIGTERM may take.
 const STOP_WITHIN: Duration = Duration::from_secs(30);
 /// A progress kill comes anyway after waiting this long outside an outage (a stall)...
@@ -69,7 +74,7 @@ pub async fn torture(settings: Settings) -> Result<Figures, String> {
     let config = crate::config::single(
         &s.dir.join("store"),
         s.destination_down,
-        CONNECTION,
+        (CONNECTION, s.consume_once),
         &ehr.base_url(),
         &receiver.url(),
     );
@@ -130,6 +135,7 @@ pub async fn torture(settings: Settings) -> Result<Figures, String> {
         stalls: Vec::new(),
         changes: s.changes as usize,
         last_progress: (0, Instant::now()),
+        held_kills: 0,
     };
     let mut rng = fastrand::Rng::with_seed(s.seed);
     let planned = [
@@ -144,6 +150,11 @@ pub async fn torture(settings: Settings) -> Result<Figures, String> {
     ];
     for kill in plan(s.kills, s.changes, &planned, &mut rng) {
         torture.wait_for(&kill).await?;
+        let held = match (s.consume_once, kill.kind()) {
+            (true, "mid-flow" | "in outage") => torture.hold_a_read(&ehr).await?,
+            _ => false,
+        };
+        torture.held_kills += usize::from(held);
         torture.kill_and_restart(&kill).await?;
         kills_done.set(torture.kills.len());
     }
@@ -200,6 +211,9 @@ pub async fn torture(settings: Settings) -> Result<Figures, String> {
         missing_versions: missing_versions(&receiver.control(), CONNECTION, s.changes),
         connection: CONNECTION.to_owned(),
         kills: torture.kills,
+        consume_once: s
+            .consume_once
+            .then(|| (torture.held_kills, ehr.processed_count())),
         restarts: torture.restarts,
         unexpected_exits: torture.unexpected_exits,
         duplicates_per_run,
@@ -263,6 +277,8 @@ struct Torture {
     changes: usize,
     /// Distinct deliveries when they last grew, and when.
     last_progress: (usize, Instant),
+    /// Kills that landed while the EHR held a consume-once read's answer.
+    held_kills: usize,
 }
 
 impl Torture {
@@ -358,6 +374,17 @@ impl Torture {
             self.restart()?;
         }
         Ok(())
+    }
+
+    /// Makes the EHR hold the answer of the consume-once feed's next read, after marking its
+    /// changes processed, and waits until a read is held: a kill then lands between that GET
+    /// and its commit. False when no read came within [`HOLD_WITHIN`] (an EHR outage).
+    async fn hold_a_read(&mut self, ehr: &EhrControl) -> Result<bool, String> {
+        let before = ehr.consume_holds();
+        ehr.fault_consume(Fault::Hang(HOLD), 1);
+        let deadline = Instant::now() + HOLD_WITHIN;
+        self.wait_until(deadline, |_| ehr.consume_holds() > before)
+            .await
     }
 
     async fn kill_and_restart(&mut self, kill: &Kill) -> Result<(), String> {

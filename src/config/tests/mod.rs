@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod bounds;
+mod consume;
 mod cursor;
 mod fhir;
 mod format;
