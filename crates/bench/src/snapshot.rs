@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use chrono::Duration as TimeDelta;
 use courier_sim::{ScheduleControl, SimEhr, SimEhrOptions};
 
-use crate::procs::{http, Proc, Sample};
+use crate::procs::{http, machine_busy_secs, Proc, Sample};
 use crate::scenarios::{mb, tally, Bench, Results, Row, SECRET_ENV};
 
 /// Appointments in the listed window.
@@ -100,6 +100,10 @@ struct Listing {
     removed: u64,
     /// Courier's CPU time from the listing's first request to its end line, s.
     cpu_secs: f64,
+    /// The simulated EHR's CPU time over the same span, s.
+    ehr_cpu_secs: f64,
+    /// CPU time of every other process on the machine over the same span, s.
+    others_cpu_secs: f64,
 }
 
 impl Listing {
@@ -142,7 +146,7 @@ impl LogTail {
             created: number(" created"),
             updated: number(" updated"),
             removed: number(" removed"),
-            cpu_secs: 0.0,
+            ..Listing::default()
         })
     }
 }
@@ -169,18 +173,24 @@ impl Run {
     /// line (the sample after).
     fn wait_listing(&mut self, n: u64, requests_before: u64) -> Listing {
         let deadline = Instant::now() + LISTING_BOUND + Duration::from_secs(INTERVAL_SECS);
-        let mut started: Option<Sample> = None;
+        let mut started: Option<[Sample; 2]> = None;
+        let mut busy_before = 0.0;
         loop {
             assert!(
                 !self.courier.has_exited() && Instant::now() < deadline,
                 "listing {n} did not end: see snapshot.log in the bench's work directory"
             );
             if started.is_none() && self.listing_requests() > requests_before {
-                started = Some(self.courier.sample());
+                started = Some([self.courier.sample(), self.ehr.sample()]);
+                busy_before = machine_busy_secs();
             }
             if let Some(mut listing) = self.log.done(n) {
-                let end = self.courier.sample();
-                listing.cpu_secs = end.cpu_secs - started.map_or(0.0, |s| s.cpu_secs);
+                let end = [self.courier.sample(), self.ehr.sample()];
+                let [courier, ehr] = started.unwrap_or_default();
+                listing.cpu_secs = end[0].cpu_secs - courier.cpu_secs;
+                listing.ehr_cpu_secs = end[1].cpu_secs - ehr.cpu_secs;
+                let busy = machine_busy_secs() - busy_before;
+                listing.others_cpu_secs = (busy - listing.cpu_secs - listing.ehr_cpu_secs).max(0.0);
                 return listing;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -362,6 +372,25 @@ impl Figures {
         results.rows.push(row(
             "15a. Snapshot listing of 100,000 records, pages of 500: baseline",
             format!("{:.2} s, Courier CPU {:.2} s", b.secs(), b.cpu_secs),
+        ));
+        let cpu_of = |l: &Listing| {
+            format!(
+                "listing {:.2} s: Courier {:.2} s, simulated EHR {:.2} s, other processes {:.2} s",
+                l.secs(),
+                l.cpu_secs,
+                l.ehr_cpu_secs,
+                l.others_cpu_secs
+            )
+        };
+        let all: Vec<String> = std::iter::once(b)
+            .chain(s)
+            .chain(self.changed.iter().map(|(_, l)| l))
+            .map(cpu_of)
+            .collect();
+        results.details.push(format!(
+            "**15. CPU per listing** (baseline, steady, changed; the machine's 2 cores are \
+             shared): {}.",
+            all.join("; ")
         ));
         results.rows.push(row(
             "15b. Snapshot listing, nothing changed (steady)",
