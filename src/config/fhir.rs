@@ -91,12 +91,30 @@ fn fhir(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) -> Option<
         }
     };
     let resources = resources(check, &path.key("resources"), &raw.resources);
+    refuse_two_starts(check, path, raw);
     Some(FhirSource {
         lag: lag?,
         initial_since: initial_since?,
         resources: resources?,
         page_size: page_size?,
     })
+}
+
+/// Refuses `initial` on a `_lastUpdated` type together with `initial_since`: each says
+/// where a new type starts, and they disagree.
+fn refuse_two_starts(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) {
+    if raw.initial_since.is_none() {
+        return;
+    }
+    let resources = path.key("resources");
+    for (i, resource) in raw.resources.iter().enumerate() {
+        let last_updated = matches!(resource.mode.as_deref(), None | Some("last-updated"));
+        if last_updated && resource.initial.is_some() {
+            let message = "not with initial_since: both say where a new type starts; \
+                           keep one";
+            check.report(&resources.index(i).key("initial"), message);
+        }
+    }
 }
 
 /// Refuses, for a changes-feed connection, the keys only a FHIR connection has.

@@ -7,6 +7,7 @@
 //! side never touches the store; this module is the one place where a source's outcome and
 //! the store meet.
 
+mod fhir_window;
 pub mod poll;
 pub mod snapshot;
 
