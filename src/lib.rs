@@ -4,16 +4,20 @@
 //! # Module map
 //! The pipeline reads top to bottom:
 //! - [`config`]: typed, validated settings (`courier check` prints their errors); a
-//!   connection's source is a [`config::Source`], a changes feed or a FHIR server.
+//!   connection's source is a [`config::Source`]: a changes feed, a FHIR server (searched by
+//!   `_lastUpdated`, or by a date window), a snapshot listing, or a consume-once feed.
 //! - [`ehr`]: talking to an EHR, and nothing else: authentication (static credentials, OAuth
 //!   2.0 and SMART backend tokens), the HTTP client, the sources (a changes feed; a FHIR
-//!   server's searches and histories) that read one page from a given position into an
-//!   outcome, enriching a container. Plain async code, no actors, no store.
+//!   server's searches and histories; listings of a time window compared record by record,
+//!   `ehr::snapshot`; a feed that hands each change out once) that read one page from a given
+//!   position into an outcome, enriching a container. Plain async code, no actors, no store.
 //! - [`fhir`]: FHIR R4 semantics: resource fingerprints, semantic event types, and the
 //!   FHIR-native shapes Courier delivers. Pure code, no actors.
 //! - [`pipeline`]: one poll made durable: the source's position read from the store, the
 //!   source asked for the page after it, the page's containers committed with the new
-//!   position (and the FHIR versions seen) in one transaction. Plain async code, no actors.
+//!   position (and the FHIR versions seen, or the records a listing compared) in one
+//!   transaction; `pipeline::snapshot` drives a listing page by page and its sweep. Plain
+//!   async code, no actors.
 //! - [`store`]: the durable state behind small async traits (page commits, pending
 //!   containers, completion, dead letters, retained notifications, health), each stating
 //!   its invariants: cursors, sequence numbers, pending containers and their backlog
@@ -23,8 +27,11 @@
 //!   for tests).
 //! - [`cluster`]: instances sharing a PostgreSQL store: members, leases renewed on a timer,
 //!   the balance of connections between live instances, and the view `/status` shows.
-//! - [`model`]: change items, containers, notifications, cursor order, notification ids, and
-//!   the FHIR nouns (cursors per resource type and track, versions seen, changes to commit).
+//! - [`model`]: change items, containers, notifications, cursor order, notification ids, the
+//!   FHIR nouns (cursors per resource type and track, versions seen, changes to commit), and
+//!   the record sources' (what is kept per record between listings, a page to commit).
+//! - [`window`]: time expressions (`now-1d`, `today+14d`) and the query templates and windows
+//!   built from them. Pure, and imports nothing of the crate.
 //! - [`template`], [`client_key`]: an enrichment path template, a SMART client's private
 //!   key and its JWS algorithm. Parsed at load by [`config`], used by [`ehr`]; they import
 //!   nothing of the crate, so the configuration does not depend on the EHR layer.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::locate::KeyPath;
 use super::raw::RawConnection;
 use super::validate::Checker;
-use super::{ChangesSource, CursorFrom, EnrichStep};
+use super::{ChangesSource, CursorFrom, EnrichStep, Initial};
 
 /// Query parameter carrying the cursor, unless configured.
 pub(super) const DEFAULT_SINCE_PARAM: &str = "since";
@@ -89,6 +89,8 @@ pub(super) struct CheckedFeed {
     pub page_size: Option<usize>,
     /// Where the cursor comes from.
     pub cursor_from: CursorFrom,
+    /// What the first poll does with the backlog.
+    pub initial: Initial,
 }
 
 impl CheckedFeed {
@@ -115,6 +117,7 @@ impl CheckedFeed {
             max_clock_skew,
             event_type: raw.event_type.take().unwrap_or_default(),
             enrich,
+            initial: self.initial,
         }
     }
 }

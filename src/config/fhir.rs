@@ -11,7 +11,7 @@ use super::changes::CheckedFeed;
 use super::locate::KeyPath;
 use super::raw::{RawConnection, RawFhirResource};
 use super::validate::Checker;
-use super::{FhirResource, FhirSource, ReferencePath, SourceKind};
+use super::{FhirResource, FhirSource, Initial, ReferencePath, SourceKind};
 
 /// Default `lag_secs`: long enough for the usual write transaction to commit.
 const DEFAULT_LAG_SECS: f64 = 5.0;
@@ -48,11 +48,18 @@ pub(super) fn flavour(
     match source? {
         SourceKind::Changes => {
             refuse_fhir_keys(check, path, raw);
+            super::snapshot::refuse_listing_keys(check, path, raw, "changes");
             let page_size = super::changes::feed(check, path, raw);
             let cursor_from = super::cursor::cursor_from(check, path, raw);
+            // A changes feed notifies its backlog unless told otherwise, as it always did.
+            let initial = match raw.initial.as_deref() {
+                None => Some(Initial::Notify),
+                text => super::snapshot::initial(check, &path.key("initial"), text),
+            };
             Some(Flavour::Changes(CheckedFeed {
                 page_size: page_size?,
                 cursor_from: cursor_from?,
+                initial: initial?,
             }))
         }
         SourceKind::Fhir => fhir(check, path, raw).map(Flavour::Fhir),
@@ -66,6 +73,12 @@ pub(super) fn flavour(
 /// Checks a FHIR connection's own keys; `None` once something was reported.
 fn fhir(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) -> Option<FhirSource> {
     refuse_feed_keys(check, path, raw);
+    super::snapshot::refuse_listing_keys(check, path, raw, "fhir");
+    if raw.initial.is_some() {
+        let message = "not with source = \"fhir\": set initial in a [[resources]] table (each \
+                       type starts on its own), or initial_since";
+        check.report(&path.key("initial"), message);
+    }
     let lag = check.delay_secs(
         &path.key("lag_secs"),
         raw.lag_secs.unwrap_or(DEFAULT_LAG_SECS),

@@ -279,3 +279,36 @@ fn refuse_other_keys(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnectio
         check.report(&path.key(key), message);
     }
 }
+
+/// The keys only a snapshot source (or, `recovery`, a consume-once feed) has, refused on a
+/// connection of another kind by name rather than silently ignored.
+pub(super) fn refuse_listing_keys(
+    check: &mut Checker<'_>,
+    path: &KeyPath,
+    raw: &RawConnection,
+    source: &str,
+) {
+    let keys = [
+        ("list_path", raw.list_path.is_some()),
+        ("list_query", raw.list_query.is_some()),
+        ("date_format", raw.date_format.is_some()),
+        ("window_start", raw.window_start.is_some()),
+        ("window_end", raw.window_end.is_some()),
+        ("date_pointer", raw.date_pointer.is_some()),
+        ("compare", raw.compare.is_some()),
+        ("next_pointer", raw.next_pointer.is_some()),
+        ("offset_param", raw.offset_param.is_some()),
+        ("total_pointer", raw.total_pointer.is_some()),
+        ("confirm_path", raw.confirm_path.is_some()),
+        ("event_prefix", raw.event_prefix.is_some()),
+        ("recovery", raw.recovery.is_some()),
+    ];
+    for (key, _) in keys.iter().filter(|(_, set)| *set) {
+        let owner = match *key {
+            "recovery" => "consume-once",
+            _ => "snapshot",
+        };
+        let message = format!("only applies with source = \"{owner}\", not \"{source}\"");
+        check.report(&path.key(key), message);
+    }
+}

@@ -132,6 +132,10 @@ pub struct ChangesSource {
     pub event_type: String,
     /// Detail requests made for every change, in order.
     pub enrich: Vec<EnrichStep>,
+    /// What the first poll does with the feed's backlog: notify every change from
+    /// `initial_cursor` (`"notify"`, the default), or page through it to the end notifying
+    /// nothing (`"baseline"`), so a new connection only reports what changes from now on.
+    pub initial: Initial,
 }
 
 impl ChangesSource {
@@ -159,6 +163,7 @@ impl ChangesSource {
             max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
             event_type: event_type.to_owned(),
             enrich: Vec::new(),
+            initial: Initial::Notify,
         }
     }
 }

@@ -7,12 +7,13 @@
 use std::collections::HashMap;
 
 use super::{PageResult, PollError};
+use crate::config::Initial;
 use crate::config::{ChangesSource, ConnectionConfig};
 use crate::ehr::changes::read_page;
 use crate::ehr::fhir::{FhirPage, FhirPoller, StoredCursors, Versions};
 use crate::ehr::{EhrClient, Source};
-use crate::model::{Seen, Track};
-use crate::store::{Store, StoreError};
+use crate::model::{RecordCommit, Recorded, Seen, Track};
+use crate::store::{ConnectionState, Store, StoreError};
 
 /// Reads and commits one page of `source`. `page_size` is the changes feed's (possibly
 /// widened) page size; `warn` hears the source's lasting conditions that do not stop polling
@@ -50,6 +51,9 @@ async fn poll_changes(
     let state = store
         .connection_state(&config.id, &feed.initial_cursor)
         .await?;
+    if feed.initial == Initial::Baseline && !baseline_done(store, &config.id).await? {
+        return skip_backlog(client, config, feed, store, (state, page_size)).await;
+    }
     let page = read_page(client, feed, &state.cursor, page_size).await?;
     let containers = match page.changed {
         false => Vec::new(),
@@ -77,6 +81,70 @@ async fn poll_changes(
         cursor_moved: page.moved,
         behind: page.behind,
         more: false,
+    })
+}
+
+/// The scope of a changes feed's baseline marker: present once its backlog was skipped.
+const BASELINE_SCOPE: &str = "baseline";
+
+/// Whether the connection's backlog was skipped already (`initial = "baseline"`).
+async fn baseline_done(store: &Store, connection: &str) -> Result<bool, StoreError> {
+    let marker = [String::new()];
+    let found = store.records(connection, BASELINE_SCOPE, &marker).await?;
+    Ok(found.into_iter().next().flatten().is_some())
+}
+
+/// Reads one page of the feed's backlog and moves the cursor past it without notifying it;
+/// the page that is not full (the end of the backlog) also leaves the baseline's marker, in
+/// the same commit, so a restart mid-backlog goes on skipping and one after it notifies.
+async fn skip_backlog(
+    client: &EhrClient,
+    config: &ConnectionConfig,
+    feed: &ChangesSource,
+    store: &Store,
+    (state, page_size): (ConnectionState, Option<usize>),
+) -> Result<PageResult, PollError> {
+    let page = read_page(client, feed, &state.cursor, page_size).await?;
+    let full = page_size.is_some_and(|size| page.returned >= size);
+    // A full page that did not move the cursor is widened by the poll loop (`is_stuck`).
+    let end = !full;
+    let marker = Recorded {
+        fingerprint: None,
+        revision: 1,
+        date: Some(client.clock().now().timestamp()),
+    };
+    let commit = RecordCommit {
+        scope: BASELINE_SCOPE.to_owned(),
+        changes: Vec::new(),
+        records: end
+            .then(|| (String::new(), Some(marker)))
+            .into_iter()
+            .collect(),
+        cursor: Some(page.cursor.clone()),
+    };
+    if page.changed || end {
+        let now = client.clock().now();
+        store
+            .commit_records(&config.id, &state, commit, now)
+            .await?;
+    }
+    if end {
+        log::info!(
+            "conn={} initial = baseline: the feed's backlog was skipped, changes are notified \
+             from cursor {} on",
+            config.id,
+            page.cursor.value
+        );
+    }
+    Ok(PageResult {
+        created: 0,
+        containers: Vec::new(),
+        returned: page.returned,
+        requested: page_size,
+        cursor: page.cursor.value,
+        cursor_moved: page.moved,
+        behind: page.behind,
+        more: !end,
     })
 }
 

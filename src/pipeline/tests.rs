@@ -18,6 +18,7 @@ contract!(
     a_page_read_again_creates_nothing_and_leaves_the_cursor_where_it_was,
     an_ehr_failure_writes_nothing,
     a_fhir_page_read_again_is_sorted_against_the_versions_the_store_took,
+    a_baseline_skips_the_feeds_backlog_then_notifies_what_comes_after,
 );
 
 /// A loopback EHR that answers every request with `status`, `body` and a `Date` of now.
@@ -99,6 +100,37 @@ async fn an_ehr_failure_writes_nothing(store: Store) {
     assert!(matches!(err, PollError::Ehr(_)), "{err}");
     let state = store.connection_state(&config.id, "0").await.unwrap();
     assert_eq!((state.cursor.value.as_str(), state.next_sequence), ("0", 1));
+}
+
+/// `initial = "baseline"`: the backlog moves the cursor without a container; a change after
+/// it is notified.
+async fn a_baseline_skips_the_feeds_backlog_then_notifies_what_comes_after(store: Store) {
+    let body = std::sync::Arc::new(std::sync::Mutex::new(two_changes().to_string()));
+    let served = body.clone();
+    let server = serve(move |_, stream| {
+        let date = Utc::now().format("date: %a, %d %b %Y %H:%M:%S GMT\r\n");
+        respond(stream, "200 OK", &date.to_string(), &served.lock().unwrap());
+    });
+    let mut config = changes_connection(&server);
+    let Source::Changes(feed) = &mut config.source else {
+        unreachable!("the fixture is a changes feed");
+    };
+    feed.initial = crate::config::Initial::Baseline;
+    let source = EhrSource::for_connection(&config);
+    let skipped = poll(&source, &config, &store).await.unwrap();
+    assert_eq!((skipped.created, skipped.returned), (0, 2));
+    assert!(!skipped.was_full());
+    let state = store.connection_state(&config.id, "0").await.unwrap();
+    assert_eq!((state.cursor.value.as_str(), state.next_sequence), ("2", 1));
+    let mut three = two_changes();
+    three
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"seq": 3, "id": "c", "patientId": "p", "ts": "v1"}));
+    *body.lock().unwrap() = three.to_string();
+    let after = poll(&source, &config, &store).await.unwrap();
+    let keys: Vec<&str> = after.containers.iter().map(|c| c.key.as_str()).collect();
+    assert_eq!(keys, ["c"]);
 }
 
 /// The position is read from the store before the EHR is asked: a store that cannot say

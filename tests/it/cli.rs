@@ -167,7 +167,10 @@ fn check_refuses_a_misspelt_key_at_its_line_with_the_keys_expected_there() {
              `page_size_param`, `page_size`, `items_pointer`, `key_pointer`, `version_pointer`, \
              `cursor_pointer`, `cursor_from`, `lag_secs`, `max_clock_skew_secs`, `event_type`, \
              `max_concurrent_enrichments`, `max_requests_per_sec`, `max_concurrent_requests`, \
-             `heartbeat_secs`, `enrich`, `auth`, `initial_since`, `resources`)"
+             `heartbeat_secs`, `enrich`, `auth`, `initial_since`, `resources`, `initial`, \
+             `list_path`, `list_query`, `date_format`, `window_start`, `window_end`, \
+             `date_pointer`, `compare`, `next_pointer`, `offset_param`, `total_pointer`, \
+             `confirm_path`, `event_prefix`, `recovery`)"
         )]
     );
     assert_eq!(run.stdout, "");

@@ -278,3 +278,36 @@ async fn a_last_updated_type_with_initial_baseline_starts_at_the_servers_clock()
     t.settle(6).await;
     assert_eq!(summary(&t), ["Appointment.new Appointment/after patient=-"]);
 }
+
+/// A restart in the middle of a listing (a slow server: each page takes 150 ms) starts a new
+/// listing; what the earlier pages committed is stored, so nothing is notified twice and
+/// nothing is lost.
+#[actix_rt::test]
+async fn a_restart_mid_listing_repeats_nothing_and_loses_nothing() {
+    let fhir = SimFhir::start(VersionIds::Counter).unwrap();
+    fhir.set_last_updated(false);
+    fhir.put(&patient("p1"));
+    for n in 1..=9 {
+        fhir.put(&appointment(&format!("a{n}"), "booked", n));
+    }
+    fhir.on_search(|_| std::thread::sleep(std::time::Duration::from_millis(150)));
+    let t = spawn_fhir_app(&window_spec(&fhir.base_url(), "initial = \"notify\""));
+    wait_for(&t, 2).await;
+    let t = t.restarted().await;
+    wait_for(&t, 9).await;
+    // Found by a later listing: news, not backfill.
+    fhir.put(&appointment("b1", "booked", 10));
+    wait_for(&t, 10).await;
+    t.settle(8).await;
+    let changes = t.changes();
+    let mut focuses: Vec<&str> = changes.iter().map(|c| c.focus.as_str()).collect();
+    focuses.sort();
+    let mut expected: Vec<String> = (1..=9).map(|n| format!("Appointment/a{n}")).collect();
+    expected.push("Appointment/b1".into());
+    assert_eq!(focuses, expected, "each appointment once, none lost");
+    let b1 = changes
+        .iter()
+        .find(|c| c.focus == "Appointment/b1")
+        .unwrap();
+    assert!(b1.body["data"].get("backfill").is_none(), "{}", b1.body);
+}

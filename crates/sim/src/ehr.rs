@@ -9,7 +9,10 @@
 //!   so a reader must drop the ties it has seen). Items look like
 //!   `{"seq": 7, "id": "appt-3", "patientId": "pat-2", "ts": "2030-01-01T08:00:00.123Z"}`.
 //! - `GET /api/appointments/{id}` and `GET /api/patients/{id}`: minimal FHIR resources, or 404
-//!   with an `OperationOutcome`.
+//!   with an `OperationOutcome`. An id the schedule knows answers its schedule record (404 or
+//!   410 once deleted) instead.
+//! - `GET /api/schedule?from=…&to=…&offset=…&limit=…`: the schedule, a windowed listing, and
+//!   `GET /api/schedule/{id}`, one of its records (see [`listing`](super::listing)).
 //!
 //! Every response carries a `Date` header (actix-web adds it), which a timestamp cursor can use
 //! to reason about the EHR's clock. The sim logs nothing per request: even fake records should
@@ -33,6 +36,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::faults::{self, Fault, FaultQueues, Route};
+use super::listing::{self, ScheduleState};
 use super::records::{Records, Since};
 
 /// Page size when the request gives no `limit`, as many real feeds do.
@@ -83,6 +87,8 @@ struct EhrState {
     outage: Option<Fault>,
     /// The feed answers from the start of the log whatever `since` says.
     ignore_since: bool,
+    /// The windowed listing's appointments (see [`listing`]).
+    schedule: ScheduleState,
 }
 
 /// A [`RequestObserver`] that `EhrState` can derive `Debug` with.
@@ -221,9 +227,14 @@ impl EhrControl {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Runs `f` on the schedule under the sim's lock.
+    pub(crate) fn with_schedule<R>(&self, f: impl FnOnce(&mut ScheduleState) -> R) -> R {
+        f(&mut self.lock().schedule)
+    }
+
     /// Counts the request, tells the observer, applies latency and any hang, and returns the
     /// fault to apply.
-    async fn begin(&self, route: Route) -> Option<Fault> {
+    pub(crate) async fn begin(&self, route: Route) -> Option<Fault> {
         let (fault, latency, number, observer) = {
             let mut state = self.lock();
             let fault = state.faults.next(route).or_else(|| state.outage.clone());
@@ -274,6 +285,7 @@ impl SimEhr {
                 observer: None,
                 outage: None,
                 ignore_since: false,
+                schedule: ScheduleState::new(options.patients, options.seed),
             })),
         };
         let data = web::Data::new(control.clone());
@@ -281,6 +293,8 @@ impl SimEhr {
             App::new().app_data(data.clone()).service(
                 web::scope("/api")
                     .route("/appointments/changed", web::get().to(changed))
+                    .route("/schedule", web::get().to(listing::schedule))
+                    .route("/schedule/{id}", web::get().to(listing::scheduled))
                     .route("/appointments/{id}", web::get().to(appointment))
                     .route("/patients/{id}", web::get().to(patient)),
             )
@@ -349,6 +363,7 @@ async fn touch_periodically(control: EhrControl, every: Duration) {
     loop {
         interval.tick().await;
         control.touch_random();
+        control.with_schedule(ScheduleState::change_if_any);
     }
 }
 
@@ -364,13 +379,14 @@ async fn appointment(
     request: HttpRequest,
 ) -> HttpResponse {
     let fault = control.begin(Route::Details).await;
-    let record = control.lock().records.appointment(&id);
-    finish(
-        Route::Details,
-        fault,
-        &request,
-        record.ok_or_else(|| not_found(&id)),
-    )
+    let record = {
+        let state = control.lock();
+        match state.schedule.read(&id) {
+            Some(answer) => answer,
+            None => state.records.appointment(&id).ok_or_else(|| not_found(&id)),
+        }
+    };
+    finish(Route::Details, fault, &request, record)
 }
 
 async fn patient(
@@ -410,7 +426,8 @@ fn feed_page(control: &EhrControl, query: &str) -> Result<Value, &'static str> {
     Ok(Value::Array(state.records.changed(since, limit)))
 }
 
-fn finish(
+/// The answer of a request of `route`: `normal`, or what `fault` makes of it.
+pub(crate) fn finish(
     route: Route,
     fault: Option<Fault>,
     request: &HttpRequest,

@@ -26,6 +26,8 @@ pub enum Route {
     Feed,
     /// `GET /api/appointments/{id}` and `GET /api/patients/{id}`, read by enrichment.
     Details,
+    /// `GET /api/schedule`, the windowed listing a snapshot source pages through.
+    Listing,
 }
 
 /// One misbehaviour, consumed by exactly one request of its route.
@@ -51,7 +53,7 @@ pub enum Fault {
     /// Answer 200 with the normal JSON body labelled `content-type: text/plain`.
     WrongContentType,
     /// Answer 200 with valid JSON of the wrong shape: an object where the feed has an array, an
-    /// array where a record is an object.
+    /// array where a record or a listing page is an object.
     WrongShape,
     /// Answer 200 with the right shape but without the `id` field (in every feed item, or in
     /// the record).
@@ -92,8 +94,10 @@ pub enum Fault {
 pub struct FaultQueues {
     feed: VecDeque<Fault>,
     details: VecDeque<Fault>,
+    listing: VecDeque<Fault>,
     feed_requests: u64,
     details_requests: u64,
+    listing_requests: u64,
 }
 
 impl FaultQueues {
@@ -107,6 +111,7 @@ impl FaultQueues {
         match route {
             Route::Feed => self.feed_requests += 1,
             Route::Details => self.details_requests += 1,
+            Route::Listing => self.listing_requests += 1,
         }
         self.queue(route).pop_front()
     }
@@ -116,6 +121,7 @@ impl FaultQueues {
         match route {
             Route::Feed => self.feed_requests,
             Route::Details => self.details_requests,
+            Route::Listing => self.listing_requests,
         }
     }
 
@@ -124,6 +130,7 @@ impl FaultQueues {
         match route {
             Route::Feed => self.feed.len(),
             Route::Details => self.details.len(),
+            Route::Listing => self.listing.len(),
         }
     }
 
@@ -131,6 +138,7 @@ impl FaultQueues {
         match route {
             Route::Feed => &mut self.feed,
             Route::Details => &mut self.details,
+            Route::Listing => &mut self.listing,
         }
     }
 }
@@ -221,6 +229,15 @@ fn reshape(route: Route, fault: &Fault, body: Value) -> Value {
     match (fault, route) {
         (Fault::WrongShape, Route::Feed) => json!({ "entry": body }),
         (Fault::WrongShape, Route::Details) => json!([body]),
+        (Fault::WrongShape, Route::Listing) => body.get("items").cloned().unwrap_or(body),
+        (_, Route::Listing) => {
+            let mut body = body;
+            if let Some(Value::Array(items)) = body.get_mut("items") {
+                let stripped = std::mem::take(items).into_iter().map(without_id).collect();
+                *items = stripped;
+            }
+            body
+        }
         (_, Route::Feed) => match body {
             Value::Array(items) => items.into_iter().map(without_id).collect(),
             other => other,

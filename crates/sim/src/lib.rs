@@ -9,6 +9,8 @@
 //!
 //! - [`ehr`]: the changes feed and FHIR-like records, with injectable [`Fault`]s (see
 //!   [`faults`]; the bodies that break on the wire are streamed by `bodies`).
+//! - [`listing`]: the EHR's schedule, `GET /api/schedule`, a window of appointments paged by
+//!   offset or link, consistent or not, for snapshot sources ([`ScheduleControl`]).
 //! - [`fhir`]: a FHIR R4 server (search, history, metadata) whose writes, version ids, timing
 //!   and faults tests control.
 //! - [`receiver`]: verifies signatures, records every request, answers as scripted.
@@ -33,10 +35,12 @@ mod fhir_data;
 mod fhir_date;
 pub mod inbox;
 pub mod ledger;
+pub mod listing;
 pub mod load;
 pub mod postgres;
 pub mod receiver;
 mod records;
+mod schedule;
 pub mod wait;
 
 #[cfg(test)]
@@ -53,6 +57,7 @@ pub use faults::{Fault, Route};
 pub use fhir::{FhirControl, FhirFault, HistoryReads, SimFhir, VersionIds};
 pub use inbox::{Received, ReceiverControl, Summary};
 pub use ledger::{Audit, Identity, Ledger, Problems};
+pub use listing::ScheduleControl;
 pub use load::{LoadEhr, LoadEhrOptions, LoadFeed};
 pub use receiver::{ReceiverOptions, SimReceiver};
 pub use wait::{eventually, until};

@@ -8,7 +8,9 @@ mod cursor;
 mod fhir;
 mod format;
 mod operations;
+
 mod ordering;
+mod record_sources;
 mod semantic;
 mod store;
 mod structural;

@@ -4,6 +4,7 @@
 //! `sled/tests`.
 
 pub(crate) mod dead_letters;
+pub(crate) mod records;
 pub(crate) mod retention;
 
 use chrono::{DateTime, Utc};

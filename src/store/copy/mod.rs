@@ -4,8 +4,8 @@
 //! What it keeps:
 //! - Everything moves, under its own key: each connection's cursor and next sequence, the
 //!   pending containers (same ids and sequences), the dead letters with the containers a
-//!   retry sends back, the FHIR cursors and versions seen, and the retained notifications
-//!   (the bytes as delivered, for replay).
+//!   retry sends back, the FHIR cursors and versions seen, record sources' records, and the
+//!   retained notifications (the bytes as delivered, for replay).
 //! - One transaction: the target's tables are locked, found empty, filled, and their row
 //!   counts checked against what was read before it commits; any failure leaves the target
 //!   as it was. A target that already holds state is refused: nothing is merged.
@@ -40,6 +40,8 @@ pub struct Copied {
     pub fhir_cursors: u64,
     /// FHIR versions seen (per connection, resource type and id).
     pub fhir_seen: u64,
+    /// Record sources' records (per connection, scope and key).
+    pub records: u64,
     /// Retained notifications copied.
     pub retained: u64,
     /// Destinations they were retained for.
@@ -59,6 +61,7 @@ impl fmt::Display for Copied {
         writeln!(f, "  dead letters        {}", self.dead_letters)?;
         writeln!(f, "  FHIR cursors        {}", self.fhir_cursors)?;
         writeln!(f, "  FHIR versions seen  {}", self.fhir_seen)?;
+        writeln!(f, "  records             {}", self.records)?;
         let destinations = match self.retained_destinations {
             1 => "1 destination".to_owned(),
             n => format!("{n} destinations"),

@@ -9,7 +9,7 @@ use tokio_postgres::types::ToSql;
 
 use crate::model::{Container, DeadLetter};
 use crate::store::codec::encode;
-use crate::store::sled::export::{FhirCursorRecord, SeenRecord};
+use crate::store::sled::export::{FhirCursorRecord, SeenRecord, StoredRecord};
 use crate::store::traits::ConnectionState;
 use crate::store::{Retained, StoreError};
 
@@ -226,6 +226,38 @@ impl Rows for SeenRows {
 
     fn columns(&self) -> Vec<&(dyn ToSql + Sync)> {
         vec![&self.connection, &self.type_name, &self.id, &self.seen]
+    }
+}
+
+/// Rows of `records`.
+#[derive(Default)]
+pub(super) struct RecordRows {
+    connection: Vec<String>,
+    scope: Vec<String>,
+    key: Vec<String>,
+    record: Vec<Vec<u8>>,
+}
+
+impl Rows for RecordRows {
+    type Record = StoredRecord;
+    const TABLE: &'static str = "records";
+    const INSERT: &'static str = "INSERT INTO records (connection, scope, key, record) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[])";
+
+    fn push(&mut self, stored: StoredRecord) -> Result<(), StoreError> {
+        self.record.push(encode(&stored.record));
+        self.connection.push(stored.connection);
+        self.scope.push(stored.scope);
+        self.key.push(stored.key);
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.connection.len()
+    }
+
+    fn columns(&self) -> Vec<&(dyn ToSql + Sync)> {
+        vec![&self.connection, &self.scope, &self.key, &self.record]
     }
 }
 

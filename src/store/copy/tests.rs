@@ -13,7 +13,9 @@ use serde_json::json;
 use self::snapshot::{fresh_database, target, Snapshot};
 use super::*;
 use crate::model::{ChangeItem, Container, DeadLetter, Notification};
+use crate::model::{CursorState, RecordCommit};
 use crate::model::{FhirChange, FhirCommit, FhirCursor, Seen, Track};
+use crate::store::contract::records::{change as record_change, recorded};
 use crate::store::contract::retention::complete_retained;
 use crate::store::contract::{commit, item};
 use crate::store::Store;
@@ -27,8 +29,8 @@ struct Filled {
 }
 
 /// Fills `store` the way a running instance does: pages committed on two connections, some
-/// delivered with retention (two destinations), one dead-lettered, and a FHIR page with its
-/// cursor and versions seen.
+/// delivered with retention (two destinations), one dead-lettered, a FHIR page with its
+/// cursor and versions seen, and record pages in two scopes.
 async fn fill(store: &Store) -> Filled {
     let items = |keys: &[&str]| -> Vec<ChangeItem> {
         keys.iter()
@@ -59,6 +61,7 @@ async fn fill(store: &Store) -> Filled {
     let dead = &first[2];
     store.dead_letter(&letter(dead)).await.unwrap();
     commit_fhir_page(store).await;
+    commit_record_pages(store).await;
     Filled {
         dead_id: dead.notification_id.clone(),
         retained_ids,
@@ -112,6 +115,35 @@ async fn commit_fhir_page(store: &Store) {
         .unwrap();
 }
 
+/// Record pages on connection `snap-d`: a listing's page (one change, two records, the
+/// cursor moved) and a consume-once entry in another scope.
+async fn commit_record_pages(store: &Store) {
+    let pages = [
+        RecordCommit {
+            scope: "".into(),
+            changes: vec![record_change("r1", "1")],
+            records: vec![
+                ("r1".into(), Some(recorded("x", 1))),
+                ("r2".into(), Some(recorded("y", 0))),
+            ],
+            cursor: Some(CursorState::initial("2026-12-06T14:00:00Z")),
+        },
+        RecordCommit {
+            scope: "consumed".into(),
+            changes: Vec::new(),
+            records: vec![("e1".into(), Some(recorded("e", 1)))],
+            cursor: None,
+        },
+    ];
+    for page in pages {
+        let state = store.connection_state("snap-d", "0").await.unwrap();
+        store
+            .commit_records("snap-d", &state, page, Utc::now())
+            .await
+            .unwrap();
+    }
+}
+
 /// A sled store in a fresh directory, filled by [`fill`].
 async fn filled_store() -> (tempfile::TempDir, Arc<SledStore>, Filled) {
     let dir = tempfile::tempdir().unwrap();
@@ -136,16 +168,22 @@ async fn a_copy_moves_every_record_under_its_own_key_and_sequence() {
         copied.fhir_seen,
         copied.retained,
         copied.retained_destinations,
+        copied.records,
     ];
-    assert_eq!(figures, [3, 5, 1, 1, 2, 3, 2], "{copied}");
+    assert_eq!(figures, [4, 6, 1, 1, 2, 3, 2, 3], "{copied}");
     let source = Snapshot::of_sled(&sled).await;
     let copy = Snapshot::of_database(&db).await;
     assert_eq!(copy, source, "every row decodes to what sled holds");
     // What a user would check by hand: nothing renumbered, nothing lost.
     let next = |conn: &str| copy.connection(conn).map(|state| state.next_sequence);
     assert_eq!(
-        (next("clinic-a"), next("clinic-b"), next("fhir-c")),
-        (Some(6), Some(3), Some(3))
+        (
+            next("clinic-a"),
+            next("clinic-b"),
+            next("fhir-c"),
+            next("snap-d")
+        ),
+        (Some(6), Some(3), Some(3), Some(2))
     );
     assert_eq!(
         copy.pending_keys(),
@@ -154,9 +192,12 @@ async fn a_copy_moves_every_record_under_its_own_key_and_sequence() {
             ("clinic-a", 5),
             ("clinic-b", 2),
             ("fhir-c", 1),
-            ("fhir-c", 2)
+            ("fhir-c", 2),
+            ("snap-d", 1)
         ]
     );
+    let records: Vec<_> = copy.records.iter().map(|r| (&*r.scope, &*r.key)).collect();
+    assert_eq!(records, [("", "r1"), ("", "r2"), ("consumed", "e1")]);
     assert_eq!(copy.dead_letters[0].0.notification_id, filled.dead_id);
     let kept = copy.dead_letters[0].1.as_ref().map(|c| c.sequence);
     assert_eq!(kept, Some(3), "its container, for a retry");
@@ -288,6 +329,7 @@ fn the_summary_names_every_table_and_what_was_not_copied_as_is() {
         retained: 25,
         retained_destinations: 3,
         retained_duplicates: 1,
+        records: 3,
         ..Copied::default()
     };
     let text = copied.to_string();
@@ -296,6 +338,7 @@ fn the_summary_names_every_table_and_what_was_not_copied_as_is() {
         "{text}"
     );
     assert!(text.contains("  pending             14\n"), "{text}");
+    assert!(text.contains("  records             3\n"), "{text}");
     assert!(
         text.contains("retained            25 (3 destinations); 1 held twice, copied once"),
         "{text}"

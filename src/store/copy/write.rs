@@ -7,7 +7,8 @@ use chrono::DateTime;
 use deadpool_postgres::{GenericClient, Pool, Transaction};
 
 use super::rows::{
-    ConnectionRows, DeadLetterRows, FhirCursorRows, PendingRows, RetainedRows, Rows, SeenRows,
+    ConnectionRows, DeadLetterRows, FhirCursorRows, PendingRows, RecordRows, RetainedRows, Rows,
+    SeenRows,
 };
 use super::{Copied, CopyError};
 use crate::store::postgres::db::db_error;
@@ -20,13 +21,14 @@ use crate::store::{RetainedRange, RetainedStore, StoreError};
 const BATCH: usize = 1000;
 
 /// The tables a copy fills, each of which must be empty before it.
-const TABLES: [&str; 6] = [
+const TABLES: [&str; 7] = [
     ConnectionRows::TABLE,
     PendingRows::TABLE,
     DeadLetterRows::TABLE,
     FhirCursorRows::TABLE,
     SeenRows::TABLE,
     RetainedRows::TABLE,
+    RecordRows::TABLE,
 ];
 
 /// Copies everything `sled` holds into the schema `pool` connects to, in one transaction.
@@ -53,6 +55,7 @@ pub(super) async fn copy(pool: Pool, sled: Arc<SledStore>) -> Result<Copied, Cop
         dead_letters: insert_all::<DeadLetterRows>(&tx, sled.export_dead_letters()?).await?,
         fhir_cursors: insert_all::<FhirCursorRows>(&tx, sled.export_fhir_cursors()?).await?,
         fhir_seen: insert_all::<SeenRows>(&tx, sled.export_fhir_seen()?).await?,
+        records: insert_all::<RecordRows>(&tx, sled.export_records()?).await?,
         ..Copied::default()
     };
     insert_retained(&tx, &sled, &mut copied).await?;
@@ -158,6 +161,7 @@ async fn verify(tx: &Transaction<'_>, copied: &Copied) -> Result<(), CopyError> 
         copied.fhir_cursors,
         copied.fhir_seen,
         copied.retained,
+        copied.records,
     ];
     for (table, expected) in TABLES.into_iter().zip(expected) {
         let stored = query_one::<i64>(tx, &format!("SELECT count(*) FROM {table}")).await?;

@@ -8,8 +8,9 @@
 //! meanings; columns exist only for what a statement selects or orders on.
 //!
 //! Connection and destination names compare byte by byte (`COLLATE "C"`), as the sled
-//! store's keys do: dead letters page in `<connection>/<sequence>` order and retained
-//! notifications in delivery order whatever the database's locale. A dead letter's
+//! store's keys do: dead letters page in `<connection>/<sequence>` order, retained
+//! notifications in delivery order and a scope's records in key order whatever the
+//! database's locale. A dead letter's
 //! `container` is empty when the container had already left pending (completed) when its
 //! letter was written: a retry rebuilds it from the letter's standard body.
 
@@ -102,6 +103,19 @@ CREATE TABLE leases (
     epoch      bigint      NOT NULL,
     expires_at timestamptz NOT NULL,
     redispatch bigint      NOT NULL DEFAULT 0
+);
+",
+    },
+    Migration {
+        version: 3,
+        name: "record sources: records by connection, scope and key",
+        sql: "
+CREATE TABLE records (
+    connection text COLLATE \"C\" NOT NULL,
+    scope      text COLLATE \"C\" NOT NULL,
+    key        text COLLATE \"C\" NOT NULL,
+    record     bytea NOT NULL,
+    PRIMARY KEY (connection, scope, key)
 );
 ",
     },

@@ -7,8 +7,8 @@
 //! committed with row locks (`FOR SHARE`, `FOR UPDATE`) is enough; nothing relies on advisory
 //! locks or LISTEN/NOTIFY, so a PostgreSQL-compatible engine can hold the same schema.
 //!
-//! Module map: `pages.rs` and `fhir.rs` commit pages, `pending.rs` reads them and keeps the
-//! backlog counters, `completion.rs` completes and dead-letters containers,
+//! Module map: `pages.rs`, `fhir.rs` and `records.rs` commit pages, `pending.rs` reads them
+//! and keeps the backlog counters, `completion.rs` completes and dead-letters containers,
 //! `dead_letters.rs` holds the operator actions, `retained.rs` replay and sweeps,
 //! `health.rs` the store's health; `failure.rs` says what a failed call means.
 

@@ -1,6 +1,7 @@
 //! Committing a page: its containers, the connection's cursor and next sequence (and for a
-//! FHIR page its type's cursor and the versions seen) in one transaction, after the lease's
-//! fencing check and under the connection's row lock; durable at commit.
+//! FHIR page its type's cursor and the versions seen, for a record page its records) in one
+//! transaction, after the lease's fencing check and under the connection's row lock; durable
+//! at commit.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use deadpool_postgres::{Pool, Transaction};
 
 use super::failure::{fail, Failure};
 use super::pending::{counted, db_sequence};
+use super::records::{write_records, RecordWrites};
 use super::{decode, encode, fence, Fence, PgStore};
 use crate::model::{ChangeItem, Container, CursorState};
 use crate::store::backlog::Backlogs;
@@ -50,6 +52,8 @@ pub(super) struct PageWrite {
     pub containers: Vec<Vec<u8>>,
     /// A FHIR page's own records.
     pub fhir: Option<FhirRecords>,
+    /// A record page's records, written and forgotten.
+    pub records: Option<RecordWrites>,
 }
 
 impl PageWrite {
@@ -75,6 +79,7 @@ impl PageWrite {
             detected_at: containers.iter().map(|c| c.detected_at).collect(),
             containers: containers.iter().map(encode).collect(),
             fhir: None,
+            records: None,
         }
     }
 }
@@ -110,6 +115,9 @@ async fn write_page(
     let added = insert_containers(&tx, &write).await?;
     if let Some(fhir) = &write.fhir {
         write_fhir(&tx, &write.connection, fhir).await?;
+    }
+    if let Some(records) = &write.records {
+        write_records(&tx, &write.connection, records).await?;
     }
     let statement = tx
         .prepare_cached(

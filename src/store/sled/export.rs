@@ -1,6 +1,7 @@
 //! Everything a sled store holds, read in key order, for `courier store copy`: each
 //! connection's state, the pending containers, the dead letters with their containers, the
-//! FHIR cursors and versions seen, and the destinations that retained notifications (whose
+//! FHIR cursors and versions seen, record sources' records, and the destinations that
+//! retained notifications (whose
 //! records the store's own [`RetainedStore::read_retained`](crate::store::RetainedStore)
 //! reads). The records come decoded into the model's types, so a reader never needs the key
 //! layouts; one that cannot be decoded is an error naming its key.
@@ -9,7 +10,7 @@
 //! store, which nothing else writes.
 
 use super::{decode, fhir, keys, SledStore};
-use crate::model::{Container, DeadLetter, FhirCursor, Seen};
+use crate::model::{Container, DeadLetter, FhirCursor, Recorded, Seen};
 use crate::store::traits::ConnectionState;
 use crate::store::StoreError;
 
@@ -37,6 +38,19 @@ pub(crate) struct SeenRecord {
     pub id: String,
     /// The version taken.
     pub seen: Seen,
+}
+
+/// A record source's stored record with what its key says: connection, scope and key.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StoredRecord {
+    /// The connection whose source keeps it.
+    pub connection: String,
+    /// The scope it belongs to (see [`crate::model::records`]).
+    pub scope: String,
+    /// The record's key in that scope.
+    pub key: String,
+    /// What is kept of it.
+    pub record: Recorded,
 }
 
 /// What the export iterators yield.
@@ -111,6 +125,21 @@ impl SledStore {
                 connection,
                 type_name,
                 id,
+            })
+        })))
+    }
+
+    /// Every record source's record, by connection, scope and key (bytes).
+    pub(crate) fn export_records(&self) -> Result<Records<StoredRecord>, StoreError> {
+        let engine = self.engine()?;
+        Ok(Box::new(engine.records.iter().map(|entry| {
+            let (stored_key, value) = entry?;
+            let (connection, scope, key) = fhir::parse_key(&stored_key)?;
+            Ok(StoredRecord {
+                record: decode(&format!("{connection}/{scope}/{key}"), &value)?,
+                connection,
+                scope,
+                key,
             })
         })))
     }

@@ -36,11 +36,12 @@ pub(super) fn key(connection: &str, type_name: &str, last: &str) -> Vec<u8> {
     [connection, type_name, last].join("\0").into_bytes()
 }
 
-/// The three parts of a key [`key`] made: connection, resource type, and track or id.
+/// The three parts of a key [`key`] made: connection, resource type (or scope), and track,
+/// id or record key.
 pub(super) fn parse_key(key: &[u8]) -> Result<(String, String, String), StoreError> {
     let corrupt = || StoreError::Corrupt {
         key: String::from_utf8_lossy(key).replace('\0', "/"),
-        reason: "not a FHIR record's key".into(),
+        reason: "not a FHIR or record source's key".into(),
     };
     let text = std::str::from_utf8(key).map_err(|_| corrupt())?;
     let mut parts = text.splitn(3, '\0').map(str::to_owned);

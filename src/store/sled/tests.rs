@@ -49,3 +49,31 @@ async fn state_survives_reopening_the_directory() {
     assert_eq!(next_sequence(&store, "a").await, 3);
     assert_eq!(store.pending("a", 0).count().await, 2);
 }
+
+#[actix_rt::test]
+async fn a_record_pages_containers_and_records_survive_reopening_the_directory() {
+    use crate::model::RecordCommit;
+    use crate::store::contract::records::{change, recorded};
+    let (dir, store, _, sled) = on_disk(&[item("x", 1)]).await;
+    let state = store.connection_state("a", "0").await.unwrap();
+    let commit = RecordCommit {
+        scope: "Appointment".into(),
+        changes: vec![change("Appointment/r1", "1")],
+        records: vec![("Appointment/r1".into(), Some(recorded("v", 1)))],
+        cursor: None,
+    };
+    let written = store
+        .commit_records("a", &state, commit, chrono::Utc::now())
+        .await
+        .unwrap();
+    drop((store, sled));
+
+    let store = reopen(dir.path()).await;
+
+    let pending: Vec<Container> = store.pending("a", 2).collect().await.unwrap();
+    assert_eq!(pending, written);
+    assert_eq!(next_sequence(&store, "a").await, 3);
+    let records = store.scan_records("a", "Appointment", None, 10).await;
+    let expected = [("Appointment/r1".to_owned(), recorded("v", 1))];
+    assert_eq!(records.unwrap(), expected);
+}

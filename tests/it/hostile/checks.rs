@@ -99,7 +99,9 @@ pub fn each_fault(route: Route, seen: &[Seen]) -> Vec<Outcome> {
 fn failures(route: Route, seen: &Seen) -> (u64, Option<String>) {
     match (&seen.status, route) {
         (None, _) => (0, None),
-        (Some(status), Route::Feed) => (status.polls_failed, status.last_error.clone()),
+        (Some(status), Route::Feed | Route::Listing) => {
+            (status.polls_failed, status.last_error.clone())
+        }
         (Some(status), Route::Details) => (status.enrich_failures, status.enrich_error.clone()),
     }
 }

@@ -1,6 +1,7 @@
 //! The copy read back through the PostgreSQL store's own traits, as the cluster will read it:
-//! the same pending pages, backlog, dead letters, FHIR records and retained notifications as
-//! the sled store answers, and a next page continues at the same next sequence.
+//! the same pending pages, backlog, dead letters, FHIR records, record sources' records and
+//! retained notifications as the sled store answers, and a next page continues at the same
+//! next sequence.
 
 use super::*;
 use crate::store::contract::{complete_unretained, read_retained};
@@ -39,7 +40,7 @@ async fn the_copy_reads_back_through_the_postgres_store_as_sled_answers_and_cont
 
     let (copy, _pg) = Store::postgres(&target(&database), FencePolicy::SingleWriter).unwrap();
 
-    for connection in ["clinic-a", "clinic-b", "fhir-c"] {
+    for connection in ["clinic-a", "clinic-b", "fhir-c", "snap-d"] {
         assert_eq!(
             copy.connection_state(connection, "0").await.unwrap(),
             source.connection_state(connection, "0").await.unwrap(),
@@ -86,6 +87,33 @@ async fn the_copy_reads_back_through_the_postgres_store_as_sled_answers_and_cont
         copy.fhir_seen("fhir-c", "Patient", "p2").await.unwrap(),
         source.fhir_seen("fhir-c", "Patient", "p2").await.unwrap()
     );
+
+    for scope in ["", "consumed"] {
+        assert_eq!(
+            copy.scan_records("snap-d", scope, None, 10).await.unwrap(),
+            source
+                .scan_records("snap-d", scope, None, 10)
+                .await
+                .unwrap(),
+            "{scope:?}"
+        );
+    }
+    let state = copy.connection_state("snap-d", "0").await.unwrap();
+    let forget = RecordCommit {
+        scope: "".into(),
+        changes: vec![record_change("r2", "removed-1")],
+        records: vec![("r2".into(), None)],
+        cursor: None,
+    };
+    let next = copy.commit_records("snap-d", &state, forget, chrono::Utc::now());
+    assert_eq!(
+        next.await.unwrap()[0].sequence,
+        2,
+        "the record source goes on"
+    );
+    let asked = ["r1".to_owned(), "r2".to_owned()];
+    let left = copy.records("snap-d", "", &asked).await.unwrap();
+    assert_eq!(left, [Some(recorded("x", 1)), None]);
 
     // The next page continues where sled stopped: no number is given twice.
     let next = commit(&copy, "clinic-a", &[item("a6", 6)]).await.unwrap();

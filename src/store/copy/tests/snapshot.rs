@@ -10,7 +10,7 @@ use courier_sim::postgres::TestDatabase;
 use crate::config::{PostgresConfig, Secret};
 use crate::model::{Container, DeadLetter};
 use crate::store::postgres::Db;
-use crate::store::sled::export::{FhirCursorRecord, Records, SeenRecord};
+use crate::store::sled::export::{FhirCursorRecord, Records, SeenRecord, StoredRecord};
 use crate::store::sled::SledStore;
 use crate::store::traits::ConnectionState;
 use crate::store::{RetainedKey, RetainedRange, RetainedStore};
@@ -27,6 +27,7 @@ pub(super) struct Snapshot {
     pub fhir_cursors: Vec<FhirCursorRecord>,
     pub fhir_seen: Vec<SeenRecord>,
     pub retained: Vec<RetainedRow>,
+    pub records: Vec<StoredRecord>,
 }
 
 impl Snapshot {
@@ -61,6 +62,7 @@ impl Snapshot {
             fhir_cursors: all(sled.export_fhir_cursors().unwrap()),
             fhir_seen: all(sled.export_fhir_seen().unwrap()),
             retained,
+            records: all(sled.export_records().unwrap()),
         }
     }
 
@@ -126,6 +128,19 @@ impl Snapshot {
             .await
             .iter()
             .map(retained_row)
+            .collect(),
+            records: rows(
+                "SELECT connection, scope, key, record FROM records \
+                 ORDER BY connection COLLATE \"C\", scope COLLATE \"C\", key COLLATE \"C\"",
+            )
+            .await
+            .iter()
+            .map(|row| StoredRecord {
+                connection: row.get(0),
+                scope: row.get(1),
+                key: row.get(2),
+                record: decode(row, 3),
+            })
             .collect(),
         }
     }

@@ -97,6 +97,35 @@ async fn a_takeover_fences_the_old_owner_in_its_next_commit() {
 }
 
 #[actix_rt::test]
+async fn a_fenced_record_commit_writes_nothing() {
+    use crate::model::{CursorState, RecordCommit};
+    use crate::store::contract::records::{change, recorded, write};
+    let (database, store, pg) = leased("records");
+    pg.own("a", lease(&database, "a", 1)).await.unwrap();
+    write(&store, "a", "", &[("r1", recorded("x", 1))]).await;
+    let state = store.connection_state("a", "0").await.unwrap();
+    sql(
+        &database,
+        "UPDATE courier.leases SET owner = 'other', epoch = epoch + 1",
+    );
+
+    let commit = RecordCommit {
+        scope: "".into(),
+        changes: vec![change("r2", "1")],
+        records: vec![("r1".into(), None), ("r2".into(), Some(recorded("y", 1)))],
+        cursor: Some(CursorState::initial("moved")),
+    };
+    let err = store.commit_records("a", &state, commit, Utc::now()).await;
+
+    assert!(matches!(err, Err(StoreError::Fenced(_))), "{err:?}");
+    assert_eq!(pending_rows(&database, "a"), "0", "no container");
+    let records = "SELECT string_agg(key, ',') FROM courier.records WHERE connection = 'a'";
+    assert_eq!(query(&database, records), "r1", "records untouched");
+    let after = store.connection_state("a", "0").await.unwrap();
+    assert_eq!(after, state, "cursor and numbering untouched");
+}
+
+#[actix_rt::test]
 async fn an_expired_lease_fences_its_holder() {
     let (database, store, pg) = leased("expired");
     pg.own("a", lease(&database, "a", 7)).await.unwrap();
@@ -192,7 +221,7 @@ fn migrations_run_once_however_many_instances_open_the_store() {
         "SELECT string_agg(version || ':' || n, ',' ORDER BY version) \
          FROM (SELECT version, count(*) AS n FROM courier.courier_migrations GROUP BY version) v",
     );
-    assert_eq!(versions, "1:1,2:1");
+    assert_eq!(versions, "1:1,2:1,3:1");
 }
 
 #[actix_rt::test]
