@@ -159,7 +159,7 @@ async fn each_change_in_a_date_window_on_sekmet_is_one_notification_of_its_kind(
 }
 
 #[actix_rt::test]
-async fn an_appointment_leaving_the_window_by_time_is_forgotten_and_one_moved_out_is_rescheduled() {
+async fn an_appointment_moved_out_of_the_window_is_rescheduled_once_then_forgotten() {
     let fhir = SimFhir::start(VersionIds::Counter).unwrap();
     fhir.set_last_updated(false);
     fhir.put(&patient("p1"));
