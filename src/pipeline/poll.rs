@@ -163,6 +163,10 @@ async fn poll_fhir(
 ) -> Result<PageResult, PollError> {
     let id = &config.id;
     let next = poller.next_read();
+    if let Some(window) = poller.window(config, &next) {
+        let window = (&window.0, window.1);
+        return super::fhir_window::poll_window(poller, &next, window, client, config, store).await;
+    }
     let stored = StoredCursors {
         search: store
             .fhir_cursor(id, &next.type_name, Track::Search)
