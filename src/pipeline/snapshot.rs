@@ -116,7 +116,7 @@ async fn list_page<L: Lister>(
         lister.events(),
     );
     listing.duplicates += found.duplicates;
-    listing.total = page.total.or(listing.total);
+    listing.note_total(page.total);
     listing.pages += 1;
     listing.counts.listed += returned;
     listing.counts.created += found.created;

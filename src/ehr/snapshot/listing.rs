@@ -90,6 +90,10 @@ pub struct Listing {
     pub duplicates: usize,
     /// The EHR's total for the window, as its last page said.
     pub total: Option<u64>,
+    /// Two pages gave different totals: the window changed while it was read (a record
+    /// deleted between pages shifts the next one out of sight, yet the last page's total
+    /// matches what was listed).
+    pub total_changed: bool,
     /// Where the sweep's scan of stored records stands (the last key swept).
     pub swept_to: Option<String>,
     /// What the listing notified, for its closing log line.
@@ -130,6 +134,7 @@ impl Listing {
             pages: 0,
             duplicates: 0,
             total: None,
+            total_changed: false,
             swept_to: None,
             counts: ListingCounts::default(),
         }
@@ -144,6 +149,13 @@ impl Listing {
                  records may have been skipped; nothing is removed on this listing",
                 self.duplicates
             ));
+        }
+        if self.total_changed {
+            return Some(
+                "the EHR's total changed between pages: the window changed while it was read, \
+                 so records may have been skipped; nothing is removed on this listing"
+                    .to_owned(),
+            );
         }
         match self.total {
             Some(total) if total != self.listed.len() as u64 => Some(format!(
@@ -208,5 +220,59 @@ impl ListingState {
     /// The lasting conditions, for status (see `pipeline::poll_page`'s `warn`).
     pub fn warnings(&self) -> Vec<String> {
         self.warning.borrow().iter().cloned().collect()
+    }
+}
+
+impl Listing {
+    /// Notes a page's total for the window: a total that differs from an earlier page's
+    /// makes the listing inconsistent.
+    pub fn note_total(&mut self, total: Option<u64>) {
+        if let (Some(before), Some(now)) = (self.total, total) {
+            self.total_changed |= before != now;
+        }
+        self.total = total.or(self.total);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed;
+
+    impl ListerInfo for Fixed {
+        fn window(&self) -> Window {
+            let expr = |text| crate::window::TimeExpr::parse(text).unwrap();
+            Window {
+                start: expr("now-1d"),
+                end: expr("now+1d"),
+            }
+        }
+
+        fn initial(&self) -> Initial {
+            Initial::Baseline
+        }
+
+        fn query(&self, _now: DateTime<Utc>) -> String {
+            String::new()
+        }
+    }
+
+    /// Found with the simulated schedule: a record deleted between two offset pages shifts
+    /// the next one out of sight, and the last page's total then equals what was listed.
+    #[test]
+    fn a_total_that_changes_between_pages_makes_the_listing_inconsistent() {
+        let mut listing = Listing::start(&Fixed, Utc::now(), Some(1));
+        for key in ["a", "b", "d", "e", "f"] {
+            listing.listed.insert(key);
+        }
+        listing.note_total(Some(6));
+        listing.note_total(Some(5));
+        assert!(listing.inconsistency().unwrap().contains("total changed"));
+        let mut steady = Listing::start(&Fixed, Utc::now(), Some(1));
+        steady.listed.insert("a");
+        steady.note_total(Some(1));
+        steady.note_total(None);
+        assert_eq!(steady.inconsistency(), None);
     }
 }
