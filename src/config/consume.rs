@@ -150,7 +150,7 @@ fn recovery_window(check: &mut Checker<'_>, path: &KeyPath, raw: &RawRecovery) -
 }
 
 /// Whether chrono can write a time in `format` (a bad specifier fails only when written).
-fn formats_cleanly(format: &str) -> bool {
+pub(super) fn formats_cleanly(format: &str) -> bool {
     use std::fmt::Write;
     let mut out = String::new();
     write!(out, "{}", chrono::Utc::now().format(format)).is_ok()

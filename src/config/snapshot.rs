@@ -70,7 +70,19 @@ pub(super) fn check(
     for (i, pointer) in compare.iter().enumerate() {
         check.pointer(&path.key("compare").index(i), pointer);
     }
+    if let Some(format) = &raw.date_format {
+        // A bad specifier would only fail when a listing's query is written.
+        if !super::consume::formats_cleanly(format) {
+            let message = format!("{format:?} is not a chrono strftime format");
+            check.report(&path.key("date_format"), message);
+        }
+    }
     let confirm_path = match &raw.confirm_path {
+        Some(text) if !text.starts_with('/') => {
+            let message = "must start with \"/\" (it is appended to base_url)";
+            check.report(&path.key("confirm_path"), message);
+            None
+        }
         Some(text) => match Template::parse(text) {
             Ok(template)
                 if template

@@ -4,9 +4,11 @@
 use std::time::Duration;
 
 use crate::config::{
-    ChangesSource, ConnectionConfig, EnrichStep, FhirResource, FhirSource, Source,
+    ChangesSource, ConnectionConfig, EnrichStep, FhirResource, FhirSource, Initial, Paging,
+    SnapshotSource, Source,
 };
 use crate::template::Template;
+use crate::window::{TimeExpr, TimeTemplate, Window};
 
 /// The `clinic-a` example's feed: appointment changes, enriched with appointment and patient.
 pub fn feed() -> ChangesSource {
@@ -69,5 +71,29 @@ pub fn fhir_source(resources: &[(&str, bool)]) -> FhirSource {
             })
             .collect(),
         page_size: 100,
+    }
+}
+
+/// A listing of `/schedule` between yesterday and two weeks ahead (`from=MM/DD/YYYY`), paged
+/// as `paging` says, comparing status and start, with a total and a read by id.
+pub fn snapshot(paging: Paging) -> SnapshotSource {
+    SnapshotSource {
+        list_path: "/schedule".into(),
+        list_query: TimeTemplate::parse("from={today-1d}&to={today+14d}").unwrap(),
+        date_format: Some("%m/%d/%Y".into()),
+        window: Window {
+            start: TimeExpr::parse("today-1d").unwrap(),
+            end: TimeExpr::parse("today+14d").unwrap(),
+        },
+        date_pointer: "/start".into(),
+        items_pointer: "/items".into(),
+        key_pointer: "/id".into(),
+        compare: vec!["/status".into(), "/start".into()],
+        paging,
+        total_pointer: Some("/total".into()),
+        confirm_path: Some(Template::parse("/appointments/{/key}").unwrap()),
+        initial: Initial::Baseline,
+        event_prefix: "appointment".into(),
+        enrich: Vec::new(),
     }
 }

@@ -25,6 +25,14 @@ pub(crate) struct Server {
 /// Starts a server whose `handler` gets the number of the request (from 0) and the socket,
 /// after the request's headers were read.
 pub(crate) fn serve(handler: impl Fn(usize, &mut TcpStream) + Send + Sync + 'static) -> Server {
+    serve_targets(move |number, _, stream| handler(number, stream))
+}
+
+/// Starts a server whose `handler` also gets each request's target (its path and query, as
+/// sent), for tests of what a client asks for.
+pub(crate) fn serve_targets(
+    handler: impl Fn(usize, &str, &mut TcpStream) + Send + Sync + 'static,
+) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
@@ -47,9 +55,9 @@ pub(crate) fn serve(handler: impl Fn(usize, &mut TcpStream) + Send + Sync + 'sta
             let (in_flight, peak) = (Arc::clone(&in_flight), Arc::clone(&peak));
             thread::spawn(move || {
                 stream.set_nonblocking(false).unwrap();
-                if !read_request_head(&mut stream) {
+                let Some(target) = read_request_head(&mut stream) else {
                     return;
-                }
+                };
                 let number = {
                     let mut arrivals = arrivals.lock().unwrap();
                     arrivals.push(Instant::now());
@@ -57,7 +65,7 @@ pub(crate) fn serve(handler: impl Fn(usize, &mut TcpStream) + Send + Sync + 'sta
                 };
                 let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                 peak.fetch_max(now, Ordering::SeqCst);
-                handler(number, &mut stream);
+                handler(number, &target, &mut stream);
                 in_flight.fetch_sub(1, Ordering::SeqCst);
             });
         }
@@ -65,17 +73,20 @@ pub(crate) fn serve(handler: impl Fn(usize, &mut TcpStream) + Send + Sync + 'sta
     server
 }
 
-/// Reads up to the blank line that ends a request's headers; false when the client left.
-fn read_request_head(stream: &mut TcpStream) -> bool {
+/// Reads up to the blank line that ends a request's headers, answering the request's target;
+/// `None` when the client left.
+fn read_request_head(stream: &mut TcpStream) -> Option<String> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
         match stream.read(&mut byte) {
             Ok(1) => head.push(byte[0]),
-            _ => return false,
+            _ => return None,
         }
     }
-    true
+    let head = String::from_utf8_lossy(&head);
+    let line = head.lines().next().unwrap_or_default();
+    Some(line.split(' ').nth(1).unwrap_or_default().to_owned())
 }
 
 /// Writes a complete response with a body; every connection is closed after one request, so

@@ -4,7 +4,9 @@
 
 use super::consume::ConsumeOnceReader;
 use super::fhir::FhirPoller;
-use crate::config::{ChangesSource, ConnectionConfig, ConsumeOnceSource, Source as SourceConfig};
+use super::snapshot::{JsonLister, ListingState, SnapshotReader};
+use crate::config::Source as SourceConfig;
+use crate::config::{ChangesSource, ConnectionConfig, ConsumeOnceSource, SnapshotSource};
 
 /// How a connection reads its changes; lives as long as the connection's generation (what
 /// must survive a restart is in the store, and the pipeline passes it in).
@@ -13,8 +15,8 @@ pub enum Source {
     Changes(ChangesSource),
     /// A FHIR server: its per-generation poller state.
     Fhir(FhirPoller),
-    /// A snapshot source (its listing state lands with the snapshot poller).
-    Snapshot(Box<crate::config::SnapshotSource>),
+    /// A snapshot source: its lister and the listing under way.
+    Snapshot(Box<SnapshotReader>),
     /// A consume-once feed: its per-generation reader (recovery state).
     ConsumeOnce(Box<ConsumeOnceReader>),
 }
@@ -25,7 +27,10 @@ impl Source {
         match &config.source {
             SourceConfig::Changes(feed) => Source::Changes(ChangesSource::clone(feed)),
             SourceConfig::Fhir(fhir) => Source::Fhir(FhirPoller::new(fhir.clone())),
-            SourceConfig::Snapshot(snapshot) => Source::Snapshot(snapshot.clone()),
+            SourceConfig::Snapshot(snapshot) => Source::Snapshot(Box::new(SnapshotReader {
+                lister: JsonLister::new(SnapshotSource::clone(snapshot), &config.base_url),
+                state: ListingState::default(),
+            })),
             SourceConfig::ConsumeOnce(feed) => Source::ConsumeOnce(Box::new(
                 ConsumeOnceReader::new(ConsumeOnceSource::clone(feed)),
             )),

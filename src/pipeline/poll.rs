@@ -36,9 +36,16 @@ pub async fn poll_page(
         Source::ConsumeOnce(reader) => {
             super::consume::poll_consume(reader, client, config, store, page_size).await
         }
-        Source::Snapshot(_) => Err(PollError::Store(StoreError::Database(
-            "this source kind is not wired into the pipeline yet".into(),
-        ))),
+        Source::Snapshot(reader) => {
+            let ctx = super::snapshot::Ctx {
+                config,
+                client,
+                store,
+            };
+            let polled = super::snapshot::poll_reader(reader, &ctx).await;
+            warn(&reader.state.warnings());
+            polled
+        }
     }
 }
 

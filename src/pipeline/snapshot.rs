@@ -9,13 +9,13 @@
 
 use chrono::{DateTime, Utc};
 
-use super::PollError;
+use super::{PageResult, PollError};
 use crate::config::ConnectionConfig;
 use crate::ehr::snapshot::diff::{self, Confirmed, Phase, Unlisted};
 use crate::ehr::snapshot::listing::Lister;
-use crate::ehr::snapshot::{marker, Listing, ListingState, Position, MARKER_KEY};
+use crate::ehr::snapshot::{marker, Listing, ListingState, Position, SnapshotReader, MARKER_KEY};
 use crate::ehr::EhrClient;
-use crate::model::{Container, RecordChange, RecordCommit, Recorded};
+use crate::model::{Container, CursorValue, RecordChange, RecordCommit, Recorded};
 use crate::store::Store;
 
 /// Stored records read per sweep page.
@@ -66,6 +66,25 @@ pub async fn poll_listing<L: Lister>(
         _ => state.keep(listing),
     }
     stepped
+}
+
+/// One poll of a `source = "snapshot"` connection, as the pipeline reports every source's:
+/// the listing's position is the cursor shown in status, and a listing under way asks to be
+/// polled again at once (`more`), so a listing of many pages does not wait an interval per
+/// page.
+pub async fn poll_reader(reader: &SnapshotReader, ctx: &Ctx<'_>) -> Result<PageResult, PollError> {
+    let step = poll_listing(&reader.lister, &reader.state, ctx).await?;
+    Ok(PageResult {
+        created: step.containers.len(),
+        containers: step.containers,
+        returned: step.returned,
+        requested: None,
+        cursor: CursorValue(step.position),
+        // Every poll moves the listing on: a page read, or a sweep page walked.
+        cursor_moved: true,
+        behind: 0,
+        more: !step.done,
+    })
 }
 
 /// A new listing of `lister`'s scope, in the phase its marker says.
@@ -247,5 +266,7 @@ fn log_end(ctx: &Ctx<'_>, scope: &str, listing: &Listing) {
     );
 }
 
+#[cfg(test)]
+mod reader_tests;
 #[cfg(test)]
 mod tests;

@@ -36,6 +36,7 @@ mod restart;
 mod sekmet_auth;
 mod sekmet_smoke;
 mod signature_reference;
+mod snapshot;
 mod store_copy;
 mod support;
 mod tls;

@@ -124,6 +124,27 @@ fn a_confirm_path_can_only_use_the_records_key() {
 }
 
 #[test]
+fn a_confirm_path_is_a_path_under_base_url() {
+    let window = "window_start = \"now-1d\"\nwindow_end = \"now\"\n";
+    let text = snapshot_with(&format!("{window}confirm_path = \"a/{{/key}}\"\n"));
+    assert!(
+        errors(&text).contains("confirm_path: must start with \"/\""),
+        "{}",
+        errors(&text)
+    );
+}
+
+#[test]
+fn a_snapshot_date_format_that_chrono_cannot_write_is_refused_at_load() {
+    let text = include_str!("../../../config/snapshot.toml").replace("%Y-%m-%d", "%Q");
+    assert!(
+        errors(&text).contains("date_format: \"%Q\" is not a chrono strftime format"),
+        "{}",
+        errors(&text)
+    );
+}
+
+#[test]
 fn an_unknown_initial_is_refused_with_the_choices() {
     let text = snapshot_with(
         "window_start = \"now-1d\"\nwindow_end = \"now\"\ninitial = \"everything\"\n",

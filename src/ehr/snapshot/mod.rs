@@ -31,12 +31,23 @@
 //! record is `created` with `data.backfill = true`.
 
 pub mod diff;
+pub mod json;
 pub mod listing;
 
 pub use diff::{Listed, ListedKeys};
+pub use json::JsonLister;
 pub use listing::{Lister, Listing, ListingState, Position};
 
 use crate::model::Recorded;
+
+/// A `source = "snapshot"` connection's reader: how it lists its window, and the listing
+/// under way. Lives as long as the connection's generation (see [`ListingState`]).
+pub struct SnapshotReader {
+    /// Reads the window's pages and records by id.
+    pub lister: JsonLister,
+    /// The listing under way, and the warning of the last completed one.
+    pub state: ListingState,
+}
 
 /// The key of a scope's marker record (see the module doc): no listed record has it.
 pub const MARKER_KEY: &str = "";

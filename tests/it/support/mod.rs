@@ -10,5 +10,6 @@ pub mod periods;
 pub mod process;
 pub mod python;
 pub mod sekmet;
+pub mod snapshot;
 pub mod tls;
 pub mod venv;
