@@ -34,17 +34,13 @@ pub(super) fn check(
 ) -> Option<CheckedSnapshot> {
     refuse_other_keys(check, path, raw);
     let required = [
-        ("list_path", &raw.list_path),
-        ("key_pointer", &raw.key_pointer),
-        ("window_start", &raw.window_start),
-        ("window_end", &raw.window_end),
-        ("event_prefix", &raw.event_prefix),
+        ("list_path", raw.list_path.is_some()),
+        ("key_pointer", raw.key_pointer.is_some()),
+        ("window_start", raw.window_start.is_some()),
+        ("window_end", raw.window_end.is_some()),
+        ("event_prefix", raw.event_prefix.is_some()),
     ];
-    for (key, value) in required {
-        if value.is_none() {
-            check.report(&path.key(key), "missing required key");
-        }
-    }
+    check.required(path, &required);
     let list_path = raw.list_path.clone()?;
     if !list_path.starts_with('/') {
         let message = "must start with \"/\" (it is appended to base_url)";
