@@ -24,15 +24,11 @@ pub(super) fn feed(
     raw: &RawConnection,
 ) -> Option<Option<usize>> {
     let required = [
-        ("changes_path", &raw.changes_path),
-        ("key_pointer", &raw.key_pointer),
-        ("event_type", &raw.event_type),
+        ("changes_path", raw.changes_path.is_some()),
+        ("key_pointer", raw.key_pointer.is_some()),
+        ("event_type", raw.event_type.is_some()),
     ];
-    for (key, value) in required {
-        if value.is_none() {
-            check.report(&path.key(key), "missing required key");
-        }
-    }
+    check.required(path, &required);
     let (Some(changes_path), Some(key_pointer), Some(event_type)) =
         (&raw.changes_path, &raw.key_pointer, &raw.event_type)
     else {

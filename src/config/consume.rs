@@ -57,15 +57,11 @@ pub(super) fn check(
 ) -> Option<CheckedConsumeOnce> {
     refuse_other_keys(check, path, raw);
     let required = [
-        ("changes_path", &raw.changes_path),
-        ("key_pointer", &raw.key_pointer),
-        ("event_type", &raw.event_type),
+        ("changes_path", raw.changes_path.is_some()),
+        ("key_pointer", raw.key_pointer.is_some()),
+        ("event_type", raw.event_type.is_some()),
     ];
-    for (key, value) in required {
-        if value.is_none() {
-            check.report(&path.key(key), "missing required key");
-        }
-    }
+    check.required(path, &required);
     let (changes_path, key_pointer, event_type) = (
         raw.changes_path.clone()?,
         raw.key_pointer.clone()?,

@@ -75,8 +75,8 @@ fn fhir(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) -> Option<
     refuse_feed_keys(check, path, raw);
     super::snapshot::refuse_listing_keys(check, path, raw, "fhir");
     if raw.initial.is_some() {
-        let message = "not with source = \"fhir\": set initial on a mode = \"snapshot\" resource, \
-                       or initial_since";
+        let message = "not with source = \"fhir\": set initial in a [[resources]] table (each \
+                       type starts on its own), or initial_since";
         check.report(&path.key("initial"), message);
     }
     let lag = check.delay_secs(
@@ -104,12 +104,30 @@ fn fhir(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) -> Option<
         }
     };
     let resources = resources(check, &path.key("resources"), &raw.resources);
+    refuse_two_starts(check, path, raw);
     Some(FhirSource {
         lag: lag?,
         initial_since: initial_since?,
         resources: resources?,
         page_size: page_size?,
     })
+}
+
+/// Refuses `initial` on a `_lastUpdated` type together with `initial_since`: each says
+/// where a new type starts, and they disagree.
+fn refuse_two_starts(check: &mut Checker<'_>, path: &KeyPath, raw: &RawConnection) {
+    if raw.initial_since.is_none() {
+        return;
+    }
+    let resources = path.key("resources");
+    for (i, resource) in raw.resources.iter().enumerate() {
+        let last_updated = matches!(resource.mode.as_deref(), None | Some("last-updated"));
+        if last_updated && resource.initial.is_some() {
+            let message = "not with initial_since: both say where a new type starts; \
+                           keep one";
+            check.report(&resources.index(i).key("initial"), message);
+        }
+    }
 }
 
 /// Refuses, for a changes-feed connection, the keys only a FHIR connection has.

@@ -34,17 +34,13 @@ pub(super) fn check(
 ) -> Option<CheckedSnapshot> {
     refuse_other_keys(check, path, raw);
     let required = [
-        ("list_path", &raw.list_path),
-        ("key_pointer", &raw.key_pointer),
-        ("window_start", &raw.window_start),
-        ("window_end", &raw.window_end),
-        ("event_prefix", &raw.event_prefix),
+        ("list_path", raw.list_path.is_some()),
+        ("key_pointer", raw.key_pointer.is_some()),
+        ("window_start", raw.window_start.is_some()),
+        ("window_end", raw.window_end.is_some()),
+        ("event_prefix", raw.event_prefix.is_some()),
     ];
-    for (key, value) in required {
-        if value.is_none() {
-            check.report(&path.key(key), "missing required key");
-        }
-    }
+    check.required(path, &required);
     let list_path = raw.list_path.clone()?;
     if !list_path.starts_with('/') {
         let message = "must start with \"/\" (it is appended to base_url)";
@@ -136,16 +132,24 @@ pub(super) fn fhir_mode(
         ("window_start", raw.window_start.is_some()),
         ("window_end", raw.window_end.is_some()),
         ("date_pointer", raw.date_pointer.is_some()),
-        ("initial", raw.initial.is_some()),
     ];
     match raw.mode.as_deref().unwrap_or("last-updated") {
         "last-updated" => {
             for (key, _) in window_keys.iter().filter(|(_, set)| *set) {
                 check.report(&path.key(key), "only applies with mode = \"snapshot\"");
             }
-            Some(FhirMode::LastUpdated)
+            let initial = initial(check, &path.key("initial"), raw.initial.as_deref())?;
+            // Only an explicit baseline starts at the server's clock: without `initial`, a
+            // type starts from `initial_since`, as it always did.
+            let baseline = raw.initial.is_some() && initial == Initial::Baseline;
+            Some(FhirMode::LastUpdated { baseline })
         }
         "snapshot" => {
+            if raw.deletes {
+                let message = "not with mode = \"snapshot\": a resource missing from a \
+                               listing is read by id, and one that is gone is notified as deleted";
+                check.report(&path.key("deletes"), message);
+            }
             let window = window(check, path, (&raw.window_start, &raw.window_end));
             let query = time_template(check, &path.key("params"), raw.params.as_deref());
             let date_pointer = raw.date_pointer.as_deref().unwrap_or(DEFAULT_DATE_POINTER);

@@ -201,7 +201,13 @@ pub struct FhirResource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FhirMode {
     /// `mode = "last-updated"` (the default): a `_lastUpdated` search from a cursor.
-    LastUpdated,
+    LastUpdated {
+        /// `initial = "baseline"`: a type with no stored cursor starts at the server's clock
+        /// (its `Date` minus the lag) instead of `initial_since`, so a new connection notifies
+        /// nothing of what the server already had. `initial = "notify"` (or no `initial`)
+        /// starts from `initial_since`.
+        baseline: bool,
+    },
     /// `mode = "snapshot"`: for servers without `_lastUpdated`, the type is searched over a
     /// window (its `params` hold the time expressions, such as
     /// `date=ge{today-1d}&date=le{today+14d}`) and each listing is compared with the last.

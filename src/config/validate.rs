@@ -294,6 +294,13 @@ impl Checker<'_> {
         None
     }
 
+    /// Reports each of `keys` (name, value) whose value is absent as a missing required key.
+    pub fn required(&mut self, path: &KeyPath, keys: &[(&str, bool)]) {
+        for (key, _) in keys.iter().filter(|(_, present)| !present) {
+            self.report(&path.key(key), "missing required key");
+        }
+    }
+
     /// Checks a JSON pointer such as `key_pointer`.
     pub fn pointer(&mut self, path: &KeyPath, pointer: &str) {
         if let Some(problem) = pointer_problem(pointer) {

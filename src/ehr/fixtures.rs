@@ -67,7 +67,7 @@ pub fn fhir_source(resources: &[(&str, bool)]) -> FhirSource {
                 params: Vec::new(),
                 enrich: Vec::new(),
                 deletes: *deletes,
-                mode: crate::config::FhirMode::LastUpdated,
+                mode: crate::config::FhirMode::LastUpdated { baseline: false },
             })
             .collect(),
         page_size: 100,

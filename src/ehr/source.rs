@@ -4,10 +4,9 @@
 
 use super::consume::ConsumeOnceReader;
 use super::fhir::FhirPoller;
-use super::snapshot::{JsonLister, ListingState};
-use crate::config::{
-    ChangesSource, ConnectionConfig, ConsumeOnceSource, SnapshotSource, Source as SourceConfig,
-};
+use super::snapshot::{JsonLister, ListingState, SnapshotReader};
+use crate::config::Source as SourceConfig;
+use crate::config::{ChangesSource, ConnectionConfig, ConsumeOnceSource, SnapshotSource};
 
 /// How a connection reads its changes; lives as long as the connection's generation (what
 /// must survive a restart is in the store, and the pipeline passes it in).
@@ -17,7 +16,7 @@ pub enum Source {
     /// A FHIR server: its per-generation poller state.
     Fhir(FhirPoller),
     /// A snapshot source: its lister and the listing under way.
-    Snapshot(Box<super::snapshot::SnapshotReader>),
+    Snapshot(Box<SnapshotReader>),
     /// A consume-once feed: its per-generation reader (recovery state).
     ConsumeOnce(Box<ConsumeOnceReader>),
 }
@@ -28,12 +27,10 @@ impl Source {
         match &config.source {
             SourceConfig::Changes(feed) => Source::Changes(ChangesSource::clone(feed)),
             SourceConfig::Fhir(fhir) => Source::Fhir(FhirPoller::new(fhir.clone())),
-            SourceConfig::Snapshot(snapshot) => {
-                Source::Snapshot(Box::new(super::snapshot::SnapshotReader {
-                    lister: JsonLister::new(SnapshotSource::clone(snapshot), &config.base_url),
-                    state: ListingState::default(),
-                }))
-            }
+            SourceConfig::Snapshot(snapshot) => Source::Snapshot(Box::new(SnapshotReader {
+                lister: JsonLister::new(SnapshotSource::clone(snapshot), &config.base_url),
+                state: ListingState::default(),
+            })),
             SourceConfig::ConsumeOnce(feed) => Source::ConsumeOnce(Box::new(
                 ConsumeOnceReader::new(ConsumeOnceSource::clone(feed)),
             )),

@@ -8,6 +8,7 @@
 //! the store meet.
 
 mod consume;
+mod fhir_window;
 pub mod poll;
 pub mod snapshot;
 

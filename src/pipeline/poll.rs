@@ -33,6 +33,9 @@ pub async fn poll_page(
             warn(&poller.warnings());
             polled
         }
+        Source::ConsumeOnce(reader) => {
+            super::consume::poll_consume(reader, client, config, store, page_size).await
+        }
         Source::Snapshot(reader) => {
             let ctx = super::snapshot::Ctx {
                 config,
@@ -42,9 +45,6 @@ pub async fn poll_page(
             let polled = super::snapshot::poll_reader(reader, &ctx).await;
             warn(&reader.state.warnings());
             polled
-        }
-        Source::ConsumeOnce(reader) => {
-            super::consume::poll_consume(reader, client, config, store, page_size).await
         }
     }
 }
@@ -170,6 +170,10 @@ async fn poll_fhir(
 ) -> Result<PageResult, PollError> {
     let id = &config.id;
     let next = poller.next_read();
+    if let Some(window) = poller.window(config, &next) {
+        let window = (&window.0, window.1);
+        return super::fhir_window::poll_window(poller, &next, window, client, config, store).await;
+    }
     let stored = StoredCursors {
         search: store
             .fhir_cursor(id, &next.type_name, Track::Search)

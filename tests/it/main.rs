@@ -21,6 +21,7 @@ mod fhir_probe;
 mod fhir_sekmet;
 mod fhir_source;
 mod fhir_subscription;
+mod fhir_window;
 mod heartbeats;
 mod hostile;
 mod isolation;

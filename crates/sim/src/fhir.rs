@@ -1,5 +1,5 @@
 //! A simulated FHIR R4 server on loopback, controllable from tests: `_lastUpdated` search
-//! with offset-based `next` links, type history with deletions, `/metadata`, a `Date` header
+//! (or, turned off, only a date search) with offset-based `next` links and a `total`, type history with deletions, `/metadata`, a `Date` header
 //! on every answer, writes at chosen instants (a late-committing transaction) with chosen or
 //! UUID version ids, a hook between two searches (to update a resource between page 1 and
 //! page 2), faulty search and history answers (an `OperationOutcome`, another Bundle type, a
@@ -107,6 +107,12 @@ impl FhirControl {
     /// them pages through the type's whole history.
     pub fn set_history_links_drop_since(&self, drop: bool) {
         self.lock().data.history_links_drop_since = drop;
+    }
+
+    /// Whether searches take `_lastUpdated` (they do unless told otherwise); without it a
+    /// search that has it answers 400, as a server that searches only by date does.
+    pub fn set_last_updated(&self, supported: bool) {
+        self.lock().data.last_updated = supported;
     }
 
     /// History reads answered so far, faults included.

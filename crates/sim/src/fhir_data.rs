@@ -39,6 +39,8 @@ pub struct FhirData {
     /// Whether history `next` links leave `_since` out (sekmet's do): the offset then runs
     /// over the whole history, which is newest first, so it still lands on the same entry.
     pub history_links_drop_since: bool,
+    /// Whether searches take `_lastUpdated` (a server like Epic's refuses it with 400).
+    pub last_updated: bool,
 }
 
 /// An instant as the server writes it: milliseconds and `Z`.
@@ -55,6 +57,7 @@ impl FhirData {
             base,
             max_count: 1000,
             history_links_drop_since: false,
+            last_updated: true,
         }
     }
 
@@ -142,12 +145,22 @@ impl FhirData {
     }
 
     /// A search of `type_name` with `params`: `_lastUpdated` (prefixes ge gt le lt eq, no
-    /// prefix = eq), `_sort=_lastUpdated`, `_count` (default 20), `_offset`, `_include`
-    /// (any resource a match refers to). Other parameters are ignored.
+    /// prefix = eq; refused unless `last_updated`), `date` (see `fhir_date`),
+    /// `_sort=_lastUpdated`, `_count` (default 20), `_offset`, `_include` (any resource a
+    /// match refers to). Other parameters are ignored. The Bundle has its `total`.
     pub fn search(&self, type_name: &str, params: &[(String, String)]) -> Result<Value, String> {
-        let mut matches = self.current(type_name);
+        let mut matches = Vec::new();
+        for v in self.current(type_name) {
+            let resource = v.resource.as_ref().unwrap_or(&Value::Null);
+            if super::fhir_date::matches(type_name, resource, params)? {
+                matches.push(v);
+            }
+        }
         for (name, value) in params {
             if name == "_lastUpdated" {
+                if !self.last_updated {
+                    return Err("_lastUpdated is not supported".to_owned());
+                }
                 let (prefix, at) = bound(value)?;
                 matches.retain(|v| prefix.holds(v.at, at));
             }
@@ -169,13 +182,15 @@ impl FhirData {
             entries.extend(self.included(&page));
         }
         let more = matches.len() > offset + count;
-        Ok(self.bundle(
+        let mut bundle = self.bundle(
             "searchset",
             type_name,
             params,
             entries,
             more.then_some(offset + count),
-        ))
+        );
+        bundle["total"] = json!(matches.len());
+        Ok(bundle)
     }
 
     /// `{type}/_history`: every version (deletions too) with `_since` (inclusive), newest

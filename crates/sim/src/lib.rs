@@ -34,6 +34,7 @@ pub mod ehr;
 pub mod faults;
 pub mod fhir;
 mod fhir_data;
+mod fhir_date;
 pub mod inbox;
 pub mod ledger;
 pub mod listing;

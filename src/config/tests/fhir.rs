@@ -143,3 +143,74 @@ fn the_fhir_example_file_parses_with_the_values_it_documents() {
     assert_eq!(fhir.resources[0].enrich.len(), 2);
     assert_eq!(fhir.resources[0].params[1].0, "_include");
 }
+
+/// `fhir_minimal` with these lines in its `[[resources]]` table (which starts on line 12
+/// plus the connection's extra lines).
+fn fhir_resource(extra: &str, resource: &str) -> String {
+    format!("{}{resource}", fhir_minimal(extra))
+}
+
+#[test]
+fn initial_baseline_on_a_last_updated_type_starts_at_the_servers_clock_unless_unset() {
+    use crate::config::FhirMode;
+    let mode = |text: &str| {
+        let config = parse_ok(text);
+        config.connections["hospital-b"]
+            .source
+            .fhir()
+            .unwrap()
+            .resources[0]
+            .mode
+            .clone()
+    };
+    let baseline = fhir_resource("", "initial = \"baseline\"\n");
+    assert_eq!(mode(&baseline), FhirMode::LastUpdated { baseline: true });
+    let notify = fhir_resource("", "initial = \"notify\"\n");
+    assert_eq!(mode(&notify), FhirMode::LastUpdated { baseline: false });
+    assert_eq!(
+        mode(&fhir_minimal("")),
+        FhirMode::LastUpdated { baseline: false },
+        "without initial, from initial_since as before"
+    );
+}
+
+#[test]
+fn initial_with_initial_since_and_deletes_in_snapshot_mode_are_refused() {
+    let both = fhir_resource(
+        "initial_since = \"2026-01-01T00:00:00Z\"\n",
+        "initial = \"baseline\"\n",
+    );
+    assert_eq!(
+        errors(&both),
+        "config/courier.toml:15: connections.hospital-b.resources[0].initial: not with \
+         initial_since: both say where a new type starts; keep one"
+    );
+    let window = "mode = \"snapshot\"\nparams = \"date=ge{today}\"\nwindow_start = \"today\"\n\
+                  window_end = \"today+14d\"\ndeletes = true\n";
+    let rendered = errors(&fhir_resource("", window));
+    assert!(
+        rendered.contains("resources[0].deletes: not with mode = \"snapshot\""),
+        "{rendered}"
+    );
+    // A window's `initial` is about its first listing, not where a cursor starts.
+    let snapshot = "mode = \"snapshot\"\nparams = \"date=ge{today}\"\nwindow_start = \"today\"\n\
+                    window_end = \"today+14d\"\ninitial = \"notify\"\n";
+    parse_ok(&fhir_resource(
+        "initial_since = \"2026-01-01T00:00:00Z\"\n",
+        snapshot,
+    ));
+}
+
+/// The window search itself is checked in `record_sources`; here, the `_lastUpdated` type
+/// beside it.
+#[test]
+fn the_fhir_window_example_starts_its_last_updated_type_at_the_servers_clock() {
+    use crate::config::FhirMode;
+    let config = parse_ok(include_str!("../../../config/fhir-window.toml"));
+    let fhir = config.connections["hospital-d"].source.fhir().unwrap();
+    assert!(matches!(fhir.resources[0].mode, FhirMode::Snapshot(_)));
+    assert_eq!(
+        fhir.resources[1].mode,
+        FhirMode::LastUpdated { baseline: true }
+    );
+}

@@ -11,6 +11,7 @@
 //! A type's deletions read that cannot be done does not hold up its search (see the
 //! `deletions` module).
 
+mod baseline;
 pub(crate) mod bundle;
 mod deletions;
 pub mod enrich;
@@ -20,16 +21,18 @@ mod page;
 pub mod probe;
 mod search;
 mod take;
+pub mod window;
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use super::client::EhrResponse;
 use super::{EhrClient, EhrError};
-use crate::config::{ConnectionConfig, FhirResource, FhirSource};
+use crate::config::{ConnectionConfig, FhirMode, FhirResource, FhirSource};
+use crate::ehr::snapshot::ListingState;
 use crate::model::{FhirCursor, Track};
 
 pub use page::{FhirPage, FhirRead, NextRead, StoredCursors};
@@ -90,17 +93,7 @@ impl Ctx<'_> {
         url: &str,
         pages: &mut usize,
     ) -> Result<(String, EhrResponse), EhrError> {
-        let base = self.config.base_url.as_str().trim_end_matches('/');
-        let path = match url.strip_prefix(base) {
-            // HAPI pages with `{base}?_getpages=…`, others with `{base}/{type}?…`.
-            Some(rest) if rest.starts_with(['/', '?']) => rest.to_owned(),
-            _ => {
-                return Err(EhrError::Shape {
-                    path: "a next link".to_owned(),
-                    reason: "the server's next link is not under base_url".to_owned(),
-                })
-            }
-        };
+        let path = link_path(self.config, url)?;
         *pages += 1;
         if *pages > MAX_LINKED_PAGES {
             return Err(EhrError::Shape {
@@ -118,6 +111,20 @@ impl Ctx<'_> {
             since: self.fhir.initial_since.clone(),
             past: false,
         })
+    }
+}
+
+/// The path under `base_url` of a server's `next` link. A link elsewhere is refused: the
+/// connection's credentials are for its own server only.
+pub(crate) fn link_path(config: &ConnectionConfig, url: &str) -> Result<String, EhrError> {
+    let base = config.base_url.as_str().trim_end_matches('/');
+    match url.strip_prefix(base) {
+        // HAPI pages with `{base}?_getpages=…`, others with `{base}/{type}?…`.
+        Some(rest) if rest.starts_with(['/', '?']) => Ok(rest.to_owned()),
+        _ => Err(EhrError::Shape {
+            path: "a next link".to_owned(),
+            reason: "the server's next link is not under base_url".to_owned(),
+        }),
     }
 }
 
@@ -161,18 +168,55 @@ pub struct FhirPoller {
     history: RefCell<HashMap<String, bool>>,
     /// What keeps a type's deletions from being read, while it lasts.
     warnings: deletions::TypeWarnings,
+    /// The listing in progress of each `mode = "snapshot"` type, by type name.
+    listings: BTreeMap<String, ListingState>,
 }
 
 impl FhirPoller {
     /// A poller of `source` at the start of a round.
     pub fn new(source: FhirSource) -> Self {
+        let listings = source
+            .resources
+            .iter()
+            .filter(|r| matches!(r.mode, FhirMode::Snapshot(_)))
+            .map(|r| (r.type_name.clone(), ListingState::default()))
+            .collect();
         Self {
             source,
             clock: Clock::default(),
             next: Cell::new(0),
             history: RefCell::new(HashMap::new()),
             warnings: deletions::TypeWarnings::default(),
+            listings,
         }
+    }
+
+    /// The window search `next` is, when its type has `mode = "snapshot"`: its lister on
+    /// `config`'s server and its listing in progress. `None` for a `_lastUpdated` type.
+    pub fn window<'a>(
+        &'a self,
+        config: &'a ConnectionConfig,
+        next: &NextRead,
+    ) -> Option<(window::WindowLister<'a>, &'a ListingState)> {
+        let resources = &self.source.resources;
+        let resource = &resources[round(resources)[next.at].0];
+        let FhirMode::Snapshot(search) = &resource.mode else {
+            return None;
+        };
+        let state = self.listings.get(&resource.type_name)?;
+        let page_size = self.source.page_size;
+        let lister = window::WindowLister::new(config, resource, search, page_size);
+        Some((lister, state))
+    }
+
+    /// Moves the round on after a page of `next`'s window search was committed (`done`: its
+    /// listing ended), and answers whether another read is due at once: the listing's next
+    /// page, or the round's next type.
+    pub fn listed(&self, next: &NextRead, done: bool) -> bool {
+        let len = round(&self.source.resources).len();
+        let (at, due) = after_read(next.at, len, !done);
+        self.next.set(at);
+        due
     }
 
     /// The read the next poll makes: the pipeline looks up its type's stored cursors.
@@ -208,6 +252,15 @@ impl FhirPoller {
         let resources = &self.source.resources;
         let resource = &resources[round(resources)[next.at].0];
         let is_deletes = next.track == Track::Deletes;
+        let track_cursor = if is_deletes {
+            &stored.deletes
+        } else {
+            &stored.search
+        };
+        let baseline = matches!(resource.mode, FhirMode::LastUpdated { baseline: true });
+        if baseline && track_cursor.is_none() {
+            return baseline::page(&ctx, resource, next.track, next.at).await;
+        }
         let deletions = match is_deletes {
             true => {
                 let cursor = ctx.cursor(stored.deletes);
@@ -241,7 +294,12 @@ impl FhirPoller {
     /// being read), for status: shown after every poll, failed or not, each list replacing
     /// the last, so a generation started by a reload also clears what no longer holds.
     pub fn warnings(&self) -> Vec<String> {
-        self.warnings.list()
+        let mut warnings = self.warnings.list();
+        for (type_name, listing) in &self.listings {
+            let listed = listing.warnings().into_iter();
+            warnings.extend(listed.map(|w| format!("{type_name}: {w}")));
+        }
+        warnings
     }
 }
 

@@ -45,6 +45,12 @@ pub trait Events {
     fn deleted(&self, previous: &Fingerprint) -> Event;
     /// The FHIR side of a container of `key`, for a FHIR source; `None` otherwise.
     fn fhir(&self, key: &str, event: &Event) -> Option<FhirContext>;
+
+    /// A change's version from the record's revision and content hash ([`version`] unless a
+    /// source writes it otherwise, so it cannot be taken for the EHR's own version).
+    fn version(&self, revision: u64, content: u64) -> String {
+        version(revision, content)
+    }
 }
 
 /// The keys listed so far in one listing, as 8-byte hashes: a window of 100,000 records
@@ -217,7 +223,7 @@ fn change(
     let fhir = events.fhir(key, &event);
     RecordChange {
         key: key.to_owned(),
-        version: version(revision, fingerprint.content_hash()),
+        version: events.version(revision, fingerprint.content_hash()),
         changed_elements: fhir.is_none().then_some(event.changed_elements),
         event_type: event.event_type,
         change: record,
@@ -299,7 +305,7 @@ pub fn removal(
         };
         let change = RecordChange {
             key: key.clone(),
-            version: version(revision, 0),
+            version: events.version(revision, 0),
             changed_elements: None,
             fhir: events.fhir(&key, &event),
             event_type: event.event_type,

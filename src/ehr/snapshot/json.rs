@@ -34,6 +34,8 @@ pub struct JsonLister {
     source: SnapshotSource,
     /// `base_url` without its trailing slash: a next link must be under it.
     base_url: String,
+    /// `base_url`'s path without its trailing slash (`/api`; empty at the host's root).
+    base_path: String,
     /// `{event_prefix}.created` and its siblings.
     events: NamedEvents,
 }
@@ -45,6 +47,7 @@ impl JsonLister {
         Self {
             source,
             base_url: base_url.as_str().trim_end_matches('/').to_owned(),
+            base_path: base_url.path().trim_end_matches('/').to_owned(),
             events,
         }
     }
@@ -109,20 +112,20 @@ impl JsonLister {
     }
 
     /// A next link as a path under `base_url`: an absolute URL must be under it (a link
-    /// elsewhere would send the EHR's credentials to another server); a path is appended to
-    /// it, as `list_path` is.
+    /// elsewhere would send the EHR's credentials to another server). A path is read as the
+    /// web reads it, from the host, when it starts with `base_url`'s own path (`/api/…` under
+    /// `https://ehr/api`); any other path is appended to `base_url`, as `list_path` is.
     fn follow(&self, path: &str, link: &str) -> Result<String, EhrError> {
-        if let Some(rest) = link.strip_prefix(&self.base_url) {
-            if rest.starts_with(['/', '?']) {
-                return Ok(rest.to_owned());
+        let under = |rest: &str| rest.starts_with(['/', '?']).then(|| rest.to_owned());
+        let found = match link.strip_prefix(&self.base_url) {
+            Some(rest) => under(rest),
+            None if link.starts_with('/') && !link.starts_with("//") => {
+                let from_host = link.strip_prefix(&self.base_path).and_then(under);
+                from_host.or_else(|| Some(link.to_owned()))
             }
-        } else if link.starts_with('/') && !link.starts_with("//") {
-            return Ok(link.to_owned());
-        }
-        Err(shape(
-            path,
-            "the next link is not under base_url".to_owned(),
-        ))
+            None => None,
+        };
+        found.ok_or_else(|| shape(path, "the next link is not under base_url".to_owned()))
     }
 
     /// The total the page gives for the window, when `total_pointer` is set and present.

@@ -25,7 +25,7 @@ pub struct FhirSpec {
     pub page_size: usize,
     /// `lag_secs`.
     pub lag_secs: f64,
-    /// `initial_since`.
+    /// `initial_since`; empty leaves the key out.
     pub initial_since: String,
     /// One TOML body per `[[connections.hospital-b.resources]]` table.
     pub resources: Vec<String>,
@@ -56,10 +56,12 @@ impl FhirSpec {
         let mut text = format!(
             "[connections.{CONNECTION}]\ndestination = \"app\"\nsource = \"fhir\"\n\
              base_url = {:?}\ninterval_secs = 0.05\nrequest_timeout_ms = 5000\n\
-             backoff_min_ms = 20\nbackoff_max_secs = 0.2\npage_size = {}\nlag_secs = {}\n\
-             initial_since = {:?}\n",
-            self.base_url, self.page_size, self.lag_secs, self.initial_since
+             backoff_min_ms = 20\nbackoff_max_secs = 0.2\npage_size = {}\nlag_secs = {}\n",
+            self.base_url, self.page_size, self.lag_secs
         );
+        if !self.initial_since.is_empty() {
+            text.push_str(&format!("initial_since = {:?}\n", self.initial_since));
+        }
         for body in &self.resources {
             text.push_str(&format!("[[connections.{CONNECTION}.resources]]\n{body}\n"));
         }

@@ -134,6 +134,12 @@ async fn next_links_are_followed_under_base_url_and_refused_elsewhere() {
         [first, "/api/schedule?page=2"],
         "a path is under base_url"
     );
+    let targets = follow("/api/schedule?page=2").await.unwrap();
+    assert_eq!(
+        targets,
+        [first, "/api/schedule?page=2"],
+        "a path from the host"
+    );
     for elsewhere in [
         "http://elsewhere.example/api/schedule?page=2",
         "//elsewhere.example/x",
