@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use super::{PageResult, PollError};
 use crate::config::ConnectionConfig;
 use crate::ehr::snapshot::diff::{self, Confirmed, Phase, Unlisted};
-use crate::ehr::snapshot::listing::Lister;
+use crate::ehr::snapshot::listing::{Lister, MAX_LISTING_PAGES};
 use crate::ehr::snapshot::{marker, Listing, ListingState, Position, SnapshotReader, MARKER_KEY};
 use crate::ehr::EhrClient;
 use crate::model::{Container, CursorValue, RecordChange, RecordCommit, Recorded};
@@ -123,6 +123,10 @@ async fn list_page<L: Lister>(
     listing.counts.updated += found.updated;
     let containers = commit(ctx, scope, found.changes, found.records).await?;
     listing.next = page.next;
+    if listing.next.is_some() && listing.pages >= MAX_LISTING_PAGES {
+        listing.cut = true;
+        listing.next = None;
+    }
     Ok(ListingStep {
         containers,
         returned,

@@ -67,6 +67,11 @@ pub trait Lister {
     async fn confirm(&self, client: &EhrClient, key: &str) -> Result<Confirmed, EhrError>;
 }
 
+/// The most pages one listing reads (a window of 10,000 pages of 1,000 records is ten
+/// million): past it the EHR's links are taken to loop, and the listing ends as inconsistent
+/// rather than reading forever without ever deciding a removal.
+pub const MAX_LISTING_PAGES: usize = 10_000;
+
 /// A listing in progress.
 #[derive(Debug)]
 pub struct Listing {
@@ -88,6 +93,8 @@ pub struct Listing {
     pub pages: usize,
     /// Records listed more than once (a listing whose pages shifted).
     pub duplicates: usize,
+    /// The listing was cut at [`MAX_LISTING_PAGES`]: its links did not end.
+    pub cut: bool,
     /// The EHR's total for the window, as its last page said.
     pub total: Option<u64>,
     /// Two pages gave different totals: the window changed while it was read (a record
@@ -133,6 +140,7 @@ impl Listing {
             next: Some(Position::First),
             pages: 0,
             duplicates: 0,
+            cut: false,
             total: None,
             total_changed: false,
             swept_to: None,
@@ -143,6 +151,12 @@ impl Listing {
     /// Why the listing cannot tell removals, if it cannot: a key listed twice (its pages
     /// shifted, so another may have been skipped), or a count other than the EHR's total.
     pub fn inconsistency(&self) -> Option<String> {
+        if self.cut {
+            return Some(format!(
+                "the listing was cut after {MAX_LISTING_PAGES} pages: the EHR's next links do not \
+                 end (a loop?), so nothing is removed on this listing"
+            ));
+        }
         if self.duplicates > 0 {
             return Some(format!(
                 "{} records were listed twice: the pages shifted while they were read, so \
@@ -269,6 +283,9 @@ mod tests {
         listing.note_total(Some(6));
         listing.note_total(Some(5));
         assert!(listing.inconsistency().unwrap().contains("total changed"));
+        let mut cut = Listing::start(&Fixed, Utc::now(), Some(1));
+        cut.cut = true;
+        assert!(cut.inconsistency().unwrap().contains("do not end"));
         let mut steady = Listing::start(&Fixed, Utc::now(), Some(1));
         steady.listed.insert("a");
         steady.note_total(Some(1));
