@@ -34,34 +34,31 @@ pub fn of_items(
         .collect()
 }
 
-/// One container per FHIR change, numbered from `first`.
+/// One container per FHIR change, numbered from `first`: a record change whose FHIR context
+/// carries the focus, what changed and the included resources.
 pub fn of_fhir_changes(
     connection: &str,
     first: u64,
     changes: Vec<FhirChange>,
     now: DateTime<Utc>,
 ) -> Vec<Container> {
-    changes
+    let changes = changes
         .into_iter()
-        .zip(first..)
-        .map(|(change, sequence)| Container {
-            connection: connection.to_owned(),
-            sequence,
-            notification_id: notification_id(connection, &change.focus, &change.version),
+        .map(|change| RecordChange {
             key: change.focus.clone(),
             version: change.version,
             event_type: change.event_type,
-            detected_at: now,
             change: change.resource,
+            changed_elements: None,
             fhir: Some(FhirContext {
                 focus: change.focus,
                 changed_elements: change.changed_elements,
                 included: change.included,
             }),
-            changed_elements: None,
             backfill: false,
         })
-        .collect()
+        .collect();
+    of_record_changes(connection, first, changes, now)
 }
 
 /// One container per record change, numbered from `first`.
