@@ -165,99 +165,98 @@ impl Rows for DeadLetterRows {
     }
 }
 
-/// Rows of `fhir_cursors`.
-#[derive(Default)]
-pub(super) struct FhirCursorRows {
-    connection: Vec<String>,
-    type_name: Vec<String>,
-    track: Vec<String>,
-    cursor: Vec<Vec<u8>>,
+/// A record of a table keyed by three text columns with one encoded value beside them
+/// (`fhir_cursors`, `fhir_seen`, `records`): one row type serves them all.
+pub(super) trait KeyedValue {
+    /// The table.
+    const TABLE: &'static str;
+    /// Its batch insert, the three keys then the value.
+    const INSERT: &'static str;
+
+    /// The record's three keys, in the insert's order, and its encoded value.
+    fn into_row(self) -> ([String; 3], Vec<u8>);
 }
 
-impl Rows for FhirCursorRows {
-    type Record = FhirCursorRecord;
+/// Rows of a [`KeyedValue`] table.
+pub(super) struct KeyedRows<R> {
+    keys: [Vec<String>; 3],
+    value: Vec<Vec<u8>>,
+    record: std::marker::PhantomData<fn() -> R>,
+}
+
+impl<R> Default for KeyedRows<R> {
+    fn default() -> Self {
+        Self {
+            keys: Default::default(),
+            value: Vec::new(),
+            record: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<R: KeyedValue> Rows for KeyedRows<R> {
+    type Record = R;
+    const TABLE: &'static str = R::TABLE;
+    const INSERT: &'static str = R::INSERT;
+
+    fn push(&mut self, record: R) -> Result<(), StoreError> {
+        let (keys, value) = record.into_row();
+        for (column, key) in self.keys.iter_mut().zip(keys) {
+            column.push(key);
+        }
+        self.value.push(value);
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.value.len()
+    }
+
+    fn columns(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let [first, second, third] = &self.keys;
+        vec![first, second, third, &self.value]
+    }
+}
+
+/// Rows of `fhir_cursors`.
+pub(super) type FhirCursorRows = KeyedRows<FhirCursorRecord>;
+
+impl KeyedValue for FhirCursorRecord {
     const TABLE: &'static str = "fhir_cursors";
     const INSERT: &'static str = "INSERT INTO fhir_cursors (connection, type_name, track, cursor) \
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[])";
 
-    fn push(&mut self, record: FhirCursorRecord) -> Result<(), StoreError> {
-        self.cursor.push(encode(&record.cursor));
-        self.connection.push(record.connection);
-        self.type_name.push(record.type_name);
-        self.track.push(record.track);
-        Ok(())
-    }
-
-    fn len(&self) -> usize {
-        self.connection.len()
-    }
-
-    fn columns(&self) -> Vec<&(dyn ToSql + Sync)> {
-        vec![&self.connection, &self.type_name, &self.track, &self.cursor]
+    fn into_row(self) -> ([String; 3], Vec<u8>) {
+        let value = encode(&self.cursor);
+        ([self.connection, self.type_name, self.track], value)
     }
 }
 
 /// Rows of `fhir_seen`.
-#[derive(Default)]
-pub(super) struct SeenRows {
-    connection: Vec<String>,
-    type_name: Vec<String>,
-    id: Vec<String>,
-    seen: Vec<Vec<u8>>,
-}
+pub(super) type SeenRows = KeyedRows<SeenRecord>;
 
-impl Rows for SeenRows {
-    type Record = SeenRecord;
+impl KeyedValue for SeenRecord {
     const TABLE: &'static str = "fhir_seen";
     const INSERT: &'static str = "INSERT INTO fhir_seen (connection, type_name, id, seen) \
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[])";
 
-    fn push(&mut self, record: SeenRecord) -> Result<(), StoreError> {
-        self.seen.push(encode(&record.seen));
-        self.connection.push(record.connection);
-        self.type_name.push(record.type_name);
-        self.id.push(record.id);
-        Ok(())
-    }
-
-    fn len(&self) -> usize {
-        self.connection.len()
-    }
-
-    fn columns(&self) -> Vec<&(dyn ToSql + Sync)> {
-        vec![&self.connection, &self.type_name, &self.id, &self.seen]
+    fn into_row(self) -> ([String; 3], Vec<u8>) {
+        let value = encode(&self.seen);
+        ([self.connection, self.type_name, self.id], value)
     }
 }
 
 /// Rows of `records`.
-#[derive(Default)]
-pub(super) struct RecordRows {
-    connection: Vec<String>,
-    scope: Vec<String>,
-    key: Vec<String>,
-    record: Vec<Vec<u8>>,
-}
+pub(super) type RecordRows = KeyedRows<StoredRecord>;
 
-impl Rows for RecordRows {
-    type Record = StoredRecord;
+impl KeyedValue for StoredRecord {
     const TABLE: &'static str = "records";
     const INSERT: &'static str = "INSERT INTO records (connection, scope, key, record) \
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[])";
 
-    fn push(&mut self, stored: StoredRecord) -> Result<(), StoreError> {
-        self.record.push(encode(&stored.record));
-        self.connection.push(stored.connection);
-        self.scope.push(stored.scope);
-        self.key.push(stored.key);
-        Ok(())
-    }
-
-    fn len(&self) -> usize {
-        self.connection.len()
-    }
-
-    fn columns(&self) -> Vec<&(dyn ToSql + Sync)> {
-        vec![&self.connection, &self.scope, &self.key, &self.record]
+    fn into_row(self) -> ([String; 3], Vec<u8>) {
+        let value = encode(&self.record);
+        ([self.connection, self.scope, self.key], value)
     }
 }
 
