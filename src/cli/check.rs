@@ -25,10 +25,10 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     match super::load_or_report(&args.config) {
         Ok(config) => {
             println!(
-                "{}: OK ({} connections, {} destinations)",
+                "{}: OK ({}, {})",
                 args.config.display(),
-                config.connections.len(),
-                config.destinations.len()
+                counted(config.connections.len(), "connection"),
+                counted(config.destinations.len(), "destination")
             );
             for warning in config.warnings() {
                 eprintln!("warning: {warning}");
@@ -53,4 +53,22 @@ fn probe_servers(config: &Config) -> bool {
         }
         all_ok
     })
+}
+
+/// `1 connection`, `2 connections`.
+fn counted(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn one_is_singular_and_every_other_count_plural() {
+        assert_eq!(super::counted(1, "connection"), "1 connection");
+        assert_eq!(super::counted(0, "destination"), "0 destinations");
+        assert_eq!(super::counted(12, "connection"), "12 connections");
+    }
 }

@@ -73,10 +73,12 @@ impl Command {
 pub struct AdminArgs {
     /// The admin API's base URL (default: from --config's admin.listen, else
     /// http://127.0.0.1:9464). The bearer token, when needed, is read from COURIER_ADMIN_TOKEN.
-    #[arg(long)]
+    /// Global, so `courier dlq list --admin URL` (the form README shows) works as well as
+    /// `courier dlq --admin URL list`.
+    #[arg(long, global = true)]
     pub admin: Option<String>,
     /// The configuration file, to find the admin address (only `admin.listen` is read).
-    #[arg(long, short)]
+    #[arg(long, short, global = true)]
     pub config: Option<PathBuf>,
 }
 

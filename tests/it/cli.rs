@@ -142,7 +142,7 @@ fn check_accepts_the_example_configuration_when_its_secret_is_set() {
     assert_eq!(run.status.code(), Some(0), "stderr:\n{}", run.stderr);
     assert_eq!(
         lines(&run.stdout),
-        [format!("{example}: OK (1 connections, 1 destinations)")]
+        [format!("{example}: OK (1 connection, 1 destination)")]
     );
     assert!(!run.output().contains(&secret), "the secret was printed");
 }

@@ -129,7 +129,8 @@ async fn courier_dlq_retry_resends_every_dead_letter_of_a_destination() {
     }
     let letters = listed(&t, &admin.url(), 3).await;
     let url = admin.url();
-    let list = courier_cli(&["dlq", "--admin", &url, "list", "--destination", "app"]).await;
+    // The form README's command table shows: options after the action.
+    let list = courier_cli(&["dlq", "list", "--destination", "app", "--admin", &url]).await;
     let table = String::from_utf8_lossy(&list.stdout);
     assert!(list.status.success(), "{table}");
     for letter in &letters {
