@@ -236,8 +236,24 @@ impl StatusBoard {
     }
 }
 
+/// `1 connection`, `2 connections`: a count in a line people read (the nouns Courier counts
+/// all take an `s`).
+pub fn counted(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn one_is_singular_and_every_other_count_plural() {
+        assert_eq!(super::counted(1, "connection"), "1 connection");
+        assert_eq!(super::counted(0, "destination"), "0 destinations");
+        assert_eq!(super::counted(12, "worker"), "12 workers");
+    }
+
     use std::time::Duration;
 
     use super::*;

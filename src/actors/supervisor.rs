@@ -19,6 +19,7 @@ use crate::cluster::LeaseKeeper;
 use crate::config::Config;
 use crate::delivery::gate::DestinationGate;
 use crate::delivery::gates::Gates;
+use crate::status::counted;
 use crate::status::StatusBoard;
 use crate::store::Store;
 
@@ -205,9 +206,9 @@ impl Actor for Supervisor {
         self.start_sweeper();
         if self.keeper.is_some() {
             return log::info!(
-                "started {} destinations on {} workers; connections start as their leases are taken",
-                self.config.destinations.len(),
-                self.workers.len()
+                "started {} on {}; connections start as their leases are taken",
+                counted(self.config.destinations.len(), "destination"),
+                counted(self.workers.len(), "worker")
             );
         }
         let ids: Vec<String> = self.config.connections.keys().cloned().collect();
@@ -215,10 +216,10 @@ impl Actor for Supervisor {
             self.start_connection(&id);
         }
         log::info!(
-            "started {} connections and {} destinations on {} workers",
-            self.connections.len(),
-            self.config.destinations.len(),
-            self.workers.len()
+            "started {} and {} on {}",
+            counted(self.connections.len(), "connection"),
+            counted(self.config.destinations.len(), "destination"),
+            counted(self.workers.len(), "worker")
         );
     }
 }

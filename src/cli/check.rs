@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use courier::config::Config;
+use courier::status::counted;
 
 /// Arguments of `courier check`.
 #[derive(Args)]
@@ -53,22 +54,4 @@ fn probe_servers(config: &Config) -> bool {
         }
         all_ok
     })
-}
-
-/// `1 connection`, `2 connections`.
-fn counted(n: usize, noun: &str) -> String {
-    match n {
-        1 => format!("1 {noun}"),
-        n => format!("{n} {noun}s"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn one_is_singular_and_every_other_count_plural() {
-        assert_eq!(super::counted(1, "connection"), "1 connection");
-        assert_eq!(super::counted(0, "destination"), "0 destinations");
-        assert_eq!(super::counted(12, "connection"), "12 connections");
-    }
 }

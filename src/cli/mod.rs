@@ -44,13 +44,15 @@ pub enum Command {
 }
 
 impl Command {
-    /// `RUST_LOG`'s default: the demo prints its own lines, so only warnings.
+    /// `RUST_LOG`'s default: the demo prints its own lines, so only warnings. At `info`,
+    /// actix's own lifecycle lines (`starting 1 workers`, `Actix runtime found`) would sit
+    /// beside Courier's and contradict its worker count, so its server logs warnings only.
     pub fn default_log_level(&self) -> &'static str {
         match self {
             Command::Demo(_) => "warn",
             Command::Status(_) | Command::Dlq(_) | Command::Replay(_) => "error",
             Command::Store(_) => "warn",
-            _ => "info",
+            _ => "info,actix_server=warn",
         }
     }
 

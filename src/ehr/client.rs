@@ -282,9 +282,24 @@ impl EhrClient {
             },
             None => EhrError::Transport {
                 path: path.to_owned(),
-                reason: err.to_string(),
+                reason: match &err {
+                    // A refused or unresolved connection is about the host, which the
+                    // operator finds under base_url, not about the path.
+                    SendRequestError::Connect(_) => {
+                        format!("{err} (host {}, from base_url)", self.host().unwrap_or("?"))
+                    }
+                    _ => err.to_string(),
+                },
             },
         }
+    }
+
+    /// The EHR's host and port, as `base_url` names them.
+    fn host(&self) -> Option<&str> {
+        let after_scheme = self.base.split_once("://")?.1;
+        let authority = after_scheme.split(['/', '?']).next()?;
+        // Never credentials, should a base_url carry any.
+        Some(authority.rsplit('@').next().unwrap_or(authority))
     }
 }
 

@@ -197,8 +197,10 @@ async fn max_requests_per_sec_spaces_the_requests_of_polls_and_enrichment_alike(
     }
 }
 
+/// The first hour: an unreachable EHR's message named the path only; the operator looks
+/// for the host, under `base_url`.
 #[actix_rt::test]
-async fn a_refused_connection_is_a_transport_error() {
+async fn a_refused_connection_is_a_transport_error_naming_the_host_and_base_url() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
@@ -209,4 +211,9 @@ async fn a_refused_connection_is_a_transport_error() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), "transport", "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("(host {addr}, from base_url)")),
+        "{text}"
+    );
 }
