@@ -8,6 +8,7 @@ pub mod auth;
 pub mod client;
 pub mod cluster;
 pub mod connections;
+pub mod console;
 pub mod dead_letters;
 pub mod destinations;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod replay;
 pub mod server;
 pub mod status;
 pub mod table;
+pub mod viewer;
 
 use actix_web::web;
 
@@ -60,5 +62,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(metrics::routes)
         .configure(reload::routes)
         .configure(dead_letters::routes)
-        .configure(replay::routes);
+        .configure(replay::routes)
+        .configure(console::routes);
 }

@@ -1,0 +1,1 @@
+/* The console: pages drawn from the admin API. */
