@@ -27,6 +27,31 @@ const FILES: &[(&str, &str, &str)] = &[
         "text/css; charset=utf-8",
         include_str!("assets/console.css"),
     ),
+    (
+        "overview.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/overview.js"),
+    ),
+    (
+        "detail.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/detail.js"),
+    ),
+    (
+        "notifications.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/notifications.js"),
+    ),
+    (
+        "dead-letters.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/dead-letters.js"),
+    ),
+    (
+        "replay.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/replay.js"),
+    ),
 ];
 
 /// The file `name` as a response, or `None` when there is no such file.
