@@ -7,9 +7,11 @@
   const C = window.Console;
   const el = C.el;
 
-  /* A "Show body" button and the place the body appears; the body is asked for on click. */
-  C.bodyViewer = function (id, connection, sequence) {
-    const holder = el("div", { class: "body-holder" });
+  /* A "Show body" button; the body is asked for on its click and shown in `holder` (a place
+   * of its own below the button when not given). */
+  C.bodyViewer = function (id, connection, sequence, holder) {
+    const own = !holder;
+    holder = holder || el("div", { class: "body-holder" });
     const show = C.actionButton("Show body", "show-body", async () => {
       const answer = await C.api("GET", "/notifications/" + encodeURIComponent(id) + "/body" +
         C.query({ connection, sequence }));
@@ -23,24 +25,26 @@
         show.hidden = false;
         show.focus();
       });
-      show.hidden = true;
+      if (own) show.hidden = true;
       holder.replaceChildren(
+        el("h3", {}, "Body of ", C.mono(id)),
         el("p", { class: "muted" }, "Shown to you as " + (C.session.viewer || "this viewer") + "; this view is logged."),
         el("pre", { class: "body", "data-test": "body", tabindex: "0" }, JSON.stringify(answer.body.body, null, 2)),
         hide);
       hide.focus();
     });
-    return el("div", { class: "body-viewer" }, show, holder);
+    return own ? el("div", { class: "body-viewer" }, show, holder) : show;
   };
 
-  function matchesTable(matches) {
+  function matchesTable(matches, holder) {
     return C.table("matches-table", "Matches",
-      ["Id", "Connection", "Sequence", "Key", "Type", "Destination", "Outcome", "Attempts", "When", "Found in", "Body"],
-      matches.length ? matches.map((m) => C.row("match-row", [C.mono(m.id), C.connectionLink(m.connection),
-        C.mono(m.sequence), C.mono(m.key), m.event_type, C.destinationLink(m.destination), C.badge(m.outcome),
+      ["Id", "Connection · seq.", "Key", "Type", "Destination", "Outcome", "Attempts", "When", "Found in", "Body"],
+      matches.length ? matches.map((m) => C.row("match-row", [C.mono(m.id),
+        [C.connectionLink(m.connection), " · ", C.mono(m.sequence)], C.mono(m.key), m.event_type,
+        C.destinationLink(m.destination), C.badge(m.outcome),
         C.count(m.attempts), C.ago(m.at), m.found_in.replace(/_/g, " "),
-        m.body_available ? C.bodyViewer(m.id, m.connection, m.sequence) : el("span", { class: "muted" }, "not kept")]))
-        : [C.empty(11, "Nothing found.")]);
+        m.body_available ? C.bodyViewer(m.id, m.connection, m.sequence, holder) : el("span", { class: "muted" }, "not kept")]))
+        : [C.empty(10, "Nothing found.")]);
   }
 
   C.page(/^\/notifications$/, function notifications(params) {
@@ -66,7 +70,8 @@
         results.replaceChildren(el("p", { class: "error-text" }, C.errorOf(answer)));
         return;
       }
-      results.replaceChildren(matchesTable(answer.body.matches));
+      const holder = el("div", { class: "body-viewer", id: "body-panel" });
+      results.replaceChildren(el("div", { class: "scroll" }, matchesTable(answer.body.matches, holder)), holder);
     };
     const form = el("form", { id: "lookup-form", class: "filters", onsubmit: (e) => { e.preventDefault(); lookUp(); } },
       C.field("Notification id", inputs.id),

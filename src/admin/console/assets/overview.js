@@ -104,11 +104,11 @@
     const destinations = C.table("destinations-table", "Destinations", DESTINATION_COLUMNS, []);
     const updated = el("p", { class: "muted", id: "overview-updated" });
     C.draw("Overview", cards,
+      el("div", { class: "scroll" }, destinations),
       el("form", { class: "filters", role: "search", onsubmit: (e) => e.preventDefault() },
         C.field("Search connections", search), C.field("State", state),
         el("div", { class: "pager" }, previous, shown, next)),
-      el("div", { class: "scroll" }, connections),
-      el("div", { class: "scroll" }, destinations), updated);
+      el("div", { class: "scroll" }, connections), updated);
 
     let asked = 0;
     async function refresh() {
