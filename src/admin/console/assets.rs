@@ -95,4 +95,23 @@ mod tests {
         assert!(response("../Cargo.toml").is_none());
         assert!(response("missing.js").is_none());
     }
+
+    #[test]
+    fn the_page_runs_under_the_content_security_policy() {
+        // No inline script or style (the policy forbids them), no code built from strings,
+        // no HTML parsed from what the API returns.
+        for (name, _, body) in FILES {
+            for forbidden in [" style=", " onclick=", "javascript:", "eval(", "new Function"] {
+                assert!(!body.contains(forbidden), "{name} contains {forbidden:?}");
+            }
+            assert!(!body.contains("innerHTML ="), "{name} assigns innerHTML");
+        }
+        let (_, _, page) = FILES.iter().find(|(name, _, _)| *name == "index.html").unwrap();
+        let scripts = page.matches("<script").count();
+        assert_eq!(page.matches("<script src=\"/console/assets/").count(), scripts);
+        for (name, content_type, _) in FILES {
+            let linked = format!("/console/assets/{name}");
+            assert!(page.contains(&linked) || !content_type.starts_with("text/javascript"));
+        }
+    }
 }
