@@ -160,12 +160,12 @@ impl Browser {
     pub async fn wait_until<T, F>(
         &self,
         what: &str,
-        mut probe: impl FnMut() -> F,
+        probe: impl FnMut() -> F,
     ) -> Result<T, BrowserError>
     where
         F: std::future::Future<Output = Option<Result<T, BrowserError>>>,
     {
-        let found = until(self.patience, LOOK_EVERY, || probe()).await;
+        let found = until(self.patience, LOOK_EVERY, probe).await;
         match found {
             Some(found) => found,
             None => Err(BrowserError::Timeout {

@@ -101,14 +101,26 @@ mod tests {
         // No inline script or style (the policy forbids them), no code built from strings,
         // no HTML parsed from what the API returns.
         for (name, _, body) in FILES {
-            for forbidden in [" style=", " onclick=", "javascript:", "eval(", "new Function"] {
+            for forbidden in [
+                " style=",
+                " onclick=",
+                "javascript:",
+                "eval(",
+                "new Function",
+            ] {
                 assert!(!body.contains(forbidden), "{name} contains {forbidden:?}");
             }
             assert!(!body.contains("innerHTML ="), "{name} assigns innerHTML");
         }
-        let (_, _, page) = FILES.iter().find(|(name, _, _)| *name == "index.html").unwrap();
+        let (_, _, page) = FILES
+            .iter()
+            .find(|(name, _, _)| *name == "index.html")
+            .unwrap();
         let scripts = page.matches("<script").count();
-        assert_eq!(page.matches("<script src=\"/console/assets/").count(), scripts);
+        assert_eq!(
+            page.matches("<script src=\"/console/assets/").count(),
+            scripts
+        );
         for (name, content_type, _) in FILES {
             let linked = format!("/console/assets/{name}");
             assert!(page.contains(&linked) || !content_type.starts_with("text/javascript"));
