@@ -258,6 +258,11 @@
 
   document.addEventListener("DOMContentLoaded", async () => {
     document.getElementById("sign-out").addEventListener("click", signOut);
+    // The skip link focuses the page instead of changing the hash (which is the route).
+    document.querySelector(".skip").addEventListener("click", (event) => {
+      event.preventDefault();
+      main.focus();
+    });
     await loadSession();
     window.addEventListener("hashchange", route);
     route();
