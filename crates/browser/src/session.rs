@@ -14,6 +14,14 @@ use crate::{BrowserError, CHROMIUM};
 /// The key under which WebDriver names an element in its answers.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// WebDriver errors of a click that a later look may not meet: the element was redrawn,
+/// or is not (yet) visible or uncovered.
+const NOT_YET: &[&str] = &[
+    "stale element reference",
+    "element not interactable",
+    "element click intercepted",
+];
+
 /// How often a wait looks at the page again.
 const LOOK_EVERY: Duration = Duration::from_millis(50);
 
@@ -176,9 +184,23 @@ impl Browser {
         }
     }
 
-    /// Waits for `css`, then clicks it.
+    /// Waits for `css`, then clicks it; looks again when the page redrew it between the
+    /// look and the click, or while it cannot take a click yet (hidden, covered).
     pub async fn click(&self, css: &str) -> Result<(), BrowserError> {
-        self.wait_for(css).await?.click().await
+        self.wait_until(&format!("{css} to take a click"), || async {
+            let first = self.find_all(css).await.map(|all| all.into_iter().next());
+            let element = match first {
+                Ok(element) => element?,
+                Err(err) => return Some(Err(err)),
+            };
+            match element.click().await {
+                Err(BrowserError::WebDriver { error, .. }) if NOT_YET.contains(&error.as_str()) => {
+                    None
+                }
+                clicked => Some(clicked),
+            }
+        })
+        .await
     }
 
     /// Waits for the field `css`, empties it, and types `text` into it.

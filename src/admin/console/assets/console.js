@@ -108,13 +108,14 @@
   function ago(iso) {
     if (!iso) return el("span", { class: "muted" }, "never");
     const secs = (Date.now() - Date.parse(iso)) / 1000;
-    return el("time", { datetime: iso, title: iso }, duration(secs) + (secs >= 0 ? " ago" : " from now"));
+    const text = Math.abs(secs) < 1 ? "just now" : duration(secs) + (secs >= 0 ? " ago" : " from now");
+    return el("time", { datetime: iso, title: iso }, text);
   }
 
   function duration(secs) {
     if (secs === null || secs === undefined) return "—";
     const s = Math.abs(secs);
-    if (s < 1) return "now";
+    if (s < 1) return "< 1 s";
     if (s < 90) return Math.round(s) + " s";
     if (s < 5400) return Math.round(s / 60) + " min";
     if (s < 172800) return Math.round(s / 3600) + " h";
@@ -153,6 +154,21 @@
 
   function destinationLink(id) {
     return link("#/destinations/" + encodeURIComponent(id), mono(id), "destination-link");
+  }
+
+  /* Replaces `holder`'s content by `nodes`, keeping the keyboard focus on the same control
+   * when it was inside: a refresh must not throw a keyboard user back to the top. */
+  function redraw(holder, ...nodes) {
+    const active = document.activeElement;
+    const key = holder.contains(active) ? focusKey(active) : null;
+    holder.replaceChildren(...nodes);
+    if (key === null) return;
+    const again = Array.from(holder.querySelectorAll(active.tagName)).find((e) => focusKey(e) === key);
+    if (again) again.focus({ preventScroll: true });
+  }
+
+  function focusKey(node) {
+    return [node.tagName, node.getAttribute("href"), node.dataset.test, node.textContent].join("|");
   }
 
   function draw(title, ...children) {
@@ -221,7 +237,7 @@
   }
 
   window.Console = { api, el, say, badge, mono, count, ago, duration, errorText, table, row, empty,
-    link, connectionLink, destinationLink, draw, actionButton, confirmInPlace, every, query, field,
+    link, connectionLink, destinationLink, draw, redraw, actionButton, confirmInPlace, every, query, field,
     errorOf, session };
 
   /* ---------- routing ---------- */

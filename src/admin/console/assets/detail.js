@@ -46,7 +46,7 @@
       }
       const c = answer.body;
       const s = c.status || {};
-      body.replaceChildren(
+      C.redraw(body,
         facts([
           ["State", C.badge(s.state)],
           ["Destination", C.destinationLink(c.destination)],
@@ -87,7 +87,7 @@
       }
       const d = answer.body;
       const s = d.status || {};
-      body.replaceChildren(
+      C.redraw(body,
         facts([
           ["Health", C.badge(s.state)],
           ["Why", C.errorText(s.state_reason)],
