@@ -1,7 +1,11 @@
 //! The console's overview lists the running connections and destinations, narrows them by
 //! search, and opens a connection (pause and resume from its page) and a destination.
 
+use std::time::Instant;
+
 use courier::status::ConnectionState;
+use courier_browser::Browser;
+use serde_json::json;
 
 use super::{app_with, console, row_ids, Checked};
 use crate::support::app::{eventually, PATIENCE};
@@ -56,5 +60,52 @@ async fn the_overview_lists_the_running_connections_and_opens_each_one() -> Chec
         .wait_for_text("[data-test=attempt-row]", "200")
         .await?;
     browser.screenshot("destination").await?;
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn the_overview_of_ten_thousand_connections_draws_one_page_and_refreshes_it_in_place(
+) -> Checked {
+    let (t, admin) = app_with(&["clinic-a"], "").await;
+    let board = t.app.board();
+    for n in 0..10_000 {
+        board.connection(&format!("bulk-{n:05}"), |c| {
+            c.state = ConnectionState::Idle;
+            c.cursor = Some(n.to_string());
+        });
+    }
+    board.connection("bulk-04242", |c| c.last_error = Some("HTTP 503".into()));
+
+    let browser = Browser::start().await?;
+    let started = Instant::now();
+    browser.goto(&format!("{}/console/#/", admin.url())).await?;
+    let loaded = started.elapsed();
+    let rows = "[data-test=connection-row]";
+    browser.wait_for_text(rows, "bulk-04242").await?;
+    let drawn = started.elapsed();
+    eprintln!(
+        "console overview of 10,001 connections: page loaded in {loaded:?}, \
+         first 100 rows drawn {drawn:?} after navigating"
+    );
+    browser
+        .wait_for_text("#overview-shown", "1–100 of 10,001")
+        .await?;
+    let ids = row_ids(&browser, rows).await?;
+    assert_eq!(ids.len(), 100, "one page of rows, not 10,001");
+    assert_eq!(ids[0], "bulk-04242", "trouble first");
+    browser.screenshot("overview-10000").await?;
+
+    // The next refresh rewrites the same row elements: mark the first, clear the trouble,
+    // and the marked row shows the new first connection.
+    let mark = "document.querySelector(arguments[0]).dataset.mark = 'first'; return null;";
+    browser.execute(mark, json!([rows])).await?;
+    board.connection("bulk-04242", |c| c.last_error = None);
+    browser
+        .wait_for_text("tr[data-mark=first]", "bulk-00000")
+        .await?;
+    browser.click("#overview-next").await?;
+    browser
+        .wait_for_text("#overview-shown", "101–200 of 10,001")
+        .await?;
     Ok(())
 }
