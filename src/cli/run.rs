@@ -159,6 +159,7 @@ fn start_admin(
         reloader: Some(reloader.clone()),
         token: admin.token.clone(),
         cluster: app.cluster().cloned(),
+        sessions: courier::admin::session::Sessions::new(app.operations().clock().clone()),
     };
     let server = AdminServer::start_on(listener, state)?;
     log::info!("admin API listening on {}", server.url());
