@@ -16,6 +16,7 @@ pub mod health;
 pub mod metrics;
 pub mod reload;
 pub mod replay;
+pub mod security_headers;
 pub mod server;
 pub mod session;
 pub mod status;
