@@ -14,6 +14,7 @@ mod consume_once;
 mod cursor_rules;
 mod damaged_store;
 mod dead_letters;
+mod demo;
 mod destination_health;
 mod disk_full;
 mod fhir_end_to_end;
