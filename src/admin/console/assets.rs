@@ -52,6 +52,11 @@ const FILES: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
         include_str!("assets/replay.js"),
     ),
+    (
+        "sign_in.css",
+        "text/css; charset=utf-8",
+        include_str!("assets/sign_in.css"),
+    ),
 ];
 
 /// The file `name` as a response, or `None` when there is no such file.
