@@ -142,6 +142,31 @@ fn the_sign_in_form_needs_no_token_but_must_come_from_this_server() {
 }
 
 #[test]
+fn a_null_origin_goes_through_only_when_the_browser_says_same_origin() {
+    // Chromium's post of the sign-in form: the page's no-referrer policy makes Origin null.
+    let form = Request {
+        origin: Some("null"),
+        by_cookie: false,
+        sent_token: None,
+        token_exempt: true,
+        ..console_post()
+    };
+    assert_eq!(check(&form), Ok(()));
+    for site in [None, Some("none"), Some("cross-site")] {
+        let unvouched = Request {
+            fetch_site: site,
+            ..form
+        };
+        assert_ne!(check(&unvouched), Ok(()), "{site:?}");
+    }
+    let without_token = Request {
+        token_exempt: false,
+        ..form
+    };
+    assert_eq!(check(&without_token), Err(Refusal::MissingToken));
+}
+
+#[test]
 fn origins_match_hosts_by_host_and_port_with_default_ports() {
     assert!(same_origin("http://127.0.0.1:9464", "127.0.0.1:9464"));
     assert!(same_origin("http://Courier.Example", "courier.example:80"));
