@@ -1,4 +1,4 @@
-//! Deliveries per minute as a few time buckets: a constant 200 bytes per connection or
+//! Deliveries per minute as a few time buckets: a constant 96 bytes per connection or
 //! destination however fast it delivers, where a list of timestamps would grow with the rate.
 
 use chrono::{DateTime, Utc};
@@ -11,16 +11,17 @@ const BUCKETS: usize = 12;
 /// Counts events in the last minute, bucketed by the time they carry.
 #[derive(Debug, Clone, Default)]
 pub struct Rate {
-    /// Per bucket: the bucket's number (seconds since the epoch / [`BUCKET_SECS`]) and its
-    /// count. A bucket whose number is not the one `at` falls into is stale and starts over.
-    buckets: [(i64, u32); BUCKETS],
+    /// Per bucket: the bucket's number (seconds since the epoch / [`BUCKET_SECS`], which
+    /// fits 32 bits until the year 2650) and its count. A bucket whose number is not the one
+    /// `at` falls into is stale and starts over.
+    buckets: [(u32, u32); BUCKETS],
 }
 
 impl Rate {
     /// Counts one event at `at`.
     pub fn add(&mut self, at: DateTime<Utc>) {
-        let number = at.timestamp().div_euclid(BUCKET_SECS);
-        let bucket = &mut self.buckets[number.rem_euclid(BUCKETS as i64) as usize];
+        let number = bucket_number(at);
+        let bucket = &mut self.buckets[number as usize % BUCKETS];
         if bucket.0 != number {
             *bucket = (number, 0);
         }
@@ -29,12 +30,17 @@ impl Rate {
 
     /// Events in the minute before `now` (the current bucket and the eleven before it).
     pub fn per_min(&self, now: DateTime<Utc>) -> u64 {
-        let current = now.timestamp().div_euclid(BUCKET_SECS);
-        let oldest = current - BUCKETS as i64 + 1;
+        let current = bucket_number(now);
+        let oldest = current.saturating_sub(BUCKETS as u32 - 1);
         self.buckets
             .iter()
             .filter(|(number, _)| (oldest..=current).contains(number))
             .map(|(_, count)| u64::from(*count))
             .sum()
     }
+}
+
+/// The bucket `at` falls into (0 before 1970, which no clock of Courier's shows).
+fn bucket_number(at: DateTime<Utc>) -> u32 {
+    u32::try_from(at.timestamp().div_euclid(BUCKET_SECS).max(0)).unwrap_or(u32::MAX)
 }
