@@ -229,6 +229,20 @@ impl Journal {
         self.settle(destination, notification, Outcome::Pending, at);
     }
 
+    /// Marks the notification of `connection` at `sequence` as pending again after an
+    /// operator sent its dead letter back, when the journal still holds it (it shows as
+    /// pending until its next attempt, which may wait for a paused destination).
+    pub fn retried(&self, connection: &str, sequence: u64, at: DateTime<Utc>) {
+        let mut connections = lock(&self.connections);
+        let entry = connections
+            .get_mut(connection)
+            .and_then(|log| log.notification(sequence));
+        if let Some(entry) = entry {
+            entry.outcome = Outcome::Pending;
+            entry.at = at;
+        }
+    }
+
     fn settle(
         &self,
         destination: &str,

@@ -306,6 +306,23 @@ async fn a_lookup_finds_a_delivered_and_a_dead_lettered_notification_by_id_key_a
         .as_str()
         .unwrap()
         .contains("rendered at delivery"));
+    // Retried from the dead letters, it shows delivered with every attempt counted.
+    t.receiver.always(200);
+    let retried = post(&url, &format!("/dead-letters/{dead_id}/retry")).await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.text);
+    let page = json_when(&url, "/connections/clinic-a", "the retry delivered", |p| {
+        let shown = p["notifications"].as_array().unwrap();
+        shown
+            .iter()
+            .any(|n| n["id"] == dead_id && n["outcome"] == "delivered")
+    })
+    .await;
+    let shown = page["notifications"].as_array().unwrap();
+    let again = shown.iter().find(|n| n["id"] == dead_id).unwrap();
+    assert_eq!(
+        (again["attempts"].as_u64(), again["last_status"].as_u64()),
+        (Some(3), Some(200))
+    );
 }
 
 /// Written into every patient's names and MRN by the simulated EHR.

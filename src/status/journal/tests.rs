@@ -87,14 +87,22 @@ fn a_notification_goes_from_pending_through_retrying_to_delivered_or_the_dead_le
     let (n1, n2) = (notification_of(&one, "{}"), notification_of(&two, "{}"));
     journal.attempt("d", &n1, attempted(at, 503, Some("HTTP 503")));
     assert_eq!(outcome_of(1), (Outcome::Retrying, 1, Some(503)));
+    journal.pending_again("d", &n1, at);
+    assert_eq!(outcome_of(1), (Outcome::Pending, 1, Some(503)), "let go");
     journal.attempt("d", &n1, attempted(at, 200, None));
     assert_eq!(outcome_of(1), (Outcome::Delivered, 2, Some(200)));
 
     journal.attempt("d", &n2, attempted(at, 400, Some("HTTP 400")));
     journal.dead_lettered("d", &n2, at);
     assert_eq!(outcome_of(2), (Outcome::DeadLetter, 1, Some(400)));
-    journal.pending_again("d", &n2, at);
+    journal.retried("c", 2, at);
     assert_eq!(outcome_of(2), (Outcome::Pending, 1, Some(400)), "retried");
+    journal.retried("c", 99, at);
+    assert_eq!(
+        journal.connection("c", at).notifications.len(),
+        2,
+        "nothing added"
+    );
     journal.attempt("d", &n2, attempted(at, 200, None));
     assert_eq!(outcome_of(2), (Outcome::Delivered, 2, Some(200)));
 
