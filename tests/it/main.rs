@@ -10,6 +10,7 @@ mod auth_retry;
 mod cli;
 mod cluster;
 mod console;
+mod console_api;
 mod console_auth;
 mod consume_once;
 mod cursor_rules;
