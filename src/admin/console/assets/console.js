@@ -149,10 +149,12 @@
   }
 
   function connectionLink(id) {
+    if (!id) return el("span", { class: "muted" }, "—");
     return link("#/connections/" + encodeURIComponent(id), mono(id), "connection-link");
   }
 
   function destinationLink(id) {
+    if (!id) return el("span", { class: "muted" }, "—");
     return link("#/destinations/" + encodeURIComponent(id), mono(id), "destination-link");
   }
 
