@@ -136,15 +136,48 @@ impl Template {
         })
     }
 
+    /// A template that is `text` word for word, with no placeholders: what a setting that
+    /// may hold placeholders is when built in code rather than read from a file.
+    pub fn literal(text: &str) -> Self {
+        Self {
+            source: text.to_owned(),
+            parts: vec![Part::Literal(text.to_owned())],
+        }
+    }
+
     /// Fills the template from a change item and the enrichment results fetched so far.
     pub fn render(
         &self,
         change: &Value,
         resources: &Map<String, Value>,
     ) -> Result<String, RenderError> {
-        let mut out = String::with_capacity(self.source.len() + 16);
         // Where each value was written, to check the segments they are part of.
         let mut filled = Vec::new();
+        let out = self.fill(change, resources, |out, value| {
+            let start = out.len();
+            out.extend(utf8_percent_encode(value, SEGMENT));
+            filled.push(start..out.len());
+        })?;
+        refuse_dot_segments(&out, &filled)?;
+        Ok(out)
+    }
+
+    /// Fills the template from the change item alone, values as they are: a name such as
+    /// an event type (`appointment.{/action}`), not a path, so nothing is percent-encoded. A
+    /// placeholder into an enrichment result is missing here (`courier check` refuses one
+    /// where this is used).
+    pub fn render_text(&self, change: &Value) -> Result<String, RenderError> {
+        self.fill(change, &Map::new(), |out, value| out.push_str(value))
+    }
+
+    /// The literals in order, with each placeholder's value written by `write`.
+    fn fill(
+        &self,
+        change: &Value,
+        resources: &Map<String, Value>,
+        mut write: impl FnMut(&mut String, &str),
+    ) -> Result<String, RenderError> {
+        let mut out = String::with_capacity(self.source.len() + 16);
         for part in &self.parts {
             match part {
                 Part::Literal(text) => out.push_str(text),
@@ -152,13 +185,10 @@ impl Template {
                     let value = placeholder
                         .resolve(change, resources)
                         .ok_or_else(|| RenderError::Missing(placeholder.to_string()))?;
-                    let start = out.len();
-                    out.extend(utf8_percent_encode(&value, SEGMENT));
-                    filled.push(start..out.len());
+                    write(&mut out, &value);
                 }
             }
         }
-        refuse_dot_segments(&out, &filled)?;
         Ok(out)
     }
 
@@ -363,6 +393,33 @@ mod tests {
             Template::parse("/a/{id}"),
             Err(TemplateError::NoPointer(_))
         ));
+    }
+
+    #[test]
+    fn text_rendering_fills_change_values_as_they_are() {
+        let template = Template::parse("appointment.{/action}").unwrap();
+        let change = json!({"action": "cancelled/at desk"});
+        assert_eq!(
+            template.render_text(&change).unwrap(),
+            "appointment.cancelled/at desk"
+        );
+        assert_eq!(
+            template.render_text(&json!({})),
+            Err(RenderError::Missing("{/action}".into()))
+        );
+        let named = Template::parse("x.{appointment/status}").unwrap();
+        assert!(named.render_text(&json!({})).is_err());
+    }
+
+    #[test]
+    fn a_literal_template_is_its_text_even_with_braces() {
+        let literal = Template::literal("appointment.{updated}");
+        assert_eq!(
+            literal.render_text(&json!({})).unwrap(),
+            "appointment.{updated}"
+        );
+        assert_eq!(literal.placeholders().count(), 0);
+        assert_eq!(literal.as_str(), "appointment.{updated}");
     }
 
     #[test]

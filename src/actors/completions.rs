@@ -170,12 +170,13 @@ event_type = "appointment.updated"
                 version: seq.to_string(),
                 cursor: CursorValue(seq.to_string()),
                 raw: serde_json::json!({"id": key, "seq": seq}),
+                event_type: "t".into(),
             })
             .collect();
         let state = store.connection_state("c", "0").await.unwrap();
         let cursor = state.cursor.advanced_by(&items, false);
         store
-            .commit_page("c", &state, &items, cursor, "t", Utc::now())
+            .commit_page("c", &state, &items, cursor, Utc::now())
             .await
             .unwrap()
     }

@@ -84,7 +84,8 @@ fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> Error {
 
 /// Middleware (`middleware::from_fn(json_errors)`): an error answer that is not JSON yet (a
 /// body over the size limit, anything actix-web answers itself) becomes one, keeping its
-/// status and headers, so every error of the API has the same shape. A method a path does
+/// status and headers, so every error of the API has the same shape (a page of the console,
+/// the sign-in form, stays a page). A method a path does
 /// not take reaches the default service, a JSON 404, since each route guards its method.
 pub async fn json_errors(
     req: ServiceRequest,
@@ -92,11 +93,15 @@ pub async fn json_errors(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let response = next.call(req).await?;
     let status = response.status();
-    let json = response
+    // The console's sign-in form answers its refusals as a page (text/html), kept as it is.
+    let shaped = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|kind| kind.as_bytes().starts_with(b"application/json"));
-    if json || !(status.is_client_error() || status.is_server_error()) {
+        .is_some_and(|kind| {
+            let kind = kind.as_bytes();
+            kind.starts_with(b"application/json") || kind.starts_with(b"text/html")
+        });
+    if shaped || !(status.is_client_error() || status.is_server_error()) {
         return Ok(response.map_into_left_body());
     }
     let message = match response.response().error() {

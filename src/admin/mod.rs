@@ -16,7 +16,9 @@ pub mod health;
 pub mod metrics;
 pub mod reload;
 pub mod replay;
+pub mod security_headers;
 pub mod server;
+pub mod session;
 pub mod status;
 pub mod table;
 pub mod viewer;
@@ -30,6 +32,7 @@ use crate::config::Secret;
 use crate::reload::Reloader;
 use crate::status::StatusBoard;
 use crate::store::Store;
+use session::Sessions;
 
 pub use error::ApiError;
 pub use server::AdminServer;
@@ -51,6 +54,8 @@ pub struct AdminState {
     /// The cluster as the lease keeper last saw it; `None` on a sled store (one instance),
     /// whose status, metrics and readiness stay as they were.
     pub cluster: Option<ClusterBoard>,
+    /// The console's sign-in sessions, in memory (a restart signs everyone out).
+    pub sessions: Sessions,
 }
 
 /// The route table: every admin endpoint, each module's routes added with one line.

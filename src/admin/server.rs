@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use actix_web::{middleware, web, HttpServer};
 
-use super::{auth, error, routes, AdminState};
+use super::{auth, error, routes, security_headers, AdminState};
 
 /// A running admin server.
 pub struct AdminServer {
@@ -32,6 +32,7 @@ impl AdminServer {
                 .app_data(state.clone())
                 .wrap(middleware::from_fn(auth::require_token))
                 .wrap(middleware::from_fn(error::json_errors))
+                .wrap(middleware::from_fn(security_headers::add))
                 .configure(error::extractors)
                 .configure(routes)
                 .default_service(web::to(error::not_found))

@@ -68,6 +68,7 @@ impl Rig {
             reloader: None,
             token: None,
             cluster: None,
+            sessions: crate::admin::session::Sessions::new(self.app.operations().clock().clone()),
         };
         AdminServer::start("127.0.0.1:0".parse().unwrap(), state).expect("the admin API starts")
     }

@@ -79,7 +79,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
             None => App::start(config, store, AppOptions::default()),
         };
         let reloader = Reloader::new(path, Arc::new(config::process_env), app.control());
-        let server = match listener.map(|l| start_admin(l, &app, &admin, &reloader)) {
+        let server = match listener.map(|l| start_admin(l, &app, &admin, Some(&reloader))) {
             Some(Err(err)) => {
                 log::error!("the admin API cannot start on {}: {err}", admin.listen);
                 let _ = app.shutdown(grace).await;
@@ -145,20 +145,23 @@ fn refused(path: &std::path::Path, err: &StoreError) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn start_admin(
+/// Serves the admin API (and the console with it) of `app` on `listener`: `courier run`'s,
+/// and `courier demo`'s, which has no configuration file to reload (`reloader` `None`).
+pub(super) fn start_admin(
     listener: TcpListener,
     app: &App,
     admin: &courier::config::AdminConfig,
-    reloader: &Reloader,
+    reloader: Option<&Reloader>,
 ) -> std::io::Result<AdminServer> {
     let state = AdminState {
         board: app.board().clone(),
         store: app.store().clone(),
         control: app.control(),
         operations: app.operations().clone(),
-        reloader: Some(reloader.clone()),
+        reloader: reloader.cloned(),
         token: admin.token.clone(),
         cluster: app.cluster().cloned(),
+        sessions: courier::admin::session::Sessions::new(app.operations().clock().clone()),
     };
     let server = AdminServer::start_on(listener, state)?;
     log::info!("admin API listening on {}", server.url());

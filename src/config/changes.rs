@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use super::locate::KeyPath;
 use super::raw::RawConnection;
-use super::validate::Checker;
+use super::validate::{pointer_problem, Checker};
 use super::{ChangesSource, CursorFrom, EnrichStep, Initial};
+use crate::template::{Placeholder, Template};
 
 /// Query parameter carrying the cursor, unless configured.
 pub(super) const DEFAULT_SINCE_PARAM: &str = "since";
@@ -16,13 +17,13 @@ pub(super) const DEFAULT_INITIAL_CURSOR: &str = "0";
 /// and every item of a page is held in memory at once.
 const PAGE_SIZE_AT_MOST: u32 = 100_000;
 
-/// Checks how the changes feed is requested and read; returns the page size (`Some(None)`
-/// when the feed does not page), or `None` once it was reported.
+/// Checks how the changes feed is requested and read; returns the page size (`None` when
+/// the feed does not page) and the event type, or `None` once a problem was reported.
 pub(super) fn feed(
     check: &mut Checker<'_>,
     path: &KeyPath,
     raw: &RawConnection,
-) -> Option<Option<usize>> {
+) -> Option<(Option<usize>, Template)> {
     let required = [
         ("changes_path", raw.changes_path.is_some()),
         ("key_pointer", raw.key_pointer.is_some()),
@@ -74,8 +75,44 @@ pub(super) fn feed(
             check.pointer(&path.key(key), pointer);
         }
     }
-    check.non_empty(&path.key("event_type"), event_type);
-    page_size
+    let event_type = event_type_template(check, &path.key("event_type"), event_type);
+    page_size.zip(event_type)
+}
+
+/// Checks `event_type`: a name (`appointment.updated`), or a template whose `{/pointer}`
+/// placeholders are filled from each change item (`appointment.{/action}`), for a feed that
+/// says what happened. Only the change item is there to fill it from: the type is given when
+/// the poll commits the change, before any enrichment.
+fn event_type_template(check: &mut Checker<'_>, path: &KeyPath, text: &str) -> Option<Template> {
+    if text.trim().is_empty() {
+        check.non_empty(path, text);
+        return None;
+    }
+    let template = match Template::parse(text) {
+        Ok(template) => template,
+        Err(e) => {
+            check.report(path, format!("not a valid template: {e}"));
+            return None;
+        }
+    };
+    let mut valid = true;
+    for placeholder in template.placeholders() {
+        let problem = match placeholder {
+            Placeholder::Change(pointer) => {
+                pointer_problem(pointer).map(|problem| format!("is not a JSON pointer: {problem}"))
+            }
+            Placeholder::Resource { .. } => Some(
+                "names an enrichment result, which is fetched after the type is given \
+                 (only {/pointer} into the change item)"
+                    .to_owned(),
+            ),
+        };
+        if let Some(problem) = problem {
+            check.report(path, format!("placeholder {placeholder} {problem}"));
+            valid = false;
+        }
+    }
+    valid.then_some(template)
 }
 
 /// What the checks of a changes feed's own keys found: the part of its settings that is more
@@ -83,6 +120,8 @@ pub(super) fn feed(
 pub(super) struct CheckedFeed {
     /// Items per page; `None` when the feed does not page.
     pub page_size: Option<usize>,
+    /// `event_type`, parsed: a name, or a template filled from each change item.
+    pub event_type: Template,
     /// Where the cursor comes from.
     pub cursor_from: CursorFrom,
     /// What the first poll does with the backlog.
@@ -111,7 +150,7 @@ impl CheckedFeed {
             cursor_pointer: raw.cursor_pointer.take(),
             cursor_from: self.cursor_from,
             max_clock_skew,
-            event_type: raw.event_type.take().unwrap_or_default(),
+            event_type: self.event_type,
             enrich,
             initial: self.initial,
         }

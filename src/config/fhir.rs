@@ -49,15 +49,17 @@ pub(super) fn flavour(
         SourceKind::Changes => {
             refuse_fhir_keys(check, path, raw);
             super::snapshot::refuse_listing_keys(check, path, raw, "changes");
-            let page_size = super::changes::feed(check, path, raw);
+            let feed = super::changes::feed(check, path, raw);
             let cursor_from = super::cursor::cursor_from(check, path, raw);
             // A changes feed notifies its backlog unless told otherwise, as it always did.
             let initial = match raw.initial.as_deref() {
                 None => Some(Initial::Notify),
                 text => super::snapshot::initial(check, &path.key("initial"), text),
             };
+            let (page_size, event_type) = feed?;
             Some(Flavour::Changes(CheckedFeed {
-                page_size: page_size?,
+                page_size,
+                event_type,
                 cursor_from: cursor_from?,
                 initial: initial?,
             }))

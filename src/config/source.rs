@@ -128,8 +128,9 @@ pub struct ChangesSource {
     /// (clocks drift): a page beyond it is refused, so a time cursor never passes Courier's
     /// clock plus this, where every later change would be behind it. 1 s to 1 day.
     pub max_clock_skew: Duration,
-    /// `type` of the notifications this connection emits.
-    pub event_type: String,
+    /// `type` of the notifications this connection emits: a name, or a template filled from
+    /// each change item (`appointment.{/action}`) when the poll reads it.
+    pub event_type: Template,
     /// Detail requests made for every change, in order.
     pub enrich: Vec<EnrichStep>,
     /// What the first poll does with the feed's backlog: notify every change from
@@ -161,7 +162,7 @@ impl ChangesSource {
             cursor_pointer: Some(cursor_pointer.to_owned()),
             cursor_from: CursorFrom::Items,
             max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
-            event_type: event_type.to_owned(),
+            event_type: Template::literal(event_type),
             enrich: Vec::new(),
             initial: Initial::Notify,
         }

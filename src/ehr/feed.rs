@@ -98,6 +98,12 @@ fn parse_item(
         Some(pointer) => field(pointer, "version_pointer")?,
         None => cursor.0.clone(),
     };
+    let event_type = config.event_type.render_text(raw).map_err(|problem| {
+        format!(
+            "key {key}: {problem}, needed by event_type {:?}",
+            config.event_type.as_str()
+        )
+    })?;
     for step in config.enrich.iter().filter(|step| !step.optional) {
         if let Err(problem) = step.path.check_change(raw) {
             return Err(format!(
@@ -111,6 +117,7 @@ fn parse_item(
         version,
         cursor,
         raw: raw.clone(),
+        event_type,
     })
 }
 
@@ -118,6 +125,7 @@ fn parse_item(
 mod tests {
     use super::*;
     use crate::ehr::fixtures::feed;
+    use crate::template::Template;
     use serde_json::json;
 
     fn since() -> CursorValue {
@@ -133,6 +141,37 @@ mod tests {
         assert_eq!(items[0].cursor.as_str(), "3");
         assert_eq!(items[0].version, "v9");
         assert_eq!(items[0].raw, body[0]);
+    }
+
+    #[test]
+    fn each_item_gets_the_event_type_filled_from_it() {
+        let mut config = feed();
+        config.event_type = Template::parse("appointment.{/action}").unwrap();
+        let body = json!([
+            {"seq": 1, "id": "a", "patientId": "p", "ts": "t", "action": "cancelled"},
+            {"seq": 2, "id": "a", "patientId": "p", "ts": "u", "action": "rescheduled"}
+        ]);
+        let items = parse_page(&config, "/f", &body, &since()).unwrap();
+        let types: Vec<&str> = items.iter().map(|i| i.event_type.as_str()).collect();
+        assert_eq!(types, ["appointment.cancelled", "appointment.rescheduled"]);
+        assert_eq!(
+            parse_page(&feed(), "/f", &body, &since()).unwrap()[0].event_type,
+            "appointment.updated",
+            "a plain name is every item's type"
+        );
+    }
+
+    #[test]
+    fn refuses_a_page_whose_item_lacks_what_the_event_type_needs() {
+        let mut config = feed();
+        config.event_type = Template::parse("appointment.{/action}").unwrap();
+        let body = json!([{"seq": 1, "id": "a", "patientId": "p", "ts": "t"}]);
+        let err = parse_page(&config, "/f", &body, &since()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the answer of /f has an unexpected shape: item 0: key a: no string or number at \
+             {/action}, needed by event_type \"appointment.{/action}\""
+        );
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct ChangeItem {
     pub cursor: CursorValue,
     /// The item exactly as the EHR sent it.
     pub raw: Value,
+    /// `type` of its notification: the connection's `event_type`, filled from this item.
+    pub event_type: String,
 }
 
 /// A change of `key` at `position` (version 1), for the tests of the cursor rules.
@@ -41,6 +43,7 @@ pub(crate) fn change_at(key: &str, position: &str) -> ChangeItem {
         version: "1".into(),
         cursor: CursorValue::from(position),
         raw: Value::Null,
+        event_type: "appointment.updated".into(),
     }
 }
 

@@ -69,16 +69,9 @@ async fn poll_changes(
         false => Vec::new(),
         true => {
             let (items, cursor) = (&page.fresh, page.cursor.clone());
-            let event_type = &feed.event_type;
+            let now = client.clock().now();
             store
-                .commit_page(
-                    &config.id,
-                    &state,
-                    items,
-                    cursor,
-                    event_type,
-                    client.clock().now(),
-                )
+                .commit_page(&config.id, &state, items, cursor, now)
                 .await?
         }
     };

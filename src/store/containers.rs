@@ -7,12 +7,11 @@ use chrono::{DateTime, Utc};
 use crate::model::{notification_id, ChangeItem, Container, FhirContext};
 use crate::model::{FhirChange, RecordChange};
 
-/// One container per changes-feed item, numbered from `first`.
+/// One container per changes-feed item, of the item's event type, numbered from `first`.
 pub fn of_items(
     connection: &str,
     first: u64,
     items: &[ChangeItem],
-    event_type: &str,
     now: DateTime<Utc>,
 ) -> Vec<Container> {
     items
@@ -24,7 +23,7 @@ pub fn of_items(
             key: item.key.clone(),
             version: item.version.clone(),
             notification_id: notification_id(connection, &item.key, &item.version),
-            event_type: event_type.to_owned(),
+            event_type: item.event_type.clone(),
             detected_at: now,
             change: item.raw.clone(),
             fhir: None,

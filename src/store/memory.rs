@@ -119,11 +119,10 @@ impl PageStore for MemoryStore {
         expected: &'a ConnectionState,
         items: &'a [ChangeItem],
         cursor: CursorState,
-        event_type: &'a str,
         now: DateTime<Utc>,
     ) -> StoreFuture<'a, Vec<Container>> {
         let first = expected.next_sequence;
-        let containers = containers::of_items(connection, first, items, event_type, now);
+        let containers = containers::of_items(connection, first, items, now);
         ready(self.commit(connection, expected, containers, cursor, |_| {}))
     }
 }

@@ -60,15 +60,15 @@ pub trait PageStore {
         initial_cursor: &'a str,
     ) -> StoreFuture<'a, ConnectionState>;
 
-    /// Makes a page durable: one container per item, numbered from `expected.next_sequence`,
-    /// and `cursor`, in one transaction; answers the containers written.
+    /// Makes a page durable: one container per item (of the item's event type), numbered
+    /// from `expected.next_sequence`, and `cursor`, in one transaction; answers the
+    /// containers written.
     fn commit_page<'a>(
         &'a self,
         connection: &'a str,
         expected: &'a ConnectionState,
         items: &'a [ChangeItem],
         cursor: CursorState,
-        event_type: &'a str,
         now: DateTime<Utc>,
     ) -> StoreFuture<'a, Vec<Container>>;
 }

@@ -629,19 +629,13 @@ fn prefill(store: &Path, connections: usize, total: usize) {
                         raw: json!({"seq": n, "id": format!("appt-{n}"),
                                     "patientId": format!("pat-{}", n % 1000 + 1),
                                     "created_us": created}),
+                        event_type: "appointment.updated".into(),
                     })
                     .collect();
                 seq += items.len();
                 let cursor = CursorState::initial("0");
                 store
-                    .commit_page(
-                        &id,
-                        &state,
-                        &items,
-                        cursor.clone(),
-                        "appointment.updated",
-                        chrono::Utc::now(),
-                    )
+                    .commit_page(&id, &state, &items, cursor.clone(), chrono::Utc::now())
                     .await
                     .expect("pre-filling");
                 state = ConnectionState {

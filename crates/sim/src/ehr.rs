@@ -7,7 +7,8 @@
 //!   ascending `seq`, at most `L` items (default 1000). An integer `S` selects items with
 //!   `seq > S`; an RFC 3339 `S` selects items with `ts >= S` (inclusive, like many real feeds,
 //!   so a reader must drop the ties it has seen). Items look like
-//!   `{"seq": 7, "id": "appt-3", "patientId": "pat-2", "ts": "2030-01-01T08:00:00.123Z"}`.
+//!   `{"seq": 7, "id": "appt-3", "patientId": "pat-2", "ts": "2030-01-01T08:00:00.123Z",
+//!   "action": "updated"}`, where `action` is `created`, `updated`, `cancelled` or `rescheduled`.
 //! - `GET /api/appointments/changed-once`: the consume-once feed ([`super::consume`]).
 //! - `GET /api/appointments/{id}` and `GET /api/patients/{id}`: minimal FHIR resources, or 404
 //!   with an `OperationOutcome`. An id the schedule knows answers its schedule record (404 or
@@ -223,6 +224,11 @@ impl EhrControl {
     /// request N arrives. Replaces any earlier observer.
     pub fn on_request(&self, observer: impl Fn(Route, u64) + Send + Sync + 'static) {
         self.lock().observer = Some(Observer(Arc::new(observer)));
+    }
+
+    /// Runs `f` on the chart (appointments, patients, the changes log), under the sim's lock.
+    pub(crate) fn with_records<T>(&self, f: impl FnOnce(&mut Records) -> T) -> T {
+        f(&mut self.lock().records)
     }
 
     /// Runs `f` on the consume-once feed and the records it hands out, under the sim's lock.

@@ -99,6 +99,8 @@ struct ReceiverState {
     failure_rate: f64,
     /// Record keys (`data.key`) refused with a status, whatever else is scripted.
     refused_keys: Vec<(String, u16)>,
+    /// Added before every answer: a slow receiver.
+    latency: Duration,
 }
 
 /// A handle on what the receiver got and how it answers; cheap to clone, usable from any
@@ -125,6 +127,7 @@ impl ReceiverControl {
             always: None,
             failure_rate: 0.0,
             refused_keys: Vec::new(),
+            latency: Duration::ZERO,
         };
         Self {
             state: Arc::new(Mutex::new(state)),
@@ -241,6 +244,17 @@ impl ReceiverControl {
         if !is_success(status) {
             state.refused_keys.push((key.to_owned(), status));
         }
+    }
+
+    /// Waits `latency` before every answer from the next request on, to simulate a slow
+    /// receiver (`Duration::ZERO` restores the default).
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
+    }
+
+    /// The wait before every answer (see [`ReceiverControl::set_latency`]).
+    pub fn latency(&self) -> Duration {
+        self.lock().latency
     }
 
     /// Waits until at least `n` requests were answered 2xx, or `timeout` passes; returns

@@ -15,6 +15,9 @@
 //! - [`fhir`]: a FHIR R4 server (search, history, metadata) whose writes, version ids, timing
 //!   and faults tests control.
 //! - [`receiver`]: verifies signatures, records every request, answers as scripted.
+//! - [`demo_faults`]: `courier demo`'s script of faults (a poison record, a cancelled and
+//!   rescheduled appointment, a receiver outage, a slow receiver), and [`demo_lines`], what
+//!   it prints per request.
 //! - [`inbox`]: what the receiver recorded, its scripted answers and the run's [`Summary`].
 //! - [`ledger`]: the identity of every acknowledged notification, without bodies, and the
 //!   [`Audit`] that proves a run gap-free and its ids consistent (the crash torture's check).
@@ -29,6 +32,8 @@
 mod bodies;
 pub mod consume;
 pub mod counting;
+pub mod demo_faults;
+pub mod demo_lines;
 pub mod disk;
 pub mod ehr;
 pub mod faults;
@@ -56,6 +61,7 @@ use std::io;
 use std::net::SocketAddr;
 
 pub use counting::{CountingReceiver, TallyReport};
+pub use demo_faults::{FaultPlan, FaultRun};
 pub use ehr::{EhrControl, RequestObserver, SimEhr, SimEhrOptions};
 pub use faults::{Fault, Route};
 pub use fhir::{FhirControl, FhirFault, HistoryReads, SimFhir, VersionIds};

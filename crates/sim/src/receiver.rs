@@ -6,6 +6,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::ops::Deref;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use actix_web::dev::ServerHandle;
@@ -15,6 +16,7 @@ use actix_web::web::{self, Bytes};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::Value;
 
+use super::demo_lines::DemoLines;
 use super::inbox::{Answer, Received, ReceiverControl};
 use courier_wire::SigningKey;
 
@@ -30,8 +32,8 @@ const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 pub struct ReceiverOptions {
     /// The destination's `whsec_…` secret; requests that do not verify with it get 401.
     pub secret: String,
-    /// Print one line per request to stdout (for `courier demo`); ids and types only, never a
-    /// resource body.
+    /// Print one line per request to stdout (for `courier demo`, see [`DemoLines`]): ids,
+    /// types, the attempt and a synthetic patient's name, never a resource body.
     pub print: bool,
     /// Keep every request, body included, for [`ReceiverControl::received`]. Off for long runs
     /// (the crash torture), which check the receiver's ledger of identities instead.
@@ -71,7 +73,8 @@ pub struct SimReceiver {
 struct Endpoint {
     control: ReceiverControl,
     key: SigningKey,
-    print: bool,
+    /// What the demo prints, when it does; the lock keeps a line and its explanation together.
+    print: Option<Mutex<DemoLines>>,
 }
 
 impl SimReceiver {
@@ -84,7 +87,7 @@ impl SimReceiver {
         let endpoint = web::Data::new(Endpoint {
             control: control.clone(),
             key,
-            print: options.print,
+            print: options.print.then(Mutex::default),
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -136,6 +139,10 @@ impl Drop for SimReceiver {
 
 async fn hook(endpoint: web::Data<Endpoint>, request: HttpRequest, body: Bytes) -> HttpResponse {
     let at = Instant::now();
+    let latency = endpoint.control.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let header = |name: &str| {
         request
             .headers()
@@ -169,8 +176,12 @@ async fn hook(endpoint: web::Data<Endpoint>, request: HttpRequest, body: Bytes) 
         answered: answer.status,
         at,
     };
-    if endpoint.print {
-        println!("{}", demo_line(&received));
+    if let Some(lines) = &endpoint.print {
+        let mut lines = lines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // One write, so nothing printed elsewhere comes between an explanation and its line.
+        println!("{}", lines.lines(&received).join("\n"));
     }
     endpoint.control.record(received);
     respond(answer)
@@ -183,48 +194,4 @@ fn respond(answer: Answer) -> HttpResponse {
         response.insert_header((RETRY_AFTER, secs.to_string()));
     }
     response.finish()
-}
-
-/// The demo's line for one request: identifiers only, so it is safe to show anyone.
-fn demo_line(received: &Received) -> String {
-    let data = &received.json["data"];
-    let text = |value: &Value| match value {
-        Value::String(s) => s.clone(),
-        Value::Null => "?".to_owned(),
-        other => other.to_string(),
-    };
-    format!(
-        "#{} conn={} key={} type={} verified={}",
-        text(&data["sequence"]),
-        text(&data["connection"]),
-        text(&data["key"]),
-        text(&received.json["type"]),
-        if received.verified { "yes" } else { "NO" },
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn received(id: &str, answered: u16, verified: bool) -> Received {
-        Received::sample(id, answered, verified)
-    }
-
-    #[test]
-    fn demo_line_shows_identifiers_only() {
-        let mut request = received("msg_1", 200, true);
-        request.json = json!({
-            "type": "appointment.updated",
-            "data": {"sequence": 7, "connection": "clinic", "key": "appt-3",
-                     "resources": {"patient": {"name": "Testperson"}}},
-        });
-        let line = demo_line(&request);
-        assert_eq!(
-            line,
-            "#7 conn=clinic key=appt-3 type=appointment.updated verified=yes"
-        );
-        assert!(!line.contains("Testperson"));
-    }
 }

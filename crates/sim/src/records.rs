@@ -22,8 +22,37 @@ const GIVEN_NAMES: [&str; 8] = [
     "Alpha", "Bravo", "Charlie", "Delta", "Echo", "Foxtrot", "Golf", "Hotel",
 ];
 
-/// FHIR appointment statuses a touch cycles through, so each change is visible in the record.
+/// FHIR appointment statuses: a touch cycles through the first three, so each change is
+/// visible in the record; only a cancellation gives the last.
 const STATUSES: [&str; 4] = ["booked", "arrived", "fulfilled", "cancelled"];
+/// The index of `cancelled` in [`STATUSES`].
+const CANCELLED: usize = 3;
+
+/// What a change log entry says happened, its `action`: what a feed that knows (many do)
+/// tells a reader, so a connection can name its event types after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// The appointment was created.
+    Created,
+    /// Something of it changed (its status moved on, or a cancelled one was edited).
+    Updated,
+    /// It was cancelled.
+    Cancelled,
+    /// It was moved to another time, and booked again if it was cancelled.
+    Rescheduled,
+}
+
+impl Action {
+    /// The action as the feed writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Created => "created",
+            Action::Updated => "updated",
+            Action::Cancelled => "cancelled",
+            Action::Rescheduled => "rescheduled",
+        }
+    }
+}
 
 /// One synthetic patient.
 #[derive(Debug, Clone)]
@@ -48,6 +77,7 @@ struct Change {
     seq: u64,
     appointment: usize,
     ts: DateTime<Utc>,
+    action: Action,
 }
 
 /// Where a feed request starts reading, as its `since` parameter said.
@@ -126,11 +156,43 @@ impl Records {
     /// Automatic timestamps never go backwards (a clock step back repeats the last one), so a
     /// reader that resumes from the last `ts` it saw misses nothing.
     pub fn touch(&mut self, appointment_id: &str, ts: Option<DateTime<Utc>>) -> Option<u64> {
+        self.change(appointment_id, ts, Action::Updated, |appointment| {
+            if appointment.status != CANCELLED {
+                appointment.status = (appointment.status + 1) % CANCELLED;
+            }
+        })
+    }
+
+    /// Cancels an appointment now (status `cancelled`, version + 1), logged with the action
+    /// `cancelled`. Returns the entry's `seq`, or `None` for an unknown id.
+    pub fn cancel(&mut self, appointment_id: &str) -> Option<u64> {
+        self.change(appointment_id, None, Action::Cancelled, |appointment| {
+            appointment.status = CANCELLED;
+        })
+    }
+
+    /// Moves an appointment `by` later (earlier when negative) and books it again, logged
+    /// with the action `rescheduled`. Returns the entry's `seq`, or `None` for an unknown id.
+    pub fn reschedule(&mut self, appointment_id: &str, by: TimeDelta) -> Option<u64> {
+        self.change(appointment_id, None, Action::Rescheduled, |appointment| {
+            appointment.start += by;
+            appointment.status = 0;
+        })
+    }
+
+    /// Applies `edit` to an appointment, bumps its version and logs `action` at `ts` (or now).
+    fn change(
+        &mut self,
+        appointment_id: &str,
+        ts: Option<DateTime<Utc>>,
+        action: Action,
+        edit: impl FnOnce(&mut Appointment),
+    ) -> Option<u64> {
         let index = parse_index(appointment_id, "appt-", self.appointments.len())?;
         let appointment = &mut self.appointments[index];
-        appointment.status = (appointment.status + 1) % STATUSES.len();
+        edit(appointment);
         appointment.version += 1;
-        Some(self.log(index, ts))
+        Some(self.log(index, ts, action))
     }
 
     /// Touches a random appointment at `ts` (or now), creating one first if there are none.
@@ -155,7 +217,7 @@ impl Records {
     /// Creates an appointment for a random patient and logs its creation as a change.
     pub fn add_appointment(&mut self) -> String {
         let index = self.create_appointment();
-        self.log(index, None);
+        self.log(index, None, Action::Created);
         format!("appt-{}", index + 1)
     }
 
@@ -244,7 +306,7 @@ impl Records {
         index
     }
 
-    fn log(&mut self, appointment: usize, ts: Option<DateTime<Utc>>) -> u64 {
+    fn log(&mut self, appointment: usize, ts: Option<DateTime<Utc>>, action: Action) -> u64 {
         let ts = ts.unwrap_or_else(|| {
             let now = Utc::now();
             self.changes.last().map_or(now, |last| now.max(last.ts))
@@ -256,6 +318,7 @@ impl Records {
             // The feed prints milliseconds, so keep no more: a `since` copied from an item
             // must select that item again.
             ts: ts.trunc_subsecs(3),
+            action,
         });
         seq
     }
@@ -267,8 +330,15 @@ impl Records {
             "id": format!("appt-{}", change.appointment + 1),
             "patientId": format!("pat-{}", appointment.patient + 1),
             "ts": change.ts.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "action": change.action.as_str(),
         })
     }
+}
+
+/// Whether `given` and `family` are a name this chart makes up: what the demo checks before it
+/// prints a patient's name, so it can only ever show a synthetic one.
+pub fn is_synthetic_name(given: &str, family: &str) -> bool {
+    GIVEN_NAMES.contains(&given) && FAMILY_NAMES.contains(&family)
 }
 
 /// `appt-3` → index 2, if in range; ids are 1-based so they read naturally in logs and tests.
@@ -278,115 +348,4 @@ fn parse_index(id: &str, prefix: &str, len: usize) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(ts: &str) -> DateTime<Utc> {
-        ts.parse().unwrap()
-    }
-
-    #[test]
-    fn touches_append_entries_with_consecutive_seq_and_bump_the_version() {
-        let mut records = Records::generate(3, 5, 1);
-        assert_eq!(records.change_count(), 0);
-        assert_eq!(records.touch("appt-2", None), Some(1));
-        assert_eq!(records.touch("appt-2", None), Some(2));
-        assert_eq!(records.touch_random(None), 3);
-        assert!(records.version("appt-2").unwrap() >= 3);
-        let page = records.changed(None, 10);
-        let seqs: Vec<u64> = page.iter().map(|i| i["seq"].as_u64().unwrap()).collect();
-        assert_eq!(seqs, [1, 2, 3]);
-        assert_eq!(page[0]["id"], "appt-2");
-        assert!(page[0]["patientId"].as_str().unwrap().starts_with("pat-"));
-    }
-
-    #[test]
-    fn unknown_ids_are_not_found() {
-        let mut records = Records::generate(2, 2, 1);
-        assert_eq!(records.touch("appt-3", None), None);
-        assert_eq!(records.touch("appt-0", None), None);
-        assert_eq!(records.touch("pat-1", None), None);
-        assert!(records.appointment("appt-9").is_none());
-        assert!(records.patient("pat-3").is_none());
-        assert!(records.patient("pat-2").is_some());
-    }
-
-    #[test]
-    fn time_since_is_inclusive_so_ties_are_read_again() {
-        let mut records = Records::generate(1, 3, 1);
-        records.touch("appt-1", Some(at("2030-01-01T00:00:00Z")));
-        records.touch("appt-2", Some(at("2030-01-01T00:00:01.5Z")));
-        records.touch("appt-3", Some(at("2030-01-01T00:00:01.5Z")));
-        let page = records.changed(Since::parse("2030-01-01T00:00:01.500Z"), 10);
-        let ids: Vec<&str> = page.iter().map(|i| i["id"].as_str().unwrap()).collect();
-        assert_eq!(ids, ["appt-2", "appt-3"]);
-        assert_eq!(page[0]["ts"], "2030-01-01T00:00:01.500Z");
-    }
-
-    #[test]
-    fn seq_since_is_exclusive_and_limit_caps_the_page() {
-        let mut records = Records::generate(1, 1, 1);
-        for _ in 0..5 {
-            records.touch_random(None);
-        }
-        let page = records.changed(Since::parse("2"), 2);
-        let seqs: Vec<u64> = page.iter().map(|i| i["seq"].as_u64().unwrap()).collect();
-        assert_eq!(seqs, [3, 4]);
-        let from_before = records.changed(Since::parse("-3"), 10);
-        assert_eq!(
-            from_before.len(),
-            5,
-            "a negative since reads from the start"
-        );
-        assert!(records.changed(Since::parse("5"), 10).is_empty());
-        assert!(records.changed(Since::parse("99"), 10).is_empty());
-    }
-
-    #[test]
-    fn backlog_is_spread_one_second_apart_ending_now() {
-        let mut records = Records::generate(2, 4, 1);
-        records.backlog(3, at("2030-01-01T00:00:10Z"));
-        let page = records.changed(None, 10);
-        let ts: Vec<&str> = page.iter().map(|i| i["ts"].as_str().unwrap()).collect();
-        assert_eq!(
-            ts,
-            [
-                "2030-01-01T00:00:08.000Z",
-                "2030-01-01T00:00:09.000Z",
-                "2030-01-01T00:00:10.000Z"
-            ]
-        );
-    }
-
-    #[test]
-    fn automatic_timestamps_never_go_backwards() {
-        let mut records = Records::generate(1, 1, 1);
-        records.touch("appt-1", Some(at("2999-01-01T00:00:00Z")));
-        records.touch("appt-1", None);
-        let page = records.changed(None, 10);
-        assert_eq!(page[1]["ts"], "2999-01-01T00:00:00.000Z");
-    }
-
-    #[test]
-    fn since_parses_integers_and_rfc3339_times_only() {
-        assert_eq!(Since::parse("42"), Some(Since::Seq(42)));
-        assert_eq!(
-            Since::parse("2030-01-01T02:00:00+02:00"),
-            Some(Since::Time(at("2030-01-01T00:00:00Z")))
-        );
-        assert_eq!(Since::parse("yesterday"), None);
-    }
-
-    #[test]
-    fn generated_people_are_obviously_synthetic_and_reproducible() {
-        let a = Records::generate(4, 0, 7);
-        let b = Records::generate(4, 0, 7);
-        for n in 1..=4 {
-            let id = format!("pat-{n}");
-            let patient = a.patient(&id).unwrap();
-            assert_eq!(patient, b.patient(&id).unwrap());
-            let family = patient["name"][0]["family"].as_str().unwrap();
-            assert!(FAMILY_NAMES.contains(&family));
-        }
-    }
-}
+mod tests;

@@ -27,6 +27,11 @@ const FILES: &[(&str, &str, &str)] = &[
         "text/css; charset=utf-8",
         include_str!("assets/console.css"),
     ),
+    (
+        "sign_in.css",
+        "text/css; charset=utf-8",
+        include_str!("assets/sign_in.css"),
+    ),
 ];
 
 /// The file `name` as a response, or `None` when there is no such file.

@@ -8,8 +8,10 @@
 //! | `GET /` | a redirect to `/console/` |
 //! | `GET /console/` | the page (`index.html`) |
 //! | `GET /console/assets/{file}` | its scripts and styles |
+//! | `/console/sign-in`, `/console/sign-out`, `/console/session` | signing in ([`sign_in`]) |
 
 pub mod assets;
+pub mod sign_in;
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -19,7 +21,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(to_console))
         .route("/console", web::get().to(to_console))
         .route("/console/", web::get().to(page))
-        .route("/console/assets/{file}", web::get().to(asset));
+        .route("/console/assets/{file}", web::get().to(asset))
+        .configure(sign_in::routes);
 }
 
 async fn to_console() -> HttpResponse {

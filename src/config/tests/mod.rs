@@ -6,6 +6,7 @@ mod auth;
 mod bounds;
 mod consume;
 mod cursor;
+mod event_type;
 mod fhir;
 mod format;
 mod operations;
@@ -115,7 +116,7 @@ fn valid_config_loads_with_its_values() {
     assert_eq!(feed.version_pointer.as_deref(), Some("/ts"));
     assert_eq!(feed.cursor_pointer.as_deref(), Some("/seq"));
     assert_eq!(feed.cursor_from, CursorFrom::Items);
-    assert_eq!(feed.event_type, "appointment.updated");
+    assert_eq!(feed.event_type.as_str(), "appointment.updated");
     let steps: Vec<_> = feed
         .enrich
         .iter()
@@ -214,6 +215,7 @@ fn demo_file_parses_once_its_placeholders_are_filled() {
     assert_eq!(conn.backoff_max, Duration::from_secs(5));
     assert_eq!(feed.version_pointer.as_deref(), Some("/seq"));
     assert_eq!(feed.enrich.len(), 2);
+    assert_eq!(feed.event_type.as_str(), "appointment.{/action}");
 }
 
 #[test]

@@ -20,6 +20,7 @@ pub(crate) fn item(key: &str, seq: u64) -> ChangeItem {
         version: seq.to_string(),
         cursor: CursorValue(seq.to_string()),
         raw: json!({"id": key, "seq": seq}),
+        event_type: "t".into(),
     }
 }
 
@@ -32,7 +33,7 @@ pub(crate) async fn commit(
     let state = store.connection_state(conn, "0").await?;
     let cursor = state.cursor.advanced_by(items, false);
     store
-        .commit_page(conn, &state, items, cursor, "t", Utc::now())
+        .commit_page(conn, &state, items, cursor, Utc::now())
         .await
 }
 
@@ -132,7 +133,7 @@ async fn cursor_does_not_advance_when_the_commit_conflicts(store: Store) {
     commit(&store, "a", &[item("x", 1)]).await.unwrap();
     let cursor = stale.cursor.advanced_by(&[item("y", 2)], false);
     let err = store
-        .commit_page("a", &stale, &[item("y", 2)], cursor, "t", Utc::now())
+        .commit_page("a", &stale, &[item("y", 2)], cursor, Utc::now())
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)));

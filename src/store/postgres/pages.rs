@@ -283,13 +283,12 @@ impl PageStore for PgStore {
         expected: &'a ConnectionState,
         items: &'a [ChangeItem],
         cursor: CursorState,
-        event_type: &'a str,
         now: DateTime<Utc>,
     ) -> StoreFuture<'a, Vec<Container>> {
         Box::pin(async move {
             let fence = self.fences.for_write(connection)?;
             let first = expected.next_sequence;
-            let containers = containers::of_items(connection, first, items, event_type, now);
+            let containers = containers::of_items(connection, first, items, now);
             let write = PageWrite::new(connection, fence, expected, &containers, &cursor);
             self.commit_write(write, containers).await
         })

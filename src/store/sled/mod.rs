@@ -171,11 +171,10 @@ impl SledStore {
         expected: &ConnectionState,
         items: &[ChangeItem],
         cursor: CursorState,
-        event_type: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<Container>, StoreError> {
         let first = expected.next_sequence;
-        let containers = containers::of_items(connection, first, items, event_type, now);
+        let containers = containers::of_items(connection, first, items, now);
         self.commit_containers(connection, expected, containers, cursor, Vec::new())
             .await
     }
@@ -291,10 +290,9 @@ impl PageStore for SledStore {
         expected: &'a ConnectionState,
         items: &'a [ChangeItem],
         cursor: CursorState,
-        event_type: &'a str,
         now: DateTime<Utc>,
     ) -> StoreFuture<'a, Vec<Container>> {
-        Box::pin(self.commit_items(connection, expected, items, cursor, event_type, now))
+        Box::pin(self.commit_items(connection, expected, items, cursor, now))
     }
 }
 

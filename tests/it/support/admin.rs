@@ -38,6 +38,7 @@ pub fn start_admin_in_cluster(
         )),
         token: token.map(|t| courier::config::Secret::new(t.to_owned())),
         cluster,
+        sessions: courier::admin::session::Sessions::new(test.app.operations().clock().clone()),
     };
     AdminServer::start("127.0.0.1:0".parse().unwrap(), state).expect("the admin API starts")
 }

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod app;
 pub mod cluster;
+pub mod console_session;
 pub mod fhir;
 pub mod fhir_library;
 pub mod loopback_http;
