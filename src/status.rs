@@ -13,6 +13,10 @@ use serde::Serialize;
 
 use crate::store::StoreHealth;
 
+pub mod journal;
+
+use journal::Journal;
+
 /// What a connection is doing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -159,6 +163,9 @@ pub struct StatusBoard {
     retired: Arc<Mutex<BTreeMap<String, ConnectionStatus>>>,
     /// Counters and histograms recorded without the board's lock (see [`crate::metrics`]).
     meters: crate::metrics::Meters,
+    /// Recent polls, notifications and attempts, for the console (see [`journal`]); it
+    /// locks on its own, never under `inner`.
+    journal: Arc<Journal>,
 }
 
 impl StatusBoard {
@@ -210,17 +217,38 @@ impl StatusBoard {
         }
         drop(board);
         self.meters.forget_connection(id);
+        self.journal.forget_connection(id);
     }
 
     /// Removes a destination that a reload dropped.
     pub fn forget_destination(&self, id: &str) {
         self.lock().destinations.remove(id);
         self.meters.forget_destination(id);
+        self.journal.forget_destination(id);
+    }
+
+    /// The activity journal every actor records into and the console reads.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
     }
 
     /// The lock-free meters that delivery and the EHR client record into.
     pub fn meters(&self) -> &crate::metrics::Meters {
         &self.meters
+    }
+
+    /// A copy of connection `id`'s entry, without creating one.
+    pub fn connection_status(&self, id: &str) -> Option<ConnectionStatus> {
+        self.lock().connections.get(id).cloned()
+    }
+
+    /// A copy of the destinations alone (no connections): what a page about destinations
+    /// reads, without copying 10,000 connections' entries.
+    pub fn destinations_snapshot(&self) -> StatusSnapshot {
+        StatusSnapshot {
+            destinations: self.lock().destinations.clone(),
+            ..StatusSnapshot::default()
+        }
     }
 
     /// A copy of everything.

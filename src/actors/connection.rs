@@ -23,6 +23,7 @@ use crate::dispatch::{Action, Event, Step};
 use crate::ehr::{EhrClient, Source};
 use crate::pipeline::{PageResult, PollError};
 use crate::retry::Backoff;
+use crate::status::journal::{PollEntry, PollOutcome};
 use crate::status::{ConnectionState, StatusBoard};
 use crate::store::{Store, StoreError};
 
@@ -94,6 +95,8 @@ pub struct ConnectionActor {
     timer: Option<(SpawnHandle, Step)>,
     /// Probes this connection offered, so successive probes try different containers.
     probe_turn: usize,
+    /// When the step under way began: a poll's duration in the journal.
+    step_started: Option<Instant>,
 }
 
 /// How a step ended: the page (for a poll), a failure, or a panic's message.
@@ -132,6 +135,7 @@ impl ConnectionActor {
             busy: false,
             timer: None,
             probe_turn: 0,
+            step_started: None,
         }
     }
 
@@ -170,6 +174,7 @@ impl ConnectionActor {
             return self.show_paused();
         }
         self.busy = true;
+        self.step_started = Some(Instant::now());
         let (deps, page_size) = (self.deps.clone(), self.page_size);
         let work = async move {
             match step {
@@ -244,6 +249,7 @@ impl ConnectionActor {
             c.consecutive_failures = 0;
             c.polls_ok += 1;
         });
+        self.journal_poll(PollOutcome::Ok, page.created, None);
         if page.is_stuck() {
             return self.widen_page(&page, ctx);
         }
@@ -265,6 +271,19 @@ impl ConnectionActor {
             interval.mul_f64(1.0 + fastrand::f64() * 0.1),
             ctx,
         );
+    }
+
+    /// Records the poll that just ended in the journal (the console's last polls).
+    fn journal_poll(&mut self, outcome: PollOutcome, changes: usize, error: Option<String>) {
+        let took = self.step_started.take().map(|at| at.elapsed());
+        let entry = PollEntry {
+            at: self.deps.claims.gate().clock().now(),
+            outcome,
+            changes: u32::try_from(changes).unwrap_or(u32::MAX),
+            duration_ms: took.map_or(0, |d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX)),
+            error: error.map(String::into_boxed_str),
+        };
+        self.deps.board.journal().poll(self.id(), entry);
     }
 
     /// Every item of a full page sat at the cursor's position: ask for a larger page, up to a

@@ -128,6 +128,11 @@ impl Control {
         self.gates.fill_backlogs(snapshot, store)
     }
 
+    /// Each configured connection's destination, by connection id.
+    pub fn destination_of_connections(&self) -> BTreeMap<String, String> {
+        self.gates.destination_of_connections()
+    }
+
     /// Sends `command` to connection `id`; answers what happened, in words.
     pub async fn connection(
         &self,

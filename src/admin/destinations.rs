@@ -1,4 +1,5 @@
-//! `POST /destinations/{id}/pause|resume`: an operator's hand on one destination. A paused
+//! `GET /destinations/{id}`: one destination's status with its last attempts (from the
+//! journal). `POST /destinations/{id}/pause|resume`: an operator's hand on it. A paused
 //! destination is sent nothing (its connections keep polling and storing); resuming it
 //! dispatches the stored backlog in sequence order.
 
@@ -11,8 +12,28 @@ use crate::app::UnknownDestination;
 
 /// Adds the destination routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/destinations/{id}/pause", web::post().to(pause))
+    cfg.route("/destinations/{id}", web::get().to(show))
+        .route("/destinations/{id}/pause", web::post().to(pause))
         .route("/destinations/{id}/resume", web::post().to(resume));
+}
+
+async fn show(
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mut snapshot = state.board.destinations_snapshot();
+    state.control.fill_backlogs(&mut snapshot, &state.store);
+    let Some(status) = snapshot.destinations.remove(&*id) else {
+        return Err(UnknownDestination(id.into_inner()).into());
+    };
+    let now = state.operations.clock().now();
+    let journal = state.board.journal().destination(&id, now);
+    Ok(HttpResponse::Ok().json(json!({
+        "id": *id,
+        "status": status,
+        "delivered_per_min": journal.delivered_per_min,
+        "attempts": journal.attempts,
+    })))
 }
 
 async fn pause(

@@ -14,6 +14,8 @@ pub mod destinations;
 pub mod error;
 pub mod health;
 pub mod metrics;
+pub mod notifications;
+pub mod overview;
 pub mod reload;
 pub mod replay;
 pub mod security_headers;
@@ -68,5 +70,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(reload::routes)
         .configure(dead_letters::routes)
         .configure(replay::routes)
-        .configure(console::routes);
+        .configure(console::routes)
+        .configure(overview::routes)
+        .configure(notifications::routes);
 }

@@ -76,6 +76,10 @@ impl Operations {
         cluster: Option<&ClusterSnapshot>,
     ) -> Result<RetryOutcome, StoreError> {
         let moved = self.store.retry_dead_letters(selection).await?;
+        let (journal, now) = (self.gates.board().journal(), self.gates.clock().now());
+        for letter in &moved {
+            journal.retried(&letter.connection, letter.sequence, now);
+        }
         let connections: BTreeSet<&String> = moved.iter().map(|l| &l.connection).collect();
         let mut not_here = Vec::new();
         for connection in connections {

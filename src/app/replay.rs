@@ -118,10 +118,10 @@ impl Operations {
             range.until.map_or("now".into(), |t| t.to_rfc3339()),
             range.connection.as_ref().map_or(String::new(), |c| format!(" by conn={}", escaped(c)))
         );
-        let store = self.store.clone();
+        let (store, board) = (self.store.clone(), self.gates.board().clone());
         self.arbiter.spawn_fn(move || {
             actix_rt::spawn(async move {
-                replay(&store, &destination, &range, &handle).await;
+                replay(&store, &destination, &range, &handle, &board).await;
                 log_end(job, &handle.progress());
             });
         });

@@ -84,6 +84,24 @@ impl Gates {
         &self.clock
     }
 
+    /// The status board the gates show their states on (a replay records its attempts
+    /// there too).
+    pub fn board(&self) -> &StatusBoard {
+        &self.board
+    }
+
+    /// Each configured connection's destination, by connection id: the console shows where
+    /// a connection delivers.
+    pub fn destination_of_connections(&self) -> BTreeMap<String, String> {
+        let inner = self.lock();
+        let pairs = inner.iter().flat_map(|(destination, fed)| {
+            fed.connections
+                .iter()
+                .map(move |connection| (connection.clone(), destination.clone()))
+        });
+        pairs.collect()
+    }
+
     /// Pauses destination `id`: nothing more is sent to it (what is on the wire finishes),
     /// its connections keep polling and storing, until [`Gates::resume`].
     pub fn pause(&self, id: &str) -> Result<(), UnknownDestination> {

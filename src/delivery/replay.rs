@@ -16,6 +16,8 @@ use super::sender::{attempt, destination_client, AttemptOutcome};
 use crate::clock::Clock;
 use crate::config::DestinationConfig;
 use crate::model::Notification;
+use crate::status::journal::Attempted;
+use crate::status::StatusBoard;
 use crate::store::{RetainedRange, Store, StoreError};
 
 /// Requests a replay keeps on the wire at once, at most (and never more than the
@@ -145,6 +147,7 @@ pub async fn replay(
     destination: &DestinationConfig,
     range: &RetainedRange,
     progress: &ReplayHandle,
+    board: &StatusBoard,
 ) {
     let http = destination_client(destination);
     let width = REPLAY_CONCURRENCY.min(destination.max_in_flight).max(1);
@@ -157,10 +160,17 @@ pub async fn replay(
             if batch.is_empty() {
                 return Ok(());
             }
-            let sends = batch
-                .iter()
-                .map(|n| attempt(&http, destination, n, &progress.1));
-            for (notification, outcome) in batch.iter().zip(join_all(sends).await) {
+            let sends = batch.iter().map(|n| async {
+                let (at, started) = (progress.1.now(), std::time::Instant::now());
+                let outcome = attempt(&http, destination, n, &progress.1).await;
+                (outcome, at, started.elapsed())
+            });
+            for (notification, (outcome, at, latency)) in batch.iter().zip(join_all(sends).await) {
+                // A replayed delivery is an attempt like any other in the console's journal.
+                let attempted = Attempted::of(&outcome, at, latency);
+                board
+                    .journal()
+                    .attempt(&destination.id, notification, attempted);
                 progress.record(notification, outcome);
             }
         }

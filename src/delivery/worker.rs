@@ -29,6 +29,7 @@ use crate::escape::escaped;
 use crate::model::notification::AttemptRecord;
 use crate::model::{DeadLetter, Notification};
 use crate::retry::{jitter_sample, next_delivery_delay, refuses_content};
+use crate::status::journal::Attempted;
 use crate::status::StatusBoard;
 use crate::store::{Store, StoreError};
 
@@ -70,6 +71,21 @@ pub struct DeliveryContext {
 /// completes it) or dead-letters its container; or lets it go, or probes with it once, when
 /// the destination fails (see the module doc).
 pub async fn deliver(
+    ctx: &DeliveryContext,
+    notification: &Notification,
+    probe: Option<Probe>,
+) -> Final {
+    let outcome = attempts(ctx, notification, probe).await;
+    if outcome == Final::LetGo {
+        let now = ctx.gate.clock().now();
+        let journal = ctx.board.journal();
+        journal.pending_again(&ctx.destination.id, notification, now);
+    }
+    outcome
+}
+
+/// The attempts of [`deliver`], until the notification is delivered, dead-lettered or let go.
+async fn attempts(
     ctx: &DeliveryContext,
     notification: &Notification,
     probe: Option<Probe>,
@@ -180,13 +196,18 @@ async fn attempt_once(
     notification: &Notification,
 ) -> Option<(Option<u16>, Option<std::time::Duration>, String)> {
     let dest = &ctx.destination;
-    let started = std::time::Instant::now();
+    let (at, started) = (ctx.gate.clock().now(), std::time::Instant::now());
     let outcome = {
         let _on_the_wire = Sending::start(&ctx.board, &dest.id);
         attempt(&ctx.http, dest, notification, ctx.gate.clock()).await
     };
+    let latency = started.elapsed();
     let meters = ctx.board.meters().destination(&dest.id);
-    meters.attempt(&outcome, started.elapsed());
+    meters.attempt(&outcome, latency);
+    let attempted = Attempted::of(&outcome, at, latency);
+    ctx.board
+        .journal()
+        .attempt(&dest.id, notification, attempted);
     match outcome {
         AttemptOutcome::Delivered { .. } => {
             record_success(ctx);
@@ -258,6 +279,8 @@ async fn dead_letter(
     }
     // Counted as soon as it is stored, before the (slower) log line: status and store agree.
     ctx.board.destination(dest, |d| d.dead_lettered += 1);
+    let journal = ctx.board.journal();
+    journal.dead_lettered(dest, notification, letter.dead_at);
     log::error!(
         "dest={dest} conn={} notif={} seq={} dead-lettered: {}",
         letter.connection,

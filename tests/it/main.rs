@@ -9,6 +9,7 @@ mod admin_reload;
 mod auth_retry;
 mod cli;
 mod cluster;
+mod console_api;
 mod console_auth;
 mod consume_once;
 mod cursor_rules;

@@ -11,6 +11,7 @@ use crate::cluster::keeper::LeaseLost;
 use crate::dispatch::Step;
 use crate::escape::escaped;
 use crate::pipeline::PollError;
+use crate::status::journal::PollOutcome;
 use crate::status::ConnectionState;
 
 impl ConnectionActor {
@@ -26,11 +27,15 @@ impl ConnectionActor {
         // A paused connection shows as paused, not as waiting for a poll it will not make.
         let paused = self.paused && matches!(step, Step::Poll);
         let kind = err.kind();
+        let error = err.to_string();
+        if step == Step::Poll {
+            self.journal_poll(PollOutcome::Failed, 0, Some(error.clone()));
+        }
         let first = self.deps.board.connection(self.id(), |c| {
             if !paused {
                 c.state = ConnectionState::BackingOff { until };
             }
-            c.last_error = Some(err.to_string());
+            c.last_error = Some(error);
             c.consecutive_failures += 1;
             c.polls_failed += 1;
             *c.poll_failures.entry(kind.to_owned()).or_default() += 1;
