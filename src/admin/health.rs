@@ -20,6 +20,17 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
+    let reasons = unready_reasons(&state).await?;
+    Ok(if reasons.is_empty() {
+        HttpResponse::Ok().json(json!({ "ready": true }))
+    } else {
+        HttpResponse::ServiceUnavailable().json(json!({ "ready": false, "reasons": reasons }))
+    })
+}
+
+/// Why this instance is not ready, one sentence each; empty when it is. `/readyz` answers
+/// them and `/metrics` counts them (`courier_ready`), so both always agree.
+pub(super) async fn unready_reasons(state: &AdminState) -> Result<Vec<String>, ApiError> {
     let mut reasons = Vec::new();
     if let Err(err) = state.store.check().await {
         // Its text starts with "store:".
@@ -42,11 +53,7 @@ async fn readyz(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> 
             reasons.extend(unready(&cluster.snapshot(), lease, now));
         }
     }
-    Ok(if reasons.is_empty() {
-        HttpResponse::Ok().json(json!({ "ready": true }))
-    } else {
-        HttpResponse::ServiceUnavailable().json(json!({ "ready": false, "reasons": reasons }))
-    })
+    Ok(reasons)
 }
 
 fn state_word(state: Option<&ConnectionState>) -> &'static str {

@@ -271,6 +271,17 @@ impl Checker<'_> {
 
     /// Parses an http(s) URL with a host; a password in it would be a secret in the file.
     pub fn url(&mut self, path: &KeyPath, text: &str) -> Option<Url> {
+        if let Some(placeholder) = demo_placeholder(text) {
+            self.report(
+                path,
+                format!(
+                    "{placeholder} is a placeholder that `courier demo` fills in: this file is \
+                     the demo's template; to run against your own EHR, start from \
+                     config/example.toml"
+                ),
+            );
+            return None;
+        }
         let url = match Url::parse(text) {
             Ok(url) => url,
             Err(e) => {
@@ -382,4 +393,13 @@ fn is_env_name(name: &str) -> bool {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The first `{demo_…}` placeholder in `text`: `courier demo` fills these in its templates
+/// (`config/demo*.toml`), so a file holding one is a template run as is, whose URL errors
+/// alone would not say so.
+fn demo_placeholder(text: &str) -> Option<&str> {
+    let start = text.find("{demo_")?;
+    let end = start + text[start..].find('}')?;
+    Some(&text[start..=end])
 }

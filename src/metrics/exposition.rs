@@ -44,6 +44,8 @@ pub struct Scrape<'a> {
     /// The cluster as the lease keeper last saw it; `None` on a sled store, which then has no
     /// cluster series at all (not zeros: there is no cluster to count).
     pub cluster: Option<&'a ClusterSnapshot>,
+    /// Whether `/readyz` would answer 200 (`courier_ready`).
+    pub ready: bool,
 }
 
 /// Renders every metric.
@@ -52,6 +54,12 @@ pub fn render(scrape: &Scrape<'_>, meters: &Meters) -> String {
     connection_metrics(&mut out, scrape);
     destination_metrics(&mut out, scrape.status, meters);
     store_metrics(&mut out, scrape.status);
+    out.family(
+        "courier_ready",
+        "gauge",
+        "1 while /readyz answers 200 (store answers, every connection runs, leases renewed).",
+    );
+    out.sample("courier_ready", &[], f64::from(u8::from(scrape.ready)));
     if let Some(snapshot) = scrape.cluster {
         cluster::metrics(&mut out, snapshot);
     }
@@ -199,6 +207,7 @@ fn destination_metrics(out: &mut Exposition, status: &StatusSnapshot, meters: &M
             out.sample(name, &[("destination", id)], value(d) as f64);
         }
     }
+    destination_backlogs(out, status);
     destination_states(out, status);
     let all = meters.destinations();
     out.family(
@@ -224,6 +233,43 @@ fn destination_metrics(out: &mut Exposition, status: &StatusSnapshot, meters: &M
             id,
             &m.latency,
         );
+    }
+}
+
+/// Each destination's stored backlog and the age of its oldest pending container, as
+/// `/status` shows them: no sample while the store cannot say (a gap, never a false 0), and
+/// an age of 0 when nothing is pending, so an alert on the age needs no special case.
+fn destination_backlogs(out: &mut Exposition, status: &StatusSnapshot) {
+    let (backlog, age) = (
+        "courier_destination_backlog",
+        "courier_destination_oldest_pending_age_seconds",
+    );
+    out.family(
+        backlog,
+        "gauge",
+        "Changes stored for the destination's connections and not yet delivered nor dead-lettered.",
+    );
+    for (id, d) in &status.destinations {
+        if let Some(count) = d.backlog {
+            out.sample(backlog, &[("destination", id)], count as f64);
+        }
+    }
+    out.family(
+        age,
+        "gauge",
+        "Seconds since the oldest of the destination's pending changes was seen (0 when none).",
+    );
+    for (id, d) in &status.destinations {
+        if let Some(count) = d.backlog {
+            let secs = if count == 0 {
+                Some(0.0)
+            } else {
+                d.oldest_pending_age_secs
+            };
+            if let Some(secs) = secs {
+                out.sample(age, &[("destination", id)], secs);
+            }
+        }
     }
 }
 

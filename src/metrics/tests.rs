@@ -62,13 +62,19 @@ fn the_exposition_has_cumulative_buckets_and_counts_per_label() {
         Duration::from_millis(3),
     );
     dest.attempt(&failed(Some(500), "HTTP 500"), Duration::from_millis(70));
-    let status = board.snapshot();
+    board.destination("unread", |_| ());
+    let mut status = board.snapshot();
+    // As `fill_backlogs` leaves them: app has a backlog, crm none, unread's store failed.
+    let app = status.destinations.get_mut("app").unwrap();
+    (app.backlog, app.oldest_pending_age_secs) = (Some(3), Some(12.5));
+    status.destinations.get_mut("crm").unwrap().backlog = Some(0);
     let text = render(
         &Scrape {
             status: &status,
             pending: &|_| Some(2),
             now: Utc::now(),
             cluster: None,
+            ready: true,
         },
         meters,
     );
@@ -90,10 +96,26 @@ fn the_exposition_has_cumulative_buckets_and_counts_per_label() {
         "courier_destination_state{destination=\"app\",state=\"failing\"} 0",
         "courier_destination_state{destination=\"crm\",state=\"failing\"} 1",
         "courier_destination_state{destination=\"crm\",state=\"paused\"} 0",
+        "courier_destination_backlog{destination=\"app\"} 3",
+        "courier_destination_backlog{destination=\"crm\"} 0",
+        "courier_destination_oldest_pending_age_seconds{destination=\"app\"} 12.5",
+        "courier_destination_oldest_pending_age_seconds{destination=\"crm\"} 0",
+        "# TYPE courier_ready gauge",
+        "courier_ready 1",
     ] {
         assert!(
             text.lines().any(|l| l == line),
             "missing {line:?} in:\n{text}"
+        );
+    }
+    for family in [
+        "courier_destination_backlog",
+        "courier_destination_oldest_pending_age_seconds",
+    ] {
+        let unknown = format!("{family}{{destination=\"unread\"}}");
+        assert!(
+            !text.contains(&unknown),
+            "no sample for a backlog the store could not read: {text}"
         );
     }
     assert!(text.contains("courier_cursor_lag_seconds{connection=\"clinic-a\"} "));
@@ -135,6 +157,7 @@ fn a_clustered_instance_exposes_its_leases_members_and_mismatches() {
             pending: &|_| None,
             now: Utc::now(),
             cluster: Some(&cluster),
+            ready: false,
         },
         board.meters(),
     );
@@ -150,6 +173,7 @@ fn a_clustered_instance_exposes_its_leases_members_and_mismatches() {
         "courier_cluster_members{state=\"gone\"} 1",
         "# TYPE courier_cluster_config_mismatch gauge",
         "courier_cluster_config_mismatch 1",
+        "courier_ready 0",
     ] {
         assert!(
             text.lines().any(|l| l == line),

@@ -207,6 +207,39 @@ fn check_lists_every_semantic_mistake_one_line_each_without_printing_the_secret(
 }
 
 #[test]
+fn check_of_the_demo_template_says_it_is_the_demos_and_where_to_start_instead() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml");
+    let template = template.to_str().unwrap();
+    let run = check(dir.path(), template, "unused");
+    assert_eq!(run.status.code(), Some(2), "stdout:\n{}", run.stdout);
+    // Every line of the template holding a placeholder is reported as the demo's, at its line.
+    let placeholders: Vec<(usize, &str)> = read(Path::new(template))
+        .lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let name = ["{demo_ehr}", "{demo_receiver}"]
+                .into_iter()
+                .find(|name| line.contains(&format!("\"{name}")))?;
+            Some((i + 1, name))
+        })
+        .collect();
+    assert!(placeholders.len() >= 2, "{placeholders:?}");
+    for (line, name) in placeholders {
+        let at = format!("{template}:{line}: ");
+        let reported = lines(&run.stderr).into_iter().any(|l| {
+            l.starts_with(&at)
+                && l.contains(&format!(
+                    "{name} is a placeholder that `courier demo` fills in: this file is the \
+                     demo's template; to run against your own EHR, start from config/example.toml"
+                ))
+        });
+        assert!(reported, "nothing said of {name} at {at}:\n{}", run.stderr);
+    }
+    assert!(!run.stderr.contains("not a valid URL"), "{}", run.stderr);
+}
+
+#[test]
 fn check_names_the_variable_of_an_unusable_secret_but_never_its_value() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), VALID);

@@ -26,6 +26,7 @@ mod fhir_sekmet;
 mod fhir_source;
 mod fhir_subscription;
 mod fhir_window;
+mod grafana;
 mod heartbeats;
 mod hostile;
 mod isolation;

@@ -18,6 +18,24 @@ fn relative_url_is_reported_with_the_reason() {
 }
 
 #[test]
+fn a_demo_placeholder_in_a_url_says_the_file_is_the_demos_template() {
+    let text = valid_with(
+        "base_url = \"https://ehr.example.org/api\"",
+        "base_url = \"{demo_ehr}/api\"",
+    )
+    .replace("https://receiver.example.org/hooks/ehr", "{demo_receiver}");
+    let template = "is a placeholder that `courier demo` fills in: this file is the demo's \
+                    template; to run against your own EHR, start from config/example.toml";
+    assert_eq!(
+        errors(&text),
+        format!(
+            "config/courier.toml:5: destinations.app.url: {{demo_receiver}} {template}\n\
+             config/courier.toml:11: connections.clinic-a.base_url: {{demo_ehr}} {template}"
+        )
+    );
+}
+
+#[test]
 fn url_with_another_scheme_is_refused() {
     let text = valid_with(
         "url = \"https://receiver.example.org/hooks/ehr\"",
