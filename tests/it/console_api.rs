@@ -371,14 +371,7 @@ async fn a_body_view_is_logged_with_its_viewer_and_never_the_body() {
 async fn the_overview_of_ten_thousand_connections_answers_one_page() {
     let t = spawn_app(quiet_ehr(), |c| c).await;
     let admin = start_admin(&t, None);
-    let board = t.app.board();
-    for n in 0..10_000 {
-        board.connection(&format!("bulk-{n:05}"), |c| {
-            c.state = ConnectionState::Idle;
-            c.cursor = Some(n.to_string());
-        });
-    }
-    board.connection("bulk-04242", |c| c.last_error = Some("HTTP 503".into()));
+    crate::support::admin::crowd_board(t.app.board());
     let started = std::time::Instant::now();
     let page = json(&admin.url(), "/overview?limit=100").await;
     eprintln!(

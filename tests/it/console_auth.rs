@@ -10,7 +10,7 @@ use courier_sim::SimEhrOptions;
 
 use crate::support::admin::start_admin;
 use crate::support::app::{eventually, spawn_app, TestApp, PATIENCE};
-use crate::support::console_session::{client, reply, sign_in, visit};
+use crate::support::console_session::{client, reply, session_post, sign_in, visit};
 use crate::support::process::Rig;
 
 const TOKEN: &str = "console-token-0123456789";
@@ -141,10 +141,7 @@ async fn a_cookie_post_needs_the_csrf_header_and_a_cross_site_one_changes_nothin
         .contains("X-Courier-CSRF"));
     let wrong = visit(&base, "POST", pause, Some(&cookie), Some("not-the-token")).await;
     assert_eq!(wrong.status, StatusCode::FORBIDDEN);
-    let cross_site = client()
-        .post(format!("{base}{pause}"))
-        .insert_header((header::COOKIE, cookie.as_str()))
-        .insert_header(("X-Courier-CSRF", csrf.as_str()))
+    let cross_site = session_post(&base, pause, &cookie, &csrf)
         .insert_header((header::ORIGIN, "https://evil.example"));
     let cross_site = reply(cross_site.send()).await;
     assert_eq!(
@@ -153,18 +150,12 @@ async fn a_cookie_post_needs_the_csrf_header_and_a_cross_site_one_changes_nothin
         "{}",
         cross_site.text
     );
-    let fetched = client()
-        .post(format!("{base}{pause}"))
-        .insert_header((header::COOKIE, cookie.as_str()))
-        .insert_header(("X-Courier-CSRF", csrf.as_str()))
-        .insert_header(("Sec-Fetch-Site", "cross-site"));
+    let fetched =
+        session_post(&base, pause, &cookie, &csrf).insert_header(("Sec-Fetch-Site", "cross-site"));
     assert_eq!(reply(fetched.send()).await.status, StatusCode::FORBIDDEN);
     assert!(!paused(&test), "no refused request reached the connection");
 
-    let allowed = client()
-        .post(format!("{base}{pause}"))
-        .insert_header((header::COOKIE, cookie.as_str()))
-        .insert_header(("X-Courier-CSRF", csrf.as_str()))
+    let allowed = session_post(&base, pause, &cookie, &csrf)
         .insert_header((header::ORIGIN, base.as_str()))
         .insert_header(("Sec-Fetch-Site", "same-origin"));
     let allowed = reply(allowed.send()).await;

@@ -67,14 +67,7 @@ async fn the_overview_lists_the_running_connections_and_opens_each_one() -> Chec
 async fn the_overview_of_ten_thousand_connections_draws_one_page_and_refreshes_it_in_place(
 ) -> Checked {
     let (t, admin) = app_with(&["clinic-a"], "").await;
-    let board = t.app.board();
-    for n in 0..10_000 {
-        board.connection(&format!("bulk-{n:05}"), |c| {
-            c.state = ConnectionState::Idle;
-            c.cursor = Some(n.to_string());
-        });
-    }
-    board.connection("bulk-04242", |c| c.last_error = Some("HTTP 503".into()));
+    crate::support::admin::crowd_board(t.app.board());
 
     let browser = Browser::start().await?;
     let started = Instant::now();
@@ -106,7 +99,9 @@ async fn the_overview_of_ten_thousand_connections_draws_one_page_and_refreshes_i
     // and the marked row shows the new first connection.
     let mark = "document.querySelector(arguments[0]).dataset.mark = 'first'; return null;";
     browser.execute(mark, json!([rows])).await?;
-    board.connection("bulk-04242", |c| c.last_error = None);
+    t.app
+        .board()
+        .connection("bulk-04242", |c| c.last_error = None);
     browser
         .wait_for_text("tr[data-mark=first]", "bulk-00000")
         .await?;

@@ -104,3 +104,16 @@ pub async fn courier_cli(args: &[&str]) -> std::process::Output {
     .await
     .expect("the CLI thread ends")
 }
+
+/// Puts 10,000 idle connections `bulk-00000`… on `board` beside the app's own, one of them
+/// (`bulk-04242`) with an error, so it sorts first: a console page as a large installation
+/// sees it, without starting 10,000 actors.
+pub fn crowd_board(board: &courier::status::StatusBoard) {
+    for n in 0..10_000 {
+        board.connection(&format!("bulk-{n:05}"), |c| {
+            c.state = courier::status::ConnectionState::Idle;
+            c.cursor = Some(n.to_string());
+        });
+    }
+    board.connection("bulk-04242", |c| c.last_error = Some("HTTP 503".into()));
+}

@@ -69,6 +69,15 @@ pub async fn visit(
     reply(request.send()).await
 }
 
+/// A browser's POST to `path` with its session `cookie` and `csrf` header, for a test to add
+/// the headers a browser would (`Origin`, `Sec-Fetch-Site`) and send.
+pub fn session_post(base: &str, path: &str, cookie: &str, csrf: &str) -> awc::ClientRequest {
+    client()
+        .post(format!("{base}{path}"))
+        .insert_header((header::COOKIE, cookie))
+        .insert_header(("X-Courier-CSRF", csrf))
+}
+
 /// Posts the sign-in form as a browser on the console's own page does.
 pub async fn sign_in(base: &str, token: &str, name: &str) -> Reply {
     let request = client()
