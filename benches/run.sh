@@ -7,6 +7,7 @@
 #   benches/run.sh run --only postgres --only failover
 #                                                   # issue 14: on PostgreSQL (needs initdb, psql)
 #   benches/run.sh run --only snapshot              # issue 15: a 100,000-record window
+#   benches/run.sh run --only console               # issue 16: the console, 10,000 connections
 #   benches/run.sh run --help                       # durations, sizes, output file
 #
 # Honours CARGO_TARGET_DIR. The results table goes to target/courier-bench/results.md.

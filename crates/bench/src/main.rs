@@ -8,6 +8,7 @@
 //! benches/run.sh run --only throughput --admin-scrape-ms 100
 //! benches/run.sh run --only postgres --only failover   # issue 14: Courier on PostgreSQL
 //! benches/run.sh run --only snapshot   # issue 15: a 100,000-record window listed
+//! benches/run.sh run --only console    # issue 16: the console with 10,000 connections
 //! ```
 //!
 //! The same binary is the load EHR (`ehr`) and the counting receiver (`receiver`), which the
@@ -16,6 +17,7 @@
 
 mod cluster;
 mod cluster_rig;
+mod console;
 mod fhir;
 mod procs;
 mod scenarios;
@@ -80,7 +82,7 @@ struct ConfigArgs {
 #[derive(clap::Args)]
 struct RunArgs {
     /// Only these scenarios: throughput, fhir, latency, scale, recovery, postgres, failover,
-    /// snapshot (repeatable).
+    /// snapshot, console (repeatable).
     #[arg(long)]
     only: Vec<String>,
     /// Where the Markdown results go.
@@ -92,6 +94,9 @@ struct RunArgs {
     /// Connections of the scale scenario.
     #[arg(long, default_value_t = 10_000)]
     scale_connections: usize,
+    /// Connections of the console scenario.
+    #[arg(long, default_value_t = console::CONNECTIONS)]
+    console_connections: usize,
     /// Pending containers of the recovery scenario.
     #[arg(long, default_value_t = 1_000_000)]
     recovery_containers: usize,
@@ -245,6 +250,13 @@ fn run(args: RunArgs) {
     if wanted("snapshot") {
         eprintln!("courier-bench: snapshot listing of a 100,000-record window");
         snapshot::scenario(&bench, &mut results);
+    }
+    if wanted("console") {
+        eprintln!(
+            "courier-bench: console, {} connections",
+            args.console_connections
+        );
+        console::scenario(&bench, args.console_connections, &mut results);
     }
     if wanted("postgres") || wanted("failover") {
         let pg = cluster_rig::Postgres::start(&work.join("postgres"));

@@ -88,13 +88,13 @@ pub struct Results {
 }
 
 /// A running trio: load EHR, counting receiver, Courier.
-struct Rig {
+pub(crate) struct Rig {
     ehr: Proc,
     receiver: Proc,
     courier: Proc,
     spawned_us: u64,
     /// Courier's admin API, `http://127.0.0.1:<free port>`.
-    admin: String,
+    pub(crate) admin: String,
 }
 
 impl Bench {
@@ -132,7 +132,13 @@ impl Bench {
     }
 
     /// Starts the trio with a fresh (or the given, pre-filled) store.
-    fn rig(&self, name: &str, setup: &Setup, ehr_args: &[&str], store: Option<PathBuf>) -> Rig {
+    pub(crate) fn rig(
+        &self,
+        name: &str,
+        setup: &Setup,
+        ehr_args: &[&str],
+        store: Option<PathBuf>,
+    ) -> Rig {
         let ehr = self.ehr(ehr_args);
         let receiver = self.receiver();
         let store = store.unwrap_or_else(|| {
@@ -162,7 +168,7 @@ impl Rig {
         tally(&self.receiver)
     }
 
-    fn ehr_requests(&self) -> (u64, u64) {
+    pub(crate) fn ehr_requests(&self) -> (u64, u64) {
         let body = http(&self.ehr.ready, "GET", "/api/_stats");
         let v: serde_json::Value = serde_json::from_str(&body).expect("EHR stats");
         (
@@ -183,7 +189,7 @@ impl Rig {
     }
 
     /// Stops Courier gracefully; says so when it did not exit 0.
-    fn stop(self) -> String {
+    pub(crate) fn stop(self) -> String {
         let Rig {
             courier,
             ehr,
