@@ -1,7 +1,7 @@
 //! `courier check`: validates a configuration file and exits; with `--probe`, also asks each
 //! FHIR server what it supports.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -12,8 +12,15 @@ use courier::status::counted;
 #[derive(Args)]
 pub struct CheckArgs {
     /// The configuration file.
-    #[arg(long, short)]
-    config: PathBuf,
+    #[arg(long, short, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The configuration file, for `courier check FILE` (the same as `--config FILE`).
+    #[arg(
+        value_name = "FILE",
+        required_unless_present = "config",
+        conflicts_with = "config"
+    )]
+    file: Option<PathBuf>,
     /// Also ask each FHIR server's /metadata whether it can list the deletions asked for
     /// (exit 1 when one cannot, or cannot be asked).
     #[arg(long)]
@@ -23,11 +30,12 @@ pub struct CheckArgs {
 /// Prints `OK` with what the file configures and a `warning:` line for each setting that
 /// risks data (on stderr; not a failure), or every problem (exit 2).
 pub fn run(args: &CheckArgs) -> ExitCode {
-    match super::load_or_report(&args.config) {
+    let path = args.path();
+    match super::load_or_report(path) {
         Ok(config) => {
             println!(
                 "{}: OK ({}, {})",
-                args.config.display(),
+                path.display(),
                 counted(config.connections.len(), "connection"),
                 counted(config.destinations.len(), "destination")
             );
@@ -40,6 +48,16 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(code) => code,
+    }
+}
+
+impl CheckArgs {
+    /// The file named either way (clap requires exactly one).
+    fn path(&self) -> &Path {
+        self.config
+            .as_deref()
+            .or(self.file.as_deref())
+            .expect("clap requires --config or FILE")
     }
 }
 

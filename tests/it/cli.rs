@@ -211,7 +211,8 @@ fn check_of_the_demo_template_says_it_is_the_demos_and_where_to_start_instead() 
     let dir = tempfile::tempdir().unwrap();
     let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml");
     let template = template.to_str().unwrap();
-    let run = check(dir.path(), template, "unused");
+    // As a newcomer types it: the file as the argument (the same as `--config FILE`).
+    let run = courier(dir.path(), &["check", template], &[], QUICK);
     assert_eq!(run.status.code(), Some(2), "stdout:\n{}", run.stdout);
     // Every line of the template holding a placeholder is reported as the demo's, at its line.
     let placeholders: Vec<(usize, &str)> = read(Path::new(template))
