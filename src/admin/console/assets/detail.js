@@ -35,18 +35,29 @@
   C.status = status;
   C.facts = facts;
 
-  C.page(/^\/connections\/(.+)$/, function connection(_params, id) {
-    const path = "/connections/" + encodeURIComponent(id);
-    const body = el("div", { id: "connection" });
-    const refresh = async () => {
-      const answer = await C.api("GET", path);
-      if (!answer.ok) {
-        body.replaceChildren(el("p", { class: "error-text" }, C.errorOf(answer)));
-        return;
-      }
-      const c = answer.body;
+  /* A page about one connection or destination (`kind`): its answer from the API, read
+     again every 5 s and drawn by `render(answer, id)` under its title and `buttons`. */
+  function thingPage(kind, title, buttons, render) {
+    C.page(new RegExp("^/" + kind + "s/(.+)$"), function (_params, id) {
+      const path = "/" + kind + "s/" + encodeURIComponent(id);
+      const body = el("div", { id: kind });
+      const refresh = async () => {
+        const answer = await C.api("GET", path);
+        if (!answer.ok) {
+          body.replaceChildren(el("p", { class: "error-text" }, C.errorOf(answer)));
+          return;
+        }
+        C.redraw(body, ...render(answer.body, id));
+      };
+      C.draw(title + " " + id, actions(path, buttons, refresh), body);
+      return C.every(5000, refresh);
+    });
+  }
+
+  thingPage("connection", "Connection", [["poll", "Poll now"], ["pause", "Pause"], ["resume", "Resume"]],
+    function connection(c) {
       const s = c.status || {};
-      C.redraw(body,
+      return [
         facts([
           ["State", C.badge(s.state)],
           ["Destination", C.destinationLink(c.destination)],
@@ -68,26 +79,14 @@
           c.notifications.length ? c.notifications.map((n) => C.row("notification-row", [
             notificationLink(n), C.mono(n.sequence), C.mono(n.key), n.event_type,
             C.badge(n.outcome), C.count(n.attempts), status(n.last_status), C.ago(n.at)]))
-            : [C.empty(8, "No notifications yet.")])
-      );
-    };
-    C.draw("Connection " + id,
-      actions(path, [["poll", "Poll now"], ["pause", "Pause"], ["resume", "Resume"]], refresh), body);
-    return C.every(5000, refresh);
-  });
+            : [C.empty(8, "No notifications yet.")]),
+      ];
+    });
 
-  C.page(/^\/destinations\/(.+)$/, function destination(_params, id) {
-    const path = "/destinations/" + encodeURIComponent(id);
-    const body = el("div", { id: "destination" });
-    const refresh = async () => {
-      const answer = await C.api("GET", path);
-      if (!answer.ok) {
-        body.replaceChildren(el("p", { class: "error-text" }, C.errorOf(answer)));
-        return;
-      }
-      const d = answer.body;
+  thingPage("destination", "Destination", [["pause", "Pause"], ["resume", "Resume"]],
+    function destination(d, id) {
       const s = d.status || {};
-      C.redraw(body,
+      return [
         facts([
           ["Health", C.badge(s.state)],
           ["Why", C.errorText(s.state_reason)],
@@ -105,10 +104,7 @@
           d.attempts.length ? d.attempts.map((a) => C.row("attempt-row", [C.ago(a.at),
             C.mono(a.notification_id), C.connectionLink(a.connection), C.mono(a.sequence),
             status(a.status), a.latency_ms + " ms", C.badge(a.outcome), C.errorText(a.error)]))
-            : [C.empty(8, "No attempts yet.")])
-      );
-    };
-    C.draw("Destination " + id, actions(path, [["pause", "Pause"], ["resume", "Resume"]], refresh), body);
-    return C.every(5000, refresh);
-  });
+            : [C.empty(8, "No attempts yet.")]),
+      ];
+    });
 })();
