@@ -123,10 +123,9 @@ pub async fn poll(
     show_stored(deps, &page);
     // The containers move on to the enricher; the page keeps only their count.
     let containers = std::mem::take(&mut page.containers);
-    let journal = deps.board.journal();
-    for container in &containers {
-        journal.created(&deps.destination.id, container);
-    }
+    deps.board
+        .journal()
+        .created(&deps.destination.id, &containers);
     let d = deps.dispatcher();
     for container in containers {
         if let HandOver::Halted | HandOver::EnricherGone =

@@ -155,24 +155,37 @@ impl Journal {
         );
     }
 
-    /// Records a container a poll created, as a pending notification to `destination`.
-    pub fn created(&self, destination: &str, container: &Container) {
+    /// Records the containers one poll of a connection created, as pending notifications
+    /// to `destination`. Takes the lock once per page, and builds entries only for the last
+    /// [`NOTIFICATIONS_KEPT`] of it: the earlier ones would be pushed out by the later ones
+    /// at once (a page holds up to thousands).
+    pub fn created(&self, destination: &str, containers: &[Container]) {
+        let Some(first) = containers.first() else {
+            return;
+        };
         let destination = self.destination_id(destination);
         let mut connections = lock(&self.connections);
-        let log = Self::log_of(&mut connections, &container.connection);
-        let event_type = Some(log.event_type(&container.event_type));
-        let entry = NotificationEntry {
-            id: container.notification_id.as_str().into(),
-            sequence: container.sequence,
-            key: container.key.as_str().into(),
-            event_type,
-            destination,
-            outcome: Outcome::Pending,
-            attempts: 0,
-            last_status: None,
-            at: container.detected_at,
-        };
-        push_bounded(&mut log.notifications, NOTIFICATIONS_KEPT, entry);
+        let log = Self::log_of(&mut connections, &first.connection);
+        let kept = &containers[containers.len().saturating_sub(NOTIFICATIONS_KEPT)..];
+        for container in kept {
+            debug_assert_eq!(
+                container.connection, first.connection,
+                "one connection's page"
+            );
+            let event_type = Some(log.event_type(&container.event_type));
+            let entry = NotificationEntry {
+                id: container.notification_id.as_str().into(),
+                sequence: container.sequence,
+                key: container.key.as_str().into(),
+                event_type,
+                destination: destination.clone(),
+                outcome: Outcome::Pending,
+                attempts: 0,
+                last_status: None,
+                at: container.detected_at,
+            };
+            push_bounded(&mut log.notifications, NOTIFICATIONS_KEPT, entry);
+        }
     }
 
     /// Records an attempt to deliver `notification` to `destination`: in the destination's

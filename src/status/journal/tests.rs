@@ -43,6 +43,21 @@ fn poll(at: DateTime<Utc>, changes: u32) -> PollEntry {
 }
 
 #[test]
+fn a_page_longer_than_the_ring_leaves_its_newest_notifications_in_order() {
+    let journal = Journal::default();
+    journal.created("d", std::slice::from_ref(&container(1, "k", "p")));
+    let page: Vec<Container> = (2..=120).map(|s| container(s, "k", "p")).collect();
+    journal.created("d", &page);
+    let view = journal.connection("c", start());
+    let sequences: Vec<u64> = view.notifications.iter().map(|n| n.sequence).collect();
+    let newest: Vec<u64> = (71..=120).rev().collect();
+    assert_eq!(
+        sequences, newest,
+        "the page's last {NOTIFICATIONS_KEPT}, newest first"
+    );
+}
+
+#[test]
 fn every_ring_keeps_only_its_newest_entries() {
     let journal = Journal::default();
     let at = start();
@@ -51,7 +66,7 @@ fn every_ring_keeps_only_its_newest_entries() {
     }
     for sequence in 1..=(NOTIFICATIONS_KEPT as u64 + 7) {
         let c = container(sequence, "k", "p");
-        journal.created("d", &c);
+        journal.created("d", std::slice::from_ref(&c));
         journal.attempt("d", &notification_of(&c, "{}"), attempted(at, 200, None));
         journal.attempt("d", &notification_of(&c, "{}"), attempted(at, 200, None));
     }
@@ -74,8 +89,8 @@ fn a_notification_goes_from_pending_through_retrying_to_delivered_or_the_dead_le
     let journal = Journal::default();
     let at = start();
     let (one, two) = (container(1, "appt-1", "p"), container(2, "appt-2", "p"));
-    journal.created("d", &one);
-    journal.created("d", &two);
+    journal.created("d", std::slice::from_ref(&one));
+    journal.created("d", std::slice::from_ref(&two));
     let outcome_of = |sequence: u64| {
         let view = journal.connection("c", at);
         let entry = view.notifications.iter().find(|n| n.sequence == sequence);
@@ -188,7 +203,7 @@ fn a_rate_bucket_reused_after_the_window_starts_over() {
 fn lookups_find_by_id_key_and_sequence_and_forgetting_a_connection_drops_it() {
     let journal = Journal::default();
     for (sequence, key) in [(1, "appt-1"), (2, "appt-2"), (3, "appt-1")] {
-        journal.created("d", &container(sequence, key, "p"));
+        journal.created("d", &[container(sequence, key, "p")]);
     }
     let sequences = |found: Vec<Found>| found.iter().map(|f| f.entry.sequence).collect::<Vec<_>>();
     assert_eq!(sequences(journal.find(Lookup::Id("msg_2"))), [2]);
@@ -239,7 +254,7 @@ fn journal_of_ten_thousand_connections_stays_within_its_memory_budget() {
             let mut c = container(sequence, "appt-12345", "p");
             c.connection = format!("connection-{n:05}");
             c.notification_id = format!("msg_{:032x}", n as u64 * 1000 + sequence);
-            journal.created("destination", &c);
+            journal.created("destination", std::slice::from_ref(&c));
         }
     }
     let delivered = resident_kib();
