@@ -21,13 +21,15 @@ async fn show(
     state: web::Data<AdminState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    // The journal first: an attempt is counted in the status before the journal shows it,
+    // so the counters read after it include every attempt listed.
+    let now = state.operations.clock().now();
+    let journal = state.board.journal().destination(&id, now);
     let mut snapshot = state.board.destinations_snapshot();
     state.control.fill_backlogs(&mut snapshot, &state.store);
     let Some(status) = snapshot.destinations.remove(&*id) else {
         return Err(UnknownDestination(id.into_inner()).into());
     };
-    let now = state.operations.clock().now();
-    let journal = state.board.journal().destination(&id, now);
     Ok(HttpResponse::Ok().json(json!({
         "id": *id,
         "status": status,

@@ -204,13 +204,18 @@ async fn attempt_once(
     let latency = started.elapsed();
     let meters = ctx.board.meters().destination(&dest.id);
     meters.attempt(&outcome, latency);
+    // Counted before the journal shows it: a page that reads the journal first and the
+    // counters after never shows an attempt its counters have not counted.
+    match &outcome {
+        AttemptOutcome::Delivered { .. } => record_success(ctx),
+        AttemptOutcome::Failed { error, .. } => record_failure(ctx, notification, error),
+    }
     let attempted = Attempted::of(&outcome, at, latency);
     ctx.board
         .journal()
         .attempt(&dest.id, notification, attempted);
     match outcome {
         AttemptOutcome::Delivered { .. } => {
-            record_success(ctx);
             ctx.gate.succeeded();
             None
         }
@@ -218,10 +223,7 @@ async fn attempt_once(
             status,
             retry_after,
             error,
-        } => {
-            record_failure(ctx, notification, &error);
-            Some((status, retry_after, error))
-        }
+        } => Some((status, retry_after, error)),
     }
 }
 
