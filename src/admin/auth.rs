@@ -12,6 +12,9 @@
 pub mod cookie;
 pub mod csrf;
 pub mod host;
+pub mod wrong_tokens;
+
+use std::time::Duration;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -23,10 +26,11 @@ use super::console::sign_in;
 use super::session::SignedIn;
 use super::viewer::{peer_ip, Viewer};
 use super::{AdminState, ApiError};
+use wrong_tokens::Checked;
 
-/// Middleware (`middleware::from_fn(require_token)`): admits a request as the module says, or
+/// Middleware (`middleware::from_fn(admit_or_refuse)`): admits a request as the module says, or
 /// answers it.
-pub async fn require_token(
+pub async fn admit_or_refuse(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
@@ -91,6 +95,9 @@ enum Refused {
     Unauthenticated,
     /// A possible cross-site forgery.
     Forgery(csrf::Refusal),
+    /// A bearer token from an address that sent too many wrong ones (see [`wrong_tokens`]):
+    /// retry after the duration.
+    Throttled(Duration),
 }
 
 impl Refused {
@@ -116,6 +123,7 @@ impl Refused {
                 response
             }
             Self::Forgery(refusal) => forbidden(&refusal.to_string()),
+            Self::Throttled(wait) => too_many_wrong_tokens(wait),
         }
     }
 }
@@ -127,7 +135,7 @@ fn admit(req: &ServiceRequest, state: &AdminState) -> Result<Option<Admitted>, R
     if state.token.is_none() && sent.host.is_some_and(|host| !host::is_loopback(host)) {
         return Err(Refused::ForeignHost);
     }
-    let admitted = authenticate(req, state, &sent);
+    let admitted = authenticate(req, state, &sent)?;
     let (method, path) = (req.method(), req.path());
     if admitted.is_none() && !open_to_all(method, path) {
         return Err(if is_page(method, path) {
@@ -152,36 +160,46 @@ fn admit(req: &ServiceRequest, state: &AdminState) -> Result<Option<Admitted>, R
 }
 
 /// Bearer token, then session cookie, then an open loopback API; `None` when none applies.
-fn authenticate(req: &ServiceRequest, state: &AdminState, sent: &Sent<'_>) -> Option<Admitted> {
+/// Refused only when a bearer token comes from a throttled address.
+fn authenticate(
+    req: &ServiceRequest,
+    state: &AdminState,
+    sent: &Sent<'_>,
+) -> Result<Option<Admitted>, Refused> {
     let peer = peer_ip(req.request());
     let Some(token) = &state.token else {
         let viewer = Viewer::Loopback { peer };
-        return Some(Admitted {
+        return Ok(Some(Admitted {
             viewer,
             session: None,
-        });
+        }));
     };
-    if sent
-        .bearer
-        .is_some_and(|bearer| same_token(bearer.as_bytes(), token.expose().as_bytes()))
-    {
-        let viewer = Viewer::Bearer { peer };
-        return Some(Admitted {
-            viewer,
-            session: None,
-        });
+    if let Some(bearer) = sent.bearer {
+        let expected = token.expose().as_bytes();
+        match state.wrong_tokens.check(&peer, bearer.as_bytes(), expected) {
+            Checked::Right => {
+                let viewer = Viewer::Bearer { peer };
+                return Ok(Some(Admitted {
+                    viewer,
+                    session: None,
+                }));
+            }
+            Checked::Throttled(wait) => return Err(Refused::Throttled(wait)),
+            // A session cookie may still let it in.
+            Checked::Wrong => {}
+        }
     }
     let cookies = req.headers().get_all(header::COOKIE);
-    let id = cookie::session_id(cookies.filter_map(|v| v.to_str().ok()))?;
-    let session = state.sessions.find(id)?;
-    let viewer = Viewer::Session {
-        name: session.name.clone(),
-        peer,
+    let Some(id) = cookie::session_id(cookies.filter_map(|v| v.to_str().ok())) else {
+        return Ok(None);
     };
-    Some(Admitted {
-        viewer,
+    Ok(state.sessions.find(id).map(|session| Admitted {
+        viewer: Viewer::Session {
+            name: session.name.clone(),
+            peer,
+        },
         session: Some(session),
-    })
+    }))
 }
 
 /// The sign-in form, and the styles it links: reachable without signing in.
@@ -199,6 +217,28 @@ fn is_page(method: &Method, path: &str) -> bool {
 
 fn forbidden(message: &str) -> HttpResponse {
     ApiError::new(StatusCode::FORBIDDEN, message).error_response()
+}
+
+/// 429 with `Retry-After` (whole seconds, rounded up), for a throttled address's token.
+fn too_many_wrong_tokens(wait: Duration) -> HttpResponse {
+    let secs = retry_after_secs(wait);
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!(
+            "too many wrong tokens from this address: tokens are refused for {} s more",
+            secs
+        ),
+    )
+    .error_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, secs.into());
+    response
+}
+
+/// `wait` as a `Retry-After` value: whole seconds, rounded up, at least one.
+pub(crate) fn retry_after_secs(wait: Duration) -> u64 {
+    (wait + Duration::from_nanos(999_999_999)).as_secs().max(1)
 }
 
 /// The token of an `Authorization: Bearer <token>` value; the scheme is case-insensitive

@@ -28,12 +28,13 @@ pub mod viewer;
 use actix_web::web;
 
 use crate::actors::control::Control;
-use crate::app::Operations;
+use crate::app::{App, Operations};
 use crate::cluster::ClusterBoard;
 use crate::config::Secret;
 use crate::reload::Reloader;
 use crate::status::StatusBoard;
 use crate::store::Store;
+use auth::wrong_tokens::WrongTokens;
 use session::Sessions;
 
 pub use error::ApiError;
@@ -58,6 +59,32 @@ pub struct AdminState {
     pub cluster: Option<ClusterBoard>,
     /// The console's sign-in sessions, in memory (a restart signs everyone out).
     pub sessions: Sessions,
+    /// Wrong admin tokens per address, which throttle guessing (bearer and sign-in alike).
+    pub wrong_tokens: WrongTokens,
+}
+
+impl AdminState {
+    /// The state of `app`'s admin API: its board, store and operations, with fresh (empty)
+    /// sessions and wrong-token counts on its clock. `cluster` is `None` on a sled store.
+    pub fn of(
+        app: &App,
+        token: Option<Secret>,
+        reloader: Option<Reloader>,
+        cluster: Option<ClusterBoard>,
+    ) -> Self {
+        let clock = app.operations().clock();
+        Self {
+            board: app.board().clone(),
+            store: app.store().clone(),
+            control: app.control(),
+            operations: app.operations().clone(),
+            reloader,
+            token,
+            cluster,
+            sessions: Sessions::new(clock.clone()),
+            wrong_tokens: WrongTokens::new(clock.clone()),
+        }
+    }
 }
 
 /// The route table: every admin endpoint, each module's routes added with one line.

@@ -30,7 +30,7 @@ impl AdminServer {
         let server = HttpServer::new(move || {
             actix_web::App::new()
                 .app_data(state.clone())
-                .wrap(middleware::from_fn(auth::require_token))
+                .wrap(middleware::from_fn(auth::admit_or_refuse))
                 .wrap(middleware::from_fn(error::json_errors))
                 .wrap(middleware::from_fn(security_headers::add))
                 .configure(error::extractors)

@@ -60,16 +60,7 @@ impl Rig {
 
     /// The admin API of the app on a free loopback port, without a token or reloads.
     pub(crate) fn admin(&self) -> AdminServer {
-        let state = AdminState {
-            board: self.app.board().clone(),
-            store: self.app.store().clone(),
-            control: self.app.control(),
-            operations: self.app.operations().clone(),
-            reloader: None,
-            token: None,
-            cluster: None,
-            sessions: crate::admin::session::Sessions::new(self.app.operations().clock().clone()),
-        };
+        let state = AdminState::of(&self.app, None, None, None);
         AdminServer::start("127.0.0.1:0".parse().unwrap(), state).expect("the admin API starts")
     }
 }

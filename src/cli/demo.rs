@@ -29,8 +29,6 @@ pub const DEMO_SNAPSHOT_CONFIG: &str = include_str!("../../config/demo-snapshot.
 pub const DEMO_CONSUME_ONCE_CONFIG: &str = include_str!("../../config/demo-consume-once.toml");
 /// Appointments the simulated schedule starts with for `--source snapshot`, over a week.
 const DEMO_SCHEDULE: usize = 200;
-/// The environment variable the demo configuration names; the demo supplies its value.
-const DEMO_SECRET_ENV: &str = "COURIER_DEMO_SECRET";
 /// The fastest change rate the simulated EHR is asked for (one change per 10 µs).
 const MAX_CHANGES_PER_SEC: f64 = 100_000.0;
 /// How long `--exit-after` waits for its notifications before giving up.
@@ -132,7 +130,7 @@ async fn run_demo(args: DemoArgs) -> Result<ExitCode, String> {
     let text = template
         .replace("{demo_ehr}", &ehr.base_url())
         .replace("{demo_receiver}", &receiver.url());
-    let env = |name: &str| (name == DEMO_SECRET_ENV).then(|| secret.clone());
+    let env = |name: &str| (name == config::DEMO_SECRET_ENV).then(|| secret.clone());
     let config =
         config::parse(&text, Path::new(name), &env).map_err(|errors| errors.to_string())?;
     let grace = config.runtime.shutdown_grace.min(Duration::from_secs(2));

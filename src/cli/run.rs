@@ -153,16 +153,12 @@ pub(super) fn start_admin(
     admin: &courier::config::AdminConfig,
     reloader: Option<&Reloader>,
 ) -> std::io::Result<AdminServer> {
-    let state = AdminState {
-        board: app.board().clone(),
-        store: app.store().clone(),
-        control: app.control(),
-        operations: app.operations().clone(),
-        reloader: reloader.cloned(),
-        token: admin.token.clone(),
-        cluster: app.cluster().cloned(),
-        sessions: courier::admin::session::Sessions::new(app.operations().clock().clone()),
-    };
+    let state = AdminState::of(
+        app,
+        admin.token.clone(),
+        reloader.cloned(),
+        app.cluster().cloned(),
+    );
     let server = AdminServer::start_on(listener, state)?;
     log::info!("admin API listening on {}", server.url());
     Ok(server)

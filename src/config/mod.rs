@@ -36,6 +36,11 @@ pub use source::{
 };
 pub use store::{DEFAULT_LEASE_SECS, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA};
 
+/// The environment variable the demo's templates (`config/demo*.toml`) name for their
+/// signing secret: `courier demo` supplies its value, and `courier check` says so rather
+/// than only that it is unset.
+pub const DEMO_SECRET_ENV: &str = "COURIER_DEMO_SECRET";
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;

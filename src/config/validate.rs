@@ -351,6 +351,10 @@ impl Checker<'_> {
             // pasted password, which must not be echoed into a terminal or a CI log.
             let echo = !var.bytes().any(|b| b.is_ascii_lowercase());
             match ((self.env)(var), echo) {
+                (None, true) if var == super::DEMO_SECRET_ENV => format!(
+                    "environment variable {var} is not set: `courier demo` supplies it to its \
+                     own templates; to run this file yourself, set it to the receiver's signing secret"
+                ),
                 (None, true) => format!("environment variable {var} is not set"),
                 (None, false) => "no environment variable of this name is set (it must name \
                                   the variable that holds the secret, not be the secret)"

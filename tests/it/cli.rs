@@ -238,6 +238,14 @@ fn check_of_the_demo_template_says_it_is_the_demos_and_where_to_start_instead() 
         assert!(reported, "nothing said of {name} at {at}:\n{}", run.stderr);
     }
     assert!(!run.stderr.contains("not a valid URL"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "secret_env: environment variable COURIER_DEMO_SECRET is not set: `courier demo` \
+             supplies it to its own templates"
+        ),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -5,12 +5,13 @@
 
 use actix_web::http::header;
 use actix_web::http::StatusCode;
+use courier::admin::auth::wrong_tokens;
 use courier::status::ConnectionState;
 use courier_sim::SimEhrOptions;
 
 use crate::support::admin::start_admin;
 use crate::support::app::{eventually, spawn_app, TestApp, PATIENCE};
-use crate::support::console_session::{client, reply, session_post, sign_in, visit};
+use crate::support::console_session::{client, reply, session_post, sign_in, visit, Reply};
 use crate::support::process::Rig;
 
 const TOKEN: &str = "console-token-0123456789";
@@ -317,6 +318,70 @@ async fn signing_out_ends_the_session_and_clears_the_cookie() {
     admin.stop().await;
 }
 
+/// `GET /status` with `Authorization: Bearer token`, as the CLI sends it.
+async fn status_with_bearer(base: &str, token: &str) -> Reply {
+    reply(
+        client()
+            .get(format!("{base}/status"))
+            .bearer_auth(token)
+            .send(),
+    )
+    .await
+}
+
+/// The `Retry-After` of a throttled answer, in seconds: within the one-minute window.
+fn retry_after(answer: &Reply) -> u64 {
+    let secs: u64 = answer.header(header::RETRY_AFTER).parse().unwrap();
+    assert!((1..=60).contains(&secs), "Retry-After: {secs}");
+    secs
+}
+
+#[actix_rt::test]
+async fn ten_wrong_tokens_hold_off_the_addresss_tokens_but_not_its_signed_in_session() {
+    let test = quiet_app().await;
+    let admin = start_admin(&test, Some(TOKEN));
+    let base = admin.url();
+    let (cookie, _) = signed_in(&base, "Ada").await;
+    // The form and the bearer header count together: one budget per address.
+    for n in 0..5 {
+        let wrong = sign_in(&base, &format!("guess-{n}"), "Eve").await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "sign-in guess {n}");
+        let wrong = status_with_bearer(&base, &format!("guess-{n}")).await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "bearer guess {n}");
+    }
+
+    let form = sign_in(&base, TOKEN, "Eve").await;
+    assert_eq!(form.status, StatusCode::TOO_MANY_REQUESTS, "{}", form.text);
+    let secs = retry_after(&form);
+    assert!(
+        form.text.contains(&format!(
+            "Too many wrong tokens from your address: try again in {secs} s."
+        )),
+        "{}",
+        form.text
+    );
+    assert!(!form.headers.contains_key(header::SET_COOKIE));
+    let bearer = status_with_bearer(&base, TOKEN).await;
+    assert_eq!(
+        bearer.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        bearer.text
+    );
+    retry_after(&bearer);
+    let error = bearer.json()["error"].as_str().unwrap().to_owned();
+    assert!(error.contains("too many wrong tokens"), "{error}");
+
+    let session = visit(&base, "GET", "/status", Some(&cookie), None).await;
+    assert_eq!(
+        session.status,
+        StatusCode::OK,
+        "the operator signed in before keeps working: {}",
+        session.text
+    );
+    admin.stop().await;
+}
+
 #[actix_rt::test]
 async fn sign_ins_are_logged_with_the_peer_and_never_the_token_or_the_session() {
     const TOKEN_ENV: &str = "COURIER_TEST_ADMIN_TOKEN";
@@ -346,9 +411,16 @@ async fn sign_ins_are_logged_with_the_peer_and_never_the_token_or_the_session() 
     )
     .await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
+    for _ in 1..wrong_tokens::LIMIT {
+        sign_in(&base, wrong_token, "Ada").await;
+    }
     courier.stop().await;
 
     let logs = rig.log_text();
+    assert!(
+        logs.contains("admin token: 10 wrong tokens from 127.0.0.1 within 60 s"),
+        "{logs}"
+    );
     assert!(
         logs.contains("console sign-in refused: wrong token from 127.0.0.1"),
         "{logs}"

@@ -14,7 +14,8 @@ use actix_web::{web, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::admin::auth::{cookie, same_token};
+use crate::admin::auth::wrong_tokens::Checked;
+use crate::admin::auth::{cookie, retry_after_secs};
 use crate::admin::session::SignedIn;
 use crate::admin::viewer::{peer_ip, Viewer};
 use crate::admin::{AdminState, ApiError};
@@ -60,16 +61,31 @@ async fn submit(
     let Some(token) = &state.token else {
         return to_console();
     };
-    if !same_token(posted.token.as_bytes(), token.expose().as_bytes()) {
-        log::warn!(
-            "console sign-in refused: wrong token from {}",
-            peer_ip(&req)
-        );
-        return page(
-            StatusCode::UNAUTHORIZED,
-            Some("That token is not right."),
-            &posted.name,
-        );
+    let peer = peer_ip(&req);
+    let sent = posted.token.as_bytes();
+    match state
+        .wrong_tokens
+        .check(&peer, sent, token.expose().as_bytes())
+    {
+        Checked::Right => {}
+        Checked::Wrong => {
+            log::warn!("console sign-in refused: wrong token from {peer}");
+            return page(
+                StatusCode::UNAUTHORIZED,
+                Some("That token is not right."),
+                &posted.name,
+            );
+        }
+        Checked::Throttled(wait) => {
+            let secs = retry_after_secs(wait);
+            let message =
+                format!("Too many wrong tokens from your address: try again in {secs} s.");
+            let mut answer = page(StatusCode::TOO_MANY_REQUESTS, Some(&message), &posted.name);
+            answer
+                .headers_mut()
+                .insert(header::RETRY_AFTER, secs.into());
+            return answer;
+        }
     }
     let name = match audit_name(&posted.name) {
         Ok(name) => name,
@@ -85,7 +101,7 @@ async fn submit(
     };
     let viewer = Viewer::Session {
         name: session.name.clone(),
-        peer: peer_ip(&req),
+        peer,
     };
     log::info!("console signed in: {viewer}");
     let mut answer = to_console();

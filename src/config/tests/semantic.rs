@@ -36,6 +36,17 @@ fn a_demo_placeholder_in_a_url_says_the_file_is_the_demos_template() {
 }
 
 #[test]
+fn the_demos_unset_secret_says_the_demo_supplies_it() {
+    let text = valid_with("\"COURIER_APP_SECRET\"", "\"COURIER_DEMO_SECRET\"");
+    assert_eq!(
+        errors(&text),
+        "config/courier.toml:6: destinations.app.secret_env: environment variable \
+         COURIER_DEMO_SECRET is not set: `courier demo` supplies it to its own templates; to \
+         run this file yourself, set it to the receiver's signing secret"
+    );
+}
+
+#[test]
 fn url_with_another_scheme_is_refused() {
     let text = valid_with(
         "url = \"https://receiver.example.org/hooks/ehr\"",

@@ -26,20 +26,9 @@ pub fn start_admin_in_cluster(
 ) -> AdminServer {
     let secret = test.secret.clone();
     let env = Arc::new(move |name: &str| (name == SECRET_ENV).then(|| secret.clone()));
-    let state = AdminState {
-        board: test.app.board().clone(),
-        store: test.app.store().clone(),
-        control: test.app.control(),
-        operations: test.app.operations().clone(),
-        reloader: Some(Reloader::new(
-            test.config_path.clone(),
-            env,
-            test.app.control(),
-        )),
-        token: token.map(|t| courier::config::Secret::new(t.to_owned())),
-        cluster,
-        sessions: courier::admin::session::Sessions::new(test.app.operations().clock().clone()),
-    };
+    let reloader = Reloader::new(test.config_path.clone(), env, test.app.control());
+    let token = token.map(|t| courier::config::Secret::new(t.to_owned()));
+    let state = AdminState::of(&test.app, token, Some(reloader), cluster);
     AdminServer::start("127.0.0.1:0".parse().unwrap(), state).expect("the admin API starts")
 }
 
