@@ -79,11 +79,15 @@ pub(super) fn feed(
     page_size.zip(event_type)
 }
 
-/// Checks `event_type`: a name (`appointment.updated`), or a template whose `{/pointer}`
-/// placeholders are filled from each change item (`appointment.{/action}`), for a feed that
-/// says what happened. Only the change item is there to fill it from: the type is given when
+/// Checks `event_type` (of a changes or a consume-once feed): a name (`appointment.updated`),
+/// or a template whose `{/pointer}` placeholders are filled from each change item
+/// (`appointment.{/action}`), for a feed that says what happened. Only the change item is there to fill it from: the type is given when
 /// the poll commits the change, before any enrichment.
-fn event_type_template(check: &mut Checker<'_>, path: &KeyPath, text: &str) -> Option<Template> {
+pub(super) fn event_type_template(
+    check: &mut Checker<'_>,
+    path: &KeyPath,
+    text: &str,
+) -> Option<Template> {
     if text.trim().is_empty() {
         check.non_empty(path, text);
         return None;

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::bounds::Max;
+use super::changes::event_type_template;
 use super::locate::KeyPath;
 use super::raw::{RawConnection, RawRecovery};
 use super::validate::Checker;
@@ -71,7 +72,7 @@ pub(super) fn check(
         let message = "must start with \"/\" (it is appended to base_url)";
         check.report(&path.key("changes_path"), message);
     }
-    check.non_empty(&path.key("event_type"), &event_type);
+    let event_type = event_type_template(check, &path.key("event_type"), &event_type);
     let items_pointer = raw.items_pointer.clone().unwrap_or_default();
     for (key, pointer) in [
         ("items_pointer", Some(items_pointer.as_str())),
@@ -105,7 +106,7 @@ pub(super) fn check(
         items_pointer,
         key_pointer,
         version_pointer: raw.version_pointer.clone(),
-        event_type,
+        event_type: event_type?,
         recovery: recovery?,
         enrich: Vec::new(),
     }))

@@ -330,8 +330,9 @@ pub struct ConsumeOnceSource {
     /// `version_pointer`: which change of the record this is; with the key, what a re-read
     /// drops as already stored. `None`: a hash of the whole change item.
     pub version_pointer: Option<String>,
-    /// `type` of the notifications.
-    pub event_type: String,
+    /// `type` of the notifications: a name, or a template filled from each change item, as
+    /// a changes feed's.
+    pub event_type: Template,
     /// The EHR's re-read window, for a crash between a GET and its commit; `None` when the
     /// EHR has none (`courier check` warns: such a crash loses that page).
     pub recovery: Option<Recovery>,

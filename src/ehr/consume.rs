@@ -27,6 +27,7 @@ use chrono::{DateTime, Duration as TimeDelta, DurationRound, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::feed::event_type_of;
 use super::EhrError;
 use crate::config::{ConsumeOnceSource, Recovery};
 use crate::fhir::events::Fingerprint;
@@ -295,6 +296,8 @@ pub struct Consumed {
     pub version: String,
     /// The item as returned.
     pub raw: Value,
+    /// Its notifications' `type`: the source's `event_type`, filled from the item.
+    pub event_type: String,
 }
 
 impl Consumed {
@@ -318,9 +321,9 @@ pub fn record_key(key: &str, version: &str) -> String {
         .collect()
 }
 
-/// The changes of a feed (or re-read) answer, in order. An item without a key or version
-/// refuses the whole answer: what it marked processed stays inside the re-read window, and
-/// the problem shows in status instead of being skipped.
+/// The changes of a feed (or re-read) answer, in order. An item without a key, a version or
+/// a value its `event_type` needs refuses the whole answer: what it marked processed stays
+/// inside the re-read window, and the problem shows in status instead of being skipped.
 pub fn parse_items(
     source: &ConsumeOnceSource,
     path: &str,
@@ -350,10 +353,12 @@ pub fn parse_items(
             Some(pointer) => field(raw, pointer, "version_pointer")?,
             None => format!("{:016x}", Fingerprint::of_record(raw).content_hash()),
         };
+        let event_type = event_type_of(&source.event_type, &key, raw)?;
         Ok(Consumed {
             key,
             version,
             raw: raw.clone(),
+            event_type,
         })
     };
     items

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::EhrError;
 use crate::config::ChangesSource;
 use crate::model::{ChangeItem, CursorValue};
-use crate::template::scalar_text;
+use crate::template::{scalar_text, Template};
 
 /// The query of one feed request: the cursor, and the page size when the feed pages.
 pub fn page_query<'a>(
@@ -79,6 +79,21 @@ pub fn ensure_ascending(page: &[ChangeItem], path: &str) -> Result<(), EhrError>
     }
 }
 
+/// `event_type` filled from change item `raw` (of record `key`), or why it cannot be: a
+/// changes feed's and a consume-once feed's alike.
+pub(crate) fn event_type_of(
+    event_type: &Template,
+    key: &str,
+    raw: &Value,
+) -> Result<String, String> {
+    event_type.render_text(raw).map_err(|problem| {
+        format!(
+            "key {key}: {problem}, needed by event_type {:?}",
+            event_type.as_str()
+        )
+    })
+}
+
 fn parse_item(
     config: &ChangesSource,
     raw: &Value,
@@ -98,12 +113,7 @@ fn parse_item(
         Some(pointer) => field(pointer, "version_pointer")?,
         None => cursor.0.clone(),
     };
-    let event_type = config.event_type.render_text(raw).map_err(|problem| {
-        format!(
-            "key {key}: {problem}, needed by event_type {:?}",
-            config.event_type.as_str()
-        )
-    })?;
+    let event_type = event_type_of(&config.event_type, &key, raw)?;
     for step in config.enrich.iter().filter(|step| !step.optional) {
         if let Err(problem) = step.path.check_change(raw) {
             return Err(format!(

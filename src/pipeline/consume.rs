@@ -246,13 +246,12 @@ impl Poll<'_> {
         let mut records: Vec<(String, Option<Recorded>)> =
             forget.into_iter().map(|key| (key, None)).collect();
         records.extend(fresh.iter().map(|c| (c.record_key(), Some(entry.clone()))));
-        let event_type = &self.reader.source().event_type;
         let changes = fresh
             .into_iter()
             .map(|item| RecordChange {
                 key: item.key,
                 version: item.version,
-                event_type: event_type.clone(),
+                event_type: item.event_type,
                 change: item.raw,
                 changed_elements: None,
                 fhir: None,

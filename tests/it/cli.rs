@@ -368,14 +368,9 @@ fn demo_delivers_verified_notifications_and_exits_0_with_a_clean_summary() {
         run.stderr
     );
     let notified = notification_lines(&run.stdout);
-    let types = [
-        "appointment.created",
-        "appointment.updated",
-        "appointment.cancelled",
-        "appointment.rescheduled",
-    ];
     for line in &notified {
-        assert!(types.contains(&line.kind.as_str()), "type {}", line.kind);
+        let kind = line.kind.as_str();
+        assert!(APPOINTMENT_ACTIONS.contains(&kind), "type {kind}");
         assert!(
             line.key.starts_with("appt-") && line.attempt >= 1,
             "{}",
@@ -417,6 +412,14 @@ fn demo_delivers_verified_notifications_and_exits_0_with_a_clean_summary() {
 /// Runs `courier demo --source <source> --calm --exit-after 3` and checks that it exits 0
 /// after verified notifications of types among `types`, each accepted at the first attempt,
 /// with a clean summary and no fault announced.
+/// The event types of the simulated feeds' items, `appointment.{/action}`.
+const APPOINTMENT_ACTIONS: [&str; 4] = [
+    "appointment.created",
+    "appointment.updated",
+    "appointment.cancelled",
+    "appointment.rescheduled",
+];
+
 fn demo_source_delivers(source: &str, types: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let args = ["demo", "--source", source, "--calm", "--exit-after", "3"];
@@ -459,5 +462,5 @@ fn demo_of_a_snapshot_source_notifies_schedule_changes_and_exits_0() {
 
 #[test]
 fn demo_of_a_consume_once_feed_notifies_each_change_once_and_exits_0() {
-    demo_source_delivers("consume-once", &["appointment.changed"]);
+    demo_source_delivers("consume-once", &APPOINTMENT_ACTIONS);
 }

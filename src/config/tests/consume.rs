@@ -74,3 +74,32 @@ fn an_empty_offset_param_is_refused() {
 fn a_changes_feed_gets_no_warning() {
     assert!(parse_ok(super::VALID).warnings().is_empty());
 }
+
+#[test]
+fn its_event_type_is_a_template_of_the_change_item_as_a_changes_feeds() {
+    let text = consume_once(ATHENA).replace(
+        "event_type = \"appointment.updated\"",
+        "event_type = \"appointment.{/action}\"",
+    );
+    let config = parse_ok(&text);
+    let Source::ConsumeOnce(feed) = &config.connections["clinic-a"].source else {
+        panic!("a consume-once source")
+    };
+    let item = serde_json::json!({"id": "appt-3", "action": "rescheduled"});
+    assert_eq!(
+        feed.event_type.render_text(&item).unwrap(),
+        "appointment.rescheduled"
+    );
+    let enriched = consume_once(ATHENA).replace(
+        "event_type = \"appointment.updated\"",
+        "event_type = \"appointment.{appointment/status}\"",
+    );
+    let found = errors(&enriched);
+    assert!(
+        found.contains(
+            "connections.clinic-a.event_type: placeholder {appointment/status} names an \
+             enrichment result"
+        ),
+        "{found}"
+    );
+}

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::*;
 use crate::config::{ConsumeOnceSource, Recovery};
+use crate::template::Template;
 
 fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
@@ -33,7 +34,7 @@ pub(crate) fn source(recovery: Option<Recovery>) -> ConsumeOnceSource {
         items_pointer: String::new(),
         key_pointer: "/id".into(),
         version_pointer: Some("/seq".into()),
-        event_type: "appointment.updated".into(),
+        event_type: Template::literal("appointment.updated"),
         recovery,
         enrich: Vec::new(),
     }
@@ -284,6 +285,28 @@ fn an_item_without_its_key_refuses_the_answer() {
     assert!(
         err.to_string()
             .contains("item 0: no string or number at key_pointer"),
+        "{err}"
+    );
+}
+
+#[test]
+fn each_item_gets_its_event_type_and_an_item_without_what_it_needs_refuses_the_answer() {
+    let typed = ConsumeOnceSource {
+        event_type: Template::parse("appointment.{/action}").unwrap(),
+        ..source(None)
+    };
+    let body = json!([
+        {"id": "appt-1", "seq": 1, "action": "created"},
+        {"id": "appt-2", "seq": 2, "action": "cancelled"},
+    ]);
+    let items = parse_items(&typed, "/f", &body).unwrap();
+    let types: Vec<&str> = items.iter().map(|i| i.event_type.as_str()).collect();
+    assert_eq!(types, ["appointment.created", "appointment.cancelled"]);
+    let untyped =
+        json!([{"id": "appt-1", "seq": 1, "action": "created"}, {"id": "appt-2", "seq": 2}]);
+    let err = parse_items(&typed, "/f", &untyped).unwrap_err().to_string();
+    assert!(
+        err.contains("item 1: key appt-2: ") && err.contains("needed by event_type"),
         "{err}"
     );
 }
