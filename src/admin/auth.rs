@@ -7,7 +7,8 @@
 //! Refused: without a token configured, a `Host` that is not a loopback literal or
 //! `localhost` (403: DNS rebinding); without authentication, a console page (303 to the
 //! sign-in form) or anything else (401); an unsafe request that may be a cross-site forgery
-//! (403, see [`csrf`]). Anyone may reach the sign-in form and its styles.
+//! (403, see [`csrf`]); a bearer token from an address that sent too many wrong ones (429,
+//! see [`wrong_tokens`]). Anyone may reach the sign-in form and its styles.
 
 pub mod cookie;
 pub mod csrf;
@@ -224,10 +225,7 @@ fn too_many_wrong_tokens(wait: Duration) -> HttpResponse {
     let secs = retry_after_secs(wait);
     let mut response = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
-        format!(
-            "too many wrong tokens from this address: tokens are refused for {} s more",
-            secs
-        ),
+        format!("too many wrong tokens from this address: tokens are refused for {secs} s more"),
     )
     .error_response();
     response
