@@ -81,11 +81,9 @@ impl Supervisor {
 
     /// The same supervisor in a cluster: it starts no connection until `keeper` says this
     /// instance owns it.
-    pub fn in_cluster(self, keeper: Addr<LeaseKeeper>) -> Self {
-        Self {
-            keeper: Some(keeper),
-            ..self
-        }
+    pub fn in_cluster(mut self, keeper: Addr<LeaseKeeper>) -> Self {
+        self.keeper = Some(keeper);
+        self
     }
 
     /// Starts connection `id` with its settings from the current configuration, on the next
@@ -221,6 +219,19 @@ impl Actor for Supervisor {
             counted(self.config.destinations.len(), "destination"),
             counted(self.workers.len(), "worker")
         );
+    }
+}
+
+/// A worker thread outlives its `Arbiter` value: a supervisor dropped without [`Shutdown`]
+/// (its system ended: a test that returned, a panic on the system thread) would leave its
+/// connections polling, delivering and holding the store open on threads nobody stops, for as
+/// long as the process lives. They are told to stop here; [`Shutdown`] takes them first, to
+/// stop them and wait for them.
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        for worker in &self.workers {
+            worker.stop();
+        }
     }
 }
 

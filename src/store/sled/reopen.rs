@@ -176,7 +176,21 @@ enum Reopen {
     Never(StoreError),
 }
 
+/// sled's database file inside a store's directory (sled 0.34 names it so).
+const SLED_DB_FILE: &str = "db";
+
 fn open(path: &std::path::Path) -> Result<Engine, Reopen> {
+    // sled creates what is missing. A store whose files vanished under a running Courier (its
+    // directory removed or moved, its volume unmounted) would be replaced by an empty one, its
+    // marks gone with it: every connection would poll again from its initial cursor, numbering
+    // from 1, without a word. Wait for the files to come back instead, out of service.
+    if !path.join(SLED_DB_FILE).is_file() {
+        return Err(Reopen::Later(format!(
+            "{} is gone (its directory removed or moved, or its volume unmounted); Courier \
+             waits for it to come back rather than start an empty store in its place",
+            path.join(SLED_DB_FILE).display()
+        )));
+    }
     Engine::open(path, Rollback::Refuse).map_err(|err| match err.is_write_fault() {
         true => Reopen::Later(err.to_string()),
         false => Reopen::Never(err),

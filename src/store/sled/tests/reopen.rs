@@ -119,3 +119,35 @@ async fn after_a_reopen_a_completion_removes_only_the_container_it_delivered() {
     complete_unretained(&store, &delivered).await;
     assert!(!store.is_pending("a", 1).await.unwrap());
 }
+
+#[actix_rt::test]
+async fn a_store_whose_files_vanished_is_not_made_again_empty_and_heals_when_they_return() {
+    let (dir, store, _, sled) = on_disk(&[item("x", 1), item("y", 2)]).await;
+    let aside = dir.path().with_extension("aside");
+    std::fs::rename(dir.path(), &aside).unwrap();
+    sled.fail_for_test();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let fault = store
+            .health()
+            .fault
+            .expect("out of service while the files are gone");
+        let reason = fault.last_reopen_error.unwrap_or_default();
+        if fault.reopen_attempts >= 2 {
+            assert!(reason.contains("is gone"), "{reason}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no re-open tried: {reason:?}");
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!dir.path().exists(), "no empty store made in its place");
+
+    std::fs::rename(&aside, dir.path()).unwrap();
+    until_reopened(&store).await;
+    assert_eq!(next_sequence(&store, "a").await, 3);
+    assert_eq!(
+        store.pending("a", 0).count().await,
+        2,
+        "what was durable is back"
+    );
+}
