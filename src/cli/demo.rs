@@ -182,6 +182,9 @@ async fn run_demo(args: DemoArgs) -> Result<ExitCode, String> {
             "NOT ALL"
         }
     );
+    if summary.delivered == 0 {
+        eprintln!("courier demo: stopped before any notification was delivered");
+    }
     receiver.stop().await;
     ehr.stop().await;
     Ok(if reached && verified {

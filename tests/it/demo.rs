@@ -174,6 +174,11 @@ fn demo_serves_its_admin_api_and_console_and_prints_commands_that_reach_it() {
         "courier status shows the demo's connection:\n{table}"
     );
     command(&commands, &["dlq", "list"], &admin);
+    // A demo stopped before it delivered anything has shown nothing, and exits 1 saying so.
+    demo.wait_for("a delivered notification", SEMANTIC_TYPES, |out| {
+        let accepted = |line: &str| line.starts_with('#') && line.ends_with("accepted");
+        out.lines().any(accepted).then_some(())
+    });
     let (exit, out) = demo.interrupt();
     assert!(
         exit.success(),
