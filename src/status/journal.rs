@@ -57,10 +57,6 @@ struct DestinationLog {
 #[derive(Debug, Default)]
 pub struct Journal {
     connections: Mutex<HashMap<Box<str>, ConnectionLog>>,
-    /// Taken before `connections` where both are held (an attempt, the rates), so a
-    /// delivery is counted for its destination and its connection in one step: the
-    /// overview's total never runs ahead of its rows. Never taken while holding
-    /// `connections`.
     destinations: Mutex<HashMap<Box<str>, DestinationLog>>,
 }
 
@@ -196,8 +192,8 @@ impl Journal {
     /// attempts, and on the notification's entry (added when it was not seen before).
     pub fn attempt(&self, destination: &str, notification: &Notification, attempt: Attempted<'_>) {
         let delivered = attempt.error.is_none();
-        let mut destinations = lock(&self.destinations);
         let shared = {
+            let mut destinations = lock(&self.destinations);
             let log = Self::destination_log(&mut destinations, destination);
             if delivered {
                 log.delivered.add(attempt.at);
@@ -216,12 +212,13 @@ impl Journal {
                 error: attempt.error.map(Into::into),
             };
             push_bounded(&mut log.attempts, ATTEMPTS_KEPT, entry);
-            log.id.clone().expect("set at creation")
+            log.id.clone()
         };
         let outcome = match delivered {
             true => Outcome::Delivered,
             false => Outcome::Retrying,
         };
+        let shared = shared.unwrap_or_else(|| self.destination_id(destination));
         let mut connections = lock(&self.connections);
         let log = Self::log_of(&mut connections, &notification.connection);
         if delivered {
@@ -232,7 +229,6 @@ impl Journal {
         entry.last_status = attempt.status.or(entry.last_status);
         entry.outcome = outcome;
         entry.at = attempt.at;
-        drop(destinations);
     }
 
     /// Marks `notification` as moved to the dead letters of `destination`.
@@ -311,22 +307,22 @@ impl Journal {
     }
 
     /// Deliveries in the minute before `now` of every connection that delivered (absent:
-    /// none) and of every destination.
+    /// none) and of every destination. Connections are read first, the reverse of the order
+    /// an attempt records a delivery in (its destination, then its connection), so what the
+    /// rows count, the totals count too; a total may count a delivery a moment before its row.
     pub fn rates(&self, now: DateTime<Utc>) -> (HashMap<String, u64>, HashMap<String, u64>) {
         let per_min = |(id, rate): (&str, &Rate)| (id.to_owned(), rate.per_min(now));
-        let destination_logs = lock(&self.destinations);
-        let destinations = destination_logs
-            .iter()
-            .map(|(id, log)| (&**id, &log.delivered))
-            .map(per_min)
-            .collect();
         let connections = lock(&self.connections)
             .iter()
             .map(|(id, log)| (&**id, &log.delivered))
             .map(per_min)
             .filter(|(_, n)| *n > 0)
             .collect();
-        drop(destination_logs);
+        let destinations = lock(&self.destinations)
+            .iter()
+            .map(|(id, log)| (&**id, &log.delivered))
+            .map(per_min)
+            .collect();
         (connections, destinations)
     }
 
